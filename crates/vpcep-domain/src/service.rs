@@ -1,0 +1,396 @@
+//! Endpoint-service rules: turning create, update and rename requests into domain values, and
+//! what each status allows. Field rules follow the seed page and `vpcep-api.md` ("Field rules").
+
+use crate::ids::parse_uuid;
+use crate::model::{
+    EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType, Tag,
+    TcpProxy,
+};
+use crate::tags::parse_tags;
+use crate::wire::{CreateServiceRequest, PortDto, UpdateServiceRequest};
+use crate::{ApiError, ApiResult, ErrorCode};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use uuid::Uuid;
+
+/// Most port mappings one service may carry.
+pub const MAX_PORTS: usize = 200;
+/// Longest short service name.
+pub const MAX_SERVICE_NAME: usize = 16;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 128;
+
+/// A validated create request (#7). Who creates it (project, domain) comes from the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    pub port_id: Uuid,
+    pub vpc_id: Uuid,
+    pub short_name: Option<String>,
+    pub server_type: ServerType,
+    pub service_type: ServiceType,
+    pub approval_enabled: bool,
+    pub tcp_proxy: TcpProxy,
+    pub ports: Vec<PortMapping>,
+    pub tags: Vec<Tag>,
+    pub description: String,
+    pub ip: Option<String>,
+    pub ip_version: IpVersion,
+    pub snat_network_id: Option<String>,
+    pub enable_policy: bool,
+}
+
+/// A validated update (#25): `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicePatch {
+    pub approval_enabled: Option<bool>,
+    /// `Some(None)` removes the short name.
+    pub short_name: Option<Option<String>>,
+    /// Replaces the whole list.
+    pub ports: Option<Vec<PortMapping>>,
+    pub port_id: Option<Uuid>,
+    pub tcp_proxy: Option<TcpProxy>,
+    pub description: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl ServicePatch {
+    /// True when the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ServicePatch::default()
+    }
+
+    /// Applies the patch to a stored service (names are rebuilt by the caller, who knows the region).
+    pub fn apply_to(&self, s: &mut EndpointService) {
+        if let Some(v) = self.approval_enabled {
+            s.approval_enabled = v;
+        }
+        if let Some(v) = &self.short_name {
+            s.short_name = v.clone();
+        }
+        if let Some(v) = &self.ports {
+            s.ports = v.clone();
+        }
+        if let Some(v) = self.port_id {
+            s.port_id = v;
+        }
+        if let Some(v) = self.tcp_proxy {
+            s.tcp_proxy = v;
+        }
+        if let Some(v) = &self.description {
+            s.description = v.clone();
+        }
+        if let Some(v) = &self.ip {
+            s.ip = Some(v.clone());
+        }
+    }
+}
+
+fn mandatory<'a, T>(field: &str, v: &'a Option<T>) -> ApiResult<&'a T> {
+    v.as_ref()
+        .ok_or_else(|| ApiError::param(format!("{field} is mandatory")))
+}
+
+/// Validates a short service name: ≤ 16 of letters, digits, `_`, `-`; empty means "no name".
+pub fn parse_service_name(field: &str, name: &str) -> ApiResult<Option<String>> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let ok = name.len() <= MAX_SERVICE_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(ApiError::new(
+            ErrorCode::InvalidServiceName,
+            format!(
+                "Invalid {field}: {name:?}; use at most {MAX_SERVICE_NAME} letters, digits, '_' or '-'"
+            ),
+        ));
+    }
+    Ok(Some(name.to_string()))
+}
+
+/// Validates a description: ≤ 128 characters, none of `<` `>`.
+pub fn parse_description(field: &str, d: &str) -> ApiResult<String> {
+    if d.chars().count() > MAX_DESCRIPTION || d.contains(['<', '>']) {
+        return Err(ApiError::param(format!(
+            "Invalid {field}: at most {MAX_DESCRIPTION} characters, without '<' or '>'"
+        )));
+    }
+    Ok(d.to_string())
+}
+
+fn parse_port_number(field: &str, v: Option<i64>) -> ApiResult<u16> {
+    match v {
+        None => Err(ApiError::new(
+            ErrorCode::InvalidServicePort,
+            format!("{field} is mandatory"),
+        )),
+        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        Some(n) => Err(ApiError::new(
+            ErrorCode::InvalidServicePort,
+            format!("Invalid {field}: {n}; it must be from 1 to 65535"),
+        )),
+    }
+}
+
+/// Validates `ports`: 1–200 mappings, ports 1–65535, protocol TCP (default), no mapping twice
+/// and no `client_port` mapped twice (a listener can forward to one backend port only).
+pub fn parse_ports(dtos: &[PortDto]) -> ApiResult<Vec<PortMapping>> {
+    if dtos.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidServicePort,
+            "ports must contain at least one port mapping",
+        ));
+    }
+    if dtos.len() > MAX_PORTS {
+        return Err(ApiError::new(
+            ErrorCode::TooManyPorts,
+            format!("ports has {} mappings; at most {MAX_PORTS} are allowed", dtos.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(dtos.len());
+    let mut by_client: HashMap<(Protocol, u16), usize> = HashMap::new();
+    for (i, p) in dtos.iter().enumerate() {
+        let client_port = parse_port_number(&format!("ports[{i}].client_port"), p.client_port)?;
+        let server_port = parse_port_number(&format!("ports[{i}].server_port"), p.server_port)?;
+        let protocol = match p.protocol.as_deref() {
+            None => Protocol::Tcp,
+            Some(s) => Protocol::parse(
+                &format!("ports[{i}].protocol"),
+                &s.to_ascii_uppercase(),
+                ErrorCode::InvalidProtocol,
+            )?,
+        };
+        if let Some(j) = by_client.insert((protocol, client_port), i) {
+            let what = if out
+                .get(j)
+                .is_some_and(|m: &PortMapping| m.server_port == server_port)
+            {
+                "repeats the mapping of"
+            } else {
+                "maps the same client_port as"
+            };
+            return Err(ApiError::new(
+                ErrorCode::InvalidServicePort,
+                format!("ports[{i}] ({protocol} {client_port}->{server_port}) {what} ports[{j}]"),
+            ));
+        }
+        out.push(PortMapping {
+            client_port,
+            server_port,
+            protocol,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_ip(field: &str, ip: &str) -> ApiResult<String> {
+    ip.parse::<Ipv4Addr>()
+        .map(|a| a.to_string())
+        .map_err(|_| ApiError::new(ErrorCode::InvalidIp, format!("Invalid {field}: {ip:?} is not an IPv4 address")))
+}
+
+fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {
+    v.map(|s| TcpProxy::parse("tcp_proxy", s, ErrorCode::Parameter))
+        .transpose()
+}
+
+/// Validates a create request (#7) into a [`NewService`].
+pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
+    let port_id = parse_uuid("port_id", mandatory("port_id", &req.port_id)?, ErrorCode::InvalidPortId)?;
+    let vpc_id = parse_uuid("vpc_id", mandatory("vpc_id", &req.vpc_id)?, ErrorCode::InvalidVpcId)?;
+    let server_type = ServerType::parse(
+        "server_type",
+        mandatory("server_type", &req.server_type)?,
+        ErrorCode::InvalidServerType,
+    )?;
+    let ports = parse_ports(mandatory("ports", &req.ports)?)?;
+    let short_name = match &req.service_name {
+        Some(n) => parse_service_name("service_name", n)?,
+        None => None,
+    };
+    let service_type = match &req.service_type {
+        Some(s) => ServiceType::parse("service_type", s, ErrorCode::Parameter)?,
+        None => ServiceType::Interface,
+    };
+    let ip_version = match &req.ip_version {
+        Some(s) => IpVersion::parse("ip_version", s, ErrorCode::Parameter)?,
+        None => IpVersion::Ipv4,
+    };
+    let snat_network_id = match &req.snat_network_id {
+        Some(s) => Some(parse_uuid("snat_network_id", s, ErrorCode::Parameter)?.to_string()),
+        None => None,
+    };
+    if ip_version == IpVersion::Ipv6 && snat_network_id.is_none() {
+        return Err(ApiError::param(
+            "snat_network_id is mandatory when ip_version is ipv6",
+        ));
+    }
+    Ok(NewService {
+        port_id,
+        vpc_id,
+        short_name,
+        server_type,
+        service_type,
+        approval_enabled: req.approval_enabled.unwrap_or(true),
+        tcp_proxy: parse_tcp_proxy(req.tcp_proxy.as_deref())?.unwrap_or(TcpProxy::Close),
+        ports,
+        tags: parse_tags(req.tags.as_deref())?,
+        description: parse_description("description", req.description.as_deref().unwrap_or(""))?,
+        ip: req.ip.as_deref().map(|ip| parse_ip("ip", ip)).transpose()?,
+        ip_version,
+        snat_network_id,
+        enable_policy: req.enable_policy.unwrap_or(false),
+    })
+}
+
+/// Validates an update request (#25) into a [`ServicePatch`].
+pub fn parse_update(req: &UpdateServiceRequest) -> ApiResult<ServicePatch> {
+    Ok(ServicePatch {
+        approval_enabled: req.approval_enabled,
+        short_name: req
+            .service_name
+            .as_deref()
+            .map(|n| parse_service_name("service_name", n))
+            .transpose()?,
+        ports: req.ports.as_deref().map(parse_ports).transpose()?,
+        port_id: req
+            .port_id
+            .as_deref()
+            .map(|p| parse_uuid("port_id", p, ErrorCode::InvalidPortId))
+            .transpose()?,
+        tcp_proxy: parse_tcp_proxy(req.tcp_proxy.as_deref())?,
+        description: req
+            .description
+            .as_deref()
+            .map(|d| parse_description("description", d))
+            .transpose()?,
+        ip: req.ip.as_deref().map(|ip| parse_ip("ip", ip)).transpose()?,
+    })
+}
+
+/// Validates the body of rename (#26): `endpoint_service_name`, 0–16 characters.
+pub fn parse_rename(name: Option<&str>) -> ApiResult<Option<String>> {
+    let name = name.ok_or_else(|| ApiError::param("endpoint_service_name is mandatory"))?;
+    parse_service_name("endpoint_service_name", name)
+}
+
+impl ServiceStatus {
+    /// Update and rename are refused while the service is being deleted (EndPoint.3045).
+    pub fn ensure_modifiable(self) -> ApiResult<()> {
+        match self {
+            ServiceStatus::Deleting => Err(ApiError::new(
+                ErrorCode::ServiceStateConflict,
+                "The endpoint service is being deleted and cannot be modified",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::TagDto;
+
+    fn port(c: i64, s: i64) -> PortDto {
+        PortDto { client_port: Some(c), server_port: Some(s), protocol: Some("TCP".into()) }
+    }
+
+    fn valid() -> CreateServiceRequest {
+        CreateServiceRequest {
+            port_id: Some("4189d3c2-8882-4871-a3c2-d380272eed88".into()),
+            vpc_id: Some("4189d3c2-8882-4871-a3c2-d380272eed80".into()),
+            server_type: Some("VM".into()),
+            ports: Some(vec![port(8080, 90), port(8081, 80)]),
+            ..Default::default()
+        }
+    }
+
+    fn err(req: CreateServiceRequest) -> ApiError {
+        parse_create(&req).unwrap_err()
+    }
+
+    #[test]
+    fn seed_example_gets_documented_defaults() {
+        let s = parse_create(&valid()).unwrap();
+        assert!(s.approval_enabled);
+        assert_eq!(s.service_type, ServiceType::Interface);
+        assert_eq!(s.tcp_proxy, TcpProxy::Close);
+        assert_eq!(s.ports.len(), 2);
+        assert_eq!(s.ports[0].client_port, 8080);
+        assert_eq!(s.short_name, None);
+    }
+
+    #[test]
+    fn mandatory_fields_are_named() {
+        for (field, req) in [
+            ("port_id", CreateServiceRequest { port_id: None, ..valid() }),
+            ("vpc_id", CreateServiceRequest { vpc_id: None, ..valid() }),
+            ("server_type", CreateServiceRequest { server_type: None, ..valid() }),
+            ("ports", CreateServiceRequest { ports: None, ..valid() }),
+        ] {
+            let e = err(req);
+            assert_eq!(e.code, ErrorCode::Parameter);
+            assert!(e.msg.contains(field), "{field}: {}", e.msg);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_enums_ids_and_names_with_their_codes() {
+        assert_eq!(err(CreateServiceRequest { server_type: Some("BMS".into()), ..valid() }).code, ErrorCode::InvalidServerType);
+        assert_eq!(err(CreateServiceRequest { port_id: Some("nope".into()), ..valid() }).code, ErrorCode::InvalidPortId);
+        assert_eq!(err(CreateServiceRequest { vpc_id: Some("nope".into()), ..valid() }).code, ErrorCode::InvalidVpcId);
+        assert_eq!(err(CreateServiceRequest { tcp_proxy: Some("on".into()), ..valid() }).code, ErrorCode::Parameter);
+        assert_eq!(err(CreateServiceRequest { service_type: Some("lan".into()), ..valid() }).code, ErrorCode::Parameter);
+        assert_eq!(err(CreateServiceRequest { service_name: Some("a.b".into()), ..valid() }).code, ErrorCode::InvalidServiceName);
+        assert_eq!(err(CreateServiceRequest { service_name: Some("x".repeat(17)), ..valid() }).code, ErrorCode::InvalidServiceName);
+        assert_eq!(err(CreateServiceRequest { description: Some("<b>".into()), ..valid() }).code, ErrorCode::Parameter);
+        assert_eq!(err(CreateServiceRequest { description: Some("d".repeat(129)), ..valid() }).code, ErrorCode::Parameter);
+        assert_eq!(err(CreateServiceRequest { ip: Some("300.1.1.1".into()), ..valid() }).code, ErrorCode::InvalidIp);
+        assert_eq!(err(CreateServiceRequest { tags: Some(vec![TagDto { key: Some("a=b".into()), value: None }]), ..valid() }).code, ErrorCode::TagInvalid);
+        let ok = parse_create(&CreateServiceRequest { service_name: Some("My_svc-1".into()), description: Some("d".repeat(128)), ..valid() }).unwrap();
+        assert_eq!(ok.short_name.as_deref(), Some("My_svc-1"));
+    }
+
+    #[test]
+    fn port_rules() {
+        let code = |ports: Vec<PortDto>| err(CreateServiceRequest { ports: Some(ports), ..valid() }).code;
+        assert_eq!(code(vec![]), ErrorCode::InvalidServicePort);
+        assert_eq!(code(vec![port(0, 80)]), ErrorCode::InvalidServicePort);
+        assert_eq!(code(vec![port(80, 65536)]), ErrorCode::InvalidServicePort);
+        assert_eq!(code(vec![PortDto { client_port: None, server_port: Some(1), protocol: None }]), ErrorCode::InvalidServicePort);
+        assert_eq!(code(vec![PortDto { protocol: Some("UDP".into()), ..port(1, 1) }]), ErrorCode::InvalidProtocol);
+        assert_eq!(code(vec![port(80, 8080), port(80, 8080)]), ErrorCode::InvalidServicePort);
+        assert_eq!(code(vec![port(80, 8080), port(80, 8081)]), ErrorCode::InvalidServicePort);
+        assert_eq!(code((1..=201).map(|p| port(p, p)).collect()), ErrorCode::TooManyPorts);
+        // Two client ports may share a backend port, and protocol defaults to TCP.
+        let ok = parse_ports(&[port(80, 8080), PortDto { protocol: None, ..port(81, 8080) }]).unwrap();
+        assert_eq!(ok[1].protocol, Protocol::Tcp);
+        assert_eq!(parse_ports(&(1..=200).map(|p| port(p, p)).collect::<Vec<_>>()).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn full_name_has_region_and_id() {
+        let id = Uuid::nil();
+        assert_eq!(EndpointService::full_name("local-1", Some("web"), id), format!("local-1.web.{id}"));
+        assert_eq!(EndpointService::full_name("local-1", None, id), format!("local-1.{id}"));
+    }
+
+    #[test]
+    fn update_parses_only_given_fields() {
+        let p = parse_update(&UpdateServiceRequest { approval_enabled: Some(false), service_name: Some(String::new()), ..Default::default() }).unwrap();
+        assert_eq!(p.approval_enabled, Some(false));
+        assert_eq!(p.short_name, Some(None));
+        assert!(p.ports.is_none());
+        assert!(parse_update(&UpdateServiceRequest::default()).unwrap().is_empty());
+        assert_eq!(parse_update(&UpdateServiceRequest { ports: Some(vec![]), ..Default::default() }).unwrap_err().code, ErrorCode::InvalidServicePort);
+    }
+
+    #[test]
+    fn deleting_services_are_not_modifiable() {
+        assert_eq!(ServiceStatus::Deleting.ensure_modifiable().unwrap_err().code, ErrorCode::ServiceStateConflict);
+        assert!(ServiceStatus::Available.ensure_modifiable().is_ok());
+    }
+}

@@ -1,0 +1,358 @@
+//! Request and response bodies of the VPCEP API, field for field as the official SDK
+//! (`huaweicloudsdkvpcep` 3.1.219) sends and reads them (`shared/reference/vpcep-api-surface.md`).
+//!
+//! Request fields are all `Option` so that a missing mandatory field gets the API's own error
+//! (naming the field) from validation rather than a serde message; wrong JSON types are caught
+//! by the deserializer and reported with the field's path.
+
+use crate::model::{EndpointService, PortMapping, Tag};
+use crate::time::format_millis;
+use serde::{Deserialize, Serialize};
+
+/// `TagList` / `ResourceTag` in requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagDto {
+    /// Tag key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Tag value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `PortList` in requests. Ports are wide integers so out-of-range values reach validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortDto {
+    /// Endpoint-side port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_port: Option<i64>,
+    /// Backend port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_port: Option<i64>,
+    /// `TCP` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+}
+
+/// Body of create endpoint service (#7).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateServiceRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip_port_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_proxy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snat_network_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_policy: Option<bool>,
+}
+
+/// Body of update endpoint service (#25); every field optional, `ports` replaces the list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateServiceRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vip_port_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_proxy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// Body of rename endpoint service (#26).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RenameServiceRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_service_name: Option<String>,
+}
+
+/// Response of rename (#26): the new full name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameServiceResponse {
+    pub endpoint_service_name: String,
+}
+
+/// `Error` entry on services; both key pairs are written because the SDK reads `code`/`message`
+/// and the public docs show `error_code`/`error_message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceErrorView {
+    pub code: String,
+    pub message: String,
+    pub error_code: String,
+    pub error_message: String,
+}
+
+/// The endpoint service object every service operation answers with (#7, #12, #17, #25).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub id: String,
+    pub port_id: String,
+    pub service_name: String,
+    pub server_type: String,
+    pub vpc_id: String,
+    pub approval_enabled: bool,
+    pub status: String,
+    pub service_type: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub project_id: String,
+    pub domain_id: String,
+    pub cidr_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub ports: Vec<PortView>,
+    pub tcp_proxy: String,
+    pub tags: Vec<TagView>,
+    pub error: Vec<ServiceErrorView>,
+    pub connection_count: i64,
+    pub description: String,
+    pub enable_policy: bool,
+    pub ip_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snat_network_id: Option<String>,
+    pub supported_editions: Vec<String>,
+    pub public_border_group: String,
+}
+
+/// `PortList` in responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortView {
+    pub client_port: u16,
+    pub server_port: u16,
+    pub protocol: String,
+}
+
+/// `TagList` in responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagView {
+    pub key: String,
+    pub value: String,
+}
+
+/// Where a resource sits (answered as `public_border_group`).
+pub const PUBLIC_BORDER_GROUP: &str = "center";
+
+impl From<&PortMapping> for PortView {
+    fn from(p: &PortMapping) -> Self {
+        PortView {
+            client_port: p.client_port,
+            server_port: p.server_port,
+            protocol: p.protocol.as_str().to_string(),
+        }
+    }
+}
+
+impl From<&Tag> for TagView {
+    fn from(t: &Tag) -> Self {
+        TagView {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        }
+    }
+}
+
+/// Renders tags for a response.
+pub fn tag_views(tags: &[Tag]) -> Vec<TagView> {
+    tags.iter().map(TagView::from).collect()
+}
+
+impl From<&EndpointService> for ServiceView {
+    fn from(s: &EndpointService) -> Self {
+        ServiceView {
+            id: s.id.to_string(),
+            port_id: s.port_id.to_string(),
+            service_name: s.full_name.clone(),
+            server_type: s.server_type.as_str().into(),
+            vpc_id: s.vpc_id.to_string(),
+            approval_enabled: s.approval_enabled,
+            status: s.status.as_str().into(),
+            service_type: s.service_type.as_str().into(),
+            created_at: format_millis(s.created_at),
+            updated_at: format_millis(s.updated_at),
+            project_id: s.project_id.clone(),
+            domain_id: s.domain_id.clone(),
+            cidr_type: "internal".into(),
+            ip: s.ip.clone(),
+            ports: s.ports.iter().map(PortView::from).collect(),
+            tcp_proxy: s.tcp_proxy.as_str().into(),
+            tags: tag_views(&s.tags),
+            error: s
+                .error
+                .iter()
+                .map(|e| ServiceErrorView {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    error_code: e.code.clone(),
+                    error_message: e.message.clone(),
+                })
+                .collect(),
+            connection_count: s.connection_count,
+            description: s.description.clone(),
+            enable_policy: s.enable_policy,
+            ip_version: s.ip_version.as_str().into(),
+            snat_network_id: s.snat_network_id.clone(),
+            supported_editions: s.supported_editions.clone(),
+            public_border_group: PUBLIC_BORDER_GROUP.into(),
+        }
+    }
+}
+
+/// Response of list endpoint services (#12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListServicesResponse {
+    pub endpoint_services: Vec<ServiceView>,
+    pub total_count: u64,
+}
+
+/// Response of describe (#16): the basic, backend-free summary any account may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescribeServiceView {
+    pub id: String,
+    pub service_name: String,
+    pub service_type: String,
+    pub created_at: String,
+    pub is_charge: bool,
+    pub public_border_group: String,
+    pub enable_policy: bool,
+}
+
+impl From<&EndpointService> for DescribeServiceView {
+    fn from(s: &EndpointService) -> Self {
+        DescribeServiceView {
+            id: s.id.to_string(),
+            service_name: s.full_name.clone(),
+            service_type: s.service_type.as_str().into(),
+            created_at: format_millis(s.created_at),
+            is_charge: false,
+            public_border_group: PUBLIC_BORDER_GROUP.into(),
+            enable_policy: s.enable_policy,
+        }
+    }
+}
+
+/// One entry of the public service list (#19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicServiceView {
+    pub id: String,
+    pub owner: String,
+    pub service_name: String,
+    pub service_type: String,
+    pub created_at: String,
+    pub is_charge: bool,
+    pub enable_policy: bool,
+}
+
+impl From<&EndpointService> for PublicServiceView {
+    fn from(s: &EndpointService) -> Self {
+        PublicServiceView {
+            id: s.id.to_string(),
+            owner: s.domain_id.clone(),
+            service_name: s.full_name.clone(),
+            service_type: s.service_type.as_str().into(),
+            created_at: format_millis(s.created_at),
+            is_charge: false,
+            enable_policy: s.enable_policy,
+        }
+    }
+}
+
+/// Response of the public service list (#19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPublicServicesResponse {
+    pub endpoint_services: Vec<PublicServiceView>,
+    pub total_count: u64,
+}
+
+/// `Link` of a version object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    pub href: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub rel: String,
+}
+
+/// `VersionObject` (#20, #21).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionView {
+    pub id: String,
+    pub status: String,
+    pub updated: String,
+    pub version: String,
+    pub min_version: String,
+    pub links: Vec<LinkView>,
+}
+
+/// Response of `GET /` (#21).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionsResponse {
+    pub versions: Vec<VersionView>,
+}
+
+/// Response of `GET /{version}` (#20).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionResponse {
+    pub version: VersionView,
+}
+
+/// The API versions this server offers: `(id, updated)`.
+pub const VERSIONS: &[(&str, &str)] = &[("v1", "2018-09-30T00:00:00Z"), ("v2", "2020-03-30T00:00:00Z")];
+
+/// The version object for `id`, with its self link under `base_url`.
+pub fn version_view(base_url: &str, id: &str) -> Option<VersionView> {
+    VERSIONS.iter().find(|(v, _)| *v == id).map(|(v, updated)| VersionView {
+        id: (*v).into(),
+        status: "CURRENT".into(),
+        updated: (*updated).into(),
+        version: v.trim_start_matches('v').into(),
+        min_version: String::new(),
+        links: vec![LinkView {
+            href: format!("{}/{v}/", base_url.trim_end_matches('/')),
+            kind: "application/json".into(),
+            rel: "self".into(),
+        }],
+    })
+}
+
+/// The error body: `{"error_code", "error_msg", "request_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error_code: String,
+    pub error_msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
