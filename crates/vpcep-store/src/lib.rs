@@ -1,0 +1,151 @@
+//! vpcep storage: one [`Store`] trait, one SQL implementation serving both the embedded SQLite
+//! default and PostgreSQL, and the conformance suite both must pass.
+//!
+//! Every method that changes state is one transaction. Rules that must hold under concurrent
+//! requests are enforced inside it or by a constraint: port claims by a primary key, quotas by a
+//! conditional increment of a per-project counter.
+//!
+//! # Layout
+//! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer with group
+//!   commit; PostgreSQL: a transaction per call on a pool).
+//! - `services`: endpoint-service rows, port claims, tags and usage counters.
+//! - [`conformance`] (feature `conformance`): behaviour every backend must show.
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod query;
+mod services;
+pub mod sql;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+use vpcep_domain::list::Page;
+use vpcep_domain::model::{EndpointService, ServiceStatus};
+use vpcep_domain::{ApiError, ApiResult};
+
+pub use sql::{open, SqlStore, StoreOptions};
+
+/// Why a store call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A rule of the API refused the change (not found, port conflict, quota, ...).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The database is busy or unreachable; the client may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; logged, answered as a 500.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("6")) =>
+            {
+                // serialization failure, deadlock (PostgreSQL); SQLITE_BUSY, SQLITE_LOCKED
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Results of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters of the endpoint-service lists (#12, #19).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceFilter {
+    /// Case-insensitive substring of the full service name.
+    pub name_contains: Option<String>,
+    /// Exact id.
+    pub id: Option<String>,
+    /// Exact status.
+    pub status: Option<ServiceStatus>,
+}
+
+impl ServiceFilter {
+    /// True when no filter is set (the total can then come from the usage counter).
+    pub fn is_empty(&self) -> bool {
+        *self == ServiceFilter::default()
+    }
+}
+
+/// Whose services a list covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// The services of one project (#12).
+    Project(String),
+    /// The services owned by these accounts (#19: operators' public services).
+    Domains(Vec<String>),
+}
+
+/// How a service is looked up across tenants (#16 describe).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceLookup {
+    /// By id.
+    Id(Uuid),
+    /// By full name `region.name.id`.
+    FullName(String),
+}
+
+/// A change to a stored service, decided by pure domain code inside the store's transaction.
+/// It may refuse the change with an [`ApiError`]; returning without touching the service writes
+/// nothing.
+pub type ServiceMutation = Box<dyn FnOnce(&mut EndpointService) -> ApiResult<()> + Send>;
+
+/// Resource kinds counted per project.
+pub const USAGE_ENDPOINT_SERVICE: &str = "endpoint_service";
+
+/// The storage behind the control plane. Implementations must pass [`conformance`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Stores `toml` as the default account unless one is stored already; answers the stored one.
+    async fn default_account(&self, toml: String) -> StoreResult<String>;
+
+    /// Inserts a new service with its port claims, tags and usage count in one transaction.
+    /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
+    /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.
+    async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()>;
+
+    /// One service of a project.
+    async fn get_service(&self, project_id: &str, id: Uuid) -> StoreResult<Option<EndpointService>>;
+
+    /// One service of any project, by id or full name.
+    async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>>;
+
+    /// A page of services and the total matching the filter.
+    async fn list_services(
+        &self,
+        scope: &ServiceScope,
+        filter: &ServiceFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<EndpointService>, u64)>;
+
+    /// Loads a service of a project, lets `mutate` change it, and writes the result (row, port
+    /// claims when ports or `port_id` changed) in the same transaction. 404 when absent.
+    async fn modify_service(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: ServiceMutation,
+    ) -> StoreResult<EndpointService>;
+
+    /// Moves services that have been `creating` since `cutoff` or earlier to `available`;
+    /// answers how many moved. Safe to run on several nodes at once.
+    async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64>;
+
+    /// Removes services that have been `deleting` since `cutoff` or earlier, with their claims,
+    /// tags and usage; answers how many went. Safe to run on several nodes at once.
+    async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64>;
+}

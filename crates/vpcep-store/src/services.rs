@@ -1,0 +1,504 @@
+//! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
+
+use crate::query::{limit_offset, order_by, placeholders, Where};
+use crate::sql::{Dialect, SqlStore};
+use crate::{
+    ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store, StoreError, StoreResult,
+    USAGE_ENDPOINT_SERVICE,
+};
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeSet, HashMap};
+use uuid::Uuid;
+use vpcep_domain::list::Page;
+use vpcep_domain::model::{
+    EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
+    ServiceType, Tag, TcpProxy,
+};
+use vpcep_domain::{ApiError, ErrorCode};
+
+/// `resource_type` of services in `resource_tags`.
+pub(crate) const TAG_TYPE_SERVICE: &str = "endpoint_service";
+
+const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, port_id, vpc_id, \
+    server_type, service_type, approval_enabled, status, tcp_proxy, ports, description, ip, \
+    ip_version, snat_network_id, enable_policy, supported_editions, error_code, error_message, \
+    created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Internal(format!("stored {what} {value:?} is not valid"))
+}
+
+fn parse_enum<T>(what: &str, v: &str, parse: impl Fn(&str, &str, ErrorCode) -> Result<T, ApiError>) -> StoreResult<T> {
+    parse(what, v, ErrorCode::System).map_err(|_| corrupt(what, v))
+}
+
+fn parse_stored_uuid(what: &str, v: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(v).map_err(|_| corrupt(what, v))
+}
+
+fn ports_to_json(ports: &[PortMapping]) -> String {
+    serde_json::to_string(
+        &ports
+            .iter()
+            .map(|p| (p.client_port, p.server_port, p.protocol.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .expect("port tuples serialize")
+}
+
+fn ports_from_json(s: &str) -> StoreResult<Vec<PortMapping>> {
+    let raw: Vec<(u16, u16, String)> = serde_json::from_str(s).map_err(|_| corrupt("ports", s))?;
+    raw.into_iter()
+        .map(|(c, sp, proto)| {
+            Ok(PortMapping {
+                client_port: c,
+                server_port: sp,
+                protocol: parse_enum("protocol", &proto, Protocol::parse)?,
+            })
+        })
+        .collect()
+}
+
+fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
+    let s = |c: &str| row.try_get::<String, _>(c);
+    let opt = |c: &str| row.try_get::<Option<String>, _>(c);
+    let error = match (opt("error_code")?, opt("error_message")?) {
+        (Some(code), Some(message)) => Some(ResourceError { code, message }),
+        _ => None,
+    };
+    let editions = s("supported_editions")?;
+    Ok(EndpointService {
+        id: parse_stored_uuid("id", &s("id")?)?,
+        project_id: s("project_id")?,
+        domain_id: s("domain_id")?,
+        short_name: opt("short_name")?,
+        full_name: s("full_name")?,
+        port_id: parse_stored_uuid("port_id", &s("port_id")?)?,
+        vpc_id: parse_stored_uuid("vpc_id", &s("vpc_id")?)?,
+        server_type: parse_enum("server_type", &s("server_type")?, ServerType::parse)?,
+        service_type: parse_enum("service_type", &s("service_type")?, ServiceType::parse)?,
+        approval_enabled: row.try_get::<i64, _>("approval_enabled")? != 0,
+        status: parse_enum("status", &s("status")?, ServiceStatus::parse)?,
+        tcp_proxy: parse_enum("tcp_proxy", &s("tcp_proxy")?, TcpProxy::parse)?,
+        ports: ports_from_json(&s("ports")?)?,
+        tags: Vec::new(),
+        description: s("description")?,
+        ip: opt("ip")?,
+        ip_version: parse_enum("ip_version", &s("ip_version")?, IpVersion::parse)?,
+        snat_network_id: opt("snat_network_id")?,
+        enable_policy: row.try_get::<i64, _>("enable_policy")? != 0,
+        supported_editions: serde_json::from_str(&editions).map_err(|_| corrupt("supported_editions", &editions))?,
+        error,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        connection_count: 0,
+    })
+}
+
+/// Loads the tags of the given resources, sorted by key.
+pub(crate) async fn load_tags(
+    conn: &mut AnyConnection,
+    resource_type: &str,
+    ids: &[String],
+) -> StoreResult<HashMap<String, Vec<Tag>>> {
+    let mut out: HashMap<String, Vec<Tag>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT resource_id, key, value FROM resource_tags WHERE resource_type = $1 AND resource_id IN ({}) ORDER BY key",
+        placeholders(2, ids.len())
+    );
+    let mut q = sqlx::query(&sql).bind(resource_type);
+    for id in ids {
+        q = q.bind(id);
+    }
+    for row in q.fetch_all(&mut *conn).await? {
+        out.entry(row.try_get("resource_id")?).or_default().push(Tag {
+            key: row.try_get("key")?,
+            value: row.try_get("value")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Fills `tags` of the given services from `resource_tags`.
+async fn attach_tags(conn: &mut AnyConnection, services: &mut [EndpointService]) -> StoreResult<()> {
+    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
+    let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
+    for s in services {
+        s.tags = tags.remove(&s.id.to_string()).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Inserts the tags of one resource.
+pub(crate) async fn insert_tags(
+    conn: &mut AnyConnection,
+    resource_type: &str,
+    resource_id: &str,
+    project_id: &str,
+    tags: &[Tag],
+) -> StoreResult<()> {
+    for t in tags {
+        sqlx::query("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES ($1, $2, $3, $4, $5)")
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(project_id)
+            .bind(&t.key)
+            .bind(&t.value)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Takes one unit of `resource` usage for a project if that stays within `quota`.
+pub(crate) async fn take_quota(conn: &mut AnyConnection, project_id: &str, resource: &str, quota: u64) -> StoreResult<()> {
+    sqlx::query("INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+        .bind(project_id)
+        .bind(resource)
+        .execute(&mut *conn)
+        .await?;
+    let taken = sqlx::query("UPDATE project_usage SET used = used + 1 WHERE project_id = $1 AND resource = $2 AND used < $3")
+        .bind(project_id)
+        .bind(resource)
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if taken == 0 {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!("Quota exceeded: the project already has its quota of {quota} {resource} resources"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Gives back `n` units of `resource` usage.
+pub(crate) async fn release_quota(conn: &mut AnyConnection, project_id: &str, resource: &str, n: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
+        .bind(project_id)
+        .bind(resource)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Reads the usage counter of a project.
+pub(crate) async fn usage(conn: &mut AnyConnection, project_id: &str, resource: &str) -> StoreResult<u64> {
+    let used: Option<i64> = sqlx::query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
+        .bind(project_id)
+        .bind(resource)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(used.unwrap_or(0).max(0) as u64)
+}
+
+/// The distinct claims a service's ports make: `(protocol, side, port)`, sorted so that
+/// concurrent transactions take the keys in one order.
+fn claims_of(ports: &[PortMapping]) -> BTreeSet<(&'static str, &'static str, u16)> {
+    ports
+        .iter()
+        .flat_map(|p| {
+            [
+                (p.protocol.as_str(), "client", p.client_port),
+                (p.protocol.as_str(), "server", p.server_port),
+            ]
+        })
+        .collect()
+}
+
+fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uuid) -> StoreError {
+    ApiError::new(
+        ErrorCode::PortConflict,
+        format!(
+            "The ports conflict with an existing endpoint service: {side}_port {port} ({protocol}) \
+             is already used by endpoint service {other} on port_id {port_id}"
+        ),
+    )
+    .into()
+}
+
+/// Claims the service's ports on its `port_id`. Another service holding one of them is
+/// EndPoint.3044; the primary key makes this hold under concurrent transactions.
+async fn claim_ports(conn: &mut AnyConnection, service_id: Uuid, port_id: Uuid, ports: &[PortMapping]) -> StoreResult<()> {
+    let claims = claims_of(ports);
+    let sid = service_id.to_string();
+    let pid = port_id.to_string();
+    // A readable error for the common case: read what others already hold.
+    let held = sqlx::query("SELECT protocol, side, port, service_id FROM service_port_claims WHERE port_id = $1 AND service_id <> $2")
+        .bind(&pid)
+        .bind(&sid)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &held {
+        let (protocol, side, port): (String, String, i64) = (row.try_get("protocol")?, row.try_get("side")?, row.try_get("port")?);
+        if claims.iter().any(|(p, s, n)| *p == protocol && *s == side && i64::from(*n) == port) {
+            return Err(port_conflict(&side, port, &protocol, &row.try_get::<String, _>("service_id")?, port_id));
+        }
+    }
+    for (protocol, side, port) in &claims {
+        let inserted = sqlx::query("INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&pid)
+            .bind(*protocol)
+            .bind(*side)
+            .bind(i64::from(*port))
+            .bind(&sid)
+            .execute(&mut *conn)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Err(port_conflict(side, i64::from(*port), protocol, "created concurrently", port_id));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM service_port_claims WHERE service_id = $1")
+        .bind(service_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_service(conn: &mut AnyConnection, s: &EndpointService, quota: u64) -> StoreResult<()> {
+    take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await?;
+    claim_ports(conn, s.id, s.port_id, &s.ports).await?;
+    sqlx::query(&format!(
+        "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
+        placeholders(1, 24)
+    ))
+    .bind(s.id.to_string())
+    .bind(&s.project_id)
+    .bind(&s.domain_id)
+    .bind(&s.short_name)
+    .bind(&s.full_name)
+    .bind(s.port_id.to_string())
+    .bind(s.vpc_id.to_string())
+    .bind(s.server_type.as_str())
+    .bind(s.service_type.as_str())
+    .bind(i64::from(s.approval_enabled))
+    .bind(s.status.as_str())
+    .bind(s.tcp_proxy.as_str())
+    .bind(ports_to_json(&s.ports))
+    .bind(&s.description)
+    .bind(&s.ip)
+    .bind(s.ip_version.as_str())
+    .bind(&s.snat_network_id)
+    .bind(i64::from(s.enable_policy))
+    .bind(serde_json::to_string(&s.supported_editions).expect("strings serialize"))
+    .bind(s.error.as_ref().map(|e| e.code.clone()))
+    .bind(s.error.as_ref().map(|e| e.message.clone()))
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .bind(s.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    insert_tags(conn, TAG_TYPE_SERVICE, &s.id.to_string(), &s.project_id, &s.tags).await
+}
+
+/// Writes back the mutable columns of a service.
+async fn update_service_row(conn: &mut AnyConnection, s: &EndpointService, status_changed: bool) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE endpoint_services SET short_name = $2, full_name = $3, port_id = $4, approval_enabled = $5, \
+         status = $6, tcp_proxy = $7, ports = $8, description = $9, ip = $10, enable_policy = $11, \
+         supported_editions = $12, error_code = $13, error_message = $14, updated_at = $15, \
+         status_at = CASE WHEN $16 = 1 THEN $15 ELSE status_at END WHERE id = $1",
+    )
+    .bind(s.id.to_string())
+    .bind(&s.short_name)
+    .bind(&s.full_name)
+    .bind(s.port_id.to_string())
+    .bind(i64::from(s.approval_enabled))
+    .bind(s.status.as_str())
+    .bind(s.tcp_proxy.as_str())
+    .bind(ports_to_json(&s.ports))
+    .bind(&s.description)
+    .bind(&s.ip)
+    .bind(i64::from(s.enable_policy))
+    .bind(serde_json::to_string(&s.supported_editions).expect("strings serialize"))
+    .bind(s.error.as_ref().map(|e| e.code.clone()))
+    .bind(s.error.as_ref().map(|e| e.message.clone()))
+    .bind(s.updated_at)
+    .bind(i64::from(status_changed))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn fetch_one_service(conn: &mut AnyConnection, where_sql: &str, binds: &[&str], lock: &str) -> StoreResult<Option<EndpointService>> {
+    let sql = format!("SELECT {SERVICE_COLS} FROM endpoint_services WHERE {where_sql}{lock}");
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let Some(row) = q.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let mut s = [service_from_row(&row)?];
+    attach_tags(conn, &mut s).await?;
+    let [s] = s;
+    Ok(Some(s))
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn default_account(&self, toml: String) -> StoreResult<String> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
+                    .bind(&toml)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
+                    .fetch_one(&mut *c)
+                    .await?)
+            })
+        })
+        .await
+    }
+
+    async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
+        let s = service.clone();
+        self.write(move |c| Box::pin(async move { insert_service(c, &s, quota).await })).await
+    }
+
+    async fn get_service(&self, project_id: &str, id: Uuid) -> StoreResult<Option<EndpointService>> {
+        let mut c = self.pool.acquire().await?;
+        fetch_one_service(&mut c, "id = $1 AND project_id = $2", &[&id.to_string(), project_id], "").await
+    }
+
+    async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>> {
+        let mut c = self.pool.acquire().await?;
+        match lookup {
+            ServiceLookup::Id(id) => fetch_one_service(&mut c, "id = $1", &[&id.to_string()], "").await,
+            ServiceLookup::FullName(name) => fetch_one_service(&mut c, "full_name = $1", &[name], "").await,
+        }
+    }
+
+    async fn list_services(&self, scope: &ServiceScope, filter: &ServiceFilter, page: &Page) -> StoreResult<(Vec<EndpointService>, u64)> {
+        let mut w = Where::default();
+        match scope {
+            ServiceScope::Project(p) => w.eq("project_id", p.clone()),
+            ServiceScope::Domains(ds) => w.is_in("domain_id", ds),
+        };
+        if let Some(id) = &filter.id {
+            w.eq("id", id.clone());
+        }
+        if let Some(status) = filter.status {
+            w.eq("status", status.as_str());
+        }
+        if let Some(name) = &filter.name_contains {
+            w.contains_ci("full_name", name);
+        }
+        let where_sql = w.sql();
+        let mut c = self.pool.acquire().await?;
+        let total = match scope {
+            ServiceScope::Project(p) if filter.is_empty() => usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?,
+            _ => {
+                let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
+                w.bind_scalar(sqlx::query_scalar::<_, i64>(&sql)).fetch_one(&mut *c).await?.max(0) as u64
+            }
+        };
+        if page.offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let sql = format!(
+            "SELECT {SERVICE_COLS} FROM endpoint_services WHERE {where_sql} {} {}",
+            order_by(page),
+            limit_offset(page)
+        );
+        let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
+        let mut services = rows.iter().map(service_from_row).collect::<StoreResult<Vec<_>>>()?;
+        attach_tags(&mut c, &mut services).await?;
+        Ok((services, total))
+    }
+
+    async fn modify_service(&self, project_id: &str, id: Uuid, now: i64, mutate: ServiceMutation) -> StoreResult<EndpointService> {
+        let dialect = self.dialect;
+        let project_id = project_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sid = id.to_string();
+                let Some(old) = fetch_one_service(c, "id = $1 AND project_id = $2", &[&sid, &project_id], dialect.for_update()).await? else {
+                    return Err(ApiError::not_found("endpoint service", &sid).into());
+                };
+                let mut new = old.clone();
+                mutate(&mut new)?;
+                if new == old {
+                    return Ok(new);
+                }
+                new.updated_at = now;
+                if new.ports != old.ports || new.port_id != old.port_id {
+                    release_ports(c, &sid).await?;
+                    claim_ports(c, new.id, new.port_id, &new.ports).await?;
+                }
+                update_service_row(c, &new, new.status != old.status).await?;
+                Ok(new)
+            })
+        })
+        .await
+    }
+
+    async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
+        let lock = self.dialect.skip_locked();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
+                     WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
+                     ORDER BY status_at LIMIT {limit}{lock})"
+                );
+                Ok(sqlx::query(&sql).bind(now).bind(cutoff).execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
+    }
+
+    async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
+        let lock = self.dialect.skip_locked();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
+                     WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
+                     RETURNING id, project_id"
+                );
+                let gone = sqlx::query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+                let mut per_project: HashMap<String, i64> = HashMap::new();
+                for row in &gone {
+                    let id: String = row.try_get("id")?;
+                    release_ports(c, &id).await?;
+                    sqlx::query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+                        .bind(TAG_TYPE_SERVICE)
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                    *per_project.entry(row.try_get("project_id")?).or_default() += 1;
+                }
+                for (project, n) in per_project {
+                    release_quota(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
+                }
+                Ok(gone.len() as u64)
+            })
+        })
+        .await
+    }
+}
