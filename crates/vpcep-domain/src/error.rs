@@ -245,20 +245,67 @@ impl ErrorCode {
             InUse => 409,
             PayloadTooLarge => 413,
             TooManyRequests => 429,
-            Parameter | InvalidLimit | InvalidAction | InvalidOffset | InvalidProjectId
-            | BatchTooLarge | InvalidSortKey | InvalidSortDir | InvalidStatus | InvalidVpcId
-            | InvalidMarkerId | InvalidSubnetId | InvalidServiceName | InvalidRequest
-            | QuotaExceeded | InvalidRouteTable | VpcNotFound | ServiceRefNotFound
-            | ServiceUnavailable | SubnetIdEmpty | VpcIdEmpty | NoConnectPermission
-            | EndpointNotOfService | EndpointDeleting | EndpointCreating | OnlyOneEndpoint
-            | SubnetNotInVpc | RouteTableInUse | NoRouteTable | InvalidPortIp | PortIpInUse
-            | PortIpNotInSubnet | InvalidWhitelist | WhitelistTooLong | EndpointFailed
-            | InvalidPolicy | NoPolicy | InvalidPermission | InvalidPortId | ServiceInUse
-            | PortNotFound | InvalidCidr | InvalidIp | InvalidServerType | InvalidPermissionAction
-            | EmptyPermissions | PortNotInVpc | InvalidServicePort | PortConflict
-            | ServiceStateConflict | PermissionsTooMany | TagEmpty | TagKeyDuplicate
-            | TagInvalid | TagTooMany | InvalidResourceType | TagKeySize | TagValueSize
-            | TooManyPorts | InvalidProtocol | InvalidServiceNameFormat => 400,
+            Parameter
+            | InvalidLimit
+            | InvalidAction
+            | InvalidOffset
+            | InvalidProjectId
+            | BatchTooLarge
+            | InvalidSortKey
+            | InvalidSortDir
+            | InvalidStatus
+            | InvalidVpcId
+            | InvalidMarkerId
+            | InvalidSubnetId
+            | InvalidServiceName
+            | InvalidRequest
+            | QuotaExceeded
+            | InvalidRouteTable
+            | VpcNotFound
+            | ServiceRefNotFound
+            | ServiceUnavailable
+            | SubnetIdEmpty
+            | VpcIdEmpty
+            | NoConnectPermission
+            | EndpointNotOfService
+            | EndpointDeleting
+            | EndpointCreating
+            | OnlyOneEndpoint
+            | SubnetNotInVpc
+            | RouteTableInUse
+            | NoRouteTable
+            | InvalidPortIp
+            | PortIpInUse
+            | PortIpNotInSubnet
+            | InvalidWhitelist
+            | WhitelistTooLong
+            | EndpointFailed
+            | InvalidPolicy
+            | NoPolicy
+            | InvalidPermission
+            | InvalidPortId
+            | ServiceInUse
+            | PortNotFound
+            | InvalidCidr
+            | InvalidIp
+            | InvalidServerType
+            | InvalidPermissionAction
+            | EmptyPermissions
+            | PortNotInVpc
+            | InvalidServicePort
+            | PortConflict
+            | ServiceStateConflict
+            | PermissionsTooMany
+            | TagEmpty
+            | TagKeyDuplicate
+            | TagInvalid
+            | TagTooMany
+            | InvalidResourceType
+            | TagKeySize
+            | TagValueSize
+            | TooManyPorts
+            | InvalidProtocol
+            | InvalidServiceNameFormat => 400,
         }
     }
 }
@@ -302,7 +349,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.code.status(), self.code.code(), self.msg)
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.status(),
+            self.code.code(),
+            self.msg
+        )
     }
 }
 

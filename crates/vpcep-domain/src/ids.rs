@@ -5,7 +5,9 @@ use uuid::Uuid;
 
 /// True when `s` is a project or domain id: 32 lowercase hexadecimal characters.
 pub fn is_hex32(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parses a UUID-shaped resource id in the hyphenated 36-character form the API uses.
@@ -40,8 +42,18 @@ mod tests {
 
     #[test]
     fn uuid_requires_hyphenated_form() {
-        assert!(parse_uuid("port_id", "4189d3c2-8882-4871-a3c2-d380272eed88", ErrorCode::Parameter).is_ok());
-        let e = parse_uuid("port_id", "4189d3c288824871a3c2d380272eed88", ErrorCode::InvalidPortId).unwrap_err();
+        assert!(parse_uuid(
+            "port_id",
+            "4189d3c2-8882-4871-a3c2-d380272eed88",
+            ErrorCode::Parameter
+        )
+        .is_ok());
+        let e = parse_uuid(
+            "port_id",
+            "4189d3c288824871a3c2d380272eed88",
+            ErrorCode::InvalidPortId,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidPortId);
         assert!(e.msg.contains("port_id"));
     }

@@ -127,7 +127,12 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> QueryParams {
-        QueryParams(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        QueryParams(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -148,10 +153,23 @@ mod tests {
 
     #[test]
     fn accepts_both_sort_key_spellings() {
-        let p = parse_page(&q(&[("sort_key", "update_at"), ("sort_dir", "asc"), ("limit", "1000")]), MAX_LIMIT).unwrap();
+        let p = parse_page(
+            &q(&[
+                ("sort_key", "update_at"),
+                ("sort_dir", "asc"),
+                ("limit", "1000"),
+            ]),
+            MAX_LIMIT,
+        )
+        .unwrap();
         assert_eq!(p.sort_key, SortKey::UpdatedAt);
         assert_eq!(p.sort_dir, SortDir::Asc);
         assert_eq!(p.limit, 1000);
-        assert_eq!(parse_page(&q(&[("limit", "501")]), MAX_PERMISSION_LIMIT).unwrap_err().code, ErrorCode::InvalidLimit);
+        assert_eq!(
+            parse_page(&q(&[("limit", "501")]), MAX_PERMISSION_LIMIT)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidLimit
+        );
     }
 }

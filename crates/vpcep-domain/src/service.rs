@@ -146,7 +146,10 @@ pub fn parse_ports(dtos: &[PortDto]) -> ApiResult<Vec<PortMapping>> {
     if dtos.len() > MAX_PORTS {
         return Err(ApiError::new(
             ErrorCode::TooManyPorts,
-            format!("ports has {} mappings; at most {MAX_PORTS} are allowed", dtos.len()),
+            format!(
+                "ports has {} mappings; at most {MAX_PORTS} are allowed",
+                dtos.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(dtos.len());
@@ -186,9 +189,12 @@ pub fn parse_ports(dtos: &[PortDto]) -> ApiResult<Vec<PortMapping>> {
 }
 
 fn parse_ip(field: &str, ip: &str) -> ApiResult<String> {
-    ip.parse::<Ipv4Addr>()
-        .map(|a| a.to_string())
-        .map_err(|_| ApiError::new(ErrorCode::InvalidIp, format!("Invalid {field}: {ip:?} is not an IPv4 address")))
+    ip.parse::<Ipv4Addr>().map(|a| a.to_string()).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidIp,
+            format!("Invalid {field}: {ip:?} is not an IPv4 address"),
+        )
+    })
 }
 
 fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {
@@ -198,8 +204,16 @@ fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {
 
 /// Validates a create request (#7) into a [`NewService`].
 pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
-    let port_id = parse_uuid("port_id", mandatory("port_id", &req.port_id)?, ErrorCode::InvalidPortId)?;
-    let vpc_id = parse_uuid("vpc_id", mandatory("vpc_id", &req.vpc_id)?, ErrorCode::InvalidVpcId)?;
+    let port_id = parse_uuid(
+        "port_id",
+        mandatory("port_id", &req.port_id)?,
+        ErrorCode::InvalidPortId,
+    )?;
+    let vpc_id = parse_uuid(
+        "vpc_id",
+        mandatory("vpc_id", &req.vpc_id)?,
+        ErrorCode::InvalidVpcId,
+    )?;
     let server_type = ServerType::parse(
         "server_type",
         mandatory("server_type", &req.server_type)?,
@@ -295,7 +309,11 @@ mod tests {
     use crate::wire::TagDto;
 
     fn port(c: i64, s: i64) -> PortDto {
-        PortDto { client_port: Some(c), server_port: Some(s), protocol: Some("TCP".into()) }
+        PortDto {
+            client_port: Some(c),
+            server_port: Some(s),
+            protocol: Some("TCP".into()),
+        }
     }
 
     fn valid() -> CreateServiceRequest {
@@ -326,10 +344,34 @@ mod tests {
     #[test]
     fn mandatory_fields_are_named() {
         for (field, req) in [
-            ("port_id", CreateServiceRequest { port_id: None, ..valid() }),
-            ("vpc_id", CreateServiceRequest { vpc_id: None, ..valid() }),
-            ("server_type", CreateServiceRequest { server_type: None, ..valid() }),
-            ("ports", CreateServiceRequest { ports: None, ..valid() }),
+            (
+                "port_id",
+                CreateServiceRequest {
+                    port_id: None,
+                    ..valid()
+                },
+            ),
+            (
+                "vpc_id",
+                CreateServiceRequest {
+                    vpc_id: None,
+                    ..valid()
+                },
+            ),
+            (
+                "server_type",
+                CreateServiceRequest {
+                    server_type: None,
+                    ..valid()
+                },
+            ),
+            (
+                "ports",
+                CreateServiceRequest {
+                    ports: None,
+                    ..valid()
+                },
+            ),
         ] {
             let e = err(req);
             assert_eq!(e.code, ErrorCode::Parameter);
@@ -339,58 +381,210 @@ mod tests {
 
     #[test]
     fn rejects_bad_enums_ids_and_names_with_their_codes() {
-        assert_eq!(err(CreateServiceRequest { server_type: Some("BMS".into()), ..valid() }).code, ErrorCode::InvalidServerType);
-        assert_eq!(err(CreateServiceRequest { port_id: Some("nope".into()), ..valid() }).code, ErrorCode::InvalidPortId);
-        assert_eq!(err(CreateServiceRequest { vpc_id: Some("nope".into()), ..valid() }).code, ErrorCode::InvalidVpcId);
-        assert_eq!(err(CreateServiceRequest { tcp_proxy: Some("on".into()), ..valid() }).code, ErrorCode::Parameter);
-        assert_eq!(err(CreateServiceRequest { service_type: Some("lan".into()), ..valid() }).code, ErrorCode::Parameter);
-        assert_eq!(err(CreateServiceRequest { service_name: Some("a.b".into()), ..valid() }).code, ErrorCode::InvalidServiceName);
-        assert_eq!(err(CreateServiceRequest { service_name: Some("x".repeat(17)), ..valid() }).code, ErrorCode::InvalidServiceName);
-        assert_eq!(err(CreateServiceRequest { description: Some("<b>".into()), ..valid() }).code, ErrorCode::Parameter);
-        assert_eq!(err(CreateServiceRequest { description: Some("d".repeat(129)), ..valid() }).code, ErrorCode::Parameter);
-        assert_eq!(err(CreateServiceRequest { ip: Some("300.1.1.1".into()), ..valid() }).code, ErrorCode::InvalidIp);
-        assert_eq!(err(CreateServiceRequest { tags: Some(vec![TagDto { key: Some("a=b".into()), value: None }]), ..valid() }).code, ErrorCode::TagInvalid);
-        let ok = parse_create(&CreateServiceRequest { service_name: Some("My_svc-1".into()), description: Some("d".repeat(128)), ..valid() }).unwrap();
+        assert_eq!(
+            err(CreateServiceRequest {
+                server_type: Some("BMS".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidServerType
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                port_id: Some("nope".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidPortId
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                vpc_id: Some("nope".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidVpcId
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                tcp_proxy: Some("on".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                service_type: Some("lan".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                service_name: Some("a.b".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidServiceName
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                service_name: Some("x".repeat(17)),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidServiceName
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                description: Some("<b>".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                description: Some("d".repeat(129)),
+                ..valid()
+            })
+            .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                ip: Some("300.1.1.1".into()),
+                ..valid()
+            })
+            .code,
+            ErrorCode::InvalidIp
+        );
+        assert_eq!(
+            err(CreateServiceRequest {
+                tags: Some(vec![TagDto {
+                    key: Some("a=b".into()),
+                    value: None
+                }]),
+                ..valid()
+            })
+            .code,
+            ErrorCode::TagInvalid
+        );
+        let ok = parse_create(&CreateServiceRequest {
+            service_name: Some("My_svc-1".into()),
+            description: Some("d".repeat(128)),
+            ..valid()
+        })
+        .unwrap();
         assert_eq!(ok.short_name.as_deref(), Some("My_svc-1"));
     }
 
     #[test]
     fn port_rules() {
-        let code = |ports: Vec<PortDto>| err(CreateServiceRequest { ports: Some(ports), ..valid() }).code;
+        let code = |ports: Vec<PortDto>| {
+            err(CreateServiceRequest {
+                ports: Some(ports),
+                ..valid()
+            })
+            .code
+        };
         assert_eq!(code(vec![]), ErrorCode::InvalidServicePort);
         assert_eq!(code(vec![port(0, 80)]), ErrorCode::InvalidServicePort);
         assert_eq!(code(vec![port(80, 65536)]), ErrorCode::InvalidServicePort);
-        assert_eq!(code(vec![PortDto { client_port: None, server_port: Some(1), protocol: None }]), ErrorCode::InvalidServicePort);
-        assert_eq!(code(vec![PortDto { protocol: Some("UDP".into()), ..port(1, 1) }]), ErrorCode::InvalidProtocol);
-        assert_eq!(code(vec![port(80, 8080), port(80, 8080)]), ErrorCode::InvalidServicePort);
-        assert_eq!(code(vec![port(80, 8080), port(80, 8081)]), ErrorCode::InvalidServicePort);
-        assert_eq!(code((1..=201).map(|p| port(p, p)).collect()), ErrorCode::TooManyPorts);
+        assert_eq!(
+            code(vec![PortDto {
+                client_port: None,
+                server_port: Some(1),
+                protocol: None
+            }]),
+            ErrorCode::InvalidServicePort
+        );
+        assert_eq!(
+            code(vec![PortDto {
+                protocol: Some("UDP".into()),
+                ..port(1, 1)
+            }]),
+            ErrorCode::InvalidProtocol
+        );
+        assert_eq!(
+            code(vec![port(80, 8080), port(80, 8080)]),
+            ErrorCode::InvalidServicePort
+        );
+        assert_eq!(
+            code(vec![port(80, 8080), port(80, 8081)]),
+            ErrorCode::InvalidServicePort
+        );
+        assert_eq!(
+            code((1..=201).map(|p| port(p, p)).collect()),
+            ErrorCode::TooManyPorts
+        );
         // Two client ports may share a backend port, and protocol defaults to TCP.
-        let ok = parse_ports(&[port(80, 8080), PortDto { protocol: None, ..port(81, 8080) }]).unwrap();
+        let ok = parse_ports(&[
+            port(80, 8080),
+            PortDto {
+                protocol: None,
+                ..port(81, 8080)
+            },
+        ])
+        .unwrap();
         assert_eq!(ok[1].protocol, Protocol::Tcp);
-        assert_eq!(parse_ports(&(1..=200).map(|p| port(p, p)).collect::<Vec<_>>()).unwrap().len(), 200);
+        assert_eq!(
+            parse_ports(&(1..=200).map(|p| port(p, p)).collect::<Vec<_>>())
+                .unwrap()
+                .len(),
+            200
+        );
     }
 
     #[test]
     fn full_name_has_region_and_id() {
         let id = Uuid::nil();
-        assert_eq!(EndpointService::full_name("local-1", Some("web"), id), format!("local-1.web.{id}"));
-        assert_eq!(EndpointService::full_name("local-1", None, id), format!("local-1.{id}"));
+        assert_eq!(
+            EndpointService::full_name("local-1", Some("web"), id),
+            format!("local-1.web.{id}")
+        );
+        assert_eq!(
+            EndpointService::full_name("local-1", None, id),
+            format!("local-1.{id}")
+        );
     }
 
     #[test]
     fn update_parses_only_given_fields() {
-        let p = parse_update(&UpdateServiceRequest { approval_enabled: Some(false), service_name: Some(String::new()), ..Default::default() }).unwrap();
+        let p = parse_update(&UpdateServiceRequest {
+            approval_enabled: Some(false),
+            service_name: Some(String::new()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(p.approval_enabled, Some(false));
         assert_eq!(p.short_name, Some(None));
         assert!(p.ports.is_none());
-        assert!(parse_update(&UpdateServiceRequest::default()).unwrap().is_empty());
-        assert_eq!(parse_update(&UpdateServiceRequest { ports: Some(vec![]), ..Default::default() }).unwrap_err().code, ErrorCode::InvalidServicePort);
+        assert!(parse_update(&UpdateServiceRequest::default())
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            parse_update(&UpdateServiceRequest {
+                ports: Some(vec![]),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .code,
+            ErrorCode::InvalidServicePort
+        );
     }
 
     #[test]
     fn deleting_services_are_not_modifiable() {
-        assert_eq!(ServiceStatus::Deleting.ensure_modifiable().unwrap_err().code, ErrorCode::ServiceStateConflict);
+        assert_eq!(
+            ServiceStatus::Deleting
+                .ensure_modifiable()
+                .unwrap_err()
+                .code,
+            ErrorCode::ServiceStateConflict
+        );
         assert!(ServiceStatus::Available.ensure_modifiable().is_ok());
     }
 }

@@ -30,7 +30,10 @@ fn check_chars(what: &str, s: &str) -> ApiResult<()> {
 /// Validates a tag key.
 pub fn validate_key(key: &str) -> ApiResult<()> {
     if key.is_empty() {
-        return Err(ApiError::new(ErrorCode::TagEmpty, "Tag key must not be empty"));
+        return Err(ApiError::new(
+            ErrorCode::TagEmpty,
+            "Tag key must not be empty",
+        ));
     }
     if key.chars().count() > MAX_KEY_CHARS {
         return Err(ApiError::new(
@@ -100,7 +103,10 @@ mod tests {
     use super::*;
 
     fn dto(k: &str, v: &str) -> TagDto {
-        TagDto { key: Some(k.into()), value: Some(v.into()) }
+        TagDto {
+            key: Some(k.into()),
+            value: Some(v.into()),
+        }
     }
 
     #[test]
@@ -116,12 +122,28 @@ mod tests {
         let code = |t: Vec<TagDto>| parse_tags(Some(&t)).unwrap_err().code;
         assert_eq!(code(vec![dto("", "v")]), ErrorCode::TagEmpty);
         assert_eq!(code(vec![dto(&"k".repeat(37), "v")]), ErrorCode::TagKeySize);
-        assert_eq!(code(vec![dto("k", &"v".repeat(44))]), ErrorCode::TagValueSize);
-        for bad in ["a=b", "a*", "<a", "a>", "a\\b", "a,b", "a|b", "a/b", " a", "a "] {
-            assert_eq!(code(vec![dto(bad, "v")]), ErrorCode::TagInvalid, "key {bad:?}");
-            assert_eq!(code(vec![dto("k", bad)]), ErrorCode::TagInvalid, "value {bad:?}");
+        assert_eq!(
+            code(vec![dto("k", &"v".repeat(44))]),
+            ErrorCode::TagValueSize
+        );
+        for bad in [
+            "a=b", "a*", "<a", "a>", "a\\b", "a,b", "a|b", "a/b", " a", "a ",
+        ] {
+            assert_eq!(
+                code(vec![dto(bad, "v")]),
+                ErrorCode::TagInvalid,
+                "key {bad:?}"
+            );
+            assert_eq!(
+                code(vec![dto("k", bad)]),
+                ErrorCode::TagInvalid,
+                "value {bad:?}"
+            );
         }
-        assert_eq!(code(vec![dto("k", "1"), dto("k", "2")]), ErrorCode::TagKeyDuplicate);
+        assert_eq!(
+            code(vec![dto("k", "1"), dto("k", "2")]),
+            ErrorCode::TagKeyDuplicate
+        );
         let eleven: Vec<_> = (0..11).map(|i| dto(&format!("k{i}"), "v")).collect();
         assert_eq!(code(eleven), ErrorCode::TagTooMany);
     }

@@ -330,22 +330,28 @@ pub struct VersionResponse {
 }
 
 /// The API versions this server offers: `(id, updated)`.
-pub const VERSIONS: &[(&str, &str)] = &[("v1", "2018-09-30T00:00:00Z"), ("v2", "2020-03-30T00:00:00Z")];
+pub const VERSIONS: &[(&str, &str)] = &[
+    ("v1", "2018-09-30T00:00:00Z"),
+    ("v2", "2020-03-30T00:00:00Z"),
+];
 
 /// The version object for `id`, with its self link under `base_url`.
 pub fn version_view(base_url: &str, id: &str) -> Option<VersionView> {
-    VERSIONS.iter().find(|(v, _)| *v == id).map(|(v, updated)| VersionView {
-        id: (*v).into(),
-        status: "CURRENT".into(),
-        updated: (*updated).into(),
-        version: v.trim_start_matches('v').into(),
-        min_version: String::new(),
-        links: vec![LinkView {
-            href: format!("{}/{v}/", base_url.trim_end_matches('/')),
-            kind: "application/json".into(),
-            rel: "self".into(),
-        }],
-    })
+    VERSIONS
+        .iter()
+        .find(|(v, _)| *v == id)
+        .map(|(v, updated)| VersionView {
+            id: (*v).into(),
+            status: "CURRENT".into(),
+            updated: (*updated).into(),
+            version: v.trim_start_matches('v').into(),
+            min_version: String::new(),
+            links: vec![LinkView {
+                href: format!("{}/{v}/", base_url.trim_end_matches('/')),
+                kind: "application/json".into(),
+                rel: "self".into(),
+            }],
+        })
 }
 
 /// The error body: `{"error_code", "error_msg", "request_id"}`.

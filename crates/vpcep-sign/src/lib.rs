@@ -95,7 +95,9 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, SignError> {
             _ => return Err(SignError::Malformed("unknown part")),
         }
     }
-    let access_key = access.filter(|a| !a.is_empty()).ok_or(SignError::Malformed("Access is missing"))?;
+    let access_key = access
+        .filter(|a| !a.is_empty())
+        .ok_or(SignError::Malformed("Access is missing"))?;
     let signed = signed.ok_or(SignError::Malformed("SignedHeaders is missing"))?;
     let signature = signature
         .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -167,7 +169,11 @@ pub struct RequestParts<'a> {
 
 /// Builds the canonical request. `headers` are the signed headers as `(lower-case name, value)`
 /// in SignedHeaders order; `payload_hash` is the body hash or the `X-Sdk-Content-Sha256` literal.
-pub fn canonical_request(parts: &RequestParts<'_>, headers: &[(&str, &str)], payload_hash: &str) -> String {
+pub fn canonical_request(
+    parts: &RequestParts<'_>,
+    headers: &[(&str, &str)],
+    payload_hash: &str,
+) -> String {
     let mut out = String::with_capacity(256 + parts.raw_path.len() + parts.raw_query.len());
     out.push_str(&parts.method.to_ascii_uppercase());
     out.push('\n');
@@ -182,7 +188,13 @@ pub fn canonical_request(parts: &RequestParts<'_>, headers: &[(&str, &str)], pay
         out.push('\n');
     }
     out.push('\n');
-    out.push_str(&headers.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(";"));
+    out.push_str(
+        &headers
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
     out.push('\n');
     out.push_str(payload_hash);
     out
@@ -190,7 +202,10 @@ pub fn canonical_request(parts: &RequestParts<'_>, headers: &[(&str, &str)], pay
 
 /// The string to sign for a canonical request.
 pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{sdk_date}\n{}", sha256_hex(canonical_request.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{sdk_date}\n{}",
+        sha256_hex(canonical_request.as_bytes())
+    )
 }
 
 fn mac(secret_key: &str) -> Hmac<Sha256> {
@@ -228,7 +243,8 @@ pub fn verify<'h, T>(
     now_secs: i64,
     secret_for: impl FnOnce(&str) -> Option<(String, T)>,
 ) -> Result<(Authorization, T), SignError> {
-    let auth = parse_authorization(header("authorization").ok_or(SignError::MissingAuthorization)?)?;
+    let auth =
+        parse_authorization(header("authorization").ok_or(SignError::MissingAuthorization)?)?;
     for required in [DATE_HEADER, "host"] {
         if !auth.signed_headers.iter().any(|h| h == required) {
             return Err(SignError::MissingSignedHeader(required.to_string()));
@@ -239,7 +255,8 @@ pub fn verify<'h, T>(
         let v = header(name).ok_or_else(|| SignError::MissingSignedHeader(name.clone()))?;
         values.push((name.as_str(), v));
     }
-    let date = header(DATE_HEADER).ok_or_else(|| SignError::MissingSignedHeader(DATE_HEADER.into()))?;
+    let date =
+        header(DATE_HEADER).ok_or_else(|| SignError::MissingSignedHeader(DATE_HEADER.into()))?;
     let signed_at = parse_sdk_date(date.trim()).ok_or(SignError::BadDate)?;
     if (now_secs - signed_at).abs() > MAX_SKEW_SECS {
         return Err(SignError::Expired);
@@ -251,17 +268,24 @@ pub fn verify<'h, T>(
     };
     let creq = canonical_request(parts, &values, &payload_hash);
     let sts = string_to_sign(date.trim(), &creq);
-    let expected = hex::decode(&auth.signature).map_err(|_| SignError::Malformed("Signature is not hex"))?;
+    let expected =
+        hex::decode(&auth.signature).map_err(|_| SignError::Malformed("Signature is not hex"))?;
     let mut m = mac(&secret);
     m.update(sts.as_bytes());
-    m.verify_slice(&expected).map_err(|_| SignError::SignatureMismatch)?;
+    m.verify_slice(&expected)
+        .map_err(|_| SignError::SignatureMismatch)?;
     Ok((auth, extra))
 }
 
 /// Signs a request as the SDK does: every header in `headers` whose name has no `_` is signed
 /// (sorted, lower case). `headers` must already contain `Host` and `X-Sdk-Date`. Returns the
 /// `Authorization` header value.
-pub fn sign(access_key: &str, secret_key: &str, parts: &RequestParts<'_>, headers: &[(&str, &str)]) -> String {
+pub fn sign(
+    access_key: &str,
+    secret_key: &str,
+    parts: &RequestParts<'_>,
+    headers: &[(&str, &str)],
+) -> String {
     let mut signed: Vec<(String, &str)> = headers
         .iter()
         .filter(|(n, _)| !n.contains('_'))
@@ -297,12 +321,20 @@ mod tests {
     }
 
     fn vector1() -> RequestParts<'static> {
-        RequestParts { method: "POST", raw_path: "/v1/proj1/vpc-endpoint-services", raw_query: "", body: BODY1.as_bytes() }
+        RequestParts {
+            method: "POST",
+            raw_path: "/v1/proj1/vpc-endpoint-services",
+            raw_query: "",
+            body: BODY1.as_bytes(),
+        }
     }
 
     #[test]
     fn reference_vector_1_signs_as_the_sdk() {
-        assert_eq!(sha256_hex(BODY1.as_bytes()), "c3b70cb255ba28a5e12bd5cdb3005bde23b199a146472aa42104a117d2343bfa");
+        assert_eq!(
+            sha256_hex(BODY1.as_bytes()),
+            "c3b70cb255ba28a5e12bd5cdb3005bde23b199a146472aa42104a117d2343bfa"
+        );
         let auth = sign("AKTEST", "SKTEST", &vector1(), &vector1_headers());
         assert_eq!(
             auth,
@@ -317,7 +349,10 @@ mod tests {
             ("x-sdk-date", "20240101T000000Z"),
         ];
         let creq = canonical_request(&vector1(), &h, &sha256_hex(BODY1.as_bytes()));
-        assert_eq!(sha256_hex(creq.as_bytes()), "5f5d1205b9a5f96716560086454eb7b96c6dffbe754082ef7ef56c39f7e79cad");
+        assert_eq!(
+            sha256_hex(creq.as_bytes()),
+            "5f5d1205b9a5f96716560086454eb7b96c6dffbe754082ef7ef56c39f7e79cad"
+        );
     }
 
     #[test]
@@ -328,7 +363,10 @@ mod tests {
             raw_query: "sort_dir=asc&limit=10&endpoint_service_name=a%20b%2Fc",
             body: b"",
         };
-        assert_eq!(canonical_query(parts.raw_query), "endpoint_service_name=a%20b%2Fc&limit=10&sort_dir=asc");
+        assert_eq!(
+            canonical_query(parts.raw_query),
+            "endpoint_service_name=a%20b%2Fc&limit=10&sort_dir=asc"
+        );
         let headers = [
             ("Content-Type", "application/json"),
             ("Host", "127.0.0.1:8080"),
@@ -337,52 +375,103 @@ mod tests {
             ("X-Sdk-Date", "20240101T000000Z"),
         ];
         let auth = sign("AKTEST", "SKTEST", &parts, &headers);
-        assert!(auth.ends_with("Signature=0344f3536d05f8927789b92e74d36f49dc97728652bca28d4157b6747389ad21"), "{auth}");
+        assert!(
+            auth.ends_with(
+                "Signature=0344f3536d05f8927789b92e74d36f49dc97728652bca28d4157b6747389ad21"
+            ),
+            "{auth}"
+        );
     }
 
     #[test]
     fn canonical_uri_always_ends_in_slash_and_reencodes() {
         assert_eq!(canonical_uri("/"), "/");
         assert_eq!(canonical_uri("/v1/p/vpc-endpoints"), "/v1/p/vpc-endpoints/");
-        assert_eq!(canonical_uri("/v1/%7Bproject_id%7D/x"), "/v1/%7Bproject_id%7D/x/");
+        assert_eq!(
+            canonical_uri("/v1/%7Bproject_id%7D/x"),
+            "/v1/%7Bproject_id%7D/x/"
+        );
         assert_eq!(canonical_query("b=2&a=1+1&a=0"), "a=0&a=1%2B1&b=2");
     }
 
     fn lookup(h: &[(&'static str, &'static str)], name: &str) -> Option<&'static str> {
-        h.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+        h.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
     }
 
-    fn verify_with(headers: &[(&'static str, &'static str)], parts: &RequestParts<'_>, now: i64) -> Result<(), SignError> {
-        verify(parts, |n| lookup(headers, n), now, |ak| (ak == "AKTEST").then(|| ("SKTEST".to_string(), ()))).map(|_| ())
+    fn verify_with(
+        headers: &[(&'static str, &'static str)],
+        parts: &RequestParts<'_>,
+        now: i64,
+    ) -> Result<(), SignError> {
+        verify(
+            parts,
+            |n| lookup(headers, n),
+            now,
+            |ak| (ak == "AKTEST").then(|| ("SKTEST".to_string(), ())),
+        )
+        .map(|_| ())
     }
 
     #[test]
     fn verify_accepts_the_sdk_signature_and_refuses_tampering() {
         let now = parse_sdk_date("20240101T000000Z").unwrap();
-        let auth: &'static str = Box::leak(sign("AKTEST", "SKTEST", &vector1(), &vector1_headers()).into_boxed_str());
+        let auth: &'static str =
+            Box::leak(sign("AKTEST", "SKTEST", &vector1(), &vector1_headers()).into_boxed_str());
         let mut h = vector1_headers();
         h.push(("Authorization", auth));
         assert_eq!(verify_with(&h, &vector1(), now), Ok(()));
         assert_eq!(verify_with(&h, &vector1(), now + 14 * 60), Ok(()));
-        assert_eq!(verify_with(&h, &vector1(), now + 16 * 60), Err(SignError::Expired));
-        let altered = RequestParts { body: b"{}", ..vector1() };
-        assert_eq!(verify_with(&h, &altered, now), Err(SignError::SignatureMismatch));
-        let query = RequestParts { raw_query: "a=1", ..vector1() };
-        assert_eq!(verify_with(&h, &query, now), Err(SignError::SignatureMismatch));
+        assert_eq!(
+            verify_with(&h, &vector1(), now + 16 * 60),
+            Err(SignError::Expired)
+        );
+        let altered = RequestParts {
+            body: b"{}",
+            ..vector1()
+        };
+        assert_eq!(
+            verify_with(&h, &altered, now),
+            Err(SignError::SignatureMismatch)
+        );
+        let query = RequestParts {
+            raw_query: "a=1",
+            ..vector1()
+        };
+        assert_eq!(
+            verify_with(&h, &query, now),
+            Err(SignError::SignatureMismatch)
+        );
         let wrong_ak = auth.replace("AKTEST", "AKOTHER");
         let mut h2 = vector1_headers();
         h2.push(("Authorization", Box::leak(wrong_ak.into_boxed_str())));
-        assert_eq!(verify_with(&h2, &vector1(), now), Err(SignError::UnknownAccessKey));
+        assert_eq!(
+            verify_with(&h2, &vector1(), now),
+            Err(SignError::UnknownAccessKey)
+        );
         let mut h3 = vector1_headers();
         h3.retain(|(n, _)| *n != "User-Agent");
         h3.push(("Authorization", auth));
-        assert_eq!(verify_with(&h3, &vector1(), now), Err(SignError::MissingSignedHeader("user-agent".into())));
-        assert_eq!(verify_with(&vector1_headers(), &vector1(), now), Err(SignError::MissingAuthorization));
+        assert_eq!(
+            verify_with(&h3, &vector1(), now),
+            Err(SignError::MissingSignedHeader("user-agent".into()))
+        );
+        assert_eq!(
+            verify_with(&vector1_headers(), &vector1(), now),
+            Err(SignError::MissingAuthorization)
+        );
     }
 
     #[test]
     fn parse_authorization_rejects_other_algorithms() {
-        assert!(matches!(parse_authorization("SDK-HMAC-SM3 Access=a, SignedHeaders=h, Signature=00"), Err(SignError::UnsupportedAlgorithm(_))));
-        assert!(matches!(parse_authorization("SDK-HMAC-SHA256 Access=a"), Err(SignError::Malformed(_))));
+        assert!(matches!(
+            parse_authorization("SDK-HMAC-SM3 Access=a, SignedHeaders=h, Signature=00"),
+            Err(SignError::UnsupportedAlgorithm(_))
+        ));
+        assert!(matches!(
+            parse_authorization("SDK-HMAC-SHA256 Access=a"),
+            Err(SignError::Malformed(_))
+        ));
     }
 }

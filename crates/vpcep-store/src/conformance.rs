@@ -54,7 +54,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("vpcep.db").display());
-                Some(TestDb { url, _dir: Some(dir), schema: None })
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    schema: None,
+                })
             }
             Backend::Postgres => {
                 use sqlx::{Connection, Executor};
@@ -69,17 +73,25 @@ impl TestDb {
                     Err(e) => panic!("PostgreSQL is required (VPCEP_REQUIRE_PG=1) but not reachable at {base}: {e}"),
                 };
                 let schema = format!("vpcep_t_{}", Uuid::new_v4().simple());
-                conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create schema");
+                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .expect("create schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-                Some(TestDb { url, _dir: None, schema: Some(schema) })
+                Some(TestDb {
+                    url,
+                    _dir: None,
+                    schema: Some(schema),
+                })
             }
         }
     }
 
     /// Opens the store on this database.
     pub async fn store(&self) -> Arc<dyn Store> {
-        open(&self.url, StoreOptions::default()).await.expect("open store")
+        open(&self.url, StoreOptions::default())
+            .await
+            .expect("open store")
     }
 
     /// Drops the PostgreSQL schema (no-op for SQLite).
@@ -87,7 +99,9 @@ impl TestDb {
         if let Some(schema) = &self.schema {
             use sqlx::{Connection, Executor};
             if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_base_url()).await {
-                let _ = conn.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await;
+                let _ = conn
+                    .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                    .await;
             }
         }
     }
@@ -101,12 +115,21 @@ const D2: &str = "2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d";
 fn ports(pairs: &[(u16, u16)]) -> Vec<PortMapping> {
     pairs
         .iter()
-        .map(|&(c, s)| PortMapping { client_port: c, server_port: s, protocol: Protocol::Tcp })
+        .map(|&(c, s)| PortMapping {
+            client_port: c,
+            server_port: s,
+            protocol: Protocol::Tcp,
+        })
         .collect()
 }
 
 /// A service of project `project` on `port_id` with the given mappings, created at `t`.
-pub fn sample_service(project: &str, port_id: Uuid, mappings: &[(u16, u16)], t: i64) -> EndpointService {
+pub fn sample_service(
+    project: &str,
+    port_id: Uuid,
+    mappings: &[(u16, u16)],
+    t: i64,
+) -> EndpointService {
     let id = Uuid::new_v4();
     EndpointService {
         id,
@@ -146,8 +169,22 @@ fn code_of(e: StoreError) -> ErrorCode {
 /// Create, then read back by project, by id across projects and by full name: every field
 /// round-trips, ports keep their order, tags come back sorted; another project sees nothing.
 pub async fn service_round_trip(store: &dyn Store) {
-    let mut s = sample_service(P1, Uuid::new_v4(), &[(8081, 80), (8080, 90)], 1_700_000_000_123);
-    s.tags = vec![Tag { key: "b".into(), value: "2".into() }, Tag { key: "a".into(), value: "".into() }];
+    let mut s = sample_service(
+        P1,
+        Uuid::new_v4(),
+        &[(8081, 80), (8080, 90)],
+        1_700_000_000_123,
+    );
+    s.tags = vec![
+        Tag {
+            key: "b".into(),
+            value: "2".into(),
+        },
+        Tag {
+            key: "a".into(),
+            value: "".into(),
+        },
+    ];
     s.description = "desc ü".into();
     s.ip = Some("10.0.0.5".into());
     s.tcp_proxy = TcpProxy::ProxyVni;
@@ -156,26 +193,75 @@ pub async fn service_round_trip(store: &dyn Store) {
     let mut want = s.clone();
     want.tags.sort();
     assert_eq!(got, want);
-    assert!(store.get_service(P2, s.id).await.unwrap().is_none(), "other project must not see it");
-    assert_eq!(store.find_service(&ServiceLookup::Id(s.id)).await.unwrap().unwrap().id, s.id);
-    assert_eq!(store.find_service(&ServiceLookup::FullName(s.full_name.clone())).await.unwrap().unwrap().id, s.id);
-    assert!(store.find_service(&ServiceLookup::Id(Uuid::new_v4())).await.unwrap().is_none());
+    assert!(
+        store.get_service(P2, s.id).await.unwrap().is_none(),
+        "other project must not see it"
+    );
+    assert_eq!(
+        store
+            .find_service(&ServiceLookup::Id(s.id))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+    assert_eq!(
+        store
+            .find_service(&ServiceLookup::FullName(s.full_name.clone()))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+    assert!(store
+        .find_service(&ServiceLookup::Id(Uuid::new_v4()))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Services on one `port_id` may not repeat a client or a server port; other port_ids may.
 pub async fn port_claims_conflict_on_shared_port_id(store: &dyn Store) {
     let port = Uuid::new_v4();
-    store.create_service(&sample_service(P1, port, &[(80, 8080)], 1), 100).await.unwrap();
+    store
+        .create_service(&sample_service(P1, port, &[(80, 8080)], 1), 100)
+        .await
+        .unwrap();
     let same_client = sample_service(P1, port, &[(80, 9090)], 2);
-    assert_eq!(code_of(store.create_service(&same_client, 100).await.unwrap_err()), ErrorCode::PortConflict);
+    assert_eq!(
+        code_of(store.create_service(&same_client, 100).await.unwrap_err()),
+        ErrorCode::PortConflict
+    );
     let same_server = sample_service(P2, port, &[(81, 8080)], 3);
-    assert_eq!(code_of(store.create_service(&same_server, 100).await.unwrap_err()), ErrorCode::PortConflict);
-    store.create_service(&sample_service(P1, port, &[(81, 8081)], 4), 100).await.unwrap();
-    store.create_service(&sample_service(P1, Uuid::new_v4(), &[(80, 8080)], 5), 100).await.unwrap();
+    assert_eq!(
+        code_of(store.create_service(&same_server, 100).await.unwrap_err()),
+        ErrorCode::PortConflict
+    );
+    store
+        .create_service(&sample_service(P1, port, &[(81, 8081)], 4), 100)
+        .await
+        .unwrap();
+    store
+        .create_service(&sample_service(P1, Uuid::new_v4(), &[(80, 8080)], 5), 100)
+        .await
+        .unwrap();
     // A refused create leaves nothing behind, not even its usage count.
-    let (_, total) = store.list_services(&ServiceScope::Project(P1.into()), &ServiceFilter::default(), &Page::default()).await.unwrap();
+    let (_, total) = store
+        .list_services(
+            &ServiceScope::Project(P1.into()),
+            &ServiceFilter::default(),
+            &Page::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(total, 3);
-    assert!(store.get_service(P1, same_client.id).await.unwrap().is_none());
+    assert!(store
+        .get_service(P1, same_client.id)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Many concurrent creates with the same mapping on one port_id: exactly one is admitted.
@@ -185,7 +271,9 @@ pub async fn concurrent_conflicting_creates_admit_one(store: Arc<dyn Store>) {
     for i in 0..24 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.create_service(&sample_service(P1, port, &[(443, 8443)], i), 1000).await
+            store
+                .create_service(&sample_service(P1, port, &[(443, 8443)], i), 1000)
+                .await
         }));
     }
     let mut ok = 0;
@@ -204,7 +292,9 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
     for i in 0..20 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], i), 5).await
+            store
+                .create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], i), 5)
+                .await
         }));
     }
     let mut ok = 0;
@@ -216,12 +306,36 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
     }
     assert_eq!(ok, 5);
     let scope = ServiceScope::Project(P2.into());
-    let (all, total) = store.list_services(&scope, &ServiceFilter::default(), &Page { limit: 100, ..Page::default() }).await.unwrap();
+    let (all, total) = store
+        .list_services(
+            &scope,
+            &ServiceFilter::default(),
+            &Page {
+                limit: 100,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((all.len(), total), (5, 5));
     let victim = all[0].id;
-    store.modify_service(P2, victim, 10, Box::new(|s| { s.status = ServiceStatus::Deleting; Ok(()) })).await.unwrap();
+    store
+        .modify_service(
+            P2,
+            victim,
+            10,
+            Box::new(|s| {
+                s.status = ServiceStatus::Deleting;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.complete_deletions(10, 100).await.unwrap(), 1);
-    store.create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], 99), 5).await.unwrap();
+    store
+        .create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], 99), 5)
+        .await
+        .unwrap();
 }
 
 /// Lists page, sort, filter and count; an offset past the end gives an empty page and the total.
@@ -240,33 +354,111 @@ pub async fn list_pages_sorts_and_filters(store: &dyn Store) {
         store.create_service(&s, 100).await.unwrap();
         ids.push(s.id);
     }
-    let page = |limit, offset, dir| Page { limit, offset, sort_key: SortKey::CreatedAt, sort_dir: dir };
+    let page = |limit, offset, dir| Page {
+        limit,
+        offset,
+        sort_key: SortKey::CreatedAt,
+        sort_dir: dir,
+    };
     let none = ServiceFilter::default();
-    let (p, total) = store.list_services(&scope, &none, &page(3, 0, SortDir::Desc)).await.unwrap();
+    let (p, total) = store
+        .list_services(&scope, &none, &page(3, 0, SortDir::Desc))
+        .await
+        .unwrap();
     assert_eq!(total, 7);
-    assert_eq!(p.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[6], ids[5], ids[4]]);
-    let (p, _) = store.list_services(&scope, &none, &page(3, 6, SortDir::Desc)).await.unwrap();
+    assert_eq!(
+        p.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![ids[6], ids[5], ids[4]]
+    );
+    let (p, _) = store
+        .list_services(&scope, &none, &page(3, 6, SortDir::Desc))
+        .await
+        .unwrap();
     assert_eq!(p.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[0]]);
-    let (p, total) = store.list_services(&scope, &none, &page(3, 7, SortDir::Desc)).await.unwrap();
+    let (p, total) = store
+        .list_services(&scope, &none, &page(3, 7, SortDir::Desc))
+        .await
+        .unwrap();
     assert!(p.is_empty());
     assert_eq!(total, 7);
-    let (p, _) = store.list_services(&scope, &none, &page(2, 0, SortDir::Asc)).await.unwrap();
-    assert_eq!(p.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[0], ids[1]]);
-    let by_name = ServiceFilter { name_contains: Some("special_ONE".into()), ..Default::default() };
-    let (p, total) = store.list_services(&scope, &by_name, &page(10, 0, SortDir::Desc)).await.unwrap();
+    let (p, _) = store
+        .list_services(&scope, &none, &page(2, 0, SortDir::Asc))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![ids[0], ids[1]]
+    );
+    let by_name = ServiceFilter {
+        name_contains: Some("special_ONE".into()),
+        ..Default::default()
+    };
+    let (p, total) = store
+        .list_services(&scope, &by_name, &page(10, 0, SortDir::Desc))
+        .await
+        .unwrap();
     assert_eq!((p.len(), total, p[0].id), (1, 1, ids[3]));
-    let wildcard = ServiceFilter { name_contains: Some("%".into()), ..Default::default() };
-    assert_eq!(store.list_services(&scope, &wildcard, &Page::default()).await.unwrap().1, 0, "LIKE wildcards are literal");
-    let by_status = ServiceFilter { status: Some(ServiceStatus::Available), ..Default::default() };
-    let (p, total) = store.list_services(&scope, &by_status, &Page::default()).await.unwrap();
+    let wildcard = ServiceFilter {
+        name_contains: Some("%".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_services(&scope, &wildcard, &Page::default())
+            .await
+            .unwrap()
+            .1,
+        0,
+        "LIKE wildcards are literal"
+    );
+    let by_status = ServiceFilter {
+        status: Some(ServiceStatus::Available),
+        ..Default::default()
+    };
+    let (p, total) = store
+        .list_services(&scope, &by_status, &Page::default())
+        .await
+        .unwrap();
     assert_eq!((p.len(), total, p[0].id), (1, 1, ids[5]));
-    let by_id = ServiceFilter { id: Some(ids[2].to_string()), ..Default::default() };
-    assert_eq!(store.list_services(&scope, &by_id, &Page::default()).await.unwrap().0[0].id, ids[2]);
+    let by_id = ServiceFilter {
+        id: Some(ids[2].to_string()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_services(&scope, &by_id, &Page::default())
+            .await
+            .unwrap()
+            .0[0]
+            .id,
+        ids[2]
+    );
     let other = ServiceScope::Project(P2.into());
-    assert_eq!(store.list_services(&other, &none, &Page::default()).await.unwrap().1, 0);
+    assert_eq!(
+        store
+            .list_services(&other, &none, &Page::default())
+            .await
+            .unwrap()
+            .1,
+        0
+    );
     let domains = ServiceScope::Domains(vec![D1.into()]);
-    assert_eq!(store.list_services(&domains, &none, &Page::default()).await.unwrap().1, 7);
-    assert_eq!(store.list_services(&ServiceScope::Domains(vec![]), &none, &Page::default()).await.unwrap().1, 0);
+    assert_eq!(
+        store
+            .list_services(&domains, &none, &Page::default())
+            .await
+            .unwrap()
+            .1,
+        7
+    );
+    assert_eq!(
+        store
+            .list_services(&ServiceScope::Domains(vec![]), &none, &Page::default())
+            .await
+            .unwrap()
+            .1,
+        0
+    );
 }
 
 /// `modify_service` writes what the mutation decided, in one transaction: a refused mutation
@@ -278,26 +470,75 @@ pub async fn modify_is_transactional(store: &dyn Store) {
     store.create_service(&a, 100).await.unwrap();
     store.create_service(&b, 100).await.unwrap();
     let refused = store
-        .modify_service(P1, a.id, 5, Box::new(|s| { s.description = "x".into(); Err(vpcep_domain::ApiError::param("no")) }))
+        .modify_service(
+            P1,
+            a.id,
+            5,
+            Box::new(|s| {
+                s.description = "x".into();
+                Err(vpcep_domain::ApiError::param("no"))
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(code_of(refused), ErrorCode::Parameter);
     let conflict = store
-        .modify_service(P1, a.id, 5, Box::new(|s| { s.ports = ports(&[(81, 9999)]); s.description = "y".into(); Ok(()) }))
+        .modify_service(
+            P1,
+            a.id,
+            5,
+            Box::new(|s| {
+                s.ports = ports(&[(81, 9999)]);
+                s.description = "y".into();
+                Ok(())
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(code_of(conflict), ErrorCode::PortConflict);
     let still = store.get_service(P1, a.id).await.unwrap().unwrap();
-    assert_eq!((still.description.as_str(), still.ports.clone(), still.updated_at), ("", ports(&[(80, 8080)]), 1));
+    assert_eq!(
+        (
+            still.description.as_str(),
+            still.ports.clone(),
+            still.updated_at
+        ),
+        ("", ports(&[(80, 8080)]), 1)
+    );
     // a's old ports are still claimed: a third service cannot take them.
     let c = sample_service(P1, port, &[(80, 7000)], 3);
-    assert_eq!(code_of(store.create_service(&c, 100).await.unwrap_err()), ErrorCode::PortConflict);
+    assert_eq!(
+        code_of(store.create_service(&c, 100).await.unwrap_err()),
+        ErrorCode::PortConflict
+    );
     // Changing a's ports frees the old ones.
-    let changed = store.modify_service(P1, a.id, 7, Box::new(|s| { s.ports = ports(&[(90, 9090), (91, 9090)]); Ok(()) })).await.unwrap();
+    let changed = store
+        .modify_service(
+            P1,
+            a.id,
+            7,
+            Box::new(|s| {
+                s.ports = ports(&[(90, 9090), (91, 9090)]);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     assert_eq!(changed.updated_at, 7);
     store.create_service(&c, 100).await.unwrap();
-    assert_eq!(code_of(store.modify_service(P2, a.id, 8, Box::new(|_| Ok(()))).await.unwrap_err()), ErrorCode::NotFound);
-    let unchanged = store.modify_service(P1, b.id, 9, Box::new(|_| Ok(()))).await.unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .modify_service(P2, a.id, 8, Box::new(|_| Ok(())))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NotFound
+    );
+    let unchanged = store
+        .modify_service(P1, b.id, 9, Box::new(|_| Ok(())))
+        .await
+        .unwrap();
     assert_eq!(unchanged.updated_at, 2, "a no-op does not touch updated_at");
 }
 
@@ -306,33 +547,68 @@ pub async fn modify_is_transactional(store: &dyn Store) {
 pub async fn transitions_complete_when_due(store: &dyn Store) {
     let port = Uuid::new_v4();
     let mut s = sample_service(P1, port, &[(80, 8080)], 100);
-    s.tags = vec![Tag { key: "k".into(), value: "v".into() }];
+    s.tags = vec![Tag {
+        key: "k".into(),
+        value: "v".into(),
+    }];
     store.create_service(&s, 100).await.unwrap();
     assert_eq!(store.complete_creations(99, 150, 100).await.unwrap(), 0);
     assert_eq!(store.complete_creations(100, 150, 100).await.unwrap(), 1);
     let got = store.get_service(P1, s.id).await.unwrap().unwrap();
-    assert_eq!((got.status, got.updated_at), (ServiceStatus::Available, 150));
-    store.modify_service(P1, s.id, 200, Box::new(|s| { s.status = ServiceStatus::Deleting; Ok(()) })).await.unwrap();
+    assert_eq!(
+        (got.status, got.updated_at),
+        (ServiceStatus::Available, 150)
+    );
+    store
+        .modify_service(
+            P1,
+            s.id,
+            200,
+            Box::new(|s| {
+                s.status = ServiceStatus::Deleting;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.complete_deletions(199, 100).await.unwrap(), 0);
     assert!(store.get_service(P1, s.id).await.unwrap().is_some());
     assert_eq!(store.complete_deletions(200, 100).await.unwrap(), 1);
     assert!(store.get_service(P1, s.id).await.unwrap().is_none());
-    let (_, total) = store.list_services(&ServiceScope::Project(P1.into()), &ServiceFilter::default(), &Page::default()).await.unwrap();
+    let (_, total) = store
+        .list_services(
+            &ServiceScope::Project(P1.into()),
+            &ServiceFilter::default(),
+            &Page::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(total, 0);
-    store.create_service(&sample_service(P1, port, &[(80, 8080)], 300), 100).await.unwrap();
+    store
+        .create_service(&sample_service(P1, port, &[(80, 8080)], 300), 100)
+        .await
+        .unwrap();
 }
 
 /// The first default account stored wins; later calls get it back.
 pub async fn default_account_first_wins(store: &dyn Store) {
-    assert_eq!(store.default_account("first".into()).await.unwrap(), "first");
-    assert_eq!(store.default_account("second".into()).await.unwrap(), "first");
+    assert_eq!(
+        store.default_account("first".into()).await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.default_account("second".into()).await.unwrap(),
+        "first"
+    );
 }
 
 /// Runs every check, each on a fresh database of `backend`.
 pub async fn run_all(backend: Backend) {
     macro_rules! check {
         ($f:ident, $arg:ident => $call:expr) => {{
-            let Some(db) = TestDb::new(backend).await else { return };
+            let Some(db) = TestDb::new(backend).await else {
+                return;
+            };
             let $arg = db.store().await;
             eprintln!("conformance ({backend:?}): {}", stringify!($f));
             $call;

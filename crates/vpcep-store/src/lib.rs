@@ -46,7 +46,10 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("6")) =>
+                if matches!(
+                    db.code().as_deref(),
+                    Some("40001") | Some("40P01") | Some("5") | Some("6")
+                ) =>
             {
                 // serialization failure, deadlock (PostgreSQL); SQLITE_BUSY, SQLITE_LOCKED
                 StoreError::Unavailable(e.to_string())
@@ -118,7 +121,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()>;
 
     /// One service of a project.
-    async fn get_service(&self, project_id: &str, id: Uuid) -> StoreResult<Option<EndpointService>>;
+    async fn get_service(&self, project_id: &str, id: Uuid)
+        -> StoreResult<Option<EndpointService>>;
 
     /// One service of any project, by id or full name.
     async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>>;

@@ -95,7 +95,10 @@ impl Where {
     }
 
     /// Binds the values to a query built from [`Where::sql`].
-    pub(crate) fn bind<'q>(&'q self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+    pub(crate) fn bind<'q>(
+        &'q self,
+        mut q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
         for b in &self.binds {
             q = q.bind(b);
         }

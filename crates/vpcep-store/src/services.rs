@@ -30,7 +30,11 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} {value:?} is not valid"))
 }
 
-fn parse_enum<T>(what: &str, v: &str, parse: impl Fn(&str, &str, ErrorCode) -> Result<T, ApiError>) -> StoreResult<T> {
+fn parse_enum<T>(
+    what: &str,
+    v: &str,
+    parse: impl Fn(&str, &str, ErrorCode) -> Result<T, ApiError>,
+) -> StoreResult<T> {
     parse(what, v, ErrorCode::System).map_err(|_| corrupt(what, v))
 }
 
@@ -89,7 +93,8 @@ fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
         ip_version: parse_enum("ip_version", &s("ip_version")?, IpVersion::parse)?,
         snat_network_id: opt("snat_network_id")?,
         enable_policy: row.try_get::<i64, _>("enable_policy")? != 0,
-        supported_editions: serde_json::from_str(&editions).map_err(|_| corrupt("supported_editions", &editions))?,
+        supported_editions: serde_json::from_str(&editions)
+            .map_err(|_| corrupt("supported_editions", &editions))?,
         error,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -116,16 +121,21 @@ pub(crate) async fn load_tags(
         q = q.bind(id);
     }
     for row in q.fetch_all(&mut *conn).await? {
-        out.entry(row.try_get("resource_id")?).or_default().push(Tag {
-            key: row.try_get("key")?,
-            value: row.try_get("value")?,
-        });
+        out.entry(row.try_get("resource_id")?)
+            .or_default()
+            .push(Tag {
+                key: row.try_get("key")?,
+                value: row.try_get("value")?,
+            });
     }
     Ok(out)
 }
 
 /// Fills `tags` of the given services from `resource_tags`.
-async fn attach_tags(conn: &mut AnyConnection, services: &mut [EndpointService]) -> StoreResult<()> {
+async fn attach_tags(
+    conn: &mut AnyConnection,
+    services: &mut [EndpointService],
+) -> StoreResult<()> {
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
     let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
     for s in services {
@@ -156,7 +166,12 @@ pub(crate) async fn insert_tags(
 }
 
 /// Takes one unit of `resource` usage for a project if that stays within `quota`.
-pub(crate) async fn take_quota(conn: &mut AnyConnection, project_id: &str, resource: &str, quota: u64) -> StoreResult<()> {
+pub(crate) async fn take_quota(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    resource: &str,
+    quota: u64,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
         .bind(project_id)
         .bind(resource)
@@ -172,7 +187,9 @@ pub(crate) async fn take_quota(conn: &mut AnyConnection, project_id: &str, resou
     if taken == 0 {
         return Err(ApiError::new(
             ErrorCode::QuotaExceeded,
-            format!("Quota exceeded: the project already has its quota of {quota} {resource} resources"),
+            format!(
+                "Quota exceeded: the project already has its quota of {quota} {resource} resources"
+            ),
         )
         .into());
     }
@@ -180,23 +197,36 @@ pub(crate) async fn take_quota(conn: &mut AnyConnection, project_id: &str, resou
 }
 
 /// Gives back `n` units of `resource` usage.
-pub(crate) async fn release_quota(conn: &mut AnyConnection, project_id: &str, resource: &str, n: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
-        .bind(project_id)
-        .bind(resource)
-        .bind(n)
-        .execute(&mut *conn)
-        .await?;
+pub(crate) async fn release_quota(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    resource: &str,
+    n: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2",
+    )
+    .bind(project_id)
+    .bind(resource)
+    .bind(n)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// Reads the usage counter of a project.
-pub(crate) async fn usage(conn: &mut AnyConnection, project_id: &str, resource: &str) -> StoreResult<u64> {
-    let used: Option<i64> = sqlx::query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
-        .bind(project_id)
-        .bind(resource)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn usage(
+    conn: &mut AnyConnection,
+    project_id: &str,
+    resource: &str,
+) -> StoreResult<u64> {
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2",
+    )
+    .bind(project_id)
+    .bind(resource)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(used.unwrap_or(0).max(0) as u64)
 }
 
@@ -227,7 +257,12 @@ fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uu
 
 /// Claims the service's ports on its `port_id`. Another service holding one of them is
 /// EndPoint.3044; the primary key makes this hold under concurrent transactions.
-async fn claim_ports(conn: &mut AnyConnection, service_id: Uuid, port_id: Uuid, ports: &[PortMapping]) -> StoreResult<()> {
+async fn claim_ports(
+    conn: &mut AnyConnection,
+    service_id: Uuid,
+    port_id: Uuid,
+    ports: &[PortMapping],
+) -> StoreResult<()> {
     let claims = claims_of(ports);
     let sid = service_id.to_string();
     let pid = port_id.to_string();
@@ -238,9 +273,22 @@ async fn claim_ports(conn: &mut AnyConnection, service_id: Uuid, port_id: Uuid, 
         .fetch_all(&mut *conn)
         .await?;
     for row in &held {
-        let (protocol, side, port): (String, String, i64) = (row.try_get("protocol")?, row.try_get("side")?, row.try_get("port")?);
-        if claims.iter().any(|(p, s, n)| *p == protocol && *s == side && i64::from(*n) == port) {
-            return Err(port_conflict(&side, port, &protocol, &row.try_get::<String, _>("service_id")?, port_id));
+        let (protocol, side, port): (String, String, i64) = (
+            row.try_get("protocol")?,
+            row.try_get("side")?,
+            row.try_get("port")?,
+        );
+        if claims
+            .iter()
+            .any(|(p, s, n)| *p == protocol && *s == side && i64::from(*n) == port)
+        {
+            return Err(port_conflict(
+                &side,
+                port,
+                &protocol,
+                &row.try_get::<String, _>("service_id")?,
+                port_id,
+            ));
         }
     }
     for (protocol, side, port) in &claims {
@@ -255,7 +303,13 @@ async fn claim_ports(conn: &mut AnyConnection, service_id: Uuid, port_id: Uuid, 
         match inserted {
             Ok(_) => {}
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(port_conflict(side, i64::from(*port), protocol, "created concurrently", port_id));
+                return Err(port_conflict(
+                    side,
+                    i64::from(*port),
+                    protocol,
+                    "created concurrently",
+                    port_id,
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -271,7 +325,11 @@ async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResul
     Ok(())
 }
 
-async fn insert_service(conn: &mut AnyConnection, s: &EndpointService, quota: u64) -> StoreResult<()> {
+async fn insert_service(
+    conn: &mut AnyConnection,
+    s: &EndpointService,
+    quota: u64,
+) -> StoreResult<()> {
     take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     sqlx::query(&format!(
@@ -304,11 +362,22 @@ async fn insert_service(conn: &mut AnyConnection, s: &EndpointService, quota: u6
     .bind(s.updated_at)
     .execute(&mut *conn)
     .await?;
-    insert_tags(conn, TAG_TYPE_SERVICE, &s.id.to_string(), &s.project_id, &s.tags).await
+    insert_tags(
+        conn,
+        TAG_TYPE_SERVICE,
+        &s.id.to_string(),
+        &s.project_id,
+        &s.tags,
+    )
+    .await
 }
 
 /// Writes back the mutable columns of a service.
-async fn update_service_row(conn: &mut AnyConnection, s: &EndpointService, status_changed: bool) -> StoreResult<()> {
+async fn update_service_row(
+    conn: &mut AnyConnection,
+    s: &EndpointService,
+    status_changed: bool,
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE endpoint_services SET short_name = $2, full_name = $3, port_id = $4, approval_enabled = $5, \
          status = $6, tcp_proxy = $7, ports = $8, description = $9, ip = $10, enable_policy = $11, \
@@ -336,7 +405,12 @@ async fn update_service_row(conn: &mut AnyConnection, s: &EndpointService, statu
     Ok(())
 }
 
-async fn fetch_one_service(conn: &mut AnyConnection, where_sql: &str, binds: &[&str], lock: &str) -> StoreResult<Option<EndpointService>> {
+async fn fetch_one_service(
+    conn: &mut AnyConnection,
+    where_sql: &str,
+    binds: &[&str],
+    lock: &str,
+) -> StoreResult<Option<EndpointService>> {
     let sql = format!("SELECT {SERVICE_COLS} FROM endpoint_services WHERE {where_sql}{lock}");
     let mut q = sqlx::query(&sql);
     for b in binds {
@@ -377,23 +451,43 @@ impl Store for SqlStore {
 
     async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
         let s = service.clone();
-        self.write(move |c| Box::pin(async move { insert_service(c, &s, quota).await })).await
+        self.write(move |c| Box::pin(async move { insert_service(c, &s, quota).await }))
+            .await
     }
 
-    async fn get_service(&self, project_id: &str, id: Uuid) -> StoreResult<Option<EndpointService>> {
+    async fn get_service(
+        &self,
+        project_id: &str,
+        id: Uuid,
+    ) -> StoreResult<Option<EndpointService>> {
         let mut c = self.pool.acquire().await?;
-        fetch_one_service(&mut c, "id = $1 AND project_id = $2", &[&id.to_string(), project_id], "").await
+        fetch_one_service(
+            &mut c,
+            "id = $1 AND project_id = $2",
+            &[&id.to_string(), project_id],
+            "",
+        )
+        .await
     }
 
     async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>> {
         let mut c = self.pool.acquire().await?;
         match lookup {
-            ServiceLookup::Id(id) => fetch_one_service(&mut c, "id = $1", &[&id.to_string()], "").await,
-            ServiceLookup::FullName(name) => fetch_one_service(&mut c, "full_name = $1", &[name], "").await,
+            ServiceLookup::Id(id) => {
+                fetch_one_service(&mut c, "id = $1", &[&id.to_string()], "").await
+            }
+            ServiceLookup::FullName(name) => {
+                fetch_one_service(&mut c, "full_name = $1", &[name], "").await
+            }
         }
     }
 
-    async fn list_services(&self, scope: &ServiceScope, filter: &ServiceFilter, page: &Page) -> StoreResult<(Vec<EndpointService>, u64)> {
+    async fn list_services(
+        &self,
+        scope: &ServiceScope,
+        filter: &ServiceFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<EndpointService>, u64)> {
         let mut w = Where::default();
         match scope {
             ServiceScope::Project(p) => w.eq("project_id", p.clone()),
@@ -411,10 +505,15 @@ impl Store for SqlStore {
         let where_sql = w.sql();
         let mut c = self.pool.acquire().await?;
         let total = match scope {
-            ServiceScope::Project(p) if filter.is_empty() => usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?,
+            ServiceScope::Project(p) if filter.is_empty() => {
+                usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
+            }
             _ => {
                 let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
-                w.bind_scalar(sqlx::query_scalar::<_, i64>(&sql)).fetch_one(&mut *c).await?.max(0) as u64
+                w.bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
+                    .fetch_one(&mut *c)
+                    .await?
+                    .max(0) as u64
             }
         };
         if page.offset >= total {
@@ -426,18 +525,34 @@ impl Store for SqlStore {
             limit_offset(page)
         );
         let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
-        let mut services = rows.iter().map(service_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut services = rows
+            .iter()
+            .map(service_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         attach_tags(&mut c, &mut services).await?;
         Ok((services, total))
     }
 
-    async fn modify_service(&self, project_id: &str, id: Uuid, now: i64, mutate: ServiceMutation) -> StoreResult<EndpointService> {
+    async fn modify_service(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: ServiceMutation,
+    ) -> StoreResult<EndpointService> {
         let dialect = self.dialect;
         let project_id = project_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
                 let sid = id.to_string();
-                let Some(old) = fetch_one_service(c, "id = $1 AND project_id = $2", &[&sid, &project_id], dialect.for_update()).await? else {
+                let Some(old) = fetch_one_service(
+                    c,
+                    "id = $1 AND project_id = $2",
+                    &[&sid, &project_id],
+                    dialect.for_update(),
+                )
+                .await?
+                else {
                     return Err(ApiError::not_found("endpoint service", &sid).into());
                 };
                 let mut new = old.clone();

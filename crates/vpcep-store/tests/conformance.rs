@@ -15,10 +15,11 @@ async fn postgres_store_conforms() {
 #[test]
 fn migration_directories_list_the_same_files() {
     let names = |d: &str| {
-        let mut v: Vec<_> = std::fs::read_dir(format!("{}/migrations/{d}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<_> =
+            std::fs::read_dir(format!("{}/migrations/{d}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
         v.sort();
         v
     };

@@ -1,0 +1,128 @@
+//! Extractors: JSON bodies that name the bad field, raw query parameters, the caller.
+
+use crate::auth::Authenticated;
+use crate::error::HttpError;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use bytes::Bytes;
+use http::request::Parts;
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+use vpcep_control::Caller;
+use vpcep_domain::ids::is_hex32;
+use vpcep_domain::list::QueryParams;
+use vpcep_domain::ErrorCode;
+
+/// A JSON body: malformed JSON is EndPoint.1004, a wrong type EndPoint.0002 naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            HttpError::new(
+                ErrorCode::InvalidRequest,
+                format!("Invalid request body: {e}"),
+            )
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON body with the API's errors (see [`JsonBody`]).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(HttpError::new(
+            ErrorCode::InvalidRequest,
+            "Invalid request: the request body is empty",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            HttpError::new(
+                ErrorCode::InvalidRequest,
+                format!("Invalid request: malformed JSON ({inner})"),
+            )
+        } else if path == "." {
+            HttpError::new(
+                ErrorCode::Parameter,
+                format!("Invalid request body: {inner}"),
+            )
+        } else {
+            HttpError::new(
+                ErrorCode::Parameter,
+                format!("Invalid value of {path}: {inner}"),
+            )
+        }
+    })
+}
+
+/// The query string as decoded pairs; `+` stays a plus, as the SDK signs it.
+pub struct Params(pub QueryParams);
+
+/// Decodes a raw query string into pairs.
+pub fn parse_query(raw: &str) -> QueryParams {
+    let dec = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    QueryParams(
+        raw.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (dec(k), dec(v)),
+                None => (dec(p), String::new()),
+            })
+            .collect(),
+    )
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Params(parse_query(parts.uri.query().unwrap_or(""))))
+    }
+}
+
+/// The caller of a `/{version}/{project_id}/...` route: the signer's account, which must own the
+/// project (400 EndPoint.0014 for a malformed project id, 403 EndPoint.0004 for another's).
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| HttpError::new(ErrorCode::Unauthenticated, "Authentication required"))?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| HttpError::new(ErrorCode::InvalidProjectId, "Invalid project ID"))?;
+        let project_id = params
+            .iter()
+            .find(|(k, _)| *k == "project_id")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        if !is_hex32(&project_id) {
+            return Err(HttpError::new(
+                ErrorCode::InvalidProjectId,
+                format!("Invalid project ID {project_id:?}: expected 32 lowercase hex characters"),
+            ));
+        }
+        if !auth.account.owns_project(&project_id) {
+            return Err(HttpError::new(
+                ErrorCode::Forbidden,
+                format!("The account does not own project {project_id}"),
+            ));
+        }
+        Ok(Caller {
+            account: auth.account,
+            project_id,
+        })
+    }
+}

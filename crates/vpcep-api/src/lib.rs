@@ -1,0 +1,136 @@
+//! vpcep HTTP API: the Huawei Cloud VPCEP API (and the VPC subset) over axum.
+//!
+//! A request passes one way: request id and logging → routing → authentication (signature →
+//! account) → the `Caller` extractor (project ownership) → a thin handler that parses and makes
+//! one call into `vpcep-control` → a JSON response. Errors from any step render as the API's
+//! error body ([`error`]).
+//!
+//! # Layout
+//! - [`error`]: `HttpError`, the request scope (id, account).
+//! - [`auth`]: signature verification middleware, body limit.
+//! - [`extract`]: JSON bodies, query parameters, `Caller`.
+//! - `routes`: one module per resource.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod routes;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::{HttpError, RequestScope, REQUEST};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use vpcep_control::Ctx;
+use vpcep_domain::ErrorCode;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases' context.
+    pub ctx: Arc<Ctx>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The operation a request was routed to (its route template), for logs and metrics.
+#[derive(Debug, Clone)]
+struct Operation(String);
+
+async fn record_operation(req: Request, next: Next) -> Response {
+    let op = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let mut resp = next.run(req).await;
+    if let Some(op) = op {
+        resp.extensions_mut().insert(Operation(op));
+    }
+    resp
+}
+
+/// Gives each request an id (`X-Request-Id` on every response), then logs and counts it.
+async fn request_scope(req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let scope = Arc::new(RequestScope {
+        id: id.clone(),
+        account: OnceLock::new(),
+    });
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let mut resp = REQUEST.scope(scope.clone(), next.run(req)).await;
+    let latency = started.elapsed();
+    let status = resp.status().as_u16();
+    let op = resp
+        .extensions()
+        .get::<Operation>()
+        .map(|o| o.0.clone())
+        .unwrap_or_else(|| "unmatched".into());
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        request_id = %id,
+        account = scope.account.get().map(String::as_str).unwrap_or("-"),
+        method = %method,
+        path = %path,
+        operation = %op,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+    let labels = [
+        ("operation", op),
+        ("method", method.to_string()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("vpcep_api_requests_total", &labels).increment(1);
+    metrics::histogram!("vpcep_api_request_duration_seconds", &labels)
+        .record(latency.as_secs_f64());
+    resp
+}
+
+async fn no_such_api() -> HttpError {
+    HttpError::new(
+        ErrorCode::NoSuchApi,
+        "The API does not exist or has not been published",
+    )
+}
+
+async fn method_not_allowed() -> HttpError {
+    HttpError::new(
+        ErrorCode::MethodNotAllowed,
+        "The API does not support this method",
+    )
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let signed = routes::signed_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
+    routes::open_routes()
+        .merge(signed)
+        .route_layer(middleware::from_fn(record_operation))
+        .fallback(no_such_api)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_scope))
+        .with_state(state)
+}
+
+/// Answers `/metrics`.
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => HttpError::new(ErrorCode::NoSuchApi, "metrics are not enabled").into_response(),
+    }
+}

@@ -1,0 +1,22 @@
+//! Route tables: open routes (versions, health, metrics) and signed, project-scoped ones.
+
+mod services;
+mod versions;
+
+use crate::AppState;
+use axum::routing::get;
+use axum::Router;
+
+/// Routes that need no signature.
+pub fn open_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(versions::list_versions))
+        .route("/{version}", get(versions::show_version))
+        .route("/health", get(versions::health))
+        .route("/metrics", get(crate::metrics_text))
+}
+
+/// Routes that need a valid signature and a project the caller owns.
+pub fn signed_routes() -> Router<AppState> {
+    services::routes()
+}

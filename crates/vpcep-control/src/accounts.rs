@@ -1,0 +1,314 @@
+//! Tenants: the accounts file (`--accounts`, TOML, the contract in `shared/design.md`), the
+//! default account made on first start, and the AK → account registry that authentication uses.
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use vpcep_domain::ids::is_hex32;
+
+/// Default per-project quota of endpoint services (Open Telekom Cloud's documented default).
+pub const DEFAULT_SERVICE_QUOTA: u64 = 20;
+/// Default per-project quota of endpoints.
+pub const DEFAULT_ENDPOINT_QUOTA: u64 = 50;
+
+/// The accounts file: `[[account]]` tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsFile {
+    /// The tenants.
+    #[serde(default, rename = "account")]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// One `[[account]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// 32 lowercase hex.
+    pub domain_id: String,
+    /// Display name.
+    pub domain_name: String,
+    /// Operators' services are listed as public services and they may create gateway services.
+    #[serde(default)]
+    pub operator: bool,
+    /// Project ids (32 lowercase hex) this account owns.
+    pub projects: Vec<String>,
+    /// Per-project quotas; absent values take the defaults.
+    #[serde(default, skip_serializing_if = "Quotas::is_default")]
+    pub quotas: Quotas,
+    /// Access keys.
+    #[serde(default, rename = "credential")]
+    pub credentials: Vec<Credential>,
+}
+
+/// `[[account.credential]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// AK.
+    pub access_key: String,
+    /// SK.
+    pub secret_key: String,
+}
+
+/// `[account.quotas]`: per-project limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    /// Endpoint services per project.
+    #[serde(default = "default_service_quota")]
+    pub endpoint_service: u64,
+    /// Endpoints per project.
+    #[serde(default = "default_endpoint_quota")]
+    pub endpoint: u64,
+}
+
+fn default_service_quota() -> u64 {
+    DEFAULT_SERVICE_QUOTA
+}
+fn default_endpoint_quota() -> u64 {
+    DEFAULT_ENDPOINT_QUOTA
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            endpoint_service: DEFAULT_SERVICE_QUOTA,
+            endpoint: DEFAULT_ENDPOINT_QUOTA,
+        }
+    }
+}
+
+impl Quotas {
+    fn is_default(&self) -> bool {
+        *self == Quotas::default()
+    }
+}
+
+/// Why an accounts file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Unreadable file.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML of the expected shape.
+    #[error("invalid accounts file: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A rule of the format is broken.
+    #[error("invalid accounts file: {0}")]
+    Invalid(String),
+}
+
+impl AccountsFile {
+    /// Parses and checks an accounts file's text.
+    pub fn parse(text: &str) -> Result<Self, AccountsError> {
+        let file: AccountsFile = toml::from_str(text)?;
+        file.check()?;
+        Ok(file)
+    }
+
+    /// Reads and checks an accounts file.
+    pub fn load(path: &Path) -> Result<Self, AccountsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Checks ids, uniqueness of domains, projects and access keys.
+    pub fn check(&self) -> Result<(), AccountsError> {
+        let invalid = |m: String| Err(AccountsError::Invalid(m));
+        let mut domains = HashMap::new();
+        let mut projects = HashMap::new();
+        let mut keys = HashMap::new();
+        for a in &self.accounts {
+            if !is_hex32(&a.domain_id) {
+                return invalid(format!(
+                    "domain_id {:?} is not 32 lowercase hex characters",
+                    a.domain_id
+                ));
+            }
+            if domains.insert(&a.domain_id, ()).is_some() {
+                return invalid(format!("domain_id {} appears twice", a.domain_id));
+            }
+            for p in &a.projects {
+                if !is_hex32(p) {
+                    return invalid(format!(
+                        "project {p:?} of {} is not 32 lowercase hex characters",
+                        a.domain_id
+                    ));
+                }
+                if let Some(other) = projects.insert(p, &a.domain_id) {
+                    return invalid(format!(
+                        "project {p} belongs to both {other} and {}",
+                        a.domain_id
+                    ));
+                }
+            }
+            for c in &a.credentials {
+                if c.access_key.is_empty() || c.secret_key.is_empty() {
+                    return invalid(format!("an access key of {} is empty", a.domain_id));
+                }
+                if keys.insert(&c.access_key, ()).is_some() {
+                    return invalid(format!("access_key {} appears twice", c.access_key));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new single-account file with random ids and keys (the default account).
+    pub fn generate_default() -> Self {
+        let mut rng = rand::thread_rng();
+        let hex32 = |rng: &mut rand::rngs::ThreadRng| format!("{:032x}", rng.gen::<u128>());
+        let access_key = Alphanumeric
+            .sample_string(&mut rng, 20)
+            .to_ascii_uppercase();
+        AccountsFile {
+            accounts: vec![AccountConfig {
+                domain_id: hex32(&mut rng),
+                domain_name: "default".into(),
+                operator: true,
+                projects: vec![hex32(&mut rng)],
+                quotas: Quotas::default(),
+                credentials: vec![Credential {
+                    access_key,
+                    secret_key: Alphanumeric.sample_string(&mut rng, 40),
+                }],
+            }],
+        }
+    }
+
+    /// The TOML text of this file.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("accounts serialize to TOML")
+    }
+}
+
+/// An authenticated tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Account id.
+    pub domain_id: String,
+    /// Display name.
+    pub domain_name: String,
+    /// See [`AccountConfig::operator`].
+    pub operator: bool,
+    /// Owned projects.
+    pub projects: Vec<String>,
+    /// Per-project quotas.
+    pub quotas: Quotas,
+}
+
+impl Account {
+    /// Whether this account owns `project_id`.
+    pub fn owns_project(&self, project_id: &str) -> bool {
+        self.projects.iter().any(|p| p == project_id)
+    }
+}
+
+/// AK → (SK, account), built once at start.
+#[derive(Debug, Default)]
+pub struct Registry {
+    by_access_key: HashMap<String, (String, Arc<Account>)>,
+    operators: Vec<String>,
+}
+
+impl Registry {
+    /// Builds the registry of a checked accounts file.
+    pub fn new(file: &AccountsFile) -> Self {
+        let mut r = Registry::default();
+        for a in &file.accounts {
+            let account = Arc::new(Account {
+                domain_id: a.domain_id.clone(),
+                domain_name: a.domain_name.clone(),
+                operator: a.operator,
+                projects: a.projects.clone(),
+                quotas: a.quotas,
+            });
+            if a.operator {
+                r.operators.push(a.domain_id.clone());
+            }
+            for c in &a.credentials {
+                r.by_access_key.insert(
+                    c.access_key.clone(),
+                    (c.secret_key.clone(), account.clone()),
+                );
+            }
+        }
+        r
+    }
+
+    /// The SK and account of an AK.
+    pub fn lookup(&self, access_key: &str) -> Option<(String, Arc<Account>)> {
+        self.by_access_key.get(access_key).cloned()
+    }
+
+    /// Domain ids of operator accounts (their services are public).
+    pub fn operator_domains(&self) -> &[String] {
+        &self.operators
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[[account]]
+domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
+domain_name = "acme"
+operator    = false
+projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
+[[account.credential]]
+access_key = "AKACMEEXAMPLE0000001"
+secret_key = "acme-secret-key-example"
+"#;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let f = AccountsFile::parse(EXAMPLE).unwrap();
+        let r = Registry::new(&f);
+        let (sk, acct) = r.lookup("AKACMEEXAMPLE0000001").unwrap();
+        assert_eq!(sk, "acme-secret-key-example");
+        assert!(acct.owns_project("6e9dfd51d1124e8d8498dce894923a0d"));
+        assert_eq!(acct.quotas, Quotas::default());
+        assert!(r.operator_domains().is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_ids_duplicates_and_unknown_keys() {
+        assert!(
+            AccountsFile::parse(&EXAMPLE.replace("0f8a1c2e3d4b5a69788796a5b4c3d2e1", "acme"))
+                .is_err()
+        );
+        assert!(AccountsFile::parse(&format!("{EXAMPLE}\n{EXAMPLE}")).is_err());
+        assert!(AccountsFile::parse(&EXAMPLE.replace("operator", "admin")).is_err());
+        let quotas = EXAMPLE.replace(
+            "[[account.credential]]",
+            "[account.quotas]\nendpoint_service = 1000000\n[[account.credential]]",
+        );
+        assert_eq!(
+            AccountsFile::parse(&quotas).unwrap().accounts[0]
+                .quotas
+                .endpoint_service,
+            1_000_000
+        );
+    }
+
+    #[test]
+    fn generated_default_round_trips_through_toml() {
+        let f = AccountsFile::generate_default();
+        f.check().unwrap();
+        assert_eq!(AccountsFile::parse(&f.to_toml()).unwrap(), f);
+    }
+}

@@ -1,0 +1,65 @@
+//! vpcep use cases: what each API operation does, as functions over the domain and one store
+//! call each, plus the reconciler that finishes transitional states. No HTTP here: the API layer
+//! parses requests into these calls and renders their results.
+//!
+//! # Layout
+//! - [`accounts`]: the accounts file, the default account, the AK registry.
+//! - [`services`]: endpoint-service operations (#7, #10, #12, #16, #17, #19, #25, #26).
+//! - [`reconciler`]: drives `creating` → `available` and `deleting` → gone.
+
+pub mod accounts;
+pub mod reconciler;
+pub mod services;
+
+use accounts::{Account, Registry};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use vpcep_domain::{ApiError, ErrorCode};
+use vpcep_store::{Store, StoreError};
+
+/// Everything a use case needs; one per process, shared.
+pub struct Ctx {
+    /// The storage.
+    pub store: Arc<dyn Store>,
+    /// Region name used in service names.
+    pub region: String,
+    /// Tenants.
+    pub accounts: Arc<Registry>,
+    /// Wakes the reconciler after a change it should act on.
+    pub reconciler_wake: Arc<Notify>,
+    /// How long transitions take (emulates a real cloud's provisioning time).
+    pub provisioning_delay: Duration,
+}
+
+impl Ctx {
+    /// Tells the reconciler there is new work.
+    pub fn wake_reconciler(&self) {
+        self.reconciler_wake.notify_one();
+    }
+}
+
+/// The authenticated caller of a project-scoped operation.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who signed the request.
+    pub account: Arc<Account>,
+    /// The `{project_id}` of the path, owned by `account`.
+    pub project_id: String,
+}
+
+/// Maps store failures to API errors: domain refusals pass through, a busy database is 503,
+/// anything else is logged and answered as a generic 500.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Api(a) => a,
+        StoreError::Unavailable(m) => {
+            tracing::warn!(error = %m, "store unavailable");
+            ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
+        }
+        StoreError::Internal(m) => {
+            tracing::error!(error = %m, "store error");
+            ApiError::internal()
+        }
+    }
+}

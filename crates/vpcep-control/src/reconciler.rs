@@ -1,0 +1,57 @@
+//! The reconciler: finishes transitional states that requests only start. A service created as
+//! `creating` becomes `available`, and one marked `deleting` is removed, once it has been in
+//! that state for the provisioning delay. Each step is one idempotent store transaction that
+//! takes disjoint rows on each node (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of
+//! nodes may run it, and a crash between steps leaves a state the next pass finishes.
+
+use crate::Ctx;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use vpcep_domain::time::now_millis;
+
+/// Rows one step handles at most; a full batch makes the loop go again at once.
+const BATCH: u32 = 256;
+/// Longest sleep between passes when nothing wakes the loop (other nodes' work, delays).
+const MAX_IDLE: Duration = Duration::from_millis(200);
+
+/// One pass over every kind of transition; answers how many resources moved.
+pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
+    let now = now_millis();
+    let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
+    let created = ctx.store.complete_creations(cutoff, now, BATCH).await?;
+    let deleted = ctx.store.complete_deletions(cutoff, BATCH).await?;
+    if created + deleted > 0 {
+        tracing::debug!(created, deleted, "reconciled");
+    }
+    Ok(created + deleted)
+}
+
+/// Runs passes until `shutdown` fires: again at once after a full batch, else when woken or
+/// after a short idle wait. Store errors are logged and retried on the next pass.
+pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    loop {
+        let moved = match reconcile_once(&ctx).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciler pass failed; retrying");
+                0
+            }
+        };
+        if moved >= u64::from(BATCH) {
+            continue;
+        }
+        let idle = if ctx.provisioning_delay.is_zero() {
+            MAX_IDLE
+        } else {
+            MAX_IDLE
+                .min(ctx.provisioning_delay / 4)
+                .max(Duration::from_millis(10))
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ctx.reconciler_wake.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+        }
+    }
+}

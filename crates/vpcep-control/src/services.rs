@@ -1,0 +1,220 @@
+//! Endpoint-service operations. Each validates with the domain, then makes one store call.
+
+use crate::{store_error, Caller, Ctx};
+use uuid::Uuid;
+use vpcep_domain::ids::new_id;
+use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
+use vpcep_domain::model::{EndpointService, ServiceStatus, ServiceType};
+use vpcep_domain::service::{parse_create, parse_rename, parse_update};
+use vpcep_domain::time::now_millis;
+use vpcep_domain::wire::{CreateServiceRequest, UpdateServiceRequest, PUBLIC_BORDER_GROUP};
+use vpcep_domain::{ApiError, ApiResult, ErrorCode};
+use vpcep_store::{ServiceFilter, ServiceLookup, ServiceScope};
+
+/// A path id that is not a UUID names nothing: 404, like an unknown one.
+pub fn path_id(kind: &str, id: &str) -> ApiResult<Uuid> {
+    Uuid::try_parse(id)
+        .ok()
+        .filter(|_| id.len() == 36)
+        .ok_or_else(|| ApiError::not_found(kind, id))
+}
+
+const KIND: &str = "endpoint service";
+
+/// #7: validates, stores the service as `creating` and wakes the reconciler.
+pub async fn create_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    req: &CreateServiceRequest,
+) -> ApiResult<EndpointService> {
+    let new = parse_create(req)?;
+    if new.service_type == ServiceType::Gateway && !caller.account.operator {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "Only operator accounts may create gateway endpoint services; use service_type interface",
+        ));
+    }
+    let id = new_id();
+    let now = now_millis();
+    let service = EndpointService {
+        id,
+        project_id: caller.project_id.clone(),
+        domain_id: caller.account.domain_id.clone(),
+        full_name: EndpointService::full_name(&ctx.region, new.short_name.as_deref(), id),
+        short_name: new.short_name,
+        port_id: new.port_id,
+        vpc_id: new.vpc_id,
+        server_type: new.server_type,
+        service_type: new.service_type,
+        approval_enabled: new.approval_enabled,
+        status: ServiceStatus::Creating,
+        tcp_proxy: new.tcp_proxy,
+        ports: new.ports,
+        tags: {
+            let mut t = new.tags;
+            t.sort();
+            t
+        },
+        description: new.description,
+        ip: new.ip,
+        ip_version: new.ip_version,
+        snat_network_id: new.snat_network_id,
+        enable_policy: new.enable_policy,
+        supported_editions: vec!["basic".into()],
+        error: None,
+        created_at: now,
+        updated_at: now,
+        connection_count: 0,
+    };
+    ctx.store
+        .create_service(&service, caller.account.quotas.endpoint_service)
+        .await
+        .map_err(store_error)?;
+    ctx.wake_reconciler();
+    Ok(service)
+}
+
+/// #17: one of the caller's services.
+pub async fn show_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
+    let uuid = path_id(KIND, id)?;
+    ctx.store
+        .get_service(&caller.project_id, uuid)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(KIND, id))
+}
+
+fn service_filter(q: &QueryParams) -> ApiResult<ServiceFilter> {
+    Ok(ServiceFilter {
+        name_contains: q.get("endpoint_service_name").map(str::to_string),
+        id: q.get("id").map(str::to_string),
+        status: q
+            .get("status")
+            .map(|s| ServiceStatus::parse("status", s, ErrorCode::InvalidStatus))
+            .transpose()?,
+    })
+}
+
+/// Every resource here sits in the one border group; a filter on another matches nothing.
+fn other_border_group(q: &QueryParams) -> bool {
+    q.get("public_border_group")
+        .is_some_and(|g| g != PUBLIC_BORDER_GROUP)
+}
+
+/// #12: a page of the caller's services and the total.
+pub async fn list_services(
+    ctx: &Ctx,
+    caller: &Caller,
+    q: &QueryParams,
+) -> ApiResult<(Vec<EndpointService>, u64)> {
+    let page = parse_page(q, MAX_LIMIT)?;
+    let filter = service_filter(q)?;
+    if other_border_group(q) {
+        return Ok((Vec::new(), 0));
+    }
+    ctx.store
+        .list_services(
+            &ServiceScope::Project(caller.project_id.clone()),
+            &filter,
+            &page,
+        )
+        .await
+        .map_err(store_error)
+}
+
+/// #19: a page of the public services (those of operator accounts).
+pub async fn list_public_services(
+    ctx: &Ctx,
+    q: &QueryParams,
+) -> ApiResult<(Vec<EndpointService>, u64)> {
+    let page = parse_page(q, MAX_LIMIT)?;
+    let filter = ServiceFilter {
+        status: None,
+        ..service_filter(q)?
+    };
+    let scope = ServiceScope::Domains(ctx.accounts.operator_domains().to_vec());
+    ctx.store
+        .list_services(&scope, &filter, &page)
+        .await
+        .map_err(store_error)
+}
+
+/// #16: the summary of any service, by `id` or full `endpoint_service_name`.
+pub async fn describe_service(ctx: &Ctx, q: &QueryParams) -> ApiResult<EndpointService> {
+    let (lookup, shown) = match (q.get("id"), q.get("endpoint_service_name")) {
+        (Some(id), _) => (ServiceLookup::Id(path_id(KIND, id)?), id),
+        (None, Some(name)) => (ServiceLookup::FullName(name.to_string()), name),
+        (None, None) => {
+            return Err(ApiError::param(
+                "Either id or endpoint_service_name must be given",
+            ))
+        }
+    };
+    ctx.store
+        .find_service(&lookup)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(KIND, shown))
+}
+
+async fn modify(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    mutate: impl FnOnce(&mut EndpointService) -> ApiResult<()> + Send + 'static,
+) -> ApiResult<EndpointService> {
+    let uuid = path_id(KIND, id)?;
+    ctx.store
+        .modify_service(&caller.project_id, uuid, now_millis(), Box::new(mutate))
+        .await
+        .map_err(store_error)
+}
+
+/// #25: applies the given fields; `ports` replaces the list (claims re-checked in the store).
+pub async fn update_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    req: &UpdateServiceRequest,
+) -> ApiResult<EndpointService> {
+    let patch = parse_update(req)?;
+    let region = ctx.region.clone();
+    modify(ctx, caller, id, move |s| {
+        s.status.ensure_modifiable()?;
+        patch.apply_to(s);
+        s.full_name = EndpointService::full_name(&region, s.short_name.as_deref(), s.id);
+        Ok(())
+    })
+    .await
+}
+
+/// #26: sets the short name and answers the new full name.
+pub async fn rename_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    name: Option<&str>,
+) -> ApiResult<String> {
+    let short = parse_rename(name)?;
+    let region = ctx.region.clone();
+    let s = modify(ctx, caller, id, move |s| {
+        s.status.ensure_modifiable()?;
+        s.full_name = EndpointService::full_name(&region, short.as_deref(), s.id);
+        s.short_name = short;
+        Ok(())
+    })
+    .await?;
+    Ok(s.full_name)
+}
+
+/// #10: marks the service `deleting`; the reconciler removes it. Deleting again while it is
+/// being deleted is accepted and changes nothing.
+pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
+    modify(ctx, caller, id, |s| {
+        s.status = ServiceStatus::Deleting;
+        Ok(())
+    })
+    .await?;
+    ctx.wake_reconciler();
+    Ok(())
+}

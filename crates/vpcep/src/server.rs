@@ -1,0 +1,169 @@
+//! `vpcep serve`: opens the store, loads tenants, starts the reconciler and serves the API.
+
+use anyhow::Context as _;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use vpcep_api::AppState;
+use vpcep_control::accounts::{AccountsFile, Registry};
+use vpcep_control::Ctx;
+use vpcep_store::{Store, StoreOptions};
+
+/// Default `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
+/// Default `--database`.
+pub const DEFAULT_DATABASE: &str = "sqlite://./vpcep-data/vpcep.db";
+/// Default `--region`.
+pub const DEFAULT_REGION: &str = "local-1";
+
+/// Settings of `vpcep serve` (the flags of the interface contract in `shared/design.md`).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// `--database`.
+    pub database: String,
+    /// `--region`.
+    pub region: String,
+    /// `--accounts`.
+    pub accounts: Option<PathBuf>,
+    /// `--provisioning-delay`.
+    pub provisioning_delay: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            database: DEFAULT_DATABASE.into(),
+            region: DEFAULT_REGION.into(),
+            accounts: None,
+            provisioning_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Where the default account's TOML copy is written: beside the SQLite file, else `./vpcep-data`.
+fn default_account_path(database: &str) -> PathBuf {
+    let sqlite_path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p));
+    let dir = sqlite_path
+        .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("./vpcep-data"));
+    dir.join("default-account.toml")
+}
+
+/// The tenants: the accounts file when given, else the stored default account (made and
+/// printed once on first start).
+async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<AccountsFile> {
+    if let Some(path) = &cfg.accounts {
+        return AccountsFile::load(path)
+            .with_context(|| format!("loading --accounts {}", path.display()));
+    }
+    let fresh = AccountsFile::generate_default();
+    let fresh_toml = fresh.to_toml();
+    let stored = store
+        .default_account(fresh_toml.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = AccountsFile::parse(&stored).context("the stored default account is invalid")?;
+    let path = default_account_path(&cfg.database);
+    if stored == fresh_toml {
+        let saved = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+            .and_then(|_| std::fs::write(&path, &stored));
+        let a = &file.accounts[0];
+        let c = &a.credentials[0];
+        println!(
+            "vpcep: created the default account (shown once)\n  domain_id  = {}\n  project_id = {}\n  access_key = {}\n  secret_key = {}\n\
+             It is stored in the database{}; the file works as --accounts.",
+            a.domain_id,
+            a.projects[0],
+            c.access_key,
+            c.secret_key,
+            match saved {
+                Ok(()) => format!(" and in {}", path.display()),
+                Err(e) => format!(" (could not write {}: {e})", path.display()),
+            }
+        );
+    } else {
+        tracing::info!(domain_id = %file.accounts[0].domain_id, file = %path.display(), "using the stored default account");
+    }
+    Ok(file)
+}
+
+fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// A control plane ready to serve: its context and the tasks to start.
+pub struct ControlPlane {
+    /// Shared by handlers and the reconciler.
+    pub ctx: Arc<Ctx>,
+}
+
+impl ControlPlane {
+    /// Opens the store (migrating it) and loads the tenants.
+    pub async fn open(cfg: &ServeConfig) -> anyhow::Result<Self> {
+        let store = vpcep_store::open(&cfg.database, StoreOptions::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", cfg.database))?;
+        let accounts = load_accounts(cfg, &*store).await?;
+        let ctx = Arc::new(Ctx {
+            store,
+            region: cfg.region.clone(),
+            accounts: Arc::new(Registry::new(&accounts)),
+            reconciler_wake: Arc::new(Notify::new()),
+            provisioning_delay: cfg.provisioning_delay,
+        });
+        Ok(ControlPlane { ctx })
+    }
+
+    /// Serves the API on `listener` and runs the reconciler until `shutdown` resolves; then
+    /// stops accepting, finishes in-flight requests and stops the reconciler.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
+        let reconciler = tokio::spawn(vpcep_control::reconciler::run(
+            self.ctx.clone(),
+            cancel.clone(),
+        ));
+        let app = vpcep_api::router(AppState {
+            ctx: self.ctx.clone(),
+            metrics: metrics_handle(),
+        });
+        tracing::info!(addr = %listener.local_addr()?, backend = self.ctx.store.backend(), region = %self.ctx.region, "vpcep control plane listening");
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        cancel.cancel();
+        let _ = reconciler.await;
+        served.context("serving HTTP")
+    }
+}
+
+/// Opens everything and serves until `shutdown` (what `vpcep serve` runs).
+pub async fn run(
+    cfg: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    ControlPlane::open(&cfg)
+        .await?
+        .serve(listener, shutdown)
+        .await
+}
