@@ -10,6 +10,7 @@
 //! - [`service`]: endpoint-service validation (create, update, rename) and state rules.
 //! - [`tags`], [`list`], [`ids`], [`time`]: shared field rules.
 
+pub mod dataplane;
 pub mod error;
 pub mod ids;
 pub mod list;
