@@ -8,6 +8,7 @@
 //! - [`reconciler`]: drives `creating` → `available` and `deleting` → gone.
 
 pub mod accounts;
+pub mod network;
 pub mod reconciler;
 pub mod services;
 

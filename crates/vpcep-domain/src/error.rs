@@ -141,6 +141,30 @@ pub enum ErrorCode {
     InvalidProtocol,
     /// 400 EndPoint.3076: invalid service name.
     InvalidServiceNameFormat,
+    /// 400 VPC.0101: invalid VPC parameter.
+    VpcParam,
+    /// 404 VPC.0003: the VPC does not exist.
+    VpcMissing,
+    /// 400 VPC.0115: a VPC of this name exists in the project.
+    VpcNameExists,
+    /// 409 VPC.0109: the VPC still has subnets.
+    VpcInUse,
+    /// 400 VPC.0201: invalid subnet parameter.
+    SubnetParam,
+    /// 404 VPC.0202: the subnet does not exist.
+    SubnetMissing,
+    /// 400 VPC.0204: the subnet CIDR conflicts with the VPC or another subnet.
+    SubnetCidrConflict,
+    /// 409 VPC.0211: the subnet still has ports or endpoint addresses.
+    SubnetInUse,
+    /// 400 VPC.0701: invalid port parameter.
+    PortParam,
+    /// 404 VPC.0702: the port does not exist.
+    PortMissing,
+    /// 409 VPC.0703: the IP address is already used in the subnet, or none is left.
+    IpInUse,
+    /// 409 VPC.0710: the port is used by an endpoint service.
+    PortInUse,
     /// 404 APIG.0101: no such API (unknown route or method).
     NoSuchApi,
     /// 405 APIG.0101: the route exists, but not with this method.
@@ -227,6 +251,18 @@ impl ErrorCode {
             TooManyPorts => "EndPoint.3074",
             InvalidProtocol => "EndPoint.3075",
             InvalidServiceNameFormat => "EndPoint.3076",
+            VpcParam => "VPC.0101",
+            VpcMissing => "VPC.0003",
+            VpcNameExists => "VPC.0115",
+            VpcInUse => "VPC.0109",
+            SubnetParam => "VPC.0201",
+            SubnetMissing => "VPC.0202",
+            SubnetCidrConflict => "VPC.0204",
+            SubnetInUse => "VPC.0211",
+            PortParam => "VPC.0701",
+            PortMissing => "VPC.0702",
+            IpInUse => "VPC.0703",
+            PortInUse => "VPC.0710",
             NoSuchApi | MethodNotAllowed => "APIG.0101",
             PayloadTooLarge => "APIG.0201",
         }
@@ -240,9 +276,11 @@ impl ErrorCode {
             Unavailable => 503,
             Unauthenticated => 401,
             Forbidden => 403,
-            NotFound | EndpointNotFound | NoSuchApi => 404,
+            NotFound | EndpointNotFound | NoSuchApi | VpcMissing | SubnetMissing | PortMissing => {
+                404
+            }
             MethodNotAllowed => 405,
-            InUse => 409,
+            InUse | VpcInUse | SubnetInUse | IpInUse | PortInUse => 409,
             PayloadTooLarge => 413,
             TooManyRequests => 429,
             Parameter
@@ -305,7 +343,12 @@ impl ErrorCode {
             | TagValueSize
             | TooManyPorts
             | InvalidProtocol
-            | InvalidServiceNameFormat => 400,
+            | InvalidServiceNameFormat
+            | VpcParam
+            | VpcNameExists
+            | SubnetParam
+            | SubnetCidrConflict
+            | PortParam => 400,
         }
     }
 }

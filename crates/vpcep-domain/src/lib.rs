@@ -15,10 +15,12 @@ pub mod error;
 pub mod ids;
 pub mod list;
 pub mod model;
+pub mod network;
 pub mod service;
 mod strenum;
 pub mod tags;
 pub mod time;
 pub mod wire;
+pub mod wire_vpc;
 
 pub use error::{ApiError, ApiResult, ErrorCode};

@@ -13,6 +13,7 @@ use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType, Tag,
     TcpProxy,
 };
+use vpcep_domain::network::{random_mac, NewPort, NewSubnet, NewVpc, Subnet, Vpc};
 use vpcep_domain::ErrorCode;
 
 /// Default PostgreSQL URL for tests (local server, trust auth, database `test`).
@@ -106,7 +107,6 @@ impl TestDb {
         }
     }
 }
-
 const P1: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 const P2: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const D1: &str = "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d";
@@ -123,10 +123,88 @@ fn ports(pairs: &[(u16, u16)]) -> Vec<PortMapping> {
         .collect()
 }
 
-/// A service of project `project` on `port_id` with the given mappings, created at `t`.
+/// A backend in the inventory: a port in a subnet of a VPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendRef {
+    /// The VPC.
+    pub vpc_id: Uuid,
+    /// Its subnet.
+    pub subnet_id: Uuid,
+    /// The port in that subnet.
+    pub port_id: Uuid,
+}
+
+/// A new VPC of `project` with `cidr`.
+pub fn sample_vpc(project: &str, cidr: &str) -> Vpc {
+    let new = NewVpc {
+        name: String::new(),
+        description: String::new(),
+        cidr: cidr.parse().expect("cidr"),
+        enterprise_project_id: "0".into(),
+        enable_network_address_usage_metrics: false,
+    };
+    Vpc::new(project, new, Uuid::new_v4(), 7, 1)
+}
+
+/// A new subnet of `vpc` with `cidr`, its gateway the first host.
+pub fn sample_subnet(vpc: &Vpc, cidr: &str) -> Subnet {
+    let cidr: ipnet::Ipv4Net = cidr.parse().expect("cidr");
+    let new = NewSubnet {
+        name: "s".into(),
+        description: String::new(),
+        cidr,
+        vpc_id: vpc.id,
+        gateway_ip: cidr.hosts().next().expect("host"),
+        dhcp_enable: true,
+        primary_dns: None,
+        secondary_dns: None,
+        dns_list: vec![],
+        availability_zone: String::new(),
+        extra_dhcp_opts: vec![],
+    };
+    Subnet::new(&vpc.project_id, new, Uuid::new_v4(), Uuid::new_v4(), 1)
+}
+
+/// Creates a VPC with `cidr`, a subnet on its first /24 (or the whole VPC when smaller), and a
+/// port of `device_owner` in it.
+pub async fn make_backend_with(
+    store: &dyn Store,
+    project: &str,
+    cidr: &str,
+    device_owner: &str,
+) -> BackendRef {
+    let vpc = sample_vpc(project, cidr);
+    store.create_vpc(&vpc).await.expect("create vpc");
+    let sub =
+        ipnet::Ipv4Net::new(vpc.cidr.network(), 24.max(vpc.cidr.prefix_len())).expect("subnet");
+    let subnet = sample_subnet(&vpc, &sub.to_string());
+    store.create_subnet(&subnet).await.expect("create subnet");
+    let port = store
+        .create_port(
+            project,
+            NewPort::simple(subnet.id, None, device_owner),
+            Uuid::new_v4(),
+            random_mac(7),
+            1,
+        )
+        .await
+        .expect("create port");
+    BackendRef {
+        vpc_id: vpc.id,
+        subnet_id: subnet.id,
+        port_id: port.id,
+    }
+}
+
+/// [`make_backend_with`] a VM NIC in 10.0.0.0/16.
+pub async fn make_backend(store: &dyn Store, project: &str) -> BackendRef {
+    make_backend_with(store, project, "10.0.0.0/16", "compute:local-1a").await
+}
+
+/// A service of `project` on backend `b` with the given mappings, created at `t`.
 pub fn sample_service(
     project: &str,
-    port_id: Uuid,
+    b: &BackendRef,
     mappings: &[(u16, u16)],
     t: i64,
 ) -> EndpointService {
@@ -137,8 +215,8 @@ pub fn sample_service(
         domain_id: if project == P2 { D2.into() } else { D1.into() },
         short_name: Some("svc".into()),
         full_name: EndpointService::full_name("local-1", Some("svc"), id),
-        port_id,
-        vpc_id: Uuid::new_v4(),
+        port_id: b.port_id,
+        vpc_id: b.vpc_id,
         server_type: ServerType::Vm,
         service_type: ServiceType::Interface,
         approval_enabled: true,
@@ -166,15 +244,23 @@ fn code_of(e: StoreError) -> ErrorCode {
     }
 }
 
+async fn total(store: &dyn Store, project: &str) -> u64 {
+    store
+        .list_services(
+            &ServiceScope::Project(project.into()),
+            &ServiceFilter::default(),
+            &Page::default(),
+        )
+        .await
+        .unwrap()
+        .1
+}
+
 /// Create, then read back by project, by id across projects and by full name: every field
 /// round-trips, ports keep their order, tags come back sorted; another project sees nothing.
 pub async fn service_round_trip(store: &dyn Store) {
-    let mut s = sample_service(
-        P1,
-        Uuid::new_v4(),
-        &[(8081, 80), (8080, 90)],
-        1_700_000_000_123,
-    );
+    let b = make_backend(store, P1).await;
+    let mut s = sample_service(P1, &b, &[(8081, 80), (8080, 90)], 1_700_000_000_123);
     s.tags = vec![
         Tag {
             key: "b".into(),
@@ -224,39 +310,32 @@ pub async fn service_round_trip(store: &dyn Store) {
 
 /// Services on one `port_id` may not repeat a client or a server port; other port_ids may.
 pub async fn port_claims_conflict_on_shared_port_id(store: &dyn Store) {
-    let port = Uuid::new_v4();
+    let port = make_backend(store, P1).await;
+    let other = make_backend_with(store, P1, "10.1.0.0/16", "compute:az").await;
     store
-        .create_service(&sample_service(P1, port, &[(80, 8080)], 1), 100)
+        .create_service(&sample_service(P1, &port, &[(80, 8080)], 1), 100)
         .await
         .unwrap();
-    let same_client = sample_service(P1, port, &[(80, 9090)], 2);
+    let same_client = sample_service(P1, &port, &[(80, 9090)], 2);
     assert_eq!(
         code_of(store.create_service(&same_client, 100).await.unwrap_err()),
         ErrorCode::PortConflict
     );
-    let same_server = sample_service(P2, port, &[(81, 8080)], 3);
+    let same_server = sample_service(P1, &port, &[(81, 8080)], 3);
     assert_eq!(
         code_of(store.create_service(&same_server, 100).await.unwrap_err()),
         ErrorCode::PortConflict
     );
     store
-        .create_service(&sample_service(P1, port, &[(81, 8081)], 4), 100)
+        .create_service(&sample_service(P1, &port, &[(81, 8081)], 4), 100)
         .await
         .unwrap();
     store
-        .create_service(&sample_service(P1, Uuid::new_v4(), &[(80, 8080)], 5), 100)
+        .create_service(&sample_service(P1, &other, &[(80, 8080)], 5), 100)
         .await
         .unwrap();
     // A refused create leaves nothing behind, not even its usage count.
-    let (_, total) = store
-        .list_services(
-            &ServiceScope::Project(P1.into()),
-            &ServiceFilter::default(),
-            &Page::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 3);
+    assert_eq!(total(store, P1).await, 3);
     assert!(store
         .get_service(P1, same_client.id)
         .await
@@ -266,13 +345,13 @@ pub async fn port_claims_conflict_on_shared_port_id(store: &dyn Store) {
 
 /// Many concurrent creates with the same mapping on one port_id: exactly one is admitted.
 pub async fn concurrent_conflicting_creates_admit_one(store: Arc<dyn Store>) {
-    let port = Uuid::new_v4();
+    let port = make_backend(&*store, P1).await;
     let mut tasks = Vec::new();
     for i in 0..24 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .create_service(&sample_service(P1, port, &[(443, 8443)], i), 1000)
+                .create_service(&sample_service(P1, &port, &[(443, 8443)], i), 1000)
                 .await
         }));
     }
@@ -288,12 +367,16 @@ pub async fn concurrent_conflicting_creates_admit_one(store: Arc<dyn Store>) {
 
 /// The service quota holds exactly, also under concurrent creates, and deletions give it back.
 pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
+    let port = make_backend(&*store, P2).await;
     let mut tasks = Vec::new();
-    for i in 0..20 {
+    for i in 0..20u16 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], i), 5)
+                .create_service(
+                    &sample_service(P2, &port, &[(80 + i, 80 + i)], i64::from(i)),
+                    5,
+                )
                 .await
         }));
     }
@@ -306,7 +389,7 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
     }
     assert_eq!(ok, 5);
     let scope = ServiceScope::Project(P2.into());
-    let (all, total) = store
+    let (all, n) = store
         .list_services(
             &scope,
             &ServiceFilter::default(),
@@ -317,12 +400,11 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!((all.len(), total), (5, 5));
-    let victim = all[0].id;
+    assert_eq!((all.len(), n), (5, 5));
     store
         .modify_service(
             P2,
-            victim,
+            all[0].id,
             10,
             Box::new(|s| {
                 s.status = ServiceStatus::Deleting;
@@ -333,7 +415,7 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(store.complete_deletions(10, 100).await.unwrap(), 1);
     store
-        .create_service(&sample_service(P2, Uuid::new_v4(), &[(80, 80)], 99), 5)
+        .create_service(&sample_service(P2, &port, &[(999, 999)], 99), 5)
         .await
         .unwrap();
 }
@@ -341,9 +423,10 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
 /// Lists page, sort, filter and count; an offset past the end gives an empty page and the total.
 pub async fn list_pages_sorts_and_filters(store: &dyn Store) {
     let scope = ServiceScope::Project(P1.into());
+    let port = make_backend(store, P1).await;
     let mut ids = Vec::new();
-    for i in 0..7i64 {
-        let mut s = sample_service(P1, Uuid::new_v4(), &[(80, 80)], 1000 + i);
+    for i in 0..7u16 {
+        let mut s = sample_service(P1, &port, &[(80 + i, 80 + i)], 1000 + i64::from(i));
         if i == 3 {
             s.short_name = Some("Special_one".into());
             s.full_name = EndpointService::full_name("local-1", Some("Special_one"), s.id);
@@ -361,112 +444,78 @@ pub async fn list_pages_sorts_and_filters(store: &dyn Store) {
         sort_dir: dir,
     };
     let none = ServiceFilter::default();
-    let (p, total) = store
-        .list_services(&scope, &none, &page(3, 0, SortDir::Desc))
-        .await
-        .unwrap();
-    assert_eq!(total, 7);
-    assert_eq!(
-        p.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![ids[6], ids[5], ids[4]]
-    );
-    let (p, _) = store
-        .list_services(&scope, &none, &page(3, 6, SortDir::Desc))
-        .await
-        .unwrap();
-    assert_eq!(p.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[0]]);
-    let (p, total) = store
-        .list_services(&scope, &none, &page(3, 7, SortDir::Desc))
-        .await
-        .unwrap();
+    let list = |f: ServiceFilter, p: Page| {
+        let scope = scope.clone();
+        async move { store.list_services(&scope, &f, &p).await.unwrap() }
+    };
+    let idlist = |v: &[EndpointService]| v.iter().map(|s| s.id).collect::<Vec<_>>();
+    let (p, n) = list(none.clone(), page(3, 0, SortDir::Desc)).await;
+    assert_eq!((idlist(&p), n), (vec![ids[6], ids[5], ids[4]], 7));
+    let (p, _) = list(none.clone(), page(3, 6, SortDir::Desc)).await;
+    assert_eq!(idlist(&p), vec![ids[0]]);
+    let (p, n) = list(none.clone(), page(3, 7, SortDir::Desc)).await;
     assert!(p.is_empty());
-    assert_eq!(total, 7);
-    let (p, _) = store
-        .list_services(&scope, &none, &page(2, 0, SortDir::Asc))
-        .await
-        .unwrap();
-    assert_eq!(
-        p.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![ids[0], ids[1]]
-    );
-    let by_name = ServiceFilter {
-        name_contains: Some("special_ONE".into()),
-        ..Default::default()
+    assert_eq!(n, 7);
+    let (p, _) = list(none.clone(), page(2, 0, SortDir::Asc)).await;
+    assert_eq!(idlist(&p), vec![ids[0], ids[1]]);
+    let (p, n) = list(
+        ServiceFilter {
+            name_contains: Some("special_ONE".into()),
+            ..Default::default()
+        },
+        Page::default(),
+    )
+    .await;
+    assert_eq!((idlist(&p), n), (vec![ids[3]], 1));
+    let (_, n) = list(
+        ServiceFilter {
+            name_contains: Some("%".into()),
+            ..Default::default()
+        },
+        Page::default(),
+    )
+    .await;
+    assert_eq!(n, 0, "LIKE wildcards are literal");
+    let (p, n) = list(
+        ServiceFilter {
+            status: Some(ServiceStatus::Available),
+            ..Default::default()
+        },
+        Page::default(),
+    )
+    .await;
+    assert_eq!((idlist(&p), n), (vec![ids[5]], 1));
+    let (p, _) = list(
+        ServiceFilter {
+            id: Some(ids[2].to_string()),
+            ..Default::default()
+        },
+        Page::default(),
+    )
+    .await;
+    assert_eq!(idlist(&p), vec![ids[2]]);
+    assert_eq!(total(store, P2).await, 0);
+    let by_domain = |d: Vec<String>| async move {
+        store
+            .list_services(
+                &ServiceScope::Domains(d),
+                &ServiceFilter::default(),
+                &Page::default(),
+            )
+            .await
+            .unwrap()
+            .1
     };
-    let (p, total) = store
-        .list_services(&scope, &by_name, &page(10, 0, SortDir::Desc))
-        .await
-        .unwrap();
-    assert_eq!((p.len(), total, p[0].id), (1, 1, ids[3]));
-    let wildcard = ServiceFilter {
-        name_contains: Some("%".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .list_services(&scope, &wildcard, &Page::default())
-            .await
-            .unwrap()
-            .1,
-        0,
-        "LIKE wildcards are literal"
-    );
-    let by_status = ServiceFilter {
-        status: Some(ServiceStatus::Available),
-        ..Default::default()
-    };
-    let (p, total) = store
-        .list_services(&scope, &by_status, &Page::default())
-        .await
-        .unwrap();
-    assert_eq!((p.len(), total, p[0].id), (1, 1, ids[5]));
-    let by_id = ServiceFilter {
-        id: Some(ids[2].to_string()),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .list_services(&scope, &by_id, &Page::default())
-            .await
-            .unwrap()
-            .0[0]
-            .id,
-        ids[2]
-    );
-    let other = ServiceScope::Project(P2.into());
-    assert_eq!(
-        store
-            .list_services(&other, &none, &Page::default())
-            .await
-            .unwrap()
-            .1,
-        0
-    );
-    let domains = ServiceScope::Domains(vec![D1.into()]);
-    assert_eq!(
-        store
-            .list_services(&domains, &none, &Page::default())
-            .await
-            .unwrap()
-            .1,
-        7
-    );
-    assert_eq!(
-        store
-            .list_services(&ServiceScope::Domains(vec![]), &none, &Page::default())
-            .await
-            .unwrap()
-            .1,
-        0
-    );
+    assert_eq!(by_domain(vec![D1.into()]).await, 7);
+    assert_eq!(by_domain(vec![]).await, 0);
 }
 
 /// `modify_service` writes what the mutation decided, in one transaction: a refused mutation
 /// or a port conflict leaves the row and its claims as they were.
 pub async fn modify_is_transactional(store: &dyn Store) {
-    let port = Uuid::new_v4();
-    let a = sample_service(P1, port, &[(80, 8080)], 1);
-    let b = sample_service(P1, port, &[(81, 8081)], 2);
+    let port = make_backend(store, P1).await;
+    let a = sample_service(P1, &port, &[(80, 8080)], 1);
+    let b = sample_service(P1, &port, &[(81, 8081)], 2);
     store.create_service(&a, 100).await.unwrap();
     store.create_service(&b, 100).await.unwrap();
     let refused = store
@@ -505,13 +554,12 @@ pub async fn modify_is_transactional(store: &dyn Store) {
         ),
         ("", ports(&[(80, 8080)]), 1)
     );
-    // a's old ports are still claimed: a third service cannot take them.
-    let c = sample_service(P1, port, &[(80, 7000)], 3);
+    let c = sample_service(P1, &port, &[(80, 7000)], 3);
     assert_eq!(
         code_of(store.create_service(&c, 100).await.unwrap_err()),
-        ErrorCode::PortConflict
+        ErrorCode::PortConflict,
+        "a's old ports stay claimed"
     );
-    // Changing a's ports frees the old ones.
     let changed = store
         .modify_service(
             P1,
@@ -545,8 +593,8 @@ pub async fn modify_is_transactional(store: &dyn Store) {
 /// The reconciler's transitions: due `creating` services become `available`, due `deleting`
 /// ones disappear with their claims, tags and usage; nothing moves before its time.
 pub async fn transitions_complete_when_due(store: &dyn Store) {
-    let port = Uuid::new_v4();
-    let mut s = sample_service(P1, port, &[(80, 8080)], 100);
+    let port = make_backend(store, P1).await;
+    let mut s = sample_service(P1, &port, &[(80, 8080)], 100);
     s.tags = vec![Tag {
         key: "k".into(),
         value: "v".into(),
@@ -575,17 +623,9 @@ pub async fn transitions_complete_when_due(store: &dyn Store) {
     assert!(store.get_service(P1, s.id).await.unwrap().is_some());
     assert_eq!(store.complete_deletions(200, 100).await.unwrap(), 1);
     assert!(store.get_service(P1, s.id).await.unwrap().is_none());
-    let (_, total) = store
-        .list_services(
-            &ServiceScope::Project(P1.into()),
-            &ServiceFilter::default(),
-            &Page::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(total, 0);
+    assert_eq!(total(store, P1).await, 0);
     store
-        .create_service(&sample_service(P1, port, &[(80, 8080)], 300), 100)
+        .create_service(&sample_service(P1, &port, &[(80, 8080)], 300), 100)
         .await
         .unwrap();
 }
@@ -600,6 +640,330 @@ pub async fn default_account_first_wins(store: &dyn Store) {
         store.default_account("second".into()).await.unwrap(),
         "first"
     );
+}
+
+/// VPCs: round trip, unique non-empty names per project, marker paging, CIDR changes that must
+/// keep the subnets inside, and no deletion while subnets exist.
+pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
+    let mut a = sample_vpc(P1, "10.0.0.0/16");
+    a.name = "prod".into();
+    store.create_vpc(&a).await.unwrap();
+    assert_eq!(store.get_vpc(P1, a.id).await.unwrap().unwrap(), a);
+    assert!(store.get_vpc(P2, a.id).await.unwrap().is_none());
+    let mut dup = sample_vpc(P1, "10.1.0.0/16");
+    dup.name = "prod".into();
+    assert_eq!(
+        code_of(store.create_vpc(&dup).await.unwrap_err()),
+        ErrorCode::VpcNameExists
+    );
+    dup.project_id = P2.into();
+    store.create_vpc(&dup).await.unwrap();
+    let b = sample_vpc(P1, "10.2.0.0/16");
+    let c = sample_vpc(P1, "10.3.0.0/16");
+    store.create_vpc(&b).await.unwrap();
+    store.create_vpc(&c).await.unwrap();
+    let ids = |v: Vec<Vpc>| v.into_iter().map(|v| v.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_vpcs(P1, None, 2, None).await.unwrap()),
+        vec![a.id, b.id]
+    );
+    assert_eq!(
+        ids(store
+            .list_vpcs(P1, None, 2, Some(&b.id.to_string()))
+            .await
+            .unwrap()),
+        vec![c.id]
+    );
+    assert_eq!(
+        ids(store
+            .list_vpcs(P1, Some(&c.id.to_string()), 10, None)
+            .await
+            .unwrap()),
+        vec![c.id]
+    );
+    assert_eq!(
+        code_of(
+            store
+                .list_vpcs(P1, None, 2, Some("nope"))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::VpcParam
+    );
+    store
+        .create_subnet(&sample_subnet(&a, "10.0.5.0/24"))
+        .await
+        .unwrap();
+    let shrink = store
+        .modify_vpc(
+            P1,
+            a.id,
+            9,
+            Box::new(|v, subnets| {
+                v.cidr = "10.0.0.0/22".parse().unwrap();
+                vpcep_domain::network::check_vpc_cidr_holds_subnets(v.cidr, subnets)
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(shrink), ErrorCode::VpcParam);
+    let grown = store
+        .modify_vpc(
+            P1,
+            a.id,
+            9,
+            Box::new(|v, subnets| {
+                v.cidr = "10.0.0.0/8".parse().unwrap();
+                vpcep_domain::network::check_vpc_cidr_holds_subnets(v.cidr, subnets)
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (grown.cidr.to_string().as_str(), grown.updated_at),
+        ("10.0.0.0/8", 9)
+    );
+    assert_eq!(
+        code_of(store.delete_vpc(P1, a.id).await.unwrap_err()),
+        ErrorCode::VpcInUse
+    );
+    store.delete_vpc(P1, b.id).await.unwrap();
+    assert!(store.get_vpc(P1, b.id).await.unwrap().is_none());
+    assert_eq!(
+        code_of(store.delete_vpc(P1, b.id).await.unwrap_err()),
+        ErrorCode::VpcMissing
+    );
+}
+
+/// Subnets lie inside their VPC and never overlap, also when created concurrently.
+pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
+    let vpc = sample_vpc(P1, "10.0.0.0/16");
+    store.create_vpc(&vpc).await.unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .create_subnet(&sample_subnet(&vpc, "10.9.0.0/24"))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::SubnetCidrConflict
+    );
+    let mut ghost = sample_subnet(&vpc, "10.0.0.0/24");
+    ghost.vpc_id = Uuid::new_v4();
+    assert_eq!(
+        code_of(store.create_subnet(&ghost).await.unwrap_err()),
+        ErrorCode::VpcMissing
+    );
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        // Every candidate overlaps every other: /24s inside one /23, plus the /23 itself.
+        let cidr = if i == 0 {
+            "10.0.2.0/23".to_string()
+        } else {
+            format!("10.0.{}.0/24", 2 + i % 2)
+        };
+        let s = sample_subnet(&vpc, &cidr);
+        tasks.push(tokio::spawn(async move { store.create_subnet(&s).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(e) => assert_eq!(code_of(e), ErrorCode::SubnetCidrConflict),
+        }
+    }
+    assert!(
+        (1..=2).contains(&ok),
+        "only non-overlapping subnets may be admitted, got {ok}"
+    );
+    let listed = store
+        .list_subnets(P1, Some(&vpc.id.to_string()), 100, None)
+        .await
+        .unwrap();
+    for (i, a) in listed.iter().enumerate() {
+        for b in &listed[i + 1..] {
+            assert!(
+                !a.cidr.contains(&b.cidr) && !b.cidr.contains(&a.cidr),
+                "{} overlaps {}",
+                a.cidr,
+                b.cidr
+            );
+        }
+    }
+}
+
+/// Port addresses: the lowest free host address, never network/gateway/broadcast, a requested
+/// one must be free and inside; concurrent allocations never hand out an address twice; a
+/// subnet with addresses in use cannot be deleted; deleting a port frees its address.
+pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
+    let vpc = sample_vpc(P1, "10.0.0.0/16");
+    store.create_vpc(&vpc).await.unwrap();
+    let subnet = sample_subnet(&vpc, "10.0.7.0/27");
+    store.create_subnet(&subnet).await.unwrap();
+    let new_port =
+        |ip: Option<&str>| NewPort::simple(subnet.id, ip.map(|s| s.parse().unwrap()), "compute:az");
+    let first = store
+        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(1), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.ip_address.to_string(),
+        "10.0.7.2",
+        "skips the network .0 and gateway .1"
+    );
+    assert_eq!((first.subnet_id, first.vpc_id), (subnet.id, vpc.id));
+    for (ip, code) in [
+        ("10.0.7.2", ErrorCode::IpInUse),
+        ("10.0.7.1", ErrorCode::PortParam),
+        ("10.0.7.31", ErrorCode::PortParam),
+        ("10.0.8.5", ErrorCode::PortParam),
+    ] {
+        let e = store
+            .create_port(P1, new_port(Some(ip)), Uuid::new_v4(), random_mac(2), 1)
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(e), code, "{ip}");
+    }
+    let fixed = store
+        .create_port(
+            P1,
+            new_port(Some("10.0.7.30")),
+            Uuid::new_v4(),
+            random_mac(3),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(fixed.ip_address.to_string(), "10.0.7.30");
+    // 29 host addresses (.2-.30) exist; two are taken: 27 concurrent requests all succeed with
+    // distinct addresses, and the next one finds the subnet full.
+    let mut tasks = Vec::new();
+    for i in 0..27 {
+        let store = store.clone();
+        let p = new_port(None);
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_port(P1, p, Uuid::new_v4(), random_mac(i), 1)
+                .await
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        let p = t.await.unwrap().unwrap();
+        assert!(
+            seen.insert(p.ip_address),
+            "{} handed out twice",
+            p.ip_address
+        );
+        assert!(p.ip_address != "10.0.7.31".parse::<std::net::Ipv4Addr>().unwrap());
+    }
+    let full = store
+        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(4), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(full), ErrorCode::IpInUse);
+    let got = store.get_subnet(P1, subnet.id).await.unwrap().unwrap();
+    assert_eq!(got.available_ip_address_count, 0);
+    assert_eq!(
+        store
+            .list_private_ips(P1, subnet.id, 1000, None)
+            .await
+            .unwrap()
+            .len(),
+        29
+    );
+    assert_eq!(
+        code_of(
+            store
+                .delete_subnet(P1, vpc.id, subnet.id)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::SubnetInUse
+    );
+    store.delete_port(P1, first.id).await.unwrap();
+    assert_eq!(
+        store
+            .get_subnet(P1, subnet.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .available_ip_address_count,
+        1
+    );
+    let again = store
+        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(5), 1)
+        .await
+        .unwrap();
+    assert_eq!(again.ip_address.to_string(), "10.0.7.2");
+    let filter = crate::PortFilter {
+        ip_address: Some("10.0.7.30".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_ports(P1, &filter, 10, None).await.unwrap()[0].id,
+        fixed.id
+    );
+    assert!(store
+        .list_ports(P2, &crate::PortFilter::default(), 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Endpoint services need a real backend: a port of the project in `vpc_id`, of the kind
+/// `server_type` names, in a VPC clear of 198.19.128.0/17; a port in use cannot be deleted.
+pub async fn services_check_their_backend(store: &dyn Store) {
+    let vm = make_backend(store, P1).await;
+    let lb = make_backend_with(store, P1, "10.1.0.0/16", "neutron:LOADBALANCERV2").await;
+    let mut s = sample_service(P1, &vm, &[(80, 80)], 1);
+    s.vpc_id = lb.vpc_id;
+    assert_eq!(
+        code_of(store.create_service(&s, 100).await.unwrap_err()),
+        ErrorCode::PortNotInVpc
+    );
+    let mut s = sample_service(P1, &lb, &[(80, 80)], 1);
+    assert_eq!(
+        code_of(store.create_service(&s, 100).await.unwrap_err()),
+        ErrorCode::InvalidServerType
+    );
+    s.server_type = ServerType::Lb;
+    store.create_service(&s, 100).await.unwrap();
+    let foreign = sample_service(P2, &vm, &[(80, 80)], 1);
+    assert_eq!(
+        code_of(store.create_service(&foreign, 100).await.unwrap_err()),
+        ErrorCode::PortNotFound
+    );
+    let reserved = make_backend_with(store, P1, "198.19.0.0/16", "compute:az").await;
+    assert_eq!(
+        code_of(
+            store
+                .create_service(&sample_service(P1, &reserved, &[(80, 80)], 1), 100)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::InvalidCidr
+    );
+    assert_eq!(
+        code_of(store.delete_port(P1, lb.port_id).await.unwrap_err()),
+        ErrorCode::PortInUse
+    );
+    // Moving the service to a port of another VPC is refused; to a free VM port of its VPC is not.
+    let moved = store
+        .modify_service(
+            P1,
+            s.id,
+            5,
+            Box::new(move |s| {
+                s.port_id = vm.port_id;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(moved), ErrorCode::PortNotInVpc);
+    assert_eq!(total(store, P1).await, 1);
 }
 
 /// Runs every check, each on a fresh database of `backend`.
@@ -623,4 +987,8 @@ pub async fn run_all(backend: Backend) {
     check!(modify_is_transactional, s => modify_is_transactional(&*s).await);
     check!(transitions_complete_when_due, s => transitions_complete_when_due(&*s).await);
     check!(default_account_first_wins, s => default_account_first_wins(&*s).await);
+    check!(vpcs_round_trip_and_guard_deletion, s => vpcs_round_trip_and_guard_deletion(&*s).await);
+    check!(subnets_never_overlap, s => subnets_never_overlap(s).await);
+    check!(ports_allocate_unique_addresses, s => ports_allocate_unique_addresses(s).await);
+    check!(services_check_their_backend, s => services_check_their_backend(&*s).await);
 }

@@ -13,14 +13,18 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod inventory;
 mod query;
+mod record;
 mod services;
 pub mod sql;
+mod store_impl;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{EndpointService, ServiceStatus};
+use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
 use vpcep_domain::{ApiError, ApiResult};
 
 pub use sql::{open, SqlStore, StoreOptions};
@@ -103,6 +107,30 @@ pub enum ServiceLookup {
 /// nothing.
 pub type ServiceMutation = Box<dyn FnOnce(&mut EndpointService) -> ApiResult<()> + Send>;
 
+/// A change to a stored VPC, given the VPC's subnets (for CIDR checks).
+pub type VpcMutation = Box<dyn FnOnce(&mut Vpc, &[Subnet]) -> ApiResult<()> + Send>;
+/// A change to a stored subnet.
+pub type SubnetMutation = Box<dyn FnOnce(&mut Subnet) -> ApiResult<()> + Send>;
+/// A change to a stored port.
+pub type PortMutation = Box<dyn FnOnce(&mut Port) -> ApiResult<()> + Send>;
+
+/// Filters of the port list (#5 of the VPC subset); all exact matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortFilter {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// The subnet (network) id.
+    pub network_id: Option<String>,
+    pub mac_address: Option<String>,
+    pub device_id: Option<String>,
+    pub device_owner: Option<String>,
+    /// `ACTIVE` or `DOWN`.
+    pub status: Option<String>,
+    pub admin_state_up: Option<bool>,
+    /// The fixed IP.
+    pub ip_address: Option<String>,
+}
+
 /// Resource kinds counted per project.
 pub const USAGE_ENDPOINT_SERVICE: &str = "endpoint_service";
 
@@ -152,4 +180,88 @@ pub trait Store: Send + Sync + 'static {
     /// Removes services that have been `deleting` since `cutoff` or earlier, with their claims,
     /// tags and usage; answers how many went. Safe to run on several nodes at once.
     async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64>;
+
+    // ---- network inventory (VPC API subset) ----
+
+    /// Inserts a VPC; a name already used in the project is VPC.0115.
+    async fn create_vpc(&self, vpc: &Vpc) -> StoreResult<()>;
+    /// One VPC of a project.
+    async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>>;
+    /// VPCs of a project after `marker` (insertion order).
+    async fn list_vpcs(
+        &self,
+        project_id: &str,
+        id: Option<&str>,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Vpc>>;
+    /// Changes a VPC in one transaction (404 VPC.0003 when absent).
+    async fn modify_vpc(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: VpcMutation,
+    ) -> StoreResult<Vpc>;
+    /// Deletes a VPC without subnets (409 VPC.0109 otherwise).
+    async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
+    /// Inserts a subnet inside its VPC's CIDR, not overlapping its siblings (VPC.0204).
+    async fn create_subnet(&self, subnet: &Subnet) -> StoreResult<()>;
+    /// One subnet of a project, with its free-address count.
+    async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>>;
+    /// Subnets of a project (optionally of one VPC) after `marker`.
+    async fn list_subnets(
+        &self,
+        project_id: &str,
+        vpc_id: Option<&str>,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Subnet>>;
+    /// Changes a subnet in one transaction (404 VPC.0202 when absent).
+    async fn modify_subnet(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: SubnetMutation,
+    ) -> StoreResult<Subnet>;
+    /// Deletes a subnet of `vpc_id` with no address in use (409 VPC.0211 otherwise).
+    async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()>;
+    /// Creates a port in its subnet with the requested or the lowest free address.
+    async fn create_port(
+        &self,
+        project_id: &str,
+        port: NewPort,
+        id: Uuid,
+        mac: String,
+        now: i64,
+    ) -> StoreResult<Port>;
+    /// One port of a project.
+    async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>>;
+    /// Ports of a project after `marker`.
+    async fn list_ports(
+        &self,
+        project_id: &str,
+        filter: &PortFilter,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Port>>;
+    /// Changes a port in one transaction (404 VPC.0702 when absent).
+    async fn modify_port(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: PortMutation,
+    ) -> StoreResult<Port>;
+    /// Deletes a port no endpoint service uses (409 VPC.0710 otherwise), freeing its address.
+    async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
+    /// The allocated addresses of a subnet (404 VPC.0202 when the subnet is absent).
+    async fn list_private_ips(
+        &self,
+        project_id: &str,
+        subnet_id: Uuid,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<PrivateIp>>;
 }

@@ -1,12 +1,12 @@
 //! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
 
+use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
-use crate::sql::{Dialect, SqlStore};
+use crate::sql::SqlStore;
 use crate::{
-    ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store, StoreError, StoreResult,
+    ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError, StoreResult,
     USAGE_ENDPOINT_SERVICE,
 };
-use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap};
@@ -16,6 +16,7 @@ use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
     ServiceType, Tag, TcpProxy,
 };
+use vpcep_domain::network::check_service_backend;
 use vpcep_domain::{ApiError, ErrorCode};
 
 /// `resource_type` of services in `resource_tags`.
@@ -325,11 +326,32 @@ async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResul
     Ok(())
 }
 
+/// Checks the service's backend port against the inventory (share-locking the port).
+async fn check_backend(
+    conn: &mut AnyConnection,
+    share_lock: &str,
+    s: &EndpointService,
+) -> StoreResult<()> {
+    let (port, vpc, subnets) =
+        backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
+    check_service_backend(
+        s.server_type,
+        s.vpc_id,
+        s.port_id,
+        port.as_ref(),
+        vpc.as_ref(),
+        &subnets,
+    )?;
+    Ok(())
+}
+
 async fn insert_service(
     conn: &mut AnyConnection,
+    share_lock: &str,
     s: &EndpointService,
     quota: u64,
 ) -> StoreResult<()> {
+    check_backend(conn, share_lock, s).await?;
     take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     sqlx::query(&format!(
@@ -425,16 +447,8 @@ async fn fetch_one_service(
     Ok(Some(s))
 }
 
-#[async_trait]
-impl Store for SqlStore {
-    fn backend(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-
-    async fn default_account(&self, toml: String) -> StoreResult<String> {
+impl SqlStore {
+    pub(crate) async fn svc_default_account(&self, toml: String) -> StoreResult<String> {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
@@ -449,13 +463,18 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
+    pub(crate) async fn svc_create_service(
+        &self,
+        service: &EndpointService,
+        quota: u64,
+    ) -> StoreResult<()> {
         let s = service.clone();
-        self.write(move |c| Box::pin(async move { insert_service(c, &s, quota).await }))
+        let share = self.dialect.for_share();
+        self.write(move |c| Box::pin(async move { insert_service(c, share, &s, quota).await }))
             .await
     }
 
-    async fn get_service(
+    pub(crate) async fn svc_get_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -470,7 +489,10 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>> {
+    pub(crate) async fn svc_find_service(
+        &self,
+        lookup: &ServiceLookup,
+    ) -> StoreResult<Option<EndpointService>> {
         let mut c = self.pool.acquire().await?;
         match lookup {
             ServiceLookup::Id(id) => {
@@ -482,7 +504,7 @@ impl Store for SqlStore {
         }
     }
 
-    async fn list_services(
+    pub(crate) async fn svc_list_services(
         &self,
         scope: &ServiceScope,
         filter: &ServiceFilter,
@@ -533,7 +555,7 @@ impl Store for SqlStore {
         Ok((services, total))
     }
 
-    async fn modify_service(
+    pub(crate) async fn svc_modify_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -541,6 +563,7 @@ impl Store for SqlStore {
         mutate: ServiceMutation,
     ) -> StoreResult<EndpointService> {
         let dialect = self.dialect;
+        let share = self.dialect.for_share();
         let project_id = project_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
@@ -561,6 +584,9 @@ impl Store for SqlStore {
                     return Ok(new);
                 }
                 new.updated_at = now;
+                if new.port_id != old.port_id {
+                    check_backend(c, share, &new).await?;
+                }
                 if new.ports != old.ports || new.port_id != old.port_id {
                     release_ports(c, &sid).await?;
                     claim_ports(c, new.id, new.port_id, &new.ports).await?;
@@ -572,7 +598,12 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
+    pub(crate) async fn svc_complete_creations(
+        &self,
+        cutoff: i64,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
         self.write(move |c| {
             Box::pin(async move {
@@ -587,7 +618,7 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
+    pub(crate) async fn svc_complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
         self.write(move |c| {
             Box::pin(async move {

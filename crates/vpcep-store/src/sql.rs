@@ -40,6 +40,14 @@ impl Dialect {
         }
     }
 
+    /// The shared row-lock clause: the row may not change or vanish until the transaction ends.
+    pub(crate) fn for_share(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR SHARE",
+        }
+    }
+
     /// The clause that lets concurrent reconcilers take disjoint rows.
     pub(crate) fn skip_locked(self) -> &'static str {
         match self {

@@ -42,6 +42,9 @@ struct ServeArgs {
     /// How long `creating` and `deleting` last before the reconciler finishes them (e.g. `2s`).
     #[arg(long, env = "VPCEP_PROVISIONING_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     provisioning_delay: Duration,
+    /// Inventory file (TOML): VPCs, subnets and ports to create at start when absent.
+    #[arg(long, env = "VPCEP_INVENTORY")]
+    inventory: Option<PathBuf>,
 }
 
 fn init_tracing(format: &str) {
@@ -88,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 region: a.region,
                 accounts: a.accounts,
                 provisioning_delay: a.provisioning_delay,
+                inventory: a.inventory,
             };
             let listener = tokio::net::TcpListener::bind(&a.listen).await?;
             server::run(cfg, listener, shutdown_signal()).await

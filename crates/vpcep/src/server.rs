@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub accounts: Option<PathBuf>,
     /// `--provisioning-delay`.
     pub provisioning_delay: Duration,
+    /// `--inventory`: VPCs, subnets and ports created at start when absent.
+    pub inventory: Option<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -40,6 +42,7 @@ impl Default for ServeConfig {
             region: DEFAULT_REGION.into(),
             accounts: None,
             provisioning_delay: Duration::ZERO,
+            inventory: None,
         }
     }
 }
@@ -127,6 +130,14 @@ impl ControlPlane {
             reconciler_wake: Arc::new(Notify::new()),
             provisioning_delay: cfg.provisioning_delay,
         });
+        if let Some(path) = &cfg.inventory {
+            let file =
+                vpcep_control::network::InventoryFile::load(path).map_err(anyhow::Error::msg)?;
+            let created = vpcep_control::network::preload(&ctx, &file)
+                .await
+                .map_err(|e| anyhow::anyhow!("preloading --inventory {}: {e}", path.display()))?;
+            tracing::info!(file = %path.display(), created, "inventory preloaded");
+        }
         Ok(ControlPlane { ctx })
     }
 

@@ -2,6 +2,7 @@
 
 mod services;
 mod versions;
+mod vpc;
 
 use crate::AppState;
 use axum::routing::get;
@@ -18,5 +19,5 @@ pub fn open_routes() -> Router<AppState> {
 
 /// Routes that need a valid signature and a project the caller owns.
 pub fn signed_routes() -> Router<AppState> {
-    services::routes()
+    services::routes().merge(vpc::routes())
 }

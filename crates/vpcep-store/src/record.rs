@@ -1,0 +1,216 @@
+//! Generic row access for the simple resource tables (VPCs, subnets, ports, ...): one
+//! [`Record`] impl per table says how a value maps to columns; insert, fetch, page, update and
+//! delete are written once here.
+
+use crate::query::Where;
+use crate::{StoreError, StoreResult};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
+use uuid::Uuid;
+
+/// A column value to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(s: Option<String>) -> Self {
+        Value::OptText(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Int(n)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Int(i64::from(b))
+    }
+}
+impl From<Uuid> for Value {
+    fn from(u: Uuid) -> Self {
+        Value::Text(u.to_string())
+    }
+}
+
+/// Binds values in order.
+pub(crate) fn bind_values<'q>(
+    mut q: Query<'q, Any, AnyArguments<'q>>,
+    values: &'q [Value],
+) -> Query<'q, Any, AnyArguments<'q>> {
+    for v in values {
+        q = match v {
+            Value::Text(s) => q.bind(s.as_str()),
+            Value::OptText(s) => q.bind(s.as_deref()),
+            Value::Int(n) => q.bind(*n),
+        };
+    }
+    q
+}
+
+/// A value stored as one row of `TABLE` (with a `seq` insertion-order column and a unique `id`).
+pub(crate) trait Record: Sized + Send + Sync + 'static {
+    /// The table.
+    const TABLE: &'static str;
+    /// Columns in [`Record::values`] order; `id` first.
+    const COLUMNS: &'static [&'static str];
+    /// Rebuilds a value from a row selected with [`Record::COLUMNS`].
+    fn from_row(row: &AnyRow) -> StoreResult<Self>;
+    /// Column values in [`Record::COLUMNS`] order.
+    fn values(&self) -> Vec<Value>;
+    /// Records the time of a change (`updated_at`), if the record keeps one.
+    fn touch(&mut self, now: i64);
+}
+
+fn columns<R: Record>() -> String {
+    R::COLUMNS.join(", ")
+}
+
+/// Inserts a record.
+pub(crate) async fn insert<R: Record>(conn: &mut AnyConnection, r: &R) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        R::TABLE,
+        columns::<R>(),
+        crate::query::placeholders(1, R::COLUMNS.len())
+    );
+    let values = r.values();
+    bind_values(sqlx::query(&sql), &values)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites every column of the record with the same id.
+pub(crate) async fn update<R: Record>(conn: &mut AnyConnection, r: &R) -> StoreResult<()> {
+    let sets = R::COLUMNS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("UPDATE {} SET {sets} WHERE id = $1", R::TABLE);
+    let values = r.values();
+    bind_values(sqlx::query(&sql), &values)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The first record matching `w`, with an optional lock clause.
+pub(crate) async fn fetch<R: Record>(
+    conn: &mut AnyConnection,
+    w: &Where,
+    lock: &str,
+) -> StoreResult<Option<R>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}{lock}",
+        columns::<R>(),
+        R::TABLE,
+        w.sql()
+    );
+    match w.bind(sqlx::query(&sql)).fetch_optional(&mut *conn).await? {
+        Some(row) => R::from_row(&row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// All records matching `w` in insertion order.
+pub(crate) async fn fetch_all<R: Record>(
+    conn: &mut AnyConnection,
+    w: &Where,
+) -> StoreResult<Vec<R>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY seq",
+        columns::<R>(),
+        R::TABLE,
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    rows.iter().map(R::from_row).collect()
+}
+
+/// Marker paging (the VPC API's style): up to `limit` records matching `w` that come after the
+/// record `marker` in insertion order. An unknown marker is `bad_marker`.
+pub(crate) async fn page_after<R: Record>(
+    conn: &mut AnyConnection,
+    mut w: Where,
+    limit: u32,
+    marker: Option<&str>,
+    bad_marker: impl FnOnce(&str) -> StoreError,
+) -> StoreResult<Vec<R>> {
+    if let Some(m) = marker {
+        let sql = format!("SELECT seq FROM {} WHERE id = $1", R::TABLE);
+        let seq: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(m)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let seq = seq.ok_or_else(|| bad_marker(m))?;
+        w.and("seq > CAST(? AS BIGINT)", seq.to_string());
+    }
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY seq LIMIT {limit}",
+        columns::<R>(),
+        R::TABLE,
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    rows.iter().map(R::from_row).collect()
+}
+
+/// Deletes the record with `id`.
+pub(crate) async fn delete<R: Record>(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+    let sql = format!("DELETE FROM {} WHERE id = $1", R::TABLE);
+    sqlx::query(&sql).bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Reads a text column.
+pub(crate) fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+/// Reads a nullable text column.
+pub(crate) fn opt_text(row: &AnyRow, col: &str) -> StoreResult<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+/// Reads an integer column.
+pub(crate) fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+/// Reads a text column and parses it.
+pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<T> {
+    let s = text(row, col)?;
+    s.parse()
+        .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))
+}
+
+/// Reads a JSON text column.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> StoreResult<T> {
+    let s = text(row, col)?;
+    serde_json::from_str(&s)
+        .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))
+}
+
+/// JSON text of a value.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("stored values serialize")
+}

@@ -1,0 +1,225 @@
+//! `Store for SqlStore`: the trait surface, delegating to the per-resource modules.
+
+use crate::inventory::{
+    port_missing, port_where, subnet_missing, subnet_where, vpc_missing, vpc_where,
+};
+use crate::sql::{Dialect, SqlStore};
+use crate::{
+    PortFilter, PortMutation, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store,
+    StoreResult, SubnetMutation, VpcMutation,
+};
+use async_trait::async_trait;
+use uuid::Uuid;
+use vpcep_domain::list::Page;
+use vpcep_domain::model::EndpointService;
+use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
+use vpcep_domain::ErrorCode;
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    async fn default_account(&self, toml: String) -> StoreResult<String> {
+        self.svc_default_account(toml).await
+    }
+
+    async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
+        self.svc_create_service(service, quota).await
+    }
+
+    async fn get_service(
+        &self,
+        project_id: &str,
+        id: Uuid,
+    ) -> StoreResult<Option<EndpointService>> {
+        self.svc_get_service(project_id, id).await
+    }
+
+    async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>> {
+        self.svc_find_service(lookup).await
+    }
+
+    async fn list_services(
+        &self,
+        scope: &ServiceScope,
+        filter: &ServiceFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<EndpointService>, u64)> {
+        self.svc_list_services(scope, filter, page).await
+    }
+
+    async fn modify_service(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: ServiceMutation,
+    ) -> StoreResult<EndpointService> {
+        self.svc_modify_service(project_id, id, now, mutate).await
+    }
+
+    async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
+        self.svc_complete_creations(cutoff, now, limit).await
+    }
+
+    async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
+        self.svc_complete_deletions(cutoff, limit).await
+    }
+
+    async fn create_vpc(&self, vpc: &Vpc) -> StoreResult<()> {
+        self.inv_create_vpc(vpc).await
+    }
+
+    async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>> {
+        self.inv_get(project_id, id).await
+    }
+
+    async fn list_vpcs(
+        &self,
+        project_id: &str,
+        id: Option<&str>,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Vpc>> {
+        self.inv_page(
+            vpc_where(project_id, id),
+            limit,
+            marker,
+            ErrorCode::VpcParam,
+        )
+        .await
+    }
+
+    async fn modify_vpc(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: VpcMutation,
+    ) -> StoreResult<Vpc> {
+        self.inv_modify(
+            project_id,
+            id,
+            now,
+            vpc_missing,
+            |v: &Vpc| Some(v.id),
+            mutate,
+        )
+        .await
+    }
+
+    async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
+        self.inv_delete_vpc(project_id, id).await
+    }
+
+    async fn create_subnet(&self, subnet: &Subnet) -> StoreResult<()> {
+        self.inv_create_subnet(subnet).await
+    }
+
+    async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>> {
+        self.inv_get_subnet(project_id, id).await
+    }
+
+    async fn list_subnets(
+        &self,
+        project_id: &str,
+        vpc_id: Option<&str>,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Subnet>> {
+        self.inv_list_subnets(subnet_where(project_id, vpc_id), limit, marker)
+            .await
+    }
+
+    async fn modify_subnet(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: SubnetMutation,
+    ) -> StoreResult<Subnet> {
+        let missing = |id: Uuid| subnet_missing(id);
+        self.inv_modify(
+            project_id,
+            id,
+            now,
+            missing,
+            |_: &Subnet| None,
+            Box::new(move |s, _| mutate(s)),
+        )
+        .await
+    }
+
+    async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()> {
+        self.inv_delete_subnet(project_id, vpc_id, id).await
+    }
+
+    async fn create_port(
+        &self,
+        project_id: &str,
+        port: NewPort,
+        id: Uuid,
+        mac: String,
+        now: i64,
+    ) -> StoreResult<Port> {
+        self.inv_create_port(project_id, port, id, mac, now).await
+    }
+
+    async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>> {
+        self.inv_get(project_id, id).await
+    }
+
+    async fn list_ports(
+        &self,
+        project_id: &str,
+        filter: &PortFilter,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Port>> {
+        self.inv_page(
+            port_where(project_id, filter),
+            limit,
+            marker,
+            ErrorCode::PortParam,
+        )
+        .await
+    }
+
+    async fn modify_port(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: PortMutation,
+    ) -> StoreResult<Port> {
+        self.inv_modify(
+            project_id,
+            id,
+            now,
+            port_missing,
+            |_: &Port| None,
+            Box::new(move |p, _| mutate(p)),
+        )
+        .await
+    }
+
+    async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
+        self.inv_delete_port(project_id, id).await
+    }
+
+    async fn list_private_ips(
+        &self,
+        project_id: &str,
+        subnet_id: Uuid,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<PrivateIp>> {
+        self.inv_list_private_ips(project_id, subnet_id, limit, marker)
+            .await
+    }
+}
