@@ -64,6 +64,7 @@ pub async fn create_service(
         error: None,
         created_at: now,
         updated_at: now,
+        server_resources: Vec::new(),
         connection_count: 0,
     };
     ctx.store

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod list;
 pub mod model;
 pub mod network;
+pub mod permission;
 pub mod service;
 mod strenum;
 pub mod tags;

@@ -80,6 +80,16 @@ pub struct ResourceError {
     pub message: String,
 }
 
+/// A backend resource attached with the v2 add-server-resources call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerResource {
+    /// The backend's id (e.g. a load balancer's).
+    pub resource_id: String,
+    /// Its availability zone, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+}
+
 /// A VPC endpoint service as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointService {
@@ -129,7 +139,9 @@ pub struct EndpointService {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
-    /// Connections in `creating`, `pendingAcceptance` or `accepted`.
+    /// Backends added with add-server-resources (v2).
+    pub server_resources: Vec<ServerResource>,
+    /// Connections in `creating`, `pendingAcceptance` or `accepted` (computed on read).
     pub connection_count: i64,
 }
 

@@ -233,6 +233,7 @@ pub fn sample_service(
         error: None,
         created_at: t,
         updated_at: t,
+        server_resources: Vec::new(),
         connection_count: 0,
     }
 }

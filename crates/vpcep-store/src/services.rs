@@ -25,7 +25,7 @@ pub(crate) const TAG_TYPE_SERVICE: &str = "endpoint_service";
 const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, port_id, vpc_id, \
     server_type, service_type, approval_enabled, status, tcp_proxy, ports, description, ip, \
     ip_version, snat_network_id, enable_policy, supported_editions, error_code, error_message, \
-    created_at, updated_at";
+    created_at, updated_at, server_resources";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} {value:?} is not valid"))
@@ -99,6 +99,10 @@ fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
         error,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        server_resources: {
+            let raw = s("server_resources")?;
+            serde_json::from_str(&raw).map_err(|_| corrupt("server_resources", &raw))?
+        },
         connection_count: 0,
     })
 }
@@ -356,7 +360,7 @@ async fn insert_service(
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     sqlx::query(&format!(
         "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
-        placeholders(1, 24)
+        placeholders(1, 25)
     ))
     .bind(s.id.to_string())
     .bind(&s.project_id)
@@ -381,6 +385,7 @@ async fn insert_service(
     .bind(s.error.as_ref().map(|e| e.message.clone()))
     .bind(s.created_at)
     .bind(s.updated_at)
+    .bind(serde_json::to_string(&s.server_resources).expect("resources serialize"))
     .bind(s.updated_at)
     .execute(&mut *conn)
     .await?;
@@ -404,7 +409,7 @@ async fn update_service_row(
         "UPDATE endpoint_services SET short_name = $2, full_name = $3, port_id = $4, approval_enabled = $5, \
          status = $6, tcp_proxy = $7, ports = $8, description = $9, ip = $10, enable_policy = $11, \
          supported_editions = $12, error_code = $13, error_message = $14, updated_at = $15, \
-         status_at = CASE WHEN $16 = 1 THEN $15 ELSE status_at END WHERE id = $1",
+         status_at = CASE WHEN $16 = 1 THEN $15 ELSE status_at END, server_resources = $17 WHERE id = $1",
     )
     .bind(s.id.to_string())
     .bind(&s.short_name)
@@ -422,6 +427,7 @@ async fn update_service_row(
     .bind(s.error.as_ref().map(|e| e.message.clone()))
     .bind(s.updated_at)
     .bind(i64::from(status_changed))
+    .bind(serde_json::to_string(&s.server_resources).expect("resources serialize"))
     .execute(&mut *conn)
     .await?;
     Ok(())
