@@ -38,6 +38,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
             "Invalid request: the request body is empty",
         ));
     }
+    // No API field may hold a NUL character (PostgreSQL text cannot store one); JSON carries
+    // it only escaped.
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(HttpError::new(
+            ErrorCode::Parameter,
+            "Invalid request body: strings must not contain the NUL character",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -82,8 +90,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Params(parse_query(parts.uri.query().unwrap_or(""))))
+        let q = parse_query(parts.uri.query().unwrap_or(""));
+        if let Some((k, _)) =
+            q.0.iter()
+                .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(HttpError::new(
+                ErrorCode::Parameter,
+                format!("Invalid query parameter {k:?}: values must not contain the NUL character"),
+            ));
+        }
+        Ok(Params(q))
     }
+}
+
+/// The decoded `{project_id}` segment of `/{version}/{project_id}/...`, if it is valid UTF-8.
+fn project_segment(path: &str) -> Option<String> {
+    let raw = path.split('/').nth(2)?;
+    percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The caller of a `/{version}/{project_id}/...` route: the signer's account, which must own the
@@ -100,14 +127,20 @@ impl FromRequestParts<AppState> for Caller {
             .get::<Authenticated>()
             .cloned()
             .ok_or_else(|| HttpError::new(ErrorCode::Unauthenticated, "Authentication required"))?;
-        let params = RawPathParams::from_request_parts(parts, state)
+        // A path parameter that is not UTF-8 is either the project (EndPoint.0014) or a resource
+        // id, which then names nothing (404).
+        let project_id = project_segment(parts.uri.path()).ok_or_else(|| {
+            HttpError::new(ErrorCode::InvalidProjectId, "Invalid project ID: not UTF-8")
+        })?;
+        if RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| HttpError::new(ErrorCode::InvalidProjectId, "Invalid project ID"))?;
-        let project_id = params
-            .iter()
-            .find(|(k, _)| *k == "project_id")
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
+            .is_err()
+        {
+            return Err(HttpError::new(
+                ErrorCode::NotFound,
+                "The requested resource does not exist",
+            ));
+        }
         if !is_hex32(&project_id) {
             return Err(HttpError::new(
                 ErrorCode::InvalidProjectId,

@@ -8,9 +8,11 @@
 //! - [`reconciler`]: drives `creating` → `available` and `deleting` → gone.
 
 pub mod accounts;
+pub mod endpoints;
 pub mod network;
 pub mod reconciler;
 pub mod services;
+pub mod tags;
 
 use accounts::{Account, Registry};
 use std::sync::Arc;

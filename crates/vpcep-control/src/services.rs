@@ -66,6 +66,7 @@ pub async fn create_service(
         updated_at: now,
         server_resources: Vec::new(),
         connection_count: 0,
+        endpoint_count: 0,
     };
     ctx.store
         .create_service(&service, caller.account.quotas.endpoint_service)
@@ -212,7 +213,10 @@ pub async fn rename_service(
 /// being deleted is accepted and changes nothing.
 pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     modify(ctx, caller, id, |s| {
-        s.status = ServiceStatus::Deleting;
+        if s.status != ServiceStatus::Deleting {
+            s.ensure_deletable()?;
+            s.status = ServiceStatus::Deleting;
+        }
         Ok(())
     })
     .await?;

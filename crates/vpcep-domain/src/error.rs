@@ -65,6 +65,8 @@ pub enum ErrorCode {
     NoConnectPermission,
     /// 400 EndPoint.2013: the endpoint does not belong to the service.
     EndpointNotOfService,
+    /// 400 EndPoint.2014: the endpoint is already connected (accepted).
+    EndpointConnected,
     /// 400 EndPoint.2018: the endpoint is being deleted.
     EndpointDeleting,
     /// 400 EndPoint.2019: the endpoint is being created.
@@ -213,6 +215,7 @@ impl ErrorCode {
             VpcIdEmpty => "EndPoint.2011",
             NoConnectPermission => "EndPoint.2012",
             EndpointNotOfService => "EndPoint.2013",
+            EndpointConnected => "EndPoint.2014",
             EndpointDeleting => "EndPoint.2018",
             EndpointCreating => "EndPoint.2019",
             OnlyOneEndpoint => "EndPoint.2031",
@@ -307,6 +310,7 @@ impl ErrorCode {
             | NoConnectPermission
             | EndpointNotOfService
             | EndpointDeleting
+            | EndpointConnected
             | EndpointCreating
             | OnlyOneEndpoint
             | SubnetNotInVpc

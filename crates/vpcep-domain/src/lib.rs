@@ -11,6 +11,7 @@
 //! - [`tags`], [`list`], [`ids`], [`time`]: shared field rules.
 
 pub mod dataplane;
+pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod list;
@@ -22,6 +23,7 @@ mod strenum;
 pub mod tags;
 pub mod time;
 pub mod wire;
+pub mod wire_endpoint;
 pub mod wire_vpc;
 
 pub use error::{ApiError, ApiResult, ErrorCode};

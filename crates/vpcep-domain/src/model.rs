@@ -36,6 +36,11 @@ str_enum! {
 }
 
 str_enum! {
+    /// `resource_type` of the tag operations (#31–#33).
+    pub enum ResourceKind { EndpointService = "endpoint_service", Endpoint = "endpoint" }
+}
+
+str_enum! {
     /// Port-mapping `protocol`; the API knows only TCP.
     pub enum Protocol { Tcp = "TCP" }
 }
@@ -143,9 +148,25 @@ pub struct EndpointService {
     pub server_resources: Vec<ServerResource>,
     /// Connections in `creating`, `pendingAcceptance` or `accepted` (computed on read).
     pub connection_count: i64,
+    /// Endpoints of any status that target this service (computed on read).
+    pub endpoint_count: i64,
 }
 
 impl EndpointService {
+    /// Delete is refused while endpoints still target the service (EndPoint.3006).
+    pub fn ensure_deletable(&self) -> crate::ApiResult<()> {
+        if self.endpoint_count > 0 {
+            return Err(crate::ApiError::new(
+                crate::ErrorCode::ServiceInUse,
+                format!(
+                    "The endpoint service is being used: {} endpoint(s) still connect to it; reject and delete them first",
+                    self.endpoint_count
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The full service name: `region.name.id`, or `region.id` without a name.
     pub fn full_name(region: &str, short_name: Option<&str>, id: Uuid) -> String {
         match short_name {

@@ -188,13 +188,29 @@ pub fn parse_ports(dtos: &[PortDto]) -> ApiResult<Vec<PortMapping>> {
     Ok(out)
 }
 
+/// Validates `ip`: the backend's IPv4 address or domain name (interface-VLAN scenario).
 fn parse_ip(field: &str, ip: &str) -> ApiResult<String> {
-    ip.parse::<Ipv4Addr>().map(|a| a.to_string()).map_err(|_| {
-        ApiError::new(
-            ErrorCode::InvalidIp,
-            format!("Invalid {field}: {ip:?} is not an IPv4 address"),
-        )
-    })
+    if let Ok(a) = ip.parse::<Ipv4Addr>() {
+        return Ok(a.to_string());
+    }
+    let is_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let name = ip.strip_suffix('.').unwrap_or(ip);
+    let looks_numeric = name
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    if name.len() <= 253 && name.contains('.') && !looks_numeric && name.split('.').all(is_label) {
+        return Ok(name.to_ascii_lowercase());
+    }
+    Err(ApiError::new(
+        ErrorCode::InvalidIp,
+        format!("Invalid {field}: {ip:?} is neither an IPv4 address nor a domain name"),
+    ))
 }
 
 fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {

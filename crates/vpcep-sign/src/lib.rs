@@ -23,6 +23,8 @@ pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 pub const DATE_HEADER: &str = "x-sdk-date";
 /// Header that replaces the body hash (`UNSIGNED-PAYLOAD`) when present.
 pub const CONTENT_SHA256_HEADER: &str = "x-sdk-content-sha256";
+/// The `X-Sdk-Content-Sha256` value that leaves the body unhashed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// How far the `X-Sdk-Date` may be from the server's clock.
 pub const MAX_SKEW_SECS: i64 = 15 * 60;
 
@@ -262,9 +264,20 @@ pub fn verify<'h, T>(
         return Err(SignError::Expired);
     }
     let (secret, extra) = secret_for(&auth.access_key).ok_or(SignError::UnknownAccessKey)?;
-    let payload_hash = match header(CONTENT_SHA256_HEADER) {
-        Some(h) => h.trim().to_string(),
-        None => sha256_hex(parts.body),
+    // `X-Sdk-Content-Sha256` stands in for the body hash only when it is signed; a digest it
+    // claims must be the digest of the body received. Only the literal `UNSIGNED-PAYLOAD`
+    // (what the SDK sends for non-JSON bodies) opts out of hashing the body.
+    let body_hash = sha256_hex(parts.body);
+    let signed_content_hash = auth
+        .signed_headers
+        .iter()
+        .any(|h| h == CONTENT_SHA256_HEADER);
+    let payload_hash = match header(CONTENT_SHA256_HEADER).map(str::trim) {
+        Some(h) if signed_content_hash && h == UNSIGNED_PAYLOAD => h.to_string(),
+        Some(h) if signed_content_hash && !h.eq_ignore_ascii_case(&body_hash) => {
+            return Err(SignError::SignatureMismatch)
+        }
+        _ => body_hash,
     };
     let creq = canonical_request(parts, &values, &payload_hash);
     let sts = string_to_sign(date.trim(), &creq);
@@ -460,6 +473,43 @@ mod tests {
         assert_eq!(
             verify_with(&vector1_headers(), &vector1(), now),
             Err(SignError::MissingAuthorization)
+        );
+    }
+
+    #[test]
+    fn content_sha256_header_counts_only_when_signed_and_true() {
+        let now = parse_sdk_date("20240101T000000Z").unwrap();
+        let signed_body = sha256_hex(BODY1.as_bytes());
+        let other = RequestParts {
+            body: b"{\"port_id\": \"evil\"}",
+            ..vector1()
+        };
+        // Unsigned header claiming the signed body's hash: the received body is hashed instead.
+        let auth: &'static str =
+            Box::leak(sign("AKTEST", "SKTEST", &vector1(), &vector1_headers()).into_boxed_str());
+        let mut h = vector1_headers();
+        h.push(("Authorization", auth));
+        h.push((
+            "X-Sdk-Content-Sha256",
+            Box::leak(signed_body.clone().into_boxed_str()),
+        ));
+        assert_eq!(
+            verify_with(&h, &other, now),
+            Err(SignError::SignatureMismatch)
+        );
+        // Signed header holding a digest that is not the body's.
+        let mut hs = vector1_headers();
+        hs.push((
+            "X-Sdk-Content-Sha256",
+            Box::leak(signed_body.into_boxed_str()),
+        ));
+        let auth2: &'static str =
+            Box::leak(sign("AKTEST", "SKTEST", &vector1(), &hs).into_boxed_str());
+        hs.push(("Authorization", auth2));
+        assert_eq!(verify_with(&hs, &vector1(), now), Ok(()));
+        assert_eq!(
+            verify_with(&hs, &other, now),
+            Err(SignError::SignatureMismatch)
         );
     }
 

@@ -235,6 +235,7 @@ pub fn sample_service(
         updated_at: t,
         server_resources: Vec::new(),
         connection_count: 0,
+        endpoint_count: 0,
     }
 }
 

@@ -13,7 +13,9 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod endpoints;
 mod inventory;
+mod permissions;
 mod query;
 mod record;
 mod services;
@@ -21,9 +23,12 @@ pub mod sql;
 mod store_impl;
 
 use async_trait::async_trait;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use uuid::Uuid;
+use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{EndpointService, ServiceStatus};
+use vpcep_domain::model::{EndpointService, ResourceKind, ServiceStatus, Tag};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
 use vpcep_domain::{ApiError, ApiResult};
 
@@ -133,6 +138,44 @@ pub struct PortFilter {
 
 /// Resource kinds counted per project.
 pub const USAGE_ENDPOINT_SERVICE: &str = "endpoint_service";
+/// Endpoints counted per project.
+pub const USAGE_ENDPOINT: &str = "endpoint";
+
+/// The checks an endpoint create runs against its target service and the service's permission
+/// entries, inside the create's transaction (decided by pure domain code).
+pub type EndpointCheck = Box<dyn FnOnce(&EndpointService, &[String]) -> ApiResult<()> + Send>;
+/// A change to a stored endpoint.
+pub type EndpointMutation = Box<dyn FnOnce(&mut Endpoint) -> ApiResult<()> + Send>;
+/// A change applied to each of several connections.
+pub type ConnectionMutation = Arc<dyn Fn(&mut Endpoint) -> ApiResult<()> + Send + Sync>;
+/// A change to the tags of one resource.
+pub type TagMutation = Box<dyn FnOnce(&mut Vec<Tag>) -> ApiResult<()> + Send>;
+
+/// Filters of the consumer's endpoint list (#13).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointFilter {
+    /// Case-insensitive substring of the target service's full name.
+    pub service_name_contains: Option<String>,
+    pub vpc_id: Option<String>,
+    pub id: Option<String>,
+}
+
+/// Filters of the owner's connection list (#15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionFilter {
+    /// Endpoint id.
+    pub id: Option<String>,
+    pub marker_id: Option<u32>,
+    pub status: Option<EndpointStatus>,
+}
+
+/// A resource with its name and tags (for the tag queries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedResource {
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<Tag>,
+}
 
 /// The storage behind the control plane. Implementations must pass [`conformance`].
 #[async_trait]
@@ -264,4 +307,68 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         marker: Option<&str>,
     ) -> StoreResult<Vec<PrivateIp>>;
+
+    // ---- endpoints, connections, tags ----
+
+    /// Creates an endpoint in one transaction: `check` decides on the target service (and its
+    /// permission entries), then the quota, the caller's VPC and subnet, an address (`port_ip`
+    /// or the lowest free one), a marker id and the row. Answers the stored endpoint.
+    async fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        port_ip: Option<Ipv4Addr>,
+        quota: u64,
+        check: EndpointCheck,
+    ) -> StoreResult<Endpoint>;
+    /// One endpoint of a project.
+    async fn get_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>>;
+    /// A page of a project's endpoints and the total.
+    async fn list_endpoints(
+        &self,
+        project_id: &str,
+        filter: &EndpointFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)>;
+    /// Changes an endpoint of a project in one transaction (404 EndPoint.2006 when absent).
+    async fn modify_endpoint(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: EndpointMutation,
+    ) -> StoreResult<Endpoint>;
+    /// A page of the connections (endpoints) of a service the project owns (404 otherwise).
+    async fn list_connections(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        filter: &ConnectionFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)>;
+    /// Applies `mutate` to each named connection of a service the project owns, in one
+    /// transaction; each endpoint gets its own result (unknown, of another service, refused).
+    async fn modify_connections(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        ids: Vec<Uuid>,
+        now: i64,
+        mutate: ConnectionMutation,
+    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>>;
+    /// Changes the tags of a service or endpoint of a project (404 when absent).
+    async fn modify_tags(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+        id: Uuid,
+        change: TagMutation,
+    ) -> StoreResult<()>;
+    /// Every tag of a project's resources of one kind, sorted by key and value.
+    async fn project_tags(&self, project_id: &str, kind: ResourceKind) -> StoreResult<Vec<Tag>>;
+    /// Every resource of one kind in a project, with its name and tags.
+    async fn tagged_resources(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+    ) -> StoreResult<Vec<TaggedResource>>;
 }

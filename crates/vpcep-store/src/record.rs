@@ -174,6 +174,38 @@ pub(crate) async fn page_after<R: Record>(
     rows.iter().map(R::from_row).collect()
 }
 
+/// One page of the records matching `w` in the page's order, and how many match in all.
+pub(crate) async fn page_sorted<R: Record>(
+    conn: &mut AnyConnection,
+    w: &Where,
+    page: &vpcep_domain::list::Page,
+) -> StoreResult<(Vec<R>, u64)> {
+    let count = format!("SELECT COUNT(*) FROM {} WHERE {}", R::TABLE, w.sql());
+    let total = w
+        .bind_scalar(sqlx::query_scalar::<_, i64>(&count))
+        .fetch_one(&mut *conn)
+        .await?
+        .max(0) as u64;
+    if page.offset >= total {
+        return Ok((Vec::new(), total));
+    }
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} {} {}",
+        columns::<R>(),
+        R::TABLE,
+        w.sql(),
+        crate::query::order_by(page),
+        crate::query::limit_offset(page)
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    Ok((
+        rows.iter()
+            .map(R::from_row)
+            .collect::<StoreResult<Vec<_>>>()?,
+        total,
+    ))
+}
+
 /// Deletes the record with `id`.
 pub(crate) async fn delete<R: Record>(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
     let sql = format!("DELETE FROM {} WHERE id = $1", R::TABLE);

@@ -104,6 +104,7 @@ fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
             serde_json::from_str(&raw).map_err(|_| corrupt("server_resources", &raw))?
         },
         connection_count: 0,
+        endpoint_count: 0,
     })
 }
 
@@ -433,22 +434,27 @@ async fn update_service_row(
     Ok(())
 }
 
-async fn fetch_one_service(
+/// Fills the tags and endpoint counts of services read from rows.
+async fn attach_all(conn: &mut AnyConnection, services: &mut [EndpointService]) -> StoreResult<()> {
+    attach_tags(conn, services).await?;
+    crate::endpoints::endpoint_counts(conn, services).await
+}
+
+/// The first service matching `w` (with an optional lock clause), complete.
+pub(crate) async fn fetch_service(
     conn: &mut AnyConnection,
-    where_sql: &str,
-    binds: &[&str],
+    w: &Where,
     lock: &str,
 ) -> StoreResult<Option<EndpointService>> {
-    let sql = format!("SELECT {SERVICE_COLS} FROM endpoint_services WHERE {where_sql}{lock}");
-    let mut q = sqlx::query(&sql);
-    for b in binds {
-        q = q.bind(*b);
-    }
-    let Some(row) = q.fetch_optional(&mut *conn).await? else {
+    let sql = format!(
+        "SELECT {SERVICE_COLS} FROM endpoint_services WHERE {}{lock}",
+        w.sql()
+    );
+    let Some(row) = w.bind(sqlx::query(&sql)).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let mut s = [service_from_row(&row)?];
-    attach_tags(conn, &mut s).await?;
+    attach_all(conn, &mut s).await?;
     let [s] = s;
     Ok(Some(s))
 }
@@ -486,13 +492,7 @@ impl SqlStore {
         id: Uuid,
     ) -> StoreResult<Option<EndpointService>> {
         let mut c = self.pool.acquire().await?;
-        fetch_one_service(
-            &mut c,
-            "id = $1 AND project_id = $2",
-            &[&id.to_string(), project_id],
-            "",
-        )
-        .await
+        fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
     }
 
     pub(crate) async fn svc_find_service(
@@ -502,10 +502,14 @@ impl SqlStore {
         let mut c = self.pool.acquire().await?;
         match lookup {
             ServiceLookup::Id(id) => {
-                fetch_one_service(&mut c, "id = $1", &[&id.to_string()], "").await
+                let mut w = Where::default();
+                w.eq("id", id.to_string());
+                fetch_service(&mut c, &w, "").await
             }
             ServiceLookup::FullName(name) => {
-                fetch_one_service(&mut c, "full_name = $1", &[name], "").await
+                let mut w = Where::default();
+                w.eq("full_name", name.clone());
+                fetch_service(&mut c, &w, "").await
             }
         }
     }
@@ -557,7 +561,7 @@ impl SqlStore {
             .iter()
             .map(service_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        attach_tags(&mut c, &mut services).await?;
+        attach_all(&mut c, &mut services).await?;
         Ok((services, total))
     }
 
@@ -574,10 +578,9 @@ impl SqlStore {
         self.write(move |c| {
             Box::pin(async move {
                 let sid = id.to_string();
-                let Some(old) = fetch_one_service(
+                let Some(old) = fetch_service(
                     c,
-                    "id = $1 AND project_id = $2",
-                    &[&sid, &project_id],
+                    &crate::inventory::owned(&project_id, id),
                     dialect.for_update(),
                 )
                 .await?
@@ -618,7 +621,9 @@ impl SqlStore {
                      WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
                      ORDER BY status_at LIMIT {limit}{lock})"
                 );
-                Ok(sqlx::query(&sql).bind(now).bind(cutoff).execute(&mut *c).await?.rows_affected())
+                let services = sqlx::query(&sql).bind(now).bind(cutoff).execute(&mut *c).await?.rows_affected();
+                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit).await?;
+                Ok(services + endpoints)
             })
         })
         .await
@@ -648,7 +653,8 @@ impl SqlStore {
                 for (project, n) in per_project {
                     release_quota(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
                 }
-                Ok(gone.len() as u64)
+                let endpoints = SqlStore::ep_complete_deletions(c, lock, cutoff, limit).await?;
+                Ok(gone.len() as u64 + endpoints)
             })
         })
         .await

@@ -1,19 +1,24 @@
 //! `Store for SqlStore`: the trait surface, delegating to the per-resource modules.
 
+use crate::endpoints::endpoint_where;
 use crate::inventory::{
     port_missing, port_where, subnet_missing, subnet_where, vpc_missing, vpc_where,
 };
 use crate::sql::{Dialect, SqlStore};
 use crate::{
+    ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
     PortFilter, PortMutation, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store,
-    StoreResult, SubnetMutation, VpcMutation,
+    StoreResult, SubnetMutation, TagMutation, TaggedResource, VpcMutation,
 };
 use async_trait::async_trait;
+use std::net::Ipv4Addr;
 use uuid::Uuid;
+use vpcep_domain::endpoint::Endpoint;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::EndpointService;
+use vpcep_domain::model::{ResourceKind, Tag};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
-use vpcep_domain::ErrorCode;
+use vpcep_domain::{ApiError, ErrorCode};
 
 #[async_trait]
 impl Store for SqlStore {
@@ -221,5 +226,82 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<PrivateIp>> {
         self.inv_list_private_ips(project_id, subnet_id, limit, marker)
             .await
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        port_ip: Option<Ipv4Addr>,
+        quota: u64,
+        check: EndpointCheck,
+    ) -> StoreResult<Endpoint> {
+        self.ep_create(endpoint, port_ip, quota, check).await
+    }
+
+    async fn get_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
+        self.ep_get(project_id, id).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        project_id: &str,
+        filter: &EndpointFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)> {
+        self.ep_list(endpoint_where(project_id, filter), page).await
+    }
+
+    async fn modify_endpoint(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: EndpointMutation,
+    ) -> StoreResult<Endpoint> {
+        self.ep_modify(project_id, id, now, mutate).await
+    }
+
+    async fn list_connections(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        filter: &ConnectionFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)> {
+        self.conn_list(project_id, service_id, filter, page).await
+    }
+
+    async fn modify_connections(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        ids: Vec<Uuid>,
+        now: i64,
+        mutate: ConnectionMutation,
+    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>> {
+        self.conn_modify(project_id, service_id, ids, now, mutate)
+            .await
+    }
+
+    async fn modify_tags(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+        id: Uuid,
+        change: TagMutation,
+    ) -> StoreResult<()> {
+        self.tags_modify(project_id, kind, id, change).await
+    }
+
+    async fn project_tags(&self, project_id: &str, kind: ResourceKind) -> StoreResult<Vec<Tag>> {
+        self.tags_of_project(project_id, kind).await
+    }
+
+    async fn tagged_resources(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+    ) -> StoreResult<Vec<TaggedResource>> {
+        self.tags_resources(project_id, kind).await
     }
 }

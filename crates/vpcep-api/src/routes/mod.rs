@@ -1,6 +1,7 @@
 //! Route tables: open routes (versions, health, metrics) and signed, project-scoped ones.
 
-mod services;
+mod endpoints;
+pub(crate) mod services;
 mod versions;
 mod vpc;
 
@@ -13,11 +14,14 @@ pub fn open_routes() -> Router<AppState> {
     Router::new()
         .route("/", get(versions::list_versions))
         .route("/{version}", get(versions::show_version))
+        .route("/{version}/", get(versions::show_version))
         .route("/health", get(versions::health))
         .route("/metrics", get(crate::metrics_text))
 }
 
 /// Routes that need a valid signature and a project the caller owns.
 pub fn signed_routes() -> Router<AppState> {
-    services::routes().merge(vpc::routes())
+    services::routes()
+        .merge(vpc::routes())
+        .merge(endpoints::routes())
 }

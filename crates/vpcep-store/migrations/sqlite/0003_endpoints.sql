@@ -29,7 +29,7 @@ CREATE TABLE endpoints (
     error_message TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    status_at BIGINT NOT NULL,
+    status_at BIGINT NOT NULL DEFAULT 0,
     CONSTRAINT endpoints_id_key UNIQUE (id)
 );
 CREATE INDEX endpoints_project_created_idx ON endpoints (project_id, created_at, seq);
@@ -56,3 +56,10 @@ CREATE INDEX service_permissions_service_idx ON service_permissions (service_id,
 
 -- Backend resources added through the v2 add-server-resources call (JSON list).
 ALTER TABLE endpoint_services ADD COLUMN server_resources TEXT NOT NULL DEFAULT '[]';
+
+-- Named counters (e.g. the next endpoint marker_id), incremented atomically in transactions.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('marker_id', 16777216);

@@ -1,0 +1,89 @@
+//! Tag operations on services and endpoints (#31, #32, #33).
+
+use crate::services::path_id;
+use crate::{store_error, Caller, Ctx};
+use std::collections::BTreeMap;
+use vpcep_domain::model::{ResourceKind, Tag};
+use vpcep_domain::tags::{parse_resource_query, parse_tag_change};
+use vpcep_domain::wire_endpoint::{ResourceQueryRequest, TagActionRequest};
+use vpcep_domain::{ApiResult, ErrorCode};
+use vpcep_store::TaggedResource;
+
+/// Parses `{resource_type}` (`endpoint_service` or `endpoint`; else EndPoint.3070).
+pub fn resource_kind(v: &str) -> ApiResult<ResourceKind> {
+    ResourceKind::parse("resource_type", v, ErrorCode::InvalidResourceType)
+}
+
+/// #31: adds or removes tags of one resource (at most 10 remain).
+pub async fn tag_action(
+    ctx: &Ctx,
+    caller: &Caller,
+    kind: &str,
+    id: &str,
+    req: &TagActionRequest,
+) -> ApiResult<()> {
+    let kind = resource_kind(kind)?;
+    let id = path_id(kind.as_str(), id)?;
+    let change = parse_tag_change(req)?;
+    ctx.store
+        .modify_tags(
+            &caller.project_id,
+            kind,
+            id,
+            Box::new(move |tags| change.apply(tags)),
+        )
+        .await
+        .map_err(store_error)
+}
+
+/// #32: every key used on the project's resources of a kind, with its distinct values.
+pub async fn project_tags(
+    ctx: &Ctx,
+    caller: &Caller,
+    kind: &str,
+) -> ApiResult<Vec<(String, Vec<String>)>> {
+    let kind = resource_kind(kind)?;
+    let tags: Vec<Tag> = ctx
+        .store
+        .project_tags(&caller.project_id, kind)
+        .await
+        .map_err(store_error)?;
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in tags {
+        let values = by_key.entry(t.key).or_default();
+        if !values.contains(&t.value) {
+            values.push(t.value);
+        }
+    }
+    Ok(by_key.into_iter().collect())
+}
+
+/// #33: the resources of a kind that match a tag query: a page of them, or only the count.
+pub async fn query_resources(
+    ctx: &Ctx,
+    caller: &Caller,
+    kind: &str,
+    req: &ResourceQueryRequest,
+) -> ApiResult<(Option<Vec<TaggedResource>>, u64)> {
+    let kind = resource_kind(kind)?;
+    let q = parse_resource_query(req)?;
+    let all = ctx
+        .store
+        .tagged_resources(&caller.project_id, kind)
+        .await
+        .map_err(store_error)?;
+    let matching: Vec<TaggedResource> = all
+        .into_iter()
+        .filter(|r| q.matches(&r.name, &r.tags))
+        .collect();
+    let total = matching.len() as u64;
+    if q.count_only {
+        return Ok((None, total));
+    }
+    let page = matching
+        .into_iter()
+        .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
+        .take(q.limit as usize)
+        .collect();
+    Ok((Some(page), total))
+}

@@ -1,0 +1,351 @@
+//! Request and response bodies of the endpoint, connection and tag operations (#1, #6, #8, #9,
+//! #11, #13, #15, #22, #23, #24, #28, #30, #31, #32, #33), as the official SDK sends and reads them.
+
+use crate::endpoint::Endpoint;
+use crate::model::ResourceError;
+use crate::time::format_millis;
+use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Body of create endpoint (#6).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateEndpointRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_service_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_dns: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routetables: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whitelist: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_whitelist: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_statement: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_document: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specification_name: Option<String>,
+}
+
+/// Body of update endpoint whitelist (#28). `whitelist: null` counts as absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateEndpointWhiteRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whitelist: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_whitelist: Option<bool>,
+}
+
+/// Body of update endpoint policy (#23).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateEndpointPolicyRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_statement: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_document: Option<Value>,
+}
+
+/// Body of update route tables (#24).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateRoutetablesRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routetables: Option<Vec<String>>,
+}
+
+/// Response of update route tables (#24); `error` only when a binding failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRoutetablesResponse {
+    pub routetables: Vec<String>,
+}
+
+/// Body of the v2 endpoint upgrade (#30).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpgradeEndpointRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// `QueryError` on endpoints and connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryErrorView {
+    pub error_code: String,
+    pub error_message: String,
+}
+
+impl From<&ResourceError> for QueryErrorView {
+    fn from(e: &ResourceError) -> Self {
+        QueryErrorView {
+            error_code: e.code.clone(),
+            error_message: e.message.clone(),
+        }
+    }
+}
+
+/// The endpoint object (#6, #9, #11, #13, #23, #28).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointView {
+    pub id: String,
+    pub service_type: String,
+    pub status: String,
+    pub active_status: Vec<String>,
+    pub enable_status: String,
+    pub specification_name: String,
+    pub endpoint_service_name: String,
+    pub marker_id: u32,
+    pub endpoint_service_id: String,
+    pub enable_dns: bool,
+    pub dns_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub vpc_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub project_id: String,
+    pub tags: Vec<TagView>,
+    pub error: Vec<QueryErrorView>,
+    pub whitelist: Vec<String>,
+    pub enable_whitelist: bool,
+    pub routetables: Vec<String>,
+    pub description: String,
+    pub policy_statement: Option<Value>,
+    pub policy_document: Option<Value>,
+    pub public_border_group: String,
+    pub ip_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+}
+
+impl From<&Endpoint> for EndpointView {
+    fn from(e: &Endpoint) -> Self {
+        EndpointView {
+            id: e.id.to_string(),
+            service_type: e.service_type.as_str().into(),
+            status: e.status.as_str().into(),
+            active_status: vec!["active".into()],
+            enable_status: "enable".into(),
+            specification_name: e.specification_name.clone(),
+            endpoint_service_name: e.service_name.clone(),
+            marker_id: e.marker_id,
+            endpoint_service_id: e.service_id.to_string(),
+            enable_dns: e.enable_dns,
+            dns_names: if e.enable_dns {
+                e.dns_names.clone()
+            } else {
+                Vec::new()
+            },
+            ip: e.ip.filter(|_| e.ever_accepted).map(|ip| ip.to_string()),
+            vpc_id: e.vpc_id.to_string(),
+            subnet_id: e.subnet_id.map(|s| s.to_string()),
+            created_at: format_millis(e.created_at),
+            updated_at: format_millis(e.updated_at),
+            project_id: e.project_id.clone(),
+            tags: tag_views(&e.tags),
+            error: e.error.iter().map(QueryErrorView::from).collect(),
+            whitelist: if e.enable_whitelist {
+                e.whitelist.clone()
+            } else {
+                Vec::new()
+            },
+            enable_whitelist: e.enable_whitelist,
+            routetables: e.routetables.clone(),
+            description: e.description.clone(),
+            policy_statement: e.policy_statement.clone(),
+            policy_document: e.policy_document.clone(),
+            public_border_group: PUBLIC_BORDER_GROUP.into(),
+            ip_version: e.ip_version.clone(),
+            ipv6_address: e.ipv6_address.clone(),
+        }
+    }
+}
+
+/// Response of list endpoints (#13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListEndpointsResponse {
+    pub endpoints: Vec<EndpointView>,
+    pub total_count: u64,
+}
+
+/// A connection: the owner's view of an endpoint (#1, #15, #22).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub marker_id: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub domain_id: String,
+    pub error: Vec<QueryErrorView>,
+    pub status: String,
+    pub description: String,
+}
+
+impl From<&Endpoint> for ConnectionView {
+    fn from(e: &Endpoint) -> Self {
+        ConnectionView {
+            id: e.id.to_string(),
+            marker_id: e.marker_id,
+            created_at: format_millis(e.created_at),
+            updated_at: format_millis(e.updated_at),
+            domain_id: e.domain_id.clone(),
+            error: e.error.iter().map(QueryErrorView::from).collect(),
+            status: e.status.as_str().into(),
+            description: e.connection_description.clone(),
+        }
+    }
+}
+
+/// Response of list connections (#15).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListConnectionsResponse {
+    pub connections: Vec<ConnectionView>,
+    pub total_count: u64,
+}
+
+/// Response of the connections action (#1) and connection descriptions (#22).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionsResponse {
+    pub connections: Vec<ConnectionView>,
+}
+
+/// Body of the connections action (#1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionActionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<String>>,
+}
+
+/// One entry of the connection descriptions body (#22).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionDescDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Body of connection descriptions (#22).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectionsDescRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Vec<ConnectionDescDto>>,
+}
+
+/// Body of the tag action (#31).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TagActionRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagDto>>,
+}
+
+/// `TagValuesList`: a key with values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagValuesDto {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+/// A key with its values (responses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagValuesView {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+/// Response of the project tags (#32).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectTagsResponse {
+    pub tags: Vec<TagValuesView>,
+}
+
+/// `Match` of the resource query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchDto {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A number that clients send as a JSON number or as a string (`"limit": "1000"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NumOrString {
+    /// `1000`.
+    Num(i64),
+    /// `"1000"`.
+    Str(String),
+}
+
+/// Body of the resource query by tags (#33).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResourceQueryRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<TagValuesDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags_any: Option<Vec<TagValuesDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_tags: Option<Vec<TagValuesDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_tags_any: Option<Vec<TagValuesDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sys_tags: Option<Vec<TagValuesDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<NumOrString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<NumOrString>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<MatchDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_any_tag: Option<bool>,
+}
+
+/// One resource of the query result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceView {
+    pub resource_id: String,
+    pub resource_name: String,
+    pub tags: Vec<TagView>,
+}
+
+/// Response of `filter` (#33); `count` answers only `total_count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceQueryResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<ResourceView>>,
+    pub total_count: u64,
+}

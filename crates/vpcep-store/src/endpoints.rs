@@ -1,0 +1,676 @@
+//! Endpoint persistence: endpoints, their addresses, connections (the owner's view), tags of
+//! services and endpoints, and the reconciler's endpoint transitions.
+//!
+//! Concurrency: creating an endpoint share-locks its service row, so a concurrent service delete
+//! (which row-locks the service and then counts its endpoints) either sees the endpoint or makes
+//! the create find the service `deleting`. Addresses come from the same allocation table as
+//! ports, under the subnet's row lock.
+
+use crate::inventory::{allocate_ip, owned, release_ips};
+use crate::query::Where;
+use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
+use crate::services::{insert_tags, load_tags, release_quota, take_quota};
+use crate::sql::SqlStore;
+use crate::{
+    ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
+    StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
+};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use uuid::Uuid;
+use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
+use vpcep_domain::list::Page;
+use vpcep_domain::model::{EndpointService, ResourceError, ResourceKind, ServiceType, Tag};
+use vpcep_domain::network::{Subnet, Vpc};
+use vpcep_domain::{ApiError, ErrorCode};
+
+impl Record for Endpoint {
+    const TABLE: &'static str = "endpoints";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "project_id",
+        "domain_id",
+        "service_id",
+        "service_type",
+        "vpc_id",
+        "subnet_id",
+        "ip",
+        "ever_accepted",
+        "status",
+        "marker_id",
+        "enable_dns",
+        "dns_names",
+        "whitelist",
+        "enable_whitelist",
+        "routetables",
+        "description",
+        "connection_description",
+        "policy_statement",
+        "policy_document",
+        "specification_name",
+        "ip_version",
+        "ipv6_address",
+        "error_code",
+        "error_message",
+        "created_at",
+        "updated_at",
+    ];
+
+    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+        let opt_json = |col: &str| -> StoreResult<Option<serde_json::Value>> {
+            match opt_text(row, col)? {
+                None => Ok(None),
+                Some(s) => serde_json::from_str(&s)
+                    .map(Some)
+                    .map_err(|_| StoreError::Internal(format!("stored {col} is not JSON"))),
+            }
+        };
+        let error = match (
+            opt_text(row, "error_code")?,
+            opt_text(row, "error_message")?,
+        ) {
+            (Some(code), Some(message)) => Some(ResourceError { code, message }),
+            _ => None,
+        };
+        Ok(Endpoint {
+            id: parsed(row, "id")?,
+            project_id: text(row, "project_id")?,
+            domain_id: text(row, "domain_id")?,
+            service_id: parsed(row, "service_id")?,
+            service_name: String::new(),
+            service_type: ServiceType::parse(
+                "service_type",
+                &text(row, "service_type")?,
+                ErrorCode::System,
+            )
+            .map_err(|e| StoreError::Internal(e.msg))?,
+            vpc_id: parsed(row, "vpc_id")?,
+            subnet_id: opt_text(row, "subnet_id")?
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| StoreError::Internal("stored subnet_id".into()))?,
+            ip: opt_text(row, "ip")?
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| StoreError::Internal("stored ip".into()))?,
+            ever_accepted: int(row, "ever_accepted")? != 0,
+            status: EndpointStatus::parse("status", &text(row, "status")?, ErrorCode::System)
+                .map_err(|e| StoreError::Internal(e.msg))?,
+            marker_id: u32::try_from(int(row, "marker_id")?).unwrap_or(0),
+            enable_dns: int(row, "enable_dns")? != 0,
+            dns_names: json(row, "dns_names")?,
+            whitelist: json(row, "whitelist")?,
+            enable_whitelist: int(row, "enable_whitelist")? != 0,
+            routetables: json(row, "routetables")?,
+            description: text(row, "description")?,
+            connection_description: text(row, "connection_description")?,
+            policy_statement: opt_json("policy_statement")?,
+            policy_document: opt_json("policy_document")?,
+            tags: Vec::new(),
+            specification_name: text(row, "specification_name")?,
+            ip_version: text(row, "ip_version")?,
+            ipv6_address: opt_text(row, "ipv6_address")?,
+            error,
+            created_at: int(row, "created_at")?,
+            updated_at: int(row, "updated_at")?,
+        })
+    }
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            self.id.into(),
+            self.project_id.as_str().into(),
+            self.domain_id.as_str().into(),
+            self.service_id.into(),
+            self.service_type.as_str().into(),
+            self.vpc_id.into(),
+            self.subnet_id.map(|s| s.to_string()).into(),
+            self.ip.map(|ip| ip.to_string()).into(),
+            self.ever_accepted.into(),
+            self.status.as_str().into(),
+            i64::from(self.marker_id).into(),
+            self.enable_dns.into(),
+            to_json(&self.dns_names).into(),
+            to_json(&self.whitelist).into(),
+            self.enable_whitelist.into(),
+            to_json(&self.routetables).into(),
+            self.description.as_str().into(),
+            self.connection_description.as_str().into(),
+            self.policy_statement.as_ref().map(to_json).into(),
+            self.policy_document.as_ref().map(to_json).into(),
+            self.specification_name.as_str().into(),
+            self.ip_version.as_str().into(),
+            self.ipv6_address.clone().into(),
+            self.error.as_ref().map(|e| e.code.clone()).into(),
+            self.error.as_ref().map(|e| e.message.clone()).into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+        ]
+    }
+
+    fn touch(&mut self, now: i64) {
+        self.updated_at = now;
+    }
+}
+
+/// Records when an endpoint entered its current status (the reconciler's clock).
+async fn set_status_at(conn: &mut AnyConnection, id: Uuid, at: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE endpoints SET status_at = $2 WHERE id = $1")
+        .bind(id.to_string())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites an endpoint, moving `status_at` only when its status changed.
+async fn update_endpoint(
+    conn: &mut AnyConnection,
+    e: &Endpoint,
+    status_changed: bool,
+) -> StoreResult<()> {
+    record::update(conn, e).await?;
+    if status_changed {
+        set_status_at(conn, e.id, e.updated_at).await?;
+    }
+    Ok(())
+}
+
+/// Fills `service_name` (the target's current full name) and `tags`.
+async fn attach(conn: &mut AnyConnection, eps: &mut [Endpoint]) -> StoreResult<()> {
+    if eps.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = eps.iter().map(|e| e.id.to_string()).collect();
+    let mut tags = load_tags(conn, ResourceKind::Endpoint.as_str(), &ids).await?;
+    let mut service_ids: Vec<String> = eps.iter().map(|e| e.service_id.to_string()).collect();
+    service_ids.sort();
+    service_ids.dedup();
+    let mut w = Where::default();
+    w.is_in("id", &service_ids);
+    let sql = format!(
+        "SELECT id, full_name FROM endpoint_services WHERE {}",
+        w.sql()
+    );
+    let names: HashMap<String, String> = w
+        .bind(sqlx::query(&sql))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("id")?,
+                r.try_get::<String, _>("full_name")?,
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+    for e in eps {
+        e.tags = tags.remove(&e.id.to_string()).unwrap_or_default();
+        e.service_name = names
+            .get(&e.service_id.to_string())
+            .cloned()
+            .unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn fetch_endpoint(
+    conn: &mut AnyConnection,
+    w: &Where,
+    lock: &str,
+) -> StoreResult<Option<Endpoint>> {
+    let Some(e) = fetch::<Endpoint>(conn, w, lock).await? else {
+        return Ok(None);
+    };
+    let mut one = [e];
+    attach(conn, &mut one).await?;
+    let [e] = one;
+    Ok(Some(e))
+}
+
+fn endpoint_missing(id: impl std::fmt::Display) -> StoreError {
+    ApiError::new(
+        ErrorCode::EndpointNotFound,
+        format!("The requested endpoint does not exist: {id}"),
+    )
+    .into()
+}
+
+/// Maps the inventory's address errors onto the endpoint API's codes.
+fn port_ip_error(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Api(a) if a.code == ErrorCode::PortParam => {
+            ApiError::new(ErrorCode::PortIpNotInSubnet, a.msg).into()
+        }
+        StoreError::Api(a) if a.code == ErrorCode::IpInUse => {
+            ApiError::new(ErrorCode::PortIpInUse, a.msg).into()
+        }
+        other => other,
+    }
+}
+
+/// The counts of endpoints per service: (connected, all).
+pub(crate) async fn endpoint_counts(
+    conn: &mut AnyConnection,
+    services: &mut [EndpointService],
+) -> StoreResult<()> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
+    let mut w = Where::default();
+    w.is_in("service_id", &ids);
+    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
+    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        let e = counts.entry(row.try_get("service_id")?).or_default();
+        if EndpointStatus::parse("status", &status, ErrorCode::System)
+            .is_ok_and(EndpointStatus::is_connected)
+        {
+            e.0 += n;
+        }
+        e.1 += n;
+    }
+    for s in services {
+        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
+        s.connection_count = connected;
+        s.endpoint_count = all;
+    }
+    Ok(())
+}
+
+async fn next_marker(conn: &mut AnyConnection) -> StoreResult<u32> {
+    let v: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'marker_id' RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    u32::try_from(v).map_err(|_| StoreError::Internal("marker_id space exhausted".into()))
+}
+
+impl SqlStore {
+    pub(crate) async fn ep_create(
+        &self,
+        endpoint: &Endpoint,
+        port_ip: Option<Ipv4Addr>,
+        quota: u64,
+        check: EndpointCheck,
+    ) -> StoreResult<Endpoint> {
+        let share = self.dialect.for_share();
+        let update = self.dialect.for_update();
+        let mut ep = endpoint.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sid = ep.service_id.to_string();
+                let mut w = Where::default();
+                w.eq("id", sid.clone());
+                let Some(svc) = crate::services::fetch_service(c, &w, share).await? else {
+                    return Err(ApiError::new(ErrorCode::ServiceRefNotFound, format!("The endpoint service {sid} does not exist")).into());
+                };
+                let entries = crate::permissions::permission_entries(c, &sid).await?;
+                check(&svc, &entries)?;
+                take_quota(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
+                let vpc: Vpc = fetch(c, &owned(&ep.project_id, ep.vpc_id), "")
+                    .await?
+                    .ok_or_else(|| StoreError::from(ApiError::new(ErrorCode::VpcNotFound, format!("The VPC {} does not exist", ep.vpc_id))))?;
+                ep.service_type = svc.service_type;
+                ep.service_name = svc.full_name.clone();
+                match svc.service_type {
+                    ServiceType::Interface => {
+                        let subnet_id = ep.subnet_id.ok_or_else(|| StoreError::from(ApiError::new(ErrorCode::SubnetIdEmpty, "subnet_id is empty")))?;
+                        let subnet: Subnet = fetch(c, &owned(&ep.project_id, subnet_id), update).await?.ok_or_else(|| {
+                            StoreError::from(ApiError::new(ErrorCode::InvalidSubnetId, format!("Invalid subnet_id: subnet {subnet_id} does not exist")))
+                        })?;
+                        if subnet.vpc_id != vpc.id {
+                            return Err(ApiError::new(ErrorCode::SubnetNotInVpc, format!("The subnet {subnet_id} does not belong to VPC {}", vpc.id)).into());
+                        }
+                        let ip = allocate_ip(c, &subnet, port_ip, &ep.id.to_string(), "network:vpcep_endpoint").await.map_err(port_ip_error)?;
+                        ep.ip = Some(ip);
+                        ep.routetables = Vec::new();
+                    }
+                    ServiceType::Gateway => {
+                        ep.subnet_id = None;
+                        ep.ip = None;
+                        ep.enable_dns = false;
+                        ep.whitelist = Vec::new();
+                        ep.enable_whitelist = false;
+                        if ep.routetables.is_empty() {
+                            // The VPC's default route table: here it carries the VPC's id.
+                            ep.routetables = vec![vpc.id.to_string()];
+                        }
+                        let mut others = Where::default();
+                        others.eq("service_id", sid.clone()).eq("vpc_id", vpc.id.to_string()).and("status <> ?", "deleting");
+                        for other in record::fetch_all::<Endpoint>(c, &others).await? {
+                            if let Some(rt) = other.routetables.iter().find(|rt| ep.routetables.contains(rt)) {
+                                return Err(ApiError::new(
+                                    ErrorCode::RouteTableInUse,
+                                    format!("The route table {rt} is used by VPC endpoint {} of this service", other.id),
+                                )
+                                .into());
+                            }
+                        }
+                    }
+                }
+                ep.marker_id = next_marker(c).await?;
+                record::insert(c, &ep).await?;
+                set_status_at(c, ep.id, ep.created_at).await?;
+                insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
+                Ok(ep)
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn ep_get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
+        let mut c = self.pool.acquire().await?;
+        fetch_endpoint(&mut c, &owned(project_id, id), "").await
+    }
+
+    pub(crate) async fn ep_list(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
+        let mut c = self.pool.acquire().await?;
+        let (mut eps, total) = record::page_sorted::<Endpoint>(&mut c, &w, page).await?;
+        attach(&mut c, &mut eps).await?;
+        Ok((eps, total))
+    }
+
+    pub(crate) async fn ep_modify(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: EndpointMutation,
+    ) -> StoreResult<Endpoint> {
+        let lock = self.dialect.for_update();
+        let project_id = project_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let old = fetch_endpoint(c, &owned(&project_id, id), lock)
+                    .await?
+                    .ok_or_else(|| endpoint_missing(id))?;
+                let mut new = old.clone();
+                mutate(&mut new)?;
+                if new != old {
+                    new.updated_at = now;
+                    update_endpoint(c, &new, new.status != old.status).await?;
+                }
+                Ok(new)
+            })
+        })
+        .await
+    }
+
+    /// The owner's service of `project_id`, or 404.
+    async fn owned_service(
+        c: &mut AnyConnection,
+        project_id: &str,
+        service_id: Uuid,
+        lock: &str,
+    ) -> StoreResult<EndpointService> {
+        crate::services::fetch_service(c, &owned(project_id, service_id), lock)
+            .await?
+            .ok_or_else(|| ApiError::not_found("endpoint service", &service_id.to_string()).into())
+    }
+
+    pub(crate) async fn conn_list(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        f: &ConnectionFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)> {
+        {
+            let mut c = self.pool.acquire().await?;
+            Self::owned_service(&mut c, project_id, service_id, "").await?;
+        }
+        let mut w = Where::default();
+        w.eq("service_id", service_id.to_string());
+        if let Some(id) = &f.id {
+            w.eq("id", id.clone());
+        }
+        if let Some(m) = f.marker_id {
+            w.and("marker_id = CAST(? AS BIGINT)", m.to_string());
+        }
+        if let Some(s) = f.status {
+            w.eq("status", s.as_str());
+        }
+        self.ep_list(w, page).await
+    }
+
+    pub(crate) async fn conn_modify(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        ids: Vec<Uuid>,
+        now: i64,
+        mutate: ConnectionMutation,
+    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>> {
+        let lock = self.dialect.for_update();
+        let project_id = project_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                Self::owned_service(c, &project_id, service_id, "").await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let mut w = Where::default();
+                    w.eq("id", id.to_string());
+                    let Some(old) = fetch_endpoint(c, &w, lock).await? else {
+                        out.push(Err((
+                            id,
+                            ApiError::new(
+                                ErrorCode::EndpointNotFound,
+                                format!("The requested endpoint does not exist: {id}"),
+                            ),
+                        )));
+                        continue;
+                    };
+                    if old.service_id != service_id {
+                        out.push(Err((
+                            id,
+                            ApiError::new(
+                                ErrorCode::EndpointNotOfService,
+                                "The endpoint does not belong to the endpoint service.",
+                            ),
+                        )));
+                        continue;
+                    }
+                    let mut new = old.clone();
+                    match mutate(&mut new) {
+                        Err(e) => out.push(Err((id, e))),
+                        Ok(()) => {
+                            if new != old {
+                                new.updated_at = now;
+                                update_endpoint(c, &new, new.status != old.status).await?;
+                            }
+                            out.push(Ok(new));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Endpoint half of the reconciler: due `creating` endpoints settle by their service's
+    /// approval setting.
+    pub(crate) async fn ep_complete_creations(
+        c: &mut AnyConnection,
+        lock: &str,
+        cutoff: i64,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let approval =
+            "(SELECT approval_enabled FROM endpoint_services s WHERE s.id = endpoints.service_id)";
+        let sql = format!(
+            "UPDATE endpoints SET status = CASE WHEN {approval} = 1 THEN 'pendingAcceptance' ELSE 'accepted' END, \
+             ever_accepted = CASE WHEN {approval} = 1 THEN ever_accepted ELSE 1 END, updated_at = $1, status_at = $1 \
+             WHERE id IN (SELECT id FROM endpoints WHERE status = 'creating' AND status_at <= $2 ORDER BY status_at LIMIT {limit}{lock})"
+        );
+        Ok(sqlx::query(&sql)
+            .bind(now)
+            .bind(cutoff)
+            .execute(&mut *c)
+            .await?
+            .rows_affected())
+    }
+
+    /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags
+    /// and usage.
+    pub(crate) async fn ep_complete_deletions(
+        c: &mut AnyConnection,
+        lock: &str,
+        cutoff: i64,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM endpoints WHERE id IN (SELECT id FROM endpoints WHERE status = 'deleting' AND status_at <= $1 \
+             ORDER BY status_at LIMIT {limit}{lock}) RETURNING id, project_id"
+        );
+        let gone = sqlx::query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+        let mut per_project: HashMap<String, i64> = HashMap::new();
+        for row in &gone {
+            let id: String = row.try_get("id")?;
+            release_ips(c, &id).await?;
+            sqlx::query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+                .bind(ResourceKind::Endpoint.as_str())
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+            *per_project.entry(row.try_get("project_id")?).or_default() += 1;
+        }
+        for (project, n) in per_project {
+            release_quota(c, &project, USAGE_ENDPOINT, n).await?;
+        }
+        Ok(gone.len() as u64)
+    }
+
+    pub(crate) async fn tags_modify(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+        id: Uuid,
+        change: TagMutation,
+    ) -> StoreResult<()> {
+        let lock = self.dialect.for_update();
+        let project_id = project_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let table = match kind {
+                    ResourceKind::EndpointService => "endpoint_services",
+                    ResourceKind::Endpoint => "endpoints",
+                };
+                let exists: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM {table} WHERE id = $1 AND project_id = $2{lock}"
+                ))
+                .bind(id.to_string())
+                .bind(&project_id)
+                .fetch_optional(&mut *c)
+                .await?;
+                if exists.is_none() {
+                    return Err(ApiError::not_found(kind.as_str(), &id.to_string()).into());
+                }
+                let rid = id.to_string();
+                let mut tags = load_tags(c, kind.as_str(), std::slice::from_ref(&rid))
+                    .await?
+                    .remove(&rid)
+                    .unwrap_or_default();
+                let before = tags.clone();
+                change(&mut tags)?;
+                if tags != before {
+                    sqlx::query(
+                        "DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2",
+                    )
+                    .bind(kind.as_str())
+                    .bind(&rid)
+                    .execute(&mut *c)
+                    .await?;
+                    insert_tags(c, kind.as_str(), &rid, &project_id, &tags).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn tags_of_project(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+    ) -> StoreResult<Vec<Tag>> {
+        let mut c = self.pool.acquire().await?;
+        let rows = sqlx::query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
+            .bind(project_id)
+            .bind(kind.as_str())
+            .fetch_all(&mut *c)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Tag {
+                    key: r.try_get("key")?,
+                    value: r.try_get("value")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn tags_resources(
+        &self,
+        project_id: &str,
+        kind: ResourceKind,
+    ) -> StoreResult<Vec<TaggedResource>> {
+        let mut c = self.pool.acquire().await?;
+        let sql = match kind {
+            ResourceKind::EndpointService => "SELECT id, full_name AS name FROM endpoint_services WHERE project_id = $1 ORDER BY seq",
+            ResourceKind::Endpoint => "SELECT id, id AS name FROM endpoints WHERE project_id = $1 ORDER BY seq",
+        };
+        let rows = sqlx::query(sql).bind(project_id).fetch_all(&mut *c).await?;
+        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
+        let all = sqlx::query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
+            .bind(project_id)
+            .bind(kind.as_str())
+            .fetch_all(&mut *c)
+            .await?;
+        for r in &all {
+            tags.entry(r.try_get("resource_id")?)
+                .or_default()
+                .push(Tag {
+                    key: r.try_get("key")?,
+                    value: r.try_get("value")?,
+                });
+        }
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                Ok(TaggedResource {
+                    tags: tags.remove(&id).unwrap_or_default(),
+                    name: r.try_get("name")?,
+                    id,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The `WHERE` of the consumer's endpoint list.
+pub(crate) fn endpoint_where(project_id: &str, f: &EndpointFilter) -> Where {
+    let mut w = Where::default();
+    w.eq("project_id", project_id);
+    if let Some(id) = &f.id {
+        w.eq("id", id.clone());
+    }
+    if let Some(v) = &f.vpc_id {
+        w.eq("vpc_id", v.clone());
+    }
+    if let Some(name) = &f.service_name_contains {
+        w.and(
+            "service_id IN (SELECT id FROM endpoint_services WHERE lower(full_name) LIKE ? ESCAPE '\\')",
+            format!("%{}%", crate::query::like_escape(&name.to_lowercase())),
+        );
+    }
+    w
+}
