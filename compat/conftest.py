@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vpcep_support import RUNNING, VpcepServer, make_accounts
-
-#: How long `creating` and `deleting` last on `slow_vpcep`.
-SLOW_DELAY_SECONDS = 2.0
+from vpcep_support import RUNNING, SLOW_DELAY_SECONDS, VpcepServer, make_accounts
 
 
 def _binary() -> str:

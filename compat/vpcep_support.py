@@ -43,6 +43,9 @@ from huaweicloudsdkvpcep.v1 import (
 
 REGION = "compat-1"
 
+#: How long `creating` and `deleting` last on the `slow_vpcep` server.
+SLOW_DELAY_SECONDS = 2.0
+
 # ---------------------------------------------------------------------------------------------
 # Tenants
 # ---------------------------------------------------------------------------------------------
