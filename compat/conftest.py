@@ -6,6 +6,7 @@ its own accounts file and SQLite database, and SDK clients for each test tenant.
   relies on what another test left behind.
 - `slow_vpcep`: a second server started with `--provisioning-delay`, for lifecycle tests that
   must observe `creating` and `deleting`.
+- `fresh_vpcep`: a server of one test's own, for tests that need an empty database.
 
 When a test fails, the server's stderr written while it ran is attached to its report, and the
 tail of each server's log is printed at the end of the run.
@@ -66,6 +67,16 @@ def slow_vpcep(accounts, request):
 
 
 @pytest.fixture
+def fresh_vpcep(accounts, request):
+    """A server of this test's own (empty database), for tests that need a clean slate."""
+    server = _serve(accounts, f"fresh-{request.node.name}"[:40])
+    yield server
+    server.stop()
+    if not request.node.stash.get(_FAILED_KEY, False):
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
 def owner(vpcep):
     """SDK client of the owner account in its first project."""
     return vpcep.client("owner")
@@ -86,6 +97,7 @@ def operator(vpcep):
 # --- failure reporting: the server's stderr ---------------------------------------------------
 
 _OFFSETS_KEY = pytest.StashKey[dict]()
+_FAILED_KEY = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -98,6 +110,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
+        item.stash[_FAILED_KEY] = True
         offsets = item.stash.get(_OFFSETS_KEY, {})
         for s in list(RUNNING):
             state = "running" if s.alive() else f"EXITED with {s.proc.returncode}"

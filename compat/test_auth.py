@@ -10,7 +10,13 @@ import json
 
 import pytest
 import requests
-from huaweicloudsdkvpcep.v1 import ListEndpointServiceRequest, ListVersionDetailsRequest
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkvpcep.v1 import (
+    ListEndpointServiceRequest,
+    ListVersionDetailsRequest,
+    VpcepClient,
+)
 
 from vpcep_support import (
     canonical_query,
@@ -161,6 +167,86 @@ def test_path_tampered_after_signing_is_401(vpcep, accounts):
     assert show_service(vpcep.client("owner"), svc.id).id == svc.id
 
 
+def test_signed_header_changed_after_signing_is_401(vpcep, accounts):
+    a = accounts["owner"]
+    path = services_path(accounts)
+    headers = sign_headers("GET", vpcep.url, path, "", b"",
+                           {"Content-Type": "application/json", "User-Agent": "compat/1"},
+                           a.access_key, a.secret_key)
+    assert "user-agent" in headers["Authorization"]
+    headers["User-Agent"] = "compat/2"
+    assert_401(requests.get(vpcep.url + path, headers=headers, timeout=30))
+
+
+@pytest.mark.parametrize("unsigned", ["host", "x-sdk-date"])
+def test_host_and_date_must_be_signed(vpcep, accounts, unsigned):
+    """A valid signature over fewer headers is not enough: Host and X-Sdk-Date must be signed."""
+    a = accounts["owner"]
+    path = services_path(accounts)
+    headers = {"Content-Type": "application/json", "Host": vpcep.url.split("//")[1],
+               "X-Sdk-Date": format_sdk_date()}
+    covered = {k: v for k, v in headers.items() if k.lower() != unsigned}
+    names, sig = signature_of("GET", path, "", covered, b"", a.secret_key,
+                              date=headers["X-Sdk-Date"])
+    headers["Authorization"] = (f"SDK-HMAC-SHA256 Access={a.access_key}, "
+                                f"SignedHeaders={names}, Signature={sig}")
+    assert_401(requests.get(vpcep.url + path, headers=headers, timeout=30))
+
+
+def test_unsigned_payload_as_the_sdk_sends_it_is_accepted(vpcep, accounts):
+    """The SDK signs `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (and uses that literal as the
+    payload hash) for non-JSON content types; the server must verify it the same way."""
+    r = vpcep.raw("POST", services_path(accounts), body=create_body(),
+                  headers={"X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD"})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server bug: the payload hash is taken from an X-Sdk-Content-Sha256 header even when that "
+    "header is not in SignedHeaders, so a captured request's body can be replaced"))
+def test_unsigned_content_sha256_header_cannot_replace_the_body(vpcep, accounts):
+    """Sign body A normally, then send body B plus an *unsigned* `X-Sdk-Content-Sha256`
+    carrying sha256(A): the signature still covers A only, so B must be refused."""
+    port_id = new_uuid()
+    signed = create_body(port_id)
+    sent = signed.replace(b"8080", b"9999")
+    a = accounts["owner"]
+    path = services_path(accounts)
+    headers = sign_headers("POST", vpcep.url, path, "", signed,
+                           {"Content-Type": "application/json;charset=utf-8"},
+                           a.access_key, a.secret_key)
+    assert "x-sdk-content-sha256" not in headers["Authorization"].lower()
+    headers["X-Sdk-Content-Sha256"] = hashlib.sha256(signed).hexdigest()
+    r = requests.post(vpcep.url + path, data=sent, headers=headers, timeout=30)
+    assert_401(r)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server bug: a signed X-Sdk-Content-Sha256 holding a hex digest is used as the payload "
+    "hash without checking it against the body actually received, so the body can be replaced"))
+def test_signed_content_sha256_must_match_the_body(vpcep, accounts):
+    signed = create_body()
+    digest = hashlib.sha256(signed).hexdigest()
+    sent = signed.replace(b"8080", b"9999")
+    r = vpcep.raw("POST", services_path(accounts), body=sent,
+                  headers={"X-Sdk-Content-Sha256": digest})
+    assert_401(r)
+
+
+def test_sdk_without_content_type_on_get_works(vpcep, accounts):
+    """`HttpConfig.ignore_content_type_for_get_request` makes the SDK sign GETs without a
+    Content-Type header."""
+    a = accounts["owner"]
+    config = HttpConfig.get_default_config()
+    config.ignore_content_type_for_get_request = True
+    client = VpcepClient.new_builder() \
+        .with_credentials(BasicCredentials(a.access_key, a.secret_key, a.project)) \
+        .with_endpoint(vpcep.url).with_http_config(config).build()
+    svc = create_service(client)
+    assert show_service(client, svc.id).id == svc.id
+    assert listing(client, id=svc.id).total_count == 1
+
+
 @pytest.mark.parametrize("minutes", [-20, 20, -60 * 24])
 def test_stale_or_future_sdk_date_is_401(vpcep, accounts, minutes):
     when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
@@ -204,6 +290,7 @@ def test_every_error_response_has_a_request_id(vpcep, accounts):
         vpcep.raw("GET", f"{services_path(accounts)}/{new_uuid()}"),                # 404
         vpcep.raw("POST", f"/v1/{owner_project}/vpc-endpoint-services", body=b"{"),  # 400 JSON
         vpcep.raw("GET", "/no/such/route", account=None),                           # 404 route
+        vpcep.raw("PATCH", services_path(accounts)),                                # 405
     ]
     for r in cases:
         assert r.status_code >= 400, r.text
@@ -212,7 +299,8 @@ def test_every_error_response_has_a_request_id(vpcep, accounts):
         body = r.json()
         assert body["error_code"] and body["error_msg"], body
         assert body.get("request_id", rid) == rid
-    assert [r.status_code for r in cases] == [400, 401, 403, 404, 400, 404]
+        assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    assert [r.status_code for r in cases] == [400, 401, 403, 404, 400, 404, 405]
 
 
 def test_open_routes_have_a_request_id(vpcep):

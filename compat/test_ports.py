@@ -88,6 +88,28 @@ def test_update_rechecks_conflicts(owner):
                  400, "EndPoint.3044")
 
 
+def test_update_of_port_id_rechecks_conflicts(owner):
+    taken = new_uuid()
+    create_service(owner, port_id=taken, ports=ports((80, 8080)))
+    b = create_service(owner, ports=ports((80, 8080)))
+    expect_error(lambda: owner.update_endpoint_service(UpdateEndpointServiceRequest(
+        vpc_endpoint_service_id=b.id, body=UpdateEndpointServiceRequestBody(port_id=taken))),
+        400, "EndPoint.3044")
+    free = new_uuid()
+    resp = owner.update_endpoint_service(UpdateEndpointServiceRequest(
+        vpc_endpoint_service_id=b.id, body=UpdateEndpointServiceRequestBody(port_id=free)))
+    assert resp.port_id == free
+    # the old port_id is free again
+    create_service(owner, port_id=b.port_id, ports=ports((80, 8080)))
+
+
+def test_update_with_a_bad_port_id(owner):
+    s = create_service(owner)
+    expect_error(lambda: owner.update_endpoint_service(UpdateEndpointServiceRequest(
+        vpc_endpoint_service_id=s.id, body=UpdateEndpointServiceRequestBody(port_id="nope"))),
+        400, "EndPoint.3003")
+
+
 def test_deleted_service_releases_its_ports(owner):
     port_id = new_uuid()
     a = create_service(owner, port_id=port_id, ports=ports((80, 8080)))

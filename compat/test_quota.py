@@ -1,5 +1,9 @@
 """Quota: the `limited` account has `[account.quotas] endpoint_service = 3`."""
 
+import threading
+
+from huaweicloudsdkcore.exceptions import exceptions as sdk_exc
+
 from vpcep_support import create_service, delete_service, expect_error, wait_status
 
 
@@ -16,7 +20,26 @@ def test_fourth_service_exceeds_a_quota_of_three(vpcep):
     expect_error(lambda: create_service(limited), 400, "Endpoint.1018")
 
 
-def test_quota_is_per_account(vpcep, owner):
-    """Other accounts are not limited by `limited`'s quota (it is full after the test above or
-    not; either way owner can create)."""
-    create_service(owner)
+def test_concurrent_creates_never_exceed_the_quota(fresh_vpcep):
+    n = 8
+    clients = [fresh_vpcep.client("limited") for _ in range(n)]
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def worker(i):
+        barrier.wait()
+        try:
+            results[i] = create_service(clients[i])
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    created = [r for r in results if not isinstance(r, Exception)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(created) == 3, (len(created), errors)
+    assert all(isinstance(e, sdk_exc.ClientRequestException)
+               and (e.status_code, e.error_code) == (400, "Endpoint.1018") for e in errors), errors

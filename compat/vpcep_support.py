@@ -307,9 +307,21 @@ def format_sdk_date(t: Optional[_dt.datetime] = None) -> str:
     return t.strftime("%Y%m%dT%H%M%SZ")
 
 
+def payload_hash(headers: Dict[str, str], body: bytes) -> str:
+    """As the SDK: the empty-body hash for no body, else a given X-Sdk-Content-Sha256 value
+    (e.g. UNSIGNED-PAYLOAD), else the hex SHA-256 of the body bytes."""
+    if not body:
+        return hashlib.sha256(b"").hexdigest()
+    for k, v in headers.items():
+        if k.lower() == "x-sdk-content-sha256":
+            return v
+    return hashlib.sha256(body).hexdigest()
+
+
 def signature_of(method: str, raw_path: str, raw_query: str, headers: Dict[str, str],
-                 body: bytes, sk: str) -> Tuple[str, str]:
-    """(SignedHeaders, hex signature) for a request whose headers include Host and X-Sdk-Date."""
+                 body: bytes, sk: str, date: Optional[str] = None) -> Tuple[str, str]:
+    """(SignedHeaders, hex signature) over `headers`, which normally include Host and
+    X-Sdk-Date; `date` gives the X-Sdk-Date for the string to sign when it is not among them."""
     signed = sorted((k.lower(), v) for k, v in headers.items() if "_" not in k)
     names = ";".join(k for k, _ in signed)
     canonical_headers = "".join(f"{k}:{v.strip()}\n" for k, v in signed)
@@ -319,9 +331,10 @@ def signature_of(method: str, raw_path: str, raw_query: str, headers: Dict[str, 
         canonical_query(raw_query),
         canonical_headers,
         names,
-        hashlib.sha256(body).hexdigest(),
+        payload_hash(headers, body),
     ])
-    date = dict(signed)["x-sdk-date"]
+    if date is None:
+        date = next(v for k, v in headers.items() if k.lower() == "x-sdk-date").strip()
     sts = "\n".join(["SDK-HMAC-SHA256", date, hashlib.sha256(creq.encode()).hexdigest()])
     sig = hmac.new(sk.encode(), sts.encode(), hashlib.sha256).hexdigest()
     return names, sig
