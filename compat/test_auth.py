@@ -308,3 +308,19 @@ def test_open_routes_have_a_request_id(vpcep):
         r = requests.get(vpcep.url + path, timeout=10)
         assert r.status_code == 200, (path, r.text)
         assert r.headers.get("X-Request-Id"), path
+
+
+# --- what the SDK's canonicalisation produces must verify ----------------------------------------
+
+@pytest.mark.parametrize("value", ["a b", "a/b", "%", "\\", "+", "a+b", "&x=1", "=", "~", "*",
+                                   "é", "'\"", "?#", "名"])
+def test_sdk_query_values_that_need_encoding_verify(owner, value):
+    resp = listing(owner, endpoint_service_name=value)
+    assert resp.status_code == 200
+    assert resp.total_count == 0
+
+
+@pytest.mark.parametrize("sid", ["a/b", "a b", "é", "%", "a?b", "a#b", "a+b"])
+def test_sdk_path_ids_that_need_encoding_verify(owner, sid):
+    """Odd ids reach the handler (404 EndPoint.0005), not a signature failure (401)."""
+    expect_error(lambda: show_service(owner, sid), 404, "EndPoint.0005")

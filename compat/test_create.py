@@ -9,6 +9,7 @@ import pytest
 from huaweicloudsdkvpcep.v1 import (
     CreateEndpointServiceRequest,
     CreateEndpointServiceRequestBody,
+    ListEndpointServiceRequest,
     PortList,
     TagList,
 )
@@ -203,3 +204,66 @@ def test_timestamps_parse_as_utc_datetimes(owner):
         assert isinstance(value, datetime.datetime), value
         assert value.utcoffset() == datetime.timedelta(0)
         assert abs((value - now).total_seconds()) < 120
+
+
+def test_unicode_limits_count_characters_not_bytes(owner):
+    ok = create_service(owner, tags=[TagList(key="键" * 36, value="值" * 43)],
+                        description="é" * 128)
+    assert ok.tags[0].key == "键" * 36
+    assert ok.description == "é" * 128
+    expect_error(lambda: create_service(owner, tags=[TagList(key="键" * 37, value="")]),
+                 400, "EndPoint.3072")
+    expect_error(lambda: create_service(owner, tags=[TagList(key="k", value="值" * 44)]),
+                 400, "EndPoint.3073")
+    expect_error(lambda: create_service(owner, description="é" * 129), 400, "EndPoint.0002")
+
+
+# Fields of the SDK's response models that the server must fill (optional ones like `ip`,
+# `pool_id` and `snat_network_id` may be absent).
+SHOW_FIELDS = {"id", "port_id", "service_name", "server_type", "vpc_id", "approval_enabled",
+               "status", "service_type", "supported_editions", "created_at", "updated_at",
+               "project_id", "cidr_type", "ports", "tcp_proxy", "tags", "error",
+               "enable_policy", "description"}
+LIST_ENTRY_FIELDS = {"id", "port_id", "service_name", "server_type", "vpc_id",
+                     "approval_enabled", "status", "service_type", "created_at", "updated_at",
+                     "project_id", "domain_id", "ports", "tags", "connection_count", "tcp_proxy",
+                     "error", "description", "supported_editions", "public_border_group",
+                     "enable_policy"}
+CREATE_FIELDS = {"id", "port_id", "service_name", "server_type", "vpc_id", "approval_enabled",
+                 "status", "service_type", "created_at", "updated_at", "project_id", "ports",
+                 "tcp_proxy", "tags", "description", "enable_policy", "ip_version"}
+
+
+def test_responses_carry_the_sdk_model_fields(owner, accounts):
+    resp = create_service(owner, service_name="f" + token(6))
+    created = json.loads(resp.raw_content)
+    assert CREATE_FIELDS <= set(created), sorted(CREATE_FIELDS - set(created))
+    shown = json.loads(show_service(owner, resp.id).raw_content)
+    assert SHOW_FIELDS <= set(shown), sorted(SHOW_FIELDS - set(shown))
+    listed = json.loads(owner.list_endpoint_service(
+        ListEndpointServiceRequest(id=resp.id)).raw_content)
+    assert set(listed) == {"endpoint_services", "total_count"}
+    entry = listed["endpoint_services"][0]
+    assert LIST_ENTRY_FIELDS <= set(entry), sorted(LIST_ENTRY_FIELDS - set(entry))
+    assert entry["domain_id"] == accounts["owner"].domain_id
+    assert entry["connection_count"] == 0
+    assert isinstance(entry["supported_editions"], list)
+
+
+def test_terraform_style_body_with_extra_fields(vpcep, accounts):
+    """golangsdk (Terraform) also sends vip_port_id, pool_id and enable_policy, which the
+    Python SDK model lacks; they must not break the create (raw signed request)."""
+    body = json.dumps({
+        "port_id": str(uuid.uuid4()), "vpc_id": str(uuid.uuid4()), "server_type": "LB",
+        "service_type": "interface", "approval_enabled": False, "vip_port_id": "",
+        "pool_id": "", "enable_policy": True, "tcp_proxy": "proxy_open",
+        "ports": [{"protocol": "TCP", "client_port": 443, "server_port": 8443}],
+        "tags": [{"key": "owner", "value": "tf"}], "description": "from terraform",
+    }).encode()
+    r = vpcep.raw("POST", f"/v1/{accounts['owner'].project}/vpc-endpoint-services", body=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["approval_enabled"] is False
+    assert got["enable_policy"] is True
+    assert got["tcp_proxy"] == "proxy_open"
+    assert got["ports"] == [{"client_port": 443, "server_port": 8443, "protocol": "TCP"}]
