@@ -291,6 +291,7 @@ def test_every_error_response_has_a_request_id(vpcep, accounts):
         vpcep.raw("POST", f"/v1/{owner_project}/vpc-endpoint-services", body=b"{"),  # 400 JSON
         vpcep.raw("GET", "/no/such/route", account=None),                           # 404 route
         vpcep.raw("PATCH", services_path(accounts)),                                # 405
+        vpcep.raw("POST", services_path(accounts), body=b" " * (1024 * 1024 + 1)),  # 413
     ]
     for r in cases:
         assert r.status_code >= 400, r.text
@@ -300,7 +301,7 @@ def test_every_error_response_has_a_request_id(vpcep, accounts):
         assert body["error_code"] and body["error_msg"], body
         assert body.get("request_id", rid) == rid
         assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
-    assert [r.status_code for r in cases] == [400, 401, 403, 404, 400, 404, 405]
+    assert [r.status_code for r in cases] == [400, 401, 403, 404, 400, 404, 405, 413]
 
 
 def test_open_routes_have_a_request_id(vpcep):
