@@ -15,13 +15,12 @@ import os
 import random
 import secrets
 import socket
-import string
 import subprocess
 import tempfile
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -37,7 +36,6 @@ from huaweicloudsdkvpcep.v1 import (
     DeleteEndpointServiceRequest,
     ListServiceDetailsRequest,
     PortList,
-    TagList,
     VpcepClient,
 )
 
