@@ -1,0 +1,433 @@
+"""Helpers for the compat suite: starting a vpcep server, the test tenants, SDK clients,
+request signing for raw requests, and small polling and assertion utilities.
+
+Everything here talks to the server only over HTTP: through the official SDK
+(`huaweicloudsdkvpcep` 3.1.219) or, for negative cases the SDK cannot produce, through
+`requests` with a signature computed here from `vpcep-api-spec.md` §6.3.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import hmac
+import os
+import random
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import pytest
+import requests
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions import exceptions as sdk_exc
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.http.http_handler import HttpHandler
+from huaweicloudsdkvpcep.v1 import (
+    CreateEndpointServiceRequest,
+    CreateEndpointServiceRequestBody,
+    DeleteEndpointServiceRequest,
+    ListServiceDetailsRequest,
+    PortList,
+    VpcepClient,
+)
+
+REGION = "compat-1"
+
+#: How long `creating` and `deleting` last on the `slow_vpcep` server.
+SLOW_DELAY_SECONDS = 2.0
+
+# ---------------------------------------------------------------------------------------------
+# Tenants
+# ---------------------------------------------------------------------------------------------
+
+
+def _hex32() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Account:
+    """One `[[account]]` of the accounts file the server is started with."""
+
+    name: str
+    domain_id: str
+    projects: List[str]
+    access_key: str
+    secret_key: str
+    operator: bool = False
+    service_quota: Optional[int] = None
+
+    @property
+    def project(self) -> str:
+        return self.projects[0]
+
+    def toml(self) -> str:
+        projects = ", ".join(f'"{p}"' for p in self.projects)
+        out = [
+            "[[account]]",
+            f'domain_id   = "{self.domain_id}"',
+            f'domain_name = "{self.name}"',
+            f"operator    = {'true' if self.operator else 'false'}",
+            f"projects    = [{projects}]",
+        ]
+        if self.service_quota is not None:
+            out += ["[account.quotas]", f"endpoint_service = {self.service_quota}"]
+        out += [
+            "[[account.credential]]",
+            f'access_key = "{self.access_key}"',
+            f'secret_key = "{self.secret_key}"',
+            "",
+        ]
+        return "\n".join(out)
+
+
+def make_accounts() -> Dict[str, Account]:
+    """The tenants every test server knows.
+
+    - owner: two projects (the second one tests cross-project isolation), a large service
+      quota because the whole suite creates its services there;
+    - consumer: another account, one project;
+    - operator: `operator = true` (gateway services, public list);
+    - limited: `endpoint_service = 3`, for the quota test.
+    """
+
+    def acct(name, nprojects=1, **kw):
+        return Account(
+            name=name,
+            domain_id=_hex32(),
+            projects=[_hex32() for _ in range(nprojects)],
+            access_key=f"AK{name.upper()}{secrets.token_hex(6).upper()}",
+            secret_key=f"{name}-sk-{secrets.token_urlsafe(18)}",
+            **kw,
+        )
+
+    return {
+        "owner": acct("owner", nprojects=2, service_quota=100000),
+        "consumer": acct("consumer", service_quota=1000),
+        "operator": acct("operator", operator=True, service_quota=1000),
+        "limited": acct("limited", service_quota=3),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The server under test
+# ---------------------------------------------------------------------------------------------
+
+#: Every server started in this session, so that failure reports can show their logs.
+RUNNING: List["VpcepServer"] = []
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VpcepServer:
+    """A `vpcep serve` process on a free loopback port with its own SQLite database."""
+
+    def __init__(self, binary: str, accounts: Dict[str, Account], label: str,
+                 provisioning_delay: Optional[str] = None):
+        self.binary = binary
+        self.accounts = accounts
+        self.label = label
+        self.provisioning_delay = provisioning_delay
+        self.dir = Path(tempfile.mkdtemp(prefix=f"vpcep-compat-{label}-"))
+        self.accounts_file = self.dir / "accounts.toml"
+        self.accounts_file.write_text("\n".join(a.toml() for a in accounts.values()))
+        self.log_path = self.dir / "stderr.log"
+        self.proc: Optional[subprocess.Popen] = None
+        self.port: Optional[int] = None
+        self.url = ""
+
+    # -- process management -------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> "VpcepServer":
+        last_error = ""
+        for _attempt in range(5):
+            self.port = _free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            args = [
+                self.binary, "serve",
+                "--listen", f"127.0.0.1:{self.port}",
+                "--database", f"sqlite://{self.dir / 'vpcep.db'}",
+                "--region", REGION,
+                "--accounts", str(self.accounts_file),
+            ]
+            if self.provisioning_delay:
+                args += ["--provisioning-delay", self.provisioning_delay]
+            env = dict(os.environ, NO_COLOR="1")
+            env.setdefault("VPCEP_LOG", "info")
+            with open(self.log_path, "ab") as log:
+                log.write(f"=== {' '.join(args)}\n".encode())
+                log.flush()
+                self.proc = subprocess.Popen(args, stdout=log, stderr=log, env=env,
+                                             stdin=subprocess.DEVNULL)
+            RUNNING.append(self)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    r = requests.get(self.url + "/health", timeout=1)
+                    if r.status_code == 200:
+                        return self
+                except requests.RequestException:
+                    pass
+                time.sleep(0.05)
+            RUNNING.remove(self)
+            last_error = self.log_tail(60)
+            self.stop()
+            if "in use" not in last_error.lower():
+                break  # not a port race: retrying will not help
+        raise RuntimeError(f"vpcep server ({self.label}) did not become healthy:\n{last_error}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset: int, max_lines: int = 150) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = text.splitlines()
+        if len(lines) > max_lines:
+            lines = [f"... ({len(lines) - max_lines} earlier lines omitted)"] + lines[-max_lines:]
+        return "\n".join(lines)
+
+    def log_tail(self, max_lines: int = 80) -> str:
+        return self.log_since(0, max_lines)
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def client(self, account: str = "owner", project: Optional[str] = None,
+               with_project: bool = True, ak: Optional[str] = None, sk: Optional[str] = None,
+               responses: Optional[list] = None) -> VpcepClient:
+        """An SDK client for `account`, signing for `project` (default: its first project).
+
+        `with_project=False` builds the credentials without a project id, so the SDK leaves the
+        `{project_id}` placeholder in the path. `responses`, when given, collects every raw
+        `requests.Response` the client receives.
+        """
+        a = self.accounts[account]
+        creds = BasicCredentials(ak or a.access_key, sk or a.secret_key)
+        if with_project:
+            creds = creds.with_project_id(project or a.project)
+        config = HttpConfig.get_default_config()
+        config.timeout = (5, 30)
+        builder = VpcepClient.new_builder().with_credentials(creds).with_endpoint(self.url) \
+            .with_http_config(config)
+        if responses is not None:
+            handler = HttpHandler().add_response_handler(
+                lambda **kw: responses.append(kw["response"]))
+            builder = builder.with_http_handler(handler)
+        return builder.build()
+
+    # -- raw requests -------------------------------------------------------------------------
+
+    def raw(self, method: str, path: str, query: str = "", body: bytes = b"",
+            account: Optional[str] = "owner", sdk_date: Optional[str] = None,
+            signed_body: Optional[bytes] = None, signed_query: Optional[str] = None,
+            ak: Optional[str] = None, sk: Optional[str] = None,
+            headers: Optional[dict] = None) -> requests.Response:
+        """Sends one request with `requests`. With an `account` it is signed as the SDK signs
+        (over `signed_body`/`signed_query` when given, to model tampering after signing);
+        with `account=None` it carries no Authorization header at all."""
+        url = self.url + path + (("?" + query) if query else "")
+        hdrs = {"Content-Type": "application/json;charset=utf-8" if body else "application/json"}
+        hdrs.update(headers or {})
+        if account is not None:
+            a = self.accounts[account]
+            hdrs = sign_headers(
+                method, self.url, path,
+                query if signed_query is None else signed_query,
+                body if signed_body is None else signed_body,
+                hdrs, ak or a.access_key, sk or a.secret_key, sdk_date=sdk_date,
+            )
+        return requests.request(method, url, data=body or None, headers=hdrs, timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# SDK-HMAC-SHA256 signing (vpcep-api-spec.md §6.3), independent of the server's code
+# ---------------------------------------------------------------------------------------------
+
+
+def _enc(s: str) -> str:
+    # RFC 3986: only A-Z a-z 0-9 - _ . ~ stay literal; upper-case hex.
+    return urllib.parse.quote(s, safe="~")
+
+
+def canonical_uri(raw_path: str) -> str:
+    decoded = urllib.parse.unquote(raw_path)
+    uri = "/".join(_enc(seg) for seg in decoded.split("/"))
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def canonical_query(raw_query: str) -> str:
+    pairs = []
+    for part in raw_query.split("&"):
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        # decode %XX only; '+' stays a literal plus
+        pairs.append((urllib.parse.unquote(k), urllib.parse.unquote(v)))
+    pairs.sort()
+    return "&".join(f"{_enc(k)}={_enc(v)}" for k, v in pairs)
+
+
+def format_sdk_date(t: Optional[_dt.datetime] = None) -> str:
+    t = t or _dt.datetime.now(_dt.timezone.utc)
+    return t.strftime("%Y%m%dT%H%M%SZ")
+
+
+def payload_hash(headers: Dict[str, str], body: bytes) -> str:
+    """As the SDK: the empty-body hash for no body, else a given X-Sdk-Content-Sha256 value
+    (e.g. UNSIGNED-PAYLOAD), else the hex SHA-256 of the body bytes."""
+    if not body:
+        return hashlib.sha256(b"").hexdigest()
+    for k, v in headers.items():
+        if k.lower() == "x-sdk-content-sha256":
+            return v
+    return hashlib.sha256(body).hexdigest()
+
+
+def signature_of(method: str, raw_path: str, raw_query: str, headers: Dict[str, str],
+                 body: bytes, sk: str, date: Optional[str] = None) -> Tuple[str, str]:
+    """(SignedHeaders, hex signature) over `headers`, which normally include Host and
+    X-Sdk-Date; `date` gives the X-Sdk-Date for the string to sign when it is not among them."""
+    signed = sorted((k.lower(), v) for k, v in headers.items() if "_" not in k)
+    names = ";".join(k for k, _ in signed)
+    canonical_headers = "".join(f"{k}:{v.strip()}\n" for k, v in signed)
+    creq = "\n".join([
+        method.upper(),
+        canonical_uri(raw_path),
+        canonical_query(raw_query),
+        canonical_headers,
+        names,
+        payload_hash(headers, body),
+    ])
+    if date is None:
+        date = next(v for k, v in headers.items() if k.lower() == "x-sdk-date").strip()
+    sts = "\n".join(["SDK-HMAC-SHA256", date, hashlib.sha256(creq.encode()).hexdigest()])
+    sig = hmac.new(sk.encode(), sts.encode(), hashlib.sha256).hexdigest()
+    return names, sig
+
+
+def sign_headers(method: str, base_url: str, raw_path: str, raw_query: str, body: bytes,
+                 headers: Dict[str, str], ak: str, sk: str,
+                 sdk_date: Optional[str] = None) -> Dict[str, str]:
+    """`headers` plus Host, X-Sdk-Date and the Authorization header, as the SDK sends them."""
+    out = dict(headers)
+    out["Host"] = urllib.parse.urlsplit(base_url).netloc
+    out["X-Sdk-Date"] = sdk_date or format_sdk_date()
+    names, sig = signature_of(method, raw_path, raw_query, out, body, sk)
+    out["Authorization"] = f"SDK-HMAC-SHA256 Access={ak}, SignedHeaders={names}, Signature={sig}"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Test data and small utilities
+# ---------------------------------------------------------------------------------------------
+
+_TOKEN_CHARS = "ghijkmnpqrstuvwxyz"  # never hex, so a token cannot match inside a UUID
+
+
+def token(n: int = 8) -> str:
+    """A short unique marker for names and filters (letters outside the hex range)."""
+    return "".join(random.choice(_TOKEN_CHARS) for _ in range(n))
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def ports(*pairs: Tuple[int, int], protocol: Optional[str] = "TCP") -> List[PortList]:
+    return [PortList(client_port=c, server_port=s, protocol=protocol) for c, s in pairs]
+
+
+def service_body(**kw) -> CreateEndpointServiceRequestBody:
+    """A valid create body with a fresh `port_id` (so no two tests' ports ever conflict);
+    keyword arguments override fields (pass `None` to leave a field out)."""
+    fields = dict(port_id=new_uuid(), vpc_id=new_uuid(), server_type="VM",
+                  ports=ports((8080, 90)))
+    fields.update(kw)
+    return CreateEndpointServiceRequestBody(**fields)
+
+
+def create_service(client: VpcepClient, **kw):
+    return client.create_endpoint_service(CreateEndpointServiceRequest(body=service_body(**kw)))
+
+
+def show_service(client: VpcepClient, sid: str):
+    return client.list_service_details(ListServiceDetailsRequest(vpc_endpoint_service_id=sid))
+
+
+def delete_service(client: VpcepClient, sid: str):
+    return client.delete_endpoint_service(DeleteEndpointServiceRequest(vpc_endpoint_service_id=sid))
+
+
+def wait_until(probe: Callable[[], object], ok: Callable[[object], bool], timeout: float = 10.0,
+               interval: float = 0.05, what: str = "condition"):
+    """Calls `probe` until `ok(result)` holds or `timeout` passes; answers the last result."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = probe()
+        if ok(last):
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        time.sleep(interval)
+
+
+def status_or_404(client: VpcepClient, sid: str) -> str:
+    """The service's status, or "404" once it is gone (any other error propagates)."""
+    try:
+        return show_service(client, sid).status
+    except sdk_exc.ClientRequestException as e:
+        if e.status_code == 404:
+            assert e.error_code == "EndPoint.0005", e
+            return "404"
+        raise
+
+
+def wait_status(client: VpcepClient, sid: str, status: str, timeout: float = 10.0) -> str:
+    return wait_until(lambda: status_or_404(client, sid), lambda s: s == status,
+                      timeout=timeout, what=f"service {sid} to be {status}")
+
+
+def expect_error(call: Callable[[], object], status: int, code: str):
+    """Runs an SDK call that must fail with HTTP `status` and `error_code`; answers the
+    exception. Every error must carry a request id (from `X-Request-Id`)."""
+    with pytest.raises(sdk_exc.ClientRequestException) as info:
+        call()
+    e = info.value
+    assert (e.status_code, e.error_code) == (status, code), f"got {e}"
+    assert e.error_msg, f"empty error_msg: {e}"
+    assert e.request_id, f"no request id: {e}"
+    return e
