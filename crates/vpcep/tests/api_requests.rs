@@ -74,7 +74,11 @@ async fn wrong_json_types_are_refused_naming_the_field_path(backend: Backend) {
             "approval_enabled",
         ),
         (
-            with(service(), "ports", json!([{"client_port": "80", "server_port": 80}])),
+            with(
+                service(),
+                "ports",
+                json!([{"client_port": "80", "server_port": 80}]),
+            ),
             "ports[0].client_port",
         ),
         (
@@ -85,7 +89,10 @@ async fn wrong_json_types_are_refused_naming_the_field_path(backend: Backend) {
             ),
             "ports[1].server_port",
         ),
-        (with(service(), "ports", json!({"client_port": 80})), "ports"),
+        (
+            with(service(), "ports", json!({"client_port": 80})),
+            "ports",
+        ),
         (with(service(), "port_id", json!(42)), "port_id"),
         (with(service(), "tags", json!([{"key": 1}])), "tags[0].key"),
         (with(service(), "description", json!(["d"])), "description"),
@@ -113,7 +120,12 @@ async fn unknown_enum_values_are_refused_naming_the_field(backend: Backend) {
     let cases = [
         ("server_type", json!("BMS"), "EndPoint.3021", "server_type"),
         ("server_type", json!("vm"), "EndPoint.3021", "server_type"),
-        ("service_type", json!("lan"), "EndPoint.0002", "service_type"),
+        (
+            "service_type",
+            json!("lan"),
+            "EndPoint.0002",
+            "service_type",
+        ),
         ("tcp_proxy", json!("on"), "EndPoint.0002", "tcp_proxy"),
         ("ip_version", json!("ipv5"), "EndPoint.0002", "ip_version"),
         (
@@ -176,7 +188,10 @@ async fn unknown_route_is_a_json_404(backend: Backend) {
     owner
         .send(
             Method::GET,
-            &format!("/v1/{{project_id}}/vpc-endpoint-services/{}/nothing", uuid()),
+            &format!(
+                "/v1/{{project_id}}/vpc-endpoint-services/{}/nothing",
+                uuid()
+            ),
             None,
         )
         .await

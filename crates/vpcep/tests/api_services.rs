@@ -128,15 +128,19 @@ async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
     assert_eq!(s["domain_id"], OWNER.domain_id);
     assert_eq!(s["service_name"], format!("{REGION}.{id}"));
     // Mappings come back in the order they were sent.
-    assert_eq!(
-        ports_of(&s),
-        tcp(&[(8080, 90), (8081, 80), (22, 2222)])
-    );
+    assert_eq!(ports_of(&s), tcp(&[(8080, 90), (8081, 80), (22, 2222)]));
     assert_timestamp(&s["created_at"]);
     assert_timestamp(&s["updated_at"]);
     // The stored service says the same.
     let shown = owner.show(&id).await.ok(200);
-    for key in ["port_id", "vpc_id", "service_name", "ports", "tags", "created_at"] {
+    for key in [
+        "port_id",
+        "vpc_id",
+        "service_name",
+        "ports",
+        "tags",
+        "created_at",
+    ] {
         assert_eq!(shown[key], s[key], "{key}");
     }
     // Optional extras: `ip` is echoed, `vip_port_id` and unknown fields are ignored.
@@ -360,10 +364,7 @@ async fn gateway_services_are_only_for_operators(backend: Backend) {
         return;
     };
     let gateway = with(service(), "service_type", json!("gateway"));
-    app.owner()
-        .create(&gateway)
-        .await
-        .err(403, "EndPoint.0004");
+    app.owner().create(&gateway).await.err(403, "EndPoint.0004");
     assert_eq!(app.owner().list_ids("").await, (vec![], 0));
     let s = app.operator().create_ok(&gateway).await;
     assert_eq!(s["service_type"], "gateway");
@@ -487,7 +488,12 @@ async fn description_rules_are_enforced(backend: Backend) {
         .await;
     assert_eq!(s["description"], d128);
     assert_eq!(owner.show(&id_of(&s)).await.ok(200)["description"], d128);
-    for bad in ["d".repeat(129), "a<b".into(), "a>b".into(), "<script>".into()] {
+    for bad in [
+        "d".repeat(129),
+        "a<b".into(),
+        "a>b".into(),
+        "<script>".into(),
+    ] {
         owner
             .create(&with(service(), "description", json!(bad)))
             .await
@@ -504,8 +510,16 @@ async fn refused_creates_leave_nothing_behind(backend: Backend) {
     let port_id = uuid();
     // Each refusal would otherwise have claimed 80 and 8080 on port_id.
     for body in [
-        with(service_on(&port_id, &[(80, 8080)]), "server_type", json!("X")),
-        with(service_on(&port_id, &[(80, 8080)]), "tags", json!([tag("", "")])),
+        with(
+            service_on(&port_id, &[(80, 8080)]),
+            "server_type",
+            json!("X"),
+        ),
+        with(
+            service_on(&port_id, &[(80, 8080)]),
+            "tags",
+            json!([tag("", "")]),
+        ),
         with(
             service_on(&port_id, &[(80, 8080)]),
             "service_type",
@@ -515,9 +529,7 @@ async fn refused_creates_leave_nothing_behind(backend: Backend) {
         assert!(owner.create(&body).await.status >= 400);
     }
     assert_eq!(owner.list_ids("").await, (vec![], 0));
-    owner
-        .create_ok(&service_on(&port_id, &[(80, 8080)]))
-        .await;
+    owner.create_ok(&service_on(&port_id, &[(80, 8080)])).await;
     app.shutdown().await;
 }
 
@@ -555,16 +567,12 @@ async fn ports_are_claimed_across_services_sharing_a_port_id(backend: Backend) {
         .await
         .err(400, "EndPoint.3044");
     // Other ports on the same port_id, or the same ports on another port_id: fine.
-    owner
-        .create_ok(&service_on(&shared, &[(81, 8081)]))
-        .await;
+    owner.create_ok(&service_on(&shared, &[(81, 8081)])).await;
     owner
         .create_ok(&service_on(&uuid(), &[(80, 8080), (443, 8443)]))
         .await;
     // A client port of one service may equal a server port of another.
-    owner
-        .create_ok(&service_on(&shared, &[(8080, 80)]))
-        .await;
+    owner.create_ok(&service_on(&shared, &[(8080, 80)])).await;
     let (_, total) = owner.list_ids("").await;
     assert_eq!(total, 4);
     app.shutdown().await;
@@ -625,10 +633,7 @@ async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
         .await
         .err(400, "EndPoint.3044");
     // The refused update changed nothing, and B still holds its own ports.
-    assert_eq!(
-        ports_of(&owner.show(&b).await.ok(200)),
-        tcp(&[(81, 8081)])
-    );
+    assert_eq!(ports_of(&owner.show(&b).await.ok(200)), tcp(&[(81, 8081)]));
     owner
         .create(&service_on(&shared, &[(81, 9999)]))
         .await
@@ -654,22 +659,15 @@ async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
         .await;
     // Moving to another port_id re-checks claims there.
     let other = uuid();
-    owner
-        .create_ok(&service_on(&other, &[(90, 1)]))
-        .await;
+    owner.create_ok(&service_on(&other, &[(90, 1)])).await;
     owner
         .update(&a, &json!({"port_id": other}))
         .await
         .err(400, "EndPoint.3044");
-    let moved = owner
-        .update(&b, &json!({"port_id": other}))
-        .await
-        .ok(200);
+    let moved = owner.update(&b, &json!({"port_id": other})).await.ok(200);
     assert_eq!(moved["port_id"], other);
     // ...and frees the claims on the old one.
-    owner
-        .create_ok(&service_on(&shared, &[(80, 8080)]))
-        .await;
+    owner.create_ok(&service_on(&shared, &[(80, 8080)])).await;
     app.shutdown().await;
 }
 
@@ -681,7 +679,11 @@ async fn concurrent_updates_to_the_same_port_admit_exactly_one(backend: Backend)
     let shared = uuid();
     let mut ids = Vec::new();
     for i in 0..10u16 {
-        ids.push(id_of(&owner.create_ok(&service_on(&shared, &[(100 + i, 200 + i)])).await));
+        ids.push(id_of(
+            &owner
+                .create_ok(&service_on(&shared, &[(100 + i, 200 + i)]))
+                .await,
+        ));
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
@@ -788,17 +790,29 @@ async fn update_refuses_invalid_fields(backend: Backend) {
     let id = id_of(&owner.create_ok(&service()).await);
     for (body, code, field) in [
         (json!({"ports": []}), "EndPoint.3043", "ports"),
-        (json!({"ports": [port(0, 1)]}), "EndPoint.3043", "client_port"),
+        (
+            json!({"ports": [port(0, 1)]}),
+            "EndPoint.3043",
+            "client_port",
+        ),
         (
             json!({"ports": [port(80, 1), port(80, 2)]}),
             "EndPoint.3043",
             "ports[1]",
         ),
-        (json!({"service_name": "a.b"}), "EndPoint.1003", "service_name"),
+        (
+            json!({"service_name": "a.b"}),
+            "EndPoint.1003",
+            "service_name",
+        ),
         (json!({"tcp_proxy": "maybe"}), "EndPoint.0002", "tcp_proxy"),
         (json!({"description": "<>"}), "EndPoint.0002", "description"),
         (json!({"port_id": "nope"}), "EndPoint.3003", "port_id"),
-        (json!({"approval_enabled": 1}), "EndPoint.0002", "approval_enabled"),
+        (
+            json!({"approval_enabled": 1}),
+            "EndPoint.0002",
+            "approval_enabled",
+        ),
     ] {
         owner.update(&id, &body).await.err_naming(400, code, field);
     }
@@ -843,10 +857,7 @@ async fn rename_answers_the_full_name(backend: Backend) {
         )
         .await
         .err_naming(400, "EndPoint.0002", "endpoint_service_name");
-    owner
-        .rename(&uuid(), "x")
-        .await
-        .err(404, "EndPoint.0005");
+    owner.rename(&uuid(), "x").await.err(404, "EndPoint.0005");
     assert_eq!(
         owner.show(&id).await.ok(200)["service_name"],
         format!("{REGION}.{id}")
@@ -920,13 +931,13 @@ async fn list_filters_by_name_id_and_status(backend: Backend) {
 
     // Combined filters are a conjunction.
     let (ids, total) = owner
-        .list_ids(&format!("status=creating&endpoint_service_name=web&id={alpha}"))
+        .list_ids(&format!(
+            "status=creating&endpoint_service_name=web&id={alpha}"
+        ))
         .await;
     assert_eq!((ids, total), (vec![alpha.clone()], 1));
     assert_eq!(
-        owner
-            .list_ids(&format!("status=deleting&id={alpha}"))
-            .await,
+        owner.list_ids(&format!("status=deleting&id={alpha}")).await,
         (vec![], 0)
     );
 
@@ -965,9 +976,7 @@ async fn list_pages_and_sorts(backend: Backend) {
     // Pages of 5 cover everything once, in order.
     let mut paged = Vec::new();
     for offset in [0, 5, 10] {
-        let (ids, total) = owner
-            .list_ids(&format!("limit=5&offset={offset}"))
-            .await;
+        let (ids, total) = owner.list_ids(&format!("limit=5&offset={offset}")).await;
         assert_eq!(total, 12);
         paged.extend(ids);
     }
@@ -1037,16 +1046,10 @@ async fn list_refuses_out_of_range_parameters_with_their_codes(backend: Backend)
     ];
     for (query, code) in cases {
         let field = query.split('=').next().expect("field");
-        owner
-            .list(query)
-            .await
-            .err_naming(400, code, field);
+        owner.list(query).await.err_naming(400, code, field);
         // The public list applies the same page rules.
         if field != "status" {
-            owner
-                .public(query)
-                .await
-                .err_naming(400, code, field);
+            owner.public(query).await.err_naming(400, code, field);
         }
     }
     app.shutdown().await;
@@ -1108,10 +1111,7 @@ async fn other_tenants_get_404_and_never_the_data(backend: Backend) {
             }
         }
         assert_eq!(other.list_ids("").await, (vec![], 0));
-        assert_eq!(
-            other.list_ids(&format!("id={id}")).await,
-            (vec![], 0)
-        );
+        assert_eq!(other.list_ids(&format!("id={id}")).await, (vec![], 0));
     }
     // The owner's service is untouched.
     let shown = owner.show(&id).await.ok(200);

@@ -499,7 +499,10 @@ impl Resp {
     /// Like [`Resp::err`], and the message names `field`.
     pub fn err_naming(&self, status: u16, code: &str, field: &str) -> String {
         let msg = self.err(status, code);
-        assert!(msg.contains(field), "error_msg does not name {field:?}: {msg}");
+        assert!(
+            msg.contains(field),
+            "error_msg does not name {field:?}: {msg}"
+        );
         msg
     }
 }
@@ -594,7 +597,11 @@ impl Tenant {
         self.send(
             Method::PUT,
             &format!("{SERVICES}/{id}/name"),
-            Some(json!({ "endpoint_service_name": name }).to_string().into_bytes()),
+            Some(
+                json!({ "endpoint_service_name": name })
+                    .to_string()
+                    .into_bytes(),
+            ),
         )
         .await
     }
