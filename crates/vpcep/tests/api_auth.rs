@@ -16,6 +16,8 @@ api_tests!(
     altered_query_is_rejected,
     date_more_than_fifteen_minutes_off_is_rejected,
     missing_authorization_is_rejected,
+    host_and_date_must_be_signed,
+    queries_with_encoded_characters_verify,
     project_of_another_account_is_forbidden,
     malformed_project_id_is_rejected,
     open_routes_need_no_signature,
@@ -164,6 +166,67 @@ async fn missing_authorization_is_rejected(backend: Backend) {
     app.get_unsigned(&service_path)
         .await
         .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+async fn host_and_date_must_be_signed(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    for (header, name) in [("Host", "host"), ("X-Sdk-Date", "x-sdk-date")] {
+        let msg = app
+            .hand_signed(OWNER, "GET", LIST)
+            .without_signed(header)
+            .send()
+            .await
+            .err(401, "EndPoint.0003");
+        assert!(msg.contains(name), "{header}: {msg}");
+    }
+    // Leaving out an optional header is fine.
+    app.hand_signed(OWNER, "GET", LIST)
+        .without_signed("Content-Type")
+        .send()
+        .await
+        .ok(200);
+    app.shutdown().await;
+}
+
+/// The server canonicalises the query as the SDK does (decoded, sorted, re-encoded), so
+/// percent-encoded and reordered parameters verify, and the filter sees the decoded value.
+async fn queries_with_encoded_characters_verify(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let s = owner
+        .create_ok(&with(service(), "service_name", serde_json::json!("a-b_c")))
+        .await;
+    let id = id_of(&s);
+    for query in [
+        "endpoint_service_name=a-b_c&limit=5",
+        "limit=5&endpoint_service_name=a-b_c",
+        "endpoint_service_name=%61%2Db%5Fc",
+        "endpoint_service_name=A-B_C&sort_dir=desc&sort_key=created_at",
+    ] {
+        let (ids, total) = owner.list_ids(query).await;
+        assert_eq!((ids, total), (vec![id.clone()], 1), "{query}");
+    }
+    for query in [
+        "endpoint_service_name=a%20b",
+        "endpoint_service_name=a+b",
+        "endpoint_service_name=%E5%90%8D%E5%AD%97",
+        "endpoint_service_name=%27%22%3B",
+        "endpoint_service_name=%5C",
+        "endpoint_service_name=~*!()",
+    ] {
+        assert_eq!(owner.list_ids(query).await, (vec![], 0), "{query}");
+    }
+    // Hand-signed with an encoded query, too.
+    app.hand_signed(OWNER, "GET", LIST)
+        .query("endpoint_service_name=%61%2Db&limit=1")
+        .send()
+        .await
+        .ok(200);
     app.shutdown().await;
 }
 
