@@ -26,11 +26,15 @@ use vpcep_store::conformance::TestDb;
 /// Runs each listed `async fn name(backend: Backend)` of the file as `sqlite::name` and
 /// `postgres::name`. PostgreSQL cases skip (printing why) when the database is unreachable,
 /// unless `VPCEP_REQUIRE_PG=1`; that is decided by [`TestApp::start`].
+///
+/// Attributes for one backend's case go before the name, SQLite's first:
+/// `#[sqlite ignore = "..."] #[postgres ignore = "..."] name`.
 macro_rules! api_tests {
-    ($($name:ident),+ $(,)?) => {
+    ($( $(#[sqlite $sqlite_attr:meta])* $(#[postgres $postgres_attr:meta])* $name:ident ),+ $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$sqlite_attr])*
                 async fn $name() {
                     super::$name($crate::common::Backend::Sqlite).await;
                 }
@@ -39,6 +43,7 @@ macro_rules! api_tests {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$postgres_attr])*
                 async fn $name() {
                     super::$name($crate::common::Backend::Postgres).await;
                 }
