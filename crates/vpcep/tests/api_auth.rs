@@ -21,6 +21,14 @@ api_tests!(
     project_of_another_account_is_forbidden,
     malformed_project_id_is_rejected,
     open_routes_need_no_signature,
+    version_routes_accept_sdk_signed_requests,
+    #[sqlite ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
+        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
+        only `/v1` is routed"]
+    #[postgres ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
+        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
+        only `/v1` is routed"]
+    version_self_links_resolve,
     every_answer_carries_a_distinct_request_id,
 );
 
@@ -314,6 +322,41 @@ async fn open_routes_need_no_signature(backend: Backend) {
         "{}",
         metrics.text()
     );
+    app.shutdown().await;
+}
+
+/// The SDK signs version discovery like any call (with `X-Project-Id`); the server must not
+/// care, whatever the signature.
+async fn version_routes_accept_sdk_signed_requests(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let v = app.owner().send(Method::GET, "/", None).await.ok(200);
+    assert_eq!(v["versions"][0]["id"], "v1");
+    let v = app.owner().send(Method::GET, "/v1", None).await.ok(200);
+    assert_eq!(v["version"]["id"], "v1");
+    app.hand_signed(OWNER, "GET", "/v2")
+        .keys("AKNOBODY000000000000", "x")
+        .send()
+        .await
+        .ok(200);
+    app.shutdown().await;
+}
+
+/// A client following a version's `self` link gets that version.
+async fn version_self_links_resolve(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let versions = app.get_unsigned("/").await.ok(200);
+    for v in versions["versions"].as_array().expect("versions") {
+        let href = v["links"][0]["href"].as_str().expect("href");
+        let path = href
+            .strip_prefix(&app.base_url)
+            .unwrap_or_else(|| panic!("{href} is not under {}", app.base_url));
+        let one = app.get_unsigned(path).await.ok(200);
+        assert_eq!(one["version"]["id"], v["id"], "{href}");
+    }
     app.shutdown().await;
 }
 
