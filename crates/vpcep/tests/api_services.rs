@@ -922,6 +922,8 @@ async fn list_filters_by_name_id_and_status(backend: Backend) {
     assert_eq!((ids, total), (vec![gamma.clone()], 1));
     assert_eq!(owner.list_ids("status=available").await, (vec![], 0));
     assert_eq!(owner.list_ids("status=failed").await, (vec![], 0));
+    // The unfiltered total counts every status.
+    assert_eq!(owner.list_ids("").await.1, 4);
     for bad in ["AVAILABLE", "gone", "pendingAcceptance"] {
         owner
             .list(&format!("status={bad}"))
@@ -1129,30 +1131,37 @@ async fn quota_refuses_services_past_the_limit(backend: Backend) {
         return;
     };
     let small = app.small();
-    let mut ids = Vec::new();
-    for _ in 0..SMALL_QUOTA {
-        ids.push(id_of(&small.create_ok(&service()).await));
+    // Concurrent creates: exactly the quota is admitted.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let small = small.clone();
+        tasks.spawn(async move { small.create(&service()).await });
     }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let r = r.expect("task");
+        if r.status == 200 {
+            ids.push(id_of(&r.json()));
+        } else {
+            let msg = r.err(400, "Endpoint.1018");
+            assert!(msg.to_lowercase().contains("quota"), "{msg}");
+        }
+    }
+    assert_eq!(ids.len() as u64, SMALL_QUOTA);
     let port_id = uuid();
     small
         .create(&service_on(&port_id, &[(80, 8080)]))
         .await
         .err(400, "Endpoint.1018");
-    let (_, total) = small.list_ids("").await;
+    let (listed, total) = small.list_ids("").await;
     assert_eq!(total, SMALL_QUOTA);
+    assert_eq!(listed.len() as u64, SMALL_QUOTA);
     // The refused create claimed nothing.
     app.owner()
         .create_ok(&service_on(&port_id, &[(80, 8080)]))
         .await;
-    // Concurrent attempts past the quota: all refused.
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..5 {
-        let small = small.clone();
-        tasks.spawn(async move { small.create(&service()).await });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.expect("task").err(400, "Endpoint.1018");
-    }
+    // Other accounts are not limited by this one's quota.
+    app.consumer().create_ok(&service()).await;
     // Deleting one frees one unit once it is gone.
     small.delete(&ids[0]).await.ok(204);
     small.wait_gone(&ids[0]).await;
