@@ -1,0 +1,395 @@
+//! Authentication and tenancy at the edge: SDK-HMAC-SHA256 signatures, project ownership,
+//! project id syntax, the open routes, and the request id on every answer.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use reqwest::Method;
+
+api_tests!(
+    signed_request_is_accepted,
+    hand_signed_request_is_accepted_as_a_baseline,
+    unknown_access_key_is_rejected,
+    wrong_secret_key_is_rejected,
+    altered_body_is_rejected_and_creates_nothing,
+    altered_query_is_rejected,
+    date_more_than_fifteen_minutes_off_is_rejected,
+    missing_authorization_is_rejected,
+    host_and_date_must_be_signed,
+    queries_with_encoded_characters_verify,
+    project_of_another_account_is_forbidden,
+    malformed_project_id_is_rejected,
+    open_routes_need_no_signature,
+    version_routes_accept_sdk_signed_requests,
+    #[sqlite ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
+        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
+        only `/v1` is routed"]
+    #[postgres ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
+        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
+        only `/v1` is routed"]
+    version_self_links_resolve,
+    every_answer_carries_a_distinct_request_id,
+);
+
+const LIST: &str = "/v1/{project_id}/vpc-endpoint-services";
+
+async fn signed_request_is_accepted(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let v = app.owner().list("").await.ok(200);
+    assert_eq!(v["total_count"], 0);
+    assert_eq!(v["endpoint_services"], serde_json::json!([]));
+    app.shutdown().await;
+}
+
+/// The hand-signing helper the negative tests tamper with is itself accepted when untouched,
+/// so each rejection below is caused by the one thing the test changes.
+async fn hand_signed_request_is_accepted_as_a_baseline(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.hand_signed(OWNER, "GET", LIST)
+        .query("limit=5&offset=0")
+        .send()
+        .await
+        .ok(200);
+    let body = service().to_string();
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(body.as_bytes())
+        .send()
+        .await
+        .ok(200);
+    // Dates within the 15-minute window on either side are fine.
+    for offset in [-14 * 60, 14 * 60] {
+        app.hand_signed(OWNER, "GET", LIST)
+            .date_offset(offset)
+            .send()
+            .await
+            .ok(200);
+    }
+    app.shutdown().await;
+}
+
+async fn unknown_access_key_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.hand_signed(OWNER, "GET", LIST)
+        .keys("AKNOBODY000000000000", OWNER.secret_key)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+async fn wrong_secret_key_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.hand_signed(OWNER, "GET", LIST)
+        .keys(OWNER.access_key, "not-the-owner-secret")
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // Another account's valid SK does not work with this AK either.
+    app.hand_signed(OWNER, "GET", LIST)
+        .keys(OWNER.access_key, CONSUMER.secret_key)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+async fn altered_body_is_rejected_and_creates_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let signed = service().to_string();
+    let sent = with(service(), "approval_enabled", false.into()).to_string();
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .send_body(sent.as_bytes())
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    assert_eq!(app.owner().list_ids("").await, (vec![], 0));
+    app.shutdown().await;
+}
+
+async fn altered_query_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.hand_signed(OWNER, "GET", LIST)
+        .query("limit=5")
+        .send_query("limit=6")
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    app.hand_signed(OWNER, "GET", LIST)
+        .query("limit=5")
+        .send_query("limit=5&offset=1")
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+async fn date_more_than_fifteen_minutes_off_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    for offset in [-16 * 60, 16 * 60, -24 * 3600] {
+        let msg = app
+            .hand_signed(OWNER, "GET", LIST)
+            .date_offset(offset)
+            .send()
+            .await
+            .err(401, "EndPoint.0003");
+        assert!(msg.contains("expired"), "offset {offset}: {msg}");
+    }
+    app.shutdown().await;
+}
+
+async fn missing_authorization_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.hand_signed(OWNER, "GET", LIST)
+        .without_authorization()
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // A bare request with no SDK headers at all.
+    app.get_unsigned(&LIST.replace("{project_id}", OWNER.projects[0]))
+        .await
+        .err(401, "EndPoint.0003");
+    let service_path = format!(
+        "{}/{}",
+        LIST.replace("{project_id}", OWNER.projects[0]),
+        uuid()
+    );
+    app.get_unsigned(&service_path)
+        .await
+        .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+async fn host_and_date_must_be_signed(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    for (header, name) in [("Host", "host"), ("X-Sdk-Date", "x-sdk-date")] {
+        let msg = app
+            .hand_signed(OWNER, "GET", LIST)
+            .without_signed(header)
+            .send()
+            .await
+            .err(401, "EndPoint.0003");
+        assert!(msg.contains(name), "{header}: {msg}");
+    }
+    // Leaving out an optional header is fine.
+    app.hand_signed(OWNER, "GET", LIST)
+        .without_signed("Content-Type")
+        .send()
+        .await
+        .ok(200);
+    app.shutdown().await;
+}
+
+/// The server canonicalises the query as the SDK does (decoded, sorted, re-encoded), so
+/// percent-encoded and reordered parameters verify, and the filter sees the decoded value.
+async fn queries_with_encoded_characters_verify(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let s = owner
+        .create_ok(&with(service(), "service_name", serde_json::json!("a-b_c")))
+        .await;
+    let id = id_of(&s);
+    for query in [
+        "endpoint_service_name=a-b_c&limit=5",
+        "limit=5&endpoint_service_name=a-b_c",
+        "endpoint_service_name=%61%2Db%5Fc",
+        "endpoint_service_name=A-B_C&sort_dir=desc&sort_key=created_at",
+    ] {
+        let (ids, total) = owner.list_ids(query).await;
+        assert_eq!((ids, total), (vec![id.clone()], 1), "{query}");
+    }
+    for query in [
+        "endpoint_service_name=a%20b",
+        "endpoint_service_name=a+b",
+        "endpoint_service_name=%E5%90%8D%E5%AD%97",
+        "endpoint_service_name=%27%22%3B",
+        "endpoint_service_name=%5C",
+        "endpoint_service_name=~*!()",
+    ] {
+        assert_eq!(owner.list_ids(query).await, (vec![], 0), "{query}");
+    }
+    // Hand-signed with an encoded query, too.
+    app.hand_signed(OWNER, "GET", LIST)
+        .query("endpoint_service_name=%61%2Db&limit=1")
+        .send()
+        .await
+        .ok(200);
+    app.shutdown().await;
+}
+
+async fn project_of_another_account_is_forbidden(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let created = owner.create_ok(&service()).await;
+    let id = id_of(&created);
+    // The consumer signs correctly but names the owner's project: 403, and nothing leaks.
+    let intruder = app.consumer().in_project(OWNER.projects[0]);
+    for r in [
+        intruder.list("").await,
+        intruder.show(&id).await,
+        intruder.create(&service()).await,
+        intruder.delete(&id).await,
+    ] {
+        r.err(403, "EndPoint.0004");
+        assert!(!r.text().contains(&id), "leaked the service: {}", r.text());
+    }
+    // A well-formed project id that nobody owns is forbidden too.
+    app.owner()
+        .in_project("ffffffffffffffffffffffffffffffff")
+        .list("")
+        .await
+        .err(403, "EndPoint.0004");
+    owner.show(&id).await.ok(200);
+    app.shutdown().await;
+}
+
+async fn malformed_project_id_is_rejected(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    for bad in [
+        "not-a-project",
+        "1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A",
+        "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        "1a1a1a1a-1a1a-1a1a-1a1a-1a1a1a1a1a1a",
+    ] {
+        app.owner()
+            .in_project(bad)
+            .list("")
+            .await
+            .err(400, "EndPoint.0014");
+    }
+    app.shutdown().await;
+}
+
+async fn open_routes_need_no_signature(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let versions = app.get_unsigned("/").await.ok(200);
+    let ids: Vec<_> = versions["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids, ["v1", "v2"]);
+    for v in versions["versions"].as_array().expect("versions") {
+        assert_eq!(v["status"], "CURRENT");
+        assert_eq!(v["links"][0]["rel"], "self");
+        let href = v["links"][0]["href"].as_str().expect("href");
+        assert!(href.ends_with(&format!("/{}/", v["id"].as_str().expect("id"))));
+    }
+    let v1 = app.get_unsigned("/v1").await.ok(200);
+    assert_eq!(v1["version"]["id"], "v1");
+    let v2 = app.get_unsigned("/v2").await.ok(200);
+    assert_eq!(v2["version"]["id"], "v2");
+    app.get_unsigned("/v9").await.err(404, "EndPoint.0005");
+    let health = app.get_unsigned("/health").await;
+    assert_eq!(health.status, 200);
+    assert!(health.request_id().is_some());
+    // Make sure at least one request was counted before reading the metrics.
+    app.owner().list("").await.ok(200);
+    let metrics = app.get_unsigned("/metrics").await;
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    assert!(metrics.request_id().is_some());
+    assert!(
+        metrics.text().contains("vpcep_api_requests_total"),
+        "{}",
+        metrics.text()
+    );
+    app.shutdown().await;
+}
+
+/// The SDK signs version discovery like any call (with `X-Project-Id`); the server must not
+/// care, whatever the signature.
+async fn version_routes_accept_sdk_signed_requests(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let v = app.owner().send(Method::GET, "/", None).await.ok(200);
+    assert_eq!(v["versions"][0]["id"], "v1");
+    let v = app.owner().send(Method::GET, "/v1", None).await.ok(200);
+    assert_eq!(v["version"]["id"], "v1");
+    app.hand_signed(OWNER, "GET", "/v2")
+        .keys("AKNOBODY000000000000", "x")
+        .send()
+        .await
+        .ok(200);
+    app.shutdown().await;
+}
+
+/// A client following a version's `self` link gets that version.
+async fn version_self_links_resolve(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let versions = app.get_unsigned("/").await.ok(200);
+    for v in versions["versions"].as_array().expect("versions") {
+        let href = v["links"][0]["href"].as_str().expect("href");
+        let path = href
+            .strip_prefix(&app.base_url)
+            .unwrap_or_else(|| panic!("{href} is not under {}", app.base_url));
+        let one = app.get_unsigned(path).await.ok(200);
+        assert_eq!(one["version"]["id"], v["id"], "{href}");
+    }
+    app.shutdown().await;
+}
+
+async fn every_answer_carries_a_distinct_request_id(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let answers = vec![
+        app.get_unsigned("/").await,
+        app.get_unsigned("/health").await,
+        owner.list("").await,
+        owner.show(&uuid()).await,
+        owner.create_raw(b"{".to_vec()).await,
+        owner.list("limit=0").await,
+        owner
+            .send(Method::GET, "/v1/{project_id}/no-such-resource", None)
+            .await,
+        app.get_unsigned(&LIST.replace("{project_id}", OWNER.projects[0]))
+            .await,
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for a in &answers {
+        let id = a
+            .request_id()
+            .unwrap_or_else(|| panic!("no X-Request-Id on {} {}", a.status, a.text()));
+        assert!(!id.is_empty());
+        assert!(ids.insert(id.to_string()), "request id {id} repeated");
+        if a.status >= 400 {
+            let v = a.json();
+            assert!(v["error_code"].is_string(), "{v}");
+            assert!(v["error_msg"].is_string(), "{v}");
+        }
+    }
+    app.shutdown().await;
+}
