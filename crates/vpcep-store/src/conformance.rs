@@ -8,7 +8,9 @@
 use crate::{open, ServiceFilter, ServiceLookup, ServiceScope, Store, StoreError, StoreOptions};
 use std::sync::Arc;
 use uuid::Uuid;
+use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::{Page, SortDir, SortKey};
+use vpcep_domain::model::ResourceKind;
 use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType, Tag,
     TcpProxy,
@@ -968,6 +970,374 @@ pub async fn services_check_their_backend(store: &dyn Store) {
     assert_eq!(total(store, P1).await, 1);
 }
 
+/// An available service on a fresh backend of `project`, with approval as given.
+pub async fn available_service(
+    store: &dyn Store,
+    project: &str,
+    approval: bool,
+) -> EndpointService {
+    let b = make_backend(store, project).await;
+    let mut s = sample_service(project, &b, &[(80, 8080)], 1);
+    s.approval_enabled = approval;
+    store.create_service(&s, 100).await.unwrap();
+    store.complete_creations(i64::MAX, 2, 100).await.unwrap();
+    store.get_service(project, s.id).await.unwrap().unwrap()
+}
+
+/// An endpoint of `project` in `subnet` (of `vpc`) to `service`, as the control layer builds it.
+pub fn sample_endpoint(
+    project: &str,
+    service: &EndpointService,
+    vpc: Uuid,
+    subnet: Uuid,
+    t: i64,
+) -> Endpoint {
+    Endpoint {
+        id: Uuid::new_v4(),
+        project_id: project.into(),
+        domain_id: if project == P2 { D2.into() } else { D1.into() },
+        service_id: service.id,
+        service_name: String::new(),
+        service_type: ServiceType::Interface,
+        vpc_id: vpc,
+        subnet_id: Some(subnet),
+        ip: None,
+        ever_accepted: false,
+        status: EndpointStatus::Creating,
+        marker_id: 0,
+        enable_dns: false,
+        dns_names: vec![],
+        whitelist: vec![],
+        enable_whitelist: false,
+        routetables: vec![],
+        description: String::new(),
+        connection_description: String::new(),
+        policy_statement: None,
+        policy_document: None,
+        tags: vec![],
+        specification_name: "default".into(),
+        ip_version: "ipv4".into(),
+        ipv6_address: None,
+        error: None,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+fn allow() -> crate::EndpointCheck {
+    Box::new(|_, _| Ok(()))
+}
+
+/// An endpoint's life: created `creating` with an address and a fresh marker id, settled by the
+/// reconciler per the service's approval setting, accepted by the owner, counted as a
+/// connection; deleting frees its address, its quota and its tags.
+pub async fn endpoint_lifecycle(store: &dyn Store) {
+    let svc = available_service(store, P1, true).await;
+    let consumer = make_backend_with(store, P2, "10.5.0.0/16", "compute:az").await;
+    let mut e = sample_endpoint(P2, &svc, consumer.vpc_id, consumer.subnet_id, 10);
+    e.tags = vec![Tag {
+        key: "k".into(),
+        value: "v".into(),
+    }];
+    let created = store.create_endpoint(&e, None, 10, allow()).await.unwrap();
+    assert_eq!(created.status, EndpointStatus::Creating);
+    assert_eq!(
+        created.ip.map(|i| i.to_string()).as_deref(),
+        Some("10.5.0.3"),
+        ".2 is the backend port"
+    );
+    assert_eq!(created.service_name, svc.full_name);
+    let second = store
+        .create_endpoint(
+            &sample_endpoint(P2, &svc, consumer.vpc_id, consumer.subnet_id, 11),
+            None,
+            10,
+            allow(),
+        )
+        .await
+        .unwrap();
+    assert!(second.marker_id > created.marker_id && created.marker_id >= 16_777_216);
+    assert_eq!(
+        store.get_endpoint(P2, e.id).await.unwrap().unwrap(),
+        created
+    );
+    assert!(
+        store.get_endpoint(P1, e.id).await.unwrap().is_none(),
+        "the owner does not see the consumer's endpoint"
+    );
+    store.complete_creations(i64::MAX, 20, 100).await.unwrap();
+    let settled = store.get_endpoint(P2, e.id).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.status, settled.ever_accepted),
+        (EndpointStatus::PendingAcceptance, false)
+    );
+    let s = store.get_service(P1, svc.id).await.unwrap().unwrap();
+    assert_eq!((s.connection_count, s.endpoint_count), (2, 2));
+    let accept: crate::ConnectionMutation = Arc::new(|e| {
+        let next = e
+            .status
+            .apply(vpcep_domain::endpoint::ConnectionAction::Receive)?;
+        e.set_status(next);
+        Ok(())
+    });
+    let foreign = Uuid::new_v4();
+    let results = store
+        .modify_connections(P1, svc.id, vec![e.id, foreign], 30, accept.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().status,
+        EndpointStatus::Accepted
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap_err().1.code,
+        ErrorCode::EndpointNotFound
+    );
+    let again = store
+        .modify_connections(P1, svc.id, vec![e.id], 31, accept)
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0].as_ref().unwrap_err().1.code,
+        ErrorCode::EndpointConnected
+    );
+    assert_eq!(
+        code_of(
+            store
+                .modify_connections(P2, svc.id, vec![e.id], 31, Arc::new(|_| Ok(())))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NotFound
+    );
+    let filter = crate::ConnectionFilter {
+        status: Some(EndpointStatus::Accepted),
+        ..Default::default()
+    };
+    let (conns, n) = store
+        .list_connections(P1, svc.id, &filter, &Page::default())
+        .await
+        .unwrap();
+    assert_eq!((n, conns[0].id, conns[0].ever_accepted), (1, e.id, true));
+    let (mine, n) = store
+        .list_endpoints(
+            P2,
+            &crate::EndpointFilter {
+                service_name_contains: Some("SVC".into()),
+                ..Default::default()
+            },
+            &Page::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((n, mine.len()), (2, 2));
+    store
+        .modify_endpoint(P2, e.id, 40, Box::new(Endpoint::begin_delete))
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .modify_endpoint(P2, e.id, 41, Box::new(Endpoint::begin_delete))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::EndpointDeleting
+    );
+    store.complete_deletions(i64::MAX, 100).await.unwrap();
+    assert!(store.get_endpoint(P2, e.id).await.unwrap().is_none());
+    let ips = store
+        .list_private_ips(P2, consumer.subnet_id, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ips.len(), 2, "backend port and the second endpoint remain");
+    assert!(store
+        .project_tags(P2, ResourceKind::Endpoint)
+        .await
+        .unwrap()
+        .is_empty());
+    let s = store.get_service(P1, svc.id).await.unwrap().unwrap();
+    assert_eq!((s.connection_count, s.endpoint_count), (1, 1));
+}
+
+/// A refused endpoint create leaves nothing: no row, no address, no quota; `port_ip` must be
+/// inside the subnet and free; the endpoint quota holds under concurrency.
+pub async fn endpoint_creates_are_all_or_nothing(store: Arc<dyn Store>) {
+    let svc = available_service(&*store, P1, false).await;
+    let c = make_backend_with(&*store, P2, "10.6.0.0/16", "compute:az").await;
+    let refused = store
+        .create_endpoint(
+            &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
+            None,
+            10,
+            Box::new(|_, _| {
+                Err(vpcep_domain::ApiError::new(
+                    ErrorCode::NoConnectPermission,
+                    "no",
+                ))
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(refused), ErrorCode::NoConnectPermission);
+    assert_eq!(
+        store
+            .list_private_ips(P2, c.subnet_id, 100, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let ip = |s: &str| Some(s.parse::<std::net::Ipv4Addr>().unwrap());
+    let outside = store
+        .create_endpoint(
+            &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
+            ip("10.7.0.9"),
+            10,
+            allow(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(outside), ErrorCode::PortIpNotInSubnet);
+    let taken = store
+        .create_endpoint(
+            &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
+            ip("10.6.0.2"),
+            10,
+            allow(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(taken), ErrorCode::PortIpInUse);
+    let chosen = store
+        .create_endpoint(
+            &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
+            ip("10.6.0.77"),
+            10,
+            allow(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen.ip, ip("10.6.0.77"));
+    let mut wrong_vpc = sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1);
+    wrong_vpc.vpc_id = make_backend_with(&*store, P2, "10.8.0.0/16", "compute:az")
+        .await
+        .vpc_id;
+    assert_eq!(
+        code_of(
+            store
+                .create_endpoint(&wrong_vpc, None, 10, allow())
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::SubnetNotInVpc
+    );
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        let e = sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, i);
+        tasks.push(tokio::spawn(async move {
+            store.create_endpoint(&e, None, 4, allow()).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(code_of(e), ErrorCode::QuotaExceeded),
+        }
+    }
+    assert_eq!(ok, 3, "one endpoint already counts against the quota of 4");
+    let (_, n) = store
+        .list_endpoints(P2, &crate::EndpointFilter::default(), &Page::default())
+        .await
+        .unwrap();
+    assert_eq!(n, 4);
+}
+
+/// Tags of services and endpoints change in one transaction, are listed per project and feed
+/// the tag queries with the resource names.
+pub async fn tags_change_and_query(store: &dyn Store) {
+    let svc = available_service(store, P1, false).await;
+    let add = |k: &'static str| -> crate::TagMutation {
+        Box::new(move |t: &mut Vec<Tag>| {
+            t.push(Tag {
+                key: k.into(),
+                value: "1".into(),
+            });
+            t.sort();
+            Ok(())
+        })
+    };
+    store
+        .modify_tags(P1, ResourceKind::EndpointService, svc.id, add("b"))
+        .await
+        .unwrap();
+    store
+        .modify_tags(P1, ResourceKind::EndpointService, svc.id, add("a"))
+        .await
+        .unwrap();
+    let refused = store
+        .modify_tags(
+            P1,
+            ResourceKind::EndpointService,
+            svc.id,
+            Box::new(|t: &mut Vec<Tag>| {
+                t.clear();
+                Err(vpcep_domain::ApiError::new(ErrorCode::TagTooMany, "no"))
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(refused), ErrorCode::TagTooMany);
+    assert_eq!(
+        store
+            .get_service(P1, svc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .len(),
+        2,
+        "a refused change writes nothing"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .modify_tags(P2, ResourceKind::EndpointService, svc.id, add("c"))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code_of(
+            store
+                .modify_tags(P1, ResourceKind::Endpoint, svc.id, add("c"))
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NotFound
+    );
+    let all = store
+        .project_tags(P1, ResourceKind::EndpointService)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"]
+    );
+    let res = store
+        .tagged_resources(P1, ResourceKind::EndpointService)
+        .await
+        .unwrap();
+    let mine = res.iter().find(|r| r.id == svc.id.to_string()).unwrap();
+    assert_eq!(
+        (mine.name.as_str(), mine.tags.len()),
+        (svc.full_name.as_str(), 2)
+    );
+}
+
 /// Runs every check, each on a fresh database of `backend`.
 pub async fn run_all(backend: Backend) {
     macro_rules! check {
@@ -993,4 +1363,7 @@ pub async fn run_all(backend: Backend) {
     check!(subnets_never_overlap, s => subnets_never_overlap(s).await);
     check!(ports_allocate_unique_addresses, s => ports_allocate_unique_addresses(s).await);
     check!(services_check_their_backend, s => services_check_their_backend(&*s).await);
+    check!(endpoint_lifecycle, s => endpoint_lifecycle(&*s).await);
+    check!(endpoint_creates_are_all_or_nothing, s => endpoint_creates_are_all_or_nothing(s).await);
+    check!(tags_change_and_query, s => tags_change_and_query(&*s).await);
 }
