@@ -19,7 +19,15 @@ const MAX_IDLE: Duration = Duration::from_millis(200);
 pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     let now = now_millis();
     let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
-    let created = ctx.store.complete_creations(cutoff, now, BATCH).await?;
+    let created = if ctx.dataplane {
+        let alive_since =
+            now - i64::try_from(crate::dataplane::AGENT_TTL.as_millis()).unwrap_or(i64::MAX);
+        ctx.store
+            .complete_creations_gated(cutoff, now, BATCH, alive_since)
+            .await?
+    } else {
+        ctx.store.complete_creations(cutoff, now, BATCH).await?
+    };
     let deleted = ctx.store.complete_deletions(cutoff, BATCH).await?;
     if created + deleted > 0 {
         tracing::debug!(created, deleted, "reconciled");

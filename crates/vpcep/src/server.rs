@@ -129,6 +129,7 @@ impl ControlPlane {
             accounts: Arc::new(Registry::new(&accounts)),
             reconciler_wake: Arc::new(Notify::new()),
             provisioning_delay: cfg.provisioning_delay,
+            dataplane: false,
         });
         if let Some(path) = &cfg.inventory {
             let file =
