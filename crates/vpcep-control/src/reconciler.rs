@@ -31,7 +31,15 @@ pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     let deleted = ctx.store.complete_deletions(cutoff, BATCH).await?;
     if created + deleted > 0 {
         tracing::debug!(created, deleted, "reconciled");
+        metrics::counter!("vpcep_reconciler_transitions_total").increment(created + deleted);
     }
+    // Lag: how long past its due time the oldest unfinished transition is (0 when none is due).
+    let lag_ms = ctx
+        .store
+        .oldest_transition()
+        .await?
+        .map_or(0, |t| (cutoff - t).max(0));
+    metrics::gauge!("vpcep_reconciler_lag_seconds").set(lag_ms as f64 / 1000.0);
     Ok(created + deleted)
 }
 

@@ -36,6 +36,22 @@ const SERVED: &str = "SELECT e.id, e.marker_id, e.service_id, e.ip, e.whitelist,
      ORDER BY e.seq";
 
 impl SqlStore {
+    pub(crate) async fn dp_oldest_transition(&self) -> StoreResult<Option<i64>> {
+        let mut c = self.pool.acquire().await?;
+        let mut oldest: Option<i64> = None;
+        for table in ["endpoint_services", "endpoints"] {
+            let sql = format!(
+                "SELECT MIN(status_at) FROM {table} WHERE status IN ('creating', 'deleting')"
+            );
+            let t: Option<i64> = sqlx::query_scalar(&sql).fetch_one(&mut *c).await?;
+            oldest = match (oldest, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(oldest)
+    }
+
     pub(crate) async fn dp_version(&self) -> StoreResult<u64> {
         let mut c = self.pool.acquire().await?;
         version(&mut c).await

@@ -396,4 +396,6 @@ pub trait Store: Send + Sync + 'static {
         report: &vpcep_domain::dataplane::AgentReport,
         now: i64,
     ) -> StoreResult<()>;
+    /// When the oldest resource still in `creating` or `deleting` entered that state.
+    async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
 }

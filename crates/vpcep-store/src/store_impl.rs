@@ -331,4 +331,8 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         self.dp_report(report, now).await
     }
+
+    async fn oldest_transition(&self) -> StoreResult<Option<i64>> {
+        self.dp_oldest_transition().await
+    }
 }
