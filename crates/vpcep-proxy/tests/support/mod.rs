@@ -33,7 +33,7 @@ pub fn free_port(ip: &str) -> u16 {
 pub fn opts() -> ProxyOptions {
     ProxyOptions {
         agent_id: "test-agent".into(),
-        drain_timeout: Duration::from_secs(5),
+        drain_timeout: Duration::from_secs(2),
         retry_interval: Duration::from_millis(200),
         connect_timeout: Duration::from_secs(2),
         ..ProxyOptions::default()
