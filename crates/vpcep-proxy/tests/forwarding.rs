@@ -9,12 +9,18 @@ use ppp::v2;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use vpcep_proxy::proxy_protocol::{PP2_SUBTYPE_AWS_VPCE_ID, PP2_TYPE_AWS, PP2_TYPE_MARKER_ID, PP2_TYPE_VNI};
+use vpcep_proxy::proxy_protocol::{
+    PP2_SUBTYPE_AWS_VPCE_ID, PP2_TYPE_AWS, PP2_TYPE_MARKER_ID, PP2_TYPE_VNI,
+};
 use vpcep_proxy::{CopyMode, DataPlane, ProxyOptions, ProxyVersion};
 
 const ENDPOINT_IP: &str = "127.0.0.2";
 
-async fn start_endpoint(opts: ProxyOptions, tcp_proxy: &str, backend: &Backend) -> (DataPlane, SocketAddr) {
+async fn start_endpoint(
+    opts: ProxyOptions,
+    tcp_proxy: &str,
+    backend: &Backend,
+) -> (DataPlane, SocketAddr) {
     init_tracing();
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts);
@@ -29,7 +35,15 @@ async fn start_endpoint(opts: ProxyOptions, tcp_proxy: &str, backend: &Backend) 
 
 async fn large_transfer_and_half_close(mode: CopyMode) {
     let backend = Backend::start("127.0.0.1", Mode::Echo).await;
-    let (dp, ep) = start_endpoint(ProxyOptions { copy_mode: mode, ..opts() }, "close", &backend).await;
+    let (dp, ep) = start_endpoint(
+        ProxyOptions {
+            copy_mode: mode,
+            ..opts()
+        },
+        "close",
+        &backend,
+    )
+    .await;
 
     let mut c = TcpStream::connect(ep).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"hello").await.unwrap(), b"hello");
@@ -56,7 +70,12 @@ async fn large_transfer_and_half_close(mode: CopyMode) {
     assert_eq!(stats.bytes_client_to_backend, 5 + data.len() as u64);
     assert_eq!(stats.bytes_backend_to_client, 5 + data.len() as u64);
     assert_eq!(stats.connections_total, 1);
-    assert!(eventually(Duration::from_secs(5), || async { dp.stats().get("ep-1").unwrap().connections_active == 0 }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            dp.stats().get("ep-1").unwrap().connections_active == 0
+        })
+        .await
+    );
     dp.shutdown().await;
 }
 
@@ -90,7 +109,15 @@ async fn fin_from_the_backend_keeps_the_client_direction_open() {
             accepted: Default::default(),
             headers: Default::default(),
         };
-        let (dp, ep) = start_endpoint(ProxyOptions { copy_mode: mode, ..opts() }, "close", &fake).await;
+        let (dp, ep) = start_endpoint(
+            ProxyOptions {
+                copy_mode: mode,
+                ..opts()
+            },
+            "close",
+            &fake,
+        )
+        .await;
         let mut c = TcpStream::connect(ep).await.unwrap();
         let mut greeting = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut greeting))
@@ -100,21 +127,40 @@ async fn fin_from_the_backend_keeps_the_client_direction_open() {
         assert_eq!(greeting, b"greeting");
         c.write_all(b"still talking").await.unwrap();
         c.shutdown().await.unwrap();
-        let rest = tokio::time::timeout(Duration::from_secs(5), got_rx).await.unwrap().unwrap();
+        let rest = tokio::time::timeout(Duration::from_secs(5), got_rx)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(rest, b"still talking");
         dp.shutdown().await;
     }
 }
 
 fn tlvs(h: &v2::Header<'_>) -> Vec<(u8, Vec<u8>)> {
-    h.tlvs().map(|t| t.unwrap()).map(|t| (t.kind, t.value.to_vec())).collect()
+    h.tlvs()
+        .map(|t| t.unwrap())
+        .map(|t| (t.kind, t.value.to_vec()))
+        .collect()
 }
 
 async fn header_seen(tcp_proxy: &str, version: ProxyVersion) -> (Vec<u8>, SocketAddr, SocketAddr) {
     let backend = Backend::start("127.0.0.1", Mode::ProxyThenEcho).await;
-    let (dp, ep) = start_endpoint(ProxyOptions { proxy_version: version, ..opts() }, tcp_proxy, &backend).await;
+    let (dp, ep) = start_endpoint(
+        ProxyOptions {
+            proxy_version: version,
+            ..opts()
+        },
+        tcp_proxy,
+        &backend,
+    )
+    .await;
     let mut c = connect_from("127.0.0.7", ep).await.unwrap();
-    assert_eq!(roundtrip(&mut c, b"payload after the header").await.unwrap(), b"payload after the header");
+    assert_eq!(
+        roundtrip(&mut c, b"payload after the header")
+            .await
+            .unwrap(),
+        b"payload after the header"
+    );
     let client = c.local_addr().unwrap();
     let h = backend.headers.lock().unwrap().clone();
     assert_eq!(h.len(), 1);
@@ -131,7 +177,10 @@ async fn proxy_open_sends_a_v2_header_with_client_address_and_endpoint_tlvs() {
     match h.addresses {
         v2::Addresses::IPv4(a) => {
             assert_eq!(SocketAddr::from((a.source_address, a.source_port)), client);
-            assert_eq!(SocketAddr::from((a.destination_address, a.destination_port)), ep);
+            assert_eq!(
+                SocketAddr::from((a.destination_address, a.destination_port)),
+                ep
+            );
         }
         other => panic!("expected IPv4 addresses, got {other:?}"),
     }
@@ -139,7 +188,10 @@ async fn proxy_open_sends_a_v2_header_with_client_address_and_endpoint_tlvs() {
     aws.extend_from_slice(b"ep-1");
     assert_eq!(
         tlvs(&h),
-        vec![(PP2_TYPE_AWS, aws), (PP2_TYPE_MARKER_ID, 201515772u32.to_be_bytes().to_vec())]
+        vec![
+            (PP2_TYPE_AWS, aws),
+            (PP2_TYPE_MARKER_ID, 201515772u32.to_be_bytes().to_vec())
+        ]
     );
 }
 
@@ -150,7 +202,10 @@ async fn proxy_vni_adds_the_vni_tlv() {
     let t = tlvs(&h);
     assert_eq!(t.len(), 3);
     assert_eq!(t[0].0, PP2_TYPE_AWS);
-    assert_eq!(t[1], (PP2_TYPE_MARKER_ID, 201515772u32.to_be_bytes().to_vec()));
+    assert_eq!(
+        t[1],
+        (PP2_TYPE_MARKER_ID, 201515772u32.to_be_bytes().to_vec())
+    );
     assert_eq!(t[2], (PP2_TYPE_VNI, 0x00AB_CDEFu32.to_be_bytes().to_vec()));
 }
 
@@ -161,13 +216,21 @@ async fn v1_option_sends_the_text_header() {
     match h.addresses {
         ppp::v1::Addresses::Tcp4(a) => {
             assert_eq!(SocketAddr::from((a.source_address, a.source_port)), client);
-            assert_eq!(SocketAddr::from((a.destination_address, a.destination_port)), ep);
+            assert_eq!(
+                SocketAddr::from((a.destination_address, a.destination_port)),
+                ep
+            );
         }
         other => panic!("expected TCP4, got {other:?}"),
     }
     assert_eq!(
         String::from_utf8(raw).unwrap(),
-        format!("PROXY TCP4 127.0.0.7 {} {} {}\r\n", ep.ip(), client.port(), ep.port())
+        format!(
+            "PROXY TCP4 127.0.0.7 {} {} {}\r\n",
+            ep.ip(),
+            client.port(),
+            ep.port()
+        )
     );
 }
 
@@ -177,7 +240,11 @@ async fn open_sends_the_header_and_warns_about_toa() {
     let (dp, ep) = start_endpoint(opts(), "open", &backend).await;
     let report = dp.applied(1).await.unwrap();
     assert!(report.endpoints[0].ok);
-    assert!(report.endpoints[0].error.as_deref().unwrap().starts_with("tcp_proxy open: TOA (TCP option 254)"));
+    assert!(report.endpoints[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("tcp_proxy open: TOA (TCP option 254)"));
     let mut c = TcpStream::connect(ep).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"x").await.unwrap(), b"x");
     assert!(backend.headers.lock().unwrap()[0].starts_with(&V2_SIGNATURE));
@@ -218,7 +285,11 @@ async fn whitelist_refuses_other_sources_and_counts_them() {
 
     for src in ["127.0.0.9", "127.0.0.20"] {
         let mut c = connect_from(src, ep).await.unwrap();
-        assert_eq!(roundtrip(&mut c, b"ok").await.unwrap(), b"ok", "{src} is whitelisted");
+        assert_eq!(
+            roundtrip(&mut c, b"ok").await.unwrap(),
+            b"ok",
+            "{src} is whitelisted"
+        );
     }
     for src in ["127.0.0.1", "127.0.0.12"] {
         let mut c = connect_from(src, ep).await.unwrap();
@@ -228,7 +299,11 @@ async fn whitelist_refuses_other_sources_and_counts_them() {
     let stats = dp.stats().get("ep-wl").unwrap();
     assert_eq!(stats.refused_whitelist, 2);
     assert_eq!(stats.connections_total, 2);
-    assert_eq!(backend.accepted(), 2, "refused clients never reach the backend");
+    assert_eq!(
+        backend.accepted(),
+        2,
+        "refused clients never reach the backend"
+    );
     dp.shutdown().await;
 }
 
@@ -238,13 +313,27 @@ async fn unreachable_backend_closes_the_client_and_is_counted() {
     let dead = free_port("127.0.0.1");
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
-    dp.push(snapshot(1, vec![spec("ep-dead", ENDPOINT_IP, port, format!("127.0.0.1:{dead}").parse().unwrap())]));
+    dp.push(snapshot(
+        1,
+        vec![spec(
+            "ep-dead",
+            ENDPOINT_IP,
+            port,
+            format!("127.0.0.1:{dead}").parse().unwrap(),
+        )],
+    ));
     assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
     let mut c = TcpStream::connect((ENDPOINT_IP, port)).await.unwrap();
     assert!(is_closed_by_peer(&mut c).await);
-    assert!(eventually(Duration::from_secs(5), || async {
-        dp.stats().get("ep-dead").unwrap().refused_backend_unreachable == 1
-    })
-    .await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            dp.stats()
+                .get("ep-dead")
+                .unwrap()
+                .refused_backend_unreachable
+                == 1
+        })
+        .await
+    );
     dp.shutdown().await;
 }

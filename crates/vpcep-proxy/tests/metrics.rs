@@ -12,9 +12,12 @@ use vpcep_proxy::DataPlane;
 
 /// The debugging recorder resets counters and gauges on every snapshot, so values are
 /// accumulated here: the sum of the deltas is the current value.
+/// (name, labels, accumulated value).
+type Series = (String, Vec<(String, String)>, f64);
+
 struct Metrics {
     snapshotter: Snapshotter,
-    seen: Mutex<Vec<(String, Vec<(String, String)>, f64)>>,
+    seen: Mutex<Vec<Series>>,
 }
 
 impl Metrics {
@@ -22,21 +25,29 @@ impl Metrics {
         let mut seen = self.seen.lock().unwrap();
         for (k, _, _, v) in self.snapshotter.snapshot().into_vec() {
             let key = k.key();
-            let ls: Vec<(String, String)> =
-                key.labels().map(|l| (l.key().to_string(), l.value().to_string())).collect();
+            let ls: Vec<(String, String)> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
             let delta = match v {
                 DebugValue::Counter(c) => c as f64,
                 DebugValue::Gauge(g) => g.into_inner(),
                 DebugValue::Histogram(h) => h.len() as f64,
             };
-            match seen.iter_mut().find(|(n, l, _)| n == key.name() && *l == ls) {
+            match seen
+                .iter_mut()
+                .find(|(n, l, _)| n == key.name() && *l == ls)
+            {
                 Some(e) => e.2 += delta,
                 None => seen.push((key.name().to_string(), ls, delta)),
             }
         }
         seen.iter().find_map(|(n, l, v)| {
-            (n == name && labels.iter().all(|(k, want)| l.iter().any(|(lk, lv)| lk == k && lv == want)))
-                .then_some(*v)
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, want)| l.iter().any(|(lk, lv)| lk == k && lv == want)))
+            .then_some(*v)
         })
     }
 }
@@ -60,7 +71,10 @@ async fn connections_bytes_and_refusals_are_exported_per_endpoint() {
     dp.applied(1).await.unwrap();
 
     let mut c = TcpStream::connect(("127.0.0.2", port)).await.unwrap();
-    assert_eq!(roundtrip(&mut c, b"0123456789").await.unwrap(), b"0123456789");
+    assert_eq!(
+        roundtrip(&mut c, b"0123456789").await.unwrap(),
+        b"0123456789"
+    );
     let id = [("endpoint_id", "ep-m")];
     assert_eq!(snap.value("vpcep_agent_connections_active", &id), Some(1.0));
     let endpoint = std::net::SocketAddr::from(([127, 0, 0, 2], port));
@@ -76,15 +90,24 @@ async fn connections_bytes_and_refusals_are_exported_per_endpoint() {
     );
     assert_eq!(snap.value("vpcep_agent_connections_total", &id), Some(1.0));
     assert_eq!(
-        snap.value("vpcep_agent_bytes_total", &[("endpoint_id", "ep-m"), ("direction", "client_to_backend")]),
+        snap.value(
+            "vpcep_agent_bytes_total",
+            &[("endpoint_id", "ep-m"), ("direction", "client_to_backend")]
+        ),
         Some(10.0)
     );
     assert_eq!(
-        snap.value("vpcep_agent_bytes_total", &[("endpoint_id", "ep-m"), ("direction", "backend_to_client")]),
+        snap.value(
+            "vpcep_agent_bytes_total",
+            &[("endpoint_id", "ep-m"), ("direction", "backend_to_client")]
+        ),
         Some(10.0)
     );
     assert_eq!(
-        snap.value("vpcep_agent_connections_refused_total", &[("endpoint_id", "ep-m"), ("reason", "whitelist")]),
+        snap.value(
+            "vpcep_agent_connections_refused_total",
+            &[("endpoint_id", "ep-m"), ("reason", "whitelist")]
+        ),
         Some(1.0)
     );
     dp.shutdown().await;

@@ -23,7 +23,12 @@ async fn removing_the_endpoint_closes_the_listener() {
     let backend = Backend::start("127.0.0.1", Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let mut sup = Supervisor::new(opts());
-    let report = sup.apply(&snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)])).await;
+    let report = sup
+        .apply(&snapshot(
+            1,
+            vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+        ))
+        .await;
     assert!(report.endpoints[0].ok);
     let mut c = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"hi").await.unwrap(), b"hi");
@@ -31,7 +36,11 @@ async fn removing_the_endpoint_closes_the_listener() {
     let started = Instant::now();
     let report = sup.apply(&snapshot(2, vec![])).await;
     assert!(report.endpoints.is_empty());
-    assert!(started.elapsed() < Duration::from_millis(500), "applied in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "applied in {:?}",
+        started.elapsed()
+    );
     let err = TcpStream::connect(endpoint_addr(port)).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(sup.listening().is_empty());
@@ -47,8 +56,13 @@ async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new
     let open = spec("ep-1", ENDPOINT_IP, port, backend.addr);
     dp.push(snapshot(1, vec![open.clone()]));
     assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
-    let mut established = connect_from("127.0.0.1", endpoint_addr(port)).await.unwrap();
-    assert_eq!(roundtrip(&mut established, b"before").await.unwrap(), b"before");
+    let mut established = connect_from("127.0.0.1", endpoint_addr(port))
+        .await
+        .unwrap();
+    assert_eq!(
+        roundtrip(&mut established, b"before").await.unwrap(),
+        b"before"
+    );
 
     let mut closed = open.clone();
     closed.whitelist_enabled = true;
@@ -56,10 +70,21 @@ async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new
     dp.push(snapshot(2, vec![closed]));
     assert!(dp.applied(2).await.unwrap().endpoints[0].ok);
 
-    assert_eq!(roundtrip(&mut established, b"after").await.unwrap(), b"after", "established connection survives");
-    let mut newcomer = connect_from("127.0.0.1", endpoint_addr(port)).await.unwrap();
-    assert!(is_closed_by_peer(&mut newcomer).await, "new connection follows the new whitelist");
-    let mut allowed = connect_from("127.0.0.50", endpoint_addr(port)).await.unwrap();
+    assert_eq!(
+        roundtrip(&mut established, b"after").await.unwrap(),
+        b"after",
+        "established connection survives"
+    );
+    let mut newcomer = connect_from("127.0.0.1", endpoint_addr(port))
+        .await
+        .unwrap();
+    assert!(
+        is_closed_by_peer(&mut newcomer).await,
+        "new connection follows the new whitelist"
+    );
+    let mut allowed = connect_from("127.0.0.50", endpoint_addr(port))
+        .await
+        .unwrap();
     assert_eq!(roundtrip(&mut allowed, b"in").await.unwrap(), b"in");
     assert_eq!(dp.stats().get("ep-1").unwrap().refused_whitelist, 1);
     dp.shutdown().await;
@@ -88,7 +113,11 @@ async fn changing_the_backend_keeps_established_connections_and_routes_new_ones(
     assert_eq!(roundtrip(&mut fresh, b"three").await.unwrap(), b"three");
     assert_eq!(old.accepted(), 1);
     assert_eq!(new.accepted(), 1);
-    assert_eq!(new.headers.lock().unwrap().len(), 1, "the new connection got a PROXY header");
+    assert_eq!(
+        new.headers.lock().unwrap().len(),
+        1,
+        "the new connection got a PROXY header"
+    );
     dp.shutdown().await;
 }
 
@@ -103,7 +132,10 @@ async fn unchanged_listeners_are_not_rebound_when_other_endpoints_change() {
     dp.applied(1).await.unwrap();
     let mut c = TcpStream::connect(endpoint_addr(p1)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"a").await.unwrap(), b"a");
-    dp.push(snapshot(2, vec![a.clone(), spec("ep-b", "127.0.0.3", p2, backend.addr)]));
+    dp.push(snapshot(
+        2,
+        vec![a.clone(), spec("ep-b", "127.0.0.3", p2, backend.addr)],
+    ));
     let r = dp.applied(2).await.unwrap();
     assert!(r.endpoints.iter().all(|e| e.ok), "{r:?}");
     assert_eq!(roundtrip(&mut c, b"still").await.unwrap(), b"still");
@@ -145,7 +177,10 @@ async fn a_port_taken_by_another_process_is_reported_and_retried() {
     let squatter = std::net::TcpListener::bind((ENDPOINT_IP, 0)).unwrap();
     let port = squatter.local_addr().unwrap().port();
     let dp = DataPlane::start(opts());
-    dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)]));
+    dp.push(snapshot(
+        1,
+        vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+    ));
     let r = dp.applied(1).await.unwrap();
     assert_eq!(
         r.endpoints[0].error.as_deref(),
@@ -170,7 +205,10 @@ async fn shutdown_waits_for_a_busy_connection_to_finish() {
     let backend = Backend::start("127.0.0.1", Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
-    dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)]));
+    dp.push(snapshot(
+        1,
+        vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+    ));
     dp.applied(1).await.unwrap();
     let mut c = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"start").await.unwrap(), b"start");
@@ -184,12 +222,18 @@ async fn shutdown_waits_for_a_busy_connection_to_finish() {
         .await
     );
     // ...while the busy one completes its exchange.
-    assert_eq!(roundtrip(&mut c, b"mid-shutdown").await.unwrap(), b"mid-shutdown");
+    assert_eq!(
+        roundtrip(&mut c, b"mid-shutdown").await.unwrap(),
+        b"mid-shutdown"
+    );
     assert!(!shutdown.is_finished());
     c.shutdown().await.unwrap();
     let mut rest = Vec::new();
     c.read_to_end(&mut rest).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), shutdown).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +245,10 @@ async fn shutdown_aborts_idle_connections_at_the_drain_deadline() {
         drain_timeout: Duration::from_millis(300),
         ..opts()
     });
-    dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)]));
+    dp.push(snapshot(
+        1,
+        vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+    ));
     dp.applied(1).await.unwrap();
     let mut c = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"idle").await.unwrap(), b"idle");
