@@ -1,7 +1,8 @@
 //! Runs the vpcep data plane in process with one endpoint, for bench/dataplane/run.sh.
 //!
-//! `dataplane-bench-agent LISTEN_ADDR BACKEND_ADDR TCP_PROXY COPY_MODE [PIPE_BYTES]`
-//! (COPY_MODE: `splice` or `userspace`). Prints `ready` once listening; stops on SIGTERM/SIGINT.
+//! `dataplane-bench-agent LISTEN_ADDR BACKEND_ADDR TCP_PROXY COPY_MODE [BYTES]`
+//! (COPY_MODE: `splice` or `userspace`; BYTES: pipe size for splice, buffer size for
+//! userspace). Prints `ready` once listening; stops on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use vpcep_proxy::{CopyMode, DataPlane, EndpointSpec, PortPair, ProxyOptions, Sna
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 4 {
-        return Err("usage: dataplane-bench-agent LISTEN BACKEND TCP_PROXY splice|userspace [PIPE_BYTES]".into());
+        return Err(
+            "usage: dataplane-bench-agent LISTEN BACKEND TCP_PROXY splice|userspace [BYTES]".into(),
+        );
     }
     let listen: SocketAddr = args[0].parse()?;
     let backend: SocketAddr = args[1].parse()?;
@@ -20,13 +23,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "userspace" => CopyMode::Userspace,
         other => return Err(format!("unknown copy mode {other}").into()),
     };
-    let pipe_bytes = args.get(4).map(|s| s.parse()).transpose()?;
+    let bytes: Option<usize> = args.get(4).map(|s| s.parse()).transpose()?;
+    let defaults = ProxyOptions::default();
     vpcep_proxy::raise_nofile_limit()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let dp = DataPlane::start(ProxyOptions {
             copy_mode,
-            pipe_bytes,
+            pipe_bytes: bytes.or(defaults.pipe_bytes),
+            buffer_bytes: bytes.unwrap_or(defaults.buffer_bytes),
             drain_timeout: Duration::from_secs(1),
             ..ProxyOptions::default()
         });

@@ -21,23 +21,41 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const V2_SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
+const V2_SIGNATURE: [u8; 12] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+];
 const CHUNK: usize = 256 * 1024;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let threads: usize = std::env::var("LOADGEN_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let threads: usize = std::env::var("LOADGEN_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let rt = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
     };
-    let arg = |i: usize| -> Res<&str> { args.get(i).map(String::as_str).ok_or_else(|| "missing argument".into()) };
+    let arg = |i: usize| -> Res<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| "missing argument".into())
+    };
     match arg(0)? {
         "backend" => rt.block_on(backend(arg(1)?.parse()?)),
-        "throughput" => rt.block_on(throughput(arg(1)?.parse()?, arg(2)?.parse()?, arg(3)?.parse()?)),
+        "throughput" => rt.block_on(throughput(
+            arg(1)?.parse()?,
+            arg(2)?.parse()?,
+            arg(3)?.parse()?,
+        )),
         "cps" => rt.block_on(cps(arg(1)?.parse()?, arg(2)?.parse()?, arg(3)?.parse()?)),
         "idle" => rt.block_on(idle(arg(1)?.parse()?, arg(2)?.parse()?)),
         other => Err(format!("unknown command {other}").into()),
@@ -155,13 +173,18 @@ async fn upload(target: SocketAddr, bytes: u64, chunk: Arc<Vec<u8>>) -> Res<()> 
 async fn throughput(target: SocketAddr, conns: usize, bytes: u64) -> Res<()> {
     let chunk = Arc::new(vec![0x5Au8; CHUNK]);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..conns).map(|_| tokio::spawn(upload(target, bytes, chunk.clone()))).collect();
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| tokio::spawn(upload(target, bytes, chunk.clone())))
+        .collect();
     for t in tasks {
         t.await??;
     }
     let secs = started.elapsed().as_secs_f64();
     let total = bytes * conns as u64;
-    println!("bytes={total} secs={secs:.3} gbytes_per_sec={:.3}", total as f64 / secs / 1e9);
+    println!(
+        "bytes={total} secs={secs:.3} gbytes_per_sec={:.3}",
+        total as f64 / secs / 1e9
+    );
     Ok(())
 }
 
@@ -213,7 +236,10 @@ async fn cps(target: SocketAddr, concurrency: usize, secs: f64) -> Res<()> {
 async fn idle(target: SocketAddr, n: usize) -> Res<()> {
     let mut conns = Vec::with_capacity(n);
     for batch in (0..n).collect::<Vec<_>>().chunks(200) {
-        let opened: Vec<_> = batch.iter().map(|_| tokio::spawn(TcpStream::connect(target))).collect();
+        let opened: Vec<_> = batch
+            .iter()
+            .map(|_| tokio::spawn(TcpStream::connect(target)))
+            .collect();
         for o in opened {
             conns.push(o.await??);
         }

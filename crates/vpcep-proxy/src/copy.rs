@@ -4,9 +4,12 @@
 //!
 //! Two interchangeable paths ([`CopyMode`]):
 //! - **splice**: `splice(2)` socket → pipe → socket. Payload pages move by reference inside the
-//!   kernel; user space only issues two syscalls per chunk. The pipe is created on the first
-//!   readable event, so idle connections hold no pipe. `nix::fcntl::splice` is a safe wrapper,
-//!   so the crate keeps `unsafe_code = "forbid"`.
+//!   kernel; user space only issues two syscalls per chunk. A direction starts with plain
+//!   reads into a 16 KiB stack buffer and switches to splice for good at the first read that
+//!   fills it: short request/response connections never pay for creating pipes, idle ones hold
+//!   neither pipe nor buffer, bulk transfers run through a pipe of
+//!   [`ProxyOptions::pipe_bytes`](crate::ProxyOptions::pipe_bytes). `nix::fcntl::splice` is a
+//!   safe wrapper, so the crate keeps `unsafe_code = "forbid"`.
 //! - **userspace**: `read`/`write` through a buffer allocated on the first readable event.
 //!
 //! Both are written on `&TcpStream` with tokio's readiness API (`try_io`, `try_read`,
@@ -97,6 +100,48 @@ impl Pipe {
 const SPLICE_FLAGS: SpliceFFlags =
     SpliceFFlags::SPLICE_F_NONBLOCK.union(SpliceFFlags::SPLICE_F_MOVE);
 
+/// Reads at or above this size switch a direction from the stack buffer to splice.
+const SMALL_READ_BYTES: usize = 16 * 1024;
+
+enum Pumped {
+    /// The source sent FIN.
+    Eof,
+    /// Nothing to read (readiness is cleared).
+    Empty,
+    /// `n` bytes read; `rest` (the unwritten tail) must still be written.
+    Read { n: usize, rest: Option<Vec<u8>> },
+}
+
+/// One non-blocking read into a stack buffer and one write attempt. Synchronous, so the
+/// buffer never lives in the connection's future.
+fn pump_small(src: &TcpStream, dst: &TcpStream) -> io::Result<Pumped> {
+    let mut buf = [0u8; SMALL_READ_BYTES];
+    let n = match src.try_read(&mut buf) {
+        Ok(0) => return Ok(Pumped::Eof),
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Empty),
+        Err(e) => return Err(e),
+    };
+    let written = match dst.try_write(&buf[..n]) {
+        Ok(w) => w,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    let rest = (written < n).then(|| buf[written..n].to_vec());
+    Ok(Pumped::Read { n, rest })
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(w) => data = &data[w..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 async fn splice_one_way(
     src: &TcpStream,
     dst: &TcpStream,
@@ -104,7 +149,22 @@ async fn splice_one_way(
     m: &EndpointMetrics,
     dir: Direction,
 ) -> io::Result<()> {
-    src.readable().await?;
+    loop {
+        src.readable().await?;
+        match pump_small(src, dst)? {
+            Pumped::Eof => return Ok(()),
+            Pumped::Empty => {}
+            Pumped::Read { n, rest } => {
+                if let Some(rest) = rest {
+                    write_all(dst, &rest).await?;
+                }
+                m.bytes(dir, n as u64);
+                if n == SMALL_READ_BYTES {
+                    break;
+                }
+            }
+        }
+    }
     let pipe = Pipe::new(pipe_bytes)?;
     loop {
         // The pipe is empty here, so EAGAIN can only mean "socket has no data".
@@ -156,14 +216,7 @@ async fn buffer_one_way(
         if n == 0 {
             return Ok(());
         }
-        let mut off = 0;
-        while off < n {
-            match dst.try_write(&buf[off..n]) {
-                Ok(w) => off += w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
-                Err(e) => return Err(e),
-            }
-        }
+        write_all(dst, &buf[..n]).await?;
         m.bytes(dir, n as u64);
     }
 }
