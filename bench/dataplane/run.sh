@@ -59,6 +59,8 @@ start() {
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return 0; sleep 0.05; done; echo "no listener on $1" >&2; exit 1; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user+system) a process has used so far.
+cpu_s() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat" || echo 0; }
 
 haproxy_cfg() { # PORT SPLICE(0|1); splicing needs pipes (maxpipes = maxconn/4), so fewer conns
   cat <<CFG
@@ -79,6 +81,7 @@ backend b
 CFG
 }
 
+echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (figures are only comparable within one run)"
 echo "== starting backend, agents and haproxy"
 start backend "$LG" backend 127.0.0.1:19000
 start agent_splice "$AG" 127.0.0.2:19001 127.0.0.1:19000 proxy_open splice
@@ -87,6 +90,13 @@ haproxy_cfg 19003 0 > "$T/h.cfg"; haproxy_cfg 19004 1 > "$T/hs.cfg"
 start haproxy haproxy -db -f "$T/h.cfg"; wait_port 127.0.0.3:19003
 start haproxy_splice haproxy -db -f "$T/hs.cfg"; wait_port 127.0.0.3:19004
 
+declare -A PROC=(
+  [direct]=""
+  [agent-splice]=$PID_agent_splice
+  [agent-userspace]=$PID_agent_user
+  [haproxy]=$PID_haproxy
+  [haproxy-splice]=$PID_haproxy_splice
+)
 declare -A TARGET=(
   [direct]=127.0.0.1:19000
   [agent-splice]=127.0.0.2:19001
@@ -99,19 +109,28 @@ ORDER=(direct agent-splice agent-userspace haproxy haproxy-splice)
 echo "== throughput: $CONNS parallel uploads of $BYTES_PER_CONN bytes, $REPS reps (median)"
 for rep in $(seq "$REPS"); do
   for n in "${ORDER[@]}"; do
+    c0=$(cpu_s "${PROC[$n]}")
     v=$("$LG" throughput "${TARGET[$n]}" "$CONNS" "$BYTES_PER_CONN" | sed -E 's/.*gbytes_per_sec=([0-9.]+).*/\1/')
-    echo "   rep $rep $n: $v GB/s"
+    c1=$(cpu_s "${PROC[$n]}")
+    cpu=$(python3 -c "print(f'{($c1 - $c0) / ($CONNS * $BYTES_PER_CONN / 1e9):.3f}')")
+    echo "   rep $rep $n: $v GB/s, proxy CPU ${cpu} s/GB"
     echo -e "$n\tgbps\t$v" >> "$T/results.tsv"
+    [ -n "${PROC[$n]}" ] && echo -e "$n\tcpu\t$cpu" >> "$T/results.tsv"
   done
 done
 
 echo "== new connections/s: concurrency $CPS_CONC, ${CPS_SECS}s each, 2 reps (median)"
 for rep in 1 2; do
   for n in "${ORDER[@]}"; do
+    c0=$(cpu_s "${PROC[$n]}")
     line=$("$LG" cps "${TARGET[$n]}" "$CPS_CONC" "$CPS_SECS")
+    c1=$(cpu_s "${PROC[$n]}")
     v=$(sed -E 's/.*conns_per_sec=([0-9]+).*/\1/' <<<"$line")
-    echo "   rep $rep $n: $line"
+    count=$(sed -E 's/.*conns=([0-9]+) .*/\1/' <<<"$line")
+    cpuk=$(python3 -c "print(f'{($c1 - $c0) * 1000 / max($count, 1) * 1000:.1f}')")
+    echo "   rep $rep $n: $line, proxy CPU ${cpuk} ms/1k conns"
     echo -e "$n\tcps\t$v" >> "$T/results.tsv"
+    [ -n "${PROC[$n]}" ] && echo -e "$n\tcpuconn\t$cpuk" >> "$T/results.tsv"
     sleep 1
   done
 done
@@ -150,10 +169,11 @@ def g(n, m): return med.get((n, m))
 def r(a, b): return f"{a / b:.2f}x" if a is not None and b else "-"
 rows = ["direct", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice"]
 best_h = lambda m: max(x for x in (g("haproxy", m), g("haproxy-splice", m)) if x is not None)
-print(f"{'path':<17}{'GB/s':>8}{'conn/s':>10}{'bytes/idle conn':>17}  {'GB/s vs direct':>15}{'GB/s vs best haproxy':>22}{'conn/s vs best haproxy':>24}")
+print(f"| {'path':<15} | {'GB/s':>6} | {'proxy CPU s/GB':>14} | {'conn/s':>7} | {'proxy CPU ms/1k conn':>20} | {'bytes/idle conn':>15} | {'GB/s vs direct':>14} | {'GB/s vs best HAProxy':>20} | {'conn/s vs best HAProxy':>22} |")
+print("|" + "|".join("-" * (w + 2) for w in (15, 6, 14, 7, 20, 15, 14, 20, 22)) + "|")
 for n in rows:
-    gb, cps, mem = g(n, "gbps"), g(n, "cps"), g(n, "mem")
-    print(f"{n:<17}{gb or 0:>8.2f}{cps or 0:>10.0f}{(f'{mem:.0f}' if mem else '-'):>17}  "
-          f"{r(gb, g('direct', 'gbps')):>15}{r(gb, best_h('gbps')):>22}{r(cps, best_h('cps')):>24}")
+    gb, cps, mem, cpu, cpuc = g(n, "gbps"), g(n, "cps"), g(n, "mem"), g(n, "cpu"), g(n, "cpuconn")
+    print(f"| {n:<15} | {gb or 0:>6.2f} | {(f'{cpu:.3f}' if cpu is not None else '-'):>14} | {cps or 0:>7.0f} | {(f'{cpuc:.1f}' if cpuc is not None else '-'):>20} | {(f'{mem:.0f}' if mem else '-'):>15} | "
+          f"{r(gb, g('direct', 'gbps')):>14} | {r(gb, best_h('gbps')):>20} | {r(cps, best_h('cps')):>22} |")
 PY
 echo "(medians; memory measured with the agent in splice mode and HAProxy without splicing)"

@@ -22,10 +22,14 @@ pub(crate) struct Route {
     pub metrics: Arc<EndpointMetrics>,
 }
 
-/// Serves one accepted connection until both sides are done, an error, or `abort`.
+/// Serves one accepted connection until both sides are done, an error, or `abort`. `local` is
+/// the address the client connected to when the listener's own address says it (not a
+/// wildcard); else it is asked of the socket. The client socket already has `TCP_NODELAY`,
+/// inherited from the listener.
 pub(crate) async fn serve(
     client: TcpStream,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     route: Arc<Route>,
     shared: Arc<Shared>,
     abort: CancellationToken,
@@ -37,7 +41,6 @@ pub(crate) async fn serve(
         return;
     }
     let _active = route.metrics.opened();
-    let _ = client.set_nodelay(true);
     let connect = shared
         .netns
         .connect(cfg.backend_netns.as_deref(), cfg.backend);
@@ -59,7 +62,10 @@ pub(crate) async fn serve(
     };
     let mut backend = backend;
     if cfg.tcp_proxy.sends_proxy_header() {
-        let destination = client.local_addr().unwrap_or(peer);
+        let destination = match local {
+            Some(a) => a,
+            None => client.local_addr().unwrap_or(peer),
+        };
         let header = match shared.opts.proxy_version {
             ProxyVersion::V1 => Ok(proxy_protocol::encode_v1(peer, destination)),
             ProxyVersion::V2 => proxy_protocol::encode_v2(&proxy_protocol::HeaderFields {

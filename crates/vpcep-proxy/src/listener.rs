@@ -137,6 +137,7 @@ async fn accept_loop(
     abort: CancellationToken,
     conns: TaskTracker,
 ) {
+    let local = (!key.addr.ip().is_unspecified()).then_some(key.addr);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -148,6 +149,7 @@ async fn accept_loop(
                 conns.spawn(connection::serve(
                     stream,
                     peer,
+                    local,
                     route.load_full(),
                     shared.clone(),
                     abort.clone(),

@@ -103,7 +103,8 @@ impl NetnsPool {
         Ok(jobs)
     }
 
-    /// A listening socket on `addr` in `netns` (or the agent's own namespace).
+    /// A listening socket on `addr` in `netns` (or the agent's own namespace), with
+    /// `TCP_NODELAY` (inherited by accepted connections).
     pub async fn bind(
         &self,
         netns: Option<&str>,
@@ -175,6 +176,9 @@ async fn spawn_worker(name: &str, path: PathBuf) -> io::Result<mpsc::Sender<Job>
 fn listen_socket(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt per
+    // listener instead of one per connection.
+    s.set_tcp_nodelay(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
