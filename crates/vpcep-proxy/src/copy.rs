@@ -10,7 +10,7 @@
 //!   neither pipe nor buffer, bulk transfers run through a pipe of
 //!   [`ProxyOptions::pipe_bytes`](crate::ProxyOptions::pipe_bytes). `nix::fcntl::splice` is a
 //!   safe wrapper, so the crate keeps `unsafe_code = "forbid"`.
-//! - **userspace**: `read`/`write` through a buffer allocated on the first readable event.
+//! - **userspace**: `read`/`write` through a buffer reserved on the first readable event.
 //!
 //! Both are written on `&TcpStream` with tokio's readiness API (`try_io`, `try_read`,
 //! `try_write`), which lets the two directions run concurrently on one pair of sockets without
@@ -203,9 +203,11 @@ async fn buffer_one_way(
     dir: Direction,
 ) -> io::Result<()> {
     src.readable().await?;
-    let mut buf = vec![0u8; buffer_bytes.max(1)];
+    // Reserved, not zeroed: `try_read_buf` fills spare capacity.
+    let mut buf = Vec::with_capacity(buffer_bytes.max(1));
     loop {
-        let n = match src.try_read(&mut buf) {
+        buf.clear();
+        let n = match src.try_read_buf(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 src.readable().await?;
@@ -216,7 +218,7 @@ async fn buffer_one_way(
         if n == 0 {
             return Ok(());
         }
-        write_all(dst, &buf[..n]).await?;
+        write_all(dst, &buf).await?;
         m.bytes(dir, n as u64);
     }
 }
