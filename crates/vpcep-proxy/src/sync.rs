@@ -28,6 +28,8 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// First retry delay.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// Shortest interval between polls that return an unchanged version.
+const MIN_UNCHANGED_POLL: Duration = Duration::from_secs(1);
 /// Added to the long-poll timeout before the agent gives up on an answer.
 const POLL_GRACE: Duration = Duration::from_secs(15);
 
@@ -136,6 +138,7 @@ async fn poll_snapshots(
             Some(v) => format!("/agent/v1/snapshot?since={v}&timeout={wait}"),
             None => format!("/agent/v1/snapshot?timeout={wait}"),
         };
+        let asked = tokio::time::Instant::now();
         let answer = tokio::time::timeout(
             cfg.poll_timeout + POLL_GRACE,
             client.call::<(), Snapshot>(Method::GET, &path, None),
@@ -152,6 +155,10 @@ async fn poll_snapshots(
                     );
                     since = Some(snapshot.version);
                     snapshots.send_replace(Arc::new(snapshot));
+                } else if asked.elapsed() < MIN_UNCHANGED_POLL {
+                    // A server that answers an unchanged version at once (no long-poll
+                    // support) must not make the agent spin.
+                    tokio::time::sleep(MIN_UNCHANGED_POLL).await;
                 }
                 continue;
             }
