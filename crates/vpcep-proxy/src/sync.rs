@@ -23,7 +23,7 @@ use crate::config::ProxyOptions;
 /// Default long-poll wait asked of the control plane.
 pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default interval at which the last report is sent again.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 /// Default ceiling of the retry backoff.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// First retry delay.
