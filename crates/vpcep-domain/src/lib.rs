@@ -25,3 +25,7 @@ pub mod wire;
 pub mod wire_vpc;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
+
+// Permissions (whitelists), quotas: wire bodies and rules.
+pub mod quota;
+pub mod wire_permission;
