@@ -25,6 +25,7 @@ use uuid::Uuid;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{EndpointService, ServiceStatus};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
+use vpcep_domain::permission::Permission;
 use vpcep_domain::{ApiError, ApiResult};
 
 pub use sql::{open, SqlStore, StoreOptions};
@@ -133,6 +134,7 @@ pub struct PortFilter {
 
 /// Resource kinds counted per project.
 pub const USAGE_ENDPOINT_SERVICE: &str = "endpoint_service";
+pub const USAGE_ENDPOINT: &str = "endpoint";
 
 /// The storage behind the control plane. Implementations must pass [`conformance`].
 #[async_trait]
@@ -264,4 +266,62 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         marker: Option<&str>,
     ) -> StoreResult<Vec<PrivateIp>>;
+
+    // ---- service permissions and quota usage (#3, #4, #5, #14, #18, #27) ----
+
+    /// A page of the permission records of a service of the project, optionally only those
+    /// whose entry contains `contains` (case-insensitive), and the total matching. 404
+    /// EndPoint.0005 when the project has no such service.
+    async fn list_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        contains: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<Permission>, u64)>;
+
+    /// Applies `change` to the permission records of a service of the project in one
+    /// transaction (404 EndPoint.0005 when the project has no such service) and answers the
+    /// records it names (see [`PermissionChange`]). A refused change writes nothing.
+    async fn change_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        now: i64,
+        change: PermissionChange,
+    ) -> StoreResult<Vec<Permission>>;
+
+    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`]) of a
+    /// project: resources it holds, those being deleted included.
+    async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64>;
+}
+
+// ---- service permissions (helper/perms) ----
+
+mod permissions;
+
+/// A change to the permission records of one service ([`Store::change_permissions`]). Records
+/// are unique per entry; a service holds at most `MAX_PERMISSIONS` (500) of them, more is
+/// EndPoint.3049.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionChange {
+    /// Adds the entries not yet present, as the given records (#3 `add`); present entries keep
+    /// their record. Answers the stored record of each distinct entry, in order.
+    Add(Vec<Permission>),
+    /// Like `Add`, and present entries take the given description (#4 batch-create).
+    Upsert(Vec<Permission>),
+    /// Removes the records of these entries; absent ones are ignored (#3 `remove`). Answers the
+    /// removed records.
+    RemoveEntries(Vec<String>),
+    /// Removes the records with these ids (#5); one unknown id is 404 EndPoint.0005 and removes
+    /// nothing. Answers the removed records, in order.
+    RemoveIds(Vec<Uuid>),
+    /// Sets the description of one record (#27); an unknown id is 404 EndPoint.0005. Answers
+    /// the record.
+    Describe {
+        /// The record.
+        id: Uuid,
+        /// The new description.
+        description: String,
+    },
 }

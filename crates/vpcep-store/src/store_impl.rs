@@ -222,4 +222,31 @@ impl Store for SqlStore {
         self.inv_list_private_ips(project_id, subnet_id, limit, marker)
             .await
     }
+
+    async fn list_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        contains: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<Permission>, u64)> {
+        self.perm_list(project_id, service_id, contains, page).await
+    }
+
+    async fn change_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        now: i64,
+        change: PermissionChange,
+    ) -> StoreResult<Vec<Permission>> {
+        self.perm_change(project_id, service_id, now, change).await
+    }
+
+    async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
+        self.perm_usage(project_id, resource).await
+    }
 }
+
+use crate::PermissionChange;
+use vpcep_domain::permission::Permission;
