@@ -19,5 +19,10 @@ pub fn open_routes() -> Router<AppState> {
 
 /// Routes that need a valid signature and a project the caller owns.
 pub fn signed_routes() -> Router<AppState> {
-    services::routes().merge(vpc::routes())
+    services::routes()
+        .merge(vpc::routes())
+        .merge(permissions::routes())
 }
+
+// Permissions of endpoint services (#3, #4, #5, #18, #27) and quotas (#14).
+mod permissions;
