@@ -25,7 +25,6 @@ use uuid::Uuid;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{EndpointService, ServiceStatus};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
-use vpcep_domain::permission::Permission;
 use vpcep_domain::{ApiError, ApiResult};
 
 pub use sql::{open, SqlStore, StoreOptions};
@@ -299,6 +298,8 @@ pub trait Store: Send + Sync + 'static {
 // ---- service permissions (helper/perms) ----
 
 mod permissions;
+
+use vpcep_domain::permission::Permission;
 
 /// A change to the permission records of one service ([`Store::change_permissions`]). Records
 /// are unique per entry; a service holds at most `MAX_PERMISSIONS` (500) of them, more is
