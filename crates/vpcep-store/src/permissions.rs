@@ -69,7 +69,6 @@ impl Record for Permission {
 /// The permission entries of a service, exactly as stored, in the order they were added. For
 /// code deciding inside its own transaction whether an account may connect
 /// ([`vpcep_domain::permission::permits`]).
-
 pub(crate) async fn permission_entries(
     conn: &mut AnyConnection,
     service_id: &str,
