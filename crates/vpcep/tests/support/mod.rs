@@ -117,7 +117,7 @@ impl Env {
             region: REGION.into(),
             accounts: Some(self.accounts.clone()),
             provisioning_delay,
-            inventory: None,
+            ..ServeConfig::default()
         }
     }
 }
