@@ -38,20 +38,29 @@ async fn wait_none_in(api: &Api, status: &str) {
     .await
 }
 
+/// Most requests a test has in flight at once.
+const MAX_IN_FLIGHT: usize = 48;
+
 /// Fires `n` creates on `b` split across `apis` (request `i` through `apis[i % len]`), with
-/// the ports `ports(i)`; answers the answers in request order.
+/// the ports `ports(i)`, at most [`MAX_IN_FLIGHT`] at once; answers the answers in request
+/// order.
 async fn create_many(
     apis: &[Api],
     b: &BackendPort,
     n: usize,
     ports: impl Fn(usize) -> Vec<(u16, u16)>,
 ) -> Vec<Answer> {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut set = JoinSet::new();
     for i in 0..n {
         let api = apis[i % apis.len()].clone();
         let b = b.clone();
         let p = ports(i);
-        set.spawn(async move { (i, api.create(&b, &p).await) });
+        let in_flight = in_flight.clone();
+        set.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.expect("semaphore");
+            (i, api.create(&b, &p).await)
+        });
     }
     let mut out: Vec<Option<Answer>> = vec![None; n];
     while let Some(r) = set.join_next().await {
@@ -59,6 +68,26 @@ async fn create_many(
         out[i] = Some(a);
     }
     out.into_iter().map(|a| a.expect("answered")).collect()
+}
+
+/// Deletes the services `created` answered, request `i` through `apis[i % len]`, at most
+/// [`MAX_IN_FLIGHT`] at once; asserts each is accepted (204).
+async fn delete_all(apis: &[Api], created: &[Answer]) {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut set = JoinSet::new();
+    for (i, a) in created.iter().enumerate() {
+        let api = apis[i % apis.len()].clone();
+        let id = id_of(&a.body);
+        let in_flight = in_flight.clone();
+        set.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.expect("semaphore");
+            api.try_delete(&id).await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        let d = r.expect("task").expect("transport");
+        assert_eq!(d.status, 204, "{}", d.body);
+    }
 }
 
 fn assert_stored_consistent(stored: &Stored) {
@@ -246,16 +275,8 @@ async fn many_deletes_through_both_nodes_end_with_exact_usage() {
     assert!(answers.iter().all(|a| a.status == 200), "{answers:#?}");
     wait_none_in(&apis[1], "creating").await;
 
-    let mut set = JoinSet::new();
-    for (i, a) in answers.iter().enumerate() {
-        let api = apis[(i + 1) % 2].clone();
-        let id = id_of(&a.body);
-        set.spawn(async move { api.try_delete(&id).await });
-    }
-    while let Some(r) = set.join_next().await {
-        let d = r.expect("task").expect("transport");
-        assert_eq!(d.status, 204, "{}", d.body);
-    }
+    // Each service is deleted through the node that did not create it.
+    delete_all(&[apis[1].clone(), apis[0].clone()], &answers).await;
     for api in &apis {
         eventually(SETTLE, || async {
             match api.list_all("").await {
@@ -345,15 +366,7 @@ async fn concurrent_reconciler_passes_on_two_nodes_move_each_service_once() {
     );
     assert_eq!(apis[1].list("status=available&limit=1").await.1, N as u64);
 
-    let mut set = JoinSet::new();
-    for (i, a) in answers.iter().enumerate() {
-        let api = apis[i % 2].clone();
-        let id = id_of(&a.body);
-        set.spawn(async move { api.try_delete(&id).await });
-    }
-    while let Some(r) = set.join_next().await {
-        assert_eq!(r.expect("task").expect("transport").status, 204);
-    }
+    delete_all(&apis, &answers).await;
     assert_eq!(
         race_reconcilers(&ctxs, &apis[1], "deleting").await,
         N as u64
