@@ -203,6 +203,108 @@ async fn conflicting_port_mappings_on_one_port_id_across_nodes_admit_exactly_one
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_taking_one_port_across_nodes_admit_exactly_one() {
+    let _serial = SERIAL.lock().await;
+    let Some(env) = pg().await else { return };
+    let a = Node::start(&env.config(Duration::ZERO)).await;
+    let b = Node::start(&env.config(Duration::ZERO)).await;
+    let apis = [a.api(OWNER), b.api(OWNER)];
+    let backend = apis[0].make_backend(8).await;
+    const RACERS: usize = 6;
+    let services: Vec<String> = create_many(&apis, &backend, RACERS, |i| {
+        vec![(1000 + i as u16, 1000 + i as u16)]
+    })
+    .await
+    .iter()
+    .map(|a| {
+        assert_eq!(a.status, 200, "{}", a.body);
+        id_of(&a.body)
+    })
+    .collect();
+    for round in 0..8u16 {
+        // Every service tries to add the same client port, each through the other node.
+        let wanted = 7000 + round;
+        let mut set = JoinSet::new();
+        for (k, id) in services.iter().enumerate() {
+            let api = apis[(k + round as usize) % 2].clone();
+            let id = id.clone();
+            let mine = 1000 + k as u16;
+            set.spawn(async move {
+                let shown = api.show(&id).await;
+                let mut ports = ports_of(&shown.body);
+                ports.push((wanted, 20_000 + round * 10 + k as u16));
+                let body = serde_json::json!({"ports": ports.iter().map(|&(c, s)| serde_json::json!({"client_port": c, "server_port": s, "protocol": "TCP"})).collect::<Vec<_>>()});
+                assert!(ports.contains(&(mine, mine)));
+                api.update(&id, &body).await
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = set.join_next().await {
+            let a = r.expect("task");
+            match a.status {
+                200 => ok += 1,
+                _ => assert_eq!((a.status, a.code()), (400, "EndPoint.3044"), "{}", a.body),
+            }
+        }
+        assert_eq!(
+            ok, 1,
+            "round {round}: {ok} updates took client port {wanted}"
+        );
+    }
+    assert_stored_consistent(&Stored::read(env.url()).await);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_port_while_another_node_creates_a_service_on_it_never_does_both() {
+    let _serial = SERIAL.lock().await;
+    let Some(env) = pg().await else { return };
+    let a = Node::start(&env.config(Duration::ZERO)).await;
+    let b = Node::start(&env.config(Duration::ZERO)).await;
+    let (api_a, api_b) = (a.api(OWNER), b.api(OWNER));
+    let first = api_a.make_backend(9).await;
+    let mut outcomes = std::collections::BTreeMap::new();
+    for round in 0..20 {
+        let port = BackendPort {
+            port_id: api_a.make_port(&first).await,
+            ..first.clone()
+        };
+        let (create_api, delete_api) = if round % 2 == 0 {
+            (&api_a, &api_b)
+        } else {
+            (&api_b, &api_a)
+        };
+        let path = format!("/v1/{{project_id}}/ports/{}", port.port_id);
+        let (created, deleted) = tokio::join!(
+            create_api.create(&port, &[(80, 80)]),
+            delete_api.send(Method::DELETE, &path, None)
+        );
+        let outcome = (
+            (created.status, created.code().to_string()),
+            (deleted.status, deleted.code().to_string()),
+        );
+        let shown = api_a.send(Method::GET, &path, None).await;
+        match (created.status, deleted.status) {
+            (200, 409) => {
+                assert_eq!(deleted.code(), "VPC.0710");
+                assert_eq!(shown.status, 200, "the service's port is gone");
+            }
+            (400 | 404, 204) => {
+                assert_eq!(created.code(), "EndPoint.3008", "{}", created.body);
+                assert_eq!(shown.status, 404);
+            }
+            _ => panic!("round {round}: create and port delete gave {outcome:?}"),
+        }
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    }
+    eprintln!("create vs port delete outcomes: {outcomes:?}");
+    assert_stored_consistent(&Stored::read(env.url()).await);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_quota_holds_across_nodes_under_concurrent_creates() {
     let _serial = SERIAL.lock().await;
     let Some(env) = pg().await else { return };

@@ -313,6 +313,7 @@ impl Process {
 #[derive(Debug, Clone)]
 pub struct BackendPort {
     pub vpc_id: String,
+    pub subnet_id: String,
     pub port_id: String,
 }
 
@@ -436,16 +437,24 @@ impl Api {
             .as_str()
             .expect("subnet id")
             .to_string();
+        let mut b = BackendPort {
+            vpc_id,
+            subnet_id,
+            port_id: String::new(),
+        };
+        b.port_id = self.make_port(&b).await;
+        b
+    }
+
+    /// Another VM port in the subnet of `b`; answers its id.
+    pub async fn make_port(&self, b: &BackendPort) -> String {
         let port = self
             .post_ok(
                 "/v1/{project_id}/ports",
-                json!({"port": {"network_id": subnet_id, "device_owner": "compute:az1"}}),
+                json!({"port": {"network_id": b.subnet_id, "device_owner": "compute:az1"}}),
             )
             .await;
-        BackendPort {
-            vpc_id,
-            port_id: port["port"]["id"].as_str().expect("port id").to_string(),
-        }
+        port["port"]["id"].as_str().expect("port id").to_string()
     }
 
     /// #7.
@@ -479,6 +488,12 @@ impl Api {
     /// #10.
     pub async fn try_delete(&self, id: &str) -> Result<Answer, String> {
         self.try_send(Method::DELETE, &format!("{SERVICES}/{id}"), None)
+            .await
+    }
+
+    /// #25 with a JSON body.
+    pub async fn update(&self, id: &str, body: &Value) -> Answer {
+        self.send(Method::PUT, &format!("{SERVICES}/{id}"), Some(body))
             .await
     }
 
