@@ -38,6 +38,7 @@ else
   echo "== NOTE: PostgreSQL not reachable at $pg_host:$pg_port: only SQLite is measured"
 fi
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 for c in "${configs[@]}"; do
   label="${c%%:*}"
   # shellcheck disable=SC2086 # the flags are meant to split
@@ -49,7 +50,8 @@ for c in "${configs[@]}"; do
 done
 
 echo
-echo "== results ($(nproc) CPUs shared by load generator, servers and database; raw: $OUT)"
+echo "== results: $(nproc) CPUs shared by load generator, servers and database;" \
+  "load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'); raw: $OUT"
 python3 - "$OUT" "${configs[@]%%:*}" <<'EOF'
 import json, os, sys
 
