@@ -1,5 +1,6 @@
 """Fixtures of the compat suite: a freshly started `vpcep serve` (binary from $VPCEP_BIN) with
-its own accounts file and SQLite database, and SDK clients for each test tenant.
+its own accounts file, inventory file and SQLite database, and SDK clients (VPCEP and VPC) for
+each test tenant.
 
 - `vpcep`: the session's server with no provisioning delay (services become `available` at
   once). Tests share it, so each one uses fresh `port_id`s and unique name tokens and never
@@ -20,7 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from vpcep_support import RUNNING, SLOW_DELAY_SECONDS, VpcepServer, make_accounts
+from vpcep_support import (
+    RUNNING,
+    SLOW_DELAY_SECONDS,
+    VpcepServer,
+    make_accounts,
+    seed_inventory,
+)
 
 
 def _binary() -> str:
@@ -41,7 +48,8 @@ def accounts():
 
 
 def _serve(accounts, label, delay=None):
-    server = VpcepServer(_binary(), accounts, label, provisioning_delay=delay)
+    server = VpcepServer(_binary(), accounts, label, provisioning_delay=delay,
+                         inventory=seed_inventory(accounts))
     server.start()
     return server
 
@@ -77,6 +85,24 @@ def fresh_vpcep(accounts, request):
 
 
 @pytest.fixture
+def start_server(accounts, request):
+    """Starts servers of this test's own: `start_server(label, inventory=..., ...)` takes the
+    keyword arguments of `VpcepServer`; they are stopped when the test ends."""
+    started = []
+
+    def start(label, **kw):
+        server = VpcepServer(_binary(), accounts, f"{label}-{request.node.name}"[:40], **kw)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+        if not request.node.stash.get(_FAILED_KEY, False):
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
 def owner(vpcep):
     """SDK client of the owner account in its first project."""
     return vpcep.client("owner")
@@ -92,6 +118,18 @@ def consumer(vpcep):
 def operator(vpcep):
     """SDK client of the operator account (public services, gateway services)."""
     return vpcep.client("operator")
+
+
+@pytest.fixture
+def owner_vpc(vpcep):
+    """VPC SDK client (`huaweicloudsdkvpc.v2.VpcClient`) of the owner's first project."""
+    return vpcep.vpc("owner")
+
+
+@pytest.fixture
+def consumer_vpc(vpcep):
+    """VPC SDK client of the consumer."""
+    return vpcep.vpc("consumer")
 
 
 # --- failure reporting: the server's stderr ---------------------------------------------------

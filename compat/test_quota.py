@@ -1,4 +1,5 @@
-"""Quota: the `limited` account has `[account.quotas] endpoint_service = 3`."""
+"""Service quota: the `limited` account has `[account.quotas] endpoint_service = 3`. (The
+endpoint quota is in test_connections.py.)"""
 
 import threading
 
@@ -23,13 +24,14 @@ def test_fourth_service_exceeds_a_quota_of_three(vpcep):
 def test_concurrent_creates_never_exceed_the_quota(fresh_vpcep):
     n = 8
     clients = [fresh_vpcep.client("limited") for _ in range(n)]
+    backends = [fresh_vpcep.backend("limited") for _ in range(n)]
     barrier = threading.Barrier(n)
     results = [None] * n
 
     def worker(i):
         barrier.wait()
         try:
-            results[i] = create_service(clients[i])
+            results[i] = create_service(clients[i], backends[i])
         except Exception as e:  # noqa: BLE001 - reported below
             results[i] = e
 
