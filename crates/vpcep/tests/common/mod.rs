@@ -218,7 +218,7 @@ impl TestAppBuilder {
             region: REGION.into(),
             accounts: Some(accounts),
             provisioning_delay: self.provisioning_delay,
-            inventory: None,
+            ..ServeConfig::default()
         };
         let (server, base_url) = RunningServer::start(&config).await;
         Some(TestApp {
