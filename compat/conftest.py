@@ -25,8 +25,10 @@ from vpcep_support import (
     RUNNING,
     SLOW_DELAY_SECONDS,
     VpcepServer,
+    create_service,
     make_accounts,
     seed_inventory,
+    wait_status,
 )
 
 
@@ -72,6 +74,16 @@ def slow_vpcep(accounts, request):
     server = _serve(accounts, "slow", delay=f"{int(SLOW_DELAY_SECONDS * 1000)}ms")
     yield server
     _shutdown(server, request)
+
+
+@pytest.fixture(scope="session")
+def slow_open_service(slow_vpcep):
+    """An `available` service of the owner on `slow_vpcep` without approval, shared by the
+    tests that only need something to connect to there (each makes its own endpoints)."""
+    client = slow_vpcep.client("owner")
+    svc = create_service(client, approval_enabled=False)
+    wait_status(client, svc.id, "available", timeout=SLOW_DELAY_SECONDS + 10)
+    return svc
 
 
 @pytest.fixture

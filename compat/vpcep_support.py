@@ -20,6 +20,7 @@ import datetime as _dt
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import random
 import secrets
@@ -623,6 +624,21 @@ def create_service(client: VpcepClient, backend: Optional[Backend] = None, **kw)
         CreateEndpointServiceRequest(body=service_body(client, backend, **kw)))
 
 
+def create_service_raw(server: "VpcepServer", account: str = "owner",
+                       backend: Optional[Backend] = None, **fields) -> dict:
+    """Creates a service with a raw signed request, for fields the Python SDK's create model
+    lacks (`enable_policy`, sent by Terraform); answers the JSON body."""
+    kind = fields.get("server_type", "VM")
+    b = backend or server.backend(account, kind)
+    body = {"port_id": b.port_id, "vpc_id": b.vpc_id, "server_type": b.server_type,
+            "ports": [{"client_port": 80, "server_port": 8080, "protocol": "TCP"}]}
+    body.update(fields)
+    r = server.raw("POST", f"/v1/{server.accounts[account].project}/vpc-endpoint-services",
+                   body=json.dumps(body).encode(), account=account)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def show_service(client: VpcepClient, sid: str):
     return client.list_service_details(ListServiceDetailsRequest(vpc_endpoint_service_id=sid))
 
@@ -643,6 +659,30 @@ def wait_until(probe: Callable[[], object], ok: Callable[[object], bool], timeou
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+class Window:
+    """Started just before the request that begins a transition lasting `delay` seconds on a
+    server with `--provisioning-delay`; `open()` is true while it cannot have finished yet, so
+    a transitional state is asserted only for answers received inside the window."""
+
+    def __init__(self, delay: float = SLOW_DELAY_SECONDS):
+        self.delay = delay
+        self.t0 = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def open(self) -> bool:
+        return self.elapsed() < self.delay * 0.9
+
+
+def outcome(call: Callable[[], object]):
+    """The result of `call`, or the SDK exception it raised."""
+    try:
+        return call()
+    except sdk_exc.ClientRequestException as e:
+        return e
 
 
 def status_or_404(client: VpcepClient, sid: str) -> str:
