@@ -86,6 +86,15 @@ def slow_open_service(slow_vpcep):
     return svc
 
 
+@pytest.fixture(scope="session")
+def slow_approval_service(slow_vpcep):
+    """An `available` service of the owner on `slow_vpcep` with approval, shared likewise."""
+    client = slow_vpcep.client("owner")
+    svc = create_service(client, approval_enabled=True)
+    wait_status(client, svc.id, "available", timeout=SLOW_DELAY_SECONDS + 10)
+    return svc
+
+
 @pytest.fixture
 def fresh_vpcep(accounts, request):
     """A server of this test's own (empty database), for tests that need a clean slate."""

@@ -246,10 +246,9 @@ def test_request_errors(owner, consumer):
     assert only_connection(owner, svc.id, a.id).status == "pendingAcceptance"
 
 
-def test_accept_while_creating_is_refused_for_that_endpoint(slow_vpcep):
+def test_accept_while_creating_is_refused_for_that_endpoint(slow_vpcep, slow_approval_service):
     client = slow_vpcep.client("owner")
-    svc = create_service(client, approval_enabled=True)
-    wait_status(client, svc.id, "available", timeout=15)
+    svc = slow_approval_service
     slow_vpcep.network("owner")
     window = Window()
     ep = create_endpoint(client, svc.id)
@@ -371,7 +370,6 @@ def test_endpoint_quota(vpcep):
     assert connections(frugal, svc.id).total_count == FRUGAL_ENDPOINT_QUOTA
 
     delete_endpoint(frugal, made[0].id)
-    expect_error(lambda: create_endpoint(frugal, svc.id, net), 400, "Endpoint.1018")
     wait_endpoint(frugal, made[0].id, "404")
     create_endpoint(frugal, svc.id, net)
     expect_error(lambda: create_endpoint(frugal, svc.id, net), 400, "Endpoint.1018")
@@ -379,14 +377,13 @@ def test_endpoint_quota(vpcep):
 
 # --- Terraform-style polling ------------------------------------------------------------------------------
 
-def test_terraform_approval_polling(slow_vpcep):
+def test_terraform_approval_polling(slow_vpcep, slow_approval_service):
     """What huaweicloud_vpcep_endpoint and huaweicloud_vpcep_approval do: create, poll the
     endpoint until it leaves `creating` (failing on any undocumented status), GET the service,
     POST the action for one endpoint, then poll `connections?id=` (reading `[0]`) until the
     status is the target; delete and poll for 404."""
     client = slow_vpcep.client("owner")
-    svc = create_service(client, approval_enabled=True)
-    wait_status(client, svc.id, "available", timeout=15)
+    svc = slow_approval_service
     ep = create_endpoint(client, svc.id)
     seen = []
 
@@ -418,13 +415,13 @@ def test_terraform_approval_polling(slow_vpcep):
     assert ranks == sorted(ranks), seen
 
 
-def test_consumer_polls_its_own_endpoint_while_pending(slow_vpcep, accounts):
+def test_consumer_polls_its_own_endpoint_while_pending(slow_vpcep, slow_approval_service,
+                                                       accounts):
     """The consumer side of the flow on a server with a provisioning delay: the endpoint is
     `creating` for the delay, then `pendingAcceptance`."""
     owner = slow_vpcep.client("owner")
     consumer = slow_vpcep.client("consumer")
-    svc = create_service(owner, approval_enabled=True)
-    wait_status(owner, svc.id, "available", timeout=15)
+    svc = slow_approval_service
     permit(owner, svc.id, accounts["consumer"].permission)
     slow_vpcep.network("consumer")
     window = Window()

@@ -127,9 +127,9 @@ def test_endpoint_upgrade_errors(owner):
 
 def test_deleting_service_cannot_be_upgraded(slow_vpcep):
     client = slow_vpcep.client("owner")
-    svc = create_service(client)
-    wait_status(client, svc.id, "available", timeout=15)
+    slow_vpcep.network("owner")
     window = Window()
+    svc = create_service(client)
     delete_service(client, svc.id)
     up = outcome(lambda: upgrade_service(client, svc.id))
     add = outcome(lambda: add_resources(client, svc.id, (new_uuid(), None)))

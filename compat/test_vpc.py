@@ -530,11 +530,11 @@ def test_deletion_guards_and_teardown_order(vpcep, owner, owner_vpc):
 
 
 def test_port_of_a_deleting_service_is_still_in_use(slow_vpcep):
-    """While the service is `deleting` it still holds its backend."""
+    """While the service is `deleting` (here: deleted while still `creating`) it still holds
+    its backend."""
     client, vpc = slow_vpcep.client("owner"), slow_vpcep.vpc("owner")
     b = slow_vpcep.backend("owner")
     svc = create_service(client, b)
-    wait_status(client, svc.id, "available", timeout=15)
     delete_service(client, svc.id)
     expect_error(lambda: delete_port(vpc, b.port_id), 409, "VPC.0710")
     wait_status(client, svc.id, "404", timeout=15)

@@ -76,7 +76,7 @@ from huaweicloudsdkvpcep.v1 import (
 REGION = "compat-1"
 
 #: How long `creating` and `deleting` last on the `slow_vpcep` server.
-SLOW_DELAY_SECONDS = 2.0
+SLOW_DELAY_SECONDS = 1.0
 
 #: The `device_owner` of a port that backs each `server_type` (README "server_type must match").
 DEVICE_OWNER = {
