@@ -4,6 +4,7 @@ errors, the endpoint quota, and the polling Terraform's approval resource does."
 
 import json
 import re
+import threading
 import warnings
 
 import pytest
@@ -454,3 +455,59 @@ def test_error_types_are_sdk_exceptions(owner):
     with pytest.raises(sdk_exc.ClientRequestException) as info:
         connections(owner, new_uuid())
     assert info.value.request_id
+
+
+# --- concurrency ------------------------------------------------------------------------------------
+
+def _race(n, make):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def worker(i):
+        barrier.wait()
+        try:
+            results[i] = make(i)
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            results[i] = e
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def test_concurrent_endpoints_never_share_an_address(vpcep, owner_vpc):
+    """Eight endpoints race for the five addresses of a /29: five get distinct ones, three are
+    refused, and the subnet holds exactly the five."""
+    owner = vpcep.client("owner")
+    svc = ready_service(owner, approval_enabled=False)
+    net = vpcep.new_network("owner", vpc_cidr="10.92.0.0/24", cidr="10.92.0.0/29")
+    clients = [vpcep.client("owner") for _ in range(8)]
+    results = _race(8, lambda i: create_endpoint(clients[i], svc.id, net))
+    made = [r for r in results if not isinstance(r, Exception)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(made) == 5, errors
+    assert all(isinstance(e, sdk_exc.ClientRequestException) and e.status_code == 400
+               for e in errors), errors
+    ips = set()
+    for ep in made:
+        wait_endpoint(owner, ep.id, "accepted")
+        ips.add(show_endpoint(owner, ep.id).ip)
+    assert len(ips) == 5
+    assert set(private_ips(owner_vpc, net.subnet_id)) == ips
+
+
+def test_concurrent_endpoints_never_exceed_the_quota(fresh_vpcep):
+    frugal = fresh_vpcep.client("frugal")
+    svc = ready_service(frugal, approval_enabled=False)
+    fresh_vpcep.network("frugal")
+    clients = [fresh_vpcep.client("frugal") for _ in range(6)]
+    results = _race(6, lambda i: create_endpoint(clients[i], svc.id))
+    made = [r for r in results if not isinstance(r, Exception)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(made) == FRUGAL_ENDPOINT_QUOTA, errors
+    assert all(isinstance(e, sdk_exc.ClientRequestException)
+               and (e.status_code, e.error_code) == (400, "Endpoint.1018") for e in errors), errors
+    assert frugal.list_endpoints(ListEndpointsRequest()).total_count == FRUGAL_ENDPOINT_QUOTA

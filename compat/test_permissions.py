@@ -112,6 +112,9 @@ def test_org_path_entries(owner):
     assert resp.permission_type == "orgPath"
     [record] = listing(owner, svc.id).permissions
     assert (record.permission, record.permission_type) == (ORG, "orgPath")
+    # the entries round-trip byte for byte (Terraform sorts them by permission_type)
+    action(owner, svc.id, "add", ["organizations:orgPath::*"], permission_type="orgPath")
+    assert entries(owner, svc.id) == sorted([ORG, "organizations:orgPath::*"])
     expect_error(lambda: action(owner, svc.id, "add", [ORG]), 400, "EndPoint.3002")
     expect_error(lambda: action(owner, svc.id, "add", ["*"], permission_type="orgPath"),
                  400, "EndPoint.3002")

@@ -222,6 +222,26 @@ def test_limit_as_a_number_in_a_raw_body(vpcep, accounts, tagged):
     assert {x["resource_id"] for x in r.json()["resources"]} == {ids["a"], ids["c"]}
 
 
+def test_terraform_pages_by_hand_until_empty(vpcep, accounts, tagged):
+    """data.huaweicloud_vpcep_resources_by_tags sends `"limit": "1000"` (a string) and
+    `"offset": N` (a number) and stops at the first empty page."""
+    tok, k, ids, _ = tagged
+    path = f"/v1/{accounts['owner'].project}/endpoint_service/resource_instances/action"
+    seen, offset = [], 0
+    for _ in range(10):
+        body = {"action": "filter", "tags": [{"key": k("env"), "values": []}],
+                "limit": "2", "offset": offset}
+        r = vpcep.raw("POST", path, body=json.dumps(body).encode())
+        assert r.status_code == 200, r.text
+        page = r.json()["resources"]
+        assert r.json()["total_count"] == 3
+        if not page:
+            break
+        seen += [x["resource_id"] for x in page]
+        offset += len(page)
+    assert sorted(seen) == sorted(ids.values())
+
+
 def test_count_answers_only_the_total(owner, tagged):
     tok, k, ids, _ = tagged
     resp = query(owner, "endpoint_service", action="count", tags=[tv(k("env"), "prod")])
