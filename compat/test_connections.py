@@ -13,6 +13,7 @@ from huaweicloudsdkvpcep.v1 import (
     ConnectionsDesc,
     ListEndpointServiceRequest,
     ListEndpointsRequest,
+    ListQuotaDetailsRequest,
     ListServiceDetailsRequest,
     UpdateEndpointConnectionsDescRequest,
     UpdateEndpointConnectionsDescRequestBody,
@@ -85,6 +86,11 @@ def consumer_total(consumer, svc):
         ListEndpointsRequest(endpoint_service_name=svc.service_name)).total_count
 
 
+def endpoint_quota_used(client):
+    [row] = client.list_quota_details(ListQuotaDetailsRequest(type="endpoint")).quotas.resources
+    return row.used
+
+
 def connection_count(owner, sid):
     return owner.list_endpoint_service(
         ListEndpointServiceRequest(id=sid)).endpoint_services[0].connection_count
@@ -95,11 +101,13 @@ def connection_count(owner, sid):
 def test_two_account_approval_flow(vpcep, owner, consumer, consumer_vpc, accounts):
     svc = ready_service(owner, approval_enabled=True, service_name="appr" + token(4))
     net = vpcep.new_network("consumer", vpc_cidr="10.90.0.0/16", cidr="10.90.1.0/24")
+    used_before = endpoint_quota_used(consumer)
 
     # not permitted: refused, and nothing is created anywhere
     e = expect_error(lambda: create_endpoint(consumer, svc.id, net), 400, "EndPoint.2012")
     assert svc.id in e.error_msg
     assert consumer_total(consumer, svc) == 0
+    assert endpoint_quota_used(consumer) == used_before
     assert private_ips(consumer_vpc, net.subnet_id) == {}
     assert connections(owner, svc.id).total_count == 0
 
@@ -111,6 +119,7 @@ def test_two_account_approval_flow(vpcep, owner, consumer, consumer_vpc, account
     ep = create_endpoint(consumer, svc.id, net)
     assert ep.status == "creating"
     assert ep.endpoint_service_name == svc.service_name
+    assert endpoint_quota_used(consumer) == used_before + 1
     wait_endpoint(consumer, ep.id, "pendingAcceptance")
     pending = show_endpoint(consumer, ep.id)
     assert not pending.ip  # no address shown before acceptance
