@@ -258,7 +258,7 @@ def test_malformed_sdk_date_is_401(vpcep, accounts):
     assert_401(r)
 
 
-# --- X-Request-Id on every response -----------------------------------------------------------------
+# --- X-Request-Id on every response ---------------------------------------------------------------
 
 def test_every_sdk_response_has_a_request_id(vpcep):
     seen = []

@@ -270,7 +270,7 @@ def test_accept_while_creating_is_refused_for_that_endpoint(slow_vpcep, slow_app
     assert act_ok(client, svc.id, "receive", ep.id).status == "accepted"
 
 
-# --- list connections (#15) ------------------------------------------------------------------------
+# --- list connections (#15) -----------------------------------------------------------------------
 
 def test_list_connections_filters_and_paging(owner):
     svc = ready_service(owner, approval_enabled=True)
@@ -327,7 +327,7 @@ def test_list_connections_of_unknown_service(owner):
     expect_error(lambda: connections(owner, "nope"), 404, "EndPoint.0005")
 
 
-# --- connection descriptions (#22) -------------------------------------------------------------------
+# --- connection descriptions (#22) ----------------------------------------------------------------
 
 def describe(client, sid, *pairs):
     return client.update_endpoint_connections_desc(UpdateEndpointConnectionsDescRequest(
@@ -361,7 +361,7 @@ def test_connection_descriptions(owner):
     expect_error(lambda: describe(owner, new_uuid(), (a.id, "x")), 404, "EndPoint.0005")
 
 
-# --- endpoint quota ------------------------------------------------------------------------------------
+# --- endpoint quota -------------------------------------------------------------------------------
 
 def test_endpoint_quota(vpcep):
     """`frugal` has `[account.quotas] endpoint = 2`: the third endpoint is refused with
@@ -385,7 +385,7 @@ def test_endpoint_quota(vpcep):
     expect_error(lambda: create_endpoint(frugal, svc.id, net), 400, "Endpoint.1018")
 
 
-# --- Terraform-style polling ------------------------------------------------------------------------------
+# --- Terraform-style polling ----------------------------------------------------------------------
 
 def test_terraform_approval_polling(slow_vpcep, slow_approval_service):
     """What huaweicloud_vpcep_endpoint and huaweicloud_vpcep_approval do: create, poll the
@@ -466,7 +466,7 @@ def test_error_types_are_sdk_exceptions(owner):
     assert info.value.request_id
 
 
-# --- concurrency ------------------------------------------------------------------------------------
+# --- concurrency ----------------------------------------------------------------------------------
 
 def _race(n, make):
     barrier = threading.Barrier(n)

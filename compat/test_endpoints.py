@@ -291,7 +291,7 @@ def test_list_bad_parameters(owner, query, code):
     expect_error(lambda: listing(owner, **query), 400, code)
 
 
-# --- whitelist (#28) --------------------------------------------------------------------------------
+# --- whitelist (#28) ------------------------------------------------------------------------------
 
 def test_whitelist_update_and_disable(owner, open_service):
     ep = create_endpoint(owner, open_service.id, whitelist=["10.1.0.0/24", "192.168.1.7"],
@@ -383,7 +383,7 @@ def test_whitelist_validation(owner, open_service):
                  "EndPoint.2006")
 
 
-# --- policies (#23, #9) ------------------------------------------------------------------------------
+# --- policies (#23, #9) ---------------------------------------------------------------------------
 
 DOC = {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"],
                                         "Principal": "*"}]}
@@ -481,7 +481,7 @@ def test_whitelist_of_a_gateway_endpoint_is_refused(vpcep, consumer, gateway_ser
                  "EndPoint.0002")
 
 
-# --- delete (#8) ------------------------------------------------------------------------------------
+# --- delete (#8) ----------------------------------------------------------------------------------
 
 def test_delete_frees_the_address(vpcep, owner, owner_vpc, open_service):
     net = vpcep.new_network("owner", vpc_cidr="172.29.0.0/16", cidr="172.29.0.0/28")

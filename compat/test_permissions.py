@@ -77,7 +77,7 @@ def domain(n):
     return f"iam:domain::{n:032x}"
 
 
-# --- add and remove (#3), list (#18) ----------------------------------------------------------------
+# --- add and remove (#3), list (#18) --------------------------------------------------------------
 
 def test_add_list_and_remove(owner, accounts):
     svc = create_service(owner)
@@ -167,7 +167,7 @@ def test_unknown_or_foreign_service_is_404(owner, consumer):
     assert listing(owner, svc.id).total_count == 0
 
 
-# --- batch create (#4), description (#27), batch delete (#5) ------------------------------------------
+# --- batch create (#4), description (#27), batch delete (#5) --------------------------------------
 
 def test_batch_create_describe_and_delete(owner, accounts):
     svc = create_service(owner)
@@ -222,7 +222,7 @@ def test_batch_errors(owner):
     expect_error(lambda: batch_delete(owner, svc.id, ["nope"]), 404, "EndPoint.0005")
 
 
-# --- the effect on endpoints ---------------------------------------------------------------------------
+# --- the effect on endpoints ----------------------------------------------------------------------
 
 def test_permissions_decide_who_may_connect(vpcep, owner, consumer, accounts):
     svc = ready_service(owner, approval_enabled=False)

@@ -61,7 +61,7 @@ def pairs(tags):
     return {(t.key, t.value) for t in tags}
 
 
-# --- tag action (#31) ------------------------------------------------------------------------------
+# --- tag action (#31) -----------------------------------------------------------------------------
 
 def test_tag_action_on_a_service(owner):
     svc = create_service(owner, tags=[TagList(key="keep", value="1")])
@@ -115,7 +115,7 @@ def test_tag_action_limits_and_errors(owner, consumer):
                  404, "EndPoint.0005")
 
 
-# --- project tags (#32) -----------------------------------------------------------------------------
+# --- project tags (#32) ---------------------------------------------------------------------------
 
 def test_project_tags_aggregate_keys_and_values(vpcep, owner, accounts):
     tok = token()
@@ -147,7 +147,7 @@ def test_project_tags_bad_resource_type(owner):
         ListQueryProjectResourceTagsRequest(resource_type="vpc_endpoint")), 400, "EndPoint.3070")
 
 
-# --- resource query (#33) ----------------------------------------------------------------------------
+# --- resource query (#33) -------------------------------------------------------------------------
 
 @pytest.fixture
 def tagged(owner):

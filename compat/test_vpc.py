@@ -99,8 +99,8 @@ def update_vpc(vpc, vid, **fields):
 
 
 def update_subnet(vpc, vid, sid, **fields):
-    return vpc.update_subnet(UpdateSubnetRequest(
-        vpc_id=vid, subnet_id=sid, body=UpdateSubnetRequestBody(subnet=UpdateSubnetOption(**fields))))
+    body = UpdateSubnetRequestBody(subnet=UpdateSubnetOption(**fields))
+    return vpc.update_subnet(UpdateSubnetRequest(vpc_id=vid, subnet_id=sid, body=body))
 
 
 def update_port(vpc, pid, **fields):
