@@ -214,12 +214,6 @@ def test_per_endpoint_errors(owner):
     assert endpoint_status_or_404(owner, foreign.id) in ("creating", "accepted")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: an accept/reject (or description) entry that carries a per-endpoint error "
-    "answers created_at/updated_at \"\" (the SDK warns TypeConversionWarning: unable to convert "
-    "string to datetime), status \"\" (outside the documented statuses) and marker_id 0, "
-    "also for an endpoint that exists (EndPoint.2014); absent fields or the connection's "
-    "real values are expected"))
 @pytest.mark.parametrize("case", ["unknown", "already accepted"])
 def test_error_entries_parse_cleanly(owner, case):
     svc = ready_service(owner, approval_enabled=False)

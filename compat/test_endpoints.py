@@ -339,11 +339,6 @@ def test_terraform_whitelist_bodies(vpcep, accounts, owner, open_service):
     assert r.json()["whitelist"] == [] and r.json()["enable_whitelist"] is True
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: PUT /v1/{project_id}/vpc-endpoints/{id} with {\"enable_whitelist\": true, "
-    "\"whitelist\": null} keeps the old whitelist; golangsdk's update struct has no "
-    "omitempty, so Terraform sends null (or []) to clear it (client-expectations.md §1.1); "
-    "expected whitelist []"))
 def test_terraform_null_whitelist_clears_it(vpcep, accounts, owner, open_service):
     ep = create_endpoint(owner, open_service.id, whitelist=["10.0.0.1"], enable_whitelist=True)
     path = f"/v1/{accounts['owner'].project}/vpc-endpoints/{ep.id}"

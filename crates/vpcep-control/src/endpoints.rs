@@ -156,7 +156,11 @@ pub async fn update_whitelist(
     id: &str,
     req: &UpdateEndpointWhiteRequest,
 ) -> ApiResult<Endpoint> {
-    let whitelist = req.whitelist.as_deref().map(parse_whitelist).transpose()?;
+    let whitelist = match &req.whitelist {
+        None => None,
+        Some(None) => Some(Vec::new()),
+        Some(Some(list)) => Some(parse_whitelist(list)?),
+    };
     let enable = req.enable_whitelist;
     modify(ctx, caller, id, move |e| {
         e.status.ensure_modifiable()?;
@@ -365,16 +369,16 @@ pub async fn list_connections(
         .map_err(store_error)
 }
 
-/// One endpoint's outcome of a connection operation.
-pub type ConnectionResult = Result<Endpoint, (String, ApiError)>;
+pub use vpcep_store::ConnectionOutcome;
 
-fn ids_of(raw: &[String]) -> (Vec<Uuid>, Vec<(String, ApiError)>) {
+/// Splits raw endpoint ids into UUIDs and refusals for those that cannot name an endpoint.
+fn ids_of(raw: &[String]) -> (Vec<Uuid>, Vec<ConnectionOutcome>) {
     let mut ids = Vec::new();
     let mut bad = Vec::new();
     for r in raw {
         match Uuid::try_parse(r) {
             Ok(u) if r.len() == 36 => ids.push(u),
-            _ => bad.push((
+            _ => bad.push(ConnectionOutcome::refused(
                 r.clone(),
                 ApiError::new(
                     ErrorCode::EndpointNotFound,
@@ -392,19 +396,15 @@ async fn modify_connections(
     service_id: &str,
     raw_ids: &[String],
     mutate: vpcep_store::ConnectionMutation,
-) -> ApiResult<Vec<ConnectionResult>> {
+) -> ApiResult<Vec<ConnectionOutcome>> {
     let sid = path_id("endpoint service", service_id)?;
-    let (ids, mut bad) = ids_of(raw_ids);
-    let results = ctx
+    let (ids, bad) = ids_of(raw_ids);
+    let mut out = ctx
         .store
         .modify_connections(&caller.project_id, sid, ids, now_millis(), mutate)
         .await
         .map_err(store_error)?;
-    let mut out: Vec<ConnectionResult> = results
-        .into_iter()
-        .map(|r| r.map_err(|(id, e)| (id.to_string(), e)))
-        .collect();
-    out.extend(bad.drain(..).map(Err));
+    out.extend(bad);
     Ok(out)
 }
 
@@ -415,7 +415,7 @@ pub async fn act_on_connection(
     caller: &Caller,
     service_id: &str,
     req: &ConnectionActionRequest,
-) -> ApiResult<Vec<ConnectionResult>> {
+) -> ApiResult<Vec<ConnectionOutcome>> {
     let action = ConnectionAction::parse(
         "action",
         req.action.as_deref().unwrap_or(""),
@@ -455,7 +455,7 @@ pub async fn describe_connections(
     caller: &Caller,
     service_id: &str,
     req: &ConnectionsDescRequest,
-) -> ApiResult<Vec<ConnectionResult>> {
+) -> ApiResult<Vec<ConnectionOutcome>> {
     let items = req.connections.as_deref().unwrap_or_default();
     if items.is_empty() {
         return Err(ApiError::param("connections is mandatory"));

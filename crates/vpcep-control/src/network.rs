@@ -241,14 +241,6 @@ pub async fn show_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Port> 
     )
 }
 
-/// `fixed_ips=ip_address=10.0.0.5` (the form neutron clients send) → the address.
-fn fixed_ip_filter(v: &str) -> String {
-    v.split('&')
-        .find_map(|p| p.strip_prefix("ip_address="))
-        .unwrap_or(v)
-        .to_string()
-}
-
 /// #5 list ports with the documented filters.
 pub async fn list_ports(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult<Vec<Port>> {
     let (limit, marker) = limit_marker(q, ErrorCode::PortParam)?;
@@ -273,16 +265,42 @@ pub async fn list_ports(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResul
             ))
         }
     };
+    let all = |k: &str| {
+        q.get_all(k)
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // `fixed_ips` values are `ip_address=...` or `subnet_id=...` (a bare value is an address).
+    let mut ip_addresses = Vec::new();
+    let mut fixed_subnet_ids = Vec::new();
+    for v in q.get_all("fixed_ips") {
+        for part in v.split('&') {
+            match part.split_once('=') {
+                Some(("subnet_id", s)) => fixed_subnet_ids.push(s.to_string()),
+                Some(("ip_address", ip)) => ip_addresses.push(ip.to_string()),
+                Some((k, _)) => {
+                    return Err(ApiError::new(
+                        ErrorCode::PortParam,
+                        format!("Invalid fixed_ips filter {k:?}; use ip_address= or subnet_id="),
+                    ))
+                }
+                None => ip_addresses.push(part.to_string()),
+            }
+        }
+    }
     let filter = PortFilter {
-        id: q.get("id").map(str::to_string),
-        name: q.get("name").map(str::to_string),
-        network_id: q.get("network_id").map(str::to_string),
-        mac_address: q.get("mac_address").map(str::to_string),
-        device_id: q.get("device_id").map(str::to_string),
-        device_owner: q.get("device_owner").map(str::to_string),
+        ids: all("id"),
+        names: all("name"),
+        network_ids: all("network_id"),
+        mac_addresses: all("mac_address"),
+        device_ids: all("device_id"),
+        device_owners: all("device_owner"),
         status,
         admin_state_up,
-        ip_address: q.get("fixed_ips").map(fixed_ip_filter),
+        ip_addresses,
+        fixed_subnet_ids,
+        security_groups: all("security_groups"),
     };
     ctx.store
         .list_ports(&caller.project_id, &filter, limit, marker.as_deref())

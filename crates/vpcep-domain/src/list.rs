@@ -14,6 +14,15 @@ pub const MAX_PERMISSION_LIMIT: u32 = 500;
 pub struct QueryParams(pub Vec<(String, String)>);
 
 impl QueryParams {
+    /// Every non-empty value of `key`, in order (`?id=a&id=b`).
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The first value of `key`, if present (an empty value counts as absent, as the SDK drops
     /// `None` parameters and never sends empty ones on purpose).
     pub fn get(&self, key: &str) -> Option<&str> {

@@ -44,12 +44,25 @@ pub struct CreateEndpointRequest {
     pub specification_name: Option<String>,
 }
 
-/// Body of update endpoint whitelist (#28). `whitelist: null` counts as absent.
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of update endpoint whitelist (#28). An absent `whitelist` leaves it; `null` or `[]`
+/// clears it (Terraform sends `null` to clear).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateEndpointWhiteRequest {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub whitelist: Option<Vec<String>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    pub whitelist: Option<Option<Vec<String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_whitelist: Option<bool>,
 }
@@ -223,10 +236,25 @@ pub struct ListConnectionsResponse {
     pub total_count: u64,
 }
 
+/// An entry of the connections action (#1) and connection descriptions (#22) responses: the
+/// connection (with a per-endpoint refusal in `error`), or, for an id the service has no
+/// endpoint of, only the id and the error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConnectionEntry {
+    /// An endpoint of the service.
+    Known(ConnectionView),
+    /// An id that names no endpoint of the service.
+    Unknown {
+        id: String,
+        error: Vec<QueryErrorView>,
+    },
+}
+
 /// Response of the connections action (#1) and connection descriptions (#22).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionsResponse {
-    pub connections: Vec<ConnectionView>,
+    pub connections: Vec<ConnectionEntry>,
 }
 
 /// Body of the connections action (#1).

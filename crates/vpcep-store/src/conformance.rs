@@ -905,13 +905,31 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(again.ip_address.to_string(), "10.0.7.2");
     let filter = crate::PortFilter {
-        ip_address: Some("10.0.7.30".into()),
+        ip_addresses: vec!["10.0.7.30".into()],
         ..Default::default()
     };
     assert_eq!(
         store.list_ports(P1, &filter, 10, None).await.unwrap()[0].id,
         fixed.id
     );
+    let either = crate::PortFilter {
+        ids: vec![fixed.id.to_string(), again.id.to_string()],
+        fixed_subnet_ids: vec![subnet.neutron_subnet_id.to_string()],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_ports(P1, &either, 10, None).await.unwrap().len(),
+        2
+    );
+    let none = crate::PortFilter {
+        security_groups: vec![Uuid::new_v4().to_string()],
+        ..Default::default()
+    };
+    assert!(store
+        .list_ports(P1, &none, 10, None)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store
         .list_ports(P2, &crate::PortFilter::default(), 10, None)
         .await
@@ -1090,20 +1108,28 @@ pub async fn endpoint_lifecycle(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        results[0].as_ref().unwrap().status,
+        results[0].endpoint.as_ref().unwrap().status,
         EndpointStatus::Accepted
     );
+    assert!(results[0].error.is_none());
     assert_eq!(
-        results[1].as_ref().unwrap_err().1.code,
+        results[1].error.as_ref().unwrap().code,
         ErrorCode::EndpointNotFound
     );
+    assert!(results[1].endpoint.is_none());
     let again = store
         .modify_connections(P1, svc.id, vec![e.id], 31, accept)
         .await
         .unwrap();
     assert_eq!(
-        again[0].as_ref().unwrap_err().1.code,
+        again[0].error.as_ref().unwrap().code,
         ErrorCode::EndpointConnected
+    );
+    let unchanged = again[0].endpoint.as_ref().unwrap();
+    assert_eq!(
+        (unchanged.status, unchanged.updated_at),
+        (EndpointStatus::Accepted, 30),
+        "a refusal shows the connection as it is"
     );
     assert_eq!(
         code_of(

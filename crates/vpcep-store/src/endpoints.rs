@@ -12,8 +12,8 @@ use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Rec
 use crate::services::{insert_tags, load_tags, release_quota, take_quota};
 use crate::sql::SqlStore;
 use crate::{
-    ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
-    StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
+    ConnectionFilter, ConnectionMutation, ConnectionOutcome, EndpointCheck, EndpointFilter,
+    EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -457,7 +457,7 @@ impl SqlStore {
         ids: Vec<Uuid>,
         now: i64,
         mutate: ConnectionMutation,
-    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>> {
+    ) -> StoreResult<Vec<crate::ConnectionOutcome>> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
         self.write(move |c| {
@@ -468,37 +468,41 @@ impl SqlStore {
                     let mut w = Where::default();
                     w.eq("id", id.to_string());
                     let Some(old) = fetch_endpoint(c, &w, lock).await? else {
-                        out.push(Err((
-                            id,
-                            ApiError::new(
-                                ErrorCode::EndpointNotFound,
-                                format!("The requested endpoint does not exist: {id}"),
-                            ),
-                        )));
+                        let e = ApiError::new(
+                            ErrorCode::EndpointNotFound,
+                            format!("The requested endpoint does not exist: {id}"),
+                        );
+                        out.push(ConnectionOutcome::refused(id.to_string(), e));
                         continue;
                     };
                     if old.service_id != service_id {
-                        out.push(Err((
-                            id,
-                            ApiError::new(
-                                ErrorCode::EndpointNotOfService,
-                                "The endpoint does not belong to the endpoint service.",
-                            ),
-                        )));
+                        let e = ApiError::new(
+                            ErrorCode::EndpointNotOfService,
+                            "The endpoint does not belong to the endpoint service.",
+                        );
+                        out.push(ConnectionOutcome::refused(id.to_string(), e));
                         continue;
                     }
                     let mut new = old.clone();
-                    match mutate(&mut new) {
-                        Err(e) => out.push(Err((id, e))),
+                    let error = match mutate(&mut new) {
+                        Err(e) => {
+                            new = old;
+                            Some(e)
+                        }
                         Ok(()) => {
                             if new != old {
                                 new.updated_at = now;
                                 update_endpoint(c, &new, new.status != old.status).await?;
                                 crate::dataplane::bump_version(c).await?;
                             }
-                            out.push(Ok(new));
+                            None
                         }
-                    }
+                    };
+                    out.push(ConnectionOutcome {
+                        id: id.to_string(),
+                        endpoint: Some(new),
+                        error,
+                    });
                 }
                 Ok(out)
             })

@@ -694,19 +694,31 @@ impl SqlStore {
 /// The `WHERE` of a port list.
 pub(crate) fn port_where(project_id: &str, f: &PortFilter) -> Where {
     let mut w = by("project_id", project_id);
-    let eqs = [
-        ("id", &f.id),
-        ("name", &f.name),
-        ("subnet_id", &f.network_id),
-        ("mac_address", &f.mac_address),
-        ("device_id", &f.device_id),
-        ("device_owner", &f.device_owner),
-        ("ip_address", &f.ip_address),
+    let lists = [
+        ("id", &f.ids),
+        ("name", &f.names),
+        ("subnet_id", &f.network_ids),
+        ("mac_address", &f.mac_addresses),
+        ("device_id", &f.device_ids),
+        ("device_owner", &f.device_owners),
+        ("ip_address", &f.ip_addresses),
     ];
-    for (col, v) in eqs {
-        if let Some(v) = v {
-            w.eq(col, v.clone());
+    for (col, values) in lists {
+        if !values.is_empty() {
+            w.is_in(col, values);
         }
+    }
+    if !f.fixed_subnet_ids.is_empty() {
+        w.any_in(&["subnet_id", "neutron_subnet_id"], &f.fixed_subnet_ids);
+    }
+    if !f.security_groups.is_empty() {
+        // Stored as a JSON list of UUIDs: match the quoted id.
+        let patterns: Vec<String> = f
+            .security_groups
+            .iter()
+            .map(|g| format!("%\"{}\"%", crate::query::like_escape(g)))
+            .collect();
+        w.any_like("security_groups", &patterns);
     }
     if let Some(up) = f.admin_state_up {
         w.and(

@@ -121,21 +121,26 @@ pub type SubnetMutation = Box<dyn FnOnce(&mut Subnet) -> ApiResult<()> + Send>;
 /// A change to a stored port.
 pub type PortMutation = Box<dyn FnOnce(&mut Port) -> ApiResult<()> + Send>;
 
-/// Filters of the port list (#5 of the VPC subset); all exact matches.
+/// Filters of the port list (#5 of the VPC subset). A filter given several values matches any
+/// of them (`?id=a&id=b`); filters combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortFilter {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    /// The subnet (network) id.
-    pub network_id: Option<String>,
-    pub mac_address: Option<String>,
-    pub device_id: Option<String>,
-    pub device_owner: Option<String>,
+    pub ids: Vec<String>,
+    pub names: Vec<String>,
+    /// Subnet (network) ids.
+    pub network_ids: Vec<String>,
+    pub mac_addresses: Vec<String>,
+    pub device_ids: Vec<String>,
+    pub device_owners: Vec<String>,
     /// `ACTIVE` or `DOWN`.
     pub status: Option<String>,
     pub admin_state_up: Option<bool>,
-    /// The fixed IP.
-    pub ip_address: Option<String>,
+    /// Fixed IPs (`fixed_ips=ip_address=...`).
+    pub ip_addresses: Vec<String>,
+    /// Subnets named in `fixed_ips=subnet_id=...` (either the subnet id or its OpenStack id).
+    pub fixed_subnet_ids: Vec<String>,
+    /// Security group ids: ports in any of them.
+    pub security_groups: Vec<String>,
 }
 
 /// Resource kinds counted per project.
@@ -169,6 +174,29 @@ pub struct ConnectionFilter {
     pub id: Option<String>,
     pub marker_id: Option<u32>,
     pub status: Option<EndpointStatus>,
+}
+
+/// One endpoint's outcome of a connection operation (#1, #22).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionOutcome {
+    /// The endpoint id as given.
+    pub id: String,
+    /// The endpoint as it is now (unchanged when refused); `None` when the service has no such
+    /// endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// Why this endpoint was refused.
+    pub error: Option<ApiError>,
+}
+
+impl ConnectionOutcome {
+    /// A refusal without an endpoint to show.
+    pub fn refused(id: impl Into<String>, error: ApiError) -> Self {
+        ConnectionOutcome {
+            id: id.into(),
+            endpoint: None,
+            error: Some(error),
+        }
+    }
 }
 
 /// A resource with its name and tags (for the tag queries).
@@ -356,7 +384,7 @@ pub trait Store: Send + Sync + 'static {
         ids: Vec<Uuid>,
         now: i64,
         mutate: ConnectionMutation,
-    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>>;
+    ) -> StoreResult<Vec<ConnectionOutcome>>;
     /// Changes the tags of a service or endpoint of a project (404 when absent).
     async fn modify_tags(
         &self,

@@ -85,6 +85,37 @@ impl Where {
         self
     }
 
+    /// Adds `(col1 IN (values) OR col2 IN (values) ...)`; an empty list matches nothing.
+    pub(crate) fn any_in(&mut self, cols: &[&str], values: &[String]) -> &mut Self {
+        if values.is_empty() {
+            self.conds.push("1 = 0".into());
+            return self;
+        }
+        let mut ors = Vec::with_capacity(cols.len());
+        for col in cols {
+            let first = self.binds.len() + 1;
+            ors.push(format!("{col} IN ({})", placeholders(first, values.len())));
+            self.binds.extend(values.iter().cloned());
+        }
+        self.conds.push(format!("({})", ors.join(" OR ")));
+        self
+    }
+
+    /// Adds `(col LIKE p1 ESCAPE '\' OR col LIKE p2 ...)`; an empty list matches nothing.
+    pub(crate) fn any_like(&mut self, col: &str, patterns: &[String]) -> &mut Self {
+        if patterns.is_empty() {
+            self.conds.push("1 = 0".into());
+            return self;
+        }
+        let mut ors = Vec::with_capacity(patterns.len());
+        for p in patterns {
+            self.binds.push(p.clone());
+            ors.push(format!("{col} LIKE ${} ESCAPE '\\'", self.binds.len()));
+        }
+        self.conds.push(format!("({})", ors.join(" OR ")));
+        self
+    }
+
     /// The SQL after `WHERE`.
     pub(crate) fn sql(&self) -> String {
         if self.conds.is_empty() {

@@ -20,7 +20,7 @@ use vpcep_domain::model::EndpointService;
 use vpcep_domain::model::{ResourceKind, Tag};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
 use vpcep_domain::permission::Permission;
-use vpcep_domain::{ApiError, ErrorCode};
+use vpcep_domain::ErrorCode;
 
 #[async_trait]
 impl Store for SqlStore {
@@ -280,7 +280,7 @@ impl Store for SqlStore {
         ids: Vec<Uuid>,
         now: i64,
         mutate: ConnectionMutation,
-    ) -> StoreResult<Vec<Result<Endpoint, (Uuid, ApiError)>>> {
+    ) -> StoreResult<Vec<crate::ConnectionOutcome>> {
         self.conn_modify(project_id, service_id, ids, now, mutate)
             .await
     }

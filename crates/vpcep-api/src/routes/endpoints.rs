@@ -10,15 +10,16 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
-use vpcep_control::endpoints::{self, ConnectionResult};
+use vpcep_control::endpoints::{self, ConnectionOutcome};
 use vpcep_control::{tags, Caller};
 use vpcep_domain::wire::tag_views;
 use vpcep_domain::wire_endpoint::{
-    ConnectionActionRequest, ConnectionView, ConnectionsDescRequest, ConnectionsResponse,
-    CreateEndpointRequest, EndpointView, ListConnectionsResponse, ListEndpointsResponse,
-    ProjectTagsResponse, QueryErrorView, ResourceQueryRequest, ResourceQueryResponse, ResourceView,
-    TagActionRequest, TagValuesView, UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest,
-    UpdateRoutetablesRequest, UpdateRoutetablesResponse, UpgradeEndpointRequest,
+    ConnectionActionRequest, ConnectionEntry, ConnectionView, ConnectionsDescRequest,
+    ConnectionsResponse, CreateEndpointRequest, EndpointView, ListConnectionsResponse,
+    ListEndpointsResponse, ProjectTagsResponse, QueryErrorView, ResourceQueryRequest,
+    ResourceQueryResponse, ResourceView, TagActionRequest, TagValuesView,
+    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
+    UpdateRoutetablesResponse, UpgradeEndpointRequest,
 };
 
 #[derive(Deserialize)]
@@ -192,25 +193,31 @@ async fn list_connections(
     }))
 }
 
-/// A connection entry, or an entry carrying the per-endpoint error.
-fn connection_entries(results: Vec<ConnectionResult>) -> ConnectionsResponse {
+/// Each endpoint's entry: its connection (with the refusal in `error`, if any), or only the
+/// id and the error when the service has no such endpoint.
+fn connection_entries(results: Vec<ConnectionOutcome>) -> ConnectionsResponse {
     let connections = results
         .into_iter()
-        .map(|r| match r {
-            Ok(e) => ConnectionView::from(&e),
-            Err((id, err)) => ConnectionView {
-                id,
-                marker_id: 0,
-                created_at: String::new(),
-                updated_at: String::new(),
-                domain_id: String::new(),
-                error: vec![QueryErrorView {
-                    error_code: err.code.code().into(),
-                    error_message: err.msg,
-                }],
-                status: String::new(),
-                description: String::new(),
-            },
+        .map(|r| {
+            let errors: Vec<QueryErrorView> = r
+                .error
+                .iter()
+                .map(|e| QueryErrorView {
+                    error_code: e.code.code().into(),
+                    error_message: e.msg.clone(),
+                })
+                .collect();
+            match &r.endpoint {
+                Some(e) => {
+                    let mut view = ConnectionView::from(e);
+                    view.error.extend(errors);
+                    ConnectionEntry::Known(view)
+                }
+                None => ConnectionEntry::Unknown {
+                    id: r.id,
+                    error: errors,
+                },
+            }
         })
         .collect();
     ConnectionsResponse { connections }
