@@ -90,6 +90,23 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     match verified {
         Ok((auth, account)) => {
             tracing::trace!(access_key = %auth.access_key, "signature verified");
+            if let Some(limiter) = &state.rate_limiter {
+                if let Err(not_until) = limiter.check_key(&account.domain_id) {
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                        &governor::clock::DefaultClock::default(),
+                    ));
+                    let mut resp = HttpError::new(
+                        ErrorCode::TooManyRequests,
+                        "The number of requests exceeded the limit. Please try later.",
+                    )
+                    .into_response();
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    if let Ok(v) = http::HeaderValue::from_str(&secs.max(1).to_string()) {
+                        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+                    }
+                    return resp;
+                }
+            }
             let _ = REQUEST.try_with(|r| r.account.set(account.domain_id.clone()));
             parts.extensions.insert(Authenticated { account });
             next.run(Request::from_parts(parts, Body::from(body))).await

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod routes;
+pub mod serve;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -27,6 +28,9 @@ use std::time::Instant;
 use vpcep_control::Ctx;
 use vpcep_domain::ErrorCode;
 
+/// Per-account request rate limits (token buckets keyed by domain id).
+pub type RateLimiter = governor::DefaultKeyedRateLimiter<String>;
+
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +38,63 @@ pub struct AppState {
     pub ctx: Arc<Ctx>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// Requests per second each account may make (`None`: unlimited).
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+}
+
+impl AppState {
+    /// State with no rate limit.
+    pub fn new(ctx: Arc<Ctx>, metrics: Option<PrometheusHandle>) -> Self {
+        AppState {
+            ctx,
+            metrics,
+            rate_limiter: None,
+        }
+    }
+
+    /// Limits each account to `per_second` requests per second (bursts of the same size).
+    pub fn with_rate_limit(mut self, per_second: u32) -> Self {
+        if let Some(n) = std::num::NonZeroU32::new(per_second) {
+            self.rate_limiter = Some(Arc::new(governor::RateLimiter::keyed(
+                governor::Quota::per_second(n),
+            )));
+        }
+        self
+    }
+}
+
+/// Longest request URI (path and query) answered; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes answered; more is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Longest time a request (reading its body included) may take; longer is 504 EndPoint.0013.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Refuses oversized URIs and headers in the API's error shape.
+fn check_request_size(req: &Request) -> Option<HttpError> {
+    let uri_len = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().len())
+        .unwrap_or(0);
+    if uri_len > MAX_URI_BYTES {
+        return Some(HttpError::new(
+            ErrorCode::UriTooLong,
+            format!("The request URI is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Some(HttpError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("The request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        ));
+    }
+    None
 }
 
 /// The operation a request was routed to (its route template), for logs and metrics.
@@ -62,7 +123,18 @@ async fn request_scope(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
-    let mut resp = REQUEST.scope(scope.clone(), next.run(req)).await;
+    let run = async move {
+        if let Some(e) = check_request_size(&req) {
+            return e.into_response();
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                HttpError::new(ErrorCode::RequestTimeout, "The request timed out").into_response()
+            }
+        }
+    };
+    let mut resp = REQUEST.scope(scope.clone(), run).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
     let op = resp

@@ -62,6 +62,7 @@ pub async fn create_endpoint(
         subnet_id: new.subnet_id,
         ip: None,
         ever_accepted: false,
+        approved: false,
         status: EndpointStatus::Creating,
         marker_id: 0,
         enable_dns: new.enable_dns,
@@ -435,16 +436,13 @@ pub async fn act_on_connection(
             ))
         }
     }
+    let via_dataplane = ctx.dataplane;
     let results = modify_connections(
         ctx,
         caller,
         service_id,
         endpoints,
-        Arc::new(move |e| {
-            let next = e.status.apply(action)?;
-            e.set_status(next);
-            Ok(())
-        }),
+        Arc::new(move |e| e.decide(action, via_dataplane)),
     )
     .await?;
     ctx.wake_reconciler();

@@ -8,6 +8,7 @@
 //! - [`reconciler`]: drives `creating` → `available` and `deleting` → gone.
 
 pub mod accounts;
+pub mod dataplane;
 pub mod endpoints;
 pub mod network;
 pub mod reconciler;
@@ -33,6 +34,9 @@ pub struct Ctx {
     pub reconciler_wake: Arc<Notify>,
     /// How long transitions take (emulates a real cloud's provisioning time).
     pub provisioning_delay: Duration,
+    /// Whether a data plane realizes endpoints: then services become `available` only while an
+    /// agent is alive, and endpoints `accepted` only once an agent reports them realized.
+    pub dataplane: bool,
 }
 
 impl Ctx {

@@ -19,11 +19,27 @@ const MAX_IDLE: Duration = Duration::from_millis(200);
 pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     let now = now_millis();
     let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
-    let created = ctx.store.complete_creations(cutoff, now, BATCH).await?;
+    let created = if ctx.dataplane {
+        let alive_since =
+            now - i64::try_from(crate::dataplane::AGENT_TTL.as_millis()).unwrap_or(i64::MAX);
+        ctx.store
+            .complete_creations_gated(cutoff, now, BATCH, alive_since)
+            .await?
+    } else {
+        ctx.store.complete_creations(cutoff, now, BATCH).await?
+    };
     let deleted = ctx.store.complete_deletions(cutoff, BATCH).await?;
     if created + deleted > 0 {
         tracing::debug!(created, deleted, "reconciled");
+        metrics::counter!("vpcep_reconciler_transitions_total").increment(created + deleted);
     }
+    // Lag: how long past its due time the oldest unfinished transition is (0 when none is due).
+    let lag_ms = ctx
+        .store
+        .oldest_transition()
+        .await?
+        .map_or(0, |t| (cutoff - t).max(0));
+    metrics::gauge!("vpcep_reconciler_lag_seconds").set(lag_ms as f64 / 1000.0);
     Ok(created + deleted)
 }
 

@@ -59,6 +59,8 @@ pub struct Endpoint {
     pub ip: Option<Ipv4Addr>,
     /// Whether the endpoint was ever accepted (then `ip` is shown, also after a reject).
     pub ever_accepted: bool,
+    /// The owner accepted the connection (with a data plane it stays `creating` until realized).
+    pub approved: bool,
     pub status: EndpointStatus,
     /// The packet id carried to backends (PROXY protocol TLV).
     pub marker_id: u32,
@@ -409,6 +411,27 @@ impl Endpoint {
         if status == EndpointStatus::Accepted {
             self.ever_accepted = true;
         }
+    }
+
+    /// The owner's decision on this connection. An acceptance takes effect at once without a
+    /// data plane; with one (`via_dataplane`) the endpoint waits in `creating` until agents
+    /// realize it, then the reconciler makes it `accepted`.
+    pub fn decide(&mut self, action: ConnectionAction, via_dataplane: bool) -> ApiResult<()> {
+        match self.status.apply(action)? {
+            EndpointStatus::Accepted => {
+                self.approved = true;
+                if via_dataplane {
+                    self.status = EndpointStatus::Creating;
+                } else {
+                    self.set_status(EndpointStatus::Accepted);
+                }
+            }
+            other => {
+                self.approved = false;
+                self.set_status(other);
+            }
+        }
+        Ok(())
     }
 
     /// Marks the endpoint for deletion; deleting twice is EndPoint.2018.

@@ -173,6 +173,12 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409 EndPoint.0002-like conflict for network inventory deletions (resource in use).
     InUse,
+    /// 414 APIG.0201: the request URI is too long.
+    UriTooLong,
+    /// 431 APIG.0201: the request headers are too large.
+    HeadersTooLarge,
+    /// 504 EndPoint.0013: the request timed out (e.g. a body sent too slowly).
+    RequestTimeout,
     /// 413 APIG.0201: request body too large.
     PayloadTooLarge,
     /// 429 EndPoint.0022: too many requests.
@@ -267,7 +273,8 @@ impl ErrorCode {
             IpInUse => "VPC.0703",
             PortInUse => "VPC.0710",
             NoSuchApi | MethodNotAllowed => "APIG.0101",
-            PayloadTooLarge => "APIG.0201",
+            PayloadTooLarge | UriTooLong | HeadersTooLarge => "APIG.0201",
+            RequestTimeout => "EndPoint.0013",
         }
     }
 
@@ -285,6 +292,9 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             InUse | VpcInUse | SubnetInUse | IpInUse | PortInUse => 409,
             PayloadTooLarge => 413,
+            UriTooLong => 414,
+            HeadersTooLarge => 431,
+            RequestTimeout => 504,
             TooManyRequests => 429,
             Parameter
             | InvalidLimit

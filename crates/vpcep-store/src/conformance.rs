@@ -1003,6 +1003,7 @@ pub fn sample_endpoint(
         subnet_id: Some(subnet),
         ip: None,
         ever_accepted: false,
+        approved: false,
         status: EndpointStatus::Creating,
         marker_id: 0,
         enable_dns: false,

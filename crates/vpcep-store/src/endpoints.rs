@@ -38,6 +38,7 @@ impl Record for Endpoint {
         "subnet_id",
         "ip",
         "ever_accepted",
+        "approved",
         "status",
         "marker_id",
         "enable_dns",
@@ -96,6 +97,7 @@ impl Record for Endpoint {
                 .transpose()
                 .map_err(|_| StoreError::Internal("stored ip".into()))?,
             ever_accepted: int(row, "ever_accepted")? != 0,
+            approved: int(row, "approved")? != 0,
             status: EndpointStatus::parse("status", &text(row, "status")?, ErrorCode::System)
                 .map_err(|e| StoreError::Internal(e.msg))?,
             marker_id: u32::try_from(int(row, "marker_id")?).unwrap_or(0),
@@ -129,6 +131,7 @@ impl Record for Endpoint {
             self.subnet_id.map(|s| s.to_string()).into(),
             self.ip.map(|ip| ip.to_string()).into(),
             self.ever_accepted.into(),
+            self.approved.into(),
             self.status.as_str().into(),
             i64::from(self.marker_id).into(),
             self.enable_dns.into(),
@@ -229,6 +232,11 @@ async fn fetch_endpoint(
     let [e] = one;
     Ok(Some(e))
 }
+
+/// `error_code` of an endpoint the data plane could not realize.
+pub const DATAPLANE_FAILURE: &str = "EndPoint.2022";
+/// `error_code` of a note about what the data plane does not do for an endpoint (e.g. TOA).
+pub const DATAPLANE_WARNING: &str = "EndPoint.2099";
 
 fn endpoint_missing(id: impl std::fmt::Display) -> StoreError {
     ApiError::new(
@@ -358,6 +366,7 @@ impl SqlStore {
                 ep.marker_id = next_marker(c).await?;
                 record::insert(c, &ep).await?;
                 set_status_at(c, ep.id, ep.created_at).await?;
+                crate::dataplane::bump_version(c).await?;
                 insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
                 Ok(ep)
             })
@@ -396,6 +405,7 @@ impl SqlStore {
                 if new != old {
                     new.updated_at = now;
                     update_endpoint(c, &new, new.status != old.status).await?;
+                    crate::dataplane::bump_version(c).await?;
                 }
                 Ok(new)
             })
@@ -484,6 +494,7 @@ impl SqlStore {
                             if new != old {
                                 new.updated_at = now;
                                 update_endpoint(c, &new, new.status != old.status).await?;
+                                crate::dataplane::bump_version(c).await?;
                             }
                             out.push(Ok(new));
                         }
@@ -495,28 +506,77 @@ impl SqlStore {
         .await
     }
 
-    /// Endpoint half of the reconciler: due `creating` endpoints settle by their service's
-    /// approval setting.
+    /// Endpoint half of the reconciler: due `creating` endpoints settle. Those that wait for
+    /// their owner (approval on, not yet accepted) become `pendingAcceptance`. The others become
+    /// `accepted` — at once without a data plane (`alive_since` `None`); with one, only once an
+    /// agent that reported since `alive_since` realized them (its warning, if any, goes to the
+    /// endpoint's `error`), or `failed` when agents report they cannot.
     pub(crate) async fn ep_complete_creations(
         c: &mut AnyConnection,
         lock: &str,
         cutoff: i64,
         now: i64,
         limit: u32,
+        alive_since: Option<i64>,
     ) -> StoreResult<u64> {
-        let approval =
-            "(SELECT approval_enabled FROM endpoint_services s WHERE s.id = endpoints.service_id)";
-        let sql = format!(
-            "UPDATE endpoints SET status = CASE WHEN {approval} = 1 THEN 'pendingAcceptance' ELSE 'accepted' END, \
-             ever_accepted = CASE WHEN {approval} = 1 THEN ever_accepted ELSE 1 END, updated_at = $1, status_at = $1 \
-             WHERE id IN (SELECT id FROM endpoints WHERE status = 'creating' AND status_at <= $2 ORDER BY status_at LIMIT {limit}{lock})"
+        let needs_owner = "((SELECT approval_enabled FROM endpoint_services s WHERE s.id = endpoints.service_id) = 1 AND approved = 0)";
+        let due = format!(
+            "id IN (SELECT id FROM endpoints WHERE status = 'creating' AND status_at <= $2 ORDER BY status_at LIMIT {limit}{lock})"
         );
-        Ok(sqlx::query(&sql)
+        let Some(alive) = alive_since else {
+            let sql = format!(
+                "UPDATE endpoints SET status = CASE WHEN {needs_owner} THEN 'pendingAcceptance' ELSE 'accepted' END, \
+                 ever_accepted = CASE WHEN {needs_owner} THEN ever_accepted ELSE 1 END, updated_at = $1, status_at = $1 WHERE {due}"
+            );
+            return Ok(sqlx::query(&sql)
+                .bind(now)
+                .bind(cutoff)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+        };
+        let results = |ok: i64| {
+            format!(
+                "FROM endpoint_realizations r JOIN agents a ON a.agent_id = r.agent_id \
+                 WHERE r.endpoint_id = endpoints.id AND r.ok = {ok} AND a.reported_at >= $3"
+            )
+        };
+        let realized = format!("EXISTS (SELECT 1 {})", results(1));
+        let warning = format!("(SELECT MAX(r.error) {})", results(1));
+        let failure = format!("(SELECT MAX(r.error) {})", results(0));
+        let pending = format!(
+            "UPDATE endpoints SET status = 'pendingAcceptance', updated_at = $1, status_at = $1 WHERE {due} AND {needs_owner}"
+        );
+        let mut moved = sqlx::query(&pending)
             .bind(now)
             .bind(cutoff)
             .execute(&mut *c)
             .await?
-            .rows_affected())
+            .rows_affected();
+        let accepted = format!(
+            "UPDATE endpoints SET status = 'accepted', ever_accepted = 1, updated_at = $1, status_at = $1, \
+             error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, error_message = {warning} \
+             WHERE {due} AND NOT {needs_owner} AND {realized}"
+        );
+        moved += sqlx::query(&accepted)
+            .bind(now)
+            .bind(cutoff)
+            .bind(alive)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+        let failed = format!(
+            "UPDATE endpoints SET status = 'failed', updated_at = $1, status_at = $1, error_code = '{DATAPLANE_FAILURE}', \
+             error_message = {failure} WHERE {due} AND NOT {needs_owner} AND NOT {realized} AND {failure} IS NOT NULL"
+        );
+        moved += sqlx::query(&failed)
+            .bind(now)
+            .bind(cutoff)
+            .bind(alive)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+        Ok(moved)
     }
 
     /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags

@@ -13,6 +13,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod dataplane;
 mod endpoints;
 mod inventory;
 mod permissions;
@@ -32,6 +33,7 @@ use vpcep_domain::model::{EndpointService, ResourceKind, ServiceStatus, Tag};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
 use vpcep_domain::{ApiError, ApiResult};
 
+pub use endpoints::{DATAPLANE_FAILURE, DATAPLANE_WARNING};
 pub use sql::{open, SqlStore, StoreOptions};
 
 /// Why a store call failed.
@@ -371,4 +373,29 @@ pub trait Store: Send + Sync + 'static {
         project_id: &str,
         kind: ResourceKind,
     ) -> StoreResult<Vec<TaggedResource>>;
+
+    // ---- data plane ----
+
+    /// Like [`Store::complete_creations`], but with a data plane: services become `available`
+    /// only while an agent that reported at or after `alive_since` is alive, endpoints
+    /// `accepted` only once such an agent realized them (`failed` when they cannot).
+    async fn complete_creations_gated(
+        &self,
+        cutoff: i64,
+        now: i64,
+        limit: u32,
+        alive_since: i64,
+    ) -> StoreResult<u64>;
+    /// The current version of the data plane's desired state.
+    async fn dataplane_version(&self) -> StoreResult<u64>;
+    /// The data plane's desired state: every endpoint agents must serve, with its version.
+    async fn dataplane_snapshot(&self) -> StoreResult<vpcep_domain::dataplane::Snapshot>;
+    /// Records what an agent realized (replacing its previous report).
+    async fn record_agent_report(
+        &self,
+        report: &vpcep_domain::dataplane::AgentReport,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// When the oldest resource still in `creating` or `deleting` entered that state.
+    async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
 }

@@ -601,28 +601,40 @@ impl SqlStore {
                     claim_ports(c, new.id, new.port_id, &new.ports).await?;
                 }
                 update_service_row(c, &new, new.status != old.status).await?;
+                crate::dataplane::bump_version(c).await?;
                 Ok(new)
             })
         })
         .await
     }
 
+    /// Due `creating` services become `available` (with a data plane, only while an agent that
+    /// reported since `alive_since` is alive), then endpoints settle.
     pub(crate) async fn svc_complete_creations(
         &self,
         cutoff: i64,
         now: i64,
         limit: u32,
+        alive_since: Option<i64>,
     ) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
         self.write(move |c| {
             Box::pin(async move {
+                let gate = if alive_since.is_some() { " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)" } else { "" };
                 let sql = format!(
                     "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
                      WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
-                     ORDER BY status_at LIMIT {limit}{lock})"
+                     ORDER BY status_at LIMIT {limit}{lock}){gate}"
                 );
-                let services = sqlx::query(&sql).bind(now).bind(cutoff).execute(&mut *c).await?.rows_affected();
-                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit).await?;
+                let mut q = sqlx::query(&sql).bind(now).bind(cutoff);
+                if let Some(t) = alive_since {
+                    q = q.bind(t);
+                }
+                let services = q.execute(&mut *c).await?.rows_affected();
+                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit, alive_since).await?;
+                if services + endpoints > 0 {
+                    crate::dataplane::bump_version(c).await?;
+                }
                 Ok(services + endpoints)
             })
         })
@@ -654,6 +666,9 @@ impl SqlStore {
                     release_quota(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
                 }
                 let endpoints = SqlStore::ep_complete_deletions(c, lock, cutoff, limit).await?;
+                if gone.len() as u64 + endpoints > 0 {
+                    crate::dataplane::bump_version(c).await?;
+                }
                 Ok(gone.len() as u64 + endpoints)
             })
         })

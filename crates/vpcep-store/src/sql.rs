@@ -175,6 +175,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
 async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
         let mut delivers = Vec::with_capacity(batch.len());
         let outcome: StoreResult<()> = async {
             conn.execute("BEGIN IMMEDIATE").await?;
@@ -205,6 +206,22 @@ async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max
 impl SqlStore {
     /// Runs `f` as one transaction and answers its result once the transaction is durable.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let result = self.write_inner(f).await;
+        let backend = match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        };
+        metrics::histogram!("vpcep_store_write_seconds", "backend" => backend)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn write_inner<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,

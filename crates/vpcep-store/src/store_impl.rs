@@ -69,7 +69,7 @@ impl Store for SqlStore {
     }
 
     async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
-        self.svc_complete_creations(cutoff, now, limit).await
+        self.svc_complete_creations(cutoff, now, limit, None).await
     }
 
     async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
@@ -303,5 +303,36 @@ impl Store for SqlStore {
         kind: ResourceKind,
     ) -> StoreResult<Vec<TaggedResource>> {
         self.tags_resources(project_id, kind).await
+    }
+
+    async fn complete_creations_gated(
+        &self,
+        cutoff: i64,
+        now: i64,
+        limit: u32,
+        alive_since: i64,
+    ) -> StoreResult<u64> {
+        self.svc_complete_creations(cutoff, now, limit, Some(alive_since))
+            .await
+    }
+
+    async fn dataplane_version(&self) -> StoreResult<u64> {
+        self.dp_version().await
+    }
+
+    async fn dataplane_snapshot(&self) -> StoreResult<vpcep_domain::dataplane::Snapshot> {
+        self.dp_snapshot().await
+    }
+
+    async fn record_agent_report(
+        &self,
+        report: &vpcep_domain::dataplane::AgentReport,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.dp_report(report, now).await
+    }
+
+    async fn oldest_transition(&self) -> StoreResult<Option<i64>> {
+        self.dp_oldest_transition().await
     }
 }

@@ -45,6 +45,9 @@ struct ServeArgs {
     /// Inventory file (TOML): VPCs, subnets and ports to create at start when absent.
     #[arg(long, env = "VPCEP_INVENTORY")]
     inventory: Option<PathBuf>,
+    /// Requests per second each account may make; more answer 429 with Retry-After (0: off).
+    #[arg(long, env = "VPCEP_RATE_LIMIT", default_value_t = 0)]
+    rate_limit: u32,
 }
 
 fn init_tracing(format: &str) {
@@ -92,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
                 accounts: a.accounts,
                 provisioning_delay: a.provisioning_delay,
                 inventory: a.inventory,
+                rate_limit: a.rate_limit,
             };
             let listener = tokio::net::TcpListener::bind(&a.listen).await?;
             server::run(cfg, listener, shutdown_signal()).await

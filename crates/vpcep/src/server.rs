@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub provisioning_delay: Duration,
     /// `--inventory`: VPCs, subnets and ports created at start when absent.
     pub inventory: Option<PathBuf>,
+    /// `--rate-limit`: requests per second per account (0: unlimited).
+    pub rate_limit: u32,
 }
 
 impl Default for ServeConfig {
@@ -43,6 +45,7 @@ impl Default for ServeConfig {
             accounts: None,
             provisioning_delay: Duration::ZERO,
             inventory: None,
+            rate_limit: 0,
         }
     }
 }
@@ -114,6 +117,8 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
 pub struct ControlPlane {
     /// Shared by handlers and the reconciler.
     pub ctx: Arc<Ctx>,
+    /// Requests per second per account (0: unlimited).
+    rate_limit: u32,
 }
 
 impl ControlPlane {
@@ -129,6 +134,7 @@ impl ControlPlane {
             accounts: Arc::new(Registry::new(&accounts)),
             reconciler_wake: Arc::new(Notify::new()),
             provisioning_delay: cfg.provisioning_delay,
+            dataplane: false,
         });
         if let Some(path) = &cfg.inventory {
             let file =
@@ -138,7 +144,10 @@ impl ControlPlane {
                 .map_err(|e| anyhow::anyhow!("preloading --inventory {}: {e}", path.display()))?;
             tracing::info!(file = %path.display(), created, "inventory preloaded");
         }
-        Ok(ControlPlane { ctx })
+        Ok(ControlPlane {
+            ctx,
+            rate_limit: cfg.rate_limit,
+        })
     }
 
     /// Serves the API on `listener` and runs the reconciler until `shutdown` resolves; then
@@ -153,17 +162,20 @@ impl ControlPlane {
             self.ctx.clone(),
             cancel.clone(),
         ));
-        let app = vpcep_api::router(AppState {
-            ctx: self.ctx.clone(),
-            metrics: metrics_handle(),
-        });
+        let state =
+            AppState::new(self.ctx.clone(), metrics_handle()).with_rate_limit(self.rate_limit);
+        let app = vpcep_api::router(state);
         tracing::info!(addr = %listener.local_addr()?, backend = self.ctx.store.backend(), region = %self.ctx.region, "vpcep control plane listening");
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        vpcep_api::serve::serve(
+            listener,
+            app,
+            shutdown,
+            vpcep_api::serve::HttpLimits::default(),
+        )
+        .await;
         cancel.cancel();
         let _ = reconciler.await;
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Route tables: open routes (versions, health, metrics) and signed, project-scoped ones.
 
+mod agent;
 mod endpoints;
 pub(crate) mod services;
 mod versions;
@@ -24,4 +25,5 @@ pub fn signed_routes() -> Router<AppState> {
     services::routes()
         .merge(vpc::routes())
         .merge(endpoints::routes())
+        .merge(agent::routes())
 }

@@ -248,6 +248,7 @@ impl TestAppBuilder {
             accounts: Some(accounts),
             provisioning_delay: self.provisioning_delay,
             inventory,
+            ..ServeConfig::default()
         };
         let (server, base_url) = RunningServer::start(&config).await;
         Some(TestApp {

@@ -1,0 +1,48 @@
+//! The control plane's side of the data plane: the desired-state feed agents long-poll, and
+//! their reports, which the reconciler turns into `available`/`accepted`/`failed`.
+
+use crate::{store_error, Ctx};
+use std::time::Duration;
+use vpcep_domain::dataplane::{AgentReport, Snapshot};
+use vpcep_domain::time::now_millis;
+use vpcep_domain::{ApiError, ApiResult};
+
+/// Longest long-poll an agent may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Long-poll length when the agent does not say.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// An agent that has not reported for this long no longer counts as alive.
+pub const AGENT_TTL: Duration = Duration::from_secs(15);
+/// How often a waiting long-poll looks for a new version.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// The desired state, as soon as its version differs from `since` (at once without `since`),
+/// else after `wait` with whatever is current.
+pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResult<Snapshot> {
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+    if let Some(since) = since {
+        while tokio::time::Instant::now() < deadline {
+            if ctx.store.dataplane_version().await.map_err(store_error)? != since {
+                break;
+            }
+            tokio::time::sleep(
+                POLL_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
+        }
+    }
+    ctx.store.dataplane_snapshot().await.map_err(store_error)
+}
+
+/// Records an agent's report and lets the reconciler act on it.
+pub async fn report(ctx: &Ctx, report: &AgentReport) -> ApiResult<()> {
+    if report.agent_id.is_empty() || report.agent_id.len() > 128 {
+        return Err(ApiError::param("agent_id must have 1 to 128 characters"));
+    }
+    ctx.store
+        .record_agent_report(report, now_millis())
+        .await
+        .map_err(store_error)?;
+    ctx.wake_reconciler();
+    Ok(())
+}
