@@ -12,7 +12,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Long-poll length when the agent does not say.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 /// An agent that has not reported for this long no longer counts as alive.
-pub const AGENT_TTL: Duration = Duration::from_secs(15);
+pub const AGENT_TTL: Duration = Duration::from_secs(30);
 /// How often a waiting long-poll looks for a new version.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 

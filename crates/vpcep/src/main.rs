@@ -23,6 +23,47 @@ struct Cli {
 enum Command {
     /// Run the control plane (the VPCEP and VPC APIs).
     Serve(ServeArgs),
+    /// Run a data-plane agent: serve the accepted endpoints the control plane lists.
+    Agent(AgentArgs),
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The control plane's URL, e.g. http://127.0.0.1:8480.
+    #[arg(long, env = "VPCEP_CONTROL_PLANE")]
+    control_plane: String,
+    /// Access key of an operator account.
+    #[arg(long, env = "VPCEP_ACCESS_KEY")]
+    access_key: String,
+    /// Its secret key.
+    #[arg(long, env = "VPCEP_SECRET_KEY")]
+    secret_key: String,
+    /// Name in reports (default: the host name).
+    #[arg(long, env = "VPCEP_AGENT_ID")]
+    agent_id: Option<String>,
+    #[command(flatten)]
+    proxy: ProxyArgs,
+}
+
+/// Data-plane options shared by `serve --with-agent` and `agent`.
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// PROXY protocol version written for tcp_proxy proxy_open, open and proxy_vni (1 or 2).
+    #[arg(long, env = "VPCEP_PROXY_PROTOCOL_VERSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    proxy_protocol_version: u8,
+}
+
+impl ProxyArgs {
+    fn options(&self) -> vpcep_proxy::ProxyOptions {
+        vpcep_proxy::ProxyOptions {
+            proxy_version: if self.proxy_protocol_version == 1 {
+                vpcep_proxy::ProxyVersion::V1
+            } else {
+                vpcep_proxy::ProxyVersion::V2
+            },
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -48,6 +89,15 @@ struct ServeArgs {
     /// Requests per second each account may make; more answer 429 with Retry-After (0: off).
     #[arg(long, env = "VPCEP_RATE_LIMIT", default_value_t = 0)]
     rate_limit: u32,
+    /// Run the data plane in this process: accepted endpoints carry traffic with one command.
+    #[arg(long, env = "VPCEP_WITH_AGENT")]
+    with_agent: bool,
+    /// Services become available and endpoints accepted only once a data-plane agent realized
+    /// them (for separate `vpcep agent` processes; implied by --with-agent).
+    #[arg(long, env = "VPCEP_REQUIRE_AGENT")]
+    require_agent: bool,
+    #[command(flatten)]
+    proxy: ProxyArgs,
 }
 
 fn init_tracing(format: &str) {
@@ -83,6 +133,14 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
 }
 
+/// An agent holds two sockets per connection: use the hard limit of open files.
+fn raise_nofile_limit() {
+    match vpcep_proxy::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -96,9 +154,26 @@ async fn main() -> anyhow::Result<()> {
                 provisioning_delay: a.provisioning_delay,
                 inventory: a.inventory,
                 rate_limit: a.rate_limit,
+                with_agent: a.with_agent,
+                require_agent: a.require_agent,
+                proxy: a.proxy.options(),
             };
+            if cfg.with_agent {
+                raise_nofile_limit();
+            }
             let listener = tokio::net::TcpListener::bind(&a.listen).await?;
             server::run(cfg, listener, shutdown_signal()).await
+        }
+        Command::Agent(a) => {
+            raise_nofile_limit();
+            let mut cfg =
+                vpcep_proxy::AgentConfig::new(&a.control_plane, &a.access_key, &a.secret_key);
+            cfg.proxy = a.proxy.options();
+            if let Some(id) = a.agent_id {
+                cfg.proxy.agent_id = id;
+            }
+            vpcep_proxy::run_agent(cfg, shutdown_signal()).await?;
+            Ok(())
         }
     }
 }

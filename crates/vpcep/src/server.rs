@@ -35,6 +35,13 @@ pub struct ServeConfig {
     pub inventory: Option<PathBuf>,
     /// `--rate-limit`: requests per second per account (0: unlimited).
     pub rate_limit: u32,
+    /// `--with-agent`: run the data plane in this process.
+    pub with_agent: bool,
+    /// `--require-agent`: services become `available` and endpoints `accepted` only once a data
+    /// plane agent realized them (implied by `with_agent`).
+    pub require_agent: bool,
+    /// Data-plane tunables for `with_agent`.
+    pub proxy: vpcep_proxy::ProxyOptions,
 }
 
 impl Default for ServeConfig {
@@ -46,6 +53,9 @@ impl Default for ServeConfig {
             provisioning_delay: Duration::ZERO,
             inventory: None,
             rate_limit: 0,
+            with_agent: false,
+            require_agent: false,
+            proxy: vpcep_proxy::ProxyOptions::default(),
         }
     }
 }
@@ -119,6 +129,8 @@ pub struct ControlPlane {
     pub ctx: Arc<Ctx>,
     /// Requests per second per account (0: unlimited).
     rate_limit: u32,
+    /// Data-plane options when the agent runs in this process.
+    in_process_agent: Option<vpcep_proxy::ProxyOptions>,
 }
 
 impl ControlPlane {
@@ -134,7 +146,7 @@ impl ControlPlane {
             accounts: Arc::new(Registry::new(&accounts)),
             reconciler_wake: Arc::new(Notify::new()),
             provisioning_delay: cfg.provisioning_delay,
-            dataplane: false,
+            dataplane: cfg.with_agent || cfg.require_agent,
         });
         if let Some(path) = &cfg.inventory {
             let file =
@@ -147,6 +159,7 @@ impl ControlPlane {
         Ok(ControlPlane {
             ctx,
             rate_limit: cfg.rate_limit,
+            in_process_agent: cfg.with_agent.then(|| cfg.proxy.clone()),
         })
     }
 
@@ -164,6 +177,11 @@ impl ControlPlane {
         ));
         let state =
             AppState::new(self.ctx.clone(), metrics_handle()).with_rate_limit(self.rate_limit);
+        // The metrics recorder is installed above, before the data plane takes its handles.
+        let agent = self.in_process_agent.map(|opts| {
+            let dp = vpcep_proxy::DataPlane::start(opts);
+            tokio::spawn(run_in_process_agent(self.ctx.clone(), dp, cancel.clone()))
+        });
         let app = vpcep_api::router(state);
         tracing::info!(addr = %listener.local_addr()?, backend = self.ctx.store.backend(), region = %self.ctx.region, "vpcep control plane listening");
         vpcep_api::serve::serve(
@@ -175,8 +193,53 @@ impl ControlPlane {
         .await;
         cancel.cancel();
         let _ = reconciler.await;
+        if let Some(agent) = agent {
+            let _ = agent.await;
+        }
         Ok(())
     }
+}
+
+/// How often the in-process agent confirms it is alive when nothing changes.
+const IN_PROCESS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// `--with-agent`: feeds the in-process data plane the desired state straight from the control
+/// plane (no HTTP) and records its reports, until `cancel`; then drains the data plane.
+async fn run_in_process_agent(
+    ctx: Arc<Ctx>,
+    dp: vpcep_proxy::DataPlane,
+    cancel: CancellationToken,
+) {
+    let mut applied: Option<u64> = None;
+    let mut last_report = None;
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            s = vpcep_control::dataplane::snapshot(&ctx, applied, IN_PROCESS_HEARTBEAT) => s,
+        };
+        match next {
+            Ok(snapshot) if Some(snapshot.version) != applied => {
+                let version = snapshot.version;
+                dp.push(snapshot);
+                if let Some(report) = dp.applied(version).await {
+                    last_report = Some(report);
+                }
+                applied = Some(version);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "in-process agent: cannot read the desired state; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        if let Some(report) = &last_report {
+            if let Err(e) = vpcep_control::dataplane::report(&ctx, report).await {
+                tracing::warn!(error = %e, "in-process agent: cannot record the report");
+            }
+        }
+    }
+    dp.shutdown().await;
 }
 
 /// Opens everything and serves until `shutdown` (what `vpcep serve` runs).

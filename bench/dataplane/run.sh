@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Data-plane benchmark: the vpcep agent (splice and userspace copy) vs HAProxy (TCP mode,
+# send-proxy-v2, with and without splicing) vs direct to the backend, side by side on this
+# machine, plus agent and HAProxy memory per idle connection.
+#
+#   bench/dataplane/run.sh
+#
+# Env: CONNS (parallel uploads, 4), BYTES_PER_CONN (1 GiB), REPS (3), CPS_CONC (64),
+#      CPS_SECS (5), IDLE_CONNS (9000: a proxy holds two sockets per connection, and this
+#      sandbox caps open files at 20000 even for root).
+# Every address is on loopback; the load tool shares the cores with the proxies, so it runs
+# single-threaded. Needs root only to install haproxy and raise limits.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+CONNS="${CONNS:-4}"
+BYTES_PER_CONN="${BYTES_PER_CONN:-1073741824}"
+REPS="${REPS:-3}"
+CPS_CONC="${CPS_CONC:-64}"
+CPS_SECS="${CPS_SECS:-5}"
+IDLE_CONNS="${IDLE_CONNS:-9000}"
+
+if ! command -v haproxy >/dev/null; then
+  echo "== installing haproxy"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+fi
+echo "== building (release)"
+cargo build --release -q -p vpcep-proxy --examples
+LG=target/release/examples/dataplane-loadgen
+AG=target/release/examples/dataplane-bench-agent
+
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE="$(ulimit -n)"
+T="$(mktemp -d)"
+PIDS=()
+old_range="$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)"
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "$old_range" ] && echo "$old_range" > /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+echo "1024 65000" > /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+
+# start NAME CMD...: runs CMD in the background, waits for "ready" on its stdout (or a port).
+start() {
+  local name="$1"; shift
+  "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  local pid=$!
+  PIDS+=("$pid")
+  eval "PID_${name//-/_}=$pid"
+  for _ in $(seq 100); do
+    grep -q ready "$T/$name.out" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$T/$name.err" >&2; echo "$name died" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null && return 0; sleep 0.05; done; echo "no listener on $1" >&2; exit 1; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user+system) a process has used so far.
+cpu_s() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat" || echo 0; }
+
+haproxy_cfg() { # PORT SPLICE(0|1); splicing needs pipes (maxpipes = maxconn/4), so fewer conns
+  cat <<CFG
+global
+  nbthread $(nproc)
+  maxconn $( [ "$2" = 1 ] && echo $(( (NOFILE - 200) * 10 / 26 )) || echo $(( (NOFILE - 100) / 2 )) )
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 5m
+  timeout server 5m
+  $( [ "$2" = 1 ] && echo "option splice-auto" )
+frontend f
+  bind 127.0.0.3:$1
+  default_backend b
+backend b
+  server s1 127.0.0.1:19000 send-proxy-v2
+CFG
+}
+
+echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (figures are only comparable within one run)"
+echo "== starting backend, agents and haproxy"
+start backend "$LG" backend 127.0.0.1:19000
+start agent_splice "$AG" 127.0.0.2:19001 127.0.0.1:19000 proxy_open splice
+start agent_user "$AG" 127.0.0.2:19002 127.0.0.1:19000 proxy_open userspace
+haproxy_cfg 19003 0 > "$T/h.cfg"; haproxy_cfg 19004 1 > "$T/hs.cfg"
+start haproxy haproxy -db -f "$T/h.cfg"; wait_port 127.0.0.3:19003
+start haproxy_splice haproxy -db -f "$T/hs.cfg"; wait_port 127.0.0.3:19004
+
+declare -A PROC=(
+  [direct]=""
+  [agent-splice]=$PID_agent_splice
+  [agent-userspace]=$PID_agent_user
+  [haproxy]=$PID_haproxy
+  [haproxy-splice]=$PID_haproxy_splice
+)
+declare -A TARGET=(
+  [direct]=127.0.0.1:19000
+  [agent-splice]=127.0.0.2:19001
+  [agent-userspace]=127.0.0.2:19002
+  [haproxy]=127.0.0.3:19003
+  [haproxy-splice]=127.0.0.3:19004
+)
+ORDER=(direct agent-splice agent-userspace haproxy haproxy-splice)
+
+echo "== throughput: $CONNS parallel uploads of $BYTES_PER_CONN bytes, $REPS reps (median)"
+for rep in $(seq "$REPS"); do
+  for n in "${ORDER[@]}"; do
+    c0=$(cpu_s "${PROC[$n]}")
+    v=$("$LG" throughput "${TARGET[$n]}" "$CONNS" "$BYTES_PER_CONN" | sed -E 's/.*gbytes_per_sec=([0-9.]+).*/\1/')
+    c1=$(cpu_s "${PROC[$n]}")
+    cpu=$(python3 -c "print(f'{($c1 - $c0) / ($CONNS * $BYTES_PER_CONN / 1e9):.3f}')")
+    echo "   rep $rep $n: $v GB/s, proxy CPU ${cpu} s/GB"
+    echo -e "$n\tgbps\t$v" >> "$T/results.tsv"
+    [ -n "${PROC[$n]}" ] && echo -e "$n\tcpu\t$cpu" >> "$T/results.tsv"
+  done
+done
+
+echo "== new connections/s: concurrency $CPS_CONC, ${CPS_SECS}s each, 2 reps (median)"
+for rep in 1 2; do
+  for n in "${ORDER[@]}"; do
+    c0=$(cpu_s "${PROC[$n]}")
+    line=$("$LG" cps "${TARGET[$n]}" "$CPS_CONC" "$CPS_SECS")
+    c1=$(cpu_s "${PROC[$n]}")
+    v=$(sed -E 's/.*conns_per_sec=([0-9]+).*/\1/' <<<"$line")
+    count=$(sed -E 's/.*conns=([0-9]+) .*/\1/' <<<"$line")
+    cpuk=$(python3 -c "print(f'{($c1 - $c0) * 1000 / max($count, 1) * 1000:.1f}')")
+    echo "   rep $rep $n: $line, proxy CPU ${cpuk} ms/1k conns"
+    echo -e "$n\tcps\t$v" >> "$T/results.tsv"
+    [ -n "${PROC[$n]}" ] && echo -e "$n\tcpuconn\t$cpuk" >> "$T/results.tsv"
+    sleep 1
+  done
+done
+
+stop "$PID_agent_splice"; stop "$PID_agent_user"; stop "$PID_haproxy"; stop "$PID_haproxy_splice"
+
+echo "== memory: $IDLE_CONNS idle connections, RSS delta of a fresh proxy process"
+idle_mem() { # NAME ADDR PID
+  sleep 0.5
+  local before; before=$(rss_kb "$3")
+  start "idle_$1" "$LG" idle "$2" "$IDLE_CONNS"
+  for _ in $(seq 600); do grep -q ready "$T/idle_$1.out" && break; sleep 0.1; done
+  local after; after=$(rss_kb "$3")
+  local per; per=$(( (after - before) * 1024 / IDLE_CONNS ))
+  echo "   $1: RSS ${before} kB -> ${after} kB: $per bytes/connection"
+  echo -e "$1\tmem\t$per" >> "$T/results.tsv"
+  eval "stop \$PID_idle_${1//-/_}"
+}
+start mem_agent "$AG" 127.0.0.2:19011 127.0.0.1:19000 proxy_open splice
+idle_mem agent-splice 127.0.0.2:19011 "$PID_mem_agent"
+stop "$PID_mem_agent"
+haproxy_cfg 19013 0 > "$T/hm.cfg"
+start mem_haproxy haproxy -db -f "$T/hm.cfg"; wait_port 127.0.0.3:19013
+idle_mem haproxy 127.0.0.3:19013 "$PID_mem_haproxy"
+stop "$PID_mem_haproxy"
+
+echo
+python3 - "$T/results.tsv" <<'PY'
+import sys, statistics, collections
+vals = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    n, m, v = line.split("\t")
+    vals[(n, m)].append(float(v))
+med = {k: statistics.median(v) for k, v in vals.items()}
+def g(n, m): return med.get((n, m))
+def r(a, b): return f"{a / b:.2f}x" if a is not None and b else "-"
+rows = ["direct", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice"]
+best_h = lambda m: max(x for x in (g("haproxy", m), g("haproxy-splice", m)) if x is not None)
+print(f"| {'path':<15} | {'GB/s':>6} | {'proxy CPU s/GB':>14} | {'conn/s':>7} | {'proxy CPU ms/1k conn':>20} | {'bytes/idle conn':>15} | {'GB/s vs direct':>14} | {'GB/s vs best HAProxy':>20} | {'conn/s vs best HAProxy':>22} |")
+print("|" + "|".join("-" * (w + 2) for w in (15, 6, 14, 7, 20, 15, 14, 20, 22)) + "|")
+for n in rows:
+    gb, cps, mem, cpu, cpuc = g(n, "gbps"), g(n, "cps"), g(n, "mem"), g(n, "cpu"), g(n, "cpuconn")
+    print(f"| {n:<15} | {gb or 0:>6.2f} | {(f'{cpu:.3f}' if cpu is not None else '-'):>14} | {cps or 0:>7.0f} | {(f'{cpuc:.1f}' if cpuc is not None else '-'):>20} | {(f'{mem:.0f}' if mem else '-'):>15} | "
+          f"{r(gb, g('direct', 'gbps')):>14} | {r(gb, best_h('gbps')):>20} | {r(cps, best_h('cps')):>22} |")
+PY
+echo "(medians; memory measured with the agent in splice mode and HAProxy without splicing)"

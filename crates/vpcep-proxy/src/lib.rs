@@ -1,0 +1,57 @@
+//! vpcep data plane: realizes interface endpoints as TCP listeners that forward to the
+//! endpoint service's backend, optionally with a PROXY protocol header, a client whitelist,
+//! and sockets in other network namespaces.
+//!
+//! It never touches the database: it serves versioned [`Snapshot`]s of desired state and
+//! answers [`AgentReport`]s (contract in [`vpcep_domain::dataplane`]). A config change never
+//! re-binds a listener that stays, so its open connections are not dropped.
+//!
+//! Two ways to run it:
+//! - in process: [`DataPlane::start`], then [`DataPlane::push`] snapshots and read
+//!   [`DataPlane::reports`] (what `vpcep serve --with-agent` does);
+//! - as an agent: [`run_agent`] long-polls the control plane and posts reports.
+//!
+//! Layout:
+//! - [`config`]: snapshot → validated per-listener configs ([`config::plan`]), options;
+//! - [`supervisor`]: diffs listeners by key, starts/updates/closes them, builds the report;
+//! - `listener`: one bound socket, its accept loop and swappable config;
+//! - `connection`: whitelist → backend connect → PROXY header → copy;
+//! - `copy`: `splice(2)` or buffered bidirectional copy with half-close;
+//! - [`proxy_protocol`]: v1/v2 headers and the TLV numbers;
+//! - [`netns`]: sockets in other network namespaces;
+//! - [`metrics`]: per-endpoint counters;
+//! - `agent` and `sync`: the running task and the control-plane client.
+//!
+//! Depends on `vpcep-domain` (contract types) and `vpcep-client` (signed HTTP) only.
+
+mod agent;
+pub mod config;
+mod connection;
+mod copy;
+mod listener;
+pub mod metrics;
+pub mod netns;
+pub mod proxy_protocol;
+pub mod supervisor;
+mod sync;
+
+pub use agent::DataPlane;
+pub use config::{CopyMode, ListenerKey, ProxyOptions, ProxyVersion, TcpProxy};
+pub use metrics::{EndpointStats, StatsRegistry};
+pub use supervisor::Supervisor;
+pub use sync::{
+    run_agent, AgentConfig, AgentError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BACKOFF,
+    DEFAULT_POLL_TIMEOUT,
+};
+pub use vpcep_domain::dataplane::{AgentReport, EndpointResult, EndpointSpec, PortPair, Snapshot};
+
+/// Raises the soft limit of open files to the hard limit (an agent holds two sockets per
+/// connection, plus two pipes per active one with splice) and returns the new limit.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}

@@ -1,0 +1,209 @@
+//! Per-endpoint counters: exported through the `metrics` facade (the control plane installs a
+//! Prometheus recorder) and mirrored in atomics that tests and the embedding process can read.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `vpcep_agent_connections_active` | gauge | `endpoint_id` |
+//! | `vpcep_agent_connections_total` | counter (connections forwarded: admitted by the whitelist) | `endpoint_id` |
+//! | `vpcep_agent_bytes_total` | counter | `endpoint_id`, `direction` = `client_to_backend` \| `backend_to_client` |
+//! | `vpcep_agent_connections_refused_total` | counter | `endpoint_id`, `reason` = `whitelist` \| `backend_unreachable` |
+//!
+//! Handles are taken from the recorder installed when an endpoint first appears.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use metrics::{counter, gauge, Counter, Gauge};
+
+/// Gauge of open forwarded connections.
+pub const CONNECTIONS_ACTIVE: &str = "vpcep_agent_connections_active";
+/// Counter of forwarded connections.
+pub const CONNECTIONS_TOTAL: &str = "vpcep_agent_connections_total";
+/// Counter of payload bytes, by direction.
+pub const BYTES_TOTAL: &str = "vpcep_agent_bytes_total";
+/// Counter of connections closed without forwarding, by reason.
+pub const CONNECTIONS_REFUSED_TOTAL: &str = "vpcep_agent_connections_refused_total";
+
+/// Why a connection was closed without forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// The source is outside the endpoint's whitelist.
+    Whitelist,
+    /// The backend could not be reached in time.
+    BackendUnreachable,
+}
+
+impl RefuseReason {
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::Whitelist => "whitelist",
+            RefuseReason::BackendUnreachable => "backend_unreachable",
+        }
+    }
+}
+
+/// Direction of payload bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the client (consumer) to the backend (provider).
+    ClientToBackend,
+    /// From the backend to the client.
+    BackendToClient,
+}
+
+/// A copy of one endpoint's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Forwarded connections open now.
+    pub connections_active: u64,
+    /// Forwarded connections since the endpoint appeared.
+    pub connections_total: u64,
+    /// Bytes from clients to the backend.
+    pub bytes_client_to_backend: u64,
+    /// Bytes from the backend to clients.
+    pub bytes_backend_to_client: u64,
+    /// Connections closed because of the whitelist.
+    pub refused_whitelist: u64,
+    /// Connections closed because the backend could not be reached.
+    pub refused_backend_unreachable: u64,
+}
+
+#[derive(Debug)]
+struct Exported {
+    active: Gauge,
+    total: Counter,
+    c2b: Counter,
+    b2c: Counter,
+    refused_whitelist: Counter,
+    refused_backend: Counter,
+}
+
+/// The live counters of one endpoint, shared by its listeners and connections.
+#[derive(Debug)]
+pub(crate) struct EndpointMetrics {
+    active: AtomicU64,
+    total: AtomicU64,
+    c2b: AtomicU64,
+    b2c: AtomicU64,
+    refused_whitelist: AtomicU64,
+    refused_backend: AtomicU64,
+    exported: Exported,
+}
+
+impl EndpointMetrics {
+    fn new(endpoint_id: &str) -> Self {
+        let id = endpoint_id.to_string();
+        EndpointMetrics {
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            c2b: AtomicU64::new(0),
+            b2c: AtomicU64::new(0),
+            refused_whitelist: AtomicU64::new(0),
+            refused_backend: AtomicU64::new(0),
+            exported: Exported {
+                active: gauge!(CONNECTIONS_ACTIVE, "endpoint_id" => id.clone()),
+                total: counter!(CONNECTIONS_TOTAL, "endpoint_id" => id.clone()),
+                c2b: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "client_to_backend"),
+                b2c: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "backend_to_client"),
+                refused_whitelist: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id.clone(), "reason" => RefuseReason::Whitelist.as_str()),
+                refused_backend: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id, "reason" => RefuseReason::BackendUnreachable.as_str()),
+            },
+        }
+    }
+
+    /// Counts a refused connection.
+    pub(crate) fn refused(&self, reason: RefuseReason) {
+        match reason {
+            RefuseReason::Whitelist => {
+                self.refused_whitelist.fetch_add(1, Relaxed);
+                self.exported.refused_whitelist.increment(1);
+            }
+            RefuseReason::BackendUnreachable => {
+                self.refused_backend.fetch_add(1, Relaxed);
+                self.exported.refused_backend.increment(1);
+            }
+        }
+    }
+
+    /// Counts a forwarded connection; it stays active until the guard drops.
+    pub(crate) fn opened(self: &Arc<Self>) -> ActiveGuard {
+        self.total.fetch_add(1, Relaxed);
+        self.exported.total.increment(1);
+        self.active.fetch_add(1, Relaxed);
+        self.exported.active.increment(1.0);
+        ActiveGuard(self.clone())
+    }
+
+    /// Counts payload bytes.
+    pub(crate) fn bytes(&self, direction: Direction, n: u64) {
+        match direction {
+            Direction::ClientToBackend => {
+                self.c2b.fetch_add(n, Relaxed);
+                self.exported.c2b.increment(n);
+            }
+            Direction::BackendToClient => {
+                self.b2c.fetch_add(n, Relaxed);
+                self.exported.b2c.increment(n);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> EndpointStats {
+        EndpointStats {
+            connections_active: self.active.load(Relaxed),
+            connections_total: self.total.load(Relaxed),
+            bytes_client_to_backend: self.c2b.load(Relaxed),
+            bytes_backend_to_client: self.b2c.load(Relaxed),
+            refused_whitelist: self.refused_whitelist.load(Relaxed),
+            refused_backend_unreachable: self.refused_backend.load(Relaxed),
+        }
+    }
+}
+
+/// Keeps a connection counted as active.
+#[derive(Debug)]
+pub(crate) struct ActiveGuard(Arc<EndpointMetrics>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+        self.0.exported.active.decrement(1.0);
+    }
+}
+
+/// The counters of every endpoint the data plane serves, by endpoint id.
+#[derive(Debug, Clone, Default)]
+pub struct StatsRegistry(Arc<Mutex<HashMap<String, Arc<EndpointMetrics>>>>);
+
+impl StatsRegistry {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<EndpointMetrics>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn endpoint(&self, endpoint_id: &str) -> Arc<EndpointMetrics> {
+        self.map()
+            .entry(endpoint_id.to_string())
+            .or_insert_with(|| Arc::new(EndpointMetrics::new(endpoint_id)))
+            .clone()
+    }
+
+    /// Forgets endpoints that are gone (their open connections keep their own reference).
+    pub(crate) fn retain(&self, keep: &std::collections::HashSet<&str>) {
+        self.map().retain(|id, _| keep.contains(id.as_str()));
+    }
+
+    /// The counters of one endpoint, if it is served.
+    pub fn get(&self, endpoint_id: &str) -> Option<EndpointStats> {
+        self.map().get(endpoint_id).map(|m| m.snapshot())
+    }
+
+    /// The counters of every served endpoint.
+    pub fn all(&self) -> HashMap<String, EndpointStats> {
+        self.map()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.snapshot()))
+            .collect()
+    }
+}

@@ -1,0 +1,158 @@
+//! Applies snapshots: diffs the running listeners against a snapshot's [`Plan`](crate::config::Plan) by
+//! [`ListenerKey`] and
+//! - closes listeners no longer wanted (new connections are refused at once; open ones drain
+//!   up to [`ProxyOptions::drain_timeout`](crate::ProxyOptions::drain_timeout)),
+//! - swaps the config of listeners that stay but changed (backend, `tcp_proxy`, whitelist):
+//!   the socket is untouched, open connections keep their config, new ones take the new one,
+//! - binds new listeners,
+//!
+//! and reports per endpoint what it realized.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use vpcep_domain::dataplane::{AgentReport, EndpointResult, Snapshot};
+
+use crate::config::{self, ListenerKey, ProxyOptions};
+use crate::connection::Route;
+use crate::listener::{RunningListener, Shared};
+use crate::metrics::StatsRegistry;
+
+/// Owns the running listeners and applies snapshots to them.
+#[derive(Debug)]
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    listeners: HashMap<ListenerKey, RunningListener>,
+    stats: StatsRegistry,
+    /// Drains of closed listeners, so shutdown can wait for them too.
+    drains: TaskTracker,
+}
+
+impl Supervisor {
+    /// A supervisor with no listener.
+    pub fn new(opts: ProxyOptions) -> Self {
+        Supervisor {
+            shared: Arc::new(Shared::new(opts)),
+            listeners: HashMap::new(),
+            stats: StatsRegistry::default(),
+            drains: TaskTracker::new(),
+        }
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ProxyOptions {
+        &self.shared.opts
+    }
+
+    /// The per-endpoint counters (shared: stays valid while the supervisor runs).
+    pub fn stats(&self) -> StatsRegistry {
+        self.stats.clone()
+    }
+
+    /// The listeners currently accepting, sorted.
+    pub fn listening(&self) -> Vec<ListenerKey> {
+        let mut keys: Vec<_> = self.listeners.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Brings the listeners to what `snapshot` asks for and says how each endpoint fared.
+    /// Listeners that failed to start are tried again by the next call.
+    pub async fn apply(&mut self, snapshot: &Snapshot) -> AgentReport {
+        let plan = config::plan(snapshot);
+
+        let gone: Vec<ListenerKey> = self
+            .listeners
+            .keys()
+            .filter(|k| !plan.listeners.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(l) = self.listeners.remove(&key) {
+                info!(listener = %key, "closing listener");
+                let drain = l.close(self.shared.opts.drain_timeout).await;
+                self.drains.spawn(drain);
+            }
+        }
+
+        let wanted: HashSet<&str> = plan
+            .listeners
+            .values()
+            .map(|c| c.endpoint_id.as_str())
+            .collect();
+        self.stats.retain(&wanted);
+
+        let mut failures: HashMap<&str, Vec<String>> = HashMap::new();
+        for (key, cfg) in &plan.listeners {
+            if let Some(l) = self.listeners.get(key) {
+                if l.route().cfg != *cfg {
+                    info!(listener = %key, endpoint_id = %cfg.endpoint_id, "updating listener config");
+                    l.update(Arc::new(Route {
+                        cfg: cfg.clone(),
+                        metrics: self.stats.endpoint(&cfg.endpoint_id),
+                    }));
+                }
+                continue;
+            }
+            let route = Arc::new(Route {
+                cfg: cfg.clone(),
+                metrics: self.stats.endpoint(&cfg.endpoint_id),
+            });
+            match RunningListener::start(key, route, self.shared.clone()).await {
+                Ok(l) => {
+                    info!(listener = %key, endpoint_id = %cfg.endpoint_id, backend = %cfg.backend, "listening");
+                    self.listeners.insert(key.clone(), l);
+                }
+                Err(e) => {
+                    warn!(endpoint_id = %cfg.endpoint_id, "{e}");
+                    failures
+                        .entry(cfg.endpoint_id.as_str())
+                        .or_default()
+                        .push(e);
+                }
+            }
+        }
+
+        let endpoints = plan
+            .endpoints
+            .iter()
+            .map(|e| {
+                let mut errors: Vec<String> = Vec::new();
+                if let Some(err) = &e.error {
+                    errors.push(err.clone());
+                } else if let Some(f) = failures.get(e.endpoint_id.as_str()) {
+                    errors.extend(f.iter().cloned());
+                }
+                let ok = errors.is_empty();
+                if e.error.is_none() {
+                    errors.extend(e.warning.map(str::to_string));
+                }
+                EndpointResult {
+                    endpoint_id: e.endpoint_id.clone(),
+                    ok,
+                    error: (!errors.is_empty()).then(|| errors.join("; ")),
+                }
+            })
+            .collect();
+        AgentReport {
+            agent_id: self.shared.opts.agent_id.clone(),
+            version: snapshot.version,
+            endpoints,
+        }
+    }
+
+    /// Stops accepting everywhere, lets connections finish until the drain deadline, aborts
+    /// the rest, and returns when every connection is closed.
+    pub async fn shutdown(mut self) {
+        let deadline = self.shared.opts.drain_timeout;
+        for (key, l) in self.listeners.drain() {
+            info!(listener = %key, "closing listener for shutdown");
+            let drain = l.close(deadline).await;
+            self.drains.spawn(drain);
+        }
+        self.drains.close();
+        self.drains.wait().await;
+    }
+}

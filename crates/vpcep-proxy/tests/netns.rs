@@ -1,0 +1,164 @@
+//! Two network namespaces with the SAME subnet (10.0.0.0/24): a consumer VPC and a provider
+//! VPC. The agent, in the host namespace, listens on the endpoint address inside the consumer
+//! namespace and connects to the backend from inside the provider namespace. In the consumer
+//! namespace, 10.0.0.2 is a different host (a decoy), so routing alone could never reach the
+//! provider's 10.0.0.2; through the endpoint the client does.
+//!
+//! Needs root (`ip netns add`); prints SKIPPED and passes otherwise. All traffic stays inside
+//! the namespaces this test creates, which are deleted even when it fails.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use ppp::v2;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vpcep_proxy::netns::NetnsPool;
+use vpcep_proxy::{DataPlane, PortPair};
+
+/// Deletes the namespaces (and with them their veth ends) when dropped.
+struct Namespaces {
+    names: Vec<String>,
+    host_links: Vec<String>,
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for l in &self.host_links {
+            let _ = Command::new("ip").args(["link", "del", l]).output();
+        }
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Adds namespace `ns` with a veth pair to the host (host end up, unaddressed) and `addrs`
+/// on the namespace end.
+fn vpc(guard: &mut Namespaces, ns: &str, link: &str, addrs: &[&str]) -> Result<(), String> {
+    ip(&["netns", "add", ns])?;
+    guard.names.push(ns.to_string());
+    let host_end = format!("{link}h");
+    ip(&[
+        "link", "add", link, "type", "veth", "peer", "name", &host_end,
+    ])?;
+    guard.host_links.push(host_end.clone());
+    ip(&["link", "set", link, "netns", ns])?;
+    ip(&["-n", ns, "link", "set", "lo", "up"])?;
+    for a in addrs {
+        ip(&["-n", ns, "addr", "add", a, "dev", link])?;
+    }
+    ip(&["-n", ns, "link", "set", link, "up"])?;
+    ip(&["link", "set", &host_end, "up"])?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
+    init_tracing();
+    let id = std::process::id();
+    let (consumer, provider) = (format!("vpcep-c{id}"), format!("vpcep-p{id}"));
+    let mut guard = Namespaces {
+        names: vec![],
+        host_links: vec![],
+    };
+    if let Err(e) = ip(&["netns", "add", &consumer]) {
+        println!("SKIPPED endpoint_bridges_two_namespaces_with_the_same_subnet: cannot create network namespaces ({e})");
+        return;
+    }
+    let _ = ip(&["netns", "del", &consumer]);
+    vpc(
+        &mut guard,
+        &consumer,
+        &format!("vc{id}"),
+        &["10.0.0.1/24", "10.0.0.100/24", "10.0.0.2/24"],
+    )
+    .unwrap();
+    vpc(&mut guard, &provider, &format!("vp{id}"), &["10.0.0.2/24"]).unwrap();
+
+    let pool = NetnsPool::new();
+    let backend_addr: SocketAddr = "10.0.0.2:8080".parse().unwrap();
+    // The provider's backend.
+    let backend = Backend::serve(
+        pool.bind(Some(&provider), backend_addr, 64).await.unwrap(),
+        Mode::ProxyThenEcho,
+    );
+    // A different 10.0.0.2 inside the consumer VPC.
+    let decoy = pool.bind(Some(&consumer), backend_addr, 64).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = decoy.accept().await {
+            let _ = s.write_all(b"decoy").await;
+        }
+    });
+
+    let dp = DataPlane::start(opts());
+    let mut e = spec("ep-ns", "10.0.0.100", 80, backend_addr);
+    e.listen_netns = Some(consumer.clone());
+    e.backend_netns = Some(provider.clone());
+    e.tcp_proxy = "proxy_open".into();
+    e.ports = vec![PortPair {
+        client_port: 80,
+        server_port: 8080,
+    }];
+    dp.push(snapshot(1, vec![e]));
+    let report = dp.applied(1).await.unwrap();
+    assert!(report.endpoints[0].ok, "{report:?}");
+
+    // Routing inside the consumer VPC reaches the decoy, not the provider.
+    let mut direct = pool.connect(Some(&consumer), backend_addr).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), direct.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"decoy");
+
+    // Through the endpoint the client reaches the provider's backend, which sees its address.
+    let endpoint: SocketAddr = "10.0.0.100:80".parse().unwrap();
+    let mut c = pool.connect(Some(&consumer), endpoint).await.unwrap();
+    assert_eq!(
+        roundtrip(&mut c, b"across VPCs").await.unwrap(),
+        b"across VPCs"
+    );
+    let client = c.local_addr().unwrap();
+    assert_eq!(client.ip().to_string(), "10.0.0.1");
+    let raw = backend.headers.lock().unwrap()[0].clone();
+    match v2::Header::try_from(&raw[..]).unwrap().addresses {
+        v2::Addresses::IPv4(a) => {
+            assert_eq!(SocketAddr::from((a.source_address, a.source_port)), client);
+            assert_eq!(
+                SocketAddr::from((a.destination_address, a.destination_port)),
+                endpoint
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(backend.accepted(), 1);
+
+    // Removing the endpoint closes the listener inside the consumer namespace.
+    drop(c);
+    dp.push(snapshot(2, vec![]));
+    dp.applied(2).await.unwrap();
+    assert!(pool.connect(Some(&consumer), endpoint).await.is_err());
+    dp.shutdown().await;
+    drop(guard);
+}

@@ -1,0 +1,189 @@
+//! Fakes for the data-plane tests: echo backends on loopback, snapshot builders, polling.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use vpcep_proxy::{EndpointSpec, PortPair, ProxyOptions, Snapshot};
+
+pub const V2_SIGNATURE: [u8; 12] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+];
+
+/// Prints logs when `TEST_LOG=1`.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A port that was free on `ip` a moment ago.
+pub fn free_port(ip: &str) -> u16 {
+    let l = std::net::TcpListener::bind((ip, 0)).expect("bind an ephemeral port");
+    l.local_addr().unwrap().port()
+}
+
+/// Options for tests: short drain and retry.
+pub fn opts() -> ProxyOptions {
+    ProxyOptions {
+        agent_id: "test-agent".into(),
+        drain_timeout: Duration::from_secs(2),
+        retry_interval: Duration::from_millis(200),
+        connect_timeout: Duration::from_secs(2),
+        ..ProxyOptions::default()
+    }
+}
+
+pub fn spec(endpoint_id: &str, ip: &str, port: u16, backend: SocketAddr) -> EndpointSpec {
+    EndpointSpec {
+        endpoint_id: endpoint_id.into(),
+        marker_id: 201515772,
+        service_id: "svc-1".into(),
+        ip: ip.into(),
+        listen_netns: None,
+        backend_ip: backend.ip().to_string(),
+        backend_netns: None,
+        ports: vec![PortPair {
+            client_port: port,
+            server_port: backend.port(),
+        }],
+        tcp_proxy: "close".into(),
+        vni: 0,
+        whitelist_enabled: false,
+        whitelist: vec![],
+    }
+}
+
+pub fn snapshot(version: u64, endpoints: Vec<EndpointSpec>) -> Snapshot {
+    Snapshot { version, endpoints }
+}
+
+/// What an echo backend does with a connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Echo everything, then FIN after the client's FIN.
+    Echo,
+    /// Read a PROXY header (v1 or v2) first and record it, then echo.
+    ProxyThenEcho,
+}
+
+/// An echo server on loopback that records what it saw.
+#[derive(Clone)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    pub headers: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Backend {
+    pub async fn start(ip: &str, mode: Mode) -> Backend {
+        let l = TcpListener::bind((ip, 0)).await.expect("bind backend");
+        Self::serve(l, mode)
+    }
+
+    pub fn serve(l: TcpListener, mode: Mode) -> Backend {
+        let b = Backend {
+            addr: l.local_addr().unwrap(),
+            accepted: Arc::new(AtomicUsize::new(0)),
+            headers: Arc::new(Mutex::new(Vec::new())),
+        };
+        let b2 = b.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                b2.accepted.fetch_add(1, Ordering::SeqCst);
+                let headers = b2.headers.clone();
+                tokio::spawn(async move {
+                    if mode == Mode::ProxyThenEcho {
+                        match read_proxy_header(&mut s).await {
+                            Ok(h) => headers.lock().unwrap().push(h),
+                            Err(_) => return,
+                        }
+                    }
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        b
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one PROXY header (v2 by its signature, else a v1 line) and returns its bytes.
+pub async fn read_proxy_header(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut h = vec![0u8; 12];
+    s.read_exact(&mut h).await?;
+    if h == V2_SIGNATURE {
+        let mut fixed = [0u8; 4];
+        s.read_exact(&mut fixed).await?;
+        h.extend_from_slice(&fixed);
+        let len = u16::from_be_bytes([fixed[2], fixed[3]]) as usize;
+        let mut rest = vec![0u8; len];
+        s.read_exact(&mut rest).await?;
+        h.extend_from_slice(&rest);
+    } else {
+        while !h.ends_with(b"\r\n") {
+            if h.len() > 107 {
+                return Err(std::io::Error::other("v1 header too long"));
+            }
+            h.push(s.read_u8().await?);
+        }
+    }
+    Ok(h)
+}
+
+/// Connects to `dst` from source address `src`.
+pub async fn connect_from(src: &str, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    s.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0))?;
+    s.connect(dst).await
+}
+
+/// Writes `msg` and reads the same number of bytes back.
+pub async fn roundtrip(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    s.write_all(msg).await?;
+    let mut back = vec![0u8; msg.len()];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+        .await
+        .map_err(|_| std::io::Error::other("timed out"))??;
+    Ok(back)
+}
+
+/// True when the peer closed the connection without sending anything (EOF or reset).
+pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
