@@ -17,6 +17,17 @@ api_tests!(
     create_refuses_bad_references_and_fields_creating_nothing,
     endpoint_to_a_service_that_is_not_available_is_refused,
     port_ip_must_be_a_free_address_inside_the_subnet,
+    #[sqlite ignore = "server bug: create endpoint (#6) in a subnet inside \
+        198.19.128.0/17 (VPC 198.19.0.0/16, subnet 198.19.128.0/24) is answered 200 and the \
+        endpoint gets an address in the range VPC Endpoint reserves; vpcep-api-spec.md §3.19 \
+        says the 198.19.128.0/17 rule applies to the endpoint's subnet_id (expected 400 \
+        EndPoint.3009 or 0002, nothing created)"]
+    #[postgres ignore = "server bug: create endpoint (#6) in a subnet inside \
+        198.19.128.0/17 (VPC 198.19.0.0/16, subnet 198.19.128.0/24) is answered 200 and the \
+        endpoint gets an address in the range VPC Endpoint reserves; vpcep-api-spec.md §3.19 \
+        says the 198.19.128.0/17 rule applies to the endpoint's subnet_id (expected 400 \
+        EndPoint.3009 or 0002, nothing created)"]
+    endpoint_subnet_must_not_overlap_the_reserved_range,
     another_account_needs_permission_to_connect,
     owner_accepts_rejects_and_accepts_again,
     connection_action_reports_per_endpoint_errors_in_its_entries,
@@ -420,6 +431,29 @@ async fn port_ip_must_be_a_free_address_inside_the_subnet(backend: Backend) {
     let auto = id_of(&peer.endpoint_ok(&endpoint_to(&sid, &net)).await);
     let e = peer.wait_endpoint_status(&auto, "accepted").await;
     assert_eq!(e["ip"], "10.0.1.2");
+    app.shutdown().await;
+}
+
+/// vpcep-api-spec.md §3.19: for the endpoint's `subnet_id`, "the same 198.19.128.0/17 rule
+/// applies" as for a service's VPC (EndPoint.3009, or 0002).
+async fn endpoint_subnet_must_not_overlap_the_reserved_range(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let sid = service_of(&owner, false).await;
+    let peer = app.owner_other_project();
+    let net = peer.network_with("198.19.0.0/16", "198.19.128.0/24").await;
+    let r = peer.create_endpoint(&endpoint_to(&sid, &net)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let code = r.json()["error_code"].clone();
+    assert!(
+        code == "EndPoint.3009" || code == "EndPoint.0002",
+        "{}",
+        r.text()
+    );
+    assert_eq!(peer.list_endpoint_ids("").await, (vec![], 0));
+    assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
     app.shutdown().await;
 }
 

@@ -46,6 +46,19 @@ api_tests!(
     service_port_must_be_in_the_given_vpc,
     service_server_type_must_match_the_port,
     service_vpc_must_not_overlap_the_reserved_range,
+    #[sqlite ignore = "server bug: create service (#7) does not check the \
+        routes of the backend VPC: after `PUT /v1/{project_id}/vpcs/{vpc_id}` with \
+        `routes: [{destination: 198.19.128.0/20, nexthop: 10.0.0.10}]`, a service on a port of \
+        that VPC is answered 200 (creating) instead of 400 EndPoint.3009; the seed says custom \
+        route destinations must not overlap 198.19.128.0/17 and the domain check looks only at \
+        the VPC and subnet CIDRs"]
+    #[postgres ignore = "server bug: create service (#7) does not check the \
+        routes of the backend VPC: after `PUT /v1/{project_id}/vpcs/{vpc_id}` with \
+        `routes: [{destination: 198.19.128.0/20, nexthop: 10.0.0.10}]`, a service on a port of \
+        that VPC is answered 200 (creating) instead of 400 EndPoint.3009; the seed says custom \
+        route destinations must not overlap 198.19.128.0/17 and the domain check looks only at \
+        the VPC and subnet CIDRs"]
+    service_vpc_routes_must_not_overlap_the_reserved_range,
     service_update_rechecks_a_new_port,
     inventory_file_is_preloaded_once,
 );
@@ -1308,6 +1321,39 @@ async fn service_vpc_must_not_overlap_the_reserved_range(backend: Backend) {
         let b = owner.backing_in(&net, VM_OWNER).await;
         owner.create_ok(&service_on(&b, DEFAULT_PORTS)).await;
     }
+    app.shutdown().await;
+}
+
+/// The seed: "The destination address of the custom route in the VPC route table cannot overlap
+/// with 198.19.128.0/17."
+async fn service_vpc_routes_must_not_overlap_the_reserved_range(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let backing = owner.backend().await;
+    for destination in ["198.19.128.0/20", "198.19.0.0/16"] {
+        owner
+            .update_vpc(
+                &backing.vpc_id,
+                &json!({"routes": [{"destination": destination, "nexthop": "10.0.0.10"}]}),
+            )
+            .await
+            .ok(200);
+        let r = owner.create(&service_on(&backing, DEFAULT_PORTS)).await;
+        assert_eq!(r.status, 400, "route to {destination}: {}", r.text());
+        let msg = r.err(400, "EndPoint.3009");
+        assert!(msg.contains("198.19.128.0/17"), "{msg}");
+    }
+    assert_eq!(owner.list_ids("").await, (vec![], 0));
+    owner
+        .update_vpc(
+            &backing.vpc_id,
+            &json!({"routes": [{"destination": "198.20.0.0/16", "nexthop": "10.0.0.10"}]}),
+        )
+        .await
+        .ok(200);
+    owner.create_ok(&service_on(&backing, DEFAULT_PORTS)).await;
     app.shutdown().await;
 }
 

@@ -2,7 +2,12 @@
 //! database of either backend, with fixed tenants and signed clients for each of them.
 //!
 //! - [`TestApp`]: start (`TestApp::start`, `TestApp::builder`), `restart`, `shutdown`.
-//! - [`Tenant`]: a signed client for one account and project, with one method per operation.
+//! - [`Tenant`]: a signed client for one account and project, with one method per operation
+//!   (endpoint services, endpoints, connections, tags, and the VPC API's VPCs, subnets, ports).
+//! - Backends: a service needs a real port of its project. [`Tenant::service`] makes a create
+//!   body on a fresh VM port of the project's default network; [`Tenant::backend`] and
+//!   [`Tenant::network`] make a VPC and subnet (and port) of their own; [`service_on`] and
+//!   [`endpoint_to`] build bodies on them.
 //! - [`HandSigned`]: a request signed by hand that can break the rules (tampered body or query,
 //!   stale date, no `Authorization`), for the authentication tests.
 //! - [`eventually`]: polls a condition until a deadline (no blind sleeps).
