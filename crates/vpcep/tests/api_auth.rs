@@ -14,6 +14,7 @@ api_tests!(
     wrong_secret_key_is_rejected,
     altered_body_is_rejected_and_creates_nothing,
     altered_query_is_rejected,
+    content_sha256_header_counts_only_when_signed,
     date_more_than_fifteen_minutes_off_is_rejected,
     missing_authorization_is_rejected,
     host_and_date_must_be_signed,
@@ -129,6 +130,62 @@ async fn altered_query_is_rejected(backend: Backend) {
         .send()
         .await
         .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+/// `X-Sdk-Content-Sha256` replaces the body hash only when it is signed: unsigned, it cannot
+/// vouch for a tampered body; signed, it must be the body's digest or `UNSIGNED-PAYLOAD`.
+async fn content_sha256_header_counts_only_when_signed(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let body = owner.service().await;
+    let signed = body.to_string();
+    let tampered = with(body, "description", "tampered".into()).to_string();
+    let digest = vpcep_sign::sha256_hex(signed.as_bytes());
+    let header = "X-Sdk-Content-Sha256";
+    // Unsigned, claiming the signed body's digest, with another body: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .send_body(tampered.as_bytes())
+        .header(header, &digest, false)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // Unsigned `UNSIGNED-PAYLOAD` with a signature over that literal: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, vpcep_sign::UNSIGNED_PAYLOAD, false)
+        .payload_hash(vpcep_sign::UNSIGNED_PAYLOAD)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // Signed, with a digest that is not the body's: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, &vpcep_sign::sha256_hex(b"other"), true)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    assert_eq!(owner.list_ids("").await, (vec![], 0));
+    // Signed, with the body's digest: accepted.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, &digest, true)
+        .send()
+        .await
+        .ok(200);
+    // Signed `UNSIGNED-PAYLOAD` (what the SDK sends for non-JSON bodies): accepted.
+    let other = owner.service().await.to_string();
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(other.as_bytes())
+        .header(header, vpcep_sign::UNSIGNED_PAYLOAD, true)
+        .payload_hash(vpcep_sign::UNSIGNED_PAYLOAD)
+        .send()
+        .await
+        .ok(200);
+    assert_eq!(owner.list_ids("").await.1, 2);
     app.shutdown().await;
 }
 

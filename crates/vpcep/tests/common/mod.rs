@@ -405,6 +405,8 @@ impl TestApp {
             date: unix_now(),
             authorization: true,
             unsigned: None,
+            extra: Vec::new(),
+            payload_hash: None,
         }
     }
 }
@@ -789,6 +791,8 @@ pub struct HandSigned {
     date: i64,
     authorization: bool,
     unsigned: Option<&'static str>,
+    extra: Vec<(&'static str, String, bool)>,
+    payload_hash: Option<String>,
 }
 
 impl HandSigned {
@@ -842,6 +846,19 @@ impl HandSigned {
         self
     }
 
+    /// Sends the header `name: value` too; `signed` puts it in `SignedHeaders`.
+    pub fn header(mut self, name: &'static str, value: &str, signed: bool) -> Self {
+        self.extra.push((name, value.into(), signed));
+        self
+    }
+
+    /// Signs with this literal in place of the hex SHA-256 of the body, as the SDK does with
+    /// `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`.
+    pub fn payload_hash(mut self, literal: &str) -> Self {
+        self.payload_hash = Some(literal.into());
+        self
+    }
+
     /// Signs and sends.
     pub async fn send(self) -> Resp {
         let host = self
@@ -863,12 +880,40 @@ impl HandSigned {
             raw_query: &self.query,
             body: &self.body,
         };
-        let signed: Vec<(&str, &str)> = headers
+        let mut signed: Vec<(&str, &str)> = headers
             .iter()
             .copied()
             .filter(|(name, _)| Some(*name) != self.unsigned)
             .collect();
-        let auth = vpcep_sign::sign(&self.access_key, &self.secret_key, &parts, &signed);
+        signed.extend(
+            self.extra
+                .iter()
+                .filter(|(_, _, is_signed)| *is_signed)
+                .map(|(name, value, _)| (*name, value.as_str())),
+        );
+        let auth = match &self.payload_hash {
+            None => vpcep_sign::sign(&self.access_key, &self.secret_key, &parts, &signed),
+            Some(literal) => {
+                let mut lower: Vec<(String, &str)> = signed
+                    .iter()
+                    .map(|(n, v)| (n.to_ascii_lowercase(), *v))
+                    .collect();
+                lower.sort();
+                let refs: Vec<(&str, &str)> = lower.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                let creq = vpcep_sign::canonical_request(&parts, &refs, literal);
+                let sig = vpcep_sign::signature(
+                    &self.secret_key,
+                    &vpcep_sign::string_to_sign(&date, &creq),
+                );
+                let names: Vec<&str> = refs.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "{} Access={}, SignedHeaders={}, Signature={sig}",
+                    vpcep_sign::ALGORITHM,
+                    self.access_key,
+                    names.join(";")
+                )
+            }
+        };
         let query = self.sent_query.as_deref().unwrap_or(&self.query);
         let url = if query.is_empty() {
             format!("{}{}", self.base_url, self.path)
@@ -881,6 +926,9 @@ impl HandSigned {
             .header("Content-Type", content_type)
             .header("X-Project-Id", &self.project_id)
             .header("X-Sdk-Date", &date);
+        for (name, value, _) in &self.extra {
+            req = req.header(*name, value);
+        }
         if self.authorization {
             req = req.header("Authorization", auth);
         }
