@@ -85,6 +85,14 @@ impl Client {
         })
     }
 
+    /// The same credentials against another server.
+    pub fn clone_to(&self, base_url: &str) -> Self {
+        Client {
+            base: reqwest::Url::parse(base_url).unwrap_or_else(|_| self.base.clone()),
+            ..self.clone()
+        }
+    }
+
     /// The same credentials acting in another project (or with another path prefix).
     pub fn with_project(&self, project_id: &str) -> Self {
         Client {

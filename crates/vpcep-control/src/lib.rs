@@ -70,3 +70,7 @@ pub fn store_error(e: StoreError) -> ApiError {
         }
     }
 }
+
+// Permissions (#3, #4, #5, #18, #27) and quotas (#14).
+pub mod permissions;
+pub mod quotas;

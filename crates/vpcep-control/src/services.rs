@@ -1,13 +1,20 @@
-//! Endpoint-service operations. Each validates with the domain, then makes one store call.
+//! Endpoint-service operations (v1, and the v2 add-server-resources and upgrade). Each
+//! validates with the domain, then makes one store call.
 
 use crate::{store_error, Caller, Ctx};
 use uuid::Uuid;
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
 use vpcep_domain::model::{EndpointService, ServiceStatus, ServiceType};
-use vpcep_domain::service::{parse_create, parse_rename, parse_update};
+use vpcep_domain::service::{
+    merge_server_resources, parse_create, parse_rename, parse_server_resources, parse_update,
+    parse_upgrade,
+};
 use vpcep_domain::time::now_millis;
-use vpcep_domain::wire::{CreateServiceRequest, UpdateServiceRequest, PUBLIC_BORDER_GROUP};
+use vpcep_domain::wire::{
+    AddServerResourcesRequest, CreateServiceRequest, UpdateServiceRequest, UpgradeServiceRequest,
+    PUBLIC_BORDER_GROUP,
+};
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::{ServiceFilter, ServiceLookup, ServiceScope};
 
@@ -221,5 +228,41 @@ pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<(
     })
     .await?;
     ctx.wake_reconciler();
+    Ok(())
+}
+
+/// v2 #2: adds backend resources (`resource_id` deduplicated, at most 20 in all). A service
+/// being deleted is EndPoint.3045.
+pub async fn add_server_resources(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    req: &AddServerResourcesRequest,
+) -> ApiResult<()> {
+    let new = parse_server_resources(req)?;
+    modify(ctx, caller, id, move |s| {
+        s.status.ensure_modifiable()?;
+        merge_server_resources(&mut s.server_resources, new)
+    })
+    .await?;
+    Ok(())
+}
+
+/// v2 #29: `upgrade` (also no body, as the SDK sends) makes `supported_editions`
+/// `["basic","profession"]`, `rollback` makes it `["basic"]`; repeating one changes nothing.
+/// A service being deleted is EndPoint.3045.
+pub async fn upgrade_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    id: &str,
+    req: Option<&UpgradeServiceRequest>,
+) -> ApiResult<()> {
+    let action = parse_upgrade(req)?;
+    modify(ctx, caller, id, move |s| {
+        s.status.ensure_modifiable()?;
+        s.supported_editions = action.editions();
+        Ok(())
+    })
+    .await?;
     Ok(())
 }

@@ -27,3 +27,7 @@ pub mod wire_endpoint;
 pub mod wire_vpc;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
+
+// Permissions (whitelists), quotas: wire bodies and rules.
+pub mod quota;
+pub mod wire_permission;

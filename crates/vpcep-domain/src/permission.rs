@@ -3,8 +3,14 @@
 //! `organizations:orgPath::<path>` (`orgPath`). The owner's own account is always allowed and
 //! the services of operator accounts (public services) are open to everyone.
 
-use crate::ids::is_hex32;
+use crate::ids::{is_hex32, parse_uuid};
+use crate::service::parse_description;
+use crate::wire_permission::{
+    BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
+    UpdatePermissionDescRequest,
+};
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
+use uuid::Uuid;
 
 /// Most entries one permissions request may carry, and most one service may hold.
 pub const MAX_PERMISSIONS: usize = 500;
@@ -94,6 +100,138 @@ pub fn permits(
         })
 }
 
+/// A validated add-or-remove request (#3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionEdit {
+    /// `add` or `remove`.
+    pub action: PermissionAction,
+    /// The type every entry was checked against.
+    pub permission_type: PermissionType,
+    /// The entries exactly as given, duplicates included (the answer echoes them).
+    pub entries: Vec<String>,
+}
+
+/// A validated entry of batch-create (#4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPermission {
+    /// The entry exactly as given.
+    pub permission: String,
+    /// ≤ 128 characters, no `<` `>`.
+    pub description: String,
+}
+
+/// Checks the size of a permissions list: empty is EndPoint.3036, more than
+/// [`MAX_PERMISSIONS`] entries EndPoint.0016.
+fn check_batch_size(n: usize) -> ApiResult<()> {
+    if n == 0 {
+        return Err(ApiError::new(
+            ErrorCode::EmptyPermissions,
+            "permissions must contain at least one entry",
+        ));
+    }
+    if n > MAX_PERMISSIONS {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "permissions has {n} entries; at most {MAX_PERMISSIONS} are allowed per request"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates #3: `action` (mandatory, `add` | `remove`, else EndPoint.3035), `permission_type`
+/// (default `domainId`), `permissions` (1–500 entries, each valid for the type, else
+/// EndPoint.3002 naming it).
+pub fn parse_permission_action(req: &PermissionActionRequest) -> ApiResult<PermissionEdit> {
+    let action = match req.action.as_deref() {
+        None => return Err(ApiError::param("action is mandatory")),
+        Some(a) => PermissionAction::parse("action", a, ErrorCode::InvalidPermissionAction)?,
+    };
+    let permission_type = parse_permission_type(req.permission_type.as_deref())?;
+    let entries = req
+        .permissions
+        .as_ref()
+        .ok_or_else(|| ApiError::param("permissions is mandatory"))?;
+    check_batch_size(entries.len())?;
+    for e in entries {
+        validate_permission(permission_type, e)?;
+    }
+    Ok(PermissionEdit {
+        action,
+        permission_type,
+        entries: entries.clone(),
+    })
+}
+
+/// Validates #4: `permission_type` (default `domainId`) and 1–500 `{permission, description}`
+/// entries. An absent description is empty. An entry given twice is kept once, at its first
+/// position, with the last description given.
+pub fn parse_batch_create(
+    req: &BatchAddPermissionsRequest,
+) -> ApiResult<(PermissionType, Vec<NewPermission>)> {
+    let kind = parse_permission_type(req.permission_type.as_deref())?;
+    let dtos = req
+        .permissions
+        .as_ref()
+        .ok_or_else(|| ApiError::param("permissions is mandatory"))?;
+    check_batch_size(dtos.len())?;
+    let mut out: Vec<NewPermission> = Vec::with_capacity(dtos.len());
+    for (i, d) in dtos.iter().enumerate() {
+        let permission = d
+            .permission
+            .as_ref()
+            .ok_or_else(|| ApiError::param(format!("permissions[{i}].permission is mandatory")))?;
+        validate_permission(kind, permission)?;
+        let description = parse_description(
+            &format!("permissions[{i}].description"),
+            d.description.as_deref().unwrap_or(""),
+        )?;
+        match out.iter_mut().find(|p| p.permission == *permission) {
+            Some(seen) => seen.description = description,
+            None => out.push(NewPermission {
+                permission: permission.clone(),
+                description,
+            }),
+        }
+    }
+    Ok((kind, out))
+}
+
+/// Validates #5: 1–500 `{id}` entries, each mandatory. An id that is not a UUID names no
+/// record: 404 EndPoint.0005, like an unknown one. Ids given twice are kept once.
+pub fn parse_batch_delete(req: &BatchRemovePermissionsRequest) -> ApiResult<Vec<Uuid>> {
+    let dtos = req
+        .permissions
+        .as_ref()
+        .ok_or_else(|| ApiError::param("permissions is mandatory"))?;
+    check_batch_size(dtos.len())?;
+    let mut out = Vec::with_capacity(dtos.len());
+    for (i, d) in dtos.iter().enumerate() {
+        let id =
+            d.id.as_deref()
+                .ok_or_else(|| ApiError::param(format!("permissions[{i}].id is mandatory")))?;
+        let id = parse_uuid("permission id", id, ErrorCode::NotFound)
+            .map_err(|_| ApiError::not_found("permission", id))?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Validates #27: `permission.description` is mandatory, ≤ 128 characters without `<` `>`.
+pub fn parse_permission_description(req: &UpdatePermissionDescRequest) -> ApiResult<String> {
+    let d = req
+        .permission
+        .as_ref()
+        .ok_or_else(|| ApiError::param("permission is mandatory"))?
+        .description
+        .as_deref()
+        .ok_or_else(|| ApiError::param("permission.description is mandatory"))?;
+    parse_description("permission.description", d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +275,212 @@ mod tests {
             false,
             other
         ));
+    }
+
+    use crate::wire_permission::{AddPermissionDto, PermissionDescDto, RemovePermissionDto};
+
+    fn action(
+        action: Option<&str>,
+        kind: Option<&str>,
+        entries: Option<Vec<&str>>,
+    ) -> ApiResult<PermissionEdit> {
+        parse_permission_action(&PermissionActionRequest {
+            permissions: entries.map(|v| v.into_iter().map(String::from).collect()),
+            permission_type: kind.map(String::from),
+            action: action.map(String::from),
+        })
+    }
+
+    #[test]
+    fn action_request_rules_and_codes() {
+        let d = format!("iam:domain::{D}");
+        let ok = action(Some("add"), None, Some(vec![&d, "*", &d])).unwrap();
+        assert_eq!(ok.action, PermissionAction::Add);
+        assert_eq!(ok.permission_type, PermissionType::DomainId);
+        assert_eq!(
+            ok.entries,
+            vec![d.clone(), "*".into(), d.clone()],
+            "echoed as given"
+        );
+        let org = action(
+            Some("remove"),
+            Some("orgPath"),
+            Some(vec!["organizations:orgPath::o-1/r-2/*"]),
+        )
+        .unwrap();
+        assert_eq!(
+            (org.action, org.permission_type),
+            (PermissionAction::Remove, PermissionType::OrgPath)
+        );
+        let code = |r: ApiResult<PermissionEdit>| r.unwrap_err().code;
+        assert_eq!(
+            code(action(Some("grant"), None, Some(vec!["*"]))),
+            ErrorCode::InvalidPermissionAction
+        );
+        assert_eq!(
+            code(action(Some("ADD"), None, Some(vec!["*"]))),
+            ErrorCode::InvalidPermissionAction
+        );
+        assert_eq!(
+            code(action(None, None, Some(vec!["*"]))),
+            ErrorCode::Parameter
+        );
+        assert_eq!(code(action(Some("add"), None, None)), ErrorCode::Parameter);
+        assert_eq!(
+            code(action(Some("add"), None, Some(vec![]))),
+            ErrorCode::EmptyPermissions
+        );
+        assert_eq!(
+            code(action(Some("add"), Some("domainid"), Some(vec!["*"]))),
+            ErrorCode::Parameter
+        );
+        let many: Vec<&str> = vec!["*"; 501];
+        assert_eq!(
+            code(action(Some("add"), None, Some(many))),
+            ErrorCode::BatchTooLarge
+        );
+        assert_eq!(
+            action(Some("add"), None, Some(vec!["*"; 500]))
+                .unwrap()
+                .entries
+                .len(),
+            500
+        );
+        let bad = action(Some("add"), None, Some(vec!["*", "iam:domain::xyz"])).unwrap_err();
+        assert_eq!(bad.code, ErrorCode::InvalidPermission);
+        assert!(bad.msg.contains("iam:domain::xyz"), "{}", bad.msg);
+    }
+
+    #[test]
+    fn batch_create_validates_descriptions_and_merges_repeats() {
+        let dto = |p: &str, d: Option<&str>| AddPermissionDto {
+            permission: Some(p.into()),
+            description: d.map(String::from),
+        };
+        let d = format!("iam:domain::{D}");
+        let (kind, got) = parse_batch_create(&BatchAddPermissionsRequest {
+            permissions: Some(vec![dto(&d, Some("a")), dto("*", None), dto(&d, Some("b"))]),
+            permission_type: None,
+        })
+        .unwrap();
+        assert_eq!(kind, PermissionType::DomainId);
+        assert_eq!(
+            got,
+            vec![
+                NewPermission {
+                    permission: d.clone(),
+                    description: "b".into()
+                },
+                NewPermission {
+                    permission: "*".into(),
+                    description: String::new()
+                },
+            ]
+        );
+        let code = |ps: Option<Vec<AddPermissionDto>>, kind: Option<&str>| {
+            parse_batch_create(&BatchAddPermissionsRequest {
+                permissions: ps,
+                permission_type: kind.map(String::from),
+            })
+            .unwrap_err()
+            .code
+        };
+        assert_eq!(code(None, None), ErrorCode::Parameter);
+        assert_eq!(code(Some(vec![]), None), ErrorCode::EmptyPermissions);
+        assert_eq!(
+            code(Some(vec![dto("*", Some("<x>"))]), None),
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            code(Some(vec![dto("*", Some(&"x".repeat(129)))]), None),
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            code(Some(vec![dto("*", None)]), Some("orgPath")),
+            ErrorCode::InvalidPermission
+        );
+        assert_eq!(
+            code(
+                Some(vec![AddPermissionDto {
+                    permission: None,
+                    description: None
+                }]),
+                None
+            ),
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            code(Some(vec![dto("*", None); 501]), None),
+            ErrorCode::BatchTooLarge
+        );
+    }
+
+    #[test]
+    fn batch_delete_needs_ids_and_treats_non_uuids_as_unknown() {
+        let req = |ids: Vec<Option<&str>>| BatchRemovePermissionsRequest {
+            permissions: Some(
+                ids.into_iter()
+                    .map(|id| RemovePermissionDto {
+                        id: id.map(String::from),
+                    })
+                    .collect(),
+            ),
+        };
+        let a = "4189d3c2-8882-4871-a3c2-d380272eed88";
+        let b = "4189d3c2-8882-4871-a3c2-d380272eed89";
+        assert_eq!(
+            parse_batch_delete(&req(vec![Some(a), Some(b), Some(a)])).unwrap(),
+            vec![Uuid::parse_str(a).unwrap(), Uuid::parse_str(b).unwrap()]
+        );
+        assert_eq!(
+            parse_batch_delete(&req(vec![Some("nope")]))
+                .unwrap_err()
+                .code,
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            parse_batch_delete(&req(vec![None])).unwrap_err().code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            parse_batch_delete(&req(vec![])).unwrap_err().code,
+            ErrorCode::EmptyPermissions
+        );
+        assert_eq!(
+            parse_batch_delete(&BatchRemovePermissionsRequest { permissions: None })
+                .unwrap_err()
+                .code,
+            ErrorCode::Parameter
+        );
+    }
+
+    #[test]
+    fn description_update_is_nested_and_checked() {
+        let req = |d: Option<&str>| UpdatePermissionDescRequest {
+            permission: Some(PermissionDescDto {
+                description: d.map(String::from),
+            }),
+        };
+        assert_eq!(
+            parse_permission_description(&req(Some("ok"))).unwrap(),
+            "ok"
+        );
+        assert_eq!(parse_permission_description(&req(Some(""))).unwrap(), "");
+        assert_eq!(
+            parse_permission_description(&req(None)).unwrap_err().code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            parse_permission_description(&req(Some("a>b")))
+                .unwrap_err()
+                .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            parse_permission_description(&UpdatePermissionDescRequest { permission: None })
+                .unwrap_err()
+                .code,
+            ErrorCode::Parameter
+        );
     }
 }

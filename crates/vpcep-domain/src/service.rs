@@ -3,12 +3,15 @@
 
 use crate::ids::parse_uuid;
 use crate::model::{
-    EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType, Tag,
-    TcpProxy,
+    EndpointService, IpVersion, PortMapping, Protocol, ServerResource, ServerType, ServiceStatus,
+    ServiceType, Tag, TcpProxy,
 };
 use crate::tags::parse_tags;
-use crate::wire::{CreateServiceRequest, PortDto, UpdateServiceRequest};
-use crate::{ApiError, ApiResult, ErrorCode};
+use crate::wire::{
+    AddServerResourcesRequest, CreateServiceRequest, PortDto, UpdateServiceRequest,
+    UpgradeServiceRequest,
+};
+use crate::{str_enum, ApiError, ApiResult, ErrorCode};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
@@ -319,6 +322,106 @@ impl ServiceStatus {
     }
 }
 
+/// Most backend resources one service may hold, and one add-server-resources call may carry.
+pub const MAX_SERVER_RESOURCES: usize = 20;
+/// Longest `resource_id` and `availability_zone_id`.
+pub const MAX_RESOURCE_ID: usize = 64;
+
+/// Validates the body of v2 add-server-resources (#2): 1–20 entries, each with a non-empty
+/// `resource_id` of at most 64 characters; `availability_zone_id` at most 64 (empty means
+/// none). A `resource_id` given twice is kept once, at its first position, with the last
+/// availability zone given.
+pub fn parse_server_resources(req: &AddServerResourcesRequest) -> ApiResult<Vec<ServerResource>> {
+    let dtos = mandatory("server_resources", &req.server_resources)?;
+    if dtos.is_empty() {
+        return Err(ApiError::param(
+            "server_resources must contain at least one resource",
+        ));
+    }
+    if dtos.len() > MAX_SERVER_RESOURCES {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "server_resources has {} entries; at most {MAX_SERVER_RESOURCES} are allowed",
+                dtos.len()
+            ),
+        ));
+    }
+    let mut out: Vec<ServerResource> = Vec::with_capacity(dtos.len());
+    for (i, d) in dtos.iter().enumerate() {
+        let id = d.resource_id.as_deref().unwrap_or("");
+        if id.is_empty() || id.chars().count() > MAX_RESOURCE_ID {
+            return Err(ApiError::param(format!(
+                "Invalid server_resources[{i}].resource_id: {id:?}; it is mandatory, 1 to {MAX_RESOURCE_ID} characters"
+            )));
+        }
+        let az = d.availability_zone_id.clone().filter(|a| !a.is_empty());
+        if az
+            .as_ref()
+            .is_some_and(|a| a.chars().count() > MAX_RESOURCE_ID)
+        {
+            return Err(ApiError::param(format!(
+                "Invalid server_resources[{i}].availability_zone_id: at most {MAX_RESOURCE_ID} characters"
+            )));
+        }
+        match out.iter_mut().find(|r| r.resource_id == id) {
+            Some(seen) => seen.availability_zone_id = az,
+            None => out.push(ServerResource {
+                resource_id: id.to_string(),
+                availability_zone_id: az,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Adds backend resources to a service's list (#2): a `resource_id` already there takes the new
+/// entry in place; the list may hold at most [`MAX_SERVER_RESOURCES`] (else EndPoint.0002).
+pub fn merge_server_resources(
+    list: &mut Vec<ServerResource>,
+    new: Vec<ServerResource>,
+) -> ApiResult<()> {
+    let mut merged = list.clone();
+    for r in new {
+        match merged.iter_mut().find(|m| m.resource_id == r.resource_id) {
+            Some(m) => *m = r,
+            None => merged.push(r),
+        }
+    }
+    if merged.len() > MAX_SERVER_RESOURCES {
+        return Err(ApiError::param(format!(
+            "The endpoint service would have {} server resources; at most {MAX_SERVER_RESOURCES} are allowed",
+            merged.len()
+        )));
+    }
+    *list = merged;
+    Ok(())
+}
+
+str_enum! {
+    /// `action` of the v2 service upgrade (#29).
+    pub enum UpgradeAction { Upgrade = "upgrade", Rollback = "rollback" }
+}
+
+impl UpgradeAction {
+    /// The `supported_editions` a service has after the action.
+    pub fn editions(self) -> Vec<String> {
+        match self {
+            UpgradeAction::Upgrade => vec!["basic".into(), "profession".into()],
+            UpgradeAction::Rollback => vec!["basic".into()],
+        }
+    }
+}
+
+/// Validates the v2 upgrade body (#29): none (what the SDK sends) or no `action` means
+/// `upgrade`; another action than `upgrade` | `rollback` is EndPoint.0007.
+pub fn parse_upgrade(req: Option<&UpgradeServiceRequest>) -> ApiResult<UpgradeAction> {
+    match req.and_then(|r| r.action.as_deref()) {
+        None => Ok(UpgradeAction::Upgrade),
+        Some(a) => UpgradeAction::parse("action", a, ErrorCode::InvalidAction),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,5 +705,99 @@ mod tests {
             ErrorCode::ServiceStateConflict
         );
         assert!(ServiceStatus::Available.ensure_modifiable().is_ok());
+    }
+
+    #[test]
+    fn server_resources_rules() {
+        use crate::wire::ServerResourceDto;
+        let dto = |id: Option<&str>, az: Option<&str>| ServerResourceDto {
+            resource_id: id.map(String::from),
+            availability_zone_id: az.map(String::from),
+        };
+        let req = |v: Vec<ServerResourceDto>| AddServerResourcesRequest {
+            server_resources: Some(v),
+        };
+        let got = parse_server_resources(&req(vec![
+            dto(Some("lb-1"), Some("az1")),
+            dto(Some("lb-2"), Some("")),
+            dto(Some("lb-1"), Some("az2")),
+        ]))
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ServerResource {
+                    resource_id: "lb-1".into(),
+                    availability_zone_id: Some("az2".into())
+                },
+                ServerResource {
+                    resource_id: "lb-2".into(),
+                    availability_zone_id: None
+                },
+            ]
+        );
+        let code = |r: AddServerResourcesRequest| parse_server_resources(&r).unwrap_err().code;
+        assert_eq!(
+            code(AddServerResourcesRequest::default()),
+            ErrorCode::Parameter
+        );
+        assert_eq!(code(req(vec![])), ErrorCode::Parameter);
+        assert_eq!(code(req(vec![dto(None, None)])), ErrorCode::Parameter);
+        assert_eq!(code(req(vec![dto(Some(""), None)])), ErrorCode::Parameter);
+        assert_eq!(
+            code(req(vec![dto(Some(&"x".repeat(65)), None)])),
+            ErrorCode::Parameter
+        );
+        assert_eq!(
+            code(req(vec![dto(Some("a"), Some(&"z".repeat(65)))])),
+            ErrorCode::Parameter
+        );
+        let many = (0..21)
+            .map(|i| dto(Some(&format!("lb-{i}")), None))
+            .collect();
+        assert_eq!(code(req(many)), ErrorCode::BatchTooLarge);
+        assert!(parse_server_resources(&req(vec![dto(Some(&"x".repeat(64)), None)])).is_ok());
+
+        let r = |id: &str| ServerResource {
+            resource_id: id.into(),
+            availability_zone_id: None,
+        };
+        let mut list: Vec<ServerResource> = (0..19).map(|i| r(&format!("lb-{i}"))).collect();
+        merge_server_resources(&mut list, vec![r("lb-0"), r("new")]).unwrap();
+        assert_eq!(list.len(), 20);
+        let before = list.clone();
+        assert_eq!(
+            merge_server_resources(&mut list, vec![r("one-too-many")])
+                .unwrap_err()
+                .code,
+            ErrorCode::Parameter
+        );
+        assert_eq!(list, before, "a refused merge changes nothing");
+    }
+
+    #[test]
+    fn upgrade_defaults_to_upgrade_and_knows_rollback() {
+        let req = |a: Option<&str>| UpgradeServiceRequest {
+            action: a.map(String::from),
+            enable_multi_server: None,
+        };
+        assert_eq!(parse_upgrade(None).unwrap(), UpgradeAction::Upgrade);
+        assert_eq!(
+            parse_upgrade(Some(&req(None))).unwrap(),
+            UpgradeAction::Upgrade
+        );
+        assert_eq!(
+            parse_upgrade(Some(&req(Some("rollback")))).unwrap(),
+            UpgradeAction::Rollback
+        );
+        assert_eq!(
+            parse_upgrade(Some(&req(Some("start")))).unwrap_err().code,
+            ErrorCode::InvalidAction
+        );
+        assert_eq!(
+            UpgradeAction::Upgrade.editions(),
+            vec!["basic", "profession"]
+        );
+        assert_eq!(UpgradeAction::Rollback.editions(), vec!["basic"]);
     }
 }

@@ -5,7 +5,7 @@
 //! (naming the field) from validation rather than a serde message; wrong JSON types are caught
 //! by the deserializer and reported with the field's path.
 
-use crate::model::{EndpointService, PortMapping, Tag};
+use crate::model::{EndpointService, PortMapping, ServerResource, Tag};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +146,10 @@ pub struct ServiceView {
     pub snat_network_id: Option<String>,
     pub supported_editions: Vec<String>,
     pub public_border_group: String,
+    /// Backends added with the v2 add-server-resources call (#2); not in the SDK's model, which
+    /// ignores it. `[]` when none.
+    #[serde(default)]
+    pub server_resources: Vec<ServerResource>,
 }
 
 /// `PortList` in responses.
@@ -227,6 +231,7 @@ impl From<&EndpointService> for ServiceView {
             snat_network_id: s.snat_network_id.clone(),
             supported_editions: s.supported_editions.clone(),
             public_border_group: PUBLIC_BORDER_GROUP.into(),
+            server_resources: s.server_resources.clone(),
         }
     }
 }
@@ -361,4 +366,36 @@ pub struct ErrorBody {
     pub error_msg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+/// `ServerResource` in the v2 add-server-resources body (#2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerResourceDto {
+    /// The backend's id (mandatory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Its availability zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone_id: Option<String>,
+}
+
+/// Body of v2 add-server-resources (#2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AddServerResourcesRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_resources: Option<Vec<ServerResourceDto>>,
+}
+
+/// Body of v2 service upgrade (#29), which the SDK sends empty; the current docs describe
+/// `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpgradeServiceRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Accepted and ignored: every service here may take several backends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_multi_server: Option<bool>,
 }

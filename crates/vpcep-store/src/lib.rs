@@ -398,4 +398,61 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// When the oldest resource still in `creating` or `deleting` entered that state.
     async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
+    // ---- service permissions and quota usage (#3, #4, #5, #14, #18, #27) ----
+
+    /// A page of the permission records of a service of the project, optionally only those
+    /// whose entry contains `contains` (case-insensitive), and the total matching. 404
+    /// EndPoint.0005 when the project has no such service.
+    async fn list_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        contains: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<Permission>, u64)>;
+
+    /// Applies `change` to the permission records of a service of the project in one
+    /// transaction (404 EndPoint.0005 when the project has no such service) and answers the
+    /// records it names (see [`PermissionChange`]). A refused change writes nothing.
+    async fn change_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        now: i64,
+        change: PermissionChange,
+    ) -> StoreResult<Vec<Permission>>;
+
+    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`]) of a
+    /// project: resources it holds, those being deleted included.
+    async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64>;
+}
+
+// ---- service permissions ----
+
+use vpcep_domain::permission::Permission;
+
+/// A change to the permission records of one service ([`Store::change_permissions`]). Records
+/// are unique per entry; a service holds at most `MAX_PERMISSIONS` (500) of them, more is
+/// EndPoint.3049.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionChange {
+    /// Adds the entries not yet present, as the given records (#3 `add`); present entries keep
+    /// their record. Answers the stored record of each distinct entry, in order.
+    Add(Vec<Permission>),
+    /// Like `Add`, and present entries take the given description (#4 batch-create).
+    Upsert(Vec<Permission>),
+    /// Removes the records of these entries; absent ones are ignored (#3 `remove`). Answers the
+    /// removed records.
+    RemoveEntries(Vec<String>),
+    /// Removes the records with these ids (#5); one unknown id is 404 EndPoint.0005 and removes
+    /// nothing. Answers the removed records, in order.
+    RemoveIds(Vec<Uuid>),
+    /// Sets the description of one record (#27); an unknown id is 404 EndPoint.0005. Answers
+    /// the record.
+    Describe {
+        /// The record.
+        id: Uuid,
+        /// The new description.
+        description: String,
+    },
 }

@@ -660,6 +660,7 @@ impl SqlStore {
                         .bind(&id)
                         .execute(&mut *c)
                         .await?;
+                    crate::permissions::delete_service_permissions(c, &id).await?;
                     *per_project.entry(row.try_get("project_id")?).or_default() += 1;
                 }
                 for (project, n) in per_project {

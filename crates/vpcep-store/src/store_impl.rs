@@ -5,6 +5,7 @@ use crate::inventory::{
     port_missing, port_where, subnet_missing, subnet_where, vpc_missing, vpc_where,
 };
 use crate::sql::{Dialect, SqlStore};
+use crate::PermissionChange;
 use crate::{
     ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
     PortFilter, PortMutation, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store,
@@ -18,6 +19,7 @@ use vpcep_domain::list::Page;
 use vpcep_domain::model::EndpointService;
 use vpcep_domain::model::{ResourceKind, Tag};
 use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
+use vpcep_domain::permission::Permission;
 use vpcep_domain::{ApiError, ErrorCode};
 
 #[async_trait]
@@ -334,5 +336,29 @@ impl Store for SqlStore {
 
     async fn oldest_transition(&self) -> StoreResult<Option<i64>> {
         self.dp_oldest_transition().await
+    }
+
+    async fn list_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        contains: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<(Vec<Permission>, u64)> {
+        self.perm_list(project_id, service_id, contains, page).await
+    }
+
+    async fn change_permissions(
+        &self,
+        project_id: &str,
+        service_id: Uuid,
+        now: i64,
+        change: PermissionChange,
+    ) -> StoreResult<Vec<Permission>> {
+        self.perm_change(project_id, service_id, now, change).await
+    }
+
+    async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
+        self.perm_usage(project_id, resource).await
     }
 }

@@ -15,6 +15,9 @@ struct Cli {
     /// Log format: `text` or `json`.
     #[arg(long, env = "VPCEP_LOG_FORMAT", default_value = "text", global = true)]
     log_format: String,
+    /// Where and as whom the client commands call.
+    #[command(flatten)]
+    conn: vpcep::cli::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +28,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run a data-plane agent: serve the accepted endpoints the control plane lists.
     Agent(AgentArgs),
+    /// Client commands: signed calls to a vpcep server.
+    #[command(flatten)]
+    Client(vpcep::cli::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -32,12 +38,6 @@ struct AgentArgs {
     /// The control plane's URL, e.g. http://127.0.0.1:8480.
     #[arg(long, env = "VPCEP_CONTROL_PLANE")]
     control_plane: String,
-    /// Access key of an operator account.
-    #[arg(long, env = "VPCEP_ACCESS_KEY")]
-    access_key: String,
-    /// Its secret key.
-    #[arg(long, env = "VPCEP_SECRET_KEY")]
-    secret_key: String,
     /// Name in reports (default: the host name).
     #[arg(long, env = "VPCEP_AGENT_ID")]
     agent_id: Option<String>,
@@ -164,10 +164,19 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&a.listen).await?;
             server::run(cfg, listener, shutdown_signal()).await
         }
+        Command::Client(c) => {
+            // A failed call has printed the API's error body; exit 1 without a backtrace.
+            if let Err(e) = vpcep::cli::run(&cli.conn, c).await {
+                eprintln!("vpcep: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Agent(a) => {
             raise_nofile_limit();
-            let mut cfg =
-                vpcep_proxy::AgentConfig::new(&a.control_plane, &a.access_key, &a.secret_key);
+            // An operator account's keys: --access-key/--secret-key, or the account file.
+            let (ak, sk, _) = cli.conn.credentials()?;
+            let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane, &ak, &sk);
             cfg.proxy = a.proxy.options();
             if let Some(id) = a.agent_id {
                 cfg.proxy.agent_id = id;

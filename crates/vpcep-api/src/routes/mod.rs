@@ -26,4 +26,8 @@ pub fn signed_routes() -> Router<AppState> {
         .merge(vpc::routes())
         .merge(endpoints::routes())
         .merge(agent::routes())
+        .merge(permissions::routes())
 }
+
+// Permissions of endpoint services (#3, #4, #5, #18, #27) and quotas (#14).
+mod permissions;

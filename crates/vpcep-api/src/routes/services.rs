@@ -1,18 +1,19 @@
-//! Endpoint services (#7, #10, #12, #16, #17, #19, #25, #26).
+//! Endpoint services (#7, #10, #12, #16, #17, #19, #25, #26; v2: #2, #29).
 
 use crate::error::HttpResult;
-use crate::extract::{JsonBody, Params};
+use crate::extract::{parse_json, JsonBody, Params};
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 use vpcep_control::{services, Caller};
 use vpcep_domain::wire::{
-    CreateServiceRequest, DescribeServiceView, ListPublicServicesResponse, ListServicesResponse,
-    PublicServiceView, RenameServiceRequest, RenameServiceResponse, ServiceView,
-    UpdateServiceRequest,
+    AddServerResourcesRequest, CreateServiceRequest, DescribeServiceView,
+    ListPublicServicesResponse, ListServicesResponse, PublicServiceView, RenameServiceRequest,
+    RenameServiceResponse, ServiceView, UpdateServiceRequest, UpgradeServiceRequest,
 };
 
 #[derive(Deserialize)]
@@ -33,6 +34,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{base}/{{vpc_endpoint_service_id}}/name"),
             put(rename),
+        )
+        .route(
+            "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/add-server-resources",
+            post(add_server_resources),
+        )
+        .route(
+            "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/upgrade",
+            post(upgrade),
         )
 }
 
@@ -131,4 +140,32 @@ async fn public(
         endpoint_services: items.iter().map(PublicServiceView::from).collect(),
         total_count,
     }))
+}
+
+/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/add-server-resources` (#2): 204.
+async fn add_server_resources(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(p): Path<ServicePath>,
+    JsonBody(req): JsonBody<AddServerResourcesRequest>,
+) -> HttpResult<StatusCode> {
+    services::add_server_resources(&app.ctx, &caller, &p.vpc_endpoint_service_id, &req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/upgrade` (#29): 204. The SDK sends
+/// no body; the documented optional body `{"action"}` is accepted too.
+async fn upgrade(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(p): Path<ServicePath>,
+    body: Bytes,
+) -> HttpResult<StatusCode> {
+    let req: Option<UpgradeServiceRequest> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(parse_json(&body)?)
+    };
+    services::upgrade_service(&app.ctx, &caller, &p.vpc_endpoint_service_id, req.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

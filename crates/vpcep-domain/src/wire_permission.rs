@@ -1,0 +1,124 @@
+//! Request and response bodies of the permission (whitelist) operations #3, #4, #5, #18, #27,
+//! field for field as `huaweicloudsdkvpcep` 3.1.219 sends and reads them. Request fields are
+//! `Option` so that a missing one gets the API's own error naming it.
+
+use crate::permission::Permission;
+use crate::time::format_millis;
+use serde::{Deserialize, Serialize};
+
+/// Body of add or remove permissions (#3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PermissionActionRequest {
+    /// The entries, e.g. `iam:domain::<domain id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    /// `domainId` (default) or `orgPath`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission_type: Option<String>,
+    /// `add` or `remove`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+/// Response of #3: the entries as given and their type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionActionResponse {
+    pub permissions: Vec<String>,
+    pub permission_type: String,
+}
+
+/// `EpsAddPermissionRequest`: one entry of batch-create (#4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AddPermissionDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Body of batch-create (#4).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchAddPermissionsRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<AddPermissionDto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission_type: Option<String>,
+}
+
+/// `EpsRemovePermissionRequest`: one entry of batch-delete (#5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemovePermissionDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Body of batch-delete (#5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchRemovePermissionsRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<RemovePermissionDto>>,
+}
+
+/// `EpsUpdatePermissionDesc`: the nested object of #27.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PermissionDescDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Body of update permission description (#27): `{"permission": {"description"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdatePermissionDescRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<PermissionDescDto>,
+}
+
+/// A permission record on the wire: `PermissionObject` (#18) and `EpsPermission` (#4, #5, #27)
+/// share this shape; `description` is always written (the reference recommends it for both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionView {
+    pub id: String,
+    /// The entry exactly as stored.
+    pub permission: String,
+    /// `domainId` or `orgPath`.
+    pub permission_type: String,
+    pub description: String,
+    pub created_at: String,
+}
+
+impl From<&Permission> for PermissionView {
+    fn from(p: &Permission) -> Self {
+        PermissionView {
+            id: p.id.to_string(),
+            permission: p.permission.clone(),
+            permission_type: p.permission_type.as_str().into(),
+            description: p.description.clone(),
+            created_at: format_millis(p.created_at),
+        }
+    }
+}
+
+/// Renders permission records for a response.
+pub fn permission_views(ps: &[Permission]) -> Vec<PermissionView> {
+    ps.iter().map(PermissionView::from).collect()
+}
+
+/// Response of the permission list (#18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPermissionsResponse {
+    pub permissions: Vec<PermissionView>,
+    pub total_count: u64,
+}
+
+/// Response of #4, #5 and #27: the records created, deleted or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionsResponse {
+    pub permissions: Vec<PermissionView>,
+}

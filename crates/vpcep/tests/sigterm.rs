@@ -1,0 +1,190 @@
+//! SIGTERM is a graceful stop: the server stops accepting, finishes the requests in flight
+//! (each answered one is durable), exits 0, and after a restart the reconciler finishes what
+//! was left `creating`. The real binary, on SQLite.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vpcep_client::{Client, ClientError};
+
+const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
+const ACCOUNTS: &str = r#"
+[[account]]
+domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
+domain_name = "acme"
+projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
+[account.quotas]
+endpoint_service = 100000
+[[account.credential]]
+access_key = "AKACME"
+secret_key = "acme-sk"
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(dir: &std::path::Path, port: u16, delay: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vpcep"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database",
+            &format!("sqlite://{}", dir.join("vpcep.db").display()),
+        ])
+        .args([
+            "--accounts",
+            &dir.join("accounts.toml").display().to_string(),
+        ])
+        .args(["--provisioning-delay", delay])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vpcep serve")
+}
+
+async fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up on port {port}");
+}
+
+async fn post(c: &Client, path: &str, body: Value) -> Value {
+    c.call(Method::POST, path, Some(&body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("accounts.toml"), ACCOUNTS).unwrap();
+    let port = free_port();
+    let mut child = spawn(dir.path(), port, "1h");
+    wait_healthy(port).await;
+    let c = Client::new(
+        &format!("http://127.0.0.1:{port}"),
+        "AKACME",
+        "acme-sk",
+        PROJECT,
+    )
+    .unwrap();
+    let vpc = post(
+        &c,
+        "/v1/{project_id}/vpcs",
+        json!({"vpc": {"cidr": "10.0.0.0/16"}}),
+    )
+    .await["vpc"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = post(&c, "/v1/{project_id}/subnets", json!({"subnet": {"name": "s", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.1", "vpc_id": vpc}})).await["subnet"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port_id = post(
+        &c,
+        "/v1/{project_id}/ports",
+        json!({"port": {"network_id": subnet, "device_owner": "compute:az1"}}),
+    )
+    .await["port"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Creates keep coming while SIGTERM arrives.
+    let mut tasks = Vec::new();
+    for i in 0..200u16 {
+        let c = c.clone();
+        let body = json!({"port_id": port_id, "vpc_id": vpc, "server_type": "VM",
+                          "ports": [{"client_port": 1000 + i, "server_port": 1000 + i}]});
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(u64::from(i) * 2)).await;
+            c.call::<_, Value>(
+                Method::POST,
+                "/v1/{project_id}/vpc-endpoint-services",
+                Some(&body),
+            )
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(v) => created.push(v["id"].as_str().unwrap().to_string()),
+            // Sent after the listener closed: never reached the server.
+            Err(ClientError::Http(e)) if e.is_connect() => refused += 1,
+            Err(e) => panic!("a request in flight was not finished: {e}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        !created.is_empty(),
+        "some creates should have been answered before the stop ({refused} refused)"
+    );
+
+    // Restart without the delay: every answered create is there and the reconciler finishes it.
+    let port2 = free_port();
+    let mut child2 = spawn(dir.path(), port2, "0s");
+    wait_healthy(port2).await;
+    let c2 = c.clone_to(&format!("http://127.0.0.1:{port2}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = c2
+            .call::<(), _>(
+                Method::GET,
+                "/v1/{project_id}/vpc-endpoint-services?limit=1000",
+                None,
+            )
+            .await
+            .unwrap();
+        let items = list["endpoint_services"].as_array().unwrap();
+        assert_eq!(list["total_count"].as_u64().unwrap() as usize, items.len());
+        for id in &created {
+            assert!(
+                items.iter().any(|s| s["id"] == id.as_str()),
+                "answered create {id} is missing after restart"
+            );
+        }
+        if items.iter().all(|s| s["status"] == "available") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reconciler did not finish after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child2.kill();
+    let _ = child2.wait();
+}
