@@ -25,6 +25,7 @@ api_tests!(
         vpcep-api-spec.md §3.24 requires 2039 on update too"]
     route_table_update_refuses_a_table_another_endpoint_of_the_service_uses,
     endpoint_upgrade_needs_a_service_that_supports_professional_endpoints,
+    endpoint_of_an_upgraded_service_is_upgraded_with_202,
 );
 
 /// An available service of `t` (approval off) from `body`; answers its id.
@@ -228,6 +229,12 @@ async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(back
         .create_endpoint(&endpoint_to(&sid, &net))
         .await
         .err(400, "Endpoint.1018");
+    let quotas = small.quotas("type=endpoint").await;
+    assert_eq!(
+        quotas.get("endpoint"),
+        Some(&(SMALL_ENDPOINT_QUOTA, SMALL_ENDPOINT_QUOTA)),
+        "{quotas:?}"
+    );
     // Other projects are not limited by this one's quota.
     let owner = app.owner();
     let own = available(&owner, owner.service().await).await;
@@ -244,6 +251,12 @@ async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(back
         .await
         .err(400, "Endpoint.1018");
     assert_eq!(small.list_endpoint_ids("").await.1, SMALL_ENDPOINT_QUOTA);
+    let quotas = small.quotas("").await;
+    assert_eq!(
+        quotas.get("endpoint"),
+        Some(&(SMALL_ENDPOINT_QUOTA, SMALL_ENDPOINT_QUOTA))
+    );
+    assert_eq!(quotas.get("endpoint_service"), Some(&(1, SMALL_QUOTA)));
     app.shutdown().await;
 }
 
@@ -519,5 +532,45 @@ async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(b
         .upgrade_endpoint(&id, &json!({"action": "start"}))
         .await
         .err(404, "EndPoint.2006");
+    app.shutdown().await;
+}
+
+async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
+    let owner = app.owner();
+    let peer = app.owner_other_project();
+    // The SDK's upgrade has no body.
+    let r = owner.upgrade_service(&sid, None).await;
+    r.ok(204);
+    assert_eq!(
+        owner.show(&sid).await.ok(200)["supported_editions"],
+        json!(["basic", "profession"])
+    );
+    let r = peer
+        .upgrade_endpoint(&id, &json!({"action": "start"}))
+        .await;
+    r.ok(202);
+    assert!(r.body.is_empty(), "202 with a body: {}", r.text());
+    let e = peer.show_endpoint(&id).await.ok(200);
+    assert_eq!(e["specification_name"], "profession");
+    assert_eq!(e["status"], "accepted");
+    // After a rollback, other endpoints of the service can no longer be upgraded.
+    owner
+        .upgrade_service(&sid, Some(&json!({"action": "rollback"})))
+        .await
+        .ok(204);
+    let net = peer.default_network().await;
+    let other = id_of(&peer.endpoint_ok(&endpoint_to(&sid, &net)).await);
+    peer.wait_endpoint_status(&other, "accepted").await;
+    peer.upgrade_endpoint(&other, &json!({"action": "start"}))
+        .await
+        .err(400, "EndPoint.0002");
+    assert_eq!(
+        peer.show_endpoint(&other).await.ok(200)["specification_name"],
+        "default"
+    );
     app.shutdown().await;
 }

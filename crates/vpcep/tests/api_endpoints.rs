@@ -29,6 +29,8 @@ api_tests!(
         EndPoint.3009 or 0002, nothing created)"]
     endpoint_subnet_must_not_overlap_the_reserved_range,
     another_account_needs_permission_to_connect,
+    permission_for_its_account_lets_another_account_connect,
+    wildcard_permission_lets_every_account_connect,
     owner_accepts_rejects_and_accepts_again,
     connection_action_reports_per_endpoint_errors_in_its_entries,
     connection_action_takes_exactly_one_endpoint,
@@ -496,6 +498,114 @@ async fn another_account_needs_permission_to_connect(backend: Backend) {
     assert_eq!(r["connections"][0]["status"], "accepted");
     let e = consumer.wait_endpoint_status(&id, "accepted").await;
     assert!(e["ip"].as_str().is_some(), "{e}");
+    app.shutdown().await;
+}
+
+async fn permission_for_its_account_lets_another_account_connect(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let sid = service_of(&owner, true).await;
+    let consumer = app.consumer();
+    let net = consumer.network().await;
+    let refused = || {
+        let consumer = consumer.clone();
+        let body = endpoint_to(&sid, &net);
+        async move {
+            consumer
+                .create_endpoint(&body)
+                .await
+                .err(400, "EndPoint.2012");
+        }
+    };
+    refused().await;
+    // Entries for other accounts, or an organization path, do not name this account.
+    let other_domain = format!("iam:domain::{}", "9f".repeat(16));
+    owner
+        .permission_action(&sid, "add", &[&other_domain])
+        .await
+        .ok(200);
+    owner
+        .batch_add_permissions(
+            &sid,
+            &json!({"permission_type": "orgPath", "permissions": [
+                {"permission": "organizations:orgPath::o-abc/r-def/*", "description": "org"},
+            ]}),
+        )
+        .await
+        .ok(200);
+    refused().await;
+    // Its own account's entry lets it in; the owner still decides on the connection.
+    let entry = format!("iam:domain::{}", CONSUMER.domain_id);
+    let v = owner
+        .permission_action(&sid, "add", &[&entry])
+        .await
+        .ok(200);
+    assert_eq!(v["permissions"], json!([entry]));
+    let id = endpoint_of(&consumer, &sid, &net).await;
+    consumer
+        .wait_endpoint_status(&id, "pendingAcceptance")
+        .await;
+    let c = owner.connections(&sid, &format!("id={id}")).await.ok(200);
+    assert_eq!(c["connections"][0]["domain_id"], CONSUMER.domain_id);
+    owner
+        .connection_action(&sid, "receive", &[&id])
+        .await
+        .ok(200);
+    let e = consumer.wait_endpoint_status(&id, "accepted").await;
+    assert!(e["ip"].as_str().is_some(), "{e}");
+    // Without the entry, new endpoints are refused again; the existing one stays.
+    owner
+        .permission_action(&sid, "remove", &[&entry])
+        .await
+        .ok(200);
+    refused().await;
+    consumer.show_endpoint(&id).await.ok(200);
+    assert_eq!(consumer.list_endpoint_ids("").await, (vec![id.clone()], 1));
+    // Another account is still refused throughout.
+    let small = app.small();
+    let small_net = small.network().await;
+    small
+        .create_endpoint(&endpoint_to(&sid, &small_net))
+        .await
+        .err(400, "EndPoint.2012");
+    app.shutdown().await;
+}
+
+async fn wildcard_permission_lets_every_account_connect(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    for wildcard in ["*", "iam:domain::*"] {
+        let sid = service_of(&owner, false).await;
+        owner
+            .permission_action(&sid, "add", &[wildcard])
+            .await
+            .ok(200);
+        for t in [app.consumer(), app.small(), app.operator()] {
+            let net = t.default_network().await;
+            let id = endpoint_of(&t, &sid, &net).await;
+            t.wait_endpoint_status(&id, "accepted").await;
+        }
+        let c = owner.connections(&sid, "").await.ok(200);
+        let domains: HashSet<String> = c["connections"]
+            .as_array()
+            .expect("connections")
+            .iter()
+            .map(|c| c["domain_id"].as_str().expect("domain_id").to_string())
+            .collect();
+        assert_eq!(
+            domains,
+            HashSet::from([
+                CONSUMER.domain_id.to_string(),
+                SMALL.domain_id.to_string(),
+                OPERATOR.domain_id.to_string()
+            ]),
+            "{wildcard}"
+        );
+    }
     app.shutdown().await;
 }
 

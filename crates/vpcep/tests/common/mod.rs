@@ -1353,6 +1353,61 @@ impl Tenant {
         .await
     }
 
+    /// #3 with `action` (`add` or `remove`) on `permissions` (type `domainId`).
+    pub async fn permission_action(
+        &self,
+        service_id: &str,
+        action: &str,
+        permissions: &[&str],
+    ) -> Resp {
+        self.post(
+            &format!("{SERVICES}/{service_id}/permissions/action"),
+            &json!({ "action": action, "permissions": permissions }),
+        )
+        .await
+    }
+
+    /// #4 with a raw body.
+    pub async fn batch_add_permissions(&self, service_id: &str, body: &Value) -> Resp {
+        self.post(
+            &format!("{SERVICES}/{service_id}/permissions/batch-create"),
+            body,
+        )
+        .await
+    }
+
+    /// v2 #29 with an optional JSON body (the SDK sends none).
+    pub async fn upgrade_service(&self, service_id: &str, body: Option<&Value>) -> Resp {
+        self.send(
+            Method::POST,
+            &format!("/v2/{{project_id}}/vpc-endpoint-services/{service_id}/upgrade"),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// #14 with a raw query; asserting 200, answers `(used, quota)` per resource type.
+    pub async fn quotas(&self, query: &str) -> HashMap<String, (u64, u64)> {
+        let v = self
+            .get(&with_query("/v1/{project_id}/quotas", query))
+            .await
+            .ok(200);
+        v["quotas"]["resources"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no quotas.resources: {v}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().expect("type").to_string(),
+                    (
+                        r["used"].as_u64().expect("used"),
+                        r["quota"].as_u64().expect("quota"),
+                    ),
+                )
+            })
+            .collect()
+    }
+
     /// #31 on `/v1/{project_id}/{kind}/{id}/tags/action`.
     pub async fn tag_action(&self, kind: &str, id: &str, body: &Value) -> Resp {
         self.post(&format!("/v1/{{project_id}}/{kind}/{id}/tags/action"), body)
