@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+use vpcep::server::ControlPlane;
 
 api_tests!(
     vpc_is_created_shown_updated_listed_and_deleted,
@@ -61,6 +62,8 @@ api_tests!(
     service_vpc_routes_must_not_overlap_the_reserved_range,
     service_update_rechecks_a_new_port,
     inventory_file_is_preloaded_once,
+    inventory_preloaded_by_two_nodes_at_once_is_created_once,
+    invalid_inventory_file_stops_the_start_naming_the_file,
 );
 
 /// Keys of a VPC (VPC #12, #14, #15, #16).
@@ -1499,5 +1502,76 @@ async fn inventory_file_is_preloaded_once(backend: Backend) {
     app.restart(Duration::ZERO).await;
     check(&app).await;
     app.owner().wait_status(&id_of(&svc), "available").await;
+    app.shutdown().await;
+}
+
+async fn inventory_preloaded_by_two_nodes_at_once_is_created_once(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("inventory.toml");
+    std::fs::write(&path, inventory_toml()).expect("write the inventory");
+    let mut cfg = app.config().clone();
+    cfg.inventory = Some(path);
+    let (a, b) = tokio::join!(ControlPlane::open(&cfg), ControlPlane::open(&cfg));
+    for node in [a, b] {
+        if let Err(e) = node {
+            panic!("a node failed to start: {e:#}");
+        }
+    }
+    let owner = app.owner();
+    let vpcs = owner.list_vpcs("").await.ok(200);
+    assert_eq!(ids_of(&vpcs, "vpcs"), vec![INVENTORY_VPC]);
+    let subnets = owner.list_subnets("").await.ok(200);
+    assert_eq!(ids_of(&subnets, "subnets"), vec![INVENTORY_SUBNET]);
+    let ports = owner.list_ports("").await.ok(200);
+    assert_eq!(ids_of(&ports, "ports"), vec![INVENTORY_LB, INVENTORY_VM]);
+    assert_eq!(
+        owner.allocated(INVENTORY_SUBNET).await,
+        vec!["10.8.1.2", "10.8.1.10"]
+    );
+    let theirs = app.consumer().list_vpcs("").await.ok(200);
+    assert_eq!(ids_of(&theirs, "vpcs"), vec![INVENTORY_CONSUMER_VPC]);
+    app.shutdown().await;
+}
+
+async fn invalid_inventory_file_stops_the_start_naming_the_file(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let owner_project = OWNER.projects[0];
+    for (name, text) in [
+        (
+            "outside.toml",
+            format!(
+                "[[vpc]]\nproject_id = \"{owner_project}\"\nid = \"{INVENTORY_VPC}\"\ncidr = \"10.8.0.0/16\"\n\
+                 [[vpc.subnet]]\nid = \"{INVENTORY_SUBNET}\"\nname = \"s\"\ncidr = \"10.9.0.0/24\"\ngateway_ip = \"10.9.0.1\"\n"
+            ),
+        ),
+        (
+            "unknown-field.toml",
+            format!("[[vpc]]\nproject_id = \"{owner_project}\"\nid = \"{INVENTORY_VPC}\"\ncidr = \"10.8.0.0/16\"\ncolour = \"blue\"\n"),
+        ),
+        ("not-toml.toml", "[[vpc]\n".to_string()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write the inventory");
+        let mut cfg = app.config().clone();
+        cfg.inventory = Some(path);
+        match ControlPlane::open(&cfg).await {
+            Ok(_) => panic!("{name}: the start did not fail"),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                assert!(msg.contains(name), "{name}: {msg}");
+            }
+        }
+    }
+    // The subnet outside its VPC was not made (its VPC may have been, before the refusal).
+    app.owner()
+        .show_subnet(INVENTORY_SUBNET)
+        .await
+        .err(404, "VPC.0202");
     app.shutdown().await;
 }

@@ -327,6 +327,11 @@ impl TestApp {
         self.base_url = base_url;
     }
 
+    /// The settings the current server runs with (its database, accounts, inventory).
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
     /// Stops the server gracefully, then drops the database.
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
