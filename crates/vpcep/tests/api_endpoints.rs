@@ -40,6 +40,7 @@ api_tests!(
     deleted_endpoint_goes_away_and_frees_its_address,
     deleting_endpoint_refuses_changes_until_it_is_gone,
     endpoint_list_filters_sorts_and_pages,
+    endpoint_shows_the_current_name_of_its_service,
     other_projects_cannot_see_or_touch_an_endpoint,
     owner_describes_connections,
 );
@@ -1141,6 +1142,33 @@ async fn endpoint_list_filters_sorts_and_pages(backend: Backend) {
     }
     // The owner's own project holds none of them.
     assert_eq!(owner.list_endpoint_ids("").await, (vec![], 0));
+    app.shutdown().await;
+}
+
+async fn endpoint_shows_the_current_name_of_its_service(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let body = with(
+        with(owner.service().await, "service_name", json!("before")),
+        "approval_enabled",
+        json!(false),
+    );
+    let sid = id_of(&owner.available_service(&body).await);
+    let peer = app.owner_other_project();
+    let net = peer.network().await;
+    let id = endpoint_of(&peer, &sid, &net).await;
+    let renamed = owner.rename(&sid, "after").await.ok(200)["endpoint_service_name"].clone();
+    assert_eq!(renamed, format!("{REGION}.after.{sid}"));
+    let e = peer.show_endpoint(&id).await.ok(200);
+    assert_eq!(e["endpoint_service_name"], renamed);
+    let (ids, _) = peer.list_endpoint_ids("endpoint_service_name=after").await;
+    assert_eq!(ids, vec![id.clone()]);
+    assert_eq!(
+        peer.list_endpoint_ids("endpoint_service_name=before").await,
+        (vec![], 0)
+    );
     app.shutdown().await;
 }
 
