@@ -1,5 +1,6 @@
 """Fixtures of the compat suite: a freshly started `vpcep serve` (binary from $VPCEP_BIN) with
-its own accounts file and SQLite database, and SDK clients for each test tenant.
+its own accounts file, inventory file and SQLite database, and SDK clients (VPCEP and VPC) for
+each test tenant.
 
 - `vpcep`: the session's server with no provisioning delay (services become `available` at
   once). Tests share it, so each one uses fresh `port_id`s and unique name tokens and never
@@ -20,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from vpcep_support import RUNNING, SLOW_DELAY_SECONDS, VpcepServer, make_accounts
+from vpcep_support import (
+    RUNNING,
+    SLOW_DELAY_SECONDS,
+    VpcepServer,
+    create_service,
+    make_accounts,
+    seed_inventory,
+    wait_status,
+)
 
 
 def _binary() -> str:
@@ -41,7 +50,8 @@ def accounts():
 
 
 def _serve(accounts, label, delay=None):
-    server = VpcepServer(_binary(), accounts, label, provisioning_delay=delay)
+    server = VpcepServer(_binary(), accounts, label, provisioning_delay=delay,
+                         inventory=seed_inventory(accounts))
     server.start()
     return server
 
@@ -66,6 +76,25 @@ def slow_vpcep(accounts, request):
     _shutdown(server, request)
 
 
+@pytest.fixture(scope="session")
+def slow_open_service(slow_vpcep):
+    """An `available` service of the owner on `slow_vpcep` without approval, shared by the
+    tests that only need something to connect to there (each makes its own endpoints)."""
+    client = slow_vpcep.client("owner")
+    svc = create_service(client, approval_enabled=False)
+    wait_status(client, svc.id, "available", timeout=SLOW_DELAY_SECONDS + 10)
+    return svc
+
+
+@pytest.fixture(scope="session")
+def slow_approval_service(slow_vpcep):
+    """An `available` service of the owner on `slow_vpcep` with approval, shared likewise."""
+    client = slow_vpcep.client("owner")
+    svc = create_service(client, approval_enabled=True)
+    wait_status(client, svc.id, "available", timeout=SLOW_DELAY_SECONDS + 10)
+    return svc
+
+
 @pytest.fixture
 def fresh_vpcep(accounts, request):
     """A server of this test's own (empty database), for tests that need a clean slate."""
@@ -74,6 +103,24 @@ def fresh_vpcep(accounts, request):
     server.stop()
     if not request.node.stash.get(_FAILED_KEY, False):
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def start_server(accounts, request):
+    """Starts servers of this test's own: `start_server(label, inventory=..., ...)` takes the
+    keyword arguments of `VpcepServer`; they are stopped when the test ends."""
+    started = []
+
+    def start(label, **kw):
+        server = VpcepServer(_binary(), accounts, f"{label}-{request.node.name}"[:40], **kw)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+        if not request.node.stash.get(_FAILED_KEY, False):
+            shutil.rmtree(server.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -92,6 +139,18 @@ def consumer(vpcep):
 def operator(vpcep):
     """SDK client of the operator account (public services, gateway services)."""
     return vpcep.client("operator")
+
+
+@pytest.fixture
+def owner_vpc(vpcep):
+    """VPC SDK client (`huaweicloudsdkvpc.v2.VpcClient`) of the owner's first project."""
+    return vpcep.vpc("owner")
+
+
+@pytest.fixture
+def consumer_vpc(vpcep):
+    """VPC SDK client of the consumer."""
+    return vpcep.vpc("consumer")
 
 
 # --- failure reporting: the server's stderr ---------------------------------------------------

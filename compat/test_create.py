@@ -16,6 +16,8 @@ from huaweicloudsdkvpcep.v1 import (
 
 from vpcep_support import (
     REGION,
+    SEED_PORT_ID,
+    SEED_VPC_ID,
     create_service,
     expect_error,
     ports,
@@ -32,7 +34,10 @@ def port_tuples(resp_ports):
 
 
 def test_create_with_the_seed_example_body(vpcep, owner, accounts):
-    # The request body of the seed page, verbatim.
+    """The request body of the seed page, verbatim: its port and VPC ids exist because every
+    test server is started with them in an `--inventory` file (`seed_inventory`)."""
+    assert (SEED_PORT_ID, SEED_VPC_ID) == ("4189d3c2-8882-4871-a3c2-d380272eed88",
+                                           "4189d3c2-8882-4871-a3c2-d380272eed80")
     body = CreateEndpointServiceRequestBody(
         port_id="4189d3c2-8882-4871-a3c2-d380272eed88",
         vpc_id="4189d3c2-8882-4871-a3c2-d380272eed80",
@@ -187,9 +192,6 @@ def test_ip_address_is_kept(owner):
     assert show_service(owner, resp.id).ip == "192.168.0.10"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: `ip` is documented (SDK model, vpcep-api-spec.md §3.1) as the server's IPv4 "
-    "address *or domain name*, but a domain name is refused with 400 EndPoint.3010"))
 def test_ip_may_be_a_domain_name(owner):
     resp = create_service(owner, ip="backend.example.com")
     assert resp.ip == "backend.example.com"
@@ -253,8 +255,9 @@ def test_responses_carry_the_sdk_model_fields(owner, accounts):
 def test_terraform_style_body_with_extra_fields(vpcep, accounts):
     """golangsdk (Terraform) also sends vip_port_id, pool_id and enable_policy, which the
     Python SDK model lacks; they must not break the create (raw signed request)."""
+    lb = vpcep.backend("owner", "LB")
     body = json.dumps({
-        "port_id": str(uuid.uuid4()), "vpc_id": str(uuid.uuid4()), "server_type": "LB",
+        "port_id": lb.port_id, "vpc_id": lb.vpc_id, "server_type": "LB",
         "service_type": "interface", "approval_enabled": False, "vip_port_id": "",
         "pool_id": "", "enable_policy": True, "tcp_proxy": "proxy_open",
         "ports": [{"protocol": "TCP", "client_port": 443, "server_port": 8443}],

@@ -19,6 +19,7 @@ from huaweicloudsdkvpcep.v1 import (
 
 from vpcep_support import (
     SLOW_DELAY_SECONDS,
+    Window,
     create_service,
     delete_service,
     expect_error,
@@ -31,20 +32,6 @@ from vpcep_support import (
 
 def listing(client, **q):
     return client.list_endpoint_service(ListEndpointServiceRequest(**q))
-
-
-class Window:
-    """Started just before the request that begins a transition."""
-
-    def __init__(self):
-        self.t0 = time.monotonic()
-
-    def elapsed(self):
-        return time.monotonic() - self.t0
-
-    def open(self):
-        """True while the server cannot have finished the transition yet."""
-        return self.elapsed() < SLOW_DELAY_SECONDS * 0.9
 
 
 def test_service_stays_creating_then_becomes_available(slow_vpcep):

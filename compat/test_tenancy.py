@@ -15,6 +15,7 @@ from vpcep_support import (
     create_service,
     delete_service,
     expect_error,
+    new_uuid,
     show_service,
     token,
     wait_status,
@@ -64,7 +65,8 @@ def test_second_project_of_the_same_account_is_isolated(vpcep, accounts, owner):
 def test_project_of_another_account_is_forbidden(vpcep, accounts):
     foreign = vpcep.client("owner", project=accounts["consumer"].project)
     expect_error(lambda: listing(foreign), 403, "EndPoint.0004")
-    expect_error(lambda: create_service(foreign), 403, "EndPoint.0004")
+    expect_error(lambda: create_service(foreign, port_id=new_uuid(), vpc_id=new_uuid()),
+                 403, "EndPoint.0004")
 
 
 def test_unknown_project_is_forbidden(vpcep):
@@ -76,7 +78,8 @@ def test_missing_project_id_placeholder_is_400(vpcep):
     """Built without a project id, the SDK sends `/v1/{project_id}/...` unfilled."""
     client = vpcep.client("owner", with_project=False)
     expect_error(lambda: listing(client), 400, "EndPoint.0014")
-    expect_error(lambda: create_service(client), 400, "EndPoint.0014")
+    b = vpcep.backend("owner")
+    expect_error(lambda: create_service(client, b), 400, "EndPoint.0014")
 
 
 def test_malformed_project_id_is_400(vpcep, accounts):

@@ -1,6 +1,5 @@
 """Version discovery (#20 list_version_details, #21 list_specified_version_details)."""
 
-import pytest
 import requests
 from huaweicloudsdkvpcep.v1 import ListSpecifiedVersionDetailsRequest, ListVersionDetailsRequest
 
@@ -33,9 +32,6 @@ def test_list_specified_version_unknown_is_404(owner):
         404, "EndPoint.0005")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the version objects' self links end in a slash (http://host/v1/), and "
-    "GET /v1/ answers 404 APIG.0101; a self link must resolve to the version object"))
 def test_version_self_links_resolve(vpcep, owner):
     resp = owner.list_version_details(ListVersionDetailsRequest())
     for v in resp.versions:

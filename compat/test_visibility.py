@@ -84,7 +84,7 @@ def test_describe_of_a_deleted_service_is_404(owner, consumer):
     expect_error(lambda: describe(consumer, id=svc.id), 404, "EndPoint.0005")
 
 
-# --- public services and gateway services -----------------------------------------------------------
+# --- public services and gateway services ---------------------------------------------------------
 
 def test_gateway_service_by_non_operator_is_forbidden(owner, consumer):
     expect_error(lambda: create_service(owner, service_type="gateway"), 403, "EndPoint.0004")

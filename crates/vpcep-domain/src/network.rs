@@ -868,6 +868,80 @@ pub fn check_service_backend(
     Ok(())
 }
 
+impl Vpc {
+    /// A new VPC of `project_id` from a validated create.
+    pub fn new(project_id: &str, new: NewVpc, id: Uuid, vni: u32, now: Millis) -> Vpc {
+        Vpc {
+            id,
+            project_id: project_id.into(),
+            name: new.name,
+            description: new.description,
+            cidr: new.cidr,
+            routes: Vec::new(),
+            enterprise_project_id: new.enterprise_project_id,
+            enable_network_address_usage_metrics: new.enable_network_address_usage_metrics,
+            vni,
+            netns: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl Subnet {
+    /// A new subnet of `project_id` from a validated create.
+    pub fn new(
+        project_id: &str,
+        new: NewSubnet,
+        id: Uuid,
+        neutron_subnet_id: Uuid,
+        now: Millis,
+    ) -> Subnet {
+        Subnet {
+            id,
+            neutron_subnet_id,
+            project_id: project_id.into(),
+            vpc_id: new.vpc_id,
+            name: new.name,
+            description: new.description,
+            cidr: new.cidr,
+            gateway_ip: new.gateway_ip,
+            dhcp_enable: new.dhcp_enable,
+            primary_dns: new.primary_dns,
+            secondary_dns: new.secondary_dns,
+            dns_list: new.dns_list,
+            availability_zone: new.availability_zone,
+            extra_dhcp_opts: new.extra_dhcp_opts,
+            created_at: now,
+            updated_at: now,
+            available_ip_address_count: assignable_count(new.cidr),
+        }
+    }
+}
+
+impl NewPort {
+    /// A port request for `network_id` with an optional fixed IP and a device owner.
+    pub fn simple(network_id: Uuid, ip_address: Option<Ipv4Addr>, device_owner: &str) -> NewPort {
+        NewPort {
+            name: String::new(),
+            network_id,
+            ip_address,
+            fixed_subnet_id: None,
+            device_owner: device_owner.into(),
+            admin_state_up: true,
+            security_groups: Vec::new(),
+            allowed_address_pairs: Vec::new(),
+            extra_dhcp_opts: Vec::new(),
+        }
+    }
+}
+
+/// A random locally administered MAC address in the `fa:16:3e` range ports use.
+pub fn random_mac(seed: u128) -> String {
+    let b = seed.to_be_bytes();
+    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1068,78 +1142,4 @@ mod tests {
             ErrorCode::InvalidCidr
         );
     }
-}
-
-impl Vpc {
-    /// A new VPC of `project_id` from a validated create.
-    pub fn new(project_id: &str, new: NewVpc, id: Uuid, vni: u32, now: Millis) -> Vpc {
-        Vpc {
-            id,
-            project_id: project_id.into(),
-            name: new.name,
-            description: new.description,
-            cidr: new.cidr,
-            routes: Vec::new(),
-            enterprise_project_id: new.enterprise_project_id,
-            enable_network_address_usage_metrics: new.enable_network_address_usage_metrics,
-            vni,
-            netns: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-}
-
-impl Subnet {
-    /// A new subnet of `project_id` from a validated create.
-    pub fn new(
-        project_id: &str,
-        new: NewSubnet,
-        id: Uuid,
-        neutron_subnet_id: Uuid,
-        now: Millis,
-    ) -> Subnet {
-        Subnet {
-            id,
-            neutron_subnet_id,
-            project_id: project_id.into(),
-            vpc_id: new.vpc_id,
-            name: new.name,
-            description: new.description,
-            cidr: new.cidr,
-            gateway_ip: new.gateway_ip,
-            dhcp_enable: new.dhcp_enable,
-            primary_dns: new.primary_dns,
-            secondary_dns: new.secondary_dns,
-            dns_list: new.dns_list,
-            availability_zone: new.availability_zone,
-            extra_dhcp_opts: new.extra_dhcp_opts,
-            created_at: now,
-            updated_at: now,
-            available_ip_address_count: assignable_count(new.cidr),
-        }
-    }
-}
-
-impl NewPort {
-    /// A port request for `network_id` with an optional fixed IP and a device owner.
-    pub fn simple(network_id: Uuid, ip_address: Option<Ipv4Addr>, device_owner: &str) -> NewPort {
-        NewPort {
-            name: String::new(),
-            network_id,
-            ip_address,
-            fixed_subnet_id: None,
-            device_owner: device_owner.into(),
-            admin_state_up: true,
-            security_groups: Vec::new(),
-            allowed_address_pairs: Vec::new(),
-            extra_dhcp_opts: Vec::new(),
-        }
-    }
-}
-
-/// A random locally administered MAC address in the `fa:16:3e` range ports use.
-pub fn random_mac(seed: u128) -> String {
-    let b = seed.to_be_bytes();
-    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
 }

@@ -1,0 +1,253 @@
+//! `vpcep-bench`: a load generator for the vpcep control plane.
+//!
+//! It signs every request exactly as the SDK does (`vpcep-sign`), keeps `--connections`
+//! HTTP/1.1 connections busy (closed loop: a connection sends its next request when the last
+//! answer is read), and reports per scenario the rate (req/s) and p50/p99 latency.
+//!
+//! It either starts the servers itself (`--spawn sqlite|postgres`, `--nodes N`: the release
+//! `vpcep` binary over a temporary SQLite file or a fresh PostgreSQL schema; with several
+//! nodes, connections are spread over them) or targets running servers (`--url`, repeatable).
+//!
+//! Scenarios: `health` (no auth), `list-services` (limit 100, on a project seeded with
+//! `--seed` services), `show-service` (cycling over those), `create-service` (each request a
+//! new service with ports no other request uses, on a backend port made for its connection).
+
+mod http;
+mod load;
+mod spawn;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use load::{Plan, Report, Scenario};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vpcep-bench",
+    version,
+    about = "Load generator for the vpcep control plane"
+)]
+struct Args {
+    /// Start the servers: `sqlite` (a temporary file) or `postgres` (a fresh schema).
+    #[arg(long, value_parser = ["sqlite", "postgres"], conflicts_with = "url")]
+    spawn: Option<String>,
+    /// With --spawn: how many `vpcep serve` nodes share the database (PostgreSQL only for more
+    /// than one).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// The `vpcep` binary to spawn (default: `vpcep` beside this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// `VPCEP_LOG` of spawned servers (per-request logs at `info` cost throughput).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// PostgreSQL to make the fresh schema in.
+    #[arg(
+        long,
+        env = "VPCEP_TEST_POSTGRES_URL",
+        default_value = "postgres://root@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
+    /// Running servers to target (`http://IP:PORT`), instead of --spawn.
+    #[arg(long)]
+    url: Vec<String>,
+    /// Access key (default: the one in the accounts file --write-accounts gives).
+    #[arg(long, default_value = spawn::ACCESS_KEY)]
+    access_key: String,
+    /// Secret key.
+    #[arg(long, default_value = spawn::SECRET_KEY)]
+    secret_key: String,
+    /// Project the creates go to.
+    #[arg(long, default_value = spawn::CREATE_PROJECT)]
+    project_id: String,
+    /// Project seeded for list-services and show-service (its own, so creates do not change it).
+    #[arg(long, default_value = spawn::SEED_PROJECT)]
+    seed_project_id: String,
+    /// Prints the accounts file the tool uses and exits (to start a server by hand).
+    #[arg(long)]
+    write_accounts: bool,
+    /// Scenarios, comma separated, run in the order health, list, show, create.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "health,list-services,show-service,create-service"
+    )]
+    scenarios: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Unmeasured seconds before each scenario.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Services seeded for list-services and show-service.
+    #[arg(long, default_value_t = 200)]
+    seed: usize,
+    /// Name of this configuration in the report.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// One JSON object per scenario instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(b) = &args.server_bin {
+        return std::fs::canonicalize(b).with_context(|| format!("--server-bin {}", b.display()));
+    }
+    let me = std::env::current_exe()?;
+    let bin = me
+        .parent()
+        .context("the executable has no directory")?
+        .join("vpcep");
+    if !bin.exists() {
+        bail!(
+            "{} not found; build it (cargo build --release -p vpcep) or give --server-bin",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn print_table(label: &str, reports: &[Report]) {
+    println!(
+        "{:<16} {:<15} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "config", "scenario", "conns", "requests", "errors", "rate/s", "p50 ms", "p99 ms", "max ms"
+    );
+    for r in reports {
+        println!(
+            "{:<16} {:<15} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            label,
+            r.scenario.name(),
+            r.connections,
+            r.requests,
+            r.errors,
+            r.rate,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms
+        );
+    }
+}
+
+async fn bench(args: &Args, urls: Vec<String>) -> anyhow::Result<Vec<Report>> {
+    let mut scenarios = Vec::new();
+    for s in &args.scenarios {
+        scenarios.push(Scenario::parse(s.trim())?);
+    }
+    let scenarios: Vec<Scenario> = Scenario::ALL
+        .into_iter()
+        .filter(|s| scenarios.contains(s))
+        .collect();
+    let targets = urls
+        .iter()
+        .map(|u| http::Target::parse(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let creds = http::Creds {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+    };
+    let connections = args.connections.max(1);
+    let create_backends = if scenarios.contains(&Scenario::CreateService) {
+        load::make_backends(&targets[0], &creds, &args.project_id, connections)
+            .await
+            .context("making the backends of the creates")?
+    } else {
+        Vec::new()
+    };
+    let seed_ids = if scenarios.iter().any(|s| s.needs_seed()) {
+        load::seed_services(&targets[0], &creds, &args.seed_project_id, args.seed.max(1))
+            .await
+            .context("seeding services")?
+    } else {
+        Vec::new()
+    };
+    let plan = Arc::new(Plan {
+        targets,
+        creds,
+        create_project: args.project_id.clone(),
+        create_backends,
+        seed_project: args.seed_project_id.clone(),
+        seed_ids,
+        connections,
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+    });
+    let mut reports = Vec::new();
+    for s in scenarios {
+        let r = load::run(plan.clone(), s).await;
+        if let Some(e) = &r.first_error {
+            eprintln!("vpcep-bench: {}: {} errors; first: {e}", s.name(), r.errors);
+        }
+        if args.json {
+            println!("{}", r.to_json(&args.label));
+        }
+        reports.push(r);
+    }
+    Ok(reports)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.write_accounts {
+        print!("{}", spawn::accounts_toml());
+        return Ok(());
+    }
+    let reports = match &args.spawn {
+        None => {
+            if args.url.is_empty() {
+                bail!("give --spawn sqlite|postgres or --url http://IP:PORT");
+            }
+            bench(&args, args.url.clone()).await?
+        }
+        Some(kind) => {
+            let db = if kind == "sqlite" {
+                spawn::Db::Sqlite
+            } else {
+                spawn::Db::Postgres
+            };
+            if db == spawn::Db::Sqlite && args.nodes > 1 {
+                bail!("SQLite serves one node; use --spawn postgres for several");
+            }
+            let bin = server_bin(&args)?;
+            let dir = tempfile::tempdir()?;
+            let accounts = dir.path().join("accounts.toml");
+            std::fs::write(&accounts, spawn::accounts_toml())?;
+            let fresh = spawn::Fresh::new(db, dir.path(), &args.postgres_url).await?;
+            let result = async {
+                let mut servers = Vec::new();
+                for n in 0..args.nodes.max(1) {
+                    servers.push(
+                        spawn::Server::start(
+                            &bin,
+                            &fresh.url,
+                            &accounts,
+                            dir.path(),
+                            &format!("node{n}"),
+                            &args.server_log,
+                        )
+                        .await?,
+                    );
+                }
+                let urls = servers.iter().map(|s| s.url.clone()).collect();
+                let reports = bench(&args, urls).await;
+                for s in servers {
+                    s.stop().await;
+                }
+                reports
+            }
+            .await;
+            fresh.drop_schema().await;
+            result?
+        }
+    };
+    if !args.json {
+        print_table(&args.label, &reports);
+    }
+    Ok(())
+}
