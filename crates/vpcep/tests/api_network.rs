@@ -24,6 +24,22 @@ api_tests!(
     concurrent_overlapping_subnets_admit_exactly_one,
     port_is_created_shown_updated_listed_and_deleted,
     port_list_filters_and_pages_with_a_marker,
+    #[sqlite ignore = "server bug: list ports (VPC #5) keeps only one value of \
+        a repeated filter: `?id=A&id=B` answers only one port and \
+        `?fixed_ips=ip_address%3DA&fixed_ips=ip_address%3DB` only one; the SDK sends list \
+        filters that way and expects every match"]
+    #[postgres ignore = "server bug: list ports (VPC #5) keeps only one value of \
+        a repeated filter: `?id=A&id=B` answers only one port and \
+        `?fixed_ips=ip_address%3DA&fixed_ips=ip_address%3DB` only one; the SDK sends list \
+        filters that way and expects every match"]
+    port_list_takes_every_value_of_a_repeated_filter,
+    #[sqlite ignore = "server bug: list ports (VPC #5) takes \
+        `fixed_ips=subnet_id%3D<id>` for an address and answers no ports, and ignores the \
+        `security_groups` filter (every port comes back)"]
+    #[postgres ignore = "server bug: list ports (VPC #5) takes \
+        `fixed_ips=subnet_id%3D<id>` for an address and answers no ports, and ignores the \
+        `security_groups` filter (every port comes back)"]
+    port_list_filters_by_fixed_ip_subnet_and_security_group,
     fixed_ip_must_be_an_assignable_free_address_of_the_subnet,
     allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full,
     thirty_concurrent_port_creates_never_share_an_address,
@@ -785,6 +801,60 @@ async fn port_list_filters_and_pages_with_a_marker(backend: Backend) {
             .list_ports(bad)
             .await
             .err_naming(400, "VPC.0701", field);
+    }
+    app.shutdown().await;
+}
+
+async fn port_list_takes_every_value_of_a_repeated_filter(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let net = owner.network().await;
+    let a = owner.port_ok(&net.subnet_id, VM_OWNER).await;
+    let b = owner.port_ok(&net.subnet_id, VM_OWNER).await;
+    owner.port_ok(&net.subnet_id, VM_OWNER).await;
+    let both: HashSet<String> = HashSet::from([id_of(&a), id_of(&b)]);
+    for query in [
+        format!("id={}&id={}", id_of(&a), id_of(&b)),
+        format!(
+            "fixed_ips=ip_address%3D{}&fixed_ips=ip_address%3D{}",
+            port_ip(&a),
+            port_ip(&b)
+        ),
+    ] {
+        let v = owner.list_ports(&query).await.ok(200);
+        let got: HashSet<String> = ids_of(&v, "ports").into_iter().collect();
+        assert_eq!(got, both, "{query}");
+    }
+    app.shutdown().await;
+}
+
+async fn port_list_filters_by_fixed_ip_subnet_and_security_group(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let one = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
+    let two = owner.network_with("10.1.0.0/16", "10.1.1.0/24").await;
+    let sg = uuid();
+    let in_one = owner
+        .create_port(&json!({"network_id": one.subnet_id, "security_groups": [sg]}))
+        .await
+        .ok(200)["port"]
+        .clone();
+    owner.port_ok(&two.subnet_id, VM_OWNER).await;
+    let neutron_subnet = owner.show_subnet(&one.subnet_id).await.ok(200)["subnet"]
+        ["neutron_subnet_id"]
+        .as_str()
+        .expect("neutron_subnet_id")
+        .to_string();
+    for query in [
+        format!("fixed_ips=subnet_id%3D{neutron_subnet}"),
+        format!("security_groups={sg}"),
+    ] {
+        let v = owner.list_ports(&query).await.ok(200);
+        assert_eq!(ids_of(&v, "ports"), vec![id_of(&in_one)], "{query}");
     }
     app.shutdown().await;
 }
