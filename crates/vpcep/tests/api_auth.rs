@@ -14,6 +14,7 @@ api_tests!(
     wrong_secret_key_is_rejected,
     altered_body_is_rejected_and_creates_nothing,
     altered_query_is_rejected,
+    content_sha256_header_counts_only_when_signed,
     date_more_than_fifteen_minutes_off_is_rejected,
     missing_authorization_is_rejected,
     host_and_date_must_be_signed,
@@ -22,12 +23,6 @@ api_tests!(
     malformed_project_id_is_rejected,
     open_routes_need_no_signature,
     version_routes_accept_sdk_signed_requests,
-    #[sqlite ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
-        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
-        only `/v1` is routed"]
-    #[postgres ignore = "server bug: the self link of each version object is `http://{host}/v1/` \
-        (trailing slash, as vpcep-api.md shows it) but `GET /v1/` answers 404 APIG.0101; \
-        only `/v1` is routed"]
     version_self_links_resolve,
     every_answer_carries_a_distinct_request_id,
 );
@@ -55,7 +50,7 @@ async fn hand_signed_request_is_accepted_as_a_baseline(backend: Backend) {
         .send()
         .await
         .ok(200);
-    let body = service().to_string();
+    let body = app.owner().service().await.to_string();
     app.hand_signed(OWNER, "POST", LIST)
         .body(body.as_bytes())
         .send()
@@ -106,8 +101,9 @@ async fn altered_body_is_rejected_and_creates_nothing(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
     };
-    let signed = service().to_string();
-    let sent = with(service(), "approval_enabled", false.into()).to_string();
+    let body = app.owner().service().await;
+    let signed = body.to_string();
+    let sent = with(body, "approval_enabled", false.into()).to_string();
     app.hand_signed(OWNER, "POST", LIST)
         .body(signed.as_bytes())
         .send_body(sent.as_bytes())
@@ -134,6 +130,62 @@ async fn altered_query_is_rejected(backend: Backend) {
         .send()
         .await
         .err(401, "EndPoint.0003");
+    app.shutdown().await;
+}
+
+/// `X-Sdk-Content-Sha256` replaces the body hash only when it is signed: unsigned, it cannot
+/// vouch for a tampered body; signed, it must be the body's digest or `UNSIGNED-PAYLOAD`.
+async fn content_sha256_header_counts_only_when_signed(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let owner = app.owner();
+    let body = owner.service().await;
+    let signed = body.to_string();
+    let tampered = with(body, "description", "tampered".into()).to_string();
+    let digest = vpcep_sign::sha256_hex(signed.as_bytes());
+    let header = "X-Sdk-Content-Sha256";
+    // Unsigned, claiming the signed body's digest, with another body: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .send_body(tampered.as_bytes())
+        .header(header, &digest, false)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // Unsigned `UNSIGNED-PAYLOAD` with a signature over that literal: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, vpcep_sign::UNSIGNED_PAYLOAD, false)
+        .payload_hash(vpcep_sign::UNSIGNED_PAYLOAD)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    // Signed, with a digest that is not the body's: refused.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, &vpcep_sign::sha256_hex(b"other"), true)
+        .send()
+        .await
+        .err(401, "EndPoint.0003");
+    assert_eq!(owner.list_ids("").await, (vec![], 0));
+    // Signed, with the body's digest: accepted.
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(signed.as_bytes())
+        .header(header, &digest, true)
+        .send()
+        .await
+        .ok(200);
+    // Signed `UNSIGNED-PAYLOAD` (what the SDK sends for non-JSON bodies): accepted.
+    let other = owner.service().await.to_string();
+    app.hand_signed(OWNER, "POST", LIST)
+        .body(other.as_bytes())
+        .header(header, vpcep_sign::UNSIGNED_PAYLOAD, true)
+        .payload_hash(vpcep_sign::UNSIGNED_PAYLOAD)
+        .send()
+        .await
+        .ok(200);
+    assert_eq!(owner.list_ids("").await.1, 2);
     app.shutdown().await;
 }
 
@@ -207,7 +259,11 @@ async fn queries_with_encoded_characters_verify(backend: Backend) {
     };
     let owner = app.owner();
     let s = owner
-        .create_ok(&with(service(), "service_name", serde_json::json!("a-b_c")))
+        .create_ok(&with(
+            owner.service().await,
+            "service_name",
+            serde_json::json!("a-b_c"),
+        ))
         .await;
     let id = id_of(&s);
     for query in [
@@ -243,14 +299,14 @@ async fn project_of_another_account_is_forbidden(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let created = owner.create_ok(&service()).await;
+    let created = owner.create_ok(&owner.service().await).await;
     let id = id_of(&created);
     // The consumer signs correctly but names the owner's project: 403, and nothing leaks.
     let intruder = app.consumer().in_project(OWNER.projects[0]);
     for r in [
         intruder.list("").await,
         intruder.show(&id).await,
-        intruder.create(&service()).await,
+        intruder.create(&owner.service().await).await,
         intruder.delete(&id).await,
     ] {
         r.err(403, "EndPoint.0004");

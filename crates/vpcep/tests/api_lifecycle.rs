@@ -28,7 +28,7 @@ async fn create_answers_creating_and_the_reconciler_makes_it_available(backend: 
         return;
     };
     let owner = app.owner();
-    let created = owner.create_ok(&service()).await;
+    let created = owner.create_ok(&owner.service().await).await;
     assert_eq!(created["status"], "creating");
     let id = id_of(&created);
     let available = owner.wait_status(&id, "available").await;
@@ -55,7 +55,7 @@ async fn service_stays_creating_until_the_provisioning_delay_passes(backend: Bac
     };
     let owner = app.owner();
     let started = Instant::now();
-    let created = owner.create_ok(&service()).await;
+    let created = owner.create_ok(&owner.service().await).await;
     assert_eq!(created["status"], "creating");
     let id = id_of(&created);
     // Every answer that arrived before the delay had passed since the create was sent says
@@ -96,7 +96,7 @@ async fn changes_made_while_creating_survive_the_transition(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let id = id_of(&owner.create_ok(&service()).await);
+    let id = id_of(&owner.create_ok(&owner.service().await).await);
     let updated = owner
         .update(
             &id,
@@ -119,8 +119,8 @@ async fn delete_answers_204_then_the_service_goes_away(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let keep = id_of(&owner.create_ok(&service()).await);
-    let id = id_of(&owner.create_ok(&service()).await);
+    let keep = id_of(&owner.create_ok(&owner.service().await).await);
+    let id = id_of(&owner.create_ok(&owner.service().await).await);
     owner.wait_status(&id, "available").await;
     let r = owner.delete(&id).await;
     r.ok(204);
@@ -159,8 +159,8 @@ async fn deleting_service_accepts_a_second_delete_and_refuses_changes(backend: B
         return;
     };
     let owner = app.owner();
-    let port_id = uuid();
-    let id = id_of(&owner.create_ok(&service_on(&port_id, &[(80, 8080)])).await);
+    let backing = owner.fresh_port().await;
+    let id = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
     // A service may be deleted while it is still being created.
     owner.delete(&id).await.ok(204);
     let shown = owner.show(&id).await.ok(200);
@@ -178,9 +178,14 @@ async fn deleting_service_accepts_a_second_delete_and_refuses_changes(backend: B
     assert_eq!((ids, total), (vec![id.clone()], 1));
     // Until it is gone it keeps its ports.
     owner
-        .create(&service_on(&port_id, &[(80, 8080)]))
+        .create(&service_on(&backing, &[(80, 8080)]))
         .await
         .err(400, "EndPoint.3044");
+    // ...and its port cannot be deleted.
+    owner
+        .delete_port(&backing.port_id)
+        .await
+        .err(409, "VPC.0710");
     app.shutdown().await;
 }
 
@@ -189,15 +194,19 @@ async fn deleted_service_frees_its_ports(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let port_id = uuid();
-    let id = id_of(&owner.create_ok(&service_on(&port_id, &[(80, 8080)])).await);
+    let backing = owner.fresh_port().await;
+    let id = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
     owner.delete(&id).await.ok(204);
     owner.wait_gone(&id).await;
-    // Another tenant may now take the same ports on the same port_id.
-    app.consumer()
-        .create_ok(&service_on(&port_id, &[(80, 8080)]))
-        .await;
     assert_eq!(owner.list_ids("").await, (vec![], 0));
+    // A new service may take the same ports on the same port.
+    let again = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
+    owner.wait_status(&again, "available").await;
+    owner.delete(&again).await.ok(204);
+    owner.wait_gone(&again).await;
+    // With no service left on it, the port itself may go.
+    owner.delete_port(&backing.port_id).await.ok(204);
+    owner.show_port(&backing.port_id).await.err(404, "VPC.0702");
     app.shutdown().await;
 }
 
@@ -210,9 +219,9 @@ async fn restarted_server_finishes_interrupted_transitions(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let port_id = uuid();
-    let creating = id_of(&owner.create_ok(&service_on(&port_id, &[(80, 8080)])).await);
-    let doomed = id_of(&owner.create_ok(&service_on(&port_id, &[(81, 8081)])).await);
+    let backing = owner.fresh_port().await;
+    let creating = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
+    let doomed = id_of(&owner.create_ok(&service_on(&backing, &[(81, 8081)])).await);
     owner.delete(&doomed).await.ok(204);
     assert_eq!(owner.show(&creating).await.ok(200)["status"], "creating");
     assert_eq!(owner.show(&doomed).await.ok(200)["status"], "deleting");
@@ -226,9 +235,9 @@ async fn restarted_server_finishes_interrupted_transitions(backend: Backend) {
     let (ids, total) = owner.list_ids("").await;
     assert_eq!((ids, total), (vec![creating.clone()], 1));
     // The finished deletion released its ports; the surviving service still holds its own.
-    owner.create_ok(&service_on(&port_id, &[(81, 8081)])).await;
+    owner.create_ok(&service_on(&backing, &[(81, 8081)])).await;
     owner
-        .create(&service_on(&port_id, &[(80, 9999)]))
+        .create(&service_on(&backing, &[(80, 9999)]))
         .await
         .err(400, "EndPoint.3044");
     app.shutdown().await;

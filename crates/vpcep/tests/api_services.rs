@@ -103,8 +103,8 @@ async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let port_id = uuid();
-    let body = service_on(&port_id, &[(8080, 90), (8081, 80), (22, 2222)]);
+    let backing = owner.fresh_port().await;
+    let body = service_on(&backing, &[(8080, 90), (8081, 80), (22, 2222)]);
     let s = owner.create_ok(&body).await;
     for key in SERVICE_KEYS {
         assert!(s.get(key).is_some(), "create answer lacks {key}: {s}");
@@ -112,8 +112,8 @@ async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
     let id = id_of(&s);
     assert!(uuid::Uuid::try_parse(&id).is_ok(), "id {id}");
     assert_eq!(id.len(), 36);
-    assert_eq!(s["port_id"], port_id);
-    assert_eq!(s["vpc_id"], body["vpc_id"]);
+    assert_eq!(s["port_id"], backing.port_id);
+    assert_eq!(s["vpc_id"], backing.vpc_id);
     assert_eq!(s["server_type"], "VM");
     assert_eq!(s["status"], "creating");
     assert_eq!(s["approval_enabled"], true);
@@ -144,23 +144,23 @@ async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
         assert_eq!(shown[key], s[key], "{key}");
     }
     // Optional extras: `ip` is echoed, `vip_port_id` and unknown fields are ignored.
-    let mut extras = with(service(), "ip", json!("10.0.0.7"));
+    let mut extras = with(owner.service().await, "ip", json!("10.0.0.7"));
     extras["vip_port_id"] = json!(uuid());
     extras["some_future_field"] = json!({"x": 1});
     let s = owner.create_ok(&extras).await;
     assert_eq!(s["ip"], "10.0.0.7");
     owner
-        .create(&with(service(), "ip", json!("300.1.1.1")))
+        .create(&with(owner.service().await, "ip", json!("300.1.1.1")))
         .await
         .err_naming(400, "EndPoint.3010", "ip");
     owner
-        .create(&with(service(), "ip_version", json!("ipv6")))
+        .create(&with(owner.service().await, "ip_version", json!("ipv6")))
         .await
         .err_naming(400, "EndPoint.0002", "snat_network_id");
     // Explicit values are kept.
     let s = owner
         .create_ok(&with(
-            with(service(), "approval_enabled", json!(false)),
+            with(owner.service().await, "approval_enabled", json!(false)),
             "service_type",
             json!("interface"),
         ))
@@ -177,12 +177,12 @@ async fn create_requires_each_mandatory_field(backend: Backend) {
     let owner = app.owner();
     for field in ["port_id", "vpc_id", "server_type", "ports"] {
         owner
-            .create(&without(service(), field))
+            .create(&without(owner.service().await, field))
             .await
             .err_naming(400, "EndPoint.0002", field);
         // An explicit null is the same as leaving it out.
         owner
-            .create(&with(service(), field, Value::Null))
+            .create(&with(owner.service().await, field, Value::Null))
             .await
             .err_naming(400, "EndPoint.0002", field);
     }
@@ -205,11 +205,11 @@ async fn create_requires_uuid_port_and_vpc_ids(backend: Backend) {
     ];
     for bad in not_uuids {
         owner
-            .create(&with(service(), "port_id", json!(bad)))
+            .create(&with(owner.service().await, "port_id", json!(bad)))
             .await
             .err_naming(400, "EndPoint.3003", "port_id");
         owner
-            .create(&with(service(), "vpc_id", json!(bad)))
+            .create(&with(owner.service().await, "vpc_id", json!(bad)))
             .await
             .err_naming(400, "EndPoint.0020", "vpc_id");
     }
@@ -221,15 +221,15 @@ async fn create_accepts_each_server_type_and_refuses_others(backend: Backend) {
         return;
     };
     let owner = app.owner();
+    // Each on a port of the matching kind.
     for t in ["VM", "VIP", "LB"] {
-        let s = owner
-            .create_ok(&with(service(), "server_type", json!(t)))
-            .await;
+        let body = service_on(&owner.fresh_port_of(t).await, DEFAULT_PORTS);
+        let s = owner.create_ok(&with(body, "server_type", json!(t))).await;
         assert_eq!(s["server_type"], t);
     }
     for bad in ["BMS", "lb", "", "ELB"] {
         owner
-            .create(&with(service(), "server_type", json!(bad)))
+            .create(&with(owner.service().await, "server_type", json!(bad)))
             .await
             .err_naming(400, "EndPoint.3021", "server_type");
     }
@@ -241,7 +241,8 @@ async fn create_enforces_port_mapping_rules(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let bad = |ports: Value| with(service(), "ports", ports);
+    let base = owner.service().await;
+    let bad = |ports: Value| with(base.clone(), "ports", ports);
     // 1..200 mappings.
     owner
         .create(&bad(json!([])))
@@ -253,7 +254,9 @@ async fn create_enforces_port_mapping_rules(backend: Backend) {
         .await
         .err(400, "EndPoint.3074");
     let most: Vec<Value> = (1..=200).map(|p| port(p, p + 1000)).collect();
-    let s = owner.create_ok(&bad(json!(most))).await;
+    let s = owner
+        .create_ok(&with(owner.service().await, "ports", json!(most)))
+        .await;
     assert_eq!(s["ports"].as_array().map(Vec::len), Some(200));
     // Ports 1..65535 on both sides, both mandatory.
     for (c, s, field) in [
@@ -271,7 +274,11 @@ async fn create_enforces_port_mapping_rules(backend: Backend) {
             .err_naming(400, "EndPoint.3043", field);
     }
     let edges = owner
-        .create_ok(&bad(json!([port(1, 65535), port(65535, 1)])))
+        .create_ok(&with(
+            owner.service().await,
+            "ports",
+            json!([port(1, 65535), port(65535, 1)]),
+        ))
         .await;
     assert_eq!(ports_of(&edges), tcp(&[(1, 65535), (65535, 1)]));
     // The same mapping twice, or one client port mapped to two backend ports.
@@ -285,7 +292,11 @@ async fn create_enforces_port_mapping_rules(backend: Backend) {
         .err_naming(400, "EndPoint.3043", "ports[1]");
     // Two client ports may share a backend port within one service.
     let shared = owner
-        .create_ok(&bad(json!([port(80, 8080), port(81, 8080)])))
+        .create_ok(&with(
+            owner.service().await,
+            "ports",
+            json!([port(80, 8080), port(81, 8080)]),
+        ))
         .await;
     assert_eq!(ports_of(&shared), tcp(&[(80, 8080), (81, 8080)]));
     app.shutdown().await;
@@ -298,7 +309,7 @@ async fn protocol_defaults_to_tcp_and_is_returned_upper_case(backend: Backend) {
     let owner = app.owner();
     let s = owner
         .create_ok(&with(
-            service(),
+            owner.service().await,
             "ports",
             json!([
                 {"client_port": 80, "server_port": 8080},
@@ -320,7 +331,7 @@ async fn service_name_becomes_region_name_id(backend: Backend) {
     let owner = app.owner();
     for name in ["a", "obs_test", "My-svc_1", "abcdefghij012345"] {
         let s = owner
-            .create_ok(&with(service(), "service_name", json!(name)))
+            .create_ok(&with(owner.service().await, "service_name", json!(name)))
             .await;
         let id = id_of(&s);
         assert_eq!(s["service_name"], format!("{REGION}.{name}.{id}"));
@@ -330,7 +341,10 @@ async fn service_name_becomes_region_name_id(backend: Backend) {
         );
     }
     // No name, or an empty one: region.id.
-    for body in [service(), with(service(), "service_name", json!(""))] {
+    for body in [
+        owner.service().await,
+        with(owner.service().await, "service_name", json!("")),
+    ] {
         let s = owner.create_ok(&body).await;
         assert_eq!(s["service_name"], format!("{REGION}.{}", id_of(&s)));
     }
@@ -352,7 +366,7 @@ async fn service_name_rules_are_enforced(backend: Backend) {
         "é",
     ] {
         owner
-            .create(&with(service(), "service_name", json!(bad)))
+            .create(&with(owner.service().await, "service_name", json!(bad)))
             .await
             .err_naming(400, "EndPoint.1003", "service_name");
     }
@@ -363,10 +377,13 @@ async fn gateway_services_are_only_for_operators(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
     };
-    let gateway = with(service(), "service_type", json!("gateway"));
-    app.owner().create(&gateway).await.err(403, "EndPoint.0004");
-    assert_eq!(app.owner().list_ids("").await, (vec![], 0));
-    let s = app.operator().create_ok(&gateway).await;
+    let owner = app.owner();
+    let gateway = with(owner.service().await, "service_type", json!("gateway"));
+    owner.create(&gateway).await.err(403, "EndPoint.0004");
+    assert_eq!(owner.list_ids("").await, (vec![], 0));
+    let operator = app.operator();
+    let gateway = with(operator.service().await, "service_type", json!("gateway"));
+    let s = operator.create_ok(&gateway).await;
     assert_eq!(s["service_type"], "gateway");
     app.shutdown().await;
 }
@@ -378,15 +395,18 @@ async fn tcp_proxy_accepts_the_documented_values_and_defaults_to_close(backend: 
     let owner = app.owner();
     for mode in ["close", "toa_open", "proxy_open", "open", "proxy_vni"] {
         let s = owner
-            .create_ok(&with(service(), "tcp_proxy", json!(mode)))
+            .create_ok(&with(owner.service().await, "tcp_proxy", json!(mode)))
             .await;
         assert_eq!(s["tcp_proxy"], mode);
         assert_eq!(owner.show(&id_of(&s)).await.ok(200)["tcp_proxy"], mode);
     }
-    assert_eq!(owner.create_ok(&service()).await["tcp_proxy"], "close");
+    assert_eq!(
+        owner.create_ok(&owner.service().await).await["tcp_proxy"],
+        "close"
+    );
     for bad in ["CLOSE", "proxy", ""] {
         owner
-            .create(&with(service(), "tcp_proxy", json!(bad)))
+            .create(&with(owner.service().await, "tcp_proxy", json!(bad)))
             .await
             .err_naming(400, "EndPoint.0002", "tcp_proxy");
     }
@@ -416,7 +436,9 @@ async fn tags_within_limits_are_stored(backend: Backend) {
         tag("k8", "v"),
         tag(&"长".repeat(36), "v"),
     ]);
-    let s = owner.create_ok(&with(service(), "tags", tags)).await;
+    let s = owner
+        .create_ok(&with(owner.service().await, "tags", tags))
+        .await;
     let shown = owner.show(&id_of(&s)).await.ok(200);
     for v in [&s, &shown] {
         let got: HashSet<(String, String)> = v["tags"]
@@ -449,7 +471,7 @@ async fn tag_rules_are_enforced(backend: Backend) {
         let owner = owner.clone();
         async move {
             owner
-                .create(&with(service(), "tags", tags.clone()))
+                .create(&with(owner.service().await, "tags", tags.clone()))
                 .await
                 .err(400, code);
         }
@@ -484,7 +506,7 @@ async fn description_rules_are_enforced(backend: Backend) {
     let owner = app.owner();
     let d128 = "描".repeat(128);
     let s = owner
-        .create_ok(&with(service(), "description", json!(d128)))
+        .create_ok(&with(owner.service().await, "description", json!(d128)))
         .await;
     assert_eq!(s["description"], d128);
     assert_eq!(owner.show(&id_of(&s)).await.ok(200)["description"], d128);
@@ -495,7 +517,7 @@ async fn description_rules_are_enforced(backend: Backend) {
         "<script>".into(),
     ] {
         owner
-            .create(&with(service(), "description", json!(bad)))
+            .create(&with(owner.service().await, "description", json!(bad)))
             .await
             .err_naming(400, "EndPoint.0002", "description");
     }
@@ -507,21 +529,21 @@ async fn refused_creates_leave_nothing_behind(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let port_id = uuid();
-    // Each refusal would otherwise have claimed 80 and 8080 on port_id.
+    let backing = owner.fresh_port().await;
+    // Each refusal would otherwise have claimed 80 and 8080 on the port.
     for body in [
         with(
-            service_on(&port_id, &[(80, 8080)]),
+            service_on(&backing, &[(80, 8080)]),
             "server_type",
             json!("X"),
         ),
         with(
-            service_on(&port_id, &[(80, 8080)]),
+            service_on(&backing, &[(80, 8080)]),
             "tags",
             json!([tag("", "")]),
         ),
         with(
-            service_on(&port_id, &[(80, 8080)]),
+            service_on(&backing, &[(80, 8080)]),
             "service_type",
             json!("gateway"),
         ),
@@ -529,7 +551,7 @@ async fn refused_creates_leave_nothing_behind(backend: Backend) {
         assert!(owner.create(&body).await.status >= 400);
     }
     assert_eq!(owner.list_ids("").await, (vec![], 0));
-    owner.create_ok(&service_on(&port_id, &[(80, 8080)])).await;
+    owner.create_ok(&service_on(&backing, &[(80, 8080)])).await;
     app.shutdown().await;
 }
 
@@ -538,7 +560,7 @@ async fn ports_are_claimed_across_services_sharing_a_port_id(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let shared = uuid();
+    let shared = owner.fresh_port().await;
     owner
         .create_ok(&service_on(&shared, &[(80, 8080), (443, 8443)]))
         .await;
@@ -557,19 +579,22 @@ async fn ports_are_claimed_across_services_sharing_a_port_id(backend: Backend) {
         .create(&service_on(&shared, &[(90, 9000), (80, 8080)]))
         .await
         .err(400, "EndPoint.3044");
-    // A project of the same account, or another account, on the same port_id: still refused.
+    // Another project, even of the same account, cannot use the port at all.
     app.owner_other_project()
         .create(&service_on(&shared, &[(80, 7070)]))
         .await
-        .err(400, "EndPoint.3044");
+        .err(400, "EndPoint.3008");
     app.consumer()
-        .create(&service_on(&shared, &[(7443, 8443)]))
+        .create(&service_on(&shared, &[(7443, 7444)]))
         .await
-        .err(400, "EndPoint.3044");
+        .err(400, "EndPoint.3008");
     // Other ports on the same port_id, or the same ports on another port_id: fine.
     owner.create_ok(&service_on(&shared, &[(81, 8081)])).await;
     owner
-        .create_ok(&service_on(&uuid(), &[(80, 8080), (443, 8443)]))
+        .create_ok(&service_on(
+            &owner.fresh_port().await,
+            &[(80, 8080), (443, 8443)],
+        ))
         .await;
     // A client port of one service may equal a server port of another.
     owner.create_ok(&service_on(&shared, &[(8080, 80)])).await;
@@ -583,7 +608,7 @@ async fn concurrent_creates_of_the_same_ports_admit_exactly_one(backend: Backend
         return;
     };
     let owner = app.owner();
-    let shared = uuid();
+    let shared = owner.fresh_port().await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20u16 {
         let owner = owner.clone();
@@ -620,7 +645,7 @@ async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let shared = uuid();
+    let shared = owner.fresh_port().await;
     let a = id_of(&owner.create_ok(&service_on(&shared, &[(80, 8080)])).await);
     let b = id_of(&owner.create_ok(&service_on(&shared, &[(81, 8081)])).await);
     // B may not take A's ports.
@@ -658,14 +683,17 @@ async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
         .create_ok(&service_on(&shared, &[(81, 8081), (83, 8083)]))
         .await;
     // Moving to another port_id re-checks claims there.
-    let other = uuid();
+    let other = owner.fresh_port().await;
     owner.create_ok(&service_on(&other, &[(90, 1)])).await;
     owner
-        .update(&a, &json!({"port_id": other}))
+        .update(&a, &json!({"port_id": other.port_id}))
         .await
         .err(400, "EndPoint.3044");
-    let moved = owner.update(&b, &json!({"port_id": other})).await.ok(200);
-    assert_eq!(moved["port_id"], other);
+    let moved = owner
+        .update(&b, &json!({"port_id": other.port_id}))
+        .await
+        .ok(200);
+    assert_eq!(moved["port_id"], other.port_id);
     // ...and frees the claims on the old one.
     owner.create_ok(&service_on(&shared, &[(80, 8080)])).await;
     app.shutdown().await;
@@ -676,7 +704,7 @@ async fn concurrent_updates_to_the_same_port_admit_exactly_one(backend: Backend)
         return;
     };
     let owner = app.owner();
-    let shared = uuid();
+    let shared = owner.fresh_port().await;
     let mut ids = Vec::new();
     for i in 0..10u16 {
         ids.push(id_of(
@@ -729,7 +757,7 @@ async fn update_changes_only_the_given_fields(backend: Backend) {
     let owner = app.owner();
     let created = owner
         .create_ok(&with(
-            with(service(), "service_name", json!("web")),
+            with(owner.service().await, "service_name", json!("web")),
             "tags",
             json!([tag("env", "test")]),
         ))
@@ -787,7 +815,7 @@ async fn update_refuses_invalid_fields(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let id = id_of(&owner.create_ok(&service()).await);
+    let id = id_of(&owner.create_ok(&owner.service().await).await);
     for (body, code, field) in [
         (json!({"ports": []}), "EndPoint.3043", "ports"),
         (
@@ -831,7 +859,7 @@ async fn rename_answers_the_full_name(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let id = id_of(&owner.create_ok(&service()).await);
+    let id = id_of(&owner.create_ok(&owner.service().await).await);
     let v = owner.rename(&id, "obs_test").await.ok(200);
     assert_eq!(
         v,
@@ -875,11 +903,13 @@ async fn list_filters_by_name_id_and_status(backend: Backend) {
         return;
     };
     let owner = app.owner();
-    let named = |n: &str| with(service(), "service_name", json!(n));
-    let alpha = id_of(&owner.create_ok(&named("Alpha-web")).await);
-    let beta = id_of(&owner.create_ok(&named("beta_web")).await);
-    let gamma = id_of(&owner.create_ok(&named("gamma")).await);
-    let plain = id_of(&owner.create_ok(&service()).await);
+    let mut ids = Vec::new();
+    for name in ["Alpha-web", "beta_web", "gamma"] {
+        let body = with(owner.service().await, "service_name", json!(name));
+        ids.push(id_of(&owner.create_ok(&body).await));
+    }
+    let [alpha, beta, gamma] = <[String; 3]>::try_from(ids).expect("three");
+    let plain = id_of(&owner.create_ok(&owner.service().await).await);
     owner.delete(&gamma).await.ok(204);
     let set = |ids: Vec<String>| ids.into_iter().collect::<HashSet<_>>();
     let hs = |ids: &[&String]| ids.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
@@ -968,7 +998,7 @@ async fn list_pages_and_sorts(backend: Backend) {
     let owner = app.owner();
     let mut created = Vec::new();
     for _ in 0..12 {
-        created.push(id_of(&owner.create_ok(&service()).await));
+        created.push(id_of(&owner.create_ok(&owner.service().await).await));
     }
     let newest_first: Vec<String> = created.iter().rev().cloned().collect();
     // Default: 10, newest first, with the total.
@@ -1063,7 +1093,7 @@ async fn page_past_the_end_is_empty_with_the_true_total(backend: Backend) {
     };
     let owner = app.owner();
     for _ in 0..3 {
-        owner.create_ok(&service()).await;
+        owner.create_ok(&owner.service().await).await;
     }
     for query in ["offset=3", "offset=4&limit=2", "offset=1000000"] {
         let v = owner.list(query).await.ok(200);
@@ -1090,7 +1120,7 @@ async fn other_tenants_get_404_and_never_the_data(backend: Backend) {
     let owner = app.owner();
     let created = owner
         .create_ok(&with(
-            with(service(), "service_name", json!("secret")),
+            with(owner.service().await, "service_name", json!("secret")),
             "description",
             json!("owner-only text"),
         ))
@@ -1135,7 +1165,7 @@ async fn quota_refuses_services_past_the_limit(backend: Backend) {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..10 {
         let small = small.clone();
-        tasks.spawn(async move { small.create(&service()).await });
+        tasks.spawn(async move { small.create(&small.service().await).await });
     }
     let mut ids = Vec::new();
     while let Some(r) = tasks.join_next().await {
@@ -1148,25 +1178,26 @@ async fn quota_refuses_services_past_the_limit(backend: Backend) {
         }
     }
     assert_eq!(ids.len() as u64, SMALL_QUOTA);
-    let port_id = uuid();
+    let backing = small.fresh_port().await;
     small
-        .create(&service_on(&port_id, &[(80, 8080)]))
+        .create(&service_on(&backing, &[(80, 8080)]))
         .await
         .err(400, "Endpoint.1018");
     let (listed, total) = small.list_ids("").await;
     assert_eq!(total, SMALL_QUOTA);
     assert_eq!(listed.len() as u64, SMALL_QUOTA);
-    // The refused create claimed nothing.
-    app.owner()
-        .create_ok(&service_on(&port_id, &[(80, 8080)]))
-        .await;
     // Other accounts are not limited by this one's quota.
-    app.consumer().create_ok(&service()).await;
-    // Deleting one frees one unit once it is gone.
+    app.consumer()
+        .create_ok(&app.consumer().service().await)
+        .await;
+    // Deleting one frees one unit once it is gone; the refused create claimed no ports.
     small.delete(&ids[0]).await.ok(204);
     small.wait_gone(&ids[0]).await;
-    small.create_ok(&service()).await;
-    small.create(&service()).await.err(400, "Endpoint.1018");
+    small.create_ok(&service_on(&backing, &[(80, 8080)])).await;
+    small
+        .create(&small.service().await)
+        .await
+        .err(400, "Endpoint.1018");
     assert_eq!(small.list_ids("").await.1, SMALL_QUOTA);
     app.shutdown().await;
 }
@@ -1177,7 +1208,7 @@ async fn describe_shows_a_summary_to_any_account(backend: Backend) {
     };
     let owner = app.owner();
     let created = owner
-        .create_ok(&with(service(), "service_name", json!("shop")))
+        .create_ok(&with(owner.service().await, "service_name", json!("shop")))
         .await;
     let id = id_of(&created);
     let full = created["service_name"].as_str().expect("name").to_string();
@@ -1238,16 +1269,22 @@ async fn public_list_shows_only_operator_services(backend: Backend) {
     let operator = app.operator();
     let obs = operator
         .create_ok(&with(
-            with(service(), "service_type", json!("gateway")),
+            with(operator.service().await, "service_type", json!("gateway")),
             "service_name",
             json!("obs"),
         ))
         .await;
     let dns = operator
-        .create_ok(&with(service(), "service_name", json!("dns")))
+        .create_ok(&with(
+            operator.service().await,
+            "service_name",
+            json!("dns"),
+        ))
         .await;
-    app.owner().create_ok(&service()).await;
-    app.consumer().create_ok(&service()).await;
+    app.owner().create_ok(&app.owner().service().await).await;
+    app.consumer()
+        .create_ok(&app.consumer().service().await)
+        .await;
     for viewer in [app.consumer(), app.owner(), app.operator()] {
         let v = viewer.public("").await.ok(200);
         assert_eq!(v["total_count"], 2, "{v}");

@@ -2,7 +2,12 @@
 //! database of either backend, with fixed tenants and signed clients for each of them.
 //!
 //! - [`TestApp`]: start (`TestApp::start`, `TestApp::builder`), `restart`, `shutdown`.
-//! - [`Tenant`]: a signed client for one account and project, with one method per operation.
+//! - [`Tenant`]: a signed client for one account and project, with one method per operation
+//!   (endpoint services, endpoints, connections, tags, and the VPC API's VPCs, subnets, ports).
+//! - Backends: a service needs a real port of its project. [`Tenant::service`] makes a create
+//!   body on a fresh VM port of the project's default network; [`Tenant::backend`] and
+//!   [`Tenant::network`] make a VPC and subnet (and port) of their own; [`service_on`] and
+//!   [`endpoint_to`] build bodies on them.
 //! - [`HandSigned`]: a request signed by hand that can break the rules (tampered body or query,
 //!   stale date, no `Authorization`), for the authentication tests.
 //! - [`eventually`]: polls a condition until a deadline (no blind sleeps).
@@ -13,7 +18,9 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -68,6 +75,8 @@ pub struct AccountSpec {
     pub projects: &'static [&'static str],
     /// Endpoint-service quota per project.
     pub service_quota: u64,
+    /// Endpoint quota per project.
+    pub endpoint_quota: u64,
     /// Access key.
     pub access_key: &'static str,
     /// Secret key.
@@ -84,6 +93,7 @@ pub const OWNER: AccountSpec = AccountSpec {
         "1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b",
     ],
     service_quota: 1000,
+    endpoint_quota: 1000,
     access_key: "AKOWNER0000000000001",
     secret_key: "owner-secret-key",
 };
@@ -95,6 +105,7 @@ pub const CONSUMER: AccountSpec = AccountSpec {
     operator: false,
     projects: &["2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c"],
     service_quota: 1000,
+    endpoint_quota: 1000,
     access_key: "AKCONSUMER0000000001",
     secret_key: "consumer-secret-key",
 };
@@ -106,6 +117,7 @@ pub const OPERATOR: AccountSpec = AccountSpec {
     operator: true,
     projects: &["3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e"],
     service_quota: 1000,
+    endpoint_quota: 1000,
     access_key: "AKOPERATOR0000000001",
     secret_key: "operator-secret-key",
 };
@@ -117,12 +129,16 @@ pub const SMALL: AccountSpec = AccountSpec {
     operator: false,
     projects: &["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"],
     service_quota: SMALL_QUOTA,
+    endpoint_quota: SMALL_ENDPOINT_QUOTA,
     access_key: "AKSMALL0000000000001",
     secret_key: "small-secret-key",
 };
 
 /// The endpoint-service quota of [`SMALL`].
 pub const SMALL_QUOTA: u64 = 2;
+
+/// The endpoint quota of [`SMALL`].
+pub const SMALL_ENDPOINT_QUOTA: u64 = 3;
 
 /// Every tenant of the test accounts file.
 pub const ACCOUNTS: &[AccountSpec] = &[OWNER, CONSUMER, OPERATOR, SMALL];
@@ -138,9 +154,15 @@ fn accounts_toml() -> String {
             .join(", ");
         out.push_str(&format!(
             "[[account]]\ndomain_id = {:?}\ndomain_name = {:?}\noperator = {}\nprojects = [{projects}]\n\
-             [account.quotas]\nendpoint_service = {}\n\
+             [account.quotas]\nendpoint_service = {}\nendpoint = {}\n\
              [[account.credential]]\naccess_key = {:?}\nsecret_key = {:?}\n\n",
-            a.domain_id, a.domain_name, a.operator, a.service_quota, a.access_key, a.secret_key
+            a.domain_id,
+            a.domain_name,
+            a.operator,
+            a.service_quota,
+            a.endpoint_quota,
+            a.access_key,
+            a.secret_key
         ));
     }
     out
@@ -181,13 +203,32 @@ impl RunningServer {
     }
 }
 
+/// The PostgreSQL URL with `synchronous_commit` off for the server's sessions: commits return
+/// before their WAL is flushed, which only matters if the database server crashes. Visibility,
+/// locking and isolation are unchanged, so every behaviour under test is the same, and the
+/// suite runs faster. SQLite URLs are returned as they are.
+fn fast_commits(url: &str) -> String {
+    url.replacen(
+        "options=-c%20",
+        "options=-c%20synchronous_commit%3Doff%20-c%20",
+        1,
+    )
+}
+
 /// Settings of a [`TestApp`] before it starts.
 pub struct TestAppBuilder {
     backend: Backend,
     provisioning_delay: Duration,
+    inventory: Option<String>,
 }
 
 impl TestAppBuilder {
+    /// Preloads this inventory file text (the server's `--inventory`) at every start.
+    pub fn inventory(mut self, toml: &str) -> Self {
+        self.inventory = Some(toml.into());
+        self
+    }
+
     /// How long creations and deletions take (the server's `--provisioning-delay`).
     pub fn provisioning_delay(mut self, delay: Duration) -> Self {
         self.provisioning_delay = delay;
@@ -213,11 +254,17 @@ impl TestAppBuilder {
         let dir = tempfile::tempdir().expect("temp dir");
         let accounts = dir.path().join("accounts.toml");
         std::fs::write(&accounts, accounts_toml()).expect("write the accounts file");
+        let inventory = self.inventory.map(|text| {
+            let path = dir.path().join("inventory.toml");
+            std::fs::write(&path, text).expect("write the inventory file");
+            path
+        });
         let config = ServeConfig {
-            database: db.url.clone(),
+            database: fast_commits(&db.url),
             region: REGION.into(),
             accounts: Some(accounts),
             provisioning_delay: self.provisioning_delay,
+            inventory,
             ..ServeConfig::default()
         };
         let (server, base_url) = RunningServer::start(&config).await;
@@ -228,6 +275,7 @@ impl TestAppBuilder {
             db: Some(db),
             _accounts_dir: dir,
             server: Some(server),
+            networks: Default::default(),
         })
     }
 }
@@ -245,7 +293,11 @@ pub struct TestApp {
     db: Option<TestDb>,
     _accounts_dir: tempfile::TempDir,
     server: Option<RunningServer>,
+    networks: Networks,
 }
+
+/// Each project's default network (see [`Tenant::fresh_port`]), made on first use.
+type Networks = Arc<tokio::sync::Mutex<HashMap<&'static str, Network>>>;
 
 impl TestApp {
     /// A builder with the defaults (no provisioning delay).
@@ -253,6 +305,7 @@ impl TestApp {
         TestAppBuilder {
             backend,
             provisioning_delay: Duration::ZERO,
+            inventory: None,
         }
     }
 
@@ -272,6 +325,11 @@ impl TestApp {
         let (server, base_url) = RunningServer::start(&self.config).await;
         self.server = Some(server);
         self.base_url = base_url;
+    }
+
+    /// The settings the current server runs with (its database, accounts, inventory).
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
     }
 
     /// Stops the server gracefully, then drops the database.
@@ -297,6 +355,7 @@ impl TestApp {
                 project_id,
             )
             .expect("client"),
+            networks: self.networks.clone(),
         }
     }
 
@@ -351,6 +410,8 @@ impl TestApp {
             date: unix_now(),
             authorization: true,
             unsigned: None,
+            extra: Vec::new(),
+            payload_hash: None,
         }
     }
 }
@@ -535,6 +596,7 @@ pub struct Tenant {
     pub project_id: &'static str,
     /// The signed client.
     pub client: Client,
+    networks: Networks,
 }
 
 const SERVICES: &str = "/v1/{project_id}/vpc-endpoint-services";
@@ -685,20 +747,18 @@ pub fn port(client: u16, server: u16) -> Value {
     json!({ "client_port": client, "server_port": server, "protocol": "TCP" })
 }
 
-/// A valid create body (the seed example's shape) on `port_id` with `ports`.
-pub fn service_on(port_id: &str, ports: &[(u16, u16)]) -> Value {
+/// A valid create body (the seed example's shape) on `backing` (a `VM` port) with `ports`.
+pub fn service_on(backing: &Backing, ports: &[(u16, u16)]) -> Value {
     json!({
-        "port_id": port_id,
-        "vpc_id": "4189d3c2-8882-4871-a3c2-d380272eed80",
+        "port_id": backing.port_id,
+        "vpc_id": backing.vpc_id,
         "server_type": "VM",
         "ports": ports.iter().map(|&(c, s)| port(c, s)).collect::<Vec<_>>(),
     })
 }
 
-/// A valid create body on a fresh `port_id`.
-pub fn service() -> Value {
-    service_on(&uuid(), &[(8080, 90), (8081, 80)])
-}
+/// The default port mappings of [`Tenant::service`].
+pub const DEFAULT_PORTS: &[(u16, u16)] = &[(8080, 90), (8081, 80)];
 
 /// `body` with `key` set to `value`.
 pub fn with(mut body: Value, key: &str, value: Value) -> Value {
@@ -736,6 +796,8 @@ pub struct HandSigned {
     date: i64,
     authorization: bool,
     unsigned: Option<&'static str>,
+    extra: Vec<(&'static str, String, bool)>,
+    payload_hash: Option<String>,
 }
 
 impl HandSigned {
@@ -789,6 +851,19 @@ impl HandSigned {
         self
     }
 
+    /// Sends the header `name: value` too; `signed` puts it in `SignedHeaders`.
+    pub fn header(mut self, name: &'static str, value: &str, signed: bool) -> Self {
+        self.extra.push((name, value.into(), signed));
+        self
+    }
+
+    /// Signs with this literal in place of the hex SHA-256 of the body, as the SDK does with
+    /// `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`.
+    pub fn payload_hash(mut self, literal: &str) -> Self {
+        self.payload_hash = Some(literal.into());
+        self
+    }
+
     /// Signs and sends.
     pub async fn send(self) -> Resp {
         let host = self
@@ -810,12 +885,40 @@ impl HandSigned {
             raw_query: &self.query,
             body: &self.body,
         };
-        let signed: Vec<(&str, &str)> = headers
+        let mut signed: Vec<(&str, &str)> = headers
             .iter()
             .copied()
             .filter(|(name, _)| Some(*name) != self.unsigned)
             .collect();
-        let auth = vpcep_sign::sign(&self.access_key, &self.secret_key, &parts, &signed);
+        signed.extend(
+            self.extra
+                .iter()
+                .filter(|(_, _, is_signed)| *is_signed)
+                .map(|(name, value, _)| (*name, value.as_str())),
+        );
+        let auth = match &self.payload_hash {
+            None => vpcep_sign::sign(&self.access_key, &self.secret_key, &parts, &signed),
+            Some(literal) => {
+                let mut lower: Vec<(String, &str)> = signed
+                    .iter()
+                    .map(|(n, v)| (n.to_ascii_lowercase(), *v))
+                    .collect();
+                lower.sort();
+                let refs: Vec<(&str, &str)> = lower.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+                let creq = vpcep_sign::canonical_request(&parts, &refs, literal);
+                let sig = vpcep_sign::signature(
+                    &self.secret_key,
+                    &vpcep_sign::string_to_sign(&date, &creq),
+                );
+                let names: Vec<&str> = refs.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "{} Access={}, SignedHeaders={}, Signature={sig}",
+                    vpcep_sign::ALGORITHM,
+                    self.access_key,
+                    names.join(";")
+                )
+            }
+        };
         let query = self.sent_query.as_deref().unwrap_or(&self.query);
         let url = if query.is_empty() {
             format!("{}{}", self.base_url, self.path)
@@ -828,10 +931,505 @@ impl HandSigned {
             .header("Content-Type", content_type)
             .header("X-Project-Id", &self.project_id)
             .header("X-Sdk-Date", &date);
+        for (name, value, _) in &self.extra {
+            req = req.header(*name, value);
+        }
         if self.authorization {
             req = req.header("Authorization", auth);
         }
         let body = self.sent_body.unwrap_or(self.body);
         Resp::from_reqwest(req.body(body).send().await.expect("send")).await
+    }
+}
+
+/// `device_owner` of a VM's NIC: backs `server_type` `VM`.
+pub const VM_OWNER: &str = "compute:test-1a";
+/// `device_owner` of a load balancer's VIP port: backs `server_type` `LB`.
+pub const LB_OWNER: &str = "neutron:LOADBALANCERV2";
+/// `device_owner` of a virtual IP port: backs `server_type` `VIP`.
+pub const VIP_OWNER: &str = "neutron:VIP_PORT";
+
+/// The `device_owner` a port needs to back a service of `server_type`.
+pub fn device_owner_for(server_type: &str) -> &'static str {
+    match server_type {
+        "VM" => VM_OWNER,
+        "LB" => LB_OWNER,
+        "VIP" => VIP_OWNER,
+        other => panic!("no device owner for server_type {other:?}"),
+    }
+}
+
+/// A VPC with one subnet, made through the VPC API.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Its subnet (also the `network_id` of ports).
+    pub subnet_id: String,
+    /// The subnet's CIDR.
+    pub cidr: String,
+}
+
+/// A port that can back an endpoint service, with where it sits.
+#[derive(Debug, Clone)]
+pub struct Backing {
+    /// The port's VPC.
+    pub vpc_id: String,
+    /// The port's subnet.
+    pub subnet_id: String,
+    /// The port.
+    pub port_id: String,
+    /// Its fixed IP.
+    pub ip: String,
+}
+
+/// The first host address of an IPv4 CIDR (`10.0.1.0/24` → `10.0.1.1`): the tests' gateway.
+pub fn first_host(cidr: &str) -> String {
+    let (net, _) = cidr.split_once('/').expect("CIDR");
+    let ip: std::net::Ipv4Addr = net.parse().expect("IPv4 network");
+    std::net::Ipv4Addr::from(u32::from(ip) + 1).to_string()
+}
+
+/// A create-endpoint body for `service_id` in `net`.
+pub fn endpoint_to(service_id: &str, net: &Network) -> Value {
+    json!({
+        "endpoint_service_id": service_id,
+        "vpc_id": net.vpc_id,
+        "subnet_id": net.subnet_id,
+    })
+}
+
+const VPCS: &str = "/v1/{project_id}/vpcs";
+const SUBNETS: &str = "/v1/{project_id}/subnets";
+const PORTS: &str = "/v1/{project_id}/ports";
+const ENDPOINTS: &str = "/v1/{project_id}/vpc-endpoints";
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// The `id` strings of a JSON list.
+pub fn ids_in(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(id_of)
+        .collect()
+}
+
+impl Tenant {
+    async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::POST, path, Some(body.to_string().into_bytes()))
+            .await
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PUT, path, Some(body.to_string().into_bytes()))
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn del(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// VPC #12 with `{"vpc": vpc}`.
+    pub async fn create_vpc(&self, vpc: &Value) -> Resp {
+        self.post(VPCS, &json!({ "vpc": vpc })).await
+    }
+
+    /// VPC #12 with this CIDR, asserting 200; answers the VPC id.
+    pub async fn vpc_ok(&self, cidr: &str) -> String {
+        id_of(&self.create_vpc(&json!({ "cidr": cidr })).await.ok(200)["vpc"])
+    }
+
+    /// VPC #15.
+    pub async fn show_vpc(&self, id: &str) -> Resp {
+        self.get(&format!("{VPCS}/{id}")).await
+    }
+
+    /// VPC #14 with a raw query.
+    pub async fn list_vpcs(&self, query: &str) -> Resp {
+        self.get(&with_query(VPCS, query)).await
+    }
+
+    /// VPC #16 with `{"vpc": vpc}`.
+    pub async fn update_vpc(&self, id: &str, vpc: &Value) -> Resp {
+        self.put(&format!("{VPCS}/{id}"), &json!({ "vpc": vpc }))
+            .await
+    }
+
+    /// VPC #13.
+    pub async fn delete_vpc(&self, id: &str) -> Resp {
+        self.del(&format!("{VPCS}/{id}")).await
+    }
+
+    /// VPC #2 with `{"subnet": subnet}`.
+    pub async fn create_subnet(&self, subnet: &Value) -> Resp {
+        self.post(SUBNETS, &json!({ "subnet": subnet })).await
+    }
+
+    /// VPC #2 with this CIDR (gateway: its first host), asserting 200; answers the subnet id.
+    pub async fn subnet_ok(&self, vpc_id: &str, cidr: &str) -> String {
+        let body = json!({
+            "name": "subnet",
+            "cidr": cidr,
+            "gateway_ip": first_host(cidr),
+            "vpc_id": vpc_id,
+        });
+        id_of(&self.create_subnet(&body).await.ok(200)["subnet"])
+    }
+
+    /// VPC #8.
+    pub async fn show_subnet(&self, id: &str) -> Resp {
+        self.get(&format!("{SUBNETS}/{id}")).await
+    }
+
+    /// VPC #6 with a raw query.
+    pub async fn list_subnets(&self, query: &str) -> Resp {
+        self.get(&with_query(SUBNETS, query)).await
+    }
+
+    /// VPC #10 with `{"subnet": subnet}`.
+    pub async fn update_subnet(&self, vpc_id: &str, id: &str, subnet: &Value) -> Resp {
+        self.put(
+            &format!("{VPCS}/{vpc_id}/subnets/{id}"),
+            &json!({ "subnet": subnet }),
+        )
+        .await
+    }
+
+    /// VPC #4.
+    pub async fn delete_subnet(&self, vpc_id: &str, id: &str) -> Resp {
+        self.del(&format!("{VPCS}/{vpc_id}/subnets/{id}")).await
+    }
+
+    /// VPC #1 with `{"port": port}`.
+    pub async fn create_port(&self, port: &Value) -> Resp {
+        self.post(PORTS, &json!({ "port": port })).await
+    }
+
+    /// VPC #1 in `subnet_id` with `device_owner`, asserting 200; answers the port.
+    pub async fn port_ok(&self, subnet_id: &str, device_owner: &str) -> Value {
+        let body = json!({ "network_id": subnet_id, "device_owner": device_owner });
+        self.create_port(&body).await.ok(200)["port"].clone()
+    }
+
+    /// VPC #7.
+    pub async fn show_port(&self, id: &str) -> Resp {
+        self.get(&format!("{PORTS}/{id}")).await
+    }
+
+    /// VPC #5 with a raw query.
+    pub async fn list_ports(&self, query: &str) -> Resp {
+        self.get(&with_query(PORTS, query)).await
+    }
+
+    /// VPC #9 with `{"port": port}`.
+    pub async fn update_port(&self, id: &str, port: &Value) -> Resp {
+        self.put(&format!("{PORTS}/{id}"), &json!({ "port": port }))
+            .await
+    }
+
+    /// VPC #3.
+    pub async fn delete_port(&self, id: &str) -> Resp {
+        self.del(&format!("{PORTS}/{id}")).await
+    }
+
+    /// VPC #11 with a raw query.
+    pub async fn private_ips(&self, subnet_id: &str, query: &str) -> Resp {
+        self.get(&with_query(
+            &format!("{SUBNETS}/{subnet_id}/privateips"),
+            query,
+        ))
+        .await
+    }
+
+    /// VPC #11, asserting 200; answers the allocated addresses, sorted.
+    pub async fn allocated(&self, subnet_id: &str) -> Vec<String> {
+        let v = self.private_ips(subnet_id, "").await.ok(200);
+        let mut ips: Vec<String> = v["privateips"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no privateips: {v}"))
+            .iter()
+            .map(|p| p["ip_address"].as_str().expect("ip_address").to_string())
+            .collect();
+        ips.sort_by_key(|ip| ip.parse::<std::net::Ipv4Addr>().expect("IPv4"));
+        ips
+    }
+
+    /// A new VPC of `vpc_cidr` with one subnet of `subnet_cidr`.
+    pub async fn network_with(&self, vpc_cidr: &str, subnet_cidr: &str) -> Network {
+        let vpc_id = self.vpc_ok(vpc_cidr).await;
+        let subnet_id = self.subnet_ok(&vpc_id, subnet_cidr).await;
+        Network {
+            vpc_id,
+            subnet_id,
+            cidr: subnet_cidr.into(),
+        }
+    }
+
+    /// A new VPC 10.0.0.0/16 with the subnet 10.0.0.0/20.
+    pub async fn network(&self) -> Network {
+        self.network_with("10.0.0.0/16", "10.0.0.0/20").await
+    }
+
+    /// A new port with `device_owner` in `net`.
+    pub async fn backing_in(&self, net: &Network, device_owner: &str) -> Backing {
+        let p = self.port_ok(&net.subnet_id, device_owner).await;
+        Backing {
+            vpc_id: net.vpc_id.clone(),
+            subnet_id: net.subnet_id.clone(),
+            port_id: id_of(&p),
+            ip: p["fixed_ips"][0]["ip_address"]
+                .as_str()
+                .expect("fixed ip")
+                .to_string(),
+        }
+    }
+
+    /// A new VPC, subnet and VM port, for a test that needs a backend of its own.
+    pub async fn backend(&self) -> Backing {
+        let net = self.network().await;
+        self.backing_in(&net, VM_OWNER).await
+    }
+
+    /// This project's default network (10.0.0.0/16 with the subnet 10.0.0.0/18), made on
+    /// first use and shared by [`Tenant::fresh_port`].
+    pub async fn default_network(&self) -> Network {
+        let mut nets = self.networks.lock().await;
+        if let Some(net) = nets.get(self.project_id) {
+            return net.clone();
+        }
+        let net = self.network_with("10.0.0.0/16", "10.0.0.0/18").await;
+        nets.insert(self.project_id, net.clone());
+        net
+    }
+
+    /// A new VM port in the default network: one request per service after the first.
+    pub async fn fresh_port(&self) -> Backing {
+        self.fresh_port_of("VM").await
+    }
+
+    /// A new port in the default network that backs `server_type`.
+    pub async fn fresh_port_of(&self, server_type: &str) -> Backing {
+        let net = self.default_network().await;
+        self.backing_in(&net, device_owner_for(server_type)).await
+    }
+
+    /// A valid create body on a fresh VM port with [`DEFAULT_PORTS`].
+    pub async fn service(&self) -> Value {
+        service_on(&self.fresh_port().await, DEFAULT_PORTS)
+    }
+
+    /// #7 with `body`, then waits until the service is `available`; answers it.
+    pub async fn available_service(&self, body: &Value) -> Value {
+        let id = id_of(&self.create_ok(body).await);
+        self.wait_status(&id, "available").await
+    }
+
+    /// #6.
+    pub async fn create_endpoint(&self, body: &Value) -> Resp {
+        self.post(ENDPOINTS, body).await
+    }
+
+    /// #6, asserting 200; answers the endpoint.
+    pub async fn endpoint_ok(&self, body: &Value) -> Value {
+        self.create_endpoint(body).await.ok(200)
+    }
+
+    /// #11.
+    pub async fn show_endpoint(&self, id: &str) -> Resp {
+        self.get(&format!("{ENDPOINTS}/{id}")).await
+    }
+
+    /// #13 with a raw query.
+    pub async fn list_endpoints(&self, query: &str) -> Resp {
+        self.get(&with_query(ENDPOINTS, query)).await
+    }
+
+    /// #13, asserting 200; answers (ids in order, total_count).
+    pub async fn list_endpoint_ids(&self, query: &str) -> (Vec<String>, u64) {
+        let v = self.list_endpoints(query).await.ok(200);
+        (
+            ids_in(&v["endpoints"]),
+            v["total_count"].as_u64().expect("total_count"),
+        )
+    }
+
+    /// #28.
+    pub async fn update_whitelist(&self, id: &str, body: &Value) -> Resp {
+        self.put(&format!("{ENDPOINTS}/{id}"), body).await
+    }
+
+    /// #8.
+    pub async fn delete_endpoint(&self, id: &str) -> Resp {
+        self.del(&format!("{ENDPOINTS}/{id}")).await
+    }
+
+    /// #23.
+    pub async fn update_policy(&self, id: &str, body: &Value) -> Resp {
+        self.put(&format!("{ENDPOINTS}/{id}/policy"), body).await
+    }
+
+    /// #9.
+    pub async fn delete_policy(&self, id: &str) -> Resp {
+        self.del(&format!("{ENDPOINTS}/{id}/policy")).await
+    }
+
+    /// #24.
+    pub async fn update_routetables(&self, id: &str, body: &Value) -> Resp {
+        self.put(&format!("{ENDPOINTS}/{id}/routetables"), body)
+            .await
+    }
+
+    /// #30.
+    pub async fn upgrade_endpoint(&self, id: &str, body: &Value) -> Resp {
+        self.post(
+            &format!("/v2/{{project_id}}/vpc-endpoints/{id}/upgrade"),
+            body,
+        )
+        .await
+    }
+
+    /// Polls #11 until the endpoint has `status`; answers it.
+    pub async fn wait_endpoint_status(&self, id: &str, status: &str) -> Value {
+        eventually(SETTLE, || async {
+            let r = self.show_endpoint(id).await;
+            match r.status {
+                200 if r.json()["status"] == status => Ok(r.json()),
+                _ => Err((r.status, r.text())),
+            }
+        })
+        .await
+    }
+
+    /// Polls #11 until the endpoint is gone (404 EndPoint.2006).
+    pub async fn wait_endpoint_gone(&self, id: &str) {
+        eventually(SETTLE, || async {
+            let r = self.show_endpoint(id).await;
+            match r.status {
+                404 => {
+                    r.err(404, "EndPoint.2006");
+                    Ok(())
+                }
+                _ => Err((r.status, r.text())),
+            }
+        })
+        .await
+    }
+
+    /// #15 with a raw query.
+    pub async fn connections(&self, service_id: &str, query: &str) -> Resp {
+        self.get(&with_query(
+            &format!("{SERVICES}/{service_id}/connections"),
+            query,
+        ))
+        .await
+    }
+
+    /// #1 with `action` on `endpoints`.
+    pub async fn connection_action(
+        &self,
+        service_id: &str,
+        action: &str,
+        endpoints: &[&str],
+    ) -> Resp {
+        self.post(
+            &format!("{SERVICES}/{service_id}/connections/action"),
+            &json!({ "action": action, "endpoints": endpoints }),
+        )
+        .await
+    }
+
+    /// #22.
+    pub async fn connection_descriptions(&self, service_id: &str, body: &Value) -> Resp {
+        self.put(
+            &format!("{SERVICES}/{service_id}/connections/description"),
+            body,
+        )
+        .await
+    }
+
+    /// #3 with `action` (`add` or `remove`) on `permissions` (type `domainId`).
+    pub async fn permission_action(
+        &self,
+        service_id: &str,
+        action: &str,
+        permissions: &[&str],
+    ) -> Resp {
+        self.post(
+            &format!("{SERVICES}/{service_id}/permissions/action"),
+            &json!({ "action": action, "permissions": permissions }),
+        )
+        .await
+    }
+
+    /// #4 with a raw body.
+    pub async fn batch_add_permissions(&self, service_id: &str, body: &Value) -> Resp {
+        self.post(
+            &format!("{SERVICES}/{service_id}/permissions/batch-create"),
+            body,
+        )
+        .await
+    }
+
+    /// v2 #29 with an optional JSON body (the SDK sends none).
+    pub async fn upgrade_service(&self, service_id: &str, body: Option<&Value>) -> Resp {
+        self.send(
+            Method::POST,
+            &format!("/v2/{{project_id}}/vpc-endpoint-services/{service_id}/upgrade"),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    /// #14 with a raw query; asserting 200, answers `(used, quota)` per resource type.
+    pub async fn quotas(&self, query: &str) -> HashMap<String, (u64, u64)> {
+        let v = self
+            .get(&with_query("/v1/{project_id}/quotas", query))
+            .await
+            .ok(200);
+        v["quotas"]["resources"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no quotas.resources: {v}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().expect("type").to_string(),
+                    (
+                        r["used"].as_u64().expect("used"),
+                        r["quota"].as_u64().expect("quota"),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// #31 on `/v1/{project_id}/{kind}/{id}/tags/action`.
+    pub async fn tag_action(&self, kind: &str, id: &str, body: &Value) -> Resp {
+        self.post(&format!("/v1/{{project_id}}/{kind}/{id}/tags/action"), body)
+            .await
+    }
+
+    /// #32.
+    pub async fn project_tags(&self, kind: &str) -> Resp {
+        self.get(&format!("/v1/{{project_id}}/{kind}/tags")).await
+    }
+
+    /// #33.
+    pub async fn query_resources(&self, kind: &str, body: &Value) -> Resp {
+        self.post(
+            &format!("/v1/{{project_id}}/{kind}/resource_instances/action"),
+            body,
+        )
+        .await
     }
 }
