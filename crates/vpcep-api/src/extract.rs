@@ -41,10 +41,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
     // No API field may hold a NUL character (PostgreSQL text cannot store one); JSON carries
     // it only escaped.
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(HttpError::new(
-            ErrorCode::Parameter,
-            "Invalid request body: strings must not contain the NUL character",
-        ));
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(path) = nul_path(&v, String::new()) {
+                return Err(HttpError::new(
+                    ErrorCode::Parameter,
+                    format!("Invalid value of {path}: strings must not contain the NUL character"),
+                ));
+            }
+        }
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -67,6 +71,31 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
             )
         }
     })
+}
+
+/// The path (`ports[0].protocol`) of the first string (or key) holding a NUL character.
+fn nul_path(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { ".".into() } else { at }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(x, here)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The query string as decoded pairs; `+` stays a plus, as the SDK signs it.

@@ -802,6 +802,12 @@ impl PortPatch {
     }
 }
 
+/// Whether `net` overlaps 198.19.128.0/17, the range VPC Endpoint reserves.
+pub fn overlaps_reserved(net: &Ipv4Net) -> bool {
+    let reserved: Ipv4Net = RESERVED_CIDR.parse().expect("valid constant");
+    net.contains(&reserved) || reserved.contains(net)
+}
+
 /// An endpoint service's backend must be a port of the caller's project in `vpc_id`, of the kind
 /// `server_type` says, and neither the VPC nor its subnets may overlap 198.19.128.0/17.
 /// `port` is `None` when no such port exists in the project.
@@ -848,9 +854,7 @@ pub fn check_service_backend(
             ),
         ));
     }
-    let reserved: Ipv4Net = RESERVED_CIDR.parse().expect("valid constant");
-    let overlaps = |n: &Ipv4Net| n.contains(&reserved) || reserved.contains(n);
-    if overlaps(&vpc.cidr) {
+    if overlaps_reserved(&vpc.cidr) {
         return Err(err(
             ErrorCode::InvalidCidr,
             format!(
@@ -859,10 +863,21 @@ pub fn check_service_backend(
             ),
         ));
     }
-    if let Some(s) = subnets.iter().find(|s| overlaps(&s.cidr)) {
+    if let Some(s) = subnets.iter().find(|s| overlaps_reserved(&s.cidr)) {
         return Err(err(
             ErrorCode::InvalidCidr,
             format!("Subnet {} ({}) of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves", s.id, s.cidr),
+        ));
+    }
+    // Custom routes of the VPC must stay clear of the range too (the seed page's note).
+    if let Some(r) = vpc.routes.iter().find(|r| {
+        r.destination
+            .parse::<Ipv4Net>()
+            .is_ok_and(|d| overlaps_reserved(&d))
+    }) {
+        return Err(err(
+            ErrorCode::InvalidCidr,
+            format!("The route to {} of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves", r.destination),
         ));
     }
     Ok(())

@@ -291,6 +291,33 @@ pub(crate) async fn endpoint_counts(
     Ok(())
 }
 
+/// A route table serves one gateway endpoint of a service in a VPC (EndPoint.2039).
+async fn check_routetables(c: &mut AnyConnection, ep: &Endpoint) -> StoreResult<()> {
+    let mut others = Where::default();
+    others
+        .eq("service_id", ep.service_id.to_string())
+        .eq("vpc_id", ep.vpc_id.to_string())
+        .and("status <> ?", "deleting")
+        .and("id <> ?", ep.id.to_string());
+    for other in record::fetch_all::<Endpoint>(c, &others).await? {
+        if let Some(rt) = other
+            .routetables
+            .iter()
+            .find(|rt| ep.routetables.contains(rt))
+        {
+            return Err(ApiError::new(
+                ErrorCode::RouteTableInUse,
+                format!(
+                    "The route table {rt} is used by VPC endpoint {} of this service",
+                    other.id
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 async fn next_marker(conn: &mut AnyConnection) -> StoreResult<u32> {
     let v: i64 = sqlx::query_scalar(
         "UPDATE counters SET value = value + 1 WHERE name = 'marker_id' RETURNING value",
@@ -333,6 +360,17 @@ impl SqlStore {
                         let subnet: Subnet = fetch(c, &owned(&ep.project_id, subnet_id), update).await?.ok_or_else(|| {
                             StoreError::from(ApiError::new(ErrorCode::InvalidSubnetId, format!("Invalid subnet_id: subnet {subnet_id} does not exist")))
                         })?;
+                        if vpcep_domain::network::overlaps_reserved(&subnet.cidr) {
+                            return Err(ApiError::new(
+                                ErrorCode::InvalidCidr,
+                                format!(
+                                    "The subnet {subnet_id} ({}) overlaps {}, which VPC Endpoint reserves",
+                                    subnet.cidr,
+                                    vpcep_domain::network::RESERVED_CIDR
+                                ),
+                            )
+                            .into());
+                        }
                         if subnet.vpc_id != vpc.id {
                             return Err(ApiError::new(ErrorCode::SubnetNotInVpc, format!("The subnet {subnet_id} does not belong to VPC {}", vpc.id)).into());
                         }
@@ -350,17 +388,7 @@ impl SqlStore {
                             // The VPC's default route table: here it carries the VPC's id.
                             ep.routetables = vec![vpc.id.to_string()];
                         }
-                        let mut others = Where::default();
-                        others.eq("service_id", sid.clone()).eq("vpc_id", vpc.id.to_string()).and("status <> ?", "deleting");
-                        for other in record::fetch_all::<Endpoint>(c, &others).await? {
-                            if let Some(rt) = other.routetables.iter().find(|rt| ep.routetables.contains(rt)) {
-                                return Err(ApiError::new(
-                                    ErrorCode::RouteTableInUse,
-                                    format!("The route table {rt} is used by VPC endpoint {} of this service", other.id),
-                                )
-                                .into());
-                            }
-                        }
+                        check_routetables(c, &ep).await?;
                     }
                 }
                 ep.marker_id = next_marker(c).await?;
@@ -402,6 +430,9 @@ impl SqlStore {
                     .ok_or_else(|| endpoint_missing(id))?;
                 let mut new = old.clone();
                 mutate(&mut new)?;
+                if new.routetables != old.routetables {
+                    check_routetables(c, &new).await?;
+                }
                 if new != old {
                     new.updated_at = now;
                     update_endpoint(c, &new, new.status != old.status).await?;

@@ -530,6 +530,20 @@ impl SqlStore {
                     )
                     .into());
                 }
+                let endpoints: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM endpoints WHERE vpc_id = $1")
+                        .bind(id.to_string())
+                        .fetch_one(&mut *c)
+                        .await?;
+                if endpoints > 0 {
+                    return Err(ApiError::new(
+                        ErrorCode::VpcInUse,
+                        format!(
+                            "VPC {id} still has {endpoints} VPC endpoint(s); delete them first"
+                        ),
+                    )
+                    .into());
+                }
                 record::delete::<Vpc>(c, &id.to_string()).await
             })
         })

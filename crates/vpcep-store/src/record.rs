@@ -156,9 +156,12 @@ pub(crate) async fn page_after<R: Record>(
     bad_marker: impl FnOnce(&str) -> StoreError,
 ) -> StoreResult<Vec<R>> {
     if let Some(m) = marker {
-        let sql = format!("SELECT seq FROM {} WHERE id = $1", R::TABLE);
-        let seq: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(m)
+        // The marker must be a record the same filter can see (e.g. of the same project).
+        let mut scoped = w.clone();
+        scoped.eq("id", m);
+        let sql = format!("SELECT seq FROM {} WHERE {}", R::TABLE, scoped.sql());
+        let seq: Option<i64> = scoped
+            .bind_scalar(sqlx::query_scalar(&sql))
             .fetch_optional(&mut *conn)
             .await?;
         let seq = seq.ok_or_else(|| bad_marker(m))?;

@@ -10,28 +10,12 @@ use serde_json::{json, Value};
 
 api_tests!(
     whitelist_update_replaces_clears_and_toggles,
-    #[sqlite ignore = "server bug: `PUT /v1/{project_id}/vpc-endpoints/{id}` \
-        with `{\"whitelist\": null, \"enable_whitelist\": true}` keeps the old list; \
-        client-expectations.md says Terraform's golangsdk sends null (no omitempty) to clear \
-        it, so null must clear like []"]
-    #[postgres ignore = "server bug: `PUT /v1/{project_id}/vpc-endpoints/{id}` \
-        with `{\"whitelist\": null, \"enable_whitelist\": true}` keeps the old list; \
-        client-expectations.md says Terraform's golangsdk sends null (no omitempty) to clear \
-        it, so null must clear like []"]
     null_whitelist_clears_it_as_terraform_sends_it,
     whitelist_update_refuses_bad_entries_and_changes_nothing,
     endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent,
     interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it,
     gateway_endpoint_takes_a_policy_statement,
     gateway_endpoint_route_tables_are_replaced_and_checked,
-    #[sqlite ignore = "server bug: updating a gateway endpoint's route tables (#24) to a \
-        table another endpoint of the same service in the same VPC already uses answers 200 and \
-        binds it twice; create (#6) refuses the same table with 400 EndPoint.2039, and \
-        vpcep-api-spec.md §3.24 requires 2039 on update too"]
-    #[postgres ignore = "server bug: updating a gateway endpoint's route tables (#24) to a \
-        table another endpoint of the same service in the same VPC already uses answers 200 and \
-        binds it twice; create (#6) refuses the same table with 400 EndPoint.2039, and \
-        vpcep-api-spec.md §3.24 requires 2039 on update too"]
     route_table_update_refuses_a_table_another_endpoint_of_the_service_uses,
     endpoint_upgrade_needs_a_service_that_supports_professional_endpoints,
     endpoint_of_an_upgraded_service_is_upgraded_with_202,

@@ -17,16 +17,6 @@ api_tests!(
     create_refuses_bad_references_and_fields_creating_nothing,
     endpoint_to_a_service_that_is_not_available_is_refused,
     port_ip_must_be_a_free_address_inside_the_subnet,
-    #[sqlite ignore = "server bug: create endpoint (#6) in a subnet inside \
-        198.19.128.0/17 (VPC 198.19.0.0/16, subnet 198.19.128.0/24) is answered 200 and the \
-        endpoint gets an address in the range VPC Endpoint reserves; vpcep-api-spec.md §3.19 \
-        says the 198.19.128.0/17 rule applies to the endpoint's subnet_id (expected 400 \
-        EndPoint.3009 or 0002, nothing created)"]
-    #[postgres ignore = "server bug: create endpoint (#6) in a subnet inside \
-        198.19.128.0/17 (VPC 198.19.0.0/16, subnet 198.19.128.0/24) is answered 200 and the \
-        endpoint gets an address in the range VPC Endpoint reserves; vpcep-api-spec.md §3.19 \
-        says the 198.19.128.0/17 rule applies to the endpoint's subnet_id (expected 400 \
-        EndPoint.3009 or 0002, nothing created)"]
     endpoint_subnet_must_not_overlap_the_reserved_range,
     another_account_needs_permission_to_connect,
     permission_for_its_account_lets_another_account_connect,

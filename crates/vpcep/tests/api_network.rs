@@ -24,21 +24,7 @@ api_tests!(
     concurrent_overlapping_subnets_admit_exactly_one,
     port_is_created_shown_updated_listed_and_deleted,
     port_list_filters_and_pages_with_a_marker,
-    #[sqlite ignore = "server bug: list ports (VPC #5) keeps only one value of \
-        a repeated filter: `?id=A&id=B` answers only one port and \
-        `?fixed_ips=ip_address%3DA&fixed_ips=ip_address%3DB` only one; the SDK sends list \
-        filters that way and expects every match"]
-    #[postgres ignore = "server bug: list ports (VPC #5) keeps only one value of \
-        a repeated filter: `?id=A&id=B` answers only one port and \
-        `?fixed_ips=ip_address%3DA&fixed_ips=ip_address%3DB` only one; the SDK sends list \
-        filters that way and expects every match"]
     port_list_takes_every_value_of_a_repeated_filter,
-    #[sqlite ignore = "server bug: list ports (VPC #5) takes \
-        `fixed_ips=subnet_id%3D<id>` for an address and answers no ports, and ignores the \
-        `security_groups` filter (every port comes back)"]
-    #[postgres ignore = "server bug: list ports (VPC #5) takes \
-        `fixed_ips=subnet_id%3D<id>` for an address and answers no ports, and ignores the \
-        `security_groups` filter (every port comes back)"]
     port_list_filters_by_fixed_ip_subnet_and_security_group,
     fixed_ip_must_be_an_assignable_free_address_of_the_subnet,
     allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full,
@@ -47,45 +33,13 @@ api_tests!(
     vpc_with_subnets_cannot_be_deleted,
     subnet_with_ports_or_endpoint_addresses_cannot_be_deleted,
     port_backing_a_service_cannot_be_deleted,
-    #[sqlite ignore = "server bug: a VPC that only a gateway endpoint uses \
-        (no subnets) is deleted: `DELETE /v1/{project_id}/vpcs/{vpc_id}` answers 204 while an \
-        accepted gateway endpoint (#6 with just endpoint_service_id and vpc_id) still names the \
-        VPC and its default route table, leaving the endpoint dangling; expected 409 VPC.0109 \
-        (in use) with the VPC kept, as for a VPC with subnets"]
-    #[postgres ignore = "server bug: a VPC that only a gateway endpoint uses \
-        (no subnets) is deleted: `DELETE /v1/{project_id}/vpcs/{vpc_id}` answers 204 while an \
-        accepted gateway endpoint (#6 with just endpoint_service_id and vpc_id) still names the \
-        VPC and its default route table, leaving the endpoint dangling; expected 409 VPC.0109 \
-        (in use) with the VPC kept, as for a VPC with subnets"]
     vpc_with_a_gateway_endpoint_cannot_be_deleted,
     other_projects_get_404_for_every_inventory_resource,
-    #[sqlite ignore = "server bug: the id of another project's VPC, subnet or port works as \
-        `marker` in that project's list (VPC #14, #6, #5): the marker's position is looked up \
-        without the project, so the answer is 200 (a page of the caller's own resources) \
-        instead of 400 VPC.0101/0201/0701 \"Invalid marker\" as for an unknown id; this tells \
-        the caller which ids exist in other projects"]
-    #[postgres ignore = "server bug: the id of another project's VPC, subnet or port works as \
-        `marker` in that project's list (VPC #14, #6, #5): the marker's position is looked up \
-        without the project, so the answer is 200 (a page of the caller's own resources) \
-        instead of 400 VPC.0101/0201/0701 \"Invalid marker\" as for an unknown id; this tells \
-        the caller which ids exist in other projects"]
     marker_of_another_project_is_refused_like_an_unknown_one,
     service_needs_an_existing_port_of_the_project,
     service_port_must_be_in_the_given_vpc,
     service_server_type_must_match_the_port,
     service_vpc_must_not_overlap_the_reserved_range,
-    #[sqlite ignore = "server bug: create service (#7) does not check the \
-        routes of the backend VPC: after `PUT /v1/{project_id}/vpcs/{vpc_id}` with \
-        `routes: [{destination: 198.19.128.0/20, nexthop: 10.0.0.10}]`, a service on a port of \
-        that VPC is answered 200 (creating) instead of 400 EndPoint.3009; the seed says custom \
-        route destinations must not overlap 198.19.128.0/17 and the domain check looks only at \
-        the VPC and subnet CIDRs"]
-    #[postgres ignore = "server bug: create service (#7) does not check the \
-        routes of the backend VPC: after `PUT /v1/{project_id}/vpcs/{vpc_id}` with \
-        `routes: [{destination: 198.19.128.0/20, nexthop: 10.0.0.10}]`, a service on a port of \
-        that VPC is answered 200 (creating) instead of 400 EndPoint.3009; the seed says custom \
-        route destinations must not overlap 198.19.128.0/17 and the domain check looks only at \
-        the VPC and subnet CIDRs"]
     service_vpc_routes_must_not_overlap_the_reserved_range,
     service_update_rechecks_a_new_port,
     inventory_file_is_preloaded_once,

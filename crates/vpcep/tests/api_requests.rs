@@ -19,12 +19,6 @@ api_tests!(
     unknown_route_is_a_json_404,
     service_id_that_is_not_utf8_is_not_found,
     nul_in_description_is_stored_or_refused_never_a_500,
-    #[sqlite ignore = "server bug: a NUL character in a body field (e.g. `description` on \
-        create #7) is refused 400 EndPoint.0002 with the generic message \"Invalid request \
-        body: strings must not contain the NUL character\", which does not name the field"]
-    #[postgres ignore = "server bug: a NUL character in a body field (e.g. `description` on \
-        create #7) is refused 400 EndPoint.0002 with the generic message \"Invalid request \
-        body: strings must not contain the NUL character\", which does not name the field"]
     nul_in_a_body_field_is_refused_naming_the_field,
     nul_in_filters_matches_nothing_and_never_fails,
     wrong_method_is_a_json_405,
