@@ -101,7 +101,7 @@ async fn tcp_proxy_modes_carry_traffic_with_the_right_proxy_header() {
         endpoint: String,
     }
     let mut cases = Vec::new();
-    for (i, mode) in ["close", "proxy_open", "proxy_vni", "toa_open"]
+    for (i, mode) in ["close", "proxy_open", "proxy_vni", "toa_open", "open"]
         .into_iter()
         .enumerate()
     {
@@ -181,15 +181,16 @@ async fn tcp_proxy_modes_carry_traffic_with_the_right_proxy_header() {
                     let vni = u32::from_be_bytes(vni.try_into().expect("4 bytes"));
                     assert!((1..=0xFF_FFFF).contains(&vni), "vni {vni}");
                 } else {
-                    assert_eq!(tlv(&t, 0xE6), None, "no VNI with proxy_open");
+                    assert_eq!(tlv(&t, 0xE6), None, "no VNI with {}", c.mode);
                 }
             }
         }
         let errs = errors(&ep);
-        if c.mode == "toa_open" {
+        if c.mode == "toa_open" || c.mode == "open" {
             assert!(
                 errs.iter().any(|(_, m)| m.contains("TOA")),
-                "toa_open shows the TOA note: {ep}"
+                "{} shows the TOA note: {ep}",
+                c.mode
             );
         } else {
             assert!(errs.is_empty(), "{}: unexpected error {ep}", c.mode);
@@ -260,10 +261,18 @@ async fn approval_lifecycle_drives_the_listener() {
     .await;
     echoes(client, dst).await.expect("accepted means realized");
 
-    // Reject: the listener closes within a second.
+    // Reject: the listener closes within a second; an open connection drains.
+    let mut held = connect_from(client, dst).await.unwrap();
+    assert_eq!(roundtrip(&mut held, b"before").await.unwrap(), b"before");
     let entry = api.connection(&svc, &ep, "reject").await;
     assert_eq!(entry["status"], "rejected", "{entry}");
     eventually(PROMPT, || refused(client, dst)).await;
+    assert_eq!(
+        roundtrip(&mut held, b"draining").await.unwrap(),
+        b"draining",
+        "an open connection drains after the listener closed"
+    );
+    drop(held);
 
     // Re-accept.
     api.connection(&svc, &ep, "receive").await;
@@ -451,6 +460,50 @@ async fn an_address_the_host_lacks_makes_the_endpoint_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_data_plane_comes_back_after_a_restart() {
+    init_tracing();
+    let mut plane = Plane::start(with_agent()).await;
+    let (pvpc, psub) = plane
+        .api
+        .vpc_with_subnet("provider", "127.26.0.0/16", "127.26.0.0/24")
+        .await;
+    let (cvpc, csub) = plane
+        .api
+        .vpc_with_subnet("consumer", "127.36.0.0/16", "127.36.0.0/24")
+        .await;
+    let backend = Backend::start("127.26.0.10:0").await;
+    let port_id = plane.api.port(&psub, "127.26.0.10").await;
+    let svc = plane
+        .api
+        .service(
+            &port_id,
+            &pvpc,
+            &[(80, backend.addr.port())],
+            "close",
+            false,
+        )
+        .await;
+    plane.api.wait_service(&svc, "available").await;
+    let ep = id_of(
+        &plane
+            .api
+            .endpoint(&svc, &cvpc, &csub, "127.36.0.10", None)
+            .await,
+    );
+    plane.api.wait_endpoint(&ep, "accepted").await;
+    let (client, dst) = ("127.36.0.50", sa("127.36.0.10", 80));
+    echoes(client, dst).await.unwrap();
+
+    plane.restart().await;
+    eventually(SETTLE, || echoes(client, dst)).await;
+    let shown = plane.api.wait_endpoint(&ep, "accepted").await;
+    assert!(errors(&shown).is_empty(), "{shown}");
+    plane.api.delete_endpoint(&ep).await;
+    eventually(PROMPT, || refused(client, dst)).await;
+    plane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_agent_process_gates_services_and_serves_endpoints() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
@@ -496,34 +549,20 @@ gateway_ip = "127.35.0.1"
     let listen = format!("127.0.0.1:{}", free_port("127.0.0.1"));
     let base = format!("http://{listen}");
     let database = format!("sqlite://{}", dir.path().join("vpcep.db").display());
-    let mut serve = Child::vpcep(
-        "vpcep serve",
-        dir.path(),
-        &[
-            "serve",
-            "--listen",
-            &listen,
-            "--database",
-            &database,
-            "--accounts",
-            accounts.to_str().unwrap(),
-            "--inventory",
-            inventory.to_str().unwrap(),
-            "--require-agent",
-        ],
-    );
-    eventually(SETTLE, || {
-        serve.assert_running();
-        let url = format!("{base}/health");
-        async move {
-            match reqwest::get(&url).await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(format!("HTTP {}", r.status())),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    })
-    .await;
+    let serve_args = [
+        "serve",
+        "--listen",
+        &listen,
+        "--database",
+        &database,
+        "--accounts",
+        accounts.to_str().unwrap(),
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--require-agent",
+    ];
+    let serve = Child::vpcep("vpcep serve", dir.path(), &serve_args);
+    let mut serve = healthy(serve, &base).await;
     let api = Api::tenant(&base);
 
     let backend = Backend::start("127.25.0.10:0").await;
@@ -546,23 +585,20 @@ gateway_ip = "127.35.0.1"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let mut agent = Child::vpcep(
-        "vpcep agent",
-        dir.path(),
-        &[
-            "agent",
-            "--control-plane",
-            &base,
-            "--access-key",
-            OPERATOR_AK,
-            "--secret-key",
-            OPERATOR_SK,
-            "--agent-id",
-            "e2e-agent",
-            "--proxy-protocol-version",
-            "1",
-        ],
-    );
+    let agent_args = [
+        "agent",
+        "--control-plane",
+        &base,
+        "--access-key",
+        OPERATOR_AK,
+        "--secret-key",
+        OPERATOR_SK,
+        "--agent-id",
+        "e2e-agent",
+        "--proxy-protocol-version",
+        "1",
+    ];
+    let mut agent = Child::vpcep("vpcep agent", dir.path(), &agent_args);
     api.wait_service(&svc, "available").await;
     agent.assert_running();
 
@@ -578,7 +614,29 @@ gateway_ip = "127.35.0.1"
         format!("PROXY TCP4 127.35.0.50 127.35.0.10 {} 80\r\n", me.port()),
         "a v1 header (--proxy-protocol-version 1)"
     );
+
+    // The control plane goes away: the agent keeps serving, old and new connections alike.
+    serve.kill().await;
+    assert_eq!(
+        roundtrip(&mut s, b"still here").await.unwrap(),
+        b"still here"
+    );
     drop(s);
+    echoes("127.35.0.50", dst)
+        .await
+        .expect("new connections while the control plane is down");
+
+    // It comes back on the same database; the agent restarts and serves the endpoint again.
+    let mut serve = healthy(
+        Child::vpcep("vpcep serve (restarted)", dir.path(), &serve_args),
+        &base,
+    )
+    .await;
+    agent.kill().await;
+    eventually(PROMPT, || refused("127.35.0.50", dst)).await;
+    let mut agent = Child::vpcep("vpcep agent (restarted)", dir.path(), &agent_args);
+    eventually(SETTLE, || echoes("127.35.0.50", dst)).await;
+    api.wait_endpoint(&ep, "accepted").await;
 
     // Delete through the API: the separate agent closes the listener.
     api.delete_endpoint(&ep).await;
@@ -588,6 +646,24 @@ gateway_ip = "127.35.0.1"
     agent.assert_running();
     agent.kill().await;
     serve.kill().await;
+}
+
+/// Waits until `child` (a `vpcep serve`) answers `/health`.
+async fn healthy(mut child: Child, base: &str) -> Child {
+    let url = format!("{base}/health");
+    eventually(SETTLE, || {
+        child.assert_running();
+        let url = url.clone();
+        async move {
+            match reqwest::get(&url).await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("HTTP {}", r.status())),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+    child
 }
 
 fn uuid() -> String {

@@ -87,10 +87,11 @@ where
 
 /// A control plane serving in this process on `127.0.0.1:<ephemeral>` over a fresh SQLite file.
 pub struct Plane {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (changes on restart).
     pub base_url: String,
     /// The tenant's signed client.
     pub api: Api,
+    cfg: ServeConfig,
     stop: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -138,25 +139,33 @@ impl Plane {
             proxy: proxy_options(),
             ..ServeConfig::default()
         };
-        let plane = ControlPlane::open(&cfg)
-            .await
-            .expect("open the control plane");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let stop = CancellationToken::new();
-        let signal = stop.clone();
-        let task = tokio::spawn(plane.serve(listener, async move { signal.cancelled().await }));
+        let (stop, task, base_url) = serve(&cfg).await;
         Plane {
             api: Api::tenant(&base_url),
             base_url,
+            cfg,
             stop,
             task: Some(task),
             _dir: dir,
         }
     }
 
+    /// Stops gracefully, then starts again on the same database (on another port).
+    pub async fn restart(&mut self) {
+        self.stop_gracefully().await;
+        let (stop, task, base_url) = serve(&self.cfg).await;
+        self.stop = stop;
+        self.task = Some(task);
+        self.api = Api::tenant(&base_url);
+        self.base_url = base_url;
+    }
+
     /// Stops gracefully (the data plane drains); fails the test if that takes over 10 s.
     pub async fn shutdown(mut self) {
+        self.stop_gracefully().await;
+    }
+
+    async fn stop_gracefully(&mut self) {
         self.stop.cancel();
         let task = self.task.take().expect("running");
         match tokio::time::timeout(Duration::from_secs(10), task).await {
@@ -176,6 +185,18 @@ impl Plane {
             .await
             .expect("metrics body")
     }
+}
+
+async fn serve(cfg: &ServeConfig) -> (CancellationToken, JoinHandle<anyhow::Result<()>>, String) {
+    let plane = ControlPlane::open(cfg)
+        .await
+        .expect("open the control plane");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    let task = tokio::spawn(plane.serve(listener, async move { signal.cancelled().await }));
+    (stop, task, base_url)
 }
 
 impl Drop for Plane {
@@ -220,7 +241,11 @@ pub struct Child {
 impl Child {
     /// Runs the `vpcep` binary with `args`, logging to `dir/<name>.log`.
     pub fn vpcep(name: &'static str, dir: &std::path::Path, args: &[&str]) -> Child {
-        let log = dir.join(format!("{name}.log"));
+        let log = dir.join(format!(
+            "{}-{}.log",
+            name.replace(' ', "-"),
+            uuid::Uuid::new_v4().simple()
+        ));
         let file = std::fs::File::create(&log).expect("log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vpcep"))
             .args(args)
