@@ -562,7 +562,7 @@ gateway_ip = "127.35.0.1"
         "--require-agent",
     ];
     let serve = Child::vpcep("vpcep serve", dir.path(), &serve_args);
-    let mut serve = healthy(serve, &base).await;
+    let serve = healthy(serve, &base).await;
     let api = Api::tenant(&base);
 
     let backend = Backend::start("127.25.0.10:0").await;
