@@ -669,3 +669,57 @@ async fn healthy(mut child: Child, base: &str) -> Child {
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// A realization failure that happens after the endpoint is `accepted` (here: PUT #25 moves
+/// the listener to a port something else holds) must show in the endpoint's `error`, as the
+/// contract's `EndpointResult::error` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: agents' reports are read only to settle `creating` endpoints \
+            (ep_complete_creations); once `accepted`, a failed listener (e.g. EADDRINUSE after a \
+            port move) stays invisible: status `accepted`, `error` empty, while nothing listens"]
+async fn a_listener_that_fails_after_acceptance_shows_the_error() {
+    init_tracing();
+    let plane = Plane::start(with_agent()).await;
+    let api = &plane.api;
+    let (pvpc, psub) = api
+        .vpc_with_subnet("provider", "127.27.0.0/16", "127.27.0.0/24")
+        .await;
+    let (cvpc, csub) = api
+        .vpc_with_subnet("consumer", "127.37.0.0/16", "127.37.0.0/24")
+        .await;
+    let backend = Backend::start("127.27.0.10:0").await;
+    let port_id = api.port(&psub, "127.27.0.10").await;
+    let svc = api
+        .service(
+            &port_id,
+            &pvpc,
+            &[(80, backend.addr.port())],
+            "close",
+            false,
+        )
+        .await;
+    api.wait_service(&svc, "available").await;
+    let ep = id_of(&api.endpoint(&svc, &cvpc, &csub, "127.37.0.10", None).await);
+    api.wait_endpoint(&ep, "accepted").await;
+
+    // Something else holds the port the service moves to.
+    let squatter = std::net::TcpListener::bind("127.37.0.10:8082").unwrap();
+    api.set_service_ports(&svc, &[(8082, backend.addr.port())])
+        .await;
+    eventually(PROMPT, || refused("127.37.0.50", sa("127.37.0.10", 80))).await;
+    let shown = eventually(SETTLE, || async {
+        let (_, v) = api.show_endpoint(&ep).await;
+        if errors(&v)
+            .iter()
+            .any(|(_, m)| m.contains("cannot listen on 127.37.0.10:8082"))
+        {
+            Ok(v)
+        } else {
+            Err(v)
+        }
+    })
+    .await;
+    drop(squatter);
+    assert_eq!(shown["status"], "accepted", "{shown}");
+    plane.shutdown().await;
+}
