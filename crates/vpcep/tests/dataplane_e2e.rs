@@ -220,23 +220,40 @@ async fn tcp_proxy_modes_carry_traffic_with_the_right_proxy_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_lifecycle_drives_the_listener() {
+    approval_lifecycle(Db::Sqlite, "127.21", "127.31").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_lifecycle_drives_the_listener_on_postgres() {
+    approval_lifecycle(Db::Postgres, "127.41", "127.51").await;
+}
+
+/// Approval on: pending → accept → reject → accept → delete, each step seen on the socket.
+/// `p` and `c` are the first two octets of the provider's and the consumer's /16.
+async fn approval_lifecycle(db: Db, p: &str, c: &str) {
     init_tracing();
-    let plane = Plane::start(with_agent()).await;
+    let Some(plane) = Plane::try_start(PlaneOptions { db, ..with_agent() }).await else {
+        return;
+    };
     let api = &plane.api;
     let (pvpc, psub) = api
-        .vpc_with_subnet("provider", "127.21.0.0/16", "127.21.0.0/24")
+        .vpc_with_subnet("provider", &format!("{p}.0.0/16"), &format!("{p}.0.0/24"))
         .await;
     let (cvpc, csub) = api
-        .vpc_with_subnet("consumer", "127.31.0.0/16", "127.31.0.0/24")
+        .vpc_with_subnet("consumer", &format!("{c}.0.0/16"), &format!("{c}.0.0/24"))
         .await;
-    let backend = Backend::start("127.21.0.10:0").await;
-    let port_id = api.port(&psub, "127.21.0.10").await;
+    let backend = Backend::start(&format!("{p}.0.10:0")).await;
+    let port_id = api.port(&psub, &format!("{p}.0.10")).await;
     let svc = api
         .service(&port_id, &pvpc, &[(80, backend.addr.port())], "close", true)
         .await;
     api.wait_service(&svc, "available").await;
-    let ep = id_of(&api.endpoint(&svc, &cvpc, &csub, "127.31.0.10", None).await);
-    let (client, dst) = ("127.31.0.50", sa("127.31.0.10", 80));
+    let ep = id_of(
+        &api.endpoint(&svc, &cvpc, &csub, &format!("{c}.0.10"), None)
+            .await,
+    );
+    let client = &format!("{c}.0.50");
+    let dst = sa(&format!("{c}.0.10"), 80);
 
     // Pending: nothing listens.
     api.wait_endpoint(&ep, "pendingAcceptance").await;
@@ -411,27 +428,38 @@ async fn service_port_update_moves_the_listener() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_the_host_lacks_makes_the_endpoint_failed() {
+    bind_failure(Db::Sqlite, "127.24", "127.34", "10.254").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_the_host_lacks_makes_the_endpoint_failed_on_postgres() {
+    bind_failure(Db::Postgres, "127.44", "127.54", "10.253").await;
+}
+
+/// An endpoint in `far` (first two octets of a /16 the host has no address in) becomes
+/// `failed` with the bind error; another endpoint of the same service (in `c`) still works.
+async fn bind_failure(db: Db, p: &str, c: &str, far: &str) {
     init_tracing();
-    let ip = "10.254.0.10";
-    if std::net::TcpListener::bind((ip, 0)).is_ok() {
-        notice(&format!(
-            "SKIPPED an_address_the_host_lacks_makes_the_endpoint_failed: this host has {ip}"
-        ));
+    let ip = &format!("{far}.0.10");
+    if std::net::TcpListener::bind((ip.as_str(), 0)).is_ok() {
+        notice(&format!("SKIPPED bind_failure: this host has {ip}"));
         return;
     }
-    let plane = Plane::start(with_agent()).await;
+    let Some(plane) = Plane::try_start(PlaneOptions { db, ..with_agent() }).await else {
+        return;
+    };
     let api = &plane.api;
     let (pvpc, psub) = api
-        .vpc_with_subnet("provider", "127.24.0.0/16", "127.24.0.0/24")
+        .vpc_with_subnet("provider", &format!("{p}.0.0/16"), &format!("{p}.0.0/24"))
         .await;
     let (far_vpc, far_sub) = api
-        .vpc_with_subnet("far", "10.254.0.0/16", "10.254.0.0/24")
+        .vpc_with_subnet("far", &format!("{far}.0.0/16"), &format!("{far}.0.0/24"))
         .await;
     let (cvpc, csub) = api
-        .vpc_with_subnet("consumer", "127.34.0.0/16", "127.34.0.0/24")
+        .vpc_with_subnet("consumer", &format!("{c}.0.0/16"), &format!("{c}.0.0/24"))
         .await;
-    let backend = Backend::start("127.24.0.10:0").await;
-    let port_id = api.port(&psub, "127.24.0.10").await;
+    let backend = Backend::start(&format!("{p}.0.10:0")).await;
+    let port_id = api.port(&psub, &format!("{p}.0.10")).await;
     let svc = api
         .service(
             &port_id,
@@ -444,7 +472,10 @@ async fn an_address_the_host_lacks_makes_the_endpoint_failed() {
     api.wait_service(&svc, "available").await;
 
     let bad = id_of(&api.endpoint(&svc, &far_vpc, &far_sub, ip, None).await);
-    let good = id_of(&api.endpoint(&svc, &cvpc, &csub, "127.34.0.10", None).await);
+    let good = id_of(
+        &api.endpoint(&svc, &cvpc, &csub, &format!("{c}.0.10"), None)
+            .await,
+    );
     let failed = api.wait_endpoint(&bad, "failed").await;
     let errs = errors(&failed);
     assert!(
@@ -455,7 +486,9 @@ async fn an_address_the_host_lacks_makes_the_endpoint_failed() {
     );
     // The other endpoint of the same service is not affected.
     api.wait_endpoint(&good, "accepted").await;
-    echoes("127.34.0.50", sa("127.34.0.10", 80)).await.unwrap();
+    echoes(&format!("{c}.0.50"), sa(&format!("{c}.0.10"), 80))
+        .await
+        .unwrap();
     plane.shutdown().await;
 }
 

@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vpcep::server::{ControlPlane, ServeConfig};
 use vpcep_client::Client;
+pub use vpcep_store::conformance::Backend as Db;
+use vpcep_store::conformance::TestDb;
 
 /// The tenant that owns the services, the VPCs and the endpoints.
 pub const TENANT_DOMAIN: &str = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
@@ -94,18 +96,31 @@ pub struct Plane {
     cfg: ServeConfig,
     stop: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    db: Option<TestDb>,
     _dir: tempfile::TempDir,
 }
 
 /// What a [`Plane`] runs with.
-#[derive(Default)]
 pub struct PlaneOptions {
+    /// The store (SQLite unless said).
+    pub db: Db,
     /// `--with-agent`.
     pub with_agent: bool,
     /// `--require-agent`.
     pub require_agent: bool,
     /// The `--inventory` file's text.
     pub inventory: Option<String>,
+}
+
+impl Default for PlaneOptions {
+    fn default() -> Self {
+        PlaneOptions {
+            db: Db::Sqlite,
+            with_agent: false,
+            require_agent: false,
+            inventory: None,
+        }
+    }
 }
 
 /// Data-plane options of the in-process agent: short drain so that shutdowns are quick.
@@ -119,8 +134,14 @@ pub fn proxy_options() -> vpcep_proxy::ProxyOptions {
 }
 
 impl Plane {
-    /// Starts a control plane.
-    pub async fn start(opts: PlaneOptions) -> Plane {
+    /// Starts a control plane; `None` (with a printed notice) when its database is PostgreSQL
+    /// and that is not reachable (and `VPCEP_REQUIRE_PG` is not set).
+    pub async fn try_start(opts: PlaneOptions) -> Option<Plane> {
+        let Some(db) = TestDb::new(opts.db).await else {
+            let test = std::thread::current().name().unwrap_or("test").to_string();
+            notice(&format!("SKIPPED {test}: PostgreSQL is not reachable"));
+            return None;
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let accounts = dir.path().join("accounts.toml");
         std::fs::write(&accounts, accounts_toml()).expect("write accounts");
@@ -130,7 +151,7 @@ impl Plane {
             p
         });
         let cfg = ServeConfig {
-            database: format!("sqlite://{}", dir.path().join("vpcep.db").display()),
+            database: db.url.clone(),
             region: "e2e-1".into(),
             accounts: Some(accounts),
             inventory,
@@ -140,14 +161,21 @@ impl Plane {
             ..ServeConfig::default()
         };
         let (stop, task, base_url) = serve(&cfg).await;
-        Plane {
+        Some(Plane {
             api: Api::tenant(&base_url),
             base_url,
             cfg,
             stop,
             task: Some(task),
+            db: Some(db),
             _dir: dir,
-        }
+        })
+    }
+
+    /// Starts a control plane on SQLite (or fails).
+    pub async fn start(opts: PlaneOptions) -> Plane {
+        assert_eq!(opts.db, Db::Sqlite, "use try_start");
+        Self::try_start(opts).await.expect("SQLite is always there")
     }
 
     /// Stops gracefully, then starts again on the same database (on another port).
@@ -163,6 +191,9 @@ impl Plane {
     /// Stops gracefully (the data plane drains); fails the test if that takes over 10 s.
     pub async fn shutdown(mut self) {
         self.stop_gracefully().await;
+        if let Some(db) = self.db.take() {
+            db.cleanup().await;
+        }
     }
 
     async fn stop_gracefully(&mut self) {
@@ -204,6 +235,19 @@ impl Drop for Plane {
         self.stop.cancel();
         if let Some(t) = self.task.take() {
             t.abort();
+        }
+        // A test that failed still drops its PostgreSQL schema (from a thread: Drop cannot
+        // await).
+        if let Some(db) = self.db.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(db.cleanup());
+                }
+            })
+            .join();
         }
     }
 }
