@@ -11,9 +11,26 @@ use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use vpcep_domain::dataplane::{AgentReport, EndpointSpec, PortPair, Snapshot};
 
-/// Bumps the desired-state version inside the caller's transaction.
-pub(crate) async fn bump_version(conn: &mut AnyConnection) -> StoreResult<()> {
-    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'dataplane_version'")
+/// Bumps the desired-state version inside the caller's transaction; answers the new version.
+pub(crate) async fn bump_version(conn: &mut AnyConnection) -> StoreResult<u64> {
+    let v: i64 = sqlx::query_scalar(
+        "UPDATE counters SET value = value + 1 WHERE name = 'dataplane_version' RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(v.max(0) as u64)
+}
+
+/// Bumps the version for a change of one endpoint and records it on the endpoint: only reports
+/// for that version or later say whether this change is realized.
+pub(crate) async fn publish_endpoint(
+    conn: &mut AnyConnection,
+    endpoint_id: uuid::Uuid,
+) -> StoreResult<()> {
+    let v = bump_version(conn).await?;
+    sqlx::query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
+        .bind(endpoint_id.to_string())
+        .bind(i64::try_from(v).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -348,7 +348,6 @@ impl SqlStore {
                 };
                 let entries = crate::permissions::permission_entries(c, &sid).await?;
                 check(&svc, &entries)?;
-                take_quota(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
                 let vpc: Vpc = fetch(c, &owned(&ep.project_id, ep.vpc_id), "")
                     .await?
                     .ok_or_else(|| StoreError::from(ApiError::new(ErrorCode::VpcNotFound, format!("The VPC {} does not exist", ep.vpc_id))))?;
@@ -394,8 +393,10 @@ impl SqlStore {
                 ep.marker_id = next_marker(c).await?;
                 record::insert(c, &ep).await?;
                 set_status_at(c, ep.id, ep.created_at).await?;
-                crate::dataplane::bump_version(c).await?;
+                crate::dataplane::publish_endpoint(c, ep.id).await?;
                 insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
+                // Last, so that on PostgreSQL the project's counter row stays locked briefly.
+                take_quota(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
                 Ok(ep)
             })
         })
@@ -436,7 +437,7 @@ impl SqlStore {
                 if new != old {
                     new.updated_at = now;
                     update_endpoint(c, &new, new.status != old.status).await?;
-                    crate::dataplane::bump_version(c).await?;
+                    crate::dataplane::publish_endpoint(c, new.id).await?;
                 }
                 Ok(new)
             })
@@ -524,7 +525,7 @@ impl SqlStore {
                             if new != old {
                                 new.updated_at = now;
                                 update_endpoint(c, &new, new.status != old.status).await?;
-                                crate::dataplane::bump_version(c).await?;
+                                crate::dataplane::publish_endpoint(c, new.id).await?;
                             }
                             None
                         }
@@ -570,15 +571,18 @@ impl SqlStore {
                 .await?
                 .rows_affected());
         };
-        let results = |ok: i64| {
+        // What live agents (reported at or after the time bound to `alive`, e.g. "$3") say of
+        // an endpoint's current desired state (reports for an older version do not count).
+        let results = |ok: i64, alive: &str| {
             format!(
                 "FROM endpoint_realizations r JOIN agents a ON a.agent_id = r.agent_id \
-                 WHERE r.endpoint_id = endpoints.id AND r.ok = {ok} AND a.reported_at >= $3"
+                 WHERE r.endpoint_id = endpoints.id AND r.ok = {ok} AND a.reported_at >= {alive} \
+                 AND r.version >= endpoints.desired_version"
             )
         };
-        let realized = format!("EXISTS (SELECT 1 {})", results(1));
-        let warning = format!("(SELECT MAX(r.error) {})", results(1));
-        let failure = format!("(SELECT MAX(r.error) {})", results(0));
+        let realized = format!("EXISTS (SELECT 1 {})", results(1, "$3"));
+        let warning = format!("(SELECT MAX(r.error) {})", results(1, "$3"));
+        let failure = format!("(SELECT MAX(r.error) {})", results(0, "$3"));
         let pending = format!(
             "UPDATE endpoints SET status = 'pendingAcceptance', updated_at = $1, status_at = $1 WHERE {due} AND {needs_owner}"
         );
@@ -611,6 +615,17 @@ impl SqlStore {
             .execute(&mut *c)
             .await?
             .rows_affected();
+        // Accepted endpoints show what live agents report now (a listener that failed later, a
+        // note); this changes no desired state, so it bumps no version and counts no move.
+        let now_warning = format!("(SELECT MAX(r.error) {})", results(1, "$1"));
+        let now_failure = format!("(SELECT MAX(r.error) {})", results(0, "$1"));
+        let shown = format!("COALESCE({now_failure}, {now_warning})");
+        let refresh = format!(
+            "UPDATE endpoints SET error_code = CASE WHEN {now_failure} IS NOT NULL THEN '{DATAPLANE_FAILURE}' \
+             WHEN {now_warning} IS NOT NULL THEN '{DATAPLANE_WARNING}' ELSE NULL END, error_message = {shown} \
+             WHERE status = 'accepted' AND COALESCE(error_message, '') <> COALESCE({shown}, '')"
+        );
+        sqlx::query(&refresh).bind(alive).execute(&mut *c).await?;
         Ok(moved)
     }
 

@@ -388,19 +388,19 @@ pub(crate) async fn release_ips(conn: &mut AnyConnection, owner_id: &str) -> Sto
     Ok(())
 }
 
-/// The port of a project (share-locked on PostgreSQL), its VPC and the VPC's subnets: what the
-/// endpoint-service backend check needs.
+/// The port of a project (share-locked on PostgreSQL) and its VPC: what the endpoint-service
+/// backend check needs. The VPC's subnets are not read: they always lie inside its CIDR (checked
+/// when a subnet is created and when the VPC's CIDR changes), so the VPC's CIDR speaks for them.
 pub(crate) async fn backend_of(
     conn: &mut AnyConnection,
     lock: &str,
     project_id: &str,
     port_id: Uuid,
     vpc_id: Uuid,
-) -> StoreResult<(Option<Port>, Option<Vpc>, Vec<Subnet>)> {
+) -> StoreResult<(Option<Port>, Option<Vpc>)> {
     let port: Option<Port> = fetch(conn, &owned(project_id, port_id), lock).await?;
     let vpc: Option<Vpc> = fetch(conn, &owned(project_id, vpc_id), "").await?;
-    let subnets: Vec<Subnet> = fetch_all(conn, &by("vpc_id", vpc_id.to_string())).await?;
-    Ok((port, vpc, subnets))
+    Ok((port, vpc))
 }
 
 impl SqlStore {

@@ -158,48 +158,59 @@ pub(crate) async fn insert_tags(
     project_id: &str,
     tags: &[Tag],
 ) -> StoreResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..tags.len())
+        .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES {rows}");
+    let mut q = sqlx::query(&sql);
     for t in tags {
-        sqlx::query("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES ($1, $2, $3, $4, $5)")
+        q = q
             .bind(resource_type)
             .bind(resource_id)
             .bind(project_id)
             .bind(&t.key)
-            .bind(&t.value)
-            .execute(&mut *conn)
-            .await?;
+            .bind(&t.value);
     }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Takes one unit of `resource` usage for a project if that stays within `quota`.
+/// Takes one unit of `resource` usage for a project if that stays within `quota`: one
+/// conditional upsert, so concurrent takers on any node serialize on the counter row and the
+/// quota holds exactly.
 pub(crate) async fn take_quota(
     conn: &mut AnyConnection,
     project_id: &str,
     resource: &str,
     quota: u64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
-        .bind(project_id)
-        .bind(resource)
-        .execute(&mut *conn)
-        .await?;
-    let taken = sqlx::query("UPDATE project_usage SET used = used + 1 WHERE project_id = $1 AND resource = $2 AND used < $3")
-        .bind(project_id)
-        .bind(resource)
-        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    if taken == 0 {
-        return Err(ApiError::new(
+    let exceeded = || -> StoreError {
+        ApiError::new(
             ErrorCode::QuotaExceeded,
             format!(
                 "Quota exceeded: the project already has its quota of {quota} {resource} resources"
             ),
         )
-        .into());
+        .into()
+    };
+    if quota == 0 {
+        return Err(exceeded());
     }
-    Ok(())
+    let taken: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
+         ON CONFLICT (project_id, resource) DO UPDATE SET used = project_usage.used + 1 \
+         WHERE project_usage.used < $3 RETURNING used",
+    )
+    .bind(project_id)
+    .bind(resource)
+    .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+    .fetch_optional(&mut *conn)
+    .await?;
+    taken.map(|_| ()).ok_or_else(exceeded)
 }
 
 /// Gives back `n` units of `resource` usage.
@@ -262,65 +273,71 @@ fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uu
 }
 
 /// Claims the service's ports on its `port_id`. Another service holding one of them is
-/// EndPoint.3044; the primary key makes this hold under concurrent transactions.
+/// Claims the service's ports on its `port_id` in one statement. A port another service
+/// holds is EndPoint.3044; the primary key makes this hold under concurrent transactions (on
+/// PostgreSQL a conflicting insert waits for the other transaction, then does nothing).
 async fn claim_ports(
     conn: &mut AnyConnection,
     service_id: Uuid,
     port_id: Uuid,
     ports: &[PortMapping],
 ) -> StoreResult<()> {
-    let claims = claims_of(ports);
+    let claims: Vec<_> = claims_of(ports).into_iter().collect();
+    if claims.is_empty() {
+        return Ok(());
+    }
     let sid = service_id.to_string();
     let pid = port_id.to_string();
-    // A readable error for the common case: read what others already hold.
-    let held = sqlx::query("SELECT protocol, side, port, service_id FROM service_port_claims WHERE port_id = $1 AND service_id <> $2")
-        .bind(&pid)
-        .bind(&sid)
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in &held {
-        let (protocol, side, port): (String, String, i64) = (
-            row.try_get("protocol")?,
-            row.try_get("side")?,
-            row.try_get("port")?,
-        );
-        if claims
-            .iter()
-            .any(|(p, s, n)| *p == protocol && *s == side && i64::from(*n) == port)
-        {
-            return Err(port_conflict(
-                &side,
-                port,
-                &protocol,
-                &row.try_get::<String, _>("service_id")?,
-                port_id,
-            ));
-        }
-    }
+    let rows = (0..claims.len())
+        .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) VALUES {rows} \
+         ON CONFLICT DO NOTHING RETURNING protocol, side, port"
+    );
+    let mut q = sqlx::query(&sql);
     for (protocol, side, port) in &claims {
-        let inserted = sqlx::query("INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) VALUES ($1, $2, $3, $4, $5)")
+        q = q
             .bind(&pid)
             .bind(*protocol)
             .bind(*side)
             .bind(i64::from(*port))
-            .bind(&sid)
-            .execute(&mut *conn)
-            .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Err(port_conflict(
-                    side,
-                    i64::from(*port),
-                    protocol,
-                    "created concurrently",
-                    port_id,
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+            .bind(&sid);
     }
-    Ok(())
+    let inserted = q.fetch_all(&mut *conn).await?;
+    if inserted.len() == claims.len() {
+        return Ok(());
+    }
+    // Name the first port someone else holds, for a readable error.
+    let mut got = std::collections::HashSet::new();
+    for row in &inserted {
+        got.insert((
+            row.try_get::<String, _>("protocol")?,
+            row.try_get::<String, _>("side")?,
+            row.try_get::<i64, _>("port")?,
+        ));
+    }
+    let (protocol, side, port) = claims
+        .iter()
+        .find(|(p, s, n)| !got.contains(&(p.to_string(), s.to_string(), i64::from(*n))))
+        .expect("a claim was not inserted");
+    let holder: Option<String> = sqlx::query_scalar(
+        "SELECT service_id FROM service_port_claims WHERE port_id = $1 AND protocol = $2 AND side = $3 AND port = $4",
+    )
+    .bind(&pid)
+    .bind(*protocol)
+    .bind(*side)
+    .bind(i64::from(*port))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Err(port_conflict(
+        side,
+        i64::from(*port),
+        protocol,
+        holder.as_deref().unwrap_or("created concurrently"),
+        port_id,
+    ))
 }
 
 async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResult<()> {
@@ -337,15 +354,14 @@ async fn check_backend(
     share_lock: &str,
     s: &EndpointService,
 ) -> StoreResult<()> {
-    let (port, vpc, subnets) =
-        backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
+    let (port, vpc) = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
     check_service_backend(
         s.server_type,
         s.vpc_id,
         s.port_id,
         port.as_ref(),
         vpc.as_ref(),
-        &subnets,
+        &[],
     )?;
     Ok(())
 }
@@ -357,7 +373,6 @@ async fn insert_service(
     quota: u64,
 ) -> StoreResult<()> {
     check_backend(conn, share_lock, s).await?;
-    take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     sqlx::query(&format!(
         "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
@@ -397,7 +412,9 @@ async fn insert_service(
         &s.project_id,
         &s.tags,
     )
-    .await
+    .await?;
+    // Last, so that on PostgreSQL the project's counter row stays locked as briefly as possible.
+    take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
 }
 
 /// Writes back the mutable columns of a service.

@@ -211,7 +211,7 @@ async fn run_in_process_agent(
     cancel: CancellationToken,
 ) {
     let mut applied: Option<u64> = None;
-    let mut last_report = None;
+    let reports = dp.reports();
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -221,9 +221,8 @@ async fn run_in_process_agent(
             Ok(snapshot) if Some(snapshot.version) != applied => {
                 let version = snapshot.version;
                 dp.push(snapshot);
-                if let Some(report) = dp.applied(version).await {
-                    last_report = Some(report);
-                }
+                // Wait until this version is applied, so its report is the one recorded.
+                let _ = dp.applied(version).await;
                 applied = Some(version);
             }
             Ok(_) => {}
@@ -233,8 +232,10 @@ async fn run_in_process_agent(
                 continue;
             }
         }
-        if let Some(report) = &last_report {
-            if let Err(e) = vpcep_control::dataplane::report(&ctx, report).await {
+        // The latest report (listeners retried since the last snapshot included), as heartbeat.
+        let latest = reports.borrow().clone();
+        if let Some(report) = latest {
+            if let Err(e) = vpcep_control::dataplane::report(&ctx, &report).await {
                 tracing::warn!(error = %e, "in-process agent: cannot record the report");
             }
         }

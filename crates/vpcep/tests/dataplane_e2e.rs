@@ -707,9 +707,6 @@ fn uuid() -> String {
 /// the listener to a port something else holds) must show in the endpoint's `error`, as the
 /// contract's `EndpointResult::error` says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: agents' reports are read only to settle `creating` endpoints \
-            (ep_complete_creations); once `accepted`, a failed listener (e.g. EADDRINUSE after a \
-            port move) stays invisible: status `accepted`, `error` empty, while nothing listens"]
 async fn a_listener_that_fails_after_acceptance_shows_the_error() {
     init_tracing();
     let plane = Plane::start(with_agent()).await;
