@@ -808,33 +808,54 @@ pub fn overlaps_reserved(net: &Ipv4Net) -> bool {
     net.contains(&reserved) || reserved.contains(net)
 }
 
+/// What the endpoint-service backend check needs to know of a port and the VPC it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendFacts {
+    /// The VPC the port is in.
+    pub port_vpc_id: Uuid,
+    /// The port's `device_owner` (what it is).
+    pub device_owner: String,
+    /// The CIDR and routes of the service's `vpc_id`, when that VPC exists in the project.
+    pub vpc: Option<(Ipv4Net, Vec<Route>)>,
+}
+
+impl BackendFacts {
+    /// The facts of a port and a VPC read as records.
+    pub fn of(port: &Port, vpc: Option<&Vpc>) -> Self {
+        BackendFacts {
+            port_vpc_id: port.vpc_id,
+            device_owner: port.device_owner.clone(),
+            vpc: vpc.map(|v| (v.cidr, v.routes.clone())),
+        }
+    }
+}
+
 /// An endpoint service's backend must be a port of the caller's project in `vpc_id`, of the kind
-/// `server_type` says, and neither the VPC nor its subnets may overlap 198.19.128.0/17.
-/// `port` is `None` when no such port exists in the project.
+/// `server_type` says, and neither the VPC nor its custom routes may overlap 198.19.128.0/17.
+/// (Its subnets need no check of their own: they always lie inside the VPC's CIDR.) `facts` is
+/// `None` when no such port exists in the project.
 pub fn check_service_backend(
     server_type: ServerType,
     vpc_id: Uuid,
     port_id: Uuid,
-    port: Option<&Port>,
-    vpc: Option<&Vpc>,
-    subnets: &[Subnet],
+    facts: Option<&BackendFacts>,
 ) -> ApiResult<()> {
-    let port = port.ok_or_else(|| {
+    let port = facts.ok_or_else(|| {
         err(
             ErrorCode::PortNotFound,
             format!("The port {port_id} does not exist in this project"),
         )
     })?;
-    if port.vpc_id != vpc_id {
+    if port.port_vpc_id != vpc_id {
         return Err(err(
             ErrorCode::PortNotInVpc,
             format!(
                 "The port {port_id} belongs to VPC {}, not to vpc_id {vpc_id}",
-                port.vpc_id
+                port.port_vpc_id
             ),
         ));
     }
-    let vpc = vpc.ok_or_else(|| {
+    let (cidr, routes) = port.vpc.as_ref().ok_or_else(|| {
         err(
             ErrorCode::VpcNotFound,
             format!("The VPC {vpc_id} does not exist"),
@@ -854,23 +875,14 @@ pub fn check_service_backend(
             ),
         ));
     }
-    if overlaps_reserved(&vpc.cidr) {
+    if overlaps_reserved(cidr) {
         return Err(err(
             ErrorCode::InvalidCidr,
-            format!(
-                "The CIDR {} of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves",
-                vpc.cidr
-            ),
-        ));
-    }
-    if let Some(s) = subnets.iter().find(|s| overlaps_reserved(&s.cidr)) {
-        return Err(err(
-            ErrorCode::InvalidCidr,
-            format!("Subnet {} ({}) of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves", s.id, s.cidr),
+            format!("The CIDR {cidr} of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves"),
         ));
     }
     // Custom routes of the VPC must stay clear of the range too (the seed page's note).
-    if let Some(r) = vpc.routes.iter().find(|r| {
+    if let Some(r) = routes.iter().find(|r| {
         r.destination
             .parse::<Ipv4Net>()
             .is_ok_and(|d| overlaps_reserved(&d))
@@ -1103,7 +1115,9 @@ mod tests {
         let v = vpc("10.0.0.0/16");
         let vm = port(&v, "compute:local-1a");
         let lb = port(&v, "neutron:LOADBALANCERV2");
-        let ok = |t, p: &Port| check_service_backend(t, v.id, p.id, Some(p), Some(&v), &[]);
+        let ok = |t, p: &Port| {
+            check_service_backend(t, v.id, p.id, Some(&BackendFacts::of(p, Some(&v))))
+        };
         assert!(ok(ServerType::Vm, &vm).is_ok());
         assert!(ok(ServerType::Lb, &lb).is_ok());
         assert_eq!(
@@ -1121,36 +1135,58 @@ mod tests {
             ErrorCode::InvalidServerType
         );
         assert_eq!(
-            check_service_backend(ServerType::Vm, v.id, vm.id, None, Some(&v), &[])
+            check_service_backend(ServerType::Vm, v.id, vm.id, None)
                 .unwrap_err()
                 .code,
             ErrorCode::PortNotFound
         );
         assert_eq!(
-            check_service_backend(ServerType::Vm, Uuid::new_v4(), vm.id, Some(&vm), None, &[])
-                .unwrap_err()
-                .code,
+            check_service_backend(
+                ServerType::Vm,
+                Uuid::new_v4(),
+                vm.id,
+                Some(&BackendFacts::of(&vm, None))
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::PortNotInVpc
+        );
+        assert_eq!(
+            check_service_backend(
+                ServerType::Vm,
+                v.id,
+                vm.id,
+                Some(&BackendFacts::of(&vm, None))
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::VpcNotFound
         );
         let wide = vpc("198.0.0.0/8");
         let p = port(&wide, "");
         assert_eq!(
-            check_service_backend(ServerType::Vm, wide.id, p.id, Some(&p), Some(&wide), &[])
-                .unwrap_err()
-                .code,
+            check_service_backend(
+                ServerType::Vm,
+                wide.id,
+                p.id,
+                Some(&BackendFacts::of(&p, Some(&wide)))
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::InvalidCidr
         );
-        let inside = vpc("198.19.0.0/16");
-        let s = subnet(&inside, "198.19.128.0/24");
-        let p2 = port(&inside, "");
+        let mut routed = vpc("10.0.0.0/16");
+        routed.routes = vec![Route {
+            destination: "198.19.130.0/24".into(),
+            nexthop: "10.0.0.1".into(),
+        }];
+        let p2 = port(&routed, "");
         assert_eq!(
             check_service_backend(
                 ServerType::Vm,
-                inside.id,
+                routed.id,
                 p2.id,
-                Some(&p2),
-                Some(&inside),
-                &[s]
+                Some(&BackendFacts::of(&p2, Some(&routed)))
             )
             .unwrap_err()
             .code,

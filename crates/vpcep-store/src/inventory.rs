@@ -388,19 +388,45 @@ pub(crate) async fn release_ips(conn: &mut AnyConnection, owner_id: &str) -> Sto
     Ok(())
 }
 
-/// The port of a project (share-locked on PostgreSQL) and its VPC: what the endpoint-service
-/// backend check needs. The VPC's subnets are not read: they always lie inside its CIDR (checked
-/// when a subnet is created and when the VPC's CIDR changes), so the VPC's CIDR speaks for them.
+/// What the endpoint-service backend check needs, in one query: the port of a project
+/// (share-locked on PostgreSQL) and the CIDR and routes of the named VPC of that project. The
+/// VPC's subnets are not read: they always lie inside its CIDR (checked when a subnet is created
+/// and when the VPC's CIDR changes), so the VPC's CIDR speaks for them.
 pub(crate) async fn backend_of(
     conn: &mut AnyConnection,
-    lock: &str,
+    share_lock: bool,
     project_id: &str,
     port_id: Uuid,
     vpc_id: Uuid,
-) -> StoreResult<(Option<Port>, Option<Vpc>)> {
-    let port: Option<Port> = fetch(conn, &owned(project_id, port_id), lock).await?;
-    let vpc: Option<Vpc> = fetch(conn, &owned(project_id, vpc_id), "").await?;
-    Ok((port, vpc))
+) -> StoreResult<Option<vpcep_domain::network::BackendFacts>> {
+    let lock = if share_lock { " FOR SHARE OF p" } else { "" };
+    let sql = format!(
+        "SELECT p.vpc_id, p.device_owner, v.cidr, v.routes FROM ports p \
+         LEFT JOIN vpcs v ON v.id = $3 AND v.project_id = $2 WHERE p.id = $1 AND p.project_id = $2{lock}"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(port_id.to_string())
+        .bind(project_id)
+        .bind(vpc_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let vpc = match (opt_text(&row, "cidr")?, opt_text(&row, "routes")?) {
+        (Some(cidr), Some(routes)) => Some((
+            cidr.parse()
+                .map_err(|_| StoreError::Internal(format!("stored cidr {cidr:?}")))?,
+            serde_json::from_str(&routes)
+                .map_err(|_| StoreError::Internal("stored routes".into()))?,
+        )),
+        _ => None,
+    };
+    Ok(Some(vpcep_domain::network::BackendFacts {
+        port_vpc_id: parsed(&row, "vpc_id")?,
+        device_owner: text(&row, "device_owner")?,
+        vpc,
+    }))
 }
 
 impl SqlStore {

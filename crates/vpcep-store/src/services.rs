@@ -351,24 +351,17 @@ async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResul
 /// Checks the service's backend port against the inventory (share-locking the port).
 async fn check_backend(
     conn: &mut AnyConnection,
-    share_lock: &str,
+    share_lock: bool,
     s: &EndpointService,
 ) -> StoreResult<()> {
-    let (port, vpc) = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
-    check_service_backend(
-        s.server_type,
-        s.vpc_id,
-        s.port_id,
-        port.as_ref(),
-        vpc.as_ref(),
-        &[],
-    )?;
+    let facts = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
+    check_service_backend(s.server_type, s.vpc_id, s.port_id, facts.as_ref())?;
     Ok(())
 }
 
 async fn insert_service(
     conn: &mut AnyConnection,
-    share_lock: &str,
+    share_lock: bool,
     s: &EndpointService,
     quota: u64,
 ) -> StoreResult<()> {
@@ -498,7 +491,7 @@ impl SqlStore {
         quota: u64,
     ) -> StoreResult<()> {
         let s = service.clone();
-        let share = self.dialect.for_share();
+        let share = self.dialect == crate::sql::Dialect::Postgres;
         self.write(move |c| Box::pin(async move { insert_service(c, share, &s, quota).await }))
             .await
     }
@@ -590,7 +583,7 @@ impl SqlStore {
         mutate: ServiceMutation,
     ) -> StoreResult<EndpointService> {
         let dialect = self.dialect;
-        let share = self.dialect.for_share();
+        let share = self.dialect == crate::sql::Dialect::Postgres;
         let project_id = project_id.to_string();
         self.write(move |c| {
             Box::pin(async move {

@@ -177,18 +177,22 @@ async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
         let mut delivers = Vec::with_capacity(batch.len());
+        // Control statements between jobs go in one round trip each (`RELEASE w; SAVEPOINT w`):
+        // every statement is a round trip to the driver's worker thread.
         let outcome: StoreResult<()> = async {
-            conn.execute("BEGIN IMMEDIATE").await?;
-            for job in batch.drain(..) {
-                conn.execute("SAVEPOINT w").await?;
+            conn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await?;
+            let last = batch.len() - 1;
+            for (i, job) in batch.drain(..).enumerate() {
                 let (ok, deliver) = job(&mut conn).await;
                 delivers.push(deliver);
-                if !ok {
-                    conn.execute("ROLLBACK TO w").await?;
-                }
-                conn.execute("RELEASE w").await?;
+                let undo = if ok { "" } else { "ROLLBACK TO w; " };
+                let next = if i == last {
+                    "RELEASE w; COMMIT"
+                } else {
+                    "RELEASE w; SAVEPOINT w"
+                };
+                conn.execute(format!("{undo}{next}").as_str()).await?;
             }
-            conn.execute("COMMIT").await?;
             Ok(())
         }
         .await;
