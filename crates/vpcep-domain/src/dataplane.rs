@@ -9,9 +9,10 @@
 //! - `POST /agent/v1/report` with an [`AgentReport`]: what the agent realized; answers 204.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Everything an agent must serve. Versions only grow; an agent applies a snapshot as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Snapshot {
     /// Monotonic version of the desired state.
     pub version: u64,
@@ -21,7 +22,7 @@ pub struct Snapshot {
 
 /// One endpoint to realize: listen on `ip` and each `client_port`, forward to `backend_ip` and
 /// the matching `server_port`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointSpec {
     /// Endpoint id (UUID).
     pub endpoint_id: String,
@@ -33,11 +34,13 @@ pub struct EndpointSpec {
     pub ip: String,
     /// Network namespace to listen in (`ip netns` name); `None`: the agent's own.
     #[serde(default)]
+    #[schema(required = true)]
     pub listen_netns: Option<String>,
     /// Backend address (the fixed IP of the service's `port_id`, or the service's `ip`).
     pub backend_ip: String,
     /// Network namespace to connect from; `None`: the agent's own.
     #[serde(default)]
+    #[schema(required = true)]
     pub backend_netns: Option<String>,
     /// Port mappings of the service.
     pub ports: Vec<PortPair>,
@@ -52,7 +55,7 @@ pub struct EndpointSpec {
 }
 
 /// `client_port` → `server_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortPair {
     /// Port the agent listens on.
     pub client_port: u16,
@@ -61,7 +64,7 @@ pub struct PortPair {
 }
 
 /// What an agent realized from one snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AgentReport {
     /// A stable name of the agent (host name by default).
     pub agent_id: String,
@@ -72,7 +75,7 @@ pub struct AgentReport {
 }
 
 /// How one endpoint fared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointResult {
     /// Endpoint id.
     pub endpoint_id: String,

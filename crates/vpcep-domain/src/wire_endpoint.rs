@@ -1,15 +1,16 @@
 //! Request and response bodies of the endpoint, connection and tag operations (#1, #6, #8, #9,
 //! #11, #13, #15, #22, #23, #24, #28, #30, #31, #32, #33), as the official SDK sends and reads them.
 
-use crate::endpoint::Endpoint;
-use crate::model::ResourceError;
+use crate::endpoint::{ConnectionAction, Endpoint, EndpointStatus};
+use crate::model::{ResourceError, ServiceType};
 use crate::time::format_millis;
 use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use serde_json::Value;
 
 /// Body of create endpoint (#6).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateEndpointRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,7 +46,7 @@ pub struct CreateEndpointRequest {
 }
 
 /// Body of update endpoint whitelist (#28). `whitelist: null` counts as absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointWhiteRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,7 +56,7 @@ pub struct UpdateEndpointWhiteRequest {
 }
 
 /// Body of update endpoint policy (#23).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointPolicyRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,7 +66,7 @@ pub struct UpdateEndpointPolicyRequest {
 }
 
 /// Body of update route tables (#24).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateRoutetablesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,21 +74,23 @@ pub struct UpdateRoutetablesRequest {
 }
 
 /// Response of update route tables (#24); `error` only when a binding failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRoutetablesResponse {
     pub routetables: Vec<String>,
 }
 
 /// Body of the v2 endpoint upgrade (#30).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeEndpointRequest {
+    /// `start` (the only action).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "start")]
     pub action: Option<String>,
 }
 
 /// `QueryError` on endpoints and connections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QueryErrorView {
     pub error_code: String,
     pub error_message: String,
@@ -103,10 +106,12 @@ impl From<&ResourceError> for QueryErrorView {
 }
 
 /// The endpoint object (#6, #9, #11, #13, #23, #28).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
     pub id: String,
+    #[schema(value_type = ServiceType)]
     pub service_type: String,
+    #[schema(value_type = EndpointStatus)]
     pub status: String,
     pub active_status: Vec<String>,
     pub enable_status: String,
@@ -117,9 +122,11 @@ pub struct EndpointView {
     pub enable_dns: bool,
     pub dns_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ip: Option<String>,
     pub vpc_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub subnet_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -130,11 +137,16 @@ pub struct EndpointView {
     pub enable_whitelist: bool,
     pub routetables: Vec<String>,
     pub description: String,
+    /// The policy statements (`null` when none is set).
+    #[schema(required = true)]
     pub policy_statement: Option<Value>,
+    /// The policy document (`null` when none is set).
+    #[schema(required = true)]
     pub policy_document: Option<Value>,
     pub public_border_group: String,
     pub ip_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ipv6_address: Option<String>,
 }
 
@@ -182,14 +194,14 @@ impl From<&Endpoint> for EndpointView {
 }
 
 /// Response of list endpoints (#13).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListEndpointsResponse {
     pub endpoints: Vec<EndpointView>,
     pub total_count: u64,
 }
 
 /// A connection: the owner's view of an endpoint (#1, #15, #22).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub marker_id: u32,
@@ -217,30 +229,31 @@ impl From<&Endpoint> for ConnectionView {
 }
 
 /// Response of list connections (#15).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListConnectionsResponse {
     pub connections: Vec<ConnectionView>,
     pub total_count: u64,
 }
 
 /// Response of the connections action (#1) and connection descriptions (#22).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionsResponse {
     pub connections: Vec<ConnectionView>,
 }
 
 /// Body of the connections action (#1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionActionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ConnectionAction>)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Vec<String>>,
 }
 
 /// One entry of the connection descriptions body (#22).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionDescDto {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,7 +263,7 @@ pub struct ConnectionDescDto {
 }
 
 /// Body of connection descriptions (#22).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionsDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,17 +271,19 @@ pub struct ConnectionsDescRequest {
 }
 
 /// Body of the tag action (#31).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct TagActionRequest {
+    /// `create` or `delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "create")]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagDto>>,
 }
 
 /// `TagValuesList`: a key with values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagValuesDto {
     #[serde(default)]
     pub key: Option<String>,
@@ -277,20 +292,20 @@ pub struct TagValuesDto {
 }
 
 /// A key with its values (responses).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagValuesView {
     pub key: String,
     pub values: Vec<String>,
 }
 
 /// Response of the project tags (#32).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProjectTagsResponse {
     pub tags: Vec<TagValuesView>,
 }
 
 /// `Match` of the resource query.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MatchDto {
     #[serde(default)]
     pub key: Option<String>,
@@ -299,7 +314,7 @@ pub struct MatchDto {
 }
 
 /// A number that clients send as a JSON number or as a string (`"limit": "1000"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NumOrString {
     /// `1000`.
@@ -309,10 +324,12 @@ pub enum NumOrString {
 }
 
 /// Body of the resource query by tags (#33).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ResourceQueryRequest {
+    /// `filter` (a page of resources) or `count` (only `total_count`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "filter")]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagValuesDto>>,
@@ -335,7 +352,7 @@ pub struct ResourceQueryRequest {
 }
 
 /// One resource of the query result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceView {
     pub resource_id: String,
     pub resource_name: String,
@@ -343,9 +360,10 @@ pub struct ResourceView {
 }
 
 /// Response of `filter` (#33); `count` answers only `total_count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceQueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub resources: Option<Vec<ResourceView>>,
     pub total_count: u64,
 }

@@ -4,11 +4,12 @@
 use crate::network::{AddressPair, DhcpOpt, Port, PrivateIp, Route, Subnet, Vpc};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 macro_rules! opt_struct {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
         #[serde(default)]
         pub struct $name { $($(#[$fm])* #[serde(skip_serializing_if = "Option::is_none")] pub $f: Option<$t>),* }
     };
@@ -136,7 +137,7 @@ opt_struct! {
 }
 
 /// `Vpc` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcView {
     pub id: String,
     pub name: String,
@@ -172,19 +173,19 @@ impl From<&Vpc> for VpcView {
 }
 
 /// `{"vpc": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcResponse {
     pub vpc: VpcView,
 }
 
 /// `{"vpcs": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcsResponse {
     pub vpcs: Vec<VpcView>,
 }
 
 /// `Subnet` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetView {
     pub id: String,
     pub name: String,
@@ -247,39 +248,39 @@ impl From<&Subnet> for SubnetView {
 }
 
 /// `{"subnet": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetResponse {
     pub subnet: SubnetView,
 }
 
 /// `{"subnets": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetsResponse {
     pub subnets: Vec<SubnetView>,
 }
 
 /// `SubnetResult` of update subnet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetResult {
     pub id: String,
     pub status: String,
 }
 
 /// `{"subnet": {"id", "status"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateSubnetResponse {
     pub subnet: SubnetResult,
 }
 
 /// `FixedIp` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FixedIpView {
     pub ip_address: String,
     pub subnet_id: String,
 }
 
 /// `BindingVifDetails`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VifDetails {
     pub primary_interface: bool,
     pub port_filter: bool,
@@ -287,7 +288,7 @@ pub struct VifDetails {
 }
 
 /// `Port` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortView {
     pub id: String,
     pub name: String,
@@ -357,19 +358,19 @@ impl From<&Port> for PortView {
 }
 
 /// `{"port": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortResponse {
     pub port: PortView,
 }
 
 /// `{"ports": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortsResponse {
     pub ports: Vec<PortView>,
 }
 
 /// `Privateip` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PrivateIpView {
     pub status: String,
     pub id: String,
@@ -398,7 +399,7 @@ impl From<&PrivateIp> for PrivateIpView {
 }
 
 /// `{"privateips": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PrivateIpsResponse {
     pub privateips: Vec<PrivateIpView>,
 }
