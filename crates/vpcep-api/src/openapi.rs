@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, Response as Resp,
@@ -261,8 +262,55 @@ fn operation_mut<'a>(
     }
 }
 
+fn type_admits_null(t: &SchemaType) -> bool {
+    match t {
+        SchemaType::Type(t) => *t == Type::Null,
+        SchemaType::Array(ts) => ts.contains(&Type::Null),
+        SchemaType::AnyValue => true,
+    }
+}
+
+/// Whether a schema admits `null` (its type, or a `null` branch of a `oneOf`).
+fn admits_null(schema: &RefOr<Schema>) -> bool {
+    match schema {
+        RefOr::Ref(_) => false,
+        RefOr::T(Schema::Object(o)) => type_admits_null(&o.schema_type),
+        RefOr::T(Schema::Array(a)) => type_admits_null(&a.schema_type),
+        RefOr::T(Schema::OneOf(o)) => o.items.iter().any(admits_null),
+        RefOr::T(Schema::AnyOf(o)) => o.items.iter().any(admits_null),
+        RefOr::T(_) => true,
+    }
+}
+
+/// Drops `"default": null` from properties that do not admit `null`: the derive writes it for
+/// every field of a `#[serde(default)]` request struct, also for the mandatory ones documented
+/// as non-null, where it would make the document invalid.
+fn drop_impossible_null_defaults(schema: &mut RefOr<Schema>) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    for property in object.properties.values_mut() {
+        let admits = admits_null(property);
+        let default = match property {
+            RefOr::T(Schema::Object(o)) => &mut o.default,
+            RefOr::T(Schema::Array(a)) => &mut a.default,
+            RefOr::T(Schema::OneOf(o)) => &mut o.default,
+            _ => continue,
+        };
+        if !admits && default.as_ref().is_some_and(serde_json::Value::is_null) {
+            *default = None;
+        }
+    }
+}
+
 impl Modify for Shared {
     fn modify(&self, doc: &mut Document) {
+        if let Some(components) = doc.components.as_mut() {
+            components
+                .schemas
+                .values_mut()
+                .for_each(drop_impossible_null_defaults);
+        }
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             SECURITY_SCHEME,

@@ -47,12 +47,14 @@ pub struct PortDto {
 #[serde(default)]
 pub struct CreateServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub port_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vip_port_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub vpc_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_enabled: Option<bool>,
@@ -60,11 +62,12 @@ pub struct CreateServiceRequest {
     #[schema(value_type = Option<ServiceType>)]
     pub service_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<ServerType>)]
+    #[schema(value_type = ServerType, required = true)]
     pub server_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub ports: Option<Vec<PortDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<TcpProxy>)]
@@ -110,6 +113,7 @@ pub struct UpdateServiceRequest {
 #[serde(default)]
 pub struct RenameServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub endpoint_service_name: Option<String>,
 }
 
@@ -173,8 +177,9 @@ pub struct ServiceView {
     pub server_resources: Vec<ServerResource>,
 }
 
-/// `PortList` in responses.
+/// `PortList` in responses (documented as `PortMappingView`: the VPC API has its own `PortView`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PortMappingView)]
 pub struct PortView {
     pub client_port: u16,
     pub server_port: u16,
@@ -399,6 +404,7 @@ pub struct ErrorBody {
 pub struct ServerResourceDto {
     /// The backend's id (mandatory).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub resource_id: Option<String>,
     /// Its availability zone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,6 +416,7 @@ pub struct ServerResourceDto {
 #[serde(default)]
 pub struct AddServerResourcesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub server_resources: Option<Vec<ServerResourceDto>>,
 }
 

@@ -14,8 +14,10 @@ use serde_json::Value;
 #[serde(default)]
 pub struct CreateEndpointRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub endpoint_service_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub vpc_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
@@ -70,6 +72,7 @@ pub struct UpdateEndpointPolicyRequest {
 #[serde(default)]
 pub struct UpdateRoutetablesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub routetables: Option<Vec<String>>,
 }
 
@@ -86,6 +89,7 @@ pub struct UpgradeEndpointRequest {
     /// `start` (the only action).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "start")]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
 }
 
@@ -247,8 +251,10 @@ pub struct ConnectionsResponse {
 pub struct ConnectionActionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<ConnectionAction>)]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub endpoints: Option<Vec<String>>,
 }
 
@@ -257,8 +263,10 @@ pub struct ConnectionActionRequest {
 #[serde(default)]
 pub struct ConnectionDescDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub description: Option<String>,
 }
 
@@ -267,6 +275,7 @@ pub struct ConnectionDescDto {
 #[serde(default)]
 pub struct ConnectionsDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub connections: Option<Vec<ConnectionDescDto>>,
 }
 
@@ -277,6 +286,7 @@ pub struct TagActionRequest {
     /// `create` or `delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "create")]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagDto>>,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 pub struct PermissionActionRequest {
     /// The entries, e.g. `iam:domain::<domain id>`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<String>>,
     /// `domainId` (default) or `orgPath`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,6 +22,7 @@ pub struct PermissionActionRequest {
     /// `add` or `remove`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<PermissionAction>)]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
 }
 
@@ -37,6 +39,7 @@ pub struct PermissionActionResponse {
 #[serde(default)]
 pub struct AddPermissionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permission: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -47,6 +50,7 @@ pub struct AddPermissionDto {
 #[serde(default)]
 pub struct BatchAddPermissionsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<AddPermissionDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<PermissionType>)]
@@ -58,6 +62,7 @@ pub struct BatchAddPermissionsRequest {
 #[serde(default)]
 pub struct RemovePermissionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub id: Option<String>,
 }
 
@@ -66,6 +71,7 @@ pub struct RemovePermissionDto {
 #[serde(default)]
 pub struct BatchRemovePermissionsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<RemovePermissionDto>>,
 }
 
@@ -74,6 +80,7 @@ pub struct BatchRemovePermissionsRequest {
 #[serde(default)]
 pub struct PermissionDescDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub description: Option<String>,
 }
 
@@ -82,6 +89,7 @@ pub struct PermissionDescDto {
 #[serde(default)]
 pub struct UpdatePermissionDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permission: Option<PermissionDescDto>,
 }
 

@@ -56,10 +56,14 @@ opt_struct! {
 opt_struct! {
     /// `subnet` of create subnet (#2).
     pub struct CreateSubnetOption {
+        #[schema(required = true, nullable = false)]
         pub name: String,
         pub description: String,
+        #[schema(required = true, nullable = false)]
         pub cidr: String,
+        #[schema(required = true, nullable = false)]
         pub vpc_id: String,
+        #[schema(required = true, nullable = false)]
         pub gateway_ip: String,
         pub ipv6_enable: bool,
         pub dhcp_enable: bool,
@@ -92,6 +96,7 @@ opt_struct! {
     /// `port` of create port (#1).
     pub struct CreatePortOption {
         pub name: String,
+        #[schema(required = true, nullable = false)]
         pub network_id: String,
         pub fixed_ips: Vec<FixedIpDto>,
         pub device_owner: String,
@@ -113,27 +118,27 @@ opt_struct! {
 }
 opt_struct! {
     /// Body of create VPC.
-    pub struct CreateVpcRequest { pub vpc: CreateVpcOption }
+    pub struct CreateVpcRequest { #[schema(required = true, nullable = false)] pub vpc: CreateVpcOption }
 }
 opt_struct! {
     /// Body of update VPC.
-    pub struct UpdateVpcRequest { pub vpc: UpdateVpcOption }
+    pub struct UpdateVpcRequest { #[schema(required = true, nullable = false)] pub vpc: UpdateVpcOption }
 }
 opt_struct! {
     /// Body of create subnet.
-    pub struct CreateSubnetRequest { pub subnet: CreateSubnetOption }
+    pub struct CreateSubnetRequest { #[schema(required = true, nullable = false)] pub subnet: CreateSubnetOption }
 }
 opt_struct! {
     /// Body of update subnet.
-    pub struct UpdateSubnetRequest { pub subnet: UpdateSubnetOption }
+    pub struct UpdateSubnetRequest { #[schema(required = true, nullable = false)] pub subnet: UpdateSubnetOption }
 }
 opt_struct! {
     /// Body of create port.
-    pub struct CreatePortRequest { pub port: CreatePortOption }
+    pub struct CreatePortRequest { #[schema(required = true, nullable = false)] pub port: CreatePortOption }
 }
 opt_struct! {
     /// Body of update port.
-    pub struct UpdatePortRequest { pub port: UpdatePortOption }
+    pub struct UpdatePortRequest { #[schema(required = true, nullable = false)] pub port: UpdatePortOption }
 }
 
 /// `Vpc` in responses.
