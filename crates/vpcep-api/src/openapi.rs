@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as Document, Ref, RefOr, Response as Resp,
@@ -175,7 +175,8 @@ const TOO_LARGE: Common = Common {
 const TOO_MANY: Common = Common {
     name: "TooManyRequests",
     status: "429",
-    description: "The account exceeded its request rate (EndPoint.0022); retry after `Retry-After` seconds",
+    description:
+        "The account exceeded its request rate (EndPoint.0022); retry after `Retry-After` seconds",
 };
 const INTERNAL: Common = Common {
     name: "InternalError",
@@ -185,7 +186,8 @@ const INTERNAL: Common = Common {
 const UNAVAILABLE: Common = Common {
     name: "Unavailable",
     status: "503",
-    description: "The store is temporarily unavailable (EndPoint.0001); retry after `Retry-After` seconds",
+    description:
+        "The store is temporarily unavailable (EndPoint.0001); retry after `Retry-After` seconds",
 };
 const TIMEOUT: Common = Common {
     name: "Timeout",
@@ -247,11 +249,7 @@ fn add_response(op: &mut Operation, c: &Common) {
         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(c.name)));
 }
 
-fn operation_mut<'a>(
-    doc: &'a mut Document,
-    method: &str,
-    path: &str,
-) -> Option<&'a mut Operation> {
+fn operation_mut<'a>(doc: &'a mut Document, method: &str, path: &str) -> Option<&'a mut Operation> {
     let item = doc.paths.paths.get_mut(path)?;
     match method {
         "GET" => item.get.as_mut(),
@@ -262,42 +260,22 @@ fn operation_mut<'a>(
     }
 }
 
-fn type_admits_null(t: &SchemaType) -> bool {
-    match t {
-        SchemaType::Type(t) => *t == Type::Null,
-        SchemaType::Array(ts) => ts.contains(&Type::Null),
-        SchemaType::AnyValue => true,
-    }
-}
-
-/// Whether a schema admits `null` (its type, or a `null` branch of a `oneOf`).
-fn admits_null(schema: &RefOr<Schema>) -> bool {
-    match schema {
-        RefOr::Ref(_) => false,
-        RefOr::T(Schema::Object(o)) => type_admits_null(&o.schema_type),
-        RefOr::T(Schema::Array(a)) => type_admits_null(&a.schema_type),
-        RefOr::T(Schema::OneOf(o)) => o.items.iter().any(admits_null),
-        RefOr::T(Schema::AnyOf(o)) => o.items.iter().any(admits_null),
-        RefOr::T(_) => true,
-    }
-}
-
-/// Drops `"default": null` from properties that do not admit `null`: the derive writes it for
-/// every field of a `#[serde(default)]` request struct, also for the mandatory ones documented
-/// as non-null, where it would make the document invalid.
-fn drop_impossible_null_defaults(schema: &mut RefOr<Schema>) {
+/// Drops `"default": null` from the properties of object schemas. The derive writes it for every
+/// field of a `#[serde(default)]` request struct, also for the mandatory ones documented as
+/// non-null, where it would make the document invalid; elsewhere it says nothing that leaving
+/// the field out does not (and OpenAPI models, utoipa's included, read it back as no default).
+fn drop_null_defaults(schema: &mut RefOr<Schema>) {
     let RefOr::T(Schema::Object(object)) = schema else {
         return;
     };
     for property in object.properties.values_mut() {
-        let admits = admits_null(property);
         let default = match property {
             RefOr::T(Schema::Object(o)) => &mut o.default,
             RefOr::T(Schema::Array(a)) => &mut a.default,
             RefOr::T(Schema::OneOf(o)) => &mut o.default,
             _ => continue,
         };
-        if !admits && default.as_ref().is_some_and(serde_json::Value::is_null) {
+        if default.as_ref().is_some_and(serde_json::Value::is_null) {
             *default = None;
         }
     }
@@ -306,10 +284,7 @@ fn drop_impossible_null_defaults(schema: &mut RefOr<Schema>) {
 impl Modify for Shared {
     fn modify(&self, doc: &mut Document) {
         if let Some(components) = doc.components.as_mut() {
-            components
-                .schemas
-                .values_mut()
-                .for_each(drop_impossible_null_defaults);
+            components.schemas.values_mut().for_each(drop_null_defaults);
         }
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -372,4 +347,314 @@ pub(crate) async fn serve() -> Response {
         body.clone(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "patch", "head", "options", "trace",
+    ];
+
+    fn served() -> Value {
+        serde_json::from_str(&document().to_json().unwrap()).unwrap()
+    }
+
+    /// Every `(method, path, operation)` of the document.
+    fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for m in METHODS {
+                if let Some(op) = item.get(m) {
+                    out.push((m.to_uppercase(), path.clone(), op.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_routed_operation_is_documented_and_every_documented_one_is_routed() {
+        let doc = served();
+        let routed: BTreeSet<(String, String)> = routes::registered()
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p))
+            .collect();
+        let documented: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(m, p, _)| (m, p))
+            .collect();
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes without an OpenAPI operation (add #[utoipa::path] and list the handler in ApiDoc): {undocumented:?}"
+        );
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            unrouted.is_empty(),
+            "documented operations the router does not serve: {unrouted:?}"
+        );
+        // 33 VPCEP operations, 16 of the VPC API, the agent feed (2), `/{version}/`, health,
+        // metrics and this document.
+        assert_eq!(routed.len(), 55);
+    }
+
+    #[test]
+    fn document_is_openapi_3_and_round_trips_through_the_openapi_model() {
+        let text = document().to_json().unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert!(value["openapi"].as_str().unwrap().starts_with("3."));
+        assert!(value["info"]["title"].is_string() && value["info"]["version"].is_string());
+        let parsed: Document = serde_json::from_str(&text).unwrap();
+        let again = serde_json::to_value(&parsed).unwrap();
+        assert_eq!(first_difference(&value, &again, ""), None);
+    }
+
+    /// The JSON pointer of the first place where `a` and `b` differ.
+    fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => first_difference(u, v, &format!("{at}/{k}")),
+                    (u, v) => Some(format!("{at}/{k}: {u:?} vs {v:?}")),
+                })
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (u, v))| first_difference(u, v, &format!("{at}/{i}"))),
+            _ if a == b => None,
+            _ => Some(format!("{at}: {a} vs {b}")),
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let doc = served();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let pointer = r.strip_prefix('#').expect("local reference");
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = served();
+        let mut seen = BTreeSet::new();
+        for (m, p, op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap().to_string();
+            assert!(
+                seen.insert(id.clone()),
+                "{m} {p}: duplicate operationId {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn signed_operations_require_the_signature_and_document_the_shared_errors() {
+        let doc = served();
+        let (_, signed) = routes::signed_routes().into_parts();
+        let signed: BTreeSet<(String, String)> = signed
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p))
+            .collect();
+        let scheme = &doc["components"]["securitySchemes"][SECURITY_SCHEME];
+        assert_eq!(
+            (&scheme["type"], &scheme["in"], &scheme["name"]),
+            (
+                &serde_json::json!("apiKey"),
+                &serde_json::json!("header"),
+                &serde_json::json!("Authorization")
+            )
+        );
+        assert!(scheme["description"]
+            .as_str()
+            .unwrap()
+            .contains("SDK-HMAC-SHA256"));
+        for (m, p, op) in operations(&doc) {
+            let codes: BTreeSet<&str> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            if signed.contains(&(m.clone(), p.clone())) {
+                assert_eq!(
+                    op["security"],
+                    serde_json::json!([{ SECURITY_SCHEME: [] }]),
+                    "{m} {p}"
+                );
+                for code in ["400", "401", "403", "413", "429", "500", "503"] {
+                    assert!(codes.contains(code), "{m} {p} lacks {code}");
+                }
+                if p.contains('{') {
+                    assert!(codes.contains("404"), "{m} {p} lacks 404");
+                }
+            } else {
+                assert!(op.get("security").is_none(), "{m} {p} is open");
+                assert!(!codes.contains("401"), "{m} {p} is open");
+            }
+            assert!(codes.contains("414") && codes.contains("431"), "{m} {p}");
+        }
+        let open: Vec<_> = routes::open_routes().into_parts().1;
+        assert!(open.contains(&("GET", "/openapi.json".to_string())));
+    }
+
+    #[test]
+    fn bodiless_statuses_have_no_content_and_the_others_have_one() {
+        let doc = served();
+        for (m, p, op) in operations(&doc) {
+            for (code, resp) in op["responses"].as_object().unwrap() {
+                let resp = match resp.get("$ref").and_then(Value::as_str) {
+                    Some(r) => doc.pointer(r.strip_prefix('#').unwrap()).unwrap(),
+                    None => resp,
+                };
+                let has_body = resp.get("content").is_some();
+                match code.as_str() {
+                    "202" | "204" => assert!(!has_body, "{m} {p} {code} has a body"),
+                    _ => assert!(has_body, "{m} {p} {code} has no body"),
+                }
+            }
+        }
+    }
+
+    fn schema(doc: &Value, name: &str) -> Value {
+        doc["components"]["schemas"][name].clone()
+    }
+
+    fn required(schema: &Value) -> BTreeSet<String> {
+        schema["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn fields_skipped_when_absent_are_optional_and_null_ones_nullable() {
+        let doc = served();
+        let service = schema(&doc, "ServiceView");
+        let req = required(&service);
+        assert!(req.contains("id") && req.contains("server_resources"));
+        assert!(!req.contains("ip") && !req.contains("snat_network_id"));
+        assert_eq!(service["properties"]["ip"]["type"], "string");
+
+        let endpoint = schema(&doc, "EndpointView");
+        let req = required(&endpoint);
+        assert!(!req.contains("ip") && !req.contains("subnet_id") && !req.contains("ipv6_address"));
+        // Always written, `null` when unset.
+        assert!(req.contains("policy_statement") && req.contains("policy_document"));
+
+        let error = schema(&doc, "ErrorBody");
+        assert_eq!(
+            required(&error),
+            BTreeSet::from(["error_code".to_string(), "error_msg".to_string()])
+        );
+
+        let spec = schema(&doc, "EndpointSpec");
+        assert!(required(&spec).contains("listen_netns"));
+        assert_eq!(
+            spec["properties"]["listen_netns"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            schema(&doc, "DhcpOpt")["properties"]["opt_value"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        // Request fields are optional and may be null, except the mandatory ones.
+        let create = schema(&doc, "CreateServiceRequest");
+        assert_eq!(
+            required(&create),
+            ["port_id", "vpc_id", "server_type", "ports"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        );
+        assert_eq!(
+            create["properties"]["description"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(create["properties"]["port_id"]["type"], "string");
+        assert!(create["properties"]["port_id"].get("default").is_none());
+    }
+
+    #[test]
+    fn enums_list_the_wire_values_of_the_code() {
+        let doc = served();
+        let values = |name: &str| -> Vec<String> {
+            schema(&doc, name)["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        use vpcep_domain::model::{ServerType, ServiceStatus};
+        assert_eq!(
+            values("ServerType"),
+            ServerType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            values("ServiceStatus"),
+            ServiceStatus::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn paging_limits_match_the_code() {
+        use vpcep_domain::list::{MAX_LIMIT, MAX_PERMISSION_LIMIT};
+        let doc = served();
+        let limit_max = |path: &str| -> u64 {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "limit")
+                .unwrap()["schema"]["maximum"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(
+            limit_max("/v1/{project_id}/vpc-endpoint-services"),
+            u64::from(MAX_LIMIT)
+        );
+        assert_eq!(
+            limit_max("/v1/{project_id}/vpc-endpoints"),
+            u64::from(MAX_LIMIT)
+        );
+        assert_eq!(
+            limit_max(
+                "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions"
+            ),
+            u64::from(MAX_PERMISSION_LIMIT)
+        );
+        assert_eq!(
+            limit_max("/v1/{project_id}/vpcs"),
+            u64::from(vpcep_control::network::MAX_VPC_LIMIT)
+        );
+    }
 }

@@ -6,8 +6,8 @@ use crate::model::{ResourceError, ServiceType};
 use crate::time::format_millis;
 use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Body of create endpoint (#6).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -36,8 +36,12 @@ pub struct CreateEndpointRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A list of policy statements (gateway endpoints).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A policy document object (interface endpoints).
+    #[schema(value_type = Option<Object>)]
     pub policy_document: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_version: Option<String>,
@@ -62,8 +66,12 @@ pub struct UpdateEndpointWhiteRequest {
 #[serde(default)]
 pub struct UpdateEndpointPolicyRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A list of policy statements (gateway endpoints).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A policy document object (interface endpoints).
+    #[schema(value_type = Option<Object>)]
     pub policy_document: Option<Value>,
 }
 
@@ -142,10 +150,10 @@ pub struct EndpointView {
     pub routetables: Vec<String>,
     pub description: String,
     /// The policy statements (`null` when none is set).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
     /// The policy document (`null` when none is set).
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<Object>)]
     pub policy_document: Option<Value>,
     pub public_border_group: String,
     pub ip_version: String,

@@ -310,11 +310,13 @@ pub struct PortView {
     pub extra_dhcp_opts: Vec<DhcpOpt>,
     #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: String,
+    #[schema(value_type = Vec<Object>)]
     pub dns_assignment: Vec<serde_json::Value>,
     pub dns_name: String,
     #[serde(rename = "binding:vif_details")]
     pub binding_vif_details: VifDetails,
     #[serde(rename = "binding:profile")]
+    #[schema(value_type = Object)]
     pub binding_profile: serde_json::Value,
     pub instance_id: String,
     pub instance_type: String,

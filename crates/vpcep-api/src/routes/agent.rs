@@ -3,16 +3,16 @@
 use crate::auth::Authenticated;
 use crate::error::{HttpError, HttpResult};
 use crate::extract::{JsonBody, Params};
-use crate::AppState;
 use crate::routes::RouteTable;
+use crate::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::Json;
 use http::request::Parts;
 use http::StatusCode;
 use std::time::Duration;
+use utoipa::IntoParams;
 use vpcep_control::dataplane;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
-use utoipa::IntoParams;
 use vpcep_domain::ErrorCode;
 
 /// A request signed by an operator account (agents use operator credentials).

@@ -3,8 +3,8 @@
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
-use crate::routes::services::ServicePath;
 use crate::openapi::{PageQuery, ProjectPath};
+use crate::routes::services::ServicePath;
 use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -12,12 +12,12 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vpcep_domain::endpoint::EndpointStatus;
-use vpcep_domain::model::ResourceKind;
-use vpcep_domain::wire::ErrorBody;
 use vpcep_control::endpoints::{self, ConnectionResult};
 use vpcep_control::{tags, Caller};
+use vpcep_domain::endpoint::EndpointStatus;
+use vpcep_domain::model::ResourceKind;
 use vpcep_domain::wire::tag_views;
+use vpcep_domain::wire::ErrorBody;
 use vpcep_domain::wire_endpoint::{
     ConnectionActionRequest, ConnectionView, ConnectionsDescRequest, ConnectionsResponse,
     CreateEndpointRequest, EndpointView, ListConnectionsResponse, ListEndpointsResponse,

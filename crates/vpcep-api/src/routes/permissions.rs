@@ -2,17 +2,17 @@
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
-use crate::routes::services::ServicePath;
 use crate::openapi::ProjectPath;
+use crate::routes::services::ServicePath;
 use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use vpcep_control::{permissions, quotas, Caller};
 use vpcep_domain::list::{SortDir, SortKey};
 use vpcep_domain::quota::QuotaType;
-use vpcep_control::{permissions, quotas, Caller};
 use vpcep_domain::quota::QuotasResponse;
 use vpcep_domain::wire_permission::{
     permission_views, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,

@@ -6,9 +6,7 @@ use axum::Json;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vpcep_domain::wire::{
-    version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS,
-};
+use vpcep_domain::wire::{version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS};
 use vpcep_domain::ErrorCode;
 
 fn base_url(headers: &HeaderMap) -> String {

@@ -10,8 +10,8 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use vpcep_domain::wire::ErrorBody;
 use vpcep_control::{network, Caller};
+use vpcep_domain::wire::ErrorBody;
 use vpcep_domain::wire_vpc::{
     CreatePortRequest, CreateSubnetRequest, CreateVpcRequest, PortResponse, PortView,
     PortsResponse, PrivateIpView, PrivateIpsResponse, SubnetResponse, SubnetResult, SubnetView,
