@@ -142,6 +142,9 @@ fi
 log "schemathesis: $MAX_EXAMPLES examples per operation, $WORKERS workers, phases $PHASES"
 started=$(date +%s)
 status=0
+# schemathesis and hypothesis keep their caches (.schemathesis/, .hypothesis/) in the working
+# directory: keep them in target/fuzz.
+cd "$OUT"
 SCHEMATHESIS_HOOKS="$FUZZ/hooks.py" "$VENV/bin/schemathesis" \
     --config-file "$TMP/schemathesis.toml" \
     --no-color \
