@@ -58,6 +58,7 @@ def main() -> None:
             "server_type": "VM",
             "ports": [{"client_port": 80, "server_port": 8080, "protocol": "TCP"}],
             "approval_enabled": False,
+            "enable_policy": True,
             "service_name": "fuzz",
         },
     )
@@ -72,11 +73,53 @@ def main() -> None:
         "/vpc-endpoints",
         {"endpoint_service_id": service["id"], "vpc_id": vpc["id"], "subnet_id": subnet["id"]},
     )
-    permission = call(
+    permission, spare_permission = call(
         "POST",
         f"/vpc-endpoint-services/{service['id']}/permissions/batch-create",
-        {"permissions": [{"permission": "iam:domain::" + "1" * 32, "description": "fuzz"}]},
-    )["permissions"][0]
+        {
+            "permissions": [
+                {"permission": "iam:domain::" + "1" * 32, "description": "fuzz"},
+                {"permission": "iam:domain::" + "2" * 32, "description": "spare"},
+            ]
+        },
+    )["permissions"]
+
+    # Spares for the operations that delete: the resources above stay for the others.
+    spare_vpc = call("POST", "/vpcs", {"vpc": {"name": "spare-vpc", "cidr": "10.1.0.0/16"}})["vpc"]
+    spare_subnet = call(
+        "POST",
+        "/subnets",
+        {
+            "subnet": {
+                "name": "spare-subnet",
+                "cidr": "10.1.1.0/24",
+                "gateway_ip": "10.1.1.1",
+                "vpc_id": spare_vpc["id"],
+            }
+        },
+    )["subnet"]
+    spare_port = call(
+        "POST", "/ports", {"port": {"name": "spare-port", "network_id": subnet["id"]}}
+    )["port"]
+    service_port = call(
+        "POST", "/ports", {"port": {"name": "spare-service-port", "network_id": subnet["id"]}}
+    )["port"]
+    spare_service = call(
+        "POST",
+        "/vpc-endpoint-services",
+        {
+            "port_id": service_port["id"],
+            "vpc_id": vpc["id"],
+            "server_type": "VM",
+            "ports": [{"client_port": 81, "server_port": 8081, "protocol": "TCP"}],
+            "service_name": "spare",
+        },
+    )
+    spare_endpoint = call(
+        "POST",
+        "/vpc-endpoints",
+        {"endpoint_service_id": service["id"], "vpc_id": vpc["id"], "subnet_id": subnet["id"]},
+    )
 
     dictionaries = {
         "project": [project],
@@ -89,8 +132,10 @@ def main() -> None:
         "permission": [permission["id"]],
         "service_name": [service["service_name"]],
     }
+    dictionaries["version"] = ["v1", "v2"]
     # (parameter or body field, dictionary, probability of using it instead of generated data)
     bindings = [
+        ("path.version", "version", 0.5),
         ("path.vpc_id", "vpc", 0.7),
         ("path.subnet_id", "subnet", 0.7),
         ("path.port_id", "port", 0.7),
@@ -128,6 +173,32 @@ def main() -> None:
         'include-path = "/agent/v1/snapshot"',
         'parameters = { "query.timeout" = 0 }',
     ]
+    # Deleting operations work on the spares (when not on generated ids).
+    deleting = {
+        "delete_endpoint": {"path.vpc_endpoint_id": spare_endpoint["id"]},
+        "delete_endpoint_service": {"path.vpc_endpoint_service_id": spare_service["id"]},
+        "delete_vpc": {"path.vpc_id": spare_vpc["id"]},
+        "delete_subnet": {"path.vpc_id": spare_vpc["id"], "path.subnet_id": spare_subnet["id"]},
+        "delete_port": {"path.port_id": spare_port["id"]},
+        "batch_remove_endpoint_service_permissions": {
+            "body.permissions[*].id": spare_permission["id"]
+        },
+        # Not a deletion, but its entries have a format random strings never meet.
+        "add_or_remove_service_permissions": {"body.permissions[*]": "iam:domain::" + "3" * 32},
+    }
+    for operation_id, params in deleting.items():
+        name = f"spare_{operation_id}"
+        bound = ", ".join(
+            f'"{k}" = {{ dictionary = "{name}_{i}", probability = 0.7 }}'
+            for i, k in enumerate(params)
+        )
+        lines += ["", "[[operations]]", f'include-operation-id = "{operation_id}"']
+        lines.append(f"parameters = {{ {bound} }}")
+        for i, v in enumerate(params.values()):
+            dictionaries[f"{name}_{i}"] = [v]
+    for name, values in dictionaries.items():
+        if name.startswith("spare_"):
+            lines += ["", f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"fixtures: vpc {vpc['id']}, service {service['id']}, endpoint {endpoint['id']}")

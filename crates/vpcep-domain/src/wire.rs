@@ -17,11 +17,13 @@ use utoipa::ToSchema;
 /// `TagList` / `ResourceTag` in requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagDto {
-    /// Tag key.
+    /// Tag key: 1 to 36 characters, none of `=*<>\,|/`, no surrounding spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 36)]
     pub key: Option<String>,
-    /// Tag value.
+    /// Tag value: up to 43 characters, the same characters as keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 43)]
     pub value: Option<String>,
 }
 

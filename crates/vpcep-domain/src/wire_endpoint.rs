@@ -96,7 +96,7 @@ pub struct UpdateRoutetablesResponse {
 pub struct UpgradeEndpointRequest {
     /// `start` (the only action).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "start")]
+    #[schema(pattern = "^start$")]
     #[schema(required = true, nullable = false)]
     pub action: Option<String>,
 }
@@ -258,8 +258,7 @@ pub struct ConnectionsResponse {
 #[serde(default)]
 pub struct ConnectionActionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<ConnectionAction>)]
-    #[schema(required = true, nullable = false)]
+    #[schema(value_type = ConnectionAction, required = true)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = true, nullable = false)]
@@ -293,7 +292,7 @@ pub struct ConnectionsDescRequest {
 pub struct TagActionRequest {
     /// `create` or `delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "create")]
+    #[schema(pattern = "^(create|delete)$")]
     #[schema(required = true, nullable = false)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -347,7 +346,7 @@ pub enum NumOrString {
 pub struct ResourceQueryRequest {
     /// `filter` (a page of resources) or `count` (only `total_count`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "filter")]
+    #[schema(pattern = "^(filter|count)$")]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagValuesDto>>,

@@ -21,8 +21,7 @@ pub struct PermissionActionRequest {
     pub permission_type: Option<String>,
     /// `add` or `remove`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<PermissionAction>)]
-    #[schema(required = true, nullable = false)]
+    #[schema(value_type = PermissionAction, required = true)]
     pub action: Option<String>,
 }
 

@@ -80,6 +80,7 @@ opt_struct! {
 opt_struct! {
     /// `subnet` of update subnet (#10).
     pub struct UpdateSubnetOption {
+        #[schema(required = true, nullable = false)]
         pub name: String,
         pub description: String,
         pub ipv6_enable: bool,
