@@ -16,7 +16,7 @@
 # 6. Stops the server; exits non-zero on any failure or error. Logs and a JUnit report are kept
 #    in target/fuzz/.
 #
-# Environment: FUZZ_MAX_EXAMPLES (examples per operation, default 25), FUZZ_WORKERS (default
+# Environment: FUZZ_MAX_EXAMPLES (examples per operation, default 100), FUZZ_WORKERS (default
 # 2), FUZZ_SEED (reproduce a run), FUZZ_PHASES (default examples,coverage,fuzzing).
 set -euo pipefail
 
@@ -26,7 +26,7 @@ VENV="$ROOT/.venv-fuzz"
 OUT="$ROOT/target/fuzz"
 SCHEMATHESIS_VERSION="4.32.5"
 VALIDATOR_VERSION="0.7.2"
-MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}"
+MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-100}"
 WORKERS="${FUZZ_WORKERS:-2}"
 PHASES="${FUZZ_PHASES:-examples,coverage,fuzzing}"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

@@ -4,8 +4,9 @@
 //! Transport (served by the control plane, signed like every API call, operator accounts only):
 //! - `GET /agent/v1/snapshot?since=<version>&timeout=<seconds>`: answers the current
 //!   [`Snapshot`] at once when its version differs from `since` (or `since` is absent), else
-//!   waits up to `timeout` seconds (default 30, max 60) for a change and then answers the
-//!   current snapshot (possibly still the same version).
+//!   waits up to `timeout` seconds (default and most: 25, so that the answer comes before the
+//!   API's 30-second request timeout) for a change and then answers the current snapshot
+//!   (possibly still the same version).
 //! - `POST /agent/v1/report` with an [`AgentReport`]: what the agent realized; answers 204.
 
 use serde::{Deserialize, Serialize};

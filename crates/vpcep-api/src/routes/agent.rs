@@ -43,8 +43,9 @@ pub(crate) fn routes() -> RouteTable {
 }
 
 /// Longest long-poll answered: it must end well before [`crate::REQUEST_TIMEOUT`] cuts the
-/// request off with a 504.
+/// request off with a 504 (the agent asks for 30 s by default, as long as that timeout).
 pub const LONG_POLL_LIMIT: Duration = Duration::from_secs(25);
+const _: () = assert!(LONG_POLL_LIMIT.as_secs() + 5 <= crate::REQUEST_TIMEOUT.as_secs());
 
 /// Query of the snapshot long-poll.
 #[derive(IntoParams)]
@@ -82,7 +83,7 @@ pub(crate) async fn snapshot(
                 HttpError::new(ErrorCode::Parameter, format!("Invalid timeout {v:?}"))
             })?),
         };
-    let wait = wait.min(dataplane::DEFAULT_WAIT).min(LONG_POLL_LIMIT);
+    let wait = wait.min(LONG_POLL_LIMIT);
     Ok(Json(dataplane::snapshot(&app.ctx, since, wait).await?))
 }
 
