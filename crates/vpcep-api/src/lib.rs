@@ -9,13 +9,18 @@
 //! - [`error`]: `HttpError`, the request scope (id, account).
 //! - [`auth`]: signature verification middleware, body limit.
 //! - [`extract`]: JSON bodies, query parameters, `Caller`.
-//! - `routes`: one module per resource.
+//! - `routes`: one module per resource; every route is registered through a table that records
+//!   it ([`registered_routes`]).
+//! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
 
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod routes;
 pub mod serve;
+
+pub use routes::registered as registered_routes;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
@@ -182,12 +187,13 @@ async fn method_not_allowed() -> HttpError {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let signed = routes::signed_routes().route_layer(middleware::from_fn_with_state(
+    let (open, _) = routes::open_routes().into_parts();
+    let (signed, _) = routes::signed_routes().into_parts();
+    let signed = signed.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,
     ));
-    routes::open_routes()
-        .merge(signed)
+    open.merge(signed)
         .route_layer(middleware::from_fn(record_operation))
         .fallback(no_such_api)
         .method_not_allowed_fallback(method_not_allowed)
@@ -196,6 +202,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Answers `/metrics`.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "Operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 404, description = "Metrics are not enabled (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
+    ))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(h) => (

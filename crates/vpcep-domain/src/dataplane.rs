@@ -4,14 +4,16 @@
 //! Transport (served by the control plane, signed like every API call, operator accounts only):
 //! - `GET /agent/v1/snapshot?since=<version>&timeout=<seconds>`: answers the current
 //!   [`Snapshot`] at once when its version differs from `since` (or `since` is absent), else
-//!   waits up to `timeout` seconds (default 30, max 60) for a change and then answers the
-//!   current snapshot (possibly still the same version).
+//!   waits up to `timeout` seconds (default and most: 25, so that the answer comes before the
+//!   API's 30-second request timeout) for a change and then answers the current snapshot
+//!   (possibly still the same version).
 //! - `POST /agent/v1/report` with an [`AgentReport`]: what the agent realized; answers 204.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Everything an agent must serve. Versions only grow; an agent applies a snapshot as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Snapshot {
     /// Monotonic version of the desired state.
     pub version: u64,
@@ -21,7 +23,7 @@ pub struct Snapshot {
 
 /// One endpoint to realize: listen on `ip` and each `client_port`, forward to `backend_ip` and
 /// the matching `server_port`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointSpec {
     /// Endpoint id (UUID).
     pub endpoint_id: String,
@@ -33,11 +35,13 @@ pub struct EndpointSpec {
     pub ip: String,
     /// Network namespace to listen in (`ip netns` name); `None`: the agent's own.
     #[serde(default)]
+    #[schema(required = true)]
     pub listen_netns: Option<String>,
     /// Backend address (the fixed IP of the service's `port_id`, or the service's `ip`).
     pub backend_ip: String,
     /// Network namespace to connect from; `None`: the agent's own.
     #[serde(default)]
+    #[schema(required = true)]
     pub backend_netns: Option<String>,
     /// Port mappings of the service.
     pub ports: Vec<PortPair>,
@@ -52,7 +56,7 @@ pub struct EndpointSpec {
 }
 
 /// `client_port` → `server_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortPair {
     /// Port the agent listens on.
     pub client_port: u16,
@@ -61,7 +65,7 @@ pub struct PortPair {
 }
 
 /// What an agent realized from one snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AgentReport {
     /// A stable name of the agent (host name by default).
     pub agent_id: String,
@@ -72,7 +76,7 @@ pub struct AgentReport {
 }
 
 /// How one endpoint fared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointResult {
     /// Endpoint id.
     pub endpoint_id: String,

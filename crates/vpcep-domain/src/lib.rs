@@ -28,6 +28,10 @@ pub mod wire_vpc;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 
+/// For `str_enum!`'s OpenAPI schema (the macro is exported).
+#[doc(hidden)]
+pub use utoipa as __utoipa;
+
 // Permissions (whitelists), quotas: wire bodies and rules.
 pub mod quota;
 pub mod wire_permission;

@@ -86,12 +86,13 @@ pub struct ResourceError {
 }
 
 /// A backend resource attached with the v2 add-server-resources call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ServerResource {
     /// The backend's id (e.g. a load balancer's).
     pub resource_id: String,
     /// Its availability zone, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub availability_zone_id: Option<String>,
 }
 

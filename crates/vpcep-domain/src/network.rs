@@ -28,7 +28,7 @@ use uuid::Uuid;
 pub const RESERVED_CIDR: &str = "198.19.128.0/17";
 
 /// A static route of a VPC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Route {
     /// Destination CIDR.
     pub destination: String,
@@ -37,22 +37,24 @@ pub struct Route {
 }
 
 /// An extra DHCP option of a subnet or port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DhcpOpt {
     /// Option name.
     pub opt_name: String,
-    /// Option value.
+    /// Option value (`null` when unset).
     #[serde(default)]
+    #[schema(required = true)]
     pub opt_value: Option<String>,
 }
 
 /// An allowed address pair of a port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressPair {
     /// IP address or CIDR.
     pub ip_address: String,
-    /// MAC address.
+    /// MAC address (`null` when unset).
     #[serde(default)]
+    #[schema(required = true)]
     pub mac_address: Option<String>,
 }
 

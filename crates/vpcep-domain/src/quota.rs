@@ -3,6 +3,7 @@
 
 use crate::{str_enum, ApiResult, ErrorCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 str_enum! {
     /// `type` of a quota row; also the name of its usage counter.
@@ -30,9 +31,10 @@ pub struct QuotaUsage {
 }
 
 /// `Quotas` on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotaView {
     #[serde(rename = "type")]
+    #[schema(value_type = QuotaType)]
     pub kind: String,
     pub used: u64,
     pub quota: u64,
@@ -49,13 +51,13 @@ impl From<&QuotaUsage> for QuotaView {
 }
 
 /// `ResourcesResponseBody`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotaResources {
     pub resources: Vec<QuotaView>,
 }
 
 /// Response of #14.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotasResponse {
     pub quotas: QuotaResources,
 }

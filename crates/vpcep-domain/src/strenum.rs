@@ -1,7 +1,7 @@
 //! A closed set of wire strings as a Rust enum, with one parse function that names the field.
 
 /// Declares an enum whose variants map one-to-one to wire strings, with `as_str`, `parse`
-/// (exact match) and `ALL`. `parse` answers the given error code naming the field and the
+/// (exact match), `ALL` and an OpenAPI schema listing the wire values. `parse` answers the given error code naming the field and the
 /// allowed values, so every enum in the API rejects unknown values the same way.
 #[macro_export]
 macro_rules! str_enum {
@@ -37,6 +37,18 @@ macro_rules! str_enum {
                 }
             }
         }
+
+        /// Documented as a string restricted to the wire values (OpenAPI `enum`).
+        impl $crate::__utoipa::PartialSchema for $name {
+            fn schema() -> $crate::__utoipa::openapi::RefOr<$crate::__utoipa::openapi::schema::Schema> {
+                $crate::__utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type($crate::__utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($wire),+]))
+                    .into()
+            }
+        }
+
+        impl $crate::__utoipa::ToSchema for $name {}
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,64 +5,81 @@
 //! (naming the field) from validation rather than a serde message; wrong JSON types are caught
 //! by the deserializer and reported with the field's path.
 
-use crate::model::{EndpointService, PortMapping, ServerResource, Tag};
+use crate::model::{
+    EndpointService, IpVersion, PortMapping, Protocol, ServerResource, ServerType, ServiceStatus,
+    ServiceType, Tag, TcpProxy,
+};
+use crate::service::UpgradeAction;
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `TagList` / `ResourceTag` in requests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagDto {
-    /// Tag key.
+    /// Tag key: 1 to 36 characters, none of `=*<>\,|/`, no surrounding spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 36)]
     pub key: Option<String>,
-    /// Tag value.
+    /// Tag value: up to 43 characters, the same characters as keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 43)]
     pub value: Option<String>,
 }
 
 /// `PortList` in requests. Ports are wide integers so out-of-range values reach validation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortDto {
     /// Endpoint-side port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub client_port: Option<i64>,
     /// Backend port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub server_port: Option<i64>,
     /// `TCP` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Protocol>)]
     pub protocol: Option<String>,
 }
 
 /// Body of create endpoint service (#7).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub port_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vip_port_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub vpc_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ServiceType>)]
     pub service_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ServerType, required = true)]
     pub server_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub ports: Option<Vec<PortDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<TcpProxy>)]
     pub tcp_proxy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<IpVersion>)]
     pub ip_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snat_network_id: Option<String>,
@@ -71,7 +88,7 @@ pub struct CreateServiceRequest {
 }
 
 /// Body of update endpoint service (#25); every field optional, `ports` replaces the list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +102,7 @@ pub struct UpdateServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vip_port_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<TcpProxy>)]
     pub tcp_proxy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -93,22 +111,23 @@ pub struct UpdateServiceRequest {
 }
 
 /// Body of rename endpoint service (#26).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RenameServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub endpoint_service_name: Option<String>,
 }
 
 /// Response of rename (#26): the new full name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RenameServiceResponse {
     pub endpoint_service_name: String,
 }
 
 /// `Error` entry on services; both key pairs are written because the SDK reads `code`/`message`
 /// and the public docs show `error_code`/`error_message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceErrorView {
     pub code: String,
     pub message: String,
@@ -117,15 +136,18 @@ pub struct ServiceErrorView {
 }
 
 /// The endpoint service object every service operation answers with (#7, #12, #17, #25).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceView {
     pub id: String,
     pub port_id: String,
     pub service_name: String,
+    #[schema(value_type = ServerType)]
     pub server_type: String,
     pub vpc_id: String,
     pub approval_enabled: bool,
+    #[schema(value_type = ServiceStatus)]
     pub status: String,
+    #[schema(value_type = ServiceType)]
     pub service_type: String,
     pub created_at: String,
     pub updated_at: String,
@@ -133,35 +155,42 @@ pub struct ServiceView {
     pub domain_id: String,
     pub cidr_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ip: Option<String>,
     pub ports: Vec<PortView>,
+    #[schema(value_type = TcpProxy)]
     pub tcp_proxy: String,
     pub tags: Vec<TagView>,
     pub error: Vec<ServiceErrorView>,
     pub connection_count: i64,
     pub description: String,
     pub enable_policy: bool,
+    #[schema(value_type = IpVersion)]
     pub ip_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub snat_network_id: Option<String>,
     pub supported_editions: Vec<String>,
     pub public_border_group: String,
     /// Backends added with the v2 add-server-resources call (#2); not in the SDK's model, which
     /// ignores it. `[]` when none.
     #[serde(default)]
+    #[schema(required = true)]
     pub server_resources: Vec<ServerResource>,
 }
 
-/// `PortList` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `PortList` in responses (documented as `PortMappingView`: the VPC API has its own `PortView`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PortMappingView)]
 pub struct PortView {
     pub client_port: u16,
     pub server_port: u16,
+    #[schema(value_type = Protocol)]
     pub protocol: String,
 }
 
 /// `TagList` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagView {
     pub key: String,
     pub value: String,
@@ -237,17 +266,18 @@ impl From<&EndpointService> for ServiceView {
 }
 
 /// Response of list endpoint services (#12).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListServicesResponse {
     pub endpoint_services: Vec<ServiceView>,
     pub total_count: u64,
 }
 
 /// Response of describe (#16): the basic, backend-free summary any account may see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DescribeServiceView {
     pub id: String,
     pub service_name: String,
+    #[schema(value_type = ServiceType)]
     pub service_type: String,
     pub created_at: String,
     pub is_charge: bool,
@@ -270,11 +300,12 @@ impl From<&EndpointService> for DescribeServiceView {
 }
 
 /// One entry of the public service list (#19).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicServiceView {
     pub id: String,
     pub owner: String,
     pub service_name: String,
+    #[schema(value_type = ServiceType)]
     pub service_type: String,
     pub created_at: String,
     pub is_charge: bool,
@@ -296,14 +327,14 @@ impl From<&EndpointService> for PublicServiceView {
 }
 
 /// Response of the public service list (#19).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListPublicServicesResponse {
     pub endpoint_services: Vec<PublicServiceView>,
     pub total_count: u64,
 }
 
 /// `Link` of a version object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LinkView {
     pub href: String,
     #[serde(rename = "type")]
@@ -312,7 +343,7 @@ pub struct LinkView {
 }
 
 /// `VersionObject` (#20, #21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionView {
     pub id: String,
     pub status: String,
@@ -323,13 +354,13 @@ pub struct VersionView {
 }
 
 /// Response of `GET /` (#21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionsResponse {
     pub versions: Vec<VersionView>,
 }
 
 /// Response of `GET /{version}` (#20).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionResponse {
     pub version: VersionView,
 }
@@ -360,20 +391,22 @@ pub fn version_view(base_url: &str, id: &str) -> Option<VersionView> {
 }
 
 /// The error body: `{"error_code", "error_msg", "request_id"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error_code: String,
     pub error_msg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request_id: Option<String>,
 }
 
 /// `ServerResource` in the v2 add-server-resources body (#2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ServerResourceDto {
     /// The backend's id (mandatory).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub resource_id: Option<String>,
     /// Its availability zone.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,19 +414,21 @@ pub struct ServerResourceDto {
 }
 
 /// Body of v2 add-server-resources (#2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AddServerResourcesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub server_resources: Option<Vec<ServerResourceDto>>,
 }
 
 /// Body of v2 service upgrade (#29), which the SDK sends empty; the current docs describe
 /// `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeServiceRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<UpgradeAction>)]
     pub action: Option<String>,
     /// Accepted and ignored: every service here may take several backends.
     #[serde(skip_serializing_if = "Option::is_none")]

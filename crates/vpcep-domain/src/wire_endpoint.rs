@@ -1,20 +1,23 @@
 //! Request and response bodies of the endpoint, connection and tag operations (#1, #6, #8, #9,
 //! #11, #13, #15, #22, #23, #24, #28, #30, #31, #32, #33), as the official SDK sends and reads them.
 
-use crate::endpoint::Endpoint;
-use crate::model::ResourceError;
+use crate::endpoint::{ConnectionAction, Endpoint, EndpointStatus};
+use crate::model::{ResourceError, ServiceType};
 use crate::time::format_millis;
 use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Body of create endpoint (#6).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateEndpointRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false, format = "uuid")]
     pub endpoint_service_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub vpc_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
@@ -33,8 +36,12 @@ pub struct CreateEndpointRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A list of policy statements (gateway endpoints).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A policy document object (interface endpoints).
+    #[schema(value_type = Option<Object>)]
     pub policy_document: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_version: Option<String>,
@@ -55,7 +62,7 @@ where
 
 /// Body of update endpoint whitelist (#28). An absent `whitelist` leaves it; `null` or `[]`
 /// clears it (Terraform sends `null` to clear).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointWhiteRequest {
     #[serde(
@@ -68,39 +75,47 @@ pub struct UpdateEndpointWhiteRequest {
 }
 
 /// Body of update endpoint policy (#23).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointPolicyRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A list of policy statements (gateway endpoints).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A policy document object (interface endpoints).
+    #[schema(value_type = Option<Object>)]
     pub policy_document: Option<Value>,
 }
 
 /// Body of update route tables (#24).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateRoutetablesRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub routetables: Option<Vec<String>>,
 }
 
 /// Response of update route tables (#24); `error` only when a binding failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRoutetablesResponse {
     pub routetables: Vec<String>,
 }
 
 /// Body of the v2 endpoint upgrade (#30).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeEndpointRequest {
+    /// `start` (the only action).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^start$")]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
 }
 
 /// `QueryError` on endpoints and connections.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QueryErrorView {
     pub error_code: String,
     pub error_message: String,
@@ -116,10 +131,12 @@ impl From<&ResourceError> for QueryErrorView {
 }
 
 /// The endpoint object (#6, #9, #11, #13, #23, #28).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
     pub id: String,
+    #[schema(value_type = ServiceType)]
     pub service_type: String,
+    #[schema(value_type = EndpointStatus)]
     pub status: String,
     pub active_status: Vec<String>,
     pub enable_status: String,
@@ -130,9 +147,11 @@ pub struct EndpointView {
     pub enable_dns: bool,
     pub dns_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ip: Option<String>,
     pub vpc_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub subnet_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -143,11 +162,16 @@ pub struct EndpointView {
     pub enable_whitelist: bool,
     pub routetables: Vec<String>,
     pub description: String,
+    /// The policy statements (`null` when none is set).
+    #[schema(required = true, value_type = Option<Vec<Object>>)]
     pub policy_statement: Option<Value>,
+    /// The policy document (`null` when none is set).
+    #[schema(required = true, value_type = Option<Object>)]
     pub policy_document: Option<Value>,
     pub public_border_group: String,
     pub ip_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ipv6_address: Option<String>,
 }
 
@@ -195,14 +219,14 @@ impl From<&Endpoint> for EndpointView {
 }
 
 /// Response of list endpoints (#13).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListEndpointsResponse {
     pub endpoints: Vec<EndpointView>,
     pub total_count: u64,
 }
 
 /// A connection: the owner's view of an endpoint (#1, #15, #22).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub marker_id: u32,
@@ -230,73 +254,119 @@ impl From<&Endpoint> for ConnectionView {
 }
 
 /// Response of list connections (#15).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListConnectionsResponse {
     pub connections: Vec<ConnectionView>,
     pub total_count: u64,
 }
 
 /// An entry of the connections action (#1) and connection descriptions (#22) responses: the
-/// connection (with a per-endpoint refusal in `error`), or, for an id the service has no
+/// connection's fields (with a per-endpoint refusal in `error`); for an id the service has no
 /// endpoint of, only the id and the error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ConnectionEntry {
-    /// An endpoint of the service.
-    Known(ConnectionView),
-    /// An id that names no endpoint of the service.
-    Unknown {
-        id: String,
-        error: Vec<QueryErrorView>,
-    },
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionEntry {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+    pub error: Vec<QueryErrorView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ConnectionEntry {
+    /// The entry of a connection, with extra per-endpoint errors.
+    pub fn known(view: ConnectionView, errors: Vec<QueryErrorView>) -> Self {
+        let mut error = view.error;
+        error.extend(errors);
+        ConnectionEntry {
+            id: view.id,
+            marker_id: Some(view.marker_id),
+            created_at: Some(view.created_at),
+            updated_at: Some(view.updated_at),
+            domain_id: Some(view.domain_id),
+            error,
+            status: Some(view.status),
+            description: Some(view.description),
+        }
+    }
+
+    /// The entry of an id that names no endpoint of the service.
+    pub fn unknown(id: String, error: Vec<QueryErrorView>) -> Self {
+        ConnectionEntry {
+            id,
+            marker_id: None,
+            created_at: None,
+            updated_at: None,
+            domain_id: None,
+            error,
+            status: None,
+            description: None,
+        }
+    }
 }
 
 /// Response of the connections action (#1) and connection descriptions (#22).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionsResponse {
     pub connections: Vec<ConnectionEntry>,
 }
 
 /// Body of the connections action (#1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionActionRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ConnectionAction, required = true)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub endpoints: Option<Vec<String>>,
 }
 
 /// One entry of the connection descriptions body (#22).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionDescDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub description: Option<String>,
 }
 
 /// Body of connection descriptions (#22).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionsDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub connections: Option<Vec<ConnectionDescDto>>,
 }
 
 /// Body of the tag action (#31).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct TagActionRequest {
+    /// `create` or `delete`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(create|delete)$")]
+    #[schema(required = true, nullable = false)]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagDto>>,
 }
 
 /// `TagValuesList`: a key with values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagValuesDto {
     #[serde(default)]
     pub key: Option<String>,
@@ -305,20 +375,20 @@ pub struct TagValuesDto {
 }
 
 /// A key with its values (responses).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TagValuesView {
     pub key: String,
     pub values: Vec<String>,
 }
 
 /// Response of the project tags (#32).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProjectTagsResponse {
     pub tags: Vec<TagValuesView>,
 }
 
 /// `Match` of the resource query.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MatchDto {
     #[serde(default)]
     pub key: Option<String>,
@@ -327,7 +397,7 @@ pub struct MatchDto {
 }
 
 /// A number that clients send as a JSON number or as a string (`"limit": "1000"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NumOrString {
     /// `1000`.
@@ -337,10 +407,12 @@ pub enum NumOrString {
 }
 
 /// Body of the resource query by tags (#33).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ResourceQueryRequest {
+    /// `filter` (a page of resources) or `count` (only `total_count`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(filter|count)$")]
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagValuesDto>>,
@@ -363,7 +435,7 @@ pub struct ResourceQueryRequest {
 }
 
 /// One resource of the query result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceView {
     pub resource_id: String,
     pub resource_name: String,
@@ -371,9 +443,10 @@ pub struct ResourceView {
 }
 
 /// Response of `filter` (#33); `count` answers only `total_count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceQueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub resources: Option<Vec<ResourceView>>,
     pub total_count: u64,
 }

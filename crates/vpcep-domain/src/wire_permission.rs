@@ -2,92 +2,105 @@
 //! field for field as `huaweicloudsdkvpcep` 3.1.219 sends and reads them. Request fields are
 //! `Option` so that a missing one gets the API's own error naming it.
 
-use crate::permission::Permission;
+use crate::permission::{Permission, PermissionAction, PermissionType};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Body of add or remove permissions (#3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PermissionActionRequest {
     /// The entries, e.g. `iam:domain::<domain id>`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<String>>,
     /// `domainId` (default) or `orgPath`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PermissionType>)]
     pub permission_type: Option<String>,
     /// `add` or `remove`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = PermissionAction, required = true)]
     pub action: Option<String>,
 }
 
 /// Response of #3: the entries as given and their type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionActionResponse {
     pub permissions: Vec<String>,
+    #[schema(value_type = PermissionType)]
     pub permission_type: String,
 }
 
 /// `EpsAddPermissionRequest`: one entry of batch-create (#4).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AddPermissionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permission: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
 /// Body of batch-create (#4).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BatchAddPermissionsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<AddPermissionDto>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<PermissionType>)]
     pub permission_type: Option<String>,
 }
 
 /// `EpsRemovePermissionRequest`: one entry of batch-delete (#5).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RemovePermissionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub id: Option<String>,
 }
 
 /// Body of batch-delete (#5).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BatchRemovePermissionsRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permissions: Option<Vec<RemovePermissionDto>>,
 }
 
 /// `EpsUpdatePermissionDesc`: the nested object of #27.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PermissionDescDto {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub description: Option<String>,
 }
 
 /// Body of update permission description (#27): `{"permission": {"description"}}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdatePermissionDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, nullable = false)]
     pub permission: Option<PermissionDescDto>,
 }
 
 /// A permission record on the wire: `PermissionObject` (#18) and `EpsPermission` (#4, #5, #27)
 /// share this shape; `description` is always written (the reference recommends it for both).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionView {
     pub id: String,
     /// The entry exactly as stored.
     pub permission: String,
     /// `domainId` or `orgPath`.
+    #[schema(value_type = PermissionType)]
     pub permission_type: String,
     pub description: String,
     pub created_at: String,
@@ -111,14 +124,14 @@ pub fn permission_views(ps: &[Permission]) -> Vec<PermissionView> {
 }
 
 /// Response of the permission list (#18).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListPermissionsResponse {
     pub permissions: Vec<PermissionView>,
     pub total_count: u64,
 }
 
 /// Response of #4, #5 and #27: the records created, deleted or changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionsResponse {
     pub permissions: Vec<PermissionView>,
 }

@@ -4,11 +4,12 @@
 use crate::network::{AddressPair, DhcpOpt, Port, PrivateIp, Route, Subnet, Vpc};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 macro_rules! opt_struct {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
         #[serde(default)]
         pub struct $name { $($(#[$fm])* #[serde(skip_serializing_if = "Option::is_none")] pub $f: Option<$t>),* }
     };
@@ -55,10 +56,14 @@ opt_struct! {
 opt_struct! {
     /// `subnet` of create subnet (#2).
     pub struct CreateSubnetOption {
+        #[schema(required = true, nullable = false)]
         pub name: String,
         pub description: String,
+        #[schema(required = true, nullable = false)]
         pub cidr: String,
+        #[schema(required = true, nullable = false)]
         pub vpc_id: String,
+        #[schema(required = true, nullable = false)]
         pub gateway_ip: String,
         pub ipv6_enable: bool,
         pub dhcp_enable: bool,
@@ -75,6 +80,7 @@ opt_struct! {
 opt_struct! {
     /// `subnet` of update subnet (#10).
     pub struct UpdateSubnetOption {
+        #[schema(required = true, nullable = false)]
         pub name: String,
         pub description: String,
         pub ipv6_enable: bool,
@@ -91,6 +97,7 @@ opt_struct! {
     /// `port` of create port (#1).
     pub struct CreatePortOption {
         pub name: String,
+        #[schema(required = true, nullable = false)]
         pub network_id: String,
         pub fixed_ips: Vec<FixedIpDto>,
         pub device_owner: String,
@@ -112,31 +119,31 @@ opt_struct! {
 }
 opt_struct! {
     /// Body of create VPC.
-    pub struct CreateVpcRequest { pub vpc: CreateVpcOption }
+    pub struct CreateVpcRequest { #[schema(required = true, nullable = false)] pub vpc: CreateVpcOption }
 }
 opt_struct! {
     /// Body of update VPC.
-    pub struct UpdateVpcRequest { pub vpc: UpdateVpcOption }
+    pub struct UpdateVpcRequest { #[schema(required = true, nullable = false)] pub vpc: UpdateVpcOption }
 }
 opt_struct! {
     /// Body of create subnet.
-    pub struct CreateSubnetRequest { pub subnet: CreateSubnetOption }
+    pub struct CreateSubnetRequest { #[schema(required = true, nullable = false)] pub subnet: CreateSubnetOption }
 }
 opt_struct! {
     /// Body of update subnet.
-    pub struct UpdateSubnetRequest { pub subnet: UpdateSubnetOption }
+    pub struct UpdateSubnetRequest { #[schema(required = true, nullable = false)] pub subnet: UpdateSubnetOption }
 }
 opt_struct! {
     /// Body of create port.
-    pub struct CreatePortRequest { pub port: CreatePortOption }
+    pub struct CreatePortRequest { #[schema(required = true, nullable = false)] pub port: CreatePortOption }
 }
 opt_struct! {
     /// Body of update port.
-    pub struct UpdatePortRequest { pub port: UpdatePortOption }
+    pub struct UpdatePortRequest { #[schema(required = true, nullable = false)] pub port: UpdatePortOption }
 }
 
 /// `Vpc` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcView {
     pub id: String,
     pub name: String,
@@ -172,19 +179,19 @@ impl From<&Vpc> for VpcView {
 }
 
 /// `{"vpc": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcResponse {
     pub vpc: VpcView,
 }
 
 /// `{"vpcs": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VpcsResponse {
     pub vpcs: Vec<VpcView>,
 }
 
 /// `Subnet` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetView {
     pub id: String,
     pub name: String,
@@ -247,39 +254,39 @@ impl From<&Subnet> for SubnetView {
 }
 
 /// `{"subnet": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetResponse {
     pub subnet: SubnetView,
 }
 
 /// `{"subnets": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetsResponse {
     pub subnets: Vec<SubnetView>,
 }
 
 /// `SubnetResult` of update subnet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubnetResult {
     pub id: String,
     pub status: String,
 }
 
 /// `{"subnet": {"id", "status"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateSubnetResponse {
     pub subnet: SubnetResult,
 }
 
 /// `FixedIp` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FixedIpView {
     pub ip_address: String,
     pub subnet_id: String,
 }
 
 /// `BindingVifDetails`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VifDetails {
     pub primary_interface: bool,
     pub port_filter: bool,
@@ -287,7 +294,7 @@ pub struct VifDetails {
 }
 
 /// `Port` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortView {
     pub id: String,
     pub name: String,
@@ -304,11 +311,13 @@ pub struct PortView {
     pub extra_dhcp_opts: Vec<DhcpOpt>,
     #[serde(rename = "binding:vnic_type")]
     pub binding_vnic_type: String,
+    #[schema(value_type = Vec<Object>)]
     pub dns_assignment: Vec<serde_json::Value>,
     pub dns_name: String,
     #[serde(rename = "binding:vif_details")]
     pub binding_vif_details: VifDetails,
     #[serde(rename = "binding:profile")]
+    #[schema(value_type = Object)]
     pub binding_profile: serde_json::Value,
     pub instance_id: String,
     pub instance_type: String,
@@ -357,19 +366,19 @@ impl From<&Port> for PortView {
 }
 
 /// `{"port": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortResponse {
     pub port: PortView,
 }
 
 /// `{"ports": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PortsResponse {
     pub ports: Vec<PortView>,
 }
 
 /// `Privateip` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PrivateIpView {
     pub status: String,
     pub id: String,
@@ -398,7 +407,7 @@ impl From<&PrivateIp> for PrivateIpView {
 }
 
 /// `{"privateips": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PrivateIpsResponse {
     pub privateips: Vec<PrivateIpView>,
 }

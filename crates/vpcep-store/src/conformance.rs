@@ -665,6 +665,23 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
     );
     dup.project_id = P2.into();
     store.create_vpc(&dup).await.unwrap();
+    // Renaming onto a taken name is the same 400, not a database error.
+    let other = sample_vpc(P1, "10.4.0.0/16");
+    store.create_vpc(&other).await.unwrap();
+    let rename = store
+        .modify_vpc(
+            P1,
+            other.id,
+            9,
+            Box::new(|v, _| {
+                v.name = "prod".into();
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(rename), ErrorCode::VpcNameExists);
+    store.delete_vpc(P1, other.id).await.unwrap();
     let b = sample_vpc(P1, "10.2.0.0/16");
     let c = sample_vpc(P1, "10.3.0.0/16");
     store.create_vpc(&b).await.unwrap();

@@ -60,6 +60,13 @@ impl Record for Vpc {
         self.updated_at = now;
     }
 
+    fn unique_violation(&self) -> Option<ApiError> {
+        Some(ApiError::new(
+            ErrorCode::VpcNameExists,
+            format!("A VPC named {:?} already exists in this project", self.name),
+        ))
+    }
+
     fn values(&self) -> Vec<Value> {
         vec![
             self.id.into(),

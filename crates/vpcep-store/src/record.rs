@@ -8,6 +8,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 use uuid::Uuid;
+use vpcep_domain::ApiError;
 
 /// A column value to bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,11 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     fn values(&self) -> Vec<Value>;
     /// Records the time of a change (`updated_at`), if the record keeps one.
     fn touch(&mut self, now: i64);
+    /// The API's error when an update breaks a uniqueness rule of the table other than the id
+    /// (e.g. a VPC renamed to a name the project already uses); `None`: an internal error.
+    fn unique_violation(&self) -> Option<ApiError> {
+        None
+    }
 }
 
 fn columns<R: Record>() -> String {
@@ -107,10 +113,18 @@ pub(crate) async fn update<R: Record>(conn: &mut AnyConnection, r: &R) -> StoreR
         .join(", ");
     let sql = format!("UPDATE {} SET {sets} WHERE id = $1", R::TABLE);
     let values = r.values();
-    bind_values(sqlx::query(&sql), &values)
+    match bind_values(sqlx::query(&sql), &values)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await
+    {
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(match r.unique_violation() {
+                Some(e) => e.into(),
+                None => StoreError::Internal(db.to_string()),
+            })
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
 }
 
 /// The first record matching `w`, with an optional lock clause.

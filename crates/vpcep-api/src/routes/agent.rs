@@ -3,13 +3,14 @@
 use crate::auth::Authenticated;
 use crate::error::{HttpError, HttpResult};
 use crate::extract::{JsonBody, Params};
+use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{FromRequestParts, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use http::request::Parts;
 use http::StatusCode;
 use std::time::Duration;
+use utoipa::IntoParams;
 use vpcep_control::dataplane;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
 use vpcep_domain::ErrorCode;
@@ -35,14 +36,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
     }
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/agent/v1/snapshot", get(snapshot))
-        .route("/agent/v1/report", post(report))
+pub(crate) fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/agent/v1/snapshot", snapshot)
+        .post("/agent/v1/report", report)
+}
+
+/// Longest long-poll answered: it must end well before [`crate::REQUEST_TIMEOUT`] cuts the
+/// request off with a 504 (the agent asks for 30 s by default, as long as that timeout).
+pub const LONG_POLL_LIMIT: Duration = Duration::from_secs(25);
+const _: () = assert!(LONG_POLL_LIMIT.as_secs() + 5 <= crate::REQUEST_TIMEOUT.as_secs());
+
+/// Query of the snapshot long-poll.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SnapshotQuery {
+    /// The version the agent has; the answer waits for another (absent: answer at once).
+    #[param(nullable = false, minimum = 0)]
+    since: Option<u64>,
+    /// Seconds to wait for a change (default and most: 25).
+    #[param(nullable = false, minimum = 0)]
+    timeout: Option<u64>,
 }
 
 /// Handles `GET /agent/v1/snapshot?since=N&timeout=S`: the desired state, long-polled.
-async fn snapshot(
+#[utoipa::path(get, path = "/agent/v1/snapshot", operation_id = "agent_snapshot", tag = "Agent",
+    params(SnapshotQuery),
+    responses((status = 200, description = "The desired state, once its version differs from `since` or the wait is over", body = Snapshot)))]
+pub(crate) async fn snapshot(
     State(app): State<AppState>,
     _op: Operator,
     Params(q): Params,
@@ -61,11 +83,15 @@ async fn snapshot(
                 HttpError::new(ErrorCode::Parameter, format!("Invalid timeout {v:?}"))
             })?),
         };
+    let wait = wait.min(LONG_POLL_LIMIT);
     Ok(Json(dataplane::snapshot(&app.ctx, since, wait).await?))
 }
 
 /// Handles `POST /agent/v1/report`: what an agent realized; 204.
-async fn report(
+#[utoipa::path(post, path = "/agent/v1/report", operation_id = "agent_report", tag = "Agent",
+    request_body = AgentReport,
+    responses((status = 204, description = "The report was recorded")))]
+pub(crate) async fn report(
     State(app): State<AppState>,
     _op: Operator,
     JsonBody(r): JsonBody<AgentReport>,

@@ -3,16 +3,21 @@
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
+use crate::openapi::{PageQuery, ProjectPath};
 use crate::routes::services::ServicePath;
+use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use vpcep_control::endpoints::{self, ConnectionOutcome};
 use vpcep_control::{tags, Caller};
+use vpcep_domain::endpoint::EndpointStatus;
+use vpcep_domain::model::ResourceKind;
 use vpcep_domain::wire::tag_views;
+use vpcep_domain::wire::ErrorBody;
 use vpcep_domain::wire_endpoint::{
     ConnectionActionRequest, ConnectionEntry, ConnectionView, ConnectionsDescRequest,
     ConnectionsResponse, CreateEndpointRequest, EndpointView, ListConnectionsResponse,
@@ -22,65 +27,111 @@ use vpcep_domain::wire_endpoint::{
     UpdateRoutetablesResponse, UpgradeEndpointRequest,
 };
 
-#[derive(Deserialize)]
-struct EndpointPath {
+/// `{vpc_endpoint_id}`: a UUID; anything else names no endpoint (404).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct EndpointPath {
+    /// The endpoint's id.
+    #[param(format = "uuid")]
     vpc_endpoint_id: String,
 }
 
-#[derive(Deserialize)]
-struct KindPath {
+/// `{resource_type}` of the project-wide tag operations.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KindPath {
+    /// `endpoint_service` or `endpoint` (else 400 EndPoint.3070).
+    #[param(value_type = ResourceKind, inline)]
     resource_type: String,
 }
 
-#[derive(Deserialize)]
-struct TagPath {
+/// `{resource_type}/{resource_id}` of the tag action.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TagPath {
+    /// `endpoint_service` or `endpoint` (else 400 EndPoint.3070).
+    #[param(value_type = ResourceKind, inline)]
     resource_type: String,
+    /// The service's or endpoint's id.
+    #[param(format = "uuid")]
     resource_id: String,
 }
 
-pub fn routes() -> Router<AppState> {
+/// Filters of the endpoint list (#13).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct EndpointFilterQuery {
+    /// Part of the endpoint service's name to match.
+    #[param(nullable = false)]
+    endpoint_service_name: Option<String>,
+    /// The endpoint's VPC.
+    #[param(nullable = false)]
+    vpc_id: Option<String>,
+    /// The endpoint id.
+    #[param(nullable = false)]
+    id: Option<String>,
+}
+
+/// Filters of the connection list (#15).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ConnectionFilterQuery {
+    /// The endpoint id.
+    #[param(nullable = false)]
+    id: Option<String>,
+    /// The endpoint's marker id (else 400 EndPoint.0021).
+    #[param(nullable = false)]
+    marker_id: Option<u32>,
+    /// Only connections in this status (else 400 EndPoint.0019).
+    #[param(inline, nullable = false)]
+    status: Option<EndpointStatus>,
+}
+
+pub(crate) fn routes() -> RouteTable {
     let eps = "/v1/{project_id}/vpc-endpoints";
+    let one = format!("{eps}/{{vpc_endpoint_id}}");
     let svc = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}";
-    Router::new()
-        .route(eps, get(list).post(create))
-        .route(
-            &format!("{eps}/{{vpc_endpoint_id}}"),
-            get(show).put(update_whitelist).delete(delete),
-        )
-        .route(
-            &format!("{eps}/{{vpc_endpoint_id}}/policy"),
-            put(update_policy).delete(delete_policy),
-        )
-        .route(
-            &format!("{eps}/{{vpc_endpoint_id}}/routetables"),
-            put(update_routetables),
-        )
-        .route(
+    RouteTable::new()
+        .get(eps, list)
+        .post(eps, create)
+        .get(&one, show)
+        .put(&one, update_whitelist)
+        .delete(&one, delete)
+        .put(&format!("{one}/policy"), update_policy)
+        .delete(&format!("{one}/policy"), delete_policy)
+        .put(&format!("{one}/routetables"), update_routetables)
+        .post(
             "/v2/{project_id}/vpc-endpoints/{vpc_endpoint_id}/upgrade",
-            post(upgrade),
+            upgrade,
         )
-        .route(&format!("{svc}/connections"), get(list_connections))
-        .route(
-            &format!("{svc}/connections/action"),
-            post(connection_action),
-        )
-        .route(
+        .get(&format!("{svc}/connections"), list_connections)
+        .post(&format!("{svc}/connections/action"), connection_action)
+        .put(
             &format!("{svc}/connections/description"),
-            put(connection_descriptions),
+            connection_descriptions,
         )
-        .route(
+        .post(
             "/v1/{project_id}/{resource_type}/{resource_id}/tags/action",
-            post(tag_action),
+            tag_action,
         )
-        .route("/v1/{project_id}/{resource_type}/tags", get(project_tags))
-        .route(
+        .get("/v1/{project_id}/{resource_type}/tags", project_tags)
+        .post(
             "/v1/{project_id}/{resource_type}/resource_instances/action",
-            post(query_resources),
+            query_resources,
         )
 }
 
 /// Handles `POST /v1/{project_id}/vpc-endpoints` (#6): 200 with status `creating`.
-async fn create(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoints",
+    operation_id = "create_endpoint", tag = "Endpoints",
+    params(ProjectPath), request_body = CreateEndpointRequest,
+    responses(
+        (status = 200, description = "The endpoint, `creating` (or `pendingAcceptance` when the service needs approval)", body = EndpointView),
+        (status = 400, description = "Invalid body, an unknown or unavailable service, VPC or subnet, no permission to connect, an address in use, or the quota is used up", body = ErrorBody),
+    ))]
+pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateEndpointRequest>,
@@ -90,7 +141,11 @@ async fn create(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoints` (#13).
-async fn list(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoints",
+    operation_id = "list_endpoints", tag = "Endpoints",
+    params(ProjectPath, PageQuery, EndpointFilterQuery),
+    responses((status = 200, description = "A page of the caller's endpoints", body = ListEndpointsResponse)))]
+pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
@@ -103,7 +158,11 @@ async fn list(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoints/{id}` (#11).
-async fn show(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
+    operation_id = "list_endpoint_info_details", tag = "Endpoints",
+    params(ProjectPath, EndpointPath),
+    responses((status = 200, description = "The endpoint", body = EndpointView)))]
+pub(crate) async fn show(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -113,7 +172,11 @@ async fn show(
 }
 
 /// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}` (#28): the client whitelist.
-async fn update_whitelist(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
+    operation_id = "update_endpoint_white", tag = "Endpoints",
+    params(ProjectPath, EndpointPath), request_body = UpdateEndpointWhiteRequest,
+    responses((status = 200, description = "The updated endpoint", body = EndpointView)))]
+pub(crate) async fn update_whitelist(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -124,7 +187,11 @@ async fn update_whitelist(
 }
 
 /// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}` (#8): 204; the reconciler removes it.
-async fn delete(
+#[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
+    operation_id = "delete_endpoint", tag = "Endpoints",
+    params(ProjectPath, EndpointPath),
+    responses((status = 204, description = "Deletion started; the reconciler removes the endpoint")))]
+pub(crate) async fn delete(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -134,7 +201,11 @@ async fn delete(
 }
 
 /// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/policy` (#23).
-async fn update_policy(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy",
+    operation_id = "update_endpoint_policy", tag = "Endpoints",
+    params(ProjectPath, EndpointPath), request_body = UpdateEndpointPolicyRequest,
+    responses((status = 200, description = "The updated endpoint", body = EndpointView)))]
+pub(crate) async fn update_policy(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -145,7 +216,11 @@ async fn update_policy(
 }
 
 /// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}/policy` (#9): 200 with the endpoint.
-async fn delete_policy(
+#[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy",
+    operation_id = "delete_endpoint_policy", tag = "Endpoints",
+    params(ProjectPath, EndpointPath),
+    responses((status = 200, description = "The endpoint without its policy", body = EndpointView)))]
+pub(crate) async fn delete_policy(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -155,7 +230,11 @@ async fn delete_policy(
 }
 
 /// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/routetables` (#24).
-async fn update_routetables(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/routetables",
+    operation_id = "update_endpoint_routetable", tag = "Endpoints",
+    params(ProjectPath, EndpointPath), request_body = UpdateRoutetablesRequest,
+    responses((status = 200, description = "The route tables now bound", body = UpdateRoutetablesResponse)))]
+pub(crate) async fn update_routetables(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -168,7 +247,14 @@ async fn update_routetables(
 }
 
 /// Handles `POST /v2/{project_id}/vpc-endpoints/{id}/upgrade` (#30): 202.
-async fn upgrade(
+#[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoints/{vpc_endpoint_id}/upgrade",
+    operation_id = "upgrade_endpoint", tag = "Endpoints",
+    params(ProjectPath, EndpointPath), request_body = UpgradeEndpointRequest,
+    responses(
+        (status = 202, description = "The endpoint is now a professional one"),
+        (status = 400, description = "Invalid `action` (EndPoint.0007), or the service does not support professional endpoints", body = ErrorBody),
+    ))]
+pub(crate) async fn upgrade(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<EndpointPath>,
@@ -179,7 +265,11 @@ async fn upgrade(
 }
 
 /// Handles `GET .../vpc-endpoint-services/{id}/connections` (#15).
-async fn list_connections(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections",
+    operation_id = "list_service_connections", tag = "Connections",
+    params(ProjectPath, crate::routes::services::ServicePath, PageQuery, ConnectionFilterQuery),
+    responses((status = 200, description = "A page of the service's connections", body = ListConnectionsResponse)))]
+pub(crate) async fn list_connections(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -208,15 +298,8 @@ fn connection_entries(results: Vec<ConnectionOutcome>) -> ConnectionsResponse {
                 })
                 .collect();
             match &r.endpoint {
-                Some(e) => {
-                    let mut view = ConnectionView::from(e);
-                    view.error.extend(errors);
-                    ConnectionEntry::Known(view)
-                }
-                None => ConnectionEntry::Unknown {
-                    id: r.id,
-                    error: errors,
-                },
+                Some(e) => ConnectionEntry::known(ConnectionView::from(e), errors),
+                None => ConnectionEntry::unknown(r.id, errors),
             }
         })
         .collect();
@@ -224,7 +307,11 @@ fn connection_entries(results: Vec<ConnectionOutcome>) -> ConnectionsResponse {
 }
 
 /// Handles `POST .../vpc-endpoint-services/{id}/connections/action` (#1).
-async fn connection_action(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/action",
+    operation_id = "accept_or_reject_endpoint", tag = "Connections",
+    params(ProjectPath, crate::routes::services::ServicePath), request_body = ConnectionActionRequest,
+    responses((status = 200, description = "One entry per endpoint; an entry whose endpoint could not be changed carries the reason in `error`", body = ConnectionsResponse)))]
+pub(crate) async fn connection_action(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -236,7 +323,11 @@ async fn connection_action(
 }
 
 /// Handles `PUT .../vpc-endpoint-services/{id}/connections/description` (#22).
-async fn connection_descriptions(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/description",
+    operation_id = "update_endpoint_connections_desc", tag = "Connections",
+    params(ProjectPath, crate::routes::services::ServicePath), request_body = ConnectionsDescRequest,
+    responses((status = 200, description = "One entry per connection; an entry that could not be changed carries the reason in `error`", body = ConnectionsResponse)))]
+pub(crate) async fn connection_descriptions(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -249,7 +340,11 @@ async fn connection_descriptions(
 }
 
 /// Handles `POST /v1/{project_id}/{resource_type}/{resource_id}/tags/action` (#31): 204.
-async fn tag_action(
+#[utoipa::path(post, path = "/v1/{project_id}/{resource_type}/{resource_id}/tags/action",
+    operation_id = "batch_add_or_remove_resource_instance", tag = "Tags",
+    params(ProjectPath, TagPath), request_body = TagActionRequest,
+    responses((status = 204, description = "The tags were added or removed")))]
+pub(crate) async fn tag_action(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<TagPath>,
@@ -260,7 +355,11 @@ async fn tag_action(
 }
 
 /// Handles `GET /v1/{project_id}/{resource_type}/tags` (#32).
-async fn project_tags(
+#[utoipa::path(get, path = "/v1/{project_id}/{resource_type}/tags",
+    operation_id = "list_query_project_resource_tags", tag = "Tags",
+    params(ProjectPath, KindPath),
+    responses((status = 200, description = "Every tag key of the project's resources of this type, with its values", body = ProjectTagsResponse)))]
+pub(crate) async fn project_tags(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<KindPath>,
@@ -275,7 +374,11 @@ async fn project_tags(
 }
 
 /// Handles `POST /v1/{project_id}/{resource_type}/resource_instances/action` (#33).
-async fn query_resources(
+#[utoipa::path(post, path = "/v1/{project_id}/{resource_type}/resource_instances/action",
+    operation_id = "list_resource_instances", tag = "Tags",
+    params(ProjectPath, KindPath), request_body = ResourceQueryRequest,
+    responses((status = 200, description = "The matching resources (`filter`) or only their number (`count`)", body = ResourceQueryResponse)))]
+pub(crate) async fn query_resources(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<KindPath>,

@@ -1,27 +1,100 @@
-//! Route tables: open routes (versions, health, metrics) and signed, project-scoped ones.
+//! Route tables: open routes (versions, health, metrics, the OpenAPI document) and signed,
+//! project-scoped ones.
+//!
+//! Every route is registered through [`RouteTable`], which remembers each `(method, path)` it
+//! adds; [`registered`] lists them so a test can prove that the OpenAPI document
+//! (`crate::openapi`) describes every route the router serves.
 
-mod agent;
-mod endpoints;
+pub(crate) mod agent;
+pub(crate) mod endpoints;
+pub(crate) mod permissions;
 pub(crate) mod services;
-mod versions;
-mod vpc;
+pub(crate) mod versions;
+pub(crate) mod vpc;
 
 use crate::AppState;
-use axum::routing::get;
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter};
 use axum::Router;
 
-/// Routes that need no signature.
-pub fn open_routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(versions::list_versions))
-        .route("/{version}", get(versions::show_version))
-        .route("/{version}/", get(versions::show_version))
-        .route("/health", get(versions::health))
-        .route("/metrics", get(crate::metrics_text))
+/// An axum router plus the list of `(method, path)` pairs registered on it.
+pub(crate) struct RouteTable {
+    router: Router<AppState>,
+    routes: Vec<(&'static str, String)>,
 }
 
-/// Routes that need a valid signature and a project the caller owns.
-pub fn signed_routes() -> Router<AppState> {
+impl RouteTable {
+    pub(crate) fn new() -> Self {
+        RouteTable {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn on<H, T>(mut self, method: &'static str, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            other => unreachable!("no route uses {other}"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push((method, path.to_string()));
+        self
+    }
+
+    /// Registers `GET path` (axum answers `HEAD` with it too).
+    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H) -> Self {
+        self.on("GET", path, h)
+    }
+
+    /// Registers `POST path`.
+    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H) -> Self {
+        self.on("POST", path, h)
+    }
+
+    /// Registers `PUT path`.
+    pub(crate) fn put<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H) -> Self {
+        self.on("PUT", path, h)
+    }
+
+    /// Registers `DELETE path`.
+    pub(crate) fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &str, h: H) -> Self {
+        self.on("DELETE", path, h)
+    }
+
+    /// Both tables' routes.
+    pub(crate) fn merge(mut self, other: RouteTable) -> Self {
+        self.router = self.router.merge(other.router);
+        self.routes.extend(other.routes);
+        self
+    }
+
+    /// The router and the registered routes.
+    pub(crate) fn into_parts(self) -> (Router<AppState>, Vec<(&'static str, String)>) {
+        (self.router, self.routes)
+    }
+}
+
+/// Routes that need no signature.
+pub(crate) fn open_routes() -> RouteTable {
+    RouteTable::new()
+        .get("/", versions::list_versions)
+        .get("/{version}", versions::show_version)
+        .get("/{version}/", versions::show_version_slash)
+        .get("/health", versions::health)
+        .get("/metrics", crate::metrics_text)
+        .get("/openapi.json", crate::openapi::serve)
+}
+
+/// Routes that need a valid signature and (under `/{version}/{project_id}`) a project the
+/// caller owns.
+pub(crate) fn signed_routes() -> RouteTable {
     services::routes()
         .merge(vpc::routes())
         .merge(endpoints::routes())
@@ -29,5 +102,9 @@ pub fn signed_routes() -> Router<AppState> {
         .merge(permissions::routes())
 }
 
-// Permissions of endpoint services (#3, #4, #5, #18, #27) and quotas (#14).
-mod permissions;
+/// Every `(method, path)` the router serves, open and signed, as registered.
+pub fn registered() -> Vec<(&'static str, String)> {
+    let (_, mut routes) = open_routes().into_parts();
+    routes.extend(signed_routes().into_parts().1);
+    routes
+}

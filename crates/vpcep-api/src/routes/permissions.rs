@@ -2,13 +2,17 @@
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
+use crate::openapi::ProjectPath;
 use crate::routes::services::ServicePath;
+use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use vpcep_control::{permissions, quotas, Caller};
+use vpcep_domain::list::{SortDir, SortKey};
+use vpcep_domain::quota::QuotaType;
 use vpcep_domain::quota::QuotasResponse;
 use vpcep_domain::wire_permission::{
     permission_views, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,
@@ -16,25 +20,67 @@ use vpcep_domain::wire_permission::{
     PermissionsResponse, UpdatePermissionDescRequest,
 };
 
-#[derive(Deserialize)]
-struct PermissionPath {
+/// `{vpc_endpoint_service_id}/permissions/{permission_id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct PermissionPath {
+    /// The endpoint service's id.
+    #[param(format = "uuid")]
     vpc_endpoint_service_id: String,
+    /// The permission record's id.
+    #[param(format = "uuid")]
     permission_id: String,
 }
 
-pub fn routes() -> Router<AppState> {
+/// Query of the permission list (#18); its pages hold at most 500 records.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PermissionListQuery {
+    /// Part of the permission entry to match.
+    #[param(nullable = false)]
+    permission: Option<String>,
+    /// Page size, 1 to 500 (default 10; else 400 EndPoint.0006).
+    #[param(minimum = 1, maximum = 500, nullable = false)]
+    limit: Option<u32>,
+    /// Rows to skip (default 0; else 400 EndPoint.0010).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64, nullable = false)]
+    offset: Option<u64>,
+    /// Sort column (default `created_at`; else 400 EndPoint.0017).
+    #[param(inline, nullable = false)]
+    sort_key: Option<SortKey>,
+    /// Sort direction (default `desc`; else 400 EndPoint.0018).
+    #[param(inline, nullable = false)]
+    sort_dir: Option<SortDir>,
+}
+
+/// Query of the quota list (#14).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct QuotaQuery {
+    /// Only this kind (default: both; else 400 EndPoint.0002).
+    #[param(rename = "type", inline, nullable = false)]
+    kind: Option<QuotaType>,
+}
+
+pub(crate) fn routes() -> RouteTable {
     let base = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions";
-    Router::new()
-        .route(base, get(list))
-        .route(&format!("{base}/action"), post(action))
-        .route(&format!("{base}/batch-create"), post(batch_create))
-        .route(&format!("{base}/batch-delete"), post(batch_delete))
-        .route(&format!("{base}/{{permission_id}}"), put(describe))
-        .route("/v1/{project_id}/quotas", get(list_quotas))
+    RouteTable::new()
+        .get(base, list)
+        .post(&format!("{base}/action"), action)
+        .post(&format!("{base}/batch-create"), batch_create)
+        .post(&format!("{base}/batch-delete"), batch_delete)
+        .put(&format!("{base}/{{permission_id}}"), describe)
+        .get("/v1/{project_id}/quotas", list_quotas)
 }
 
 /// Handles `GET .../vpc-endpoint-services/{id}/permissions` (#18).
-async fn list(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions",
+    operation_id = "list_service_permissions_details", tag = "Permissions",
+    params(ProjectPath, ServicePath, PermissionListQuery),
+    responses((status = 200, description = "A page of the service's permission records", body = ListPermissionsResponse)))]
+pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -50,7 +96,11 @@ async fn list(
 
 /// Handles `POST .../vpc-endpoint-services/{id}/permissions/action` (#3): 200 echoing the
 /// entries and their type.
-async fn action(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/action",
+    operation_id = "add_or_remove_service_permissions", tag = "Permissions",
+    params(ProjectPath, ServicePath), request_body = PermissionActionRequest,
+    responses((status = 200, description = "The entries as given and their type", body = PermissionActionResponse)))]
+pub(crate) async fn action(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -65,7 +115,11 @@ async fn action(
 }
 
 /// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-create` (#4).
-async fn batch_create(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/batch-create",
+    operation_id = "batch_add_endpoint_service_permissions", tag = "Permissions",
+    params(ProjectPath, ServicePath), request_body = BatchAddPermissionsRequest,
+    responses((status = 200, description = "The records created", body = PermissionsResponse)))]
+pub(crate) async fn batch_create(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -80,7 +134,11 @@ async fn batch_create(
 }
 
 /// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-delete` (#5).
-async fn batch_delete(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/batch-delete",
+    operation_id = "batch_remove_endpoint_service_permissions", tag = "Permissions",
+    params(ProjectPath, ServicePath), request_body = BatchRemovePermissionsRequest,
+    responses((status = 200, description = "The records deleted", body = PermissionsResponse)))]
+pub(crate) async fn batch_delete(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -95,7 +153,11 @@ async fn batch_delete(
 }
 
 /// Handles `PUT .../vpc-endpoint-services/{id}/permissions/{permission_id}` (#27).
-async fn describe(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/{permission_id}",
+    operation_id = "update_endpoint_service_permission_desc", tag = "Permissions",
+    params(ProjectPath, PermissionPath), request_body = UpdatePermissionDescRequest,
+    responses((status = 200, description = "The changed record", body = PermissionsResponse)))]
+pub(crate) async fn describe(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<PermissionPath>,
@@ -115,7 +177,11 @@ async fn describe(
 }
 
 /// Handles `GET /v1/{project_id}/quotas` (#14).
-async fn list_quotas(
+#[utoipa::path(get, path = "/v1/{project_id}/quotas",
+    operation_id = "list_quota_details", tag = "Quotas",
+    params(ProjectPath, QuotaQuery),
+    responses((status = 200, description = "Used and allowed resources of the project", body = QuotasResponse)))]
+pub(crate) async fn list_quotas(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,

@@ -2,51 +2,103 @@
 
 use crate::error::HttpResult;
 use crate::extract::{parse_json, JsonBody, Params};
+use crate::openapi::{PageQuery, ProjectPath};
+use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use vpcep_control::{services, Caller};
+use vpcep_domain::model::ServiceStatus;
+use vpcep_domain::wire::ErrorBody;
 use vpcep_domain::wire::{
     AddServerResourcesRequest, CreateServiceRequest, DescribeServiceView,
     ListPublicServicesResponse, ListServicesResponse, PublicServiceView, RenameServiceRequest,
     RenameServiceResponse, ServiceView, UpdateServiceRequest, UpgradeServiceRequest,
 };
 
-#[derive(Deserialize)]
+/// `{vpc_endpoint_service_id}`: a UUID; anything else names no service (404).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub(crate) struct ServicePath {
+    /// The endpoint service's id.
+    #[param(format = "uuid")]
     pub(crate) vpc_endpoint_service_id: String,
 }
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> RouteTable {
     let base = "/v1/{project_id}/vpc-endpoint-services";
-    Router::new()
-        .route(base, get(list).post(create))
-        .route(&format!("{base}/describe"), get(describe))
-        .route(&format!("{base}/public"), get(public))
-        .route(
-            &format!("{base}/{{vpc_endpoint_service_id}}"),
-            get(show).put(update).delete(delete),
-        )
-        .route(
-            &format!("{base}/{{vpc_endpoint_service_id}}/name"),
-            put(rename),
-        )
-        .route(
+    let one = format!("{base}/{{vpc_endpoint_service_id}}");
+    RouteTable::new()
+        .get(base, list)
+        .post(base, create)
+        .get(&format!("{base}/describe"), describe)
+        .get(&format!("{base}/public"), public)
+        .get(&one, show)
+        .put(&one, update)
+        .delete(&one, delete)
+        .put(&format!("{one}/name"), rename)
+        .post(
             "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/add-server-resources",
-            post(add_server_resources),
+            add_server_resources,
         )
-        .route(
+        .post(
             "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/upgrade",
-            post(upgrade),
+            upgrade,
         )
 }
 
+/// Filters of the service lists (#12, #19).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ServiceFilterQuery {
+    /// Part of the service name to match.
+    #[param(nullable = false)]
+    endpoint_service_name: Option<String>,
+    /// The service id.
+    #[param(nullable = false)]
+    id: Option<String>,
+}
+
+/// `status` filter of the caller's service list (#12).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ServiceStatusQuery {
+    /// Only services in this status (another value is 400 EndPoint.0019).
+    #[param(inline, nullable = false)]
+    status: Option<ServiceStatus>,
+    /// Only services of this border group (every service here is in `center`).
+    #[param(nullable = false)]
+    public_border_group: Option<String>,
+}
+
+/// The lookup of describe (#16): `id` or the full `endpoint_service_name`; neither is 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct DescribeQuery {
+    /// The service id (wins over the name).
+    #[param(nullable = false)]
+    id: Option<String>,
+    /// The full service name `region.name.id`.
+    #[param(nullable = false)]
+    endpoint_service_name: Option<String>,
+}
+
 /// Handles `POST /v1/{project_id}/vpc-endpoint-services` (#7): 200 with status `creating`.
-async fn create(
+#[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services",
+    operation_id = "create_endpoint_service", tag = "Endpoint services",
+    params(ProjectPath), request_body = CreateServiceRequest,
+    responses(
+        (status = 200, description = "The service, `creating` until the reconciler makes it `available`", body = ServiceView),
+        (status = 400, description = "Invalid body, a VPC or port that does not exist, conflicting ports, or the quota is used up", body = ErrorBody),
+    ))]
+pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateServiceRequest>,
@@ -56,7 +108,11 @@ async fn create(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoint-services` (#12).
-async fn list(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services",
+    operation_id = "list_endpoint_service", tag = "Endpoint services",
+    params(ProjectPath, PageQuery, ServiceFilterQuery, ServiceStatusQuery),
+    responses((status = 200, description = "A page of the caller's services", body = ListServicesResponse)))]
+pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
@@ -69,7 +125,11 @@ async fn list(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoint-services/{id}` (#17).
-async fn show(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
+    operation_id = "list_service_details", tag = "Endpoint services",
+    params(ProjectPath, ServicePath),
+    responses((status = 200, description = "The service", body = ServiceView)))]
+pub(crate) async fn show(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -79,7 +139,11 @@ async fn show(
 }
 
 /// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}` (#25).
-async fn update(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
+    operation_id = "update_endpoint_service", tag = "Endpoint services",
+    params(ProjectPath, ServicePath), request_body = UpdateServiceRequest,
+    responses((status = 200, description = "The updated service", body = ServiceView)))]
+pub(crate) async fn update(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -90,7 +154,11 @@ async fn update(
 }
 
 /// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}/name` (#26).
-async fn rename(
+#[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/name",
+    operation_id = "update_endpoint_service_name", tag = "Endpoint services",
+    params(ProjectPath, ServicePath), request_body = RenameServiceRequest,
+    responses((status = 200, description = "The new full name", body = RenameServiceResponse)))]
+pub(crate) async fn rename(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -110,7 +178,14 @@ async fn rename(
 
 /// Handles `DELETE /v1/{project_id}/vpc-endpoint-services/{id}` (#10): 204; the reconciler
 /// removes the service.
-async fn delete(
+#[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
+    operation_id = "delete_endpoint_service", tag = "Endpoint services",
+    params(ProjectPath, ServicePath),
+    responses(
+        (status = 204, description = "Deletion started; the reconciler removes the service"),
+        (status = 400, description = "The service still has endpoints (EndPoint.3006)", body = ErrorBody),
+    ))]
+pub(crate) async fn delete(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -120,7 +195,14 @@ async fn delete(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoint-services/describe` (#16).
-async fn describe(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/describe",
+    operation_id = "list_service_describe_details", tag = "Endpoint services",
+    params(ProjectPath, DescribeQuery),
+    responses(
+        (status = 200, description = "The summary of any account's service", body = DescribeServiceView),
+        (status = 400, description = "Neither `id` nor `endpoint_service_name` given", body = ErrorBody),
+    ))]
+pub(crate) async fn describe(
     State(app): State<AppState>,
     _caller: Caller,
     Params(q): Params,
@@ -130,7 +212,11 @@ async fn describe(
 }
 
 /// Handles `GET /v1/{project_id}/vpc-endpoint-services/public` (#19).
-async fn public(
+#[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/public",
+    operation_id = "list_service_public_details", tag = "Endpoint services",
+    params(ProjectPath, PageQuery, ServiceFilterQuery),
+    responses((status = 200, description = "A page of the public (operator) services", body = ListPublicServicesResponse)))]
+pub(crate) async fn public(
     State(app): State<AppState>,
     _caller: Caller,
     Params(q): Params,
@@ -143,7 +229,11 @@ async fn public(
 }
 
 /// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/add-server-resources` (#2): 204.
-async fn add_server_resources(
+#[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/add-server-resources",
+    operation_id = "add_endpoint_service_server_resource", tag = "Endpoint services",
+    params(ProjectPath, ServicePath), request_body = AddServerResourcesRequest,
+    responses((status = 204, description = "The backends were added")))]
+pub(crate) async fn add_server_resources(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -154,8 +244,16 @@ async fn add_server_resources(
 }
 
 /// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/upgrade` (#29): 204. The SDK sends
-/// no body; the documented optional body `{"action"}` is accepted too.
-async fn upgrade(
+/// no body; the documented optional body `{"action"}` (or `null`) is accepted too.
+#[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/upgrade",
+    operation_id = "upgrade_endpoint_service", tag = "Endpoint services",
+    params(ProjectPath, ServicePath),
+    request_body(content = Option<UpgradeServiceRequest>, description = "Optional; the SDK sends none (`upgrade`)"),
+    responses(
+        (status = 204, description = "The service's supported editions changed"),
+        (status = 400, description = "Invalid `action` (EndPoint.0007) or body", body = ErrorBody),
+    ))]
+pub(crate) async fn upgrade(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<ServicePath>,
@@ -164,7 +262,8 @@ async fn upgrade(
     let req: Option<UpgradeServiceRequest> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(parse_json(&body)?)
+        // `null` counts as no body, as the document's optional body allows.
+        parse_json(&body)?
     };
     services::upgrade_service(&app.ctx, &caller, &p.vpc_endpoint_service_id, req.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)

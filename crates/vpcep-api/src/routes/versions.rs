@@ -4,7 +4,9 @@ use crate::error::{HttpError, HttpResult};
 use axum::extract::Path;
 use axum::Json;
 use http::HeaderMap;
-use vpcep_domain::wire::{version_view, VersionResponse, VersionsResponse, VERSIONS};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use vpcep_domain::wire::{version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS};
 use vpcep_domain::ErrorCode;
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -15,8 +17,25 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// `{version}` of the version lookup.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct VersionPath {
+    /// `v1` or `v2`; another is 404.
+    version: String,
+}
+
+/// Body of `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
 /// Handles `GET /` (#21): every API version.
-pub async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> {
+#[utoipa::path(get, path = "/", operation_id = "list_version_details", tag = "Versions",
+    responses((status = 200, description = "Every API version", body = VersionsResponse)))]
+pub(crate) async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> {
     let base = base_url(&headers);
     Json(VersionsResponse {
         versions: VERSIONS
@@ -27,10 +46,17 @@ pub async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> {
 }
 
 /// Handles `GET /{version}` (#20): one version, 404 for an unknown one.
-pub async fn show_version(
+#[utoipa::path(get, path = "/{version}", operation_id = "list_specified_version_details", tag = "Versions",
+    params(VersionPath),
+    responses(
+        (status = 200, description = "The version", body = VersionResponse),
+        (status = 404, description = "No such version (EndPoint.0005)", body = ErrorBody),
+    ))]
+pub(crate) async fn show_version(
     headers: HeaderMap,
-    Path(version): Path<String>,
+    Path(p): Path<VersionPath>,
 ) -> HttpResult<Json<VersionResponse>> {
+    let version = p.version;
     version_view(&base_url(&headers), &version)
         .map(|version| Json(VersionResponse { version }))
         .ok_or_else(|| {
@@ -41,7 +67,23 @@ pub async fn show_version(
         })
 }
 
+/// Handles `GET /{version}/` (#20 with the trailing slash of the version's self link).
+#[utoipa::path(get, path = "/{version}/", operation_id = "list_specified_version_details_slash", tag = "Versions",
+    params(VersionPath),
+    responses(
+        (status = 200, description = "The version", body = VersionResponse),
+        (status = 404, description = "No such version (EndPoint.0005)", body = ErrorBody),
+    ))]
+pub(crate) async fn show_version_slash(
+    headers: HeaderMap,
+    path: Path<VersionPath>,
+) -> HttpResult<Json<VersionResponse>> {
+    show_version(headers, path).await
+}
+
 /// Handles `GET /health`: the process answers HTTP.
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "Operations",
+    responses((status = 200, description = "The process answers HTTP", body = Health)))]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }

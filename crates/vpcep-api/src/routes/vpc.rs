@@ -2,13 +2,16 @@
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
+use crate::openapi::ProjectPath;
+use crate::routes::RouteTable;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use vpcep_control::{network, Caller};
+use vpcep_domain::wire::ErrorBody;
 use vpcep_domain::wire_vpc::{
     CreatePortRequest, CreateSubnetRequest, CreateVpcRequest, PortResponse, PortView,
     PortsResponse, PrivateIpView, PrivateIpsResponse, SubnetResponse, SubnetResult, SubnetView,
@@ -16,56 +19,150 @@ use vpcep_domain::wire_vpc::{
     UpdateVpcRequest, VpcResponse, VpcView, VpcsResponse,
 };
 
-#[derive(Deserialize)]
-struct VpcPath {
+/// `{vpc_id}`: a UUID; anything else names no VPC (404 VPC.0003).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct VpcPath {
+    /// The VPC's id.
+    #[param(format = "uuid")]
     vpc_id: String,
 }
 
-#[derive(Deserialize)]
-struct SubnetPath {
+/// `{subnet_id}`: a UUID; anything else names no subnet (404 VPC.0202).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct SubnetPath {
+    /// The subnet's id.
+    #[param(format = "uuid")]
     subnet_id: String,
 }
 
-#[derive(Deserialize)]
-struct VpcSubnetPath {
+/// `{vpc_id}/subnets/{subnet_id}`: the subnet must be in the VPC.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct VpcSubnetPath {
+    /// The VPC's id.
+    #[param(format = "uuid")]
     vpc_id: String,
+    /// The subnet's id.
+    #[param(format = "uuid")]
     subnet_id: String,
 }
 
-#[derive(Deserialize)]
-struct PortPath {
+/// `{port_id}`: a UUID; anything else names no port (404 VPC.0702).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct PortPath {
+    /// The port's id.
+    #[param(format = "uuid")]
     port_id: String,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/{project_id}/vpcs", get(list_vpcs).post(create_vpc))
-        .route(
-            "/v1/{project_id}/vpcs/{vpc_id}",
-            get(show_vpc).put(update_vpc).delete(delete_vpc),
-        )
-        .route(
-            "/v1/{project_id}/subnets",
-            get(list_subnets).post(create_subnet),
-        )
-        .route("/v1/{project_id}/subnets/{subnet_id}", get(show_subnet))
-        .route(
+/// Paging of the VPC API lists: `limit` 1 to 2000 (default 2000; else 400), from after the
+/// id `marker`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct MarkerQuery {
+    /// Page size, 1 to 2000 (else 400 VPC.0101/VPC.0201/VPC.0701).
+    #[param(minimum = 1, maximum = 2000, nullable = false)]
+    limit: Option<u32>,
+    /// Start after the resource with this id.
+    #[param(nullable = false)]
+    marker: Option<String>,
+}
+
+/// Filters of the VPC list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct VpcFilterQuery {
+    /// The VPC id.
+    #[param(nullable = false)]
+    id: Option<String>,
+    /// The enterprise project (`all_granted_eps`: any).
+    #[param(nullable = false)]
+    enterprise_project_id: Option<String>,
+}
+
+/// Filter of the subnet list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct SubnetFilterQuery {
+    /// Only subnets of this VPC.
+    #[param(nullable = false)]
+    vpc_id: Option<String>,
+}
+
+/// Filters of the port list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PortFilterQuery {
+    /// The port id.
+    #[param(nullable = false)]
+    id: Option<String>,
+    /// The port name.
+    #[param(nullable = false)]
+    name: Option<String>,
+    /// The subnet (network) id.
+    #[param(nullable = false)]
+    network_id: Option<String>,
+    /// The MAC address.
+    #[param(nullable = false)]
+    mac_address: Option<String>,
+    /// The device id.
+    #[param(nullable = false)]
+    device_id: Option<String>,
+    /// The device owner.
+    #[param(nullable = false)]
+    device_owner: Option<String>,
+    /// `ACTIVE`, `BUILD` or `DOWN` (else 400 VPC.0701).
+    #[param(nullable = false, pattern = "^(ACTIVE|BUILD|DOWN)$")]
+    status: Option<String>,
+    /// `true` or `false` (else 400 VPC.0701).
+    #[param(nullable = false)]
+    admin_state_up: Option<bool>,
+    /// `ip_address=<address>` or the address.
+    #[param(nullable = false)]
+    fixed_ips: Option<String>,
+}
+
+pub(crate) fn routes() -> RouteTable {
+    RouteTable::new()
+        .get("/v1/{project_id}/vpcs", list_vpcs)
+        .post("/v1/{project_id}/vpcs", create_vpc)
+        .get("/v1/{project_id}/vpcs/{vpc_id}", show_vpc)
+        .put("/v1/{project_id}/vpcs/{vpc_id}", update_vpc)
+        .delete("/v1/{project_id}/vpcs/{vpc_id}", delete_vpc)
+        .get("/v1/{project_id}/subnets", list_subnets)
+        .post("/v1/{project_id}/subnets", create_subnet)
+        .get("/v1/{project_id}/subnets/{subnet_id}", show_subnet)
+        .get(
             "/v1/{project_id}/subnets/{subnet_id}/privateips",
-            get(list_private_ips),
+            list_private_ips,
         )
-        .route(
+        .put(
             "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}",
-            axum::routing::put(update_subnet).delete(delete_subnet),
+            update_subnet,
         )
-        .route("/v1/{project_id}/ports", get(list_ports).post(create_port))
-        .route(
-            "/v1/{project_id}/ports/{port_id}",
-            get(show_port).put(update_port).delete(delete_port),
+        .delete(
+            "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}",
+            delete_subnet,
         )
+        .get("/v1/{project_id}/ports", list_ports)
+        .post("/v1/{project_id}/ports", create_port)
+        .get("/v1/{project_id}/ports/{port_id}", show_port)
+        .put("/v1/{project_id}/ports/{port_id}", update_port)
+        .delete("/v1/{project_id}/ports/{port_id}", delete_port)
 }
 
 /// Handles `POST /v1/{project_id}/vpcs` (VPC #12).
-async fn create_vpc(
+#[utoipa::path(post, path = "/v1/{project_id}/vpcs", operation_id = "create_vpc", tag = "VPC",
+    params(ProjectPath), request_body = CreateVpcRequest,
+    responses((status = 200, description = "The VPC", body = VpcResponse)))]
+pub(crate) async fn create_vpc(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateVpcRequest>,
@@ -77,7 +174,10 @@ async fn create_vpc(
 }
 
 /// Handles `GET /v1/{project_id}/vpcs` (VPC #14).
-async fn list_vpcs(
+#[utoipa::path(get, path = "/v1/{project_id}/vpcs", operation_id = "list_vpcs", tag = "VPC",
+    params(ProjectPath, MarkerQuery, VpcFilterQuery),
+    responses((status = 200, description = "The project's VPCs", body = VpcsResponse)))]
+pub(crate) async fn list_vpcs(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
@@ -89,7 +189,10 @@ async fn list_vpcs(
 }
 
 /// Handles `GET /v1/{project_id}/vpcs/{vpc_id}` (VPC #15).
-async fn show_vpc(
+#[utoipa::path(get, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "show_vpc", tag = "VPC",
+    params(ProjectPath, VpcPath),
+    responses((status = 200, description = "The VPC", body = VpcResponse)))]
+pub(crate) async fn show_vpc(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<VpcPath>,
@@ -101,7 +204,10 @@ async fn show_vpc(
 }
 
 /// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}` (VPC #16).
-async fn update_vpc(
+#[utoipa::path(put, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "update_vpc", tag = "VPC",
+    params(ProjectPath, VpcPath), request_body = UpdateVpcRequest,
+    responses((status = 200, description = "The updated VPC", body = VpcResponse)))]
+pub(crate) async fn update_vpc(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<VpcPath>,
@@ -114,7 +220,13 @@ async fn update_vpc(
 }
 
 /// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}` (VPC #13): 204.
-async fn delete_vpc(
+#[utoipa::path(delete, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "delete_vpc", tag = "VPC",
+    params(ProjectPath, VpcPath),
+    responses(
+        (status = 204, description = "The VPC was deleted"),
+        (status = 409, description = "The VPC still has subnets (VPC.0109)", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_vpc(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<VpcPath>,
@@ -124,7 +236,10 @@ async fn delete_vpc(
 }
 
 /// Handles `POST /v1/{project_id}/subnets` (VPC #2).
-async fn create_subnet(
+#[utoipa::path(post, path = "/v1/{project_id}/subnets", operation_id = "create_subnet", tag = "VPC",
+    params(ProjectPath), request_body = CreateSubnetRequest,
+    responses((status = 200, description = "The subnet", body = SubnetResponse)))]
+pub(crate) async fn create_subnet(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateSubnetRequest>,
@@ -136,7 +251,10 @@ async fn create_subnet(
 }
 
 /// Handles `GET /v1/{project_id}/subnets` (VPC #6).
-async fn list_subnets(
+#[utoipa::path(get, path = "/v1/{project_id}/subnets", operation_id = "list_subnets", tag = "VPC",
+    params(ProjectPath, MarkerQuery, SubnetFilterQuery),
+    responses((status = 200, description = "The project's subnets", body = SubnetsResponse)))]
+pub(crate) async fn list_subnets(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
@@ -148,7 +266,10 @@ async fn list_subnets(
 }
 
 /// Handles `GET /v1/{project_id}/subnets/{subnet_id}` (VPC #8).
-async fn show_subnet(
+#[utoipa::path(get, path = "/v1/{project_id}/subnets/{subnet_id}", operation_id = "show_subnet", tag = "VPC",
+    params(ProjectPath, SubnetPath),
+    responses((status = 200, description = "The subnet", body = SubnetResponse)))]
+pub(crate) async fn show_subnet(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<SubnetPath>,
@@ -160,7 +281,10 @@ async fn show_subnet(
 }
 
 /// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (VPC #10).
-async fn update_subnet(
+#[utoipa::path(put, path = "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}", operation_id = "update_subnet", tag = "VPC",
+    params(ProjectPath, VpcSubnetPath), request_body = UpdateSubnetRequest,
+    responses((status = 200, description = "The subnet's id and status", body = UpdateSubnetResponse)))]
+pub(crate) async fn update_subnet(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<VpcSubnetPath>,
@@ -176,7 +300,13 @@ async fn update_subnet(
 }
 
 /// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (VPC #4): 204.
-async fn delete_subnet(
+#[utoipa::path(delete, path = "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}", operation_id = "delete_subnet", tag = "VPC",
+    params(ProjectPath, VpcSubnetPath),
+    responses(
+        (status = 204, description = "The subnet was deleted"),
+        (status = 409, description = "The subnet still has ports or endpoint addresses (VPC.0211)", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_subnet(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<VpcSubnetPath>,
@@ -186,7 +316,10 @@ async fn delete_subnet(
 }
 
 /// Handles `GET /v1/{project_id}/subnets/{subnet_id}/privateips` (VPC #11).
-async fn list_private_ips(
+#[utoipa::path(get, path = "/v1/{project_id}/subnets/{subnet_id}/privateips", operation_id = "list_privateips", tag = "VPC",
+    params(ProjectPath, SubnetPath, MarkerQuery),
+    responses((status = 200, description = "The subnet's allocated addresses", body = PrivateIpsResponse)))]
+pub(crate) async fn list_private_ips(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<SubnetPath>,
@@ -199,7 +332,13 @@ async fn list_private_ips(
 }
 
 /// Handles `POST /v1/{project_id}/ports` (VPC #1).
-async fn create_port(
+#[utoipa::path(post, path = "/v1/{project_id}/ports", operation_id = "create_port", tag = "VPC",
+    params(ProjectPath), request_body = CreatePortRequest,
+    responses(
+        (status = 200, description = "The port", body = PortResponse),
+        (status = 409, description = "The address is in use, or the subnet has none left (VPC.0703)", body = ErrorBody),
+    ))]
+pub(crate) async fn create_port(
     State(app): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreatePortRequest>,
@@ -211,7 +350,10 @@ async fn create_port(
 }
 
 /// Handles `GET /v1/{project_id}/ports` (VPC #5).
-async fn list_ports(
+#[utoipa::path(get, path = "/v1/{project_id}/ports", operation_id = "list_ports", tag = "VPC",
+    params(ProjectPath, MarkerQuery, PortFilterQuery),
+    responses((status = 200, description = "The project's ports", body = PortsResponse)))]
+pub(crate) async fn list_ports(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
@@ -223,7 +365,10 @@ async fn list_ports(
 }
 
 /// Handles `GET /v1/{project_id}/ports/{port_id}` (VPC #7).
-async fn show_port(
+#[utoipa::path(get, path = "/v1/{project_id}/ports/{port_id}", operation_id = "show_port", tag = "VPC",
+    params(ProjectPath, PortPath),
+    responses((status = 200, description = "The port", body = PortResponse)))]
+pub(crate) async fn show_port(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<PortPath>,
@@ -235,7 +380,10 @@ async fn show_port(
 }
 
 /// Handles `PUT /v1/{project_id}/ports/{port_id}` (VPC #9).
-async fn update_port(
+#[utoipa::path(put, path = "/v1/{project_id}/ports/{port_id}", operation_id = "update_port", tag = "VPC",
+    params(ProjectPath, PortPath), request_body = UpdatePortRequest,
+    responses((status = 200, description = "The updated port", body = PortResponse)))]
+pub(crate) async fn update_port(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<PortPath>,
@@ -248,7 +396,13 @@ async fn update_port(
 }
 
 /// Handles `DELETE /v1/{project_id}/ports/{port_id}` (VPC #3): 204.
-async fn delete_port(
+#[utoipa::path(delete, path = "/v1/{project_id}/ports/{port_id}", operation_id = "delete_port", tag = "VPC",
+    params(ProjectPath, PortPath),
+    responses(
+        (status = 204, description = "The port was deleted"),
+        (status = 409, description = "The port backs an endpoint service (VPC.0710)", body = ErrorBody),
+    ))]
+pub(crate) async fn delete_port(
     State(app): State<AppState>,
     caller: Caller,
     Path(p): Path<PortPath>,
