@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of vpcep: unit tests, the store conformance suite and the API integration
 # tests (on SQLite, and on PostgreSQL when it is reachable), then the compat suite that drives
-# a freshly built server with the official Huawei Cloud Python SDK.
+# a freshly built server with the official Huawei Cloud Python SDK, and last the schemathesis
+# fuzz run against the server's own OpenAPI document (no 5xx, no answer the document does not
+# describe).
 #
 # PostgreSQL: VPCEP_TEST_POSTGRES_URL (default postgres://root@127.0.0.1:5432/test). When it is
 # not reachable its tests are skipped (and this script says so) unless VPCEP_REQUIRE_PG=1.
@@ -27,3 +29,6 @@ cargo test --workspace
 
 echo "== compat suite (official SDK against a fresh server)"
 compat/run.sh
+
+echo "== fuzz: schemathesis against GET /openapi.json, every request signed"
+fuzz/run.sh
