@@ -41,6 +41,9 @@ struct AgentArgs {
     /// Name in reports (default: the host name).
     #[arg(long, env = "VPCEP_AGENT_ID")]
     agent_id: Option<String>,
+    /// Serve the agent's per-endpoint metrics at GET /metrics on this address (e.g. 127.0.0.1:9480).
+    #[arg(long, env = "VPCEP_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     #[command(flatten)]
     proxy: ProxyArgs,
 }
@@ -181,7 +184,25 @@ async fn main() -> anyhow::Result<()> {
             if let Some(id) = a.agent_id {
                 cfg.proxy.agent_id = id;
             }
-            vpcep_proxy::run_agent(cfg, shutdown_signal()).await?;
+            // The recorder must exist before the data plane takes its metric handles.
+            let stop = tokio_util::sync::CancellationToken::new();
+            let metrics = match &a.metrics_listen {
+                Some(addr) => {
+                    let _ = server::metrics_handle();
+                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    let stopped = stop.clone();
+                    Some(tokio::spawn(server::serve_metrics(listener, async move {
+                        stopped.cancelled().await
+                    })))
+                }
+                None => None,
+            };
+            let result = vpcep_proxy::run_agent(cfg, shutdown_signal()).await;
+            stop.cancel();
+            if let Some(m) = metrics {
+                let _ = m.await;
+            }
+            result?;
             Ok(())
         }
     }

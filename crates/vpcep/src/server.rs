@@ -111,7 +111,8 @@ async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<A
     Ok(file)
 }
 
-fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+/// The process's Prometheus recorder (installed once; later calls share it).
+pub fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         OnceLock::new();
     HANDLE
@@ -241,6 +242,35 @@ async fn run_in_process_agent(
         }
     }
     dp.shutdown().await;
+}
+
+/// Serves the process's Prometheus metrics at `GET /metrics` on `listener` until `shutdown`
+/// (what `vpcep agent --metrics-listen` runs beside the data plane).
+pub async fn serve_metrics(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle =
+        metrics_handle().ok_or_else(|| anyhow::anyhow!("cannot install the metrics recorder"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = handle.render();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    text,
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
 }
 
 /// Opens everything and serves until `shutdown` (what `vpcep serve` runs).
