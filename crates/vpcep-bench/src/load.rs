@@ -17,18 +17,26 @@ pub enum Scenario {
     ListServices,
     /// `GET .../vpc-endpoint-services/{id}`, cycling over the seeded services.
     ShowService,
+    /// `PUT .../vpc-endpoint-services/{id}`: a new description each time, cycling over the
+    /// seeded services.
+    UpdateService,
     /// `POST .../vpc-endpoint-services`: a new service each time, with ports no other request
     /// uses, on a backend port of its connection.
     CreateService,
+    /// `CreateVpcEndpointServiceConfiguration` against moto's server (`--moto-url`): AWS's
+    /// equivalent of create-service in the emulator users pick for it.
+    MotoCreate,
 }
 
 impl Scenario {
     /// Every scenario, in the order a run takes them (reads before the creates grow the data).
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Health,
         Scenario::ListServices,
         Scenario::ShowService,
+        Scenario::UpdateService,
         Scenario::CreateService,
+        Scenario::MotoCreate,
     ];
 
     /// The name on the command line and in reports.
@@ -37,7 +45,9 @@ impl Scenario {
             Scenario::Health => "health",
             Scenario::ListServices => "list-services",
             Scenario::ShowService => "show-service",
+            Scenario::UpdateService => "update-service",
             Scenario::CreateService => "create-service",
+            Scenario::MotoCreate => "moto-create",
         }
     }
 
@@ -47,13 +57,17 @@ impl Scenario {
             .into_iter()
             .find(|x| x.name() == s)
             .with_context(|| {
-                format!("unknown scenario {s:?}; use health, list-services, show-service, create-service")
+                let names: Vec<_> = Scenario::ALL.iter().map(|x| x.name()).collect();
+                format!("unknown scenario {s:?}; use {}", names.join(", "))
             })
     }
 
     /// Whether it needs the seeded project.
     pub fn needs_seed(self) -> bool {
-        matches!(self, Scenario::ListServices | Scenario::ShowService)
+        matches!(
+            self,
+            Scenario::ListServices | Scenario::ShowService | Scenario::UpdateService
+        )
     }
 }
 
@@ -191,6 +205,8 @@ pub struct Plan {
     pub seed_project: String,
     /// Its services.
     pub seed_ids: Vec<String>,
+    /// moto's server and the load balancer ARN its creates publish.
+    pub moto: Option<(Target, String)>,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -200,6 +216,8 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub scenario: Scenario,
+    /// Services stored in the listed project when the scenario ran (list-services only).
+    pub stored: Option<u64>,
     pub connections: usize,
     /// Requests answered inside the measured window.
     pub requests: u64,
@@ -220,6 +238,7 @@ impl Report {
         json!({
             "label": label,
             "scenario": self.scenario.name(),
+            "stored": self.stored,
             "connections": self.connections,
             "requests": self.requests,
             "errors": self.errors,
@@ -265,15 +284,20 @@ fn build(
             format!("/v1/{}/vpc-endpoint-services?limit=100", plan.seed_project),
             Vec::new(),
         ),
-        Scenario::ShowService => {
-            let id = &plan.seed_ids[(conn_idx * 7919 + k) % plan.seed_ids.len()];
-            signed(
-                &plan.seed_project,
-                Method::GET,
-                format!("/v1/{}/vpc-endpoint-services/{id}", plan.seed_project),
-                Vec::new(),
-            )
-        }
+        Scenario::ShowService => signed(
+            &plan.seed_project,
+            Method::GET,
+            seeded_path(plan, conn_idx, k),
+            Vec::new(),
+        ),
+        Scenario::UpdateService => signed(
+            &plan.seed_project,
+            Method::PUT,
+            seeded_path(plan, conn_idx, k),
+            json!({"description": format!("bench {conn_idx} {k}")})
+                .to_string()
+                .into_bytes(),
+        ),
         Scenario::CreateService => {
             if k >= MAX_PORT {
                 return None;
@@ -286,7 +310,57 @@ fn build(
                 body.to_string().into_bytes(),
             )
         }
+        Scenario::MotoCreate => {
+            let (moto, arn) = plan.moto.as_ref()?;
+            Some(moto_create(moto, arn))
+        }
     }
+}
+
+/// The path of a seeded service; connections walk the list from different places.
+fn seeded_path(plan: &Plan, conn_idx: usize, k: usize) -> String {
+    let id = &plan.seed_ids[(conn_idx * 7919 + k) % plan.seed_ids.len()];
+    format!("/v1/{}/vpc-endpoint-services/{id}", plan.seed_project)
+}
+
+/// An EC2 query-protocol `CreateVpcEndpointServiceConfiguration` as boto3 sends it. moto does
+/// not check signatures, so the `Authorization` header only carries the shape (and the region
+/// moto reads from it); this costs moto nothing that vpcep's real signature check costs it.
+fn moto_create(moto: &Target, arn: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let body = format!(
+        "Action=CreateVpcEndpointServiceConfiguration&Version=2016-11-15\
+         &AcceptanceRequired=false&NetworkLoadBalancerArn.1={}",
+        form_escape(arn)
+    );
+    http::Request::builder()
+        .method(Method::POST)
+        .uri("/")
+        .header("Host", &moto.host)
+        .header(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .header("X-Amz-Date", "20261129T000000Z")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/ec2/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date, Signature=0",
+        )
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("a valid request")
+}
+
+/// `application/x-www-form-urlencoded` escaping of one value.
+fn form_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn drive(
@@ -296,7 +370,10 @@ async fn drive(
     measure_from: Instant,
     end: Instant,
 ) -> ConnStats {
-    let target = &plan.targets[conn_idx % plan.targets.len()];
+    let target = match (scenario, &plan.moto) {
+        (Scenario::MotoCreate, Some((moto, _))) => moto,
+        _ => &plan.targets[conn_idx % plan.targets.len()],
+    };
     let mut stats = ConnStats::default();
     let mut conn: Option<Conn> = None;
     let mut k = 0;
@@ -353,7 +430,7 @@ fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 }
 
 /// Runs `scenario`: `warmup`, then `duration` measured, over `connections` connections.
-pub async fn run(plan: Arc<Plan>, scenario: Scenario) -> Report {
+pub async fn run(plan: Arc<Plan>, scenario: Scenario, stored: Option<u64>) -> Report {
     let start = Instant::now();
     let measure_from = start + plan.warmup;
     let end = measure_from + plan.duration;
@@ -379,6 +456,7 @@ pub async fn run(plan: Arc<Plan>, scenario: Scenario) -> Report {
     let requests = all.len() as u64;
     Report {
         scenario,
+        stored,
         connections: plan.connections,
         requests,
         errors,

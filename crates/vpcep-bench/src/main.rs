@@ -9,9 +9,13 @@
 //! nodes, connections are spread over them) or targets running servers (`--url`, repeatable).
 //!
 //! Scenarios: `health` (no auth), `list-services` (limit 100, on a project seeded with
-//! `--seed` services), `show-service` (cycling over those), `create-service` (each request a
-//! new service with ports no other request uses, on a backend port made for its connection).
+//! `--seed` services), `show-service` and `update-service` (cycling over those),
+//! `create-service` (each request a new service with ports no other request uses, on a backend
+//! port made for its connection), `moto-create` (AWS's equivalent create against moto's server,
+//! `--moto-url`). `--list-sizes` then grows the listed project (in SQL, see `bulk`) and runs
+//! list-services at each size.
 
+mod bulk;
 mod http;
 mod load;
 mod spawn;
@@ -87,6 +91,19 @@ struct Args {
     /// Services seeded for list-services and show-service.
     #[arg(long, default_value_t = 200)]
     seed: usize,
+    /// After the scenarios: grow the listed project to each of these sizes and run
+    /// list-services at each (with --spawn sqlite, or --url with --sqlite-file).
+    #[arg(long, value_delimiter = ',')]
+    list_sizes: Vec<u64>,
+    /// With --url and --list-sizes: the SQLite file of the server targeted.
+    #[arg(long)]
+    sqlite_file: Option<PathBuf>,
+    /// moto's server (`moto_server -p PORT`) for the moto-create scenario.
+    #[arg(long)]
+    moto_url: Option<String>,
+    /// The network load balancer ARN moto's creates publish (made beforehand in moto).
+    #[arg(long, requires = "moto_url")]
+    moto_lb_arn: Option<String>,
     /// Name of this configuration in the report.
     #[arg(long, default_value = "")]
     label: String,
@@ -115,14 +132,24 @@ fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
 
 fn print_table(label: &str, reports: &[Report]) {
     println!(
-        "{:<16} {:<15} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
-        "config", "scenario", "conns", "requests", "errors", "rate/s", "p50 ms", "p99 ms", "max ms"
+        "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "config",
+        "scenario",
+        "stored",
+        "conns",
+        "requests",
+        "errors",
+        "rate/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     for r in reports {
         println!(
-            "{:<16} {:<15} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
             label,
             r.scenario.name(),
+            r.stored.map(|n| n.to_string()).unwrap_or_default(),
             r.connections,
             r.requests,
             r.errors,
@@ -134,7 +161,11 @@ fn print_table(label: &str, reports: &[Report]) {
     }
 }
 
-async fn bench(args: &Args, urls: Vec<String>) -> anyhow::Result<Vec<Report>> {
+async fn bench(
+    args: &Args,
+    urls: Vec<String>,
+    sqlite_url: Option<String>,
+) -> anyhow::Result<Vec<Report>> {
     let mut scenarios = Vec::new();
     for s in &args.scenarios {
         scenarios.push(Scenario::parse(s.trim())?);
@@ -159,7 +190,26 @@ async fn bench(args: &Args, urls: Vec<String>) -> anyhow::Result<Vec<Report>> {
     } else {
         Vec::new()
     };
-    let seed_ids = if scenarios.iter().any(|s| s.needs_seed()) {
+    if scenarios.contains(&Scenario::MotoCreate) && args.moto_lb_arn.is_none() {
+        bail!("moto-create needs --moto-url and --moto-lb-arn");
+    }
+    let moto = match (&args.moto_url, &args.moto_lb_arn) {
+        (Some(url), Some(arn)) => Some((http::Target::parse(url)?, arn.clone())),
+        _ => None,
+    };
+    if !args.list_sizes.is_empty() {
+        if sqlite_url.is_none() {
+            bail!("--list-sizes grows a SQLite database: use --spawn sqlite or --sqlite-file");
+        }
+        if args.list_sizes.windows(2).any(|w| w[0] >= w[1]) || args.list_sizes[0] < args.seed as u64
+        {
+            bail!(
+                "--list-sizes must grow, from at least --seed ({})",
+                args.seed
+            );
+        }
+    }
+    let seed_ids = if scenarios.iter().any(|s| s.needs_seed()) || !args.list_sizes.is_empty() {
         load::seed_services(&targets[0], &creds, &args.seed_project_id, args.seed.max(1))
             .await
             .context("seeding services")?
@@ -173,20 +223,60 @@ async fn bench(args: &Args, urls: Vec<String>) -> anyhow::Result<Vec<Report>> {
         create_backends,
         seed_project: args.seed_project_id.clone(),
         seed_ids,
+        moto,
         connections,
         warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
     });
     let mut reports = Vec::new();
-    for s in scenarios {
-        let r = load::run(plan.clone(), s).await;
+    let mut report = |r: Report| {
         if let Some(e) = &r.first_error {
-            eprintln!("vpcep-bench: {}: {} errors; first: {e}", s.name(), r.errors);
+            eprintln!(
+                "vpcep-bench: {}: {} errors; first: {e}",
+                r.scenario.name(),
+                r.errors
+            );
         }
         if args.json {
             println!("{}", r.to_json(&args.label));
         }
         reports.push(r);
+    };
+    for s in scenarios {
+        let stored = (s == Scenario::ListServices).then_some(plan.seed_ids.len() as u64);
+        report(load::run(plan.clone(), s, stored).await);
+    }
+    if let (Some(url), Some(&largest)) = (&sqlite_url, args.list_sizes.last()) {
+        let bulk_total = largest - plan.seed_ids.len() as u64;
+        let backends = load::make_backends(
+            &plan.targets[0],
+            &plan.creds,
+            &plan.seed_project,
+            bulk_total.div_ceil(bulk::PER_BACKEND) as usize,
+        )
+        .await
+        .context("making the backends of the bulk services")?;
+        let backends: Vec<String> = backends.into_iter().map(|b| b.port_id).collect();
+        let mut stored = plan.seed_ids.len() as u64;
+        for &size in &args.list_sizes {
+            let started = std::time::Instant::now();
+            bulk::grow_sqlite(
+                url,
+                &plan.seed_project,
+                &plan.seed_ids[0],
+                &backends,
+                stored - plan.seed_ids.len() as u64,
+                size - plan.seed_ids.len() as u64,
+            )
+            .await
+            .with_context(|| format!("growing the listed project to {size} services"))?;
+            eprintln!(
+                "vpcep-bench: listed project grown to {size} services in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            stored = size;
+            report(load::run(plan.clone(), Scenario::ListServices, Some(size)).await);
+        }
     }
     Ok(reports)
 }
@@ -203,7 +293,11 @@ async fn main() -> anyhow::Result<()> {
             if args.url.is_empty() {
                 bail!("give --spawn sqlite|postgres or --url http://IP:PORT");
             }
-            bench(&args, args.url.clone()).await?
+            let sqlite_url = args
+                .sqlite_file
+                .as_ref()
+                .map(|f| format!("sqlite://{}", f.display()));
+            bench(&args, args.url.clone(), sqlite_url).await?
         }
         Some(kind) => {
             let db = if kind == "sqlite" {
@@ -235,7 +329,8 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 let urls = servers.iter().map(|s| s.url.clone()).collect();
-                let reports = bench(&args, urls).await;
+                let sqlite_url = (db == spawn::Db::Sqlite).then(|| fresh.url.clone());
+                let reports = bench(&args, urls, sqlite_url).await;
                 for s in servers {
                     s.stop().await;
                 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Control-plane speed against this machine's limits and against moto, from one run:
+# create / show / update service, list (limit 100) at 10^3, 10^5 and 10^6 stored services, the
+# no-auth /health route (the HTTP ceiling), and moto's server creating AWS VPC endpoint service
+# configurations with the same load generator and concurrency. Prints the figures and the
+# issue's target ratios.
+#
+# vpcep runs on its default store (SQLite in WAL mode, synchronous=FULL: a create is answered
+# only once its transaction is on disk; concurrent creates share an fsync by group commit).
+# The 10^5 and 10^6 sizes are reached by copying a service in SQL (crates/vpcep-bench/src/bulk.rs),
+# not through the API: the list is what is measured, not the seeding.
+#
+# Settings (environment): DURATION (measured seconds per scenario, 5), WARMUP (1),
+# CONNECTIONS (32), LIST_SIZES (1000,100000,1000000), MOTO_VENV (target/bench-venv: where moto
+# is installed on first use), MOTO_VERSION (5.2.5). Raw JSON lines are kept in $OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-5}"
+WARMUP="${WARMUP:-1}"
+CONNECTIONS="${CONNECTIONS:-32}"
+LIST_SIZES="${LIST_SIZES:-1000,100000,1000000}"
+MOTO_VENV="${MOTO_VENV:-target/bench-venv}"
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+OUT="${OUT:-$(mktemp -d)}"
+mkdir -p "$OUT"
+
+echo "== building release binaries (vpcep, vpcep-bench)"
+cargo build --release -p vpcep -p vpcep-bench
+BENCH=target/release/vpcep-bench
+
+if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  echo "== installing moto[server]==$MOTO_VERSION into $MOTO_VENV"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION" boto3
+fi
+moto_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$OUT/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+moto_url="http://127.0.0.1:$moto_port"
+# moto checks that the load balancer exists: make a VPC, a subnet and a network load balancer.
+moto_arn="$("$MOTO_VENV/bin/python" - "$moto_url" <<'EOF'
+import sys, time, boto3
+url = sys.argv[1]
+kw = dict(endpoint_url=url, region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+for _ in range(100):
+    try:
+        ec2 = boto3.client("ec2", **kw)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        break
+    except Exception:
+        time.sleep(0.1)
+sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+lb = boto3.client("elbv2", **kw).create_load_balancer(Name="bench", Subnets=[sub], Type="network")
+print(lb["LoadBalancers"][0]["LoadBalancerArn"])
+EOF
+)"
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== vpcep (SQLite) and moto $MOTO_VERSION: $CONNECTIONS connections, ${WARMUP}s warmup + ${DURATION}s per scenario"
+"$BENCH" --spawn sqlite --json --label perf \
+  --scenarios health,show-service,update-service,create-service,moto-create \
+  --moto-url "$moto_url" --moto-lb-arn "$moto_arn" --list-sizes "$LIST_SIZES" \
+  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+  | tee "$OUT/perf.jsonl"
+
+echo
+echo "== results: $(nproc) CPUs shared by load generator, servers and moto;" \
+  "load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); raw: $OUT"
+python3 - "$OUT/perf.jsonl" <<'EOF'
+import json, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    name = r["scenario"] + (f" @{r['stored']:,}" if r["scenario"] == "list-services" else "")
+    by[name] = r
+print(f"{'scenario':<26}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+for name, r in by.items():
+    print(f"{name:<26}{r['rate']:>11.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
+
+def get(name, key):
+    r = by.get(name)
+    return r[key] if r else None
+
+lists = sorted((r["stored"], r) for r in rows if r["scenario"] == "list-services")
+checks = [
+    ("create rate / health rate", get("create-service", "rate"), get("health", "rate"), ">=", 0.25),
+    ("create rate / moto create rate", get("create-service", "rate"), get("moto-create", "rate"), ">=", 50),
+]
+if len(lists) >= 2:
+    (n0, r0), (n1, r1) = lists[0], lists[-1]
+    checks.append((f"list p50 @{n1:,} / @{n0:,}", r1["p50_ms"], r0["p50_ms"], "<=", 1.5))
+print()
+print(f"{'ratio':<34}{'measured':>10}{'target':>10}")
+for label, a, b, op, target in checks:
+    if a is None or not b:
+        print(f"{label:<34}{'-':>10}{op + ' ' + str(target):>10}")
+        continue
+    v = a / b
+    ok = v >= target if op == ">=" else v <= target
+    print(f"{label:<34}{v:>10.3f}{op + ' ' + str(target):>10}  {'met' if ok else 'MISSED'}")
+errors = sum(r["errors"] for r in rows)
+if errors:
+    print(f"\n{errors} requests failed (see the messages above)")
+EOF
