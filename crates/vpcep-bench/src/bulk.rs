@@ -5,7 +5,9 @@
 //! spawned server uses (WAL mode lets the server keep serving meanwhile): each new row is a
 //! copy of a service the API created (the template), with its own id, name, creation time and
 //! port mapping, plus the port claims and the project's usage counter that a create through the
-//! API would write, so the rows are what the server itself would have stored.
+//! API would write, so the rows are what the server itself would have stored. The copies are
+//! the newest services (1 ms apart, the last one now), so the first page a list answers is
+//! made of them: a row the server could not read would show as an error.
 
 use anyhow::Context as _;
 use sqlx::{Connection, Executor, Row, SqliteConnection};
@@ -66,7 +68,7 @@ pub async fn grow_sqlite(
             "port_id" => "g.pid".to_string(),
             "ports" => "'[[' || g.p || ',' || g.p || ',\"TCP\"]]'".to_string(),
             "status" => "'available'".to_string(),
-            "created_at" | "updated_at" | "status_at" => format!("t.{c} - 1 - g.k"),
+            "created_at" | "updated_at" | "status_at" => "$4 - ($5 - g.k)".to_string(),
             other => format!("t.{other}"),
         })
         .collect();
@@ -81,6 +83,9 @@ pub async fn grow_sqlite(
          SELECT g.pid, 'TCP', side.v, g.p, g.nid FROM g, \
          (SELECT 'client' AS v UNION ALL SELECT 'server') side"
     );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
     let mut k = from;
     while k < to {
         let end = (k + CHUNK).min(to);
@@ -89,6 +94,8 @@ pub async fn grow_sqlite(
             .bind(k as i64)
             .bind(end as i64)
             .bind(template_id)
+            .bind(now_ms)
+            .bind(to as i64)
             .execute(&mut *tx)
             .await
             .context("copying services")?

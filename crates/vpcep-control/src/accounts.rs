@@ -92,12 +92,12 @@ impl Quotas {
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
     /// Unreadable file.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Io {
         /// The file.
         path: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not also a `source` that error chains would print twice).
+        reason: std::io::Error,
     },
     /// Not valid TOML of the expected shape.
     #[error("invalid accounts file: {0}")]
@@ -117,9 +117,9 @@ impl AccountsFile {
 
     /// Reads and checks an accounts file.
     pub fn load(path: &Path) -> Result<Self, AccountsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Io {
+        let text = std::fs::read_to_string(path).map_err(|reason| AccountsError::Io {
             path: path.display().to_string(),
-            source,
+            reason,
         })?;
         Self::parse(&text)
     }

@@ -8,6 +8,7 @@
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+use std::io::Write as _;
 use std::path::PathBuf;
 use vpcep_client::Client;
 use vpcep_control::accounts::AccountsFile;
@@ -444,8 +445,12 @@ pub async fn run(conn: &Connection, cmd: ClientCommand) -> anyhow::Result<()> {
         eprintln!("{text}");
         bail!("HTTP {}", resp.status);
     }
-    println!("{text}");
-    Ok(())
+    // A closed pipe (`vpcep call ... | head`) is the reader's choice, not an error.
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
