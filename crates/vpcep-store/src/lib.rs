@@ -13,6 +13,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod conn;
 mod dataplane;
 mod endpoints;
 mod inventory;
