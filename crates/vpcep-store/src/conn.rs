@@ -151,7 +151,8 @@ impl DbError {
             DbError::Sqlx(sqlx::Error::Database(db)) => db.is_unique_violation(),
             DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
                 e.extended_code,
-                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             ),
             _ => false,
         }
@@ -182,10 +183,7 @@ impl From<rusqlite::Error> for crate::StoreError {
 }
 
 /// A column type rows can be read as, on either driver.
-pub(crate) trait FromCol:
-    FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>
-{
-}
+pub(crate) trait FromCol: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {}
 impl<T: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>> FromCol for T {}
 
 /// A result row.

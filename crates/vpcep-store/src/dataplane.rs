@@ -4,10 +4,10 @@
 //! bumps the `dataplane_version` counter in the same transaction, so a snapshot's version only
 //! grows and a changed version means a changed desired state.
 
+use crate::conn::{query, query_scalar, Conn};
 use crate::query::Where;
 use crate::sql::SqlStore;
 use crate::StoreResult;
-use crate::conn::{query, query_scalar, Conn};
 use std::collections::HashMap;
 use vpcep_domain::dataplane::{AgentReport, EndpointSpec, PortPair, Snapshot};
 
@@ -23,10 +23,7 @@ pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
 
 /// Bumps the version for a change of one endpoint and records it on the endpoint: only reports
 /// for that version or later say whether this change is realized.
-pub(crate) async fn publish_endpoint(
-    conn: &mut Conn,
-    endpoint_id: uuid::Uuid,
-) -> StoreResult<()> {
+pub(crate) async fn publish_endpoint(conn: &mut Conn, endpoint_id: uuid::Uuid) -> StoreResult<()> {
     let v = bump_version(conn).await?;
     query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
         .bind(endpoint_id.to_string())
@@ -60,7 +57,7 @@ impl SqlStore {
             let sql = format!(
                 "SELECT MIN(status_at) FROM {table} WHERE status IN ('creating', 'deleting')"
             );
-            let t: Option<i64> = query_scalar(&sql).fetch_one(&mut *c).await?;
+            let t: Option<i64> = query_scalar(&sql).fetch_one(&mut c).await?;
             oldest = match (oldest, t) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -78,7 +75,7 @@ impl SqlStore {
         // One read transaction, so the version matches the content.
         let mut tx = self.read_tx().await?;
         let v = version(&mut tx).await?;
-        let rows = query(SERVED).fetch_all(&mut *tx).await?;
+        let rows = query(SERVED).fetch_all(&mut tx).await?;
         let mut port_ids: Vec<String> = Vec::new();
         let mut vpc_ids: Vec<String> = Vec::new();
         for r in &rows {
@@ -95,7 +92,7 @@ impl SqlStore {
         let sql = format!("SELECT id, ip_address FROM ports WHERE {}", w.sql());
         let port_ips: HashMap<String, String> = w
             .bind(query(&sql))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("ip_address")?)))
@@ -105,7 +102,7 @@ impl SqlStore {
         let sql = format!("SELECT id, vni, netns FROM vpcs WHERE {}", w.sql());
         let vpcs: HashMap<String, (i64, Option<String>)> = w
             .bind(query(&sql))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, (r.try_get("vni")?, r.try_get("netns")?))))

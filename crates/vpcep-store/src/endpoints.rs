@@ -6,6 +6,7 @@
 //! the create find the service `deleting`. Addresses come from the same allocation table as
 //! ports, under the subnet's row lock.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
@@ -15,7 +16,6 @@ use crate::{
     ConnectionFilter, ConnectionMutation, ConnectionOutcome, EndpointCheck, EndpointFilter,
     EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
 };
-use crate::conn::{query, query_scalar, Conn, Row};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
@@ -168,11 +168,7 @@ async fn set_status_at(conn: &mut Conn, id: Uuid, at: i64) -> StoreResult<()> {
 }
 
 /// Rewrites an endpoint, moving `status_at` only when its status changed.
-async fn update_endpoint(
-    conn: &mut Conn,
-    e: &Endpoint,
-    status_changed: bool,
-) -> StoreResult<()> {
+async fn update_endpoint(conn: &mut Conn, e: &Endpoint, status_changed: bool) -> StoreResult<()> {
     record::update(conn, e).await?;
     if status_changed {
         set_status_at(conn, e.id, e.updated_at).await?;
@@ -218,11 +214,7 @@ async fn attach(conn: &mut Conn, eps: &mut [Endpoint]) -> StoreResult<()> {
     Ok(())
 }
 
-async fn fetch_endpoint(
-    conn: &mut Conn,
-    w: &Where,
-    lock: &str,
-) -> StoreResult<Option<Endpoint>> {
+async fn fetch_endpoint(conn: &mut Conn, w: &Where, lock: &str) -> StoreResult<Option<Endpoint>> {
     let Some(e) = fetch::<Endpoint>(conn, w, lock).await? else {
         return Ok(None);
     };
@@ -715,7 +707,7 @@ impl SqlStore {
         let rows = query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
             .bind(project_id)
             .bind(kind.as_str())
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?;
         rows.iter()
             .map(|r| {
@@ -737,12 +729,12 @@ impl SqlStore {
             ResourceKind::EndpointService => "SELECT id, full_name AS name FROM endpoint_services WHERE project_id = $1 ORDER BY seq",
             ResourceKind::Endpoint => "SELECT id, id AS name FROM endpoints WHERE project_id = $1 ORDER BY seq",
         };
-        let rows = query(sql).bind(project_id).fetch_all(&mut *c).await?;
+        let rows = query(sql).bind(project_id).fetch_all(&mut c).await?;
         let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
         let all = query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
             .bind(project_id)
             .bind(kind.as_str())
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?;
         for r in &all {
             tags.entry(r.try_get("resource_id")?)

@@ -6,13 +6,13 @@
 //! before looking for services that use it, and creating a service takes a share lock on its
 //! port, so a port cannot disappear under a service.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::Where;
 use crate::record::{
     self, fetch, fetch_all, int, json, opt_text, parsed, text, to_json, Record, Value,
 };
 use crate::sql::SqlStore;
 use crate::{PortFilter, StoreError, StoreResult};
-use crate::conn::{query, query_scalar, Conn, Row};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 use vpcep_domain::network::{
@@ -316,11 +316,10 @@ pub(crate) fn port_missing(id: Uuid) -> StoreError {
 /// How many addresses are allocated in each of the given subnets.
 async fn allocated_counts(conn: &mut Conn, subnets: &mut [Subnet]) -> StoreResult<()> {
     for s in subnets.iter_mut() {
-        let used: i64 =
-            query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
-                .bind(s.id.to_string())
-                .fetch_one(&mut *conn)
-                .await?;
+        let used: i64 = query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
+            .bind(s.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
         s.available_ip_address_count = (assignable_count(s.cidr) - used).max(0);
     }
     Ok(())
@@ -335,15 +334,14 @@ pub(crate) async fn allocate_ip(
     owner_id: &str,
     device_owner: &str,
 ) -> StoreResult<Ipv4Addr> {
-    let taken: Vec<Ipv4Addr> = query_scalar::<i64>(
-        "SELECT ip FROM ip_allocations WHERE subnet_id = $1 ORDER BY ip",
-    )
-    .bind(subnet.id.to_string())
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|n| Ipv4Addr::from(u32::try_from(n).unwrap_or(0)))
-    .collect();
+    let taken: Vec<Ipv4Addr> =
+        query_scalar::<i64>("SELECT ip FROM ip_allocations WHERE subnet_id = $1 ORDER BY ip")
+            .bind(subnet.id.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|n| Ipv4Addr::from(u32::try_from(n).unwrap_or(0)))
+            .collect();
     let ip = match want {
         Some(ip) if !is_assignable(subnet.cidr, subnet.gateway_ip, ip) => {
             return Err(ApiError::new(
@@ -442,13 +440,11 @@ impl SqlStore {
             Box::pin(async move {
                 match record::insert(c, &vpc).await {
                     Ok(()) => Ok(()),
-                    Err(db) if db.is_unique_violation() => {
-                        Err(ApiError::new(
-                            ErrorCode::VpcNameExists,
-                            format!("A VPC named {:?} already exists in this project", vpc.name),
-                        )
-                        .into())
-                    }
+                    Err(db) if db.is_unique_violation() => Err(ApiError::new(
+                        ErrorCode::VpcNameExists,
+                        format!("A VPC named {:?} already exists in this project", vpc.name),
+                    )
+                    .into()),
                     Err(e) => Err(e.into()),
                 }
             })
@@ -550,11 +546,10 @@ impl SqlStore {
                 let _: Vpc = fetch(c, &owned(&project_id, id), lock)
                     .await?
                     .ok_or_else(|| vpc_missing(id))?;
-                let subnets: i64 =
-                    query_scalar("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
-                        .bind(id.to_string())
-                        .fetch_one(&mut *c)
-                        .await?;
+                let subnets: i64 = query_scalar("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
+                    .bind(id.to_string())
+                    .fetch_one(&mut *c)
+                    .await?;
                 if subnets > 0 {
                     return Err(ApiError::new(
                         ErrorCode::VpcInUse,
@@ -689,12 +684,11 @@ impl SqlStore {
                 let _: Port = fetch(c, &owned(&project_id, id), lock)
                     .await?
                     .ok_or_else(|| port_missing(id))?;
-                let users: Vec<String> = query_scalar(
-                    "SELECT id FROM endpoint_services WHERE port_id = $1 LIMIT 5",
-                )
-                .bind(id.to_string())
-                .fetch_all(&mut *c)
-                .await?;
+                let users: Vec<String> =
+                    query_scalar("SELECT id FROM endpoint_services WHERE port_id = $1 LIMIT 5")
+                        .bind(id.to_string())
+                        .fetch_all(&mut *c)
+                        .await?;
                 if !users.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::PortInUse,

@@ -8,12 +8,12 @@
 //! row and its permissions in one transaction, and holding the row lock makes it skip the
 //! service until the change is committed, so no record outlives its service.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::{limit_offset, order_by, Where};
 use crate::record::{self, int, parsed, text, Record, Value};
 use crate::services::usage;
 use crate::sql::SqlStore;
 use crate::{PermissionChange, StoreError, StoreResult};
-use crate::conn::{query, query_scalar, Conn, Row};
 use std::collections::HashMap;
 use uuid::Uuid;
 use vpcep_domain::list::Page;
@@ -126,11 +126,10 @@ async fn records_where_in(
 }
 
 async fn count(conn: &mut Conn, service_id: &str) -> StoreResult<u64> {
-    let n: i64 =
-        query_scalar("SELECT COUNT(*) FROM service_permissions WHERE service_id = $1")
-            .bind(service_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let n: i64 = query_scalar("SELECT COUNT(*) FROM service_permissions WHERE service_id = $1")
+        .bind(service_id)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(n.max(0) as u64)
 }
 
@@ -282,7 +281,7 @@ impl SqlStore {
         let sql = format!("SELECT COUNT(*) FROM service_permissions WHERE {where_sql}");
         let total = w
             .bind_scalar(query_scalar::<i64>(&sql))
-            .fetch_one(&mut *c)
+            .fetch_one(&mut c)
             .await?
             .max(0) as u64;
         if page.offset >= total {
@@ -294,7 +293,7 @@ impl SqlStore {
             order_by(page),
             limit_offset(page)
         );
-        let rows = w.bind(query(&sql)).fetch_all(&mut *c).await?;
+        let rows = w.bind(query(&sql)).fetch_all(&mut c).await?;
         let records = rows
             .iter()
             .map(Permission::from_row)

@@ -2,9 +2,9 @@
 //! [`Record`] impl per table says how a value maps to columns; insert, fetch, page, update and
 //! delete are written once here.
 
+use crate::conn::{query, query_scalar, Conn, DbError, Row};
 use crate::query::Where;
 use crate::{StoreError, StoreResult};
-use crate::conn::{query, query_scalar, Conn, DbError, Row};
 use vpcep_domain::ApiError;
 
 pub(crate) use crate::conn::Value;
@@ -41,9 +41,7 @@ pub(crate) async fn insert<R: Record>(conn: &mut Conn, r: &R) -> Result<(), DbEr
         crate::query::placeholders(1, R::COLUMNS.len())
     );
     let values = r.values();
-    query(&sql).bind_all(&values)
-        .execute(&mut *conn)
-        .await?;
+    query(&sql).bind_all(&values).execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -58,16 +56,11 @@ pub(crate) async fn update<R: Record>(conn: &mut Conn, r: &R) -> StoreResult<()>
         .join(", ");
     let sql = format!("UPDATE {} SET {sets} WHERE id = $1", R::TABLE);
     let values = r.values();
-    match query(&sql).bind_all(&values)
-        .execute(&mut *conn)
-        .await
-    {
-        Err(db) if db.is_unique_violation() => {
-            Err(match r.unique_violation() {
-                Some(e) => e.into(),
-                None => StoreError::Internal(db.to_string()),
-            })
-        }
+    match query(&sql).bind_all(&values).execute(&mut *conn).await {
+        Err(db) if db.is_unique_violation() => Err(match r.unique_violation() {
+            Some(e) => e.into(),
+            None => StoreError::Internal(db.to_string()),
+        }),
         other => other.map(|_| ()).map_err(Into::into),
     }
 }
@@ -91,10 +84,7 @@ pub(crate) async fn fetch<R: Record>(
 }
 
 /// All records matching `w` in insertion order.
-pub(crate) async fn fetch_all<R: Record>(
-    conn: &mut Conn,
-    w: &Where,
-) -> StoreResult<Vec<R>> {
+pub(crate) async fn fetch_all<R: Record>(conn: &mut Conn, w: &Where) -> StoreResult<Vec<R>> {
     let sql = format!(
         "SELECT {} FROM {} WHERE {} ORDER BY seq",
         columns::<R>(),

@@ -1,5 +1,6 @@
 //! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
@@ -7,7 +8,6 @@ use crate::{
     ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError, StoreResult,
     USAGE_ENDPOINT_SERVICE,
 };
-use crate::conn::{query, query_scalar, Conn, Row};
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 use vpcep_domain::list::Page;
@@ -137,10 +137,7 @@ pub(crate) async fn load_tags(
 }
 
 /// Fills `tags` of the given services from `resource_tags`.
-async fn attach_tags(
-    conn: &mut Conn,
-    services: &mut [EndpointService],
-) -> StoreResult<()> {
+async fn attach_tags(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
     let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
     for s in services {
@@ -219,30 +216,23 @@ pub(crate) async fn release_quota(
     resource: &str,
     n: i64,
 ) -> StoreResult<()> {
-    query(
-        "UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .bind(n)
-    .execute(&mut *conn)
-    .await?;
+    query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
+        .bind(project_id)
+        .bind(resource)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 /// Reads the usage counter of a project.
-pub(crate) async fn usage(
-    conn: &mut Conn,
-    project_id: &str,
-    resource: &str,
-) -> StoreResult<u64> {
-    let used: Option<i64> = query_scalar(
-        "SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .fetch_optional(&mut *conn)
-    .await?;
+pub(crate) async fn usage(conn: &mut Conn, project_id: &str, resource: &str) -> StoreResult<u64> {
+    let used: Option<i64> =
+        query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
+            .bind(project_id)
+            .bind(resource)
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(used.unwrap_or(0).max(0) as u64)
 }
 
@@ -348,11 +338,7 @@ async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
 }
 
 /// Checks the service's backend port against the inventory (share-locking the port).
-async fn check_backend(
-    conn: &mut Conn,
-    share_lock: bool,
-    s: &EndpointService,
-) -> StoreResult<()> {
+async fn check_backend(conn: &mut Conn, share_lock: bool, s: &EndpointService) -> StoreResult<()> {
     let facts = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
     check_service_backend(s.server_type, s.vpc_id, s.port_id, facts.as_ref())?;
     Ok(())
@@ -552,7 +538,7 @@ impl SqlStore {
             _ => {
                 let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
                 w.bind_scalar(query_scalar::<i64>(&sql))
-                    .fetch_one(&mut *c)
+                    .fetch_one(&mut c)
                     .await?
                     .max(0) as u64
             }
@@ -565,7 +551,7 @@ impl SqlStore {
             order_by(page),
             limit_offset(page)
         );
-        let rows = w.bind(query(&sql)).fetch_all(&mut *c).await?;
+        let rows = w.bind(query(&sql)).fetch_all(&mut c).await?;
         let mut services = rows
             .iter()
             .map(service_from_row)

@@ -113,11 +113,31 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 
 /// The SQLite migrations, in order: (version, description, SQL).
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, "inventory", include_str!("../migrations/sqlite/0002_inventory.sql")),
-    (3, "endpoints", include_str!("../migrations/sqlite/0003_endpoints.sql")),
-    (4, "dataplane", include_str!("../migrations/sqlite/0004_dataplane.sql")),
-    (5, "desired version", include_str!("../migrations/sqlite/0005_desired_version.sql")),
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "inventory",
+        include_str!("../migrations/sqlite/0002_inventory.sql"),
+    ),
+    (
+        3,
+        "endpoints",
+        include_str!("../migrations/sqlite/0003_endpoints.sql"),
+    ),
+    (
+        4,
+        "dataplane",
+        include_str!("../migrations/sqlite/0004_dataplane.sql"),
+    ),
+    (
+        5,
+        "desired version",
+        include_str!("../migrations/sqlite/0005_desired_version.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
@@ -451,6 +471,28 @@ impl SqlStore {
                 rx.await
                     .map_err(|_| crate::StoreError::Unavailable("the writer has stopped".into()))?
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.
+    #[test]
+    fn sqlite_migrations_list_every_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations/sqlite")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), super::SQLITE_MIGRATIONS.len());
+        for (file, (version, _, sql)) in files.iter().zip(super::SQLITE_MIGRATIONS) {
+            let number: i64 = file[..4].parse().expect("a numbered migration");
+            assert_eq!(number, *version, "{file}");
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("readable");
+            assert_eq!(&text, sql, "{file}");
         }
     }
 }
