@@ -106,8 +106,18 @@ pub struct SqlStore {
     backend: Backend,
 }
 
+/// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
+/// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
+/// writer's per-call savepoints in memory rather than in temporary files.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+
+/// The writer's own settings: a larger page cache, and no checkpoints in its commits (the
+/// checkpointer thread runs them beside it).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;";
+
+/// Least time between two WAL checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -250,12 +260,21 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
     .await
     .map_err(|e| crate::StoreError::Internal(format!("opening the database: {e}")))??;
     let (conn, path) = writer;
+    conn.execute_batch(SQLITE_WRITER_PRAGMAS)?;
+    let checkpointer_conn = sqlite_connect(&path)?;
+    let (committed, commits) = std::sync::mpsc::sync_channel(1);
+    let thread_error =
+        |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
+    std::thread::Builder::new()
+        .name("vpcep-sqlite-checkpoint".into())
+        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits))
+        .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
     std::thread::Builder::new()
         .name("vpcep-sqlite-writer".into())
-        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch))
-        .map_err(|e| crate::StoreError::Internal(format!("cannot start the writer: {e}")))?;
+        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch, committed))
+        .map_err(thread_error)?;
     Ok(Arc::new(SqlStore {
         dialect: Dialect::Sqlite,
         backend: Backend::Sqlite {
@@ -278,8 +297,29 @@ fn control(conn: &Conn, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The SQLite writer thread: group commit of queued write calls (see the module docs).
-fn sqlite_writer(mut conn: Conn, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// The SQLite checkpointer thread: after commits, copies the WAL into the database file
+/// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
+/// [`CHECKPOINT_EVERY`]. Off the writer's thread, the checkpoint's page copies and database
+/// fsync do not delay commits. Ends when the writer does.
+fn sqlite_checkpointer(conn: rusqlite::Connection, commits: std::sync::mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+    // A last checkpoint, so that a closed store leaves little WAL behind.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+}
+
+/// The SQLite writer thread: group commit of queued write calls (see the module docs). After
+/// each commit it nudges the checkpointer (without waiting).
+fn sqlite_writer(
+    mut conn: Conn,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    committed: std::sync::mpsc::SyncSender<()>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -310,6 +350,7 @@ fn sqlite_writer(mut conn: Conn, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
             let _ = control(&conn, "ROLLBACK");
         }
         batch.clear();
+        let _ = committed.try_send(());
         for deliver in delivers {
             deliver(outcome.clone());
         }
