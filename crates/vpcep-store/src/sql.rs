@@ -31,6 +31,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -108,16 +109,26 @@ pub struct SqlStore {
 
 /// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
 /// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
-/// writer's per-call savepoints in memory rather than in temporary files.
+/// writer's per-call savepoints in memory rather than in temporary files. `mmap_size`: database
+/// pages are read through a memory map rather than copied by `pread`.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+     PRAGMA mmap_size = 1073741824;";
 
-/// The writer's own settings: a larger page cache, and no checkpoints in its commits (the
-/// checkpointer thread runs them beside it).
-const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;";
+/// The writer's own settings: no automatic checkpoints in its commits (the checkpointer thread
+/// runs them beside it).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
 
-/// Least time between two WAL checkpoints.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Least time between two background WAL checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL length (frames) past which the writer checkpoints itself, so that the WAL starts over.
+const WAL_RESTART_FRAMES: i64 = 2000;
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: answers the WAL's length in frames.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+}
 
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -263,17 +274,19 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
     conn.execute_batch(SQLITE_WRITER_PRAGMAS)?;
     let checkpointer_conn = sqlite_connect(&path)?;
     let (committed, commits) = std::sync::mpsc::sync_channel(1);
+    let wal_frames = Arc::new(AtomicI64::new(0));
+    let frames = wal_frames.clone();
     let thread_error =
         |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
     std::thread::Builder::new()
         .name("vpcep-sqlite-checkpoint".into())
-        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits))
+        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits, frames))
         .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
     std::thread::Builder::new()
         .name("vpcep-sqlite-writer".into())
-        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch, committed))
+        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch, committed, wal_frames))
         .map_err(thread_error)?;
     Ok(Arc::new(SqlStore {
         dialect: Dialect::Sqlite,
@@ -299,17 +312,26 @@ fn control(conn: &Conn, sql: &str) -> rusqlite::Result<()> {
 
 /// The SQLite checkpointer thread: after commits, copies the WAL into the database file
 /// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
-/// [`CHECKPOINT_EVERY`]. Off the writer's thread, the checkpoint's page copies and database
-/// fsync do not delay commits. Ends when the writer does.
-fn sqlite_checkpointer(conn: rusqlite::Connection, commits: std::sync::mpsc::Receiver<()>) {
+/// [`CHECKPOINT_EVERY`], so that the page copies and the database file's fsync do not delay
+/// commits. It publishes the WAL's length in `wal_frames`. Ends when the writer does.
+///
+/// A background checkpoint never catches up with a busy writer, and the WAL only starts over
+/// once it is wholly checkpointed; so when it grows past [`WAL_RESTART_FRAMES`] the writer
+/// checkpoints the few frames left itself, between two transactions.
+fn sqlite_checkpointer(
+    conn: rusqlite::Connection,
+    commits: std::sync::mpsc::Receiver<()>,
+    wal_frames: Arc<AtomicI64>,
+) {
     while commits.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
+        match checkpoint(&conn) {
+            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
         }
         std::thread::sleep(CHECKPOINT_EVERY);
     }
     // A last checkpoint, so that a closed store leaves little WAL behind.
-    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    let _ = checkpoint(&conn);
 }
 
 /// The SQLite writer thread: group commit of queued write calls (see the module docs). After
@@ -319,6 +341,7 @@ fn sqlite_writer(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     committed: std::sync::mpsc::SyncSender<()>,
+    wal_frames: Arc<AtomicI64>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -350,6 +373,14 @@ fn sqlite_writer(
             let _ = control(&conn, "ROLLBACK");
         }
         batch.clear();
+        if wal_frames.load(Ordering::Relaxed) >= WAL_RESTART_FRAMES {
+            if let Conn::Sqlite(c) = &conn {
+                if let Err(e) = checkpoint(c) {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                }
+            }
+            wal_frames.store(0, Ordering::Relaxed);
+        }
         let _ = committed.try_send(());
         for deliver in delivers {
             deliver(outcome.clone());
