@@ -15,14 +15,17 @@
 //!   callers (group commit: every acknowledged write is durable, and one fsync serves many
 //!   writes). A write call is an async function like any other store code; on the writer thread
 //!   its future is driven with `block_on`, which never waits since SQLite statements complete
-//!   synchronously.
+//!   synchronously. WAL checkpoints run on a checkpointer thread beside the writer (`PASSIVE`,
+//!   at most every 50 ms), so that copying pages into the database file and syncing it do not
+//!   delay commits; the writer checkpoints the remaining frames itself only when the WAL has
+//!   grown long, so that it can start over.
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
 //!   control-plane nodes can share the database.
 //!
 //! Reads: on SQLite a read call takes an idle read connection (WAL lets readers run beside the
 //! writer; a new one is opened when all are busy, and at most `max_connections` are kept) and
-//! runs its statements on the calling task's thread: they are short indexed reads, cheaper than
-//! a hop to another thread. On PostgreSQL reads use the pool.
+//! runs its statements on the calling task's thread, without a hop to another thread (which
+//! would cost more than most of these reads). On PostgreSQL reads use the pool.
 
 use crate::conn::Conn;
 use crate::StoreResult;
@@ -73,7 +76,8 @@ impl Dialect {
 /// Tuning that callers may set; defaults suit a laptop.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections in the read pool (and, for PostgreSQL, the write pool too).
+    /// SQLite: idle read connections kept. PostgreSQL: connections in the pool (reads and
+    /// writes).
     pub max_connections: u32,
     /// Most write calls one SQLite group commit takes.
     pub max_batch: usize,
