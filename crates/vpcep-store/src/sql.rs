@@ -1,7 +1,6 @@
 //! The SQL implementation of [`Store`](crate::Store), serving SQLite and PostgreSQL with one set
 //! of queries (`$n` placeholders work on both) written against one connection interface,
-//! [`Conn`](crate::conn::Conn). Where the dialects differ (row locks, migrations) [`Dialect`]
-//! says so.
+//! `conn::Conn`. Where the dialects differ (row locks, migrations) [`Dialect`] says so.
 //!
 //! SQLite is driven through rusqlite: a statement is a plain function call on the thread that
 //! runs it (prepared once per connection and cached), not a round trip to a driver thread.
