@@ -306,11 +306,16 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
 
 /// Runs one statement of the writer's transaction control.
 fn control(conn: &Conn, sql: &str) -> rusqlite::Result<()> {
-    let Conn::Sqlite(c) = conn else {
-        unreachable!("the writer thread holds a SQLite connection")
-    };
-    c.prepare_cached(sql)?.execute([])?;
+    sqlite_of(conn).prepare_cached(sql)?.execute([])?;
     Ok(())
+}
+
+/// The writer thread's SQLite connection.
+fn sqlite_of(conn: &Conn) -> &rusqlite::Connection {
+    match conn {
+        Conn::Sqlite(c) => c,
+        _ => unreachable!("the writer thread holds a SQLite connection"),
+    }
 }
 
 /// The SQLite checkpointer thread: after commits, copies the WAL into the database file
@@ -376,17 +381,22 @@ fn sqlite_writer(
             let _ = control(&conn, "ROLLBACK");
         }
         batch.clear();
-        if wal_frames.load(Ordering::Relaxed) >= WAL_RESTART_FRAMES {
-            if let Conn::Sqlite(c) = &conn {
-                if let Err(e) = checkpoint(c) {
-                    tracing::warn!(error = %e, "sqlite checkpoint failed");
-                }
-            }
-            wal_frames.store(0, Ordering::Relaxed);
-        }
         let _ = committed.try_send(());
         for deliver in delivers {
             deliver(outcome.clone());
+        }
+        // After answering, so that this batch's callers do not wait for it.
+        if wal_frames.load(Ordering::Relaxed) >= WAL_RESTART_FRAMES {
+            match checkpoint(sqlite_of(&conn)) {
+                Ok(_) => wal_frames.store(0, Ordering::Relaxed),
+                // The checkpointer is at work: try again after the next commit.
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                    wal_frames.store(0, Ordering::Relaxed);
+                }
+            }
         }
     }
 }
