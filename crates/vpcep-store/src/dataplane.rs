@@ -4,16 +4,16 @@
 //! bumps the `dataplane_version` counter in the same transaction, so a snapshot's version only
 //! grows and a changed version means a changed desired state.
 
+use crate::conn::{query, query_scalar, Conn};
 use crate::query::Where;
 use crate::sql::SqlStore;
 use crate::StoreResult;
-use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use vpcep_domain::dataplane::{AgentReport, EndpointSpec, PortPair, Snapshot};
 
 /// Bumps the desired-state version inside the caller's transaction; answers the new version.
-pub(crate) async fn bump_version(conn: &mut AnyConnection) -> StoreResult<u64> {
-    let v: i64 = sqlx::query_scalar(
+pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
+    let v: i64 = query_scalar(
         "UPDATE counters SET value = value + 1 WHERE name = 'dataplane_version' RETURNING value",
     )
     .fetch_one(&mut *conn)
@@ -23,12 +23,9 @@ pub(crate) async fn bump_version(conn: &mut AnyConnection) -> StoreResult<u64> {
 
 /// Bumps the version for a change of one endpoint and records it on the endpoint: only reports
 /// for that version or later say whether this change is realized.
-pub(crate) async fn publish_endpoint(
-    conn: &mut AnyConnection,
-    endpoint_id: uuid::Uuid,
-) -> StoreResult<()> {
+pub(crate) async fn publish_endpoint(conn: &mut Conn, endpoint_id: uuid::Uuid) -> StoreResult<()> {
     let v = bump_version(conn).await?;
-    sqlx::query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
+    query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
         .bind(endpoint_id.to_string())
         .bind(i64::try_from(v).unwrap_or(i64::MAX))
         .execute(&mut *conn)
@@ -36,8 +33,8 @@ pub(crate) async fn publish_endpoint(
     Ok(())
 }
 
-async fn version(conn: &mut AnyConnection) -> StoreResult<u64> {
-    let v: i64 = sqlx::query_scalar("SELECT value FROM counters WHERE name = 'dataplane_version'")
+async fn version(conn: &mut Conn) -> StoreResult<u64> {
+    let v: i64 = query_scalar("SELECT value FROM counters WHERE name = 'dataplane_version'")
         .fetch_one(&mut *conn)
         .await?;
     Ok(v.max(0) as u64)
@@ -54,13 +51,13 @@ const SERVED: &str = "SELECT e.id, e.marker_id, e.service_id, e.ip, e.whitelist,
 
 impl SqlStore {
     pub(crate) async fn dp_oldest_transition(&self) -> StoreResult<Option<i64>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let mut oldest: Option<i64> = None;
         for table in ["endpoint_services", "endpoints"] {
             let sql = format!(
                 "SELECT MIN(status_at) FROM {table} WHERE status IN ('creating', 'deleting')"
             );
-            let t: Option<i64> = sqlx::query_scalar(&sql).fetch_one(&mut *c).await?;
+            let t: Option<i64> = query_scalar(&sql).fetch_one(&mut c).await?;
             oldest = match (oldest, t) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -70,15 +67,15 @@ impl SqlStore {
     }
 
     pub(crate) async fn dp_version(&self) -> StoreResult<u64> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         version(&mut c).await
     }
 
     pub(crate) async fn dp_snapshot(&self) -> StoreResult<Snapshot> {
         // One read transaction, so the version matches the content.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.read_tx().await?;
         let v = version(&mut tx).await?;
-        let rows = sqlx::query(SERVED).fetch_all(&mut *tx).await?;
+        let rows = query(SERVED).fetch_all(&mut tx).await?;
         let mut port_ids: Vec<String> = Vec::new();
         let mut vpc_ids: Vec<String> = Vec::new();
         for r in &rows {
@@ -94,8 +91,8 @@ impl SqlStore {
         w.is_in("id", &port_ids);
         let sql = format!("SELECT id, ip_address FROM ports WHERE {}", w.sql());
         let port_ips: HashMap<String, String> = w
-            .bind(sqlx::query(&sql))
-            .fetch_all(&mut *tx)
+            .bind(query(&sql))
+            .fetch_all(&mut tx)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("ip_address")?)))
@@ -104,8 +101,8 @@ impl SqlStore {
         w.is_in("id", &vpc_ids);
         let sql = format!("SELECT id, vni, netns FROM vpcs WHERE {}", w.sql());
         let vpcs: HashMap<String, (i64, Option<String>)> = w
-            .bind(sqlx::query(&sql))
-            .fetch_all(&mut *tx)
+            .bind(query(&sql))
+            .fetch_all(&mut tx)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("id")?, (r.try_get("vni")?, r.try_get("netns")?))))
@@ -161,7 +158,7 @@ impl SqlStore {
         let report = report.clone();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO agents (agent_id, version, reported_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (agent_id) DO UPDATE SET version = excluded.version, reported_at = excluded.reported_at",
                 )
@@ -170,12 +167,12 @@ impl SqlStore {
                 .bind(now)
                 .execute(&mut *c)
                 .await?;
-                sqlx::query("DELETE FROM endpoint_realizations WHERE agent_id = $1")
+                query("DELETE FROM endpoint_realizations WHERE agent_id = $1")
                     .bind(&report.agent_id)
                     .execute(&mut *c)
                     .await?;
                 for e in &report.endpoints {
-                    sqlx::query(
+                    query(
                         "INSERT INTO endpoint_realizations (endpoint_id, agent_id, version, ok, error, reported_at) \
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (endpoint_id, agent_id) DO NOTHING",
                     )

@@ -6,6 +6,7 @@
 //! the create find the service `deleting`. Addresses come from the same allocation table as
 //! ports, under the subnet's row lock.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
@@ -15,8 +16,6 @@ use crate::{
     ConnectionFilter, ConnectionMutation, ConnectionOutcome, EndpointCheck, EndpointFilter,
     EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
 };
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
@@ -59,7 +58,7 @@ impl Record for Endpoint {
         "updated_at",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         let opt_json = |col: &str| -> StoreResult<Option<serde_json::Value>> {
             match opt_text(row, col)? {
                 None => Ok(None),
@@ -159,8 +158,8 @@ impl Record for Endpoint {
 }
 
 /// Records when an endpoint entered its current status (the reconciler's clock).
-async fn set_status_at(conn: &mut AnyConnection, id: Uuid, at: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE endpoints SET status_at = $2 WHERE id = $1")
+async fn set_status_at(conn: &mut Conn, id: Uuid, at: i64) -> StoreResult<()> {
+    query("UPDATE endpoints SET status_at = $2 WHERE id = $1")
         .bind(id.to_string())
         .bind(at)
         .execute(&mut *conn)
@@ -169,11 +168,7 @@ async fn set_status_at(conn: &mut AnyConnection, id: Uuid, at: i64) -> StoreResu
 }
 
 /// Rewrites an endpoint, moving `status_at` only when its status changed.
-async fn update_endpoint(
-    conn: &mut AnyConnection,
-    e: &Endpoint,
-    status_changed: bool,
-) -> StoreResult<()> {
+async fn update_endpoint(conn: &mut Conn, e: &Endpoint, status_changed: bool) -> StoreResult<()> {
     record::update(conn, e).await?;
     if status_changed {
         set_status_at(conn, e.id, e.updated_at).await?;
@@ -182,7 +177,7 @@ async fn update_endpoint(
 }
 
 /// Fills `service_name` (the target's current full name) and `tags`.
-async fn attach(conn: &mut AnyConnection, eps: &mut [Endpoint]) -> StoreResult<()> {
+async fn attach(conn: &mut Conn, eps: &mut [Endpoint]) -> StoreResult<()> {
     if eps.is_empty() {
         return Ok(());
     }
@@ -198,7 +193,7 @@ async fn attach(conn: &mut AnyConnection, eps: &mut [Endpoint]) -> StoreResult<(
         w.sql()
     );
     let names: HashMap<String, String> = w
-        .bind(sqlx::query(&sql))
+        .bind(query(&sql))
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -219,11 +214,7 @@ async fn attach(conn: &mut AnyConnection, eps: &mut [Endpoint]) -> StoreResult<(
     Ok(())
 }
 
-async fn fetch_endpoint(
-    conn: &mut AnyConnection,
-    w: &Where,
-    lock: &str,
-) -> StoreResult<Option<Endpoint>> {
+async fn fetch_endpoint(conn: &mut Conn, w: &Where, lock: &str) -> StoreResult<Option<Endpoint>> {
     let Some(e) = fetch::<Endpoint>(conn, w, lock).await? else {
         return Ok(None);
     };
@@ -261,7 +252,7 @@ fn port_ip_error(e: StoreError) -> StoreError {
 
 /// The counts of endpoints per service: (connected, all).
 pub(crate) async fn endpoint_counts(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     services: &mut [EndpointService],
 ) -> StoreResult<()> {
     if services.is_empty() {
@@ -272,7 +263,7 @@ pub(crate) async fn endpoint_counts(
     w.is_in("service_id", &ids);
     let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
     let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-    for row in w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
         let status: String = row.try_get("status")?;
         let n: i64 = row.try_get("n")?;
         let e = counts.entry(row.try_get("service_id")?).or_default();
@@ -292,7 +283,7 @@ pub(crate) async fn endpoint_counts(
 }
 
 /// A route table serves one gateway endpoint of a service in a VPC (EndPoint.2039).
-async fn check_routetables(c: &mut AnyConnection, ep: &Endpoint) -> StoreResult<()> {
+async fn check_routetables(c: &mut Conn, ep: &Endpoint) -> StoreResult<()> {
     let mut others = Where::default();
     others
         .eq("service_id", ep.service_id.to_string())
@@ -318,8 +309,8 @@ async fn check_routetables(c: &mut AnyConnection, ep: &Endpoint) -> StoreResult<
     Ok(())
 }
 
-async fn next_marker(conn: &mut AnyConnection) -> StoreResult<u32> {
-    let v: i64 = sqlx::query_scalar(
+async fn next_marker(conn: &mut Conn) -> StoreResult<u32> {
+    let v: i64 = query_scalar(
         "UPDATE counters SET value = value + 1 WHERE name = 'marker_id' RETURNING value",
     )
     .fetch_one(&mut *conn)
@@ -404,12 +395,12 @@ impl SqlStore {
     }
 
     pub(crate) async fn ep_get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         fetch_endpoint(&mut c, &owned(project_id, id), "").await
     }
 
     pub(crate) async fn ep_list(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let (mut eps, total) = record::page_sorted::<Endpoint>(&mut c, &w, page).await?;
         attach(&mut c, &mut eps).await?;
         Ok((eps, total))
@@ -447,7 +438,7 @@ impl SqlStore {
 
     /// The owner's service of `project_id`, or 404.
     async fn owned_service(
-        c: &mut AnyConnection,
+        c: &mut Conn,
         project_id: &str,
         service_id: Uuid,
         lock: &str,
@@ -465,7 +456,7 @@ impl SqlStore {
         page: &Page,
     ) -> StoreResult<(Vec<Endpoint>, u64)> {
         {
-            let mut c = self.pool.acquire().await?;
+            let mut c = self.reader().await?;
             Self::owned_service(&mut c, project_id, service_id, "").await?;
         }
         let mut w = Where::default();
@@ -548,7 +539,7 @@ impl SqlStore {
     /// agent that reported since `alive_since` realized them (its warning, if any, goes to the
     /// endpoint's `error`), or `failed` when agents report they cannot.
     pub(crate) async fn ep_complete_creations(
-        c: &mut AnyConnection,
+        c: &mut Conn,
         lock: &str,
         cutoff: i64,
         now: i64,
@@ -564,7 +555,7 @@ impl SqlStore {
                 "UPDATE endpoints SET status = CASE WHEN {needs_owner} THEN 'pendingAcceptance' ELSE 'accepted' END, \
                  ever_accepted = CASE WHEN {needs_owner} THEN ever_accepted ELSE 1 END, updated_at = $1, status_at = $1 WHERE {due}"
             );
-            return Ok(sqlx::query(&sql)
+            return Ok(query(&sql)
                 .bind(now)
                 .bind(cutoff)
                 .execute(&mut *c)
@@ -586,7 +577,7 @@ impl SqlStore {
         let pending = format!(
             "UPDATE endpoints SET status = 'pendingAcceptance', updated_at = $1, status_at = $1 WHERE {due} AND {needs_owner}"
         );
-        let mut moved = sqlx::query(&pending)
+        let mut moved = query(&pending)
             .bind(now)
             .bind(cutoff)
             .execute(&mut *c)
@@ -597,7 +588,7 @@ impl SqlStore {
              error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, error_message = {warning} \
              WHERE {due} AND NOT {needs_owner} AND {realized}"
         );
-        moved += sqlx::query(&accepted)
+        moved += query(&accepted)
             .bind(now)
             .bind(cutoff)
             .bind(alive)
@@ -608,7 +599,7 @@ impl SqlStore {
             "UPDATE endpoints SET status = 'failed', updated_at = $1, status_at = $1, error_code = '{DATAPLANE_FAILURE}', \
              error_message = {failure} WHERE {due} AND NOT {needs_owner} AND NOT {realized} AND {failure} IS NOT NULL"
         );
-        moved += sqlx::query(&failed)
+        moved += query(&failed)
             .bind(now)
             .bind(cutoff)
             .bind(alive)
@@ -625,14 +616,14 @@ impl SqlStore {
              WHEN {now_warning} IS NOT NULL THEN '{DATAPLANE_WARNING}' ELSE NULL END, error_message = {shown} \
              WHERE status = 'accepted' AND COALESCE(error_message, '') <> COALESCE({shown}, '')"
         );
-        sqlx::query(&refresh).bind(alive).execute(&mut *c).await?;
+        query(&refresh).bind(alive).execute(&mut *c).await?;
         Ok(moved)
     }
 
     /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags
     /// and usage.
     pub(crate) async fn ep_complete_deletions(
-        c: &mut AnyConnection,
+        c: &mut Conn,
         lock: &str,
         cutoff: i64,
         limit: u32,
@@ -641,12 +632,12 @@ impl SqlStore {
             "DELETE FROM endpoints WHERE id IN (SELECT id FROM endpoints WHERE status = 'deleting' AND status_at <= $1 \
              ORDER BY status_at LIMIT {limit}{lock}) RETURNING id, project_id"
         );
-        let gone = sqlx::query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+        let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
         let mut per_project: HashMap<String, i64> = HashMap::new();
         for row in &gone {
             let id: String = row.try_get("id")?;
             release_ips(c, &id).await?;
-            sqlx::query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+            query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
                 .bind(ResourceKind::Endpoint.as_str())
                 .bind(&id)
                 .execute(&mut *c)
@@ -674,7 +665,7 @@ impl SqlStore {
                     ResourceKind::EndpointService => "endpoint_services",
                     ResourceKind::Endpoint => "endpoints",
                 };
-                let exists: Option<String> = sqlx::query_scalar(&format!(
+                let exists: Option<String> = query_scalar(&format!(
                     "SELECT id FROM {table} WHERE id = $1 AND project_id = $2{lock}"
                 ))
                 .bind(id.to_string())
@@ -692,7 +683,7 @@ impl SqlStore {
                 let before = tags.clone();
                 change(&mut tags)?;
                 if tags != before {
-                    sqlx::query(
+                    query(
                         "DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2",
                     )
                     .bind(kind.as_str())
@@ -712,11 +703,11 @@ impl SqlStore {
         project_id: &str,
         kind: ResourceKind,
     ) -> StoreResult<Vec<Tag>> {
-        let mut c = self.pool.acquire().await?;
-        let rows = sqlx::query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
+        let mut c = self.reader().await?;
+        let rows = query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
             .bind(project_id)
             .bind(kind.as_str())
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?;
         rows.iter()
             .map(|r| {
@@ -733,17 +724,17 @@ impl SqlStore {
         project_id: &str,
         kind: ResourceKind,
     ) -> StoreResult<Vec<TaggedResource>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let sql = match kind {
             ResourceKind::EndpointService => "SELECT id, full_name AS name FROM endpoint_services WHERE project_id = $1 ORDER BY seq",
             ResourceKind::Endpoint => "SELECT id, id AS name FROM endpoints WHERE project_id = $1 ORDER BY seq",
         };
-        let rows = sqlx::query(sql).bind(project_id).fetch_all(&mut *c).await?;
+        let rows = query(sql).bind(project_id).fetch_all(&mut c).await?;
         let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-        let all = sqlx::query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
+        let all = query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
             .bind(project_id)
             .bind(kind.as_str())
-            .fetch_all(&mut *c)
+            .fetch_all(&mut c)
             .await?;
         for r in &all {
             tags.entry(r.try_get("resource_id")?)

@@ -6,14 +6,13 @@
 //! before looking for services that use it, and creating a service takes a share lock on its
 //! port, so a port cannot disappear under a service.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::Where;
 use crate::record::{
     self, fetch, fetch_all, int, json, opt_text, parsed, text, to_json, Record, Value,
 };
 use crate::sql::SqlStore;
 use crate::{PortFilter, StoreError, StoreResult};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 use vpcep_domain::network::{
@@ -39,7 +38,7 @@ impl Record for Vpc {
         "updated_at",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         Ok(Vpc {
             id: parsed(row, "id")?,
             project_id: text(row, "project_id")?,
@@ -106,7 +105,7 @@ impl Record for Subnet {
         "updated_at",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         Ok(Subnet {
             id: parsed(row, "id")?,
             neutron_subnet_id: parsed(row, "neutron_subnet_id")?,
@@ -175,7 +174,7 @@ impl Record for Port {
         "updated_at",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         Ok(Port {
             id: parsed(row, "id")?,
             project_id: text(row, "project_id")?,
@@ -248,7 +247,7 @@ impl Record for Allocation {
         "device_owner",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         Ok(Allocation {
             id: parsed(row, "id")?,
             subnet_id: parsed(row, "subnet_id")?,
@@ -315,13 +314,12 @@ pub(crate) fn port_missing(id: Uuid) -> StoreError {
 }
 
 /// How many addresses are allocated in each of the given subnets.
-async fn allocated_counts(conn: &mut AnyConnection, subnets: &mut [Subnet]) -> StoreResult<()> {
+async fn allocated_counts(conn: &mut Conn, subnets: &mut [Subnet]) -> StoreResult<()> {
     for s in subnets.iter_mut() {
-        let used: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
-                .bind(s.id.to_string())
-                .fetch_one(&mut *conn)
-                .await?;
+        let used: i64 = query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
+            .bind(s.id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
         s.available_ip_address_count = (assignable_count(s.cidr) - used).max(0);
     }
     Ok(())
@@ -330,21 +328,20 @@ async fn allocated_counts(conn: &mut AnyConnection, subnets: &mut [Subnet]) -> S
 /// Takes `want` (or the lowest free address) in `subnet` for `owner_id`. The caller holds the
 /// subnet's row lock.
 pub(crate) async fn allocate_ip(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     subnet: &Subnet,
     want: Option<Ipv4Addr>,
     owner_id: &str,
     device_owner: &str,
 ) -> StoreResult<Ipv4Addr> {
-    let taken: Vec<Ipv4Addr> = sqlx::query_scalar::<_, i64>(
-        "SELECT ip FROM ip_allocations WHERE subnet_id = $1 ORDER BY ip",
-    )
-    .bind(subnet.id.to_string())
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|n| Ipv4Addr::from(u32::try_from(n).unwrap_or(0)))
-    .collect();
+    let taken: Vec<Ipv4Addr> =
+        query_scalar::<i64>("SELECT ip FROM ip_allocations WHERE subnet_id = $1 ORDER BY ip")
+            .bind(subnet.id.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|n| Ipv4Addr::from(u32::try_from(n).unwrap_or(0)))
+            .collect();
     let ip = match want {
         Some(ip) if !is_assignable(subnet.cidr, subnet.gateway_ip, ip) => {
             return Err(ApiError::new(
@@ -374,7 +371,7 @@ pub(crate) async fn allocate_ip(
     };
     match record::insert(conn, &alloc).await {
         Ok(()) => Ok(ip),
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(ApiError::new(
+        Err(db) if db.is_unique_violation() => Err(ApiError::new(
             ErrorCode::IpInUse,
             format!(
                 "The IP address {ip} is already in use in subnet {}",
@@ -387,8 +384,8 @@ pub(crate) async fn allocate_ip(
 }
 
 /// Gives back the addresses held by `owner_id`.
-pub(crate) async fn release_ips(conn: &mut AnyConnection, owner_id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM ip_allocations WHERE owner_id = $1")
+pub(crate) async fn release_ips(conn: &mut Conn, owner_id: &str) -> StoreResult<()> {
+    query("DELETE FROM ip_allocations WHERE owner_id = $1")
         .bind(owner_id)
         .execute(&mut *conn)
         .await?;
@@ -400,7 +397,7 @@ pub(crate) async fn release_ips(conn: &mut AnyConnection, owner_id: &str) -> Sto
 /// VPC's subnets are not read: they always lie inside its CIDR (checked when a subnet is created
 /// and when the VPC's CIDR changes), so the VPC's CIDR speaks for them.
 pub(crate) async fn backend_of(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     share_lock: bool,
     project_id: &str,
     port_id: Uuid,
@@ -411,7 +408,7 @@ pub(crate) async fn backend_of(
         "SELECT p.vpc_id, p.device_owner, v.cidr, v.routes FROM ports p \
          LEFT JOIN vpcs v ON v.id = $3 AND v.project_id = $2 WHERE p.id = $1 AND p.project_id = $2{lock}"
     );
-    let Some(row) = sqlx::query(&sql)
+    let Some(row) = query(&sql)
         .bind(port_id.to_string())
         .bind(project_id)
         .bind(vpc_id.to_string())
@@ -443,13 +440,11 @@ impl SqlStore {
             Box::pin(async move {
                 match record::insert(c, &vpc).await {
                     Ok(()) => Ok(()),
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                        Err(ApiError::new(
-                            ErrorCode::VpcNameExists,
-                            format!("A VPC named {:?} already exists in this project", vpc.name),
-                        )
-                        .into())
-                    }
+                    Err(db) if db.is_unique_violation() => Err(ApiError::new(
+                        ErrorCode::VpcNameExists,
+                        format!("A VPC named {:?} already exists in this project", vpc.name),
+                    )
+                    .into()),
                     Err(e) => Err(e.into()),
                 }
             })
@@ -462,7 +457,7 @@ impl SqlStore {
         project_id: &str,
         id: Uuid,
     ) -> StoreResult<Option<R>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         fetch(&mut c, &owned(project_id, id), "").await
     }
 
@@ -471,7 +466,7 @@ impl SqlStore {
         project_id: &str,
         id: Uuid,
     ) -> StoreResult<Option<Subnet>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let Some(s) = fetch::<Subnet>(&mut c, &owned(project_id, id), "").await? else {
             return Ok(None);
         };
@@ -488,7 +483,7 @@ impl SqlStore {
         marker: Option<&str>,
         bad_marker: ErrorCode,
     ) -> StoreResult<Vec<R>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         record::page_after(&mut c, w, limit, marker, |m| {
             ApiError::new(bad_marker, format!("Invalid marker: {m} is not a known id")).into()
         })
@@ -504,7 +499,7 @@ impl SqlStore {
         let mut subnets: Vec<Subnet> = self
             .inv_page(w, limit, marker, ErrorCode::SubnetParam)
             .await?;
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         allocated_counts(&mut c, &mut subnets).await?;
         Ok(subnets)
     }
@@ -551,11 +546,10 @@ impl SqlStore {
                 let _: Vpc = fetch(c, &owned(&project_id, id), lock)
                     .await?
                     .ok_or_else(|| vpc_missing(id))?;
-                let subnets: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
-                        .bind(id.to_string())
-                        .fetch_one(&mut *c)
-                        .await?;
+                let subnets: i64 = query_scalar("SELECT COUNT(*) FROM subnets WHERE vpc_id = $1")
+                    .bind(id.to_string())
+                    .fetch_one(&mut *c)
+                    .await?;
                 if subnets > 0 {
                     return Err(ApiError::new(
                         ErrorCode::VpcInUse,
@@ -564,7 +558,7 @@ impl SqlStore {
                     .into());
                 }
                 let endpoints: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM endpoints WHERE vpc_id = $1")
+                    query_scalar("SELECT COUNT(*) FROM endpoints WHERE vpc_id = $1")
                         .bind(id.to_string())
                         .fetch_one(&mut *c)
                         .await?;
@@ -615,7 +609,7 @@ impl SqlStore {
                 if s.vpc_id != vpc_id {
                     return Err(subnet_missing(format!("{id} in VPC {vpc_id}")));
                 }
-                let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
+                let used: i64 = query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
                     .bind(id.to_string())
                     .fetch_one(&mut *c)
                     .await?;
@@ -690,12 +684,11 @@ impl SqlStore {
                 let _: Port = fetch(c, &owned(&project_id, id), lock)
                     .await?
                     .ok_or_else(|| port_missing(id))?;
-                let users: Vec<String> = sqlx::query_scalar(
-                    "SELECT id FROM endpoint_services WHERE port_id = $1 LIMIT 5",
-                )
-                .bind(id.to_string())
-                .fetch_all(&mut *c)
-                .await?;
+                let users: Vec<String> =
+                    query_scalar("SELECT id FROM endpoint_services WHERE port_id = $1 LIMIT 5")
+                        .bind(id.to_string())
+                        .fetch_all(&mut *c)
+                        .await?;
                 if !users.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::PortInUse,
@@ -721,7 +714,7 @@ impl SqlStore {
         marker: Option<&str>,
     ) -> StoreResult<Vec<PrivateIp>> {
         {
-            let mut c = self.pool.acquire().await?;
+            let mut c = self.reader().await?;
             fetch::<Subnet>(&mut c, &owned(project_id, subnet_id), "")
                 .await?
                 .ok_or_else(|| subnet_missing(subnet_id))?;

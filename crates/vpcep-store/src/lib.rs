@@ -6,13 +6,16 @@
 //! conditional increment of a per-project counter.
 //!
 //! # Layout
-//! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer with group
-//!   commit; PostgreSQL: a transaction per call on a pool).
+//! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
+//!   commit; PostgreSQL: a transaction per call on a pool) and the read connections.
+//! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
+//!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
 //! - `services`: endpoint-service rows, port claims, tags and usage counters.
 //! - [`conformance`] (feature `conformance`): behaviour every backend must show.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod conn;
 mod dataplane;
 mod endpoints;
 mod inventory;

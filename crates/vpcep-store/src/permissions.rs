@@ -8,13 +8,12 @@
 //! row and its permissions in one transaction, and holding the row lock makes it skip the
 //! service until the change is committed, so no record outlives its service.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::{limit_offset, order_by, Where};
 use crate::record::{self, int, parsed, text, Record, Value};
 use crate::services::usage;
 use crate::sql::SqlStore;
 use crate::{PermissionChange, StoreError, StoreResult};
-use sqlx::any::AnyRow;
-use sqlx::AnyConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 use vpcep_domain::list::Page;
@@ -33,7 +32,7 @@ impl Record for Permission {
         "updated_at",
     ];
 
-    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+    fn from_row(row: &Row) -> StoreResult<Self> {
         let kind = text(row, "permission_type")?;
         Ok(Permission {
             id: parsed(row, "id")?,
@@ -70,10 +69,10 @@ impl Record for Permission {
 /// code deciding inside its own transaction whether an account may connect
 /// ([`vpcep_domain::permission::permits`]).
 pub(crate) async fn permission_entries(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: &str,
 ) -> StoreResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(query_scalar(
         "SELECT permission FROM service_permissions WHERE service_id = $1 ORDER BY seq",
     )
     .bind(service_id)
@@ -83,10 +82,10 @@ pub(crate) async fn permission_entries(
 
 /// Deletes every permission record of a service (the reconciler, when it removes the service).
 pub(crate) async fn delete_service_permissions(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: &str,
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM service_permissions WHERE service_id = $1")
+    query("DELETE FROM service_permissions WHERE service_id = $1")
         .bind(service_id)
         .execute(&mut *conn)
         .await?;
@@ -99,13 +98,13 @@ fn service_missing(id: Uuid) -> StoreError {
 
 /// Checks that the service belongs to the project, locking its row when `lock` says so.
 async fn find_service(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project_id: &str,
     service_id: Uuid,
     lock: &str,
 ) -> StoreResult<()> {
     let sql = format!("SELECT id FROM endpoint_services WHERE id = $1 AND project_id = $2{lock}");
-    let found: Option<String> = sqlx::query_scalar(&sql)
+    let found: Option<String> = query_scalar(&sql)
         .bind(service_id.to_string())
         .bind(project_id)
         .fetch_optional(&mut *conn)
@@ -115,7 +114,7 @@ async fn find_service(
 
 /// The records of a service whose `col` is one of `values`.
 async fn records_where_in(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: &str,
     col: &str,
     values: &[String],
@@ -126,12 +125,11 @@ async fn records_where_in(
     record::fetch_all(conn, &w).await
 }
 
-async fn count(conn: &mut AnyConnection, service_id: &str) -> StoreResult<u64> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM service_permissions WHERE service_id = $1")
-            .bind(service_id)
-            .fetch_one(&mut *conn)
-            .await?;
+async fn count(conn: &mut Conn, service_id: &str) -> StoreResult<u64> {
+    let n: i64 = query_scalar("SELECT COUNT(*) FROM service_permissions WHERE service_id = $1")
+        .bind(service_id)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(n.max(0) as u64)
 }
 
@@ -139,7 +137,7 @@ async fn count(conn: &mut AnyConnection, service_id: &str) -> StoreResult<u64> {
 /// Answers the stored record of each distinct entry, in the candidates' order. More than
 /// [`MAX_PERMISSIONS`] records in all is EndPoint.3049.
 async fn add(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: Uuid,
     candidates: Vec<Permission>,
 ) -> StoreResult<Vec<Permission>> {
@@ -189,7 +187,7 @@ async fn add(
 
 /// Sets the description of stored records to the candidates' (batch-create on present entries).
 async fn set_descriptions(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     now: i64,
     records: &mut [Permission],
     descriptions: &HashMap<String, String>,
@@ -207,7 +205,7 @@ async fn set_descriptions(
 }
 
 /// Deletes the given records.
-async fn delete_all(conn: &mut AnyConnection, records: &[Permission]) -> StoreResult<()> {
+async fn delete_all(conn: &mut Conn, records: &[Permission]) -> StoreResult<()> {
     for p in records {
         record::delete::<Permission>(conn, &p.id.to_string()).await?;
     }
@@ -215,7 +213,7 @@ async fn delete_all(conn: &mut AnyConnection, records: &[Permission]) -> StoreRe
 }
 
 async fn apply(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: Uuid,
     now: i64,
     change: PermissionChange,
@@ -272,7 +270,7 @@ impl SqlStore {
         contains: Option<&str>,
         page: &Page,
     ) -> StoreResult<(Vec<Permission>, u64)> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         find_service(&mut c, project_id, service_id, "").await?;
         let mut w = Where::default();
         w.eq("service_id", service_id.to_string());
@@ -282,8 +280,8 @@ impl SqlStore {
         let where_sql = w.sql();
         let sql = format!("SELECT COUNT(*) FROM service_permissions WHERE {where_sql}");
         let total = w
-            .bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
-            .fetch_one(&mut *c)
+            .bind_scalar(query_scalar::<i64>(&sql))
+            .fetch_one(&mut c)
             .await?
             .max(0) as u64;
         if page.offset >= total {
@@ -295,7 +293,7 @@ impl SqlStore {
             order_by(page),
             limit_offset(page)
         );
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
+        let rows = w.bind(query(&sql)).fetch_all(&mut c).await?;
         let records = rows
             .iter()
             .map(Permission::from_row)
@@ -322,7 +320,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn perm_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         usage(&mut c, project_id, resource).await
     }
 }
@@ -359,7 +357,7 @@ mod tests {
             .change_permissions(P, s.id, 5, PermissionChange::Add(vec![p(d), p("*")]))
             .await
             .unwrap();
-        let mut c = store.pool.acquire().await.unwrap();
+        let mut c = store.reader().await.unwrap();
         assert_eq!(
             permission_entries(&mut c, &s.id.to_string()).await.unwrap(),
             vec![d.to_string(), "*".to_string()]

@@ -1,8 +1,6 @@
 //! Small helpers for building filtered, paged queries with `$n` placeholders.
 
-use sqlx::any::AnyArguments;
-use sqlx::query::{Query, QueryScalar};
-use sqlx::Any;
+use crate::conn::{FromCol, Query, QueryScalar};
 use vpcep_domain::list::{Page, SortDir, SortKey};
 
 /// `$first, $first+1, ...` for `n` values.
@@ -126,24 +124,12 @@ impl Where {
     }
 
     /// Binds the values to a query built from [`Where::sql`].
-    pub(crate) fn bind<'q>(
-        &'q self,
-        mut q: Query<'q, Any, AnyArguments<'q>>,
-    ) -> Query<'q, Any, AnyArguments<'q>> {
-        for b in &self.binds {
-            q = q.bind(b);
-        }
-        q
+    pub(crate) fn bind<'q>(&self, q: Query<'q>) -> Query<'q> {
+        self.binds.iter().fold(q, |q, b| q.bind(b))
     }
 
     /// Binds the values to a scalar query built from [`Where::sql`].
-    pub(crate) fn bind_scalar<'q, O>(
-        &'q self,
-        mut q: QueryScalar<'q, Any, O, AnyArguments<'q>>,
-    ) -> QueryScalar<'q, Any, O, AnyArguments<'q>> {
-        for b in &self.binds {
-            q = q.bind(b);
-        }
-        q
+    pub(crate) fn bind_scalar<'q, O: FromCol>(&self, q: QueryScalar<'q, O>) -> QueryScalar<'q, O> {
+        self.binds.iter().fold(q, |q, b| q.bind(b))
     }
 }

@@ -2,67 +2,12 @@
 //! [`Record`] impl per table says how a value maps to columns; insert, fetch, page, update and
 //! delete are written once here.
 
+use crate::conn::{query, query_scalar, Conn, DbError, Row};
 use crate::query::Where;
 use crate::{StoreError, StoreResult};
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row};
-use uuid::Uuid;
 use vpcep_domain::ApiError;
 
-/// A column value to bind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Value {
-    Text(String),
-    OptText(Option<String>),
-    Int(i64),
-}
-
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Text(s)
-    }
-}
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Text(s.to_string())
-    }
-}
-impl From<Option<String>> for Value {
-    fn from(s: Option<String>) -> Self {
-        Value::OptText(s)
-    }
-}
-impl From<i64> for Value {
-    fn from(n: i64) -> Self {
-        Value::Int(n)
-    }
-}
-impl From<bool> for Value {
-    fn from(b: bool) -> Self {
-        Value::Int(i64::from(b))
-    }
-}
-impl From<Uuid> for Value {
-    fn from(u: Uuid) -> Self {
-        Value::Text(u.to_string())
-    }
-}
-
-/// Binds values in order.
-pub(crate) fn bind_values<'q>(
-    mut q: Query<'q, Any, AnyArguments<'q>>,
-    values: &'q [Value],
-) -> Query<'q, Any, AnyArguments<'q>> {
-    for v in values {
-        q = match v {
-            Value::Text(s) => q.bind(s.as_str()),
-            Value::OptText(s) => q.bind(s.as_deref()),
-            Value::Int(n) => q.bind(*n),
-        };
-    }
-    q
-}
+pub(crate) use crate::conn::Value;
 
 /// A value stored as one row of `TABLE` (with a `seq` insertion-order column and a unique `id`).
 pub(crate) trait Record: Sized + Send + Sync + 'static {
@@ -71,7 +16,7 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     /// Columns in [`Record::values`] order; `id` first.
     const COLUMNS: &'static [&'static str];
     /// Rebuilds a value from a row selected with [`Record::COLUMNS`].
-    fn from_row(row: &AnyRow) -> StoreResult<Self>;
+    fn from_row(row: &Row) -> StoreResult<Self>;
     /// Column values in [`Record::COLUMNS`] order.
     fn values(&self) -> Vec<Value>;
     /// Records the time of a change (`updated_at`), if the record keeps one.
@@ -88,7 +33,7 @@ fn columns<R: Record>() -> String {
 }
 
 /// Inserts a record.
-pub(crate) async fn insert<R: Record>(conn: &mut AnyConnection, r: &R) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert<R: Record>(conn: &mut Conn, r: &R) -> Result<(), DbError> {
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
         R::TABLE,
@@ -96,14 +41,12 @@ pub(crate) async fn insert<R: Record>(conn: &mut AnyConnection, r: &R) -> Result
         crate::query::placeholders(1, R::COLUMNS.len())
     );
     let values = r.values();
-    bind_values(sqlx::query(&sql), &values)
-        .execute(&mut *conn)
-        .await?;
+    query(&sql).bind_all(&values).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Rewrites every column of the record with the same id.
-pub(crate) async fn update<R: Record>(conn: &mut AnyConnection, r: &R) -> StoreResult<()> {
+pub(crate) async fn update<R: Record>(conn: &mut Conn, r: &R) -> StoreResult<()> {
     let sets = R::COLUMNS
         .iter()
         .enumerate()
@@ -113,23 +56,18 @@ pub(crate) async fn update<R: Record>(conn: &mut AnyConnection, r: &R) -> StoreR
         .join(", ");
     let sql = format!("UPDATE {} SET {sets} WHERE id = $1", R::TABLE);
     let values = r.values();
-    match bind_values(sqlx::query(&sql), &values)
-        .execute(&mut *conn)
-        .await
-    {
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            Err(match r.unique_violation() {
-                Some(e) => e.into(),
-                None => StoreError::Internal(db.to_string()),
-            })
-        }
+    match query(&sql).bind_all(&values).execute(&mut *conn).await {
+        Err(db) if db.is_unique_violation() => Err(match r.unique_violation() {
+            Some(e) => e.into(),
+            None => StoreError::Internal(db.to_string()),
+        }),
         other => other.map(|_| ()).map_err(Into::into),
     }
 }
 
 /// The first record matching `w`, with an optional lock clause.
 pub(crate) async fn fetch<R: Record>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     w: &Where,
     lock: &str,
 ) -> StoreResult<Option<R>> {
@@ -139,31 +77,28 @@ pub(crate) async fn fetch<R: Record>(
         R::TABLE,
         w.sql()
     );
-    match w.bind(sqlx::query(&sql)).fetch_optional(&mut *conn).await? {
+    match w.bind(query(&sql)).fetch_optional(&mut *conn).await? {
         Some(row) => R::from_row(&row).map(Some),
         None => Ok(None),
     }
 }
 
 /// All records matching `w` in insertion order.
-pub(crate) async fn fetch_all<R: Record>(
-    conn: &mut AnyConnection,
-    w: &Where,
-) -> StoreResult<Vec<R>> {
+pub(crate) async fn fetch_all<R: Record>(conn: &mut Conn, w: &Where) -> StoreResult<Vec<R>> {
     let sql = format!(
         "SELECT {} FROM {} WHERE {} ORDER BY seq",
         columns::<R>(),
         R::TABLE,
         w.sql()
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    let rows = w.bind(query(&sql)).fetch_all(&mut *conn).await?;
     rows.iter().map(R::from_row).collect()
 }
 
 /// Marker paging (the VPC API's style): up to `limit` records matching `w` that come after the
 /// record `marker` in insertion order. An unknown marker is `bad_marker`.
 pub(crate) async fn page_after<R: Record>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     mut w: Where,
     limit: u32,
     marker: Option<&str>,
@@ -175,7 +110,7 @@ pub(crate) async fn page_after<R: Record>(
         scoped.eq("id", m);
         let sql = format!("SELECT seq FROM {} WHERE {}", R::TABLE, scoped.sql());
         let seq: Option<i64> = scoped
-            .bind_scalar(sqlx::query_scalar(&sql))
+            .bind_scalar(query_scalar(&sql))
             .fetch_optional(&mut *conn)
             .await?;
         let seq = seq.ok_or_else(|| bad_marker(m))?;
@@ -187,19 +122,19 @@ pub(crate) async fn page_after<R: Record>(
         R::TABLE,
         w.sql()
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    let rows = w.bind(query(&sql)).fetch_all(&mut *conn).await?;
     rows.iter().map(R::from_row).collect()
 }
 
 /// One page of the records matching `w` in the page's order, and how many match in all.
 pub(crate) async fn page_sorted<R: Record>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     w: &Where,
     page: &vpcep_domain::list::Page,
 ) -> StoreResult<(Vec<R>, u64)> {
     let count = format!("SELECT COUNT(*) FROM {} WHERE {}", R::TABLE, w.sql());
     let total = w
-        .bind_scalar(sqlx::query_scalar::<_, i64>(&count))
+        .bind_scalar(query_scalar::<i64>(&count))
         .fetch_one(&mut *conn)
         .await?
         .max(0) as u64;
@@ -214,7 +149,7 @@ pub(crate) async fn page_sorted<R: Record>(
         crate::query::order_by(page),
         crate::query::limit_offset(page)
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?;
+    let rows = w.bind(query(&sql)).fetch_all(&mut *conn).await?;
     Ok((
         rows.iter()
             .map(R::from_row)
@@ -224,36 +159,36 @@ pub(crate) async fn page_sorted<R: Record>(
 }
 
 /// Deletes the record with `id`.
-pub(crate) async fn delete<R: Record>(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+pub(crate) async fn delete<R: Record>(conn: &mut Conn, id: &str) -> StoreResult<()> {
     let sql = format!("DELETE FROM {} WHERE id = $1", R::TABLE);
-    sqlx::query(&sql).bind(id).execute(&mut *conn).await?;
+    query(&sql).bind(id).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// Reads a text column.
-pub(crate) fn text(row: &AnyRow, col: &str) -> StoreResult<String> {
+pub(crate) fn text(row: &Row, col: &str) -> StoreResult<String> {
     Ok(row.try_get::<String, _>(col)?)
 }
 
 /// Reads a nullable text column.
-pub(crate) fn opt_text(row: &AnyRow, col: &str) -> StoreResult<Option<String>> {
+pub(crate) fn opt_text(row: &Row, col: &str) -> StoreResult<Option<String>> {
     Ok(row.try_get::<Option<String>, _>(col)?)
 }
 
 /// Reads an integer column.
-pub(crate) fn int(row: &AnyRow, col: &str) -> StoreResult<i64> {
+pub(crate) fn int(row: &Row, col: &str) -> StoreResult<i64> {
     Ok(row.try_get::<i64, _>(col)?)
 }
 
 /// Reads a text column and parses it.
-pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, col: &str) -> StoreResult<T> {
+pub(crate) fn parsed<T: std::str::FromStr>(row: &Row, col: &str) -> StoreResult<T> {
     let s = text(row, col)?;
     s.parse()
         .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))
 }
 
 /// Reads a JSON text column.
-pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> StoreResult<T> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     let s = text(row, col)?;
     serde_json::from_str(&s)
         .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))

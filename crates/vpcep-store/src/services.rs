@@ -1,5 +1,6 @@
 //! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
 
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
@@ -7,8 +8,6 @@ use crate::{
     ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError, StoreResult,
     USAGE_ENDPOINT_SERVICE,
 };
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 use vpcep_domain::list::Page;
@@ -66,7 +65,7 @@ fn ports_from_json(s: &str) -> StoreResult<Vec<PortMapping>> {
         .collect()
 }
 
-fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
+fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
     let s = |c: &str| row.try_get::<String, _>(c);
     let opt = |c: &str| row.try_get::<Option<String>, _>(c);
     let error = match (opt("error_code")?, opt("error_message")?) {
@@ -110,7 +109,7 @@ fn service_from_row(row: &AnyRow) -> StoreResult<EndpointService> {
 
 /// Loads the tags of the given resources, sorted by key.
 pub(crate) async fn load_tags(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     resource_type: &str,
     ids: &[String],
 ) -> StoreResult<HashMap<String, Vec<Tag>>> {
@@ -122,7 +121,7 @@ pub(crate) async fn load_tags(
         "SELECT resource_id, key, value FROM resource_tags WHERE resource_type = $1 AND resource_id IN ({}) ORDER BY key",
         placeholders(2, ids.len())
     );
-    let mut q = sqlx::query(&sql).bind(resource_type);
+    let mut q = query(&sql).bind(resource_type);
     for id in ids {
         q = q.bind(id);
     }
@@ -138,10 +137,7 @@ pub(crate) async fn load_tags(
 }
 
 /// Fills `tags` of the given services from `resource_tags`.
-async fn attach_tags(
-    conn: &mut AnyConnection,
-    services: &mut [EndpointService],
-) -> StoreResult<()> {
+async fn attach_tags(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
     let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
     for s in services {
@@ -152,7 +148,7 @@ async fn attach_tags(
 
 /// Inserts the tags of one resource.
 pub(crate) async fn insert_tags(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     resource_type: &str,
     resource_id: &str,
     project_id: &str,
@@ -166,7 +162,7 @@ pub(crate) async fn insert_tags(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES {rows}");
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for t in tags {
         q = q
             .bind(resource_type)
@@ -183,7 +179,7 @@ pub(crate) async fn insert_tags(
 /// conditional upsert, so concurrent takers on any node serialize on the counter row and the
 /// quota holds exactly.
 pub(crate) async fn take_quota(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project_id: &str,
     resource: &str,
     quota: u64,
@@ -200,7 +196,7 @@ pub(crate) async fn take_quota(
     if quota == 0 {
         return Err(exceeded());
     }
-    let taken: Option<i64> = sqlx::query_scalar(
+    let taken: Option<i64> = query_scalar(
         "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
          ON CONFLICT (project_id, resource) DO UPDATE SET used = project_usage.used + 1 \
          WHERE project_usage.used < $3 RETURNING used",
@@ -215,35 +211,28 @@ pub(crate) async fn take_quota(
 
 /// Gives back `n` units of `resource` usage.
 pub(crate) async fn release_quota(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     project_id: &str,
     resource: &str,
     n: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .bind(n)
-    .execute(&mut *conn)
-    .await?;
+    query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
+        .bind(project_id)
+        .bind(resource)
+        .bind(n)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 /// Reads the usage counter of a project.
-pub(crate) async fn usage(
-    conn: &mut AnyConnection,
-    project_id: &str,
-    resource: &str,
-) -> StoreResult<u64> {
-    let used: Option<i64> = sqlx::query_scalar(
-        "SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .fetch_optional(&mut *conn)
-    .await?;
+pub(crate) async fn usage(conn: &mut Conn, project_id: &str, resource: &str) -> StoreResult<u64> {
+    let used: Option<i64> =
+        query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
+            .bind(project_id)
+            .bind(resource)
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(used.unwrap_or(0).max(0) as u64)
 }
 
@@ -277,7 +266,7 @@ fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uu
 /// holds is EndPoint.3044; the primary key makes this hold under concurrent transactions (on
 /// PostgreSQL a conflicting insert waits for the other transaction, then does nothing).
 async fn claim_ports(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     service_id: Uuid,
     port_id: Uuid,
     ports: &[PortMapping],
@@ -296,7 +285,7 @@ async fn claim_ports(
         "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) VALUES {rows} \
          ON CONFLICT DO NOTHING RETURNING protocol, side, port"
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for (protocol, side, port) in &claims {
         q = q
             .bind(&pid)
@@ -322,7 +311,7 @@ async fn claim_ports(
         .iter()
         .find(|(p, s, n)| !got.contains(&(p.to_string(), s.to_string(), i64::from(*n))))
         .expect("a claim was not inserted");
-    let holder: Option<String> = sqlx::query_scalar(
+    let holder: Option<String> = query_scalar(
         "SELECT service_id FROM service_port_claims WHERE port_id = $1 AND protocol = $2 AND side = $3 AND port = $4",
     )
     .bind(&pid)
@@ -340,8 +329,8 @@ async fn claim_ports(
     ))
 }
 
-async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM service_port_claims WHERE service_id = $1")
+async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
+    query("DELETE FROM service_port_claims WHERE service_id = $1")
         .bind(service_id)
         .execute(&mut *conn)
         .await?;
@@ -349,25 +338,21 @@ async fn release_ports(conn: &mut AnyConnection, service_id: &str) -> StoreResul
 }
 
 /// Checks the service's backend port against the inventory (share-locking the port).
-async fn check_backend(
-    conn: &mut AnyConnection,
-    share_lock: bool,
-    s: &EndpointService,
-) -> StoreResult<()> {
+async fn check_backend(conn: &mut Conn, share_lock: bool, s: &EndpointService) -> StoreResult<()> {
     let facts = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
     check_service_backend(s.server_type, s.vpc_id, s.port_id, facts.as_ref())?;
     Ok(())
 }
 
 async fn insert_service(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     share_lock: bool,
     s: &EndpointService,
     quota: u64,
 ) -> StoreResult<()> {
     check_backend(conn, share_lock, s).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
-    sqlx::query(&format!(
+    query(&format!(
         "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
         placeholders(1, 25)
     ))
@@ -412,11 +397,11 @@ async fn insert_service(
 
 /// Writes back the mutable columns of a service.
 async fn update_service_row(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     s: &EndpointService,
     status_changed: bool,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
         "UPDATE endpoint_services SET short_name = $2, full_name = $3, port_id = $4, approval_enabled = $5, \
          status = $6, tcp_proxy = $7, ports = $8, description = $9, ip = $10, enable_policy = $11, \
          supported_editions = $12, error_code = $13, error_message = $14, updated_at = $15, \
@@ -445,14 +430,14 @@ async fn update_service_row(
 }
 
 /// Fills the tags and endpoint counts of services read from rows.
-async fn attach_all(conn: &mut AnyConnection, services: &mut [EndpointService]) -> StoreResult<()> {
+async fn attach_all(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     attach_tags(conn, services).await?;
     crate::endpoints::endpoint_counts(conn, services).await
 }
 
 /// The first service matching `w` (with an optional lock clause), complete.
 pub(crate) async fn fetch_service(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     w: &Where,
     lock: &str,
 ) -> StoreResult<Option<EndpointService>> {
@@ -460,7 +445,7 @@ pub(crate) async fn fetch_service(
         "SELECT {SERVICE_COLS} FROM endpoint_services WHERE {}{lock}",
         w.sql()
     );
-    let Some(row) = w.bind(sqlx::query(&sql)).fetch_optional(&mut *conn).await? else {
+    let Some(row) = w.bind(query(&sql)).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let mut s = [service_from_row(&row)?];
@@ -473,11 +458,11 @@ impl SqlStore {
     pub(crate) async fn svc_default_account(&self, toml: String) -> StoreResult<String> {
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
+                query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
                     .bind(&toml)
                     .execute(&mut *c)
                     .await?;
-                Ok(sqlx::query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
+                Ok(query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
                     .fetch_one(&mut *c)
                     .await?)
             })
@@ -501,7 +486,7 @@ impl SqlStore {
         project_id: &str,
         id: Uuid,
     ) -> StoreResult<Option<EndpointService>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
     }
 
@@ -509,7 +494,7 @@ impl SqlStore {
         &self,
         lookup: &ServiceLookup,
     ) -> StoreResult<Option<EndpointService>> {
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         match lookup {
             ServiceLookup::Id(id) => {
                 let mut w = Where::default();
@@ -545,15 +530,15 @@ impl SqlStore {
             w.contains_ci("full_name", name);
         }
         let where_sql = w.sql();
-        let mut c = self.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let total = match scope {
             ServiceScope::Project(p) if filter.is_empty() => {
                 usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
             }
             _ => {
                 let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
-                w.bind_scalar(sqlx::query_scalar::<_, i64>(&sql))
-                    .fetch_one(&mut *c)
+                w.bind_scalar(query_scalar::<i64>(&sql))
+                    .fetch_one(&mut c)
                     .await?
                     .max(0) as u64
             }
@@ -566,7 +551,7 @@ impl SqlStore {
             order_by(page),
             limit_offset(page)
         );
-        let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
+        let rows = w.bind(query(&sql)).fetch_all(&mut c).await?;
         let mut services = rows
             .iter()
             .map(service_from_row)
@@ -636,7 +621,7 @@ impl SqlStore {
                      WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
                      ORDER BY status_at LIMIT {limit}{lock}){gate}"
                 );
-                let mut q = sqlx::query(&sql).bind(now).bind(cutoff);
+                let mut q = query(&sql).bind(now).bind(cutoff);
                 if let Some(t) = alive_since {
                     q = q.bind(t);
                 }
@@ -660,12 +645,12 @@ impl SqlStore {
                      WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
                      RETURNING id, project_id"
                 );
-                let gone = sqlx::query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+                let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
                 let mut per_project: HashMap<String, i64> = HashMap::new();
                 for row in &gone {
                     let id: String = row.try_get("id")?;
                     release_ports(c, &id).await?;
-                    sqlx::query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+                    query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
                         .bind(TAG_TYPE_SERVICE)
                         .bind(&id)
                         .execute(&mut *c)

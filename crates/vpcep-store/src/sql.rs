@@ -1,27 +1,42 @@
-//! The SQL implementation of [`Store`](crate::Store) over `sqlx::Any`, serving SQLite and
-//! PostgreSQL with one set of queries (`$n` placeholders work on both). Where the dialects
-//! differ (row locks, migrations) [`Dialect`] says so.
+//! The SQL implementation of [`Store`](crate::Store), serving SQLite and PostgreSQL with one set
+//! of queries (`$n` placeholders work on both) written against one connection interface,
+//! `conn::Conn`. Where the dialects differ (row locks, migrations) [`Dialect`] says so.
+//!
+//! SQLite is driven through rusqlite: a statement is a plain function call on the thread that
+//! runs it (prepared once per connection and cached), not a round trip to a driver thread.
+//! PostgreSQL goes through a `sqlx::Any` pool.
 //!
 //! Writes:
-//! - **SQLite** has one writer connection owned by a task. Concurrent write calls queue up;
-//!   the task runs whatever is queued in one `BEGIN IMMEDIATE` transaction, each call inside
-//!   its own SAVEPOINT (a failing call rolls back only itself), commits once with
-//!   `synchronous=FULL`, and only then answers the callers (group commit: every acknowledged
-//!   write is durable, and one fsync serves many writes).
+//! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
+//!   queue up on a channel; the thread takes whatever is queued (up to `max_batch` calls), runs
+//!   it in one `BEGIN IMMEDIATE` transaction, each call inside its own SAVEPOINT (a failing call
+//!   rolls back only itself), commits once with `synchronous=FULL`, and only then answers the
+//!   callers (group commit: every acknowledged write is durable, and one fsync serves many
+//!   writes). A write call is an async function like any other store code; on the writer thread
+//!   its future is driven with `block_on`, which never waits since SQLite statements complete
+//!   synchronously. WAL checkpoints run on a checkpointer thread beside the writer (`PASSIVE`,
+//!   at most every 50 ms), so that copying pages into the database file and syncing it do not
+//!   delay commits; the writer checkpoints the remaining frames itself only when the WAL has
+//!   grown long, so that it can start over.
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
 //!   control-plane nodes can share the database.
 //!
-//! Reads go to a pool (SQLite in WAL mode lets them run beside the writer).
+//! Reads: on SQLite a read call takes an idle read connection (WAL lets readers run beside the
+//! writer; a new one is opened when all are busy, and at most `max_connections` are kept) and
+//! runs its statements on the calling task's thread, without a hop to another thread (which
+//! would cost more than most of these reads). On PostgreSQL reads use the pool.
 
+use crate::conn::Conn;
 use crate::StoreResult;
 use futures::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -60,7 +75,8 @@ impl Dialect {
 /// Tuning that callers may set; defaults suit a laptop.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections in the read pool (and, for PostgreSQL, the write pool too).
+    /// SQLite: idle read connections kept. PostgreSQL: connections in the pool (reads and
+    /// writes).
     pub max_connections: u32,
     /// Most write calls one SQLite group commit takes.
     pub max_batch: usize,
@@ -75,144 +91,426 @@ impl Default for StoreOptions {
     }
 }
 
-/// A write call, type-erased for the SQLite writer task: runs inside a savepoint and answers
+/// A write call, type-erased for the SQLite writer thread: runs inside a savepoint and answers
 /// whether it succeeded plus how to deliver its result once the commit outcome is known.
 type Deliver = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, (bool, Deliver)> + Send>;
 
-enum Writer {
-    Sqlite(mpsc::Sender<Job>),
-    Postgres,
+enum Backend {
+    Sqlite {
+        writer: mpsc::Sender<Job>,
+        readers: ReadPool,
+    },
+    Postgres(AnyPool),
 }
 
 /// The SQL store. Cheap to share behind an `Arc`.
 pub struct SqlStore {
     pub(crate) dialect: Dialect,
-    pub(crate) pool: AnyPool,
-    writer: Writer,
+    backend: Backend,
 }
 
+/// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
+/// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
+/// writer's per-call savepoints in memory rather than in temporary files. `mmap_size`: database
+/// pages are read through a memory map rather than copied by `pread`.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+     PRAGMA mmap_size = 1073741824;";
 
-static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+/// The writer's own settings: no automatic checkpoints in its commits (the checkpointer thread
+/// runs them beside it).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
+
+/// Least time between two background WAL checkpoints.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL length (frames) past which the writer checkpoints itself, so that the WAL starts over.
+const WAL_RESTART_FRAMES: i64 = 2000;
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: answers the WAL's length in frames.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+}
+
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Turns `sqlite://path` into a URL that creates the file, and creates its directory.
-fn prepare_sqlite_url(url: &str) -> StoreResult<String> {
+/// The SQLite migrations, in order: (version, description, SQL).
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "inventory",
+        include_str!("../migrations/sqlite/0002_inventory.sql"),
+    ),
+    (
+        3,
+        "endpoints",
+        include_str!("../migrations/sqlite/0003_endpoints.sql"),
+    ),
+    (
+        4,
+        "dataplane",
+        include_str!("../migrations/sqlite/0004_dataplane.sql"),
+    ),
+    (
+        5,
+        "desired version",
+        include_str!("../migrations/sqlite/0005_desired_version.sql"),
+    ),
+];
+
+/// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
+/// directory.
+fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if let Some(dir) = std::path::Path::new(path).parent() {
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if let Some(dir) = Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 crate::StoreError::Internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
     }
-    let mut q: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
-    if !q.iter().any(|p| p.starts_with("mode=")) {
-        q.push("mode=rwc");
+    Ok(PathBuf::from(path))
+}
+
+/// Opens a SQLite connection with the store's settings.
+fn sqlite_connect(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(SQLITE_PRAGMAS)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+/// Applies the SQLite migrations not yet applied, each in its own transaction, recording them in
+/// `_vpcep_migrations`. A database migrated by an earlier build (sqlx's `_sqlx_migrations`)
+/// counts its applied versions too.
+fn sqlite_migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _vpcep_migrations (version INTEGER PRIMARY KEY, \
+         description TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT (unixepoch()))",
+    )?;
+    let legacy: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, description, sql) in SQLITE_MIGRATIONS {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let step = || -> rusqlite::Result<()> {
+            let mut applied: bool = conn.query_row(
+                "SELECT COUNT(*) > 0 FROM _vpcep_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )?;
+            if !applied && legacy {
+                applied = conn.query_row(
+                    "SELECT COUNT(*) > 0 FROM _sqlx_migrations WHERE version = ?1 AND success",
+                    [version],
+                    |r| r.get(0),
+                )?;
+            }
+            if !applied {
+                conn.execute_batch(sql)?;
+            }
+            conn.execute(
+                "INSERT OR IGNORE INTO _vpcep_migrations (version, description) VALUES (?1, ?2)",
+                rusqlite::params![version, description],
+            )?;
+            Ok(())
+        };
+        match step() {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
     }
-    Ok(format!("sqlite://{path}?{}", q.join("&")))
+    Ok(())
 }
 
 /// Opens (creating if needed) and migrates the database at `url`: `sqlite://path` or
 /// `postgres://...`. Migrations take the database's migration lock, so several nodes may
 /// start at once.
 pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
-    sqlx::any::install_default_drivers();
-    let (dialect, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        (Dialect::Postgres, url.to_string())
-    } else if url.starts_with("sqlite:") {
-        (Dialect::Sqlite, prepare_sqlite_url(url)?)
-    } else {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        sqlx::any::install_default_drivers();
+        let connect = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        POSTGRES_MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
+        return Ok(Arc::new(SqlStore {
+            dialect: Dialect::Postgres,
+            backend: Backend::Postgres(pool),
+        }));
+    }
+    if !url.starts_with("sqlite:") {
         return Err(crate::StoreError::Internal(format!(
             "unsupported database URL {url:?}; use sqlite://PATH or postgres://..."
         )));
-    };
-    let connect = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-    let mut pool_opts = AnyPoolOptions::new()
-        .max_connections(opts.max_connections)
-        .acquire_timeout(Duration::from_secs(10));
-    if dialect == Dialect::Sqlite {
-        pool_opts = pool_opts.after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(SQLITE_PRAGMAS).await?;
-                Ok(())
-            })
-        });
     }
-    let pool = pool_opts.connect_with(connect.clone()).await?;
-    let migrator = match dialect {
-        Dialect::Sqlite => &SQLITE_MIGRATOR,
-        Dialect::Postgres => &POSTGRES_MIGRATOR,
-    };
-    migrator
-        .run(&pool)
-        .await
-        .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
-    let writer = match dialect {
-        Dialect::Postgres => Writer::Postgres,
-        Dialect::Sqlite => {
-            let mut conn = AnyConnection::connect_with(&connect).await?;
-            conn.execute(SQLITE_PRAGMAS).await?;
-            let (tx, rx) = mpsc::channel(opts.max_batch * 4);
-            tokio::spawn(sqlite_writer(conn, rx, opts.max_batch));
-            Writer::Sqlite(tx)
-        }
-    };
+    let path = sqlite_path(url)?;
+    let writer = tokio::task::spawn_blocking(move || -> StoreResult<_> {
+        let conn = sqlite_connect(&path)?;
+        sqlite_migrate(&conn)
+            .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
+        Ok((conn, path))
+    })
+    .await
+    .map_err(|e| crate::StoreError::Internal(format!("opening the database: {e}")))??;
+    let (conn, path) = writer;
+    conn.execute_batch(SQLITE_WRITER_PRAGMAS)?;
+    let checkpointer_conn = sqlite_connect(&path)?;
+    let (committed, commits) = std::sync::mpsc::sync_channel(1);
+    let wal_frames = Arc::new(AtomicI64::new(0));
+    let frames = wal_frames.clone();
+    let thread_error =
+        |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
+    std::thread::Builder::new()
+        .name("vpcep-sqlite-checkpoint".into())
+        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits, frames))
+        .map_err(thread_error)?;
+    let (tx, rx) = mpsc::channel(opts.max_batch * 4);
+    let max_batch = opts.max_batch.max(1);
+    std::thread::Builder::new()
+        .name("vpcep-sqlite-writer".into())
+        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch, committed, wal_frames))
+        .map_err(thread_error)?;
     Ok(Arc::new(SqlStore {
-        dialect,
-        pool,
-        writer,
+        dialect: Dialect::Sqlite,
+        backend: Backend::Sqlite {
+            writer: tx,
+            readers: ReadPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+                keep: opts.max_connections.max(1) as usize,
+            },
+        },
     }))
 }
 
-/// The SQLite writer task: group commit of queued write calls (see the module docs).
-async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Runs one statement of the writer's transaction control.
+fn control(conn: &Conn, sql: &str) -> rusqlite::Result<()> {
+    sqlite_of(conn).prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// The writer thread's SQLite connection.
+fn sqlite_of(conn: &Conn) -> &rusqlite::Connection {
+    match conn {
+        Conn::Sqlite(c) => c,
+        _ => unreachable!("the writer thread holds a SQLite connection"),
+    }
+}
+
+/// The SQLite checkpointer thread: after commits, copies the WAL into the database file
+/// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
+/// [`CHECKPOINT_EVERY`], so that the page copies and the database file's fsync do not delay
+/// commits. It publishes the WAL's length in `wal_frames`. Ends when the writer does.
+///
+/// A background checkpoint never catches up with a busy writer, and the WAL only starts over
+/// once it is wholly checkpointed; so when it grows past [`WAL_RESTART_FRAMES`] the writer
+/// checkpoints the few frames left itself, between two transactions.
+fn sqlite_checkpointer(
+    conn: rusqlite::Connection,
+    commits: std::sync::mpsc::Receiver<()>,
+    wal_frames: Arc<AtomicI64>,
+) {
+    while commits.recv().is_ok() {
+        match checkpoint(&conn) {
+            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+    // A last checkpoint, so that a closed store leaves little WAL behind.
+    let _ = checkpoint(&conn);
+}
+
+/// The SQLite writer thread: group commit of queued write calls (see the module docs). After
+/// each commit it nudges the checkpointer (without waiting).
+fn sqlite_writer(
+    mut conn: Conn,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    committed: std::sync::mpsc::SyncSender<()>,
+    wal_frames: Arc<AtomicI64>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
         metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
         let mut delivers = Vec::with_capacity(batch.len());
-        // Control statements between jobs go in one round trip each (`RELEASE w; SAVEPOINT w`):
-        // every statement is a round trip to the driver's worker thread.
-        let outcome: StoreResult<()> = async {
-            conn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await?;
-            let last = batch.len() - 1;
-            for (i, job) in batch.drain(..).enumerate() {
-                let (ok, deliver) = job(&mut conn).await;
+        let mut run = || -> rusqlite::Result<()> {
+            control(&conn, "BEGIN IMMEDIATE")?;
+            for job in batch.drain(..) {
+                control(&conn, "SAVEPOINT w")?;
+                let (ok, deliver) = futures::executor::block_on(job(&mut conn));
                 delivers.push(deliver);
-                let undo = if ok { "" } else { "ROLLBACK TO w; " };
-                let next = if i == last {
-                    "RELEASE w; COMMIT"
-                } else {
-                    "RELEASE w; SAVEPOINT w"
-                };
-                conn.execute(format!("{undo}{next}").as_str()).await?;
+                if !ok {
+                    control(&conn, "ROLLBACK TO w")?;
+                }
+                control(&conn, "RELEASE w")?;
             }
-            Ok(())
-        }
-        .await;
+            control(&conn, "COMMIT")
+        };
+        let outcome: StoreResult<()> = run().map_err(Into::into);
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "sqlite group commit failed; rolling back the batch");
-            let _ = conn.execute("ROLLBACK").await;
+            let _ = control(&conn, "ROLLBACK");
         }
         batch.clear();
+        let _ = committed.try_send(());
         for deliver in delivers {
             deliver(outcome.clone());
         }
+        // After answering, so that this batch's callers do not wait for it.
+        if wal_frames.load(Ordering::Relaxed) >= WAL_RESTART_FRAMES {
+            match checkpoint(sqlite_of(&conn)) {
+                Ok(_) => wal_frames.store(0, Ordering::Relaxed),
+                // The checkpointer is at work: try again after the next commit.
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                    wal_frames.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Idle SQLite read connections.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    keep: usize,
+}
+
+impl ReadPool {
+    fn take(&self) -> StoreResult<rusqlite::Connection> {
+        let idle = self.idle.lock().expect("read pool lock").pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => Ok(sqlite_connect(&self.path)?),
+        }
+    }
+
+    fn give_back(&self, c: rusqlite::Connection) {
+        if !c.is_autocommit() && c.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("read pool lock");
+        if idle.len() < self.keep {
+            idle.push(c);
+        }
+    }
+}
+
+/// A connection for reads; goes back to its pool when dropped.
+pub(crate) struct Reader<'s> {
+    conn: Option<Conn>,
+    pool: Option<&'s ReadPool>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().expect("a reader holds a connection")
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("a reader holds a connection")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let (Some(Conn::Sqlite(c)), Some(pool)) = (self.conn.take(), self.pool) {
+            pool.give_back(c);
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// Ends the read transaction begun by [`SqlStore::read_tx`].
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        match self.conn.take() {
+            Some(Conn::Sqlite(c)) => {
+                let done = c.execute_batch("COMMIT");
+                if let Some(pool) = self.pool {
+                    pool.give_back(c);
+                }
+                done?;
+            }
+            Some(Conn::PgTx(tx)) => tx.commit().await?,
+            _ => {}
+        }
+        Ok(())
     }
 }
 
 impl SqlStore {
+    /// A connection for reads.
+    pub(crate) async fn reader(&self) -> StoreResult<Reader<'_>> {
+        match &self.backend {
+            Backend::Sqlite { readers, .. } => Ok(Reader {
+                conn: Some(Conn::Sqlite(readers.take()?)),
+                pool: Some(readers),
+            }),
+            Backend::Postgres(pool) => Ok(Reader {
+                conn: Some(Conn::Pg(pool.acquire().await?)),
+                pool: None,
+            }),
+        }
+    }
+
+    /// A connection in a read transaction: its reads see one state of the database. End it
+    /// with [`Reader::commit`].
+    pub(crate) async fn read_tx(&self) -> StoreResult<Reader<'_>> {
+        match &self.backend {
+            Backend::Sqlite { .. } => {
+                let r = self.reader().await?;
+                if let Conn::Sqlite(c) = &*r {
+                    c.execute_batch("BEGIN")?;
+                }
+                Ok(r)
+            }
+            Backend::Postgres(pool) => Ok(Reader {
+                conn: Some(Conn::PgTx(pool.begin().await?)),
+                pool: None,
+            }),
+        }
+    }
+
     /// Runs `f` as one transaction and answers its result once the transaction is durable.
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         let started = std::time::Instant::now();
         let result = self.write_inner(f).await;
@@ -228,16 +526,18 @@ impl SqlStore {
     async fn write_inner<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
-        match &self.writer {
-            Writer::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                let value = f(&mut tx).await?;
-                tx.commit().await?;
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut c = Conn::PgTx(pool.begin().await?);
+                let value = f(&mut c).await?;
+                if let Conn::PgTx(tx) = c {
+                    tx.commit().await?;
+                }
                 Ok(value)
             }
-            Writer::Sqlite(queue) => {
+            Backend::Sqlite { writer, .. } => {
                 let (tx, rx) = oneshot::channel::<StoreResult<T>>();
                 let job: Job = Box::new(move |conn| {
                     Box::pin(async move {
@@ -249,13 +549,35 @@ impl SqlStore {
                         (ok, deliver)
                     })
                 });
-                queue
+                writer
                     .send(job)
                     .await
                     .map_err(|_| crate::StoreError::Unavailable("the writer has stopped".into()))?;
                 rx.await
                     .map_err(|_| crate::StoreError::Unavailable("the writer has stopped".into()))?
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.
+    #[test]
+    fn sqlite_migrations_list_every_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations/sqlite")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), super::SQLITE_MIGRATIONS.len());
+        for (file, (version, _, sql)) in files.iter().zip(super::SQLITE_MIGRATIONS) {
+            let number: i64 = file[..4].parse().expect("a numbered migration");
+            assert_eq!(number, *version, "{file}");
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).expect("readable");
+            assert_eq!(&text, sql, "{file}");
         }
     }
 }

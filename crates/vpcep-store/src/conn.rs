@@ -1,0 +1,419 @@
+//! The one connection interface all store SQL goes through, over two drivers: rusqlite for
+//! SQLite (statements run synchronously on the calling thread, prepared once per connection and
+//! cached) and `sqlx::Any` for PostgreSQL.
+//!
+//! Queries are built like sqlx's ([`query`], [`query_scalar`], `.bind(..)`, `.fetch_all(conn)`)
+//! and use `$n` placeholders on both backends: on SQLite `$n` is a named parameter, bound by
+//! its number. Rows come back as [`Row`], read by column name.
+
+use rusqlite::types::{FromSql, ToSql, ToSqlOutput, ValueRef};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Row as _, Transaction};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A value to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<&String> for Value {
+    fn from(s: &String) -> Self {
+        Value::Text(s.clone())
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+impl From<&&str> for Value {
+    fn from(s: &&str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(s: Option<String>) -> Self {
+        Value::OptText(s)
+    }
+}
+impl From<&Option<String>> for Value {
+    fn from(s: &Option<String>) -> Self {
+        Value::OptText(s.clone())
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(s: Option<&str>) -> Self {
+        Value::OptText(s.map(str::to_string))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(n: Option<i64>) -> Self {
+        match n {
+            Some(n) => Value::Int(n),
+            None => Value::OptText(None),
+        }
+    }
+}
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Int(n)
+    }
+}
+impl From<&i64> for Value {
+    fn from(n: &i64) -> Self {
+        Value::Int(*n)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Int(i64::from(b))
+    }
+}
+impl From<Uuid> for Value {
+    fn from(u: Uuid) -> Self {
+        Value::Text(u.to_string())
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Text(s) | Value::OptText(Some(s)) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Value::OptText(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+        })
+    }
+}
+
+/// Binds values in order to a sqlx query.
+fn bind_any<'q>(
+    mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
+    values: &'q [Value],
+) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    for v in values {
+        q = match v {
+            Value::Text(s) => q.bind(s.as_str()),
+            Value::OptText(s) => q.bind(s.as_deref()),
+            Value::Int(n) => q.bind(*n),
+        };
+    }
+    q
+}
+
+/// Why a statement failed, from either driver.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sqlx(sqlx::Error),
+    Sqlite(rusqlite::Error),
+    /// A statement or row did not fit what the code expected (a placeholder, a column).
+    Usage(String),
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Sqlx(e) => e.fmt(f),
+            DbError::Sqlite(e) => e.fmt(f),
+            DbError::Usage(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError::Sqlx(e)
+    }
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e)
+    }
+}
+
+impl DbError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the statement.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Sqlx(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<DbError> for crate::StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Sqlx(e) => e.into(),
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                crate::StoreError::Unavailable(e.to_string())
+            }
+            other => crate::StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for crate::StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+/// A column type rows can be read as, on either driver.
+pub(crate) trait FromCol: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {}
+impl<T: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>> FromCol for T {}
+
+/// A result row.
+pub(crate) enum Row {
+    Sqlite {
+        names: Arc<[String]>,
+        values: Vec<rusqlite::types::Value>,
+    },
+    Any(AnyRow),
+}
+
+impl Row {
+    /// The value of column `col` (by name).
+    pub(crate) fn try_get<T: FromCol, C: AsRef<str>>(&self, col: C) -> Result<T, DbError> {
+        let col = col.as_ref();
+        match self {
+            Row::Any(row) => Ok(row.try_get::<T, _>(col)?),
+            Row::Sqlite { names, values } => {
+                let i = names
+                    .iter()
+                    .position(|n| n == col)
+                    .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))?;
+                T::column_result(ValueRef::from(&values[i]))
+                    .map_err(|e| DbError::Usage(format!("column {col:?}: {e}")))
+            }
+        }
+    }
+
+    /// The value of the first column.
+    fn first<T: FromCol>(&self) -> Result<T, DbError> {
+        match self {
+            Row::Any(row) => Ok(row.try_get::<T, _>(0)?),
+            Row::Sqlite { values, .. } => {
+                let v = values
+                    .first()
+                    .ok_or_else(|| DbError::Usage("a row without columns".into()))?;
+                T::column_result(ValueRef::from(v)).map_err(|e| DbError::Usage(e.to_string()))
+            }
+        }
+    }
+}
+
+/// What `execute` did.
+pub(crate) struct Done(u64);
+
+impl Done {
+    pub(crate) fn rows_affected(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A connection: SQLite (owned rusqlite connection) or PostgreSQL (from the pool, or in a
+/// transaction).
+pub(crate) enum Conn {
+    Sqlite(rusqlite::Connection),
+    Pg(PoolConnection<Any>),
+    PgTx(Transaction<'static, Any>),
+}
+
+impl Conn {
+    fn any(&mut self) -> &mut AnyConnection {
+        match self {
+            Conn::Pg(c) => c,
+            Conn::PgTx(t) => t,
+            Conn::Sqlite(_) => unreachable!("not a sqlx connection"),
+        }
+    }
+}
+
+/// Prepares (or takes from the cache) `sql` and binds `$n` parameters to `args[n - 1]`.
+fn sqlite_prepare<'c>(
+    c: &'c rusqlite::Connection,
+    sql: &str,
+    args: &[Value],
+) -> Result<rusqlite::CachedStatement<'c>, DbError> {
+    let mut st = c.prepare_cached(sql)?;
+    for i in 1..=st.parameter_count() {
+        let n = st
+            .parameter_name(i)
+            .and_then(|n| n.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| DbError::Usage(format!("parameter {i} of {sql:?} is not $N")))?;
+        let v = args
+            .get(n.wrapping_sub(1))
+            .ok_or_else(|| DbError::Usage(format!("no value for ${n} of {sql:?}")))?;
+        st.raw_bind_parameter(i, v)?;
+    }
+    Ok(st)
+}
+
+/// Runs `sql` and collects up to `limit` rows (all rows are stepped through only without a limit;
+/// a DML statement's effects happen on its first step).
+fn sqlite_rows(
+    c: &rusqlite::Connection,
+    sql: &str,
+    args: &[Value],
+    limit: Option<usize>,
+) -> Result<Vec<Row>, DbError> {
+    let mut st = sqlite_prepare(c, sql, args)?;
+    let n = st.column_count();
+    let names: Arc<[String]> = st.column_names().into_iter().map(String::from).collect();
+    let mut rows = st.raw_query();
+    let mut out = Vec::new();
+    while limit.is_none_or(|l| out.len() < l) {
+        let Some(r) = rows.next()? else { break };
+        let values = (0..n)
+            .map(|i| r.get_ref(i).map(rusqlite::types::Value::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(Row::Sqlite {
+            names: names.clone(),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+fn sqlite_execute(c: &rusqlite::Connection, sql: &str, args: &[Value]) -> Result<u64, DbError> {
+    let mut st = sqlite_prepare(c, sql, args)?;
+    let mut rows = st.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(c.changes())
+}
+
+/// A statement with its values, run with one of the `fetch_*`/`execute` methods.
+pub(crate) struct Query<'q> {
+    sql: &'q str,
+    args: Vec<Value>,
+}
+
+/// A statement whose rows are read as their first column.
+pub(crate) struct QueryScalar<'q, O> {
+    inner: Query<'q>,
+    _out: PhantomData<fn() -> O>,
+}
+
+/// A statement with `$n` placeholders.
+pub(crate) fn query(sql: &str) -> Query<'_> {
+    Query {
+        sql,
+        args: Vec::new(),
+    }
+}
+
+/// A statement whose rows are read as their first column.
+pub(crate) fn query_scalar<O: FromCol>(sql: &str) -> QueryScalar<'_, O> {
+    QueryScalar {
+        inner: query(sql),
+        _out: PhantomData,
+    }
+}
+
+impl<'q> Query<'q> {
+    /// Binds the next `$n`.
+    pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    /// Binds several values in order.
+    pub(crate) fn bind_all(mut self, values: &[Value]) -> Self {
+        self.args.extend_from_slice(values);
+        self
+    }
+
+    pub(crate) async fn execute(self, c: &mut Conn) -> Result<Done, DbError> {
+        match c {
+            Conn::Sqlite(c) => Ok(Done(sqlite_execute(c, self.sql, &self.args)?)),
+            other => {
+                let r = bind_any(sqlx::query(self.sql), &self.args)
+                    .execute(other.any())
+                    .await?;
+                Ok(Done(r.rows_affected()))
+            }
+        }
+    }
+
+    pub(crate) async fn fetch_all(self, c: &mut Conn) -> Result<Vec<Row>, DbError> {
+        match c {
+            Conn::Sqlite(c) => sqlite_rows(c, self.sql, &self.args, None),
+            other => Ok(bind_any(sqlx::query(self.sql), &self.args)
+                .fetch_all(other.any())
+                .await?
+                .into_iter()
+                .map(Row::Any)
+                .collect()),
+        }
+    }
+
+    pub(crate) async fn fetch_optional(self, c: &mut Conn) -> Result<Option<Row>, DbError> {
+        match c {
+            Conn::Sqlite(c) => Ok(sqlite_rows(c, self.sql, &self.args, Some(1))?.pop()),
+            other => Ok(bind_any(sqlx::query(self.sql), &self.args)
+                .fetch_optional(other.any())
+                .await?
+                .map(Row::Any)),
+        }
+    }
+
+    pub(crate) async fn fetch_one(self, c: &mut Conn) -> Result<Row, DbError> {
+        self.fetch_optional(c)
+            .await?
+            .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))
+    }
+}
+
+impl<'q, O: FromCol> QueryScalar<'q, O> {
+    /// Binds the next `$n`.
+    pub(crate) fn bind(mut self, v: impl Into<Value>) -> Self {
+        self.inner = self.inner.bind(v);
+        self
+    }
+
+    pub(crate) async fn fetch_all(self, c: &mut Conn) -> Result<Vec<O>, DbError> {
+        self.inner
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(Row::first)
+            .collect()
+    }
+
+    pub(crate) async fn fetch_optional(self, c: &mut Conn) -> Result<Option<O>, DbError> {
+        self.inner
+            .fetch_optional(c)
+            .await?
+            .map(|r| r.first())
+            .transpose()
+    }
+
+    pub(crate) async fn fetch_one(self, c: &mut Conn) -> Result<O, DbError> {
+        self.inner.fetch_one(c).await?.first()
+    }
+}
