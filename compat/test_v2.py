@@ -48,7 +48,8 @@ def upgrade_endpoint(client, eid, action="start"):
 
 def test_add_server_resources(vpcep, owner, accounts):
     svc = create_service(owner, server_type="LB")
-    first, second = new_uuid(), new_uuid()
+    # Backend resources are load balancers (ports) of the owner's project in the service's VPC.
+    first, second = (vpcep.backend("owner", "LB").port_id for _ in range(2))
     resp = add_resources(owner, svc.id, (first, "compat-1a"), (second, None))
     assert resp.status_code == 204
     assert not resp.raw_content
@@ -60,14 +61,22 @@ def test_add_server_resources(vpcep, owner, accounts):
         assert sorted(r["resource_id"] for r in kept) == sorted([first, second])
 
 
-def test_add_server_resources_errors(owner, consumer):
+def test_add_server_resources_errors(vpcep, owner, consumer):
     svc = create_service(owner)
+    mine = vpcep.backend("owner", "LB").port_id
     expect_error(lambda: add_resources(owner, svc.id), 400, "EndPoint.0002")
     expect_error(lambda: add_resources(owner, svc.id, ("", None)), 400, "EndPoint.0002")
-    expect_error(lambda: add_resources(owner, new_uuid(), (new_uuid(), None)),
+    expect_error(lambda: add_resources(owner, new_uuid(), (mine, None)),
                  404, "EndPoint.0005")
-    expect_error(lambda: add_resources(consumer, svc.id, (new_uuid(), None)),
+    expect_error(lambda: add_resources(consumer, svc.id, (mine, None)),
                  404, "EndPoint.0005")
+    # Like port_id at create: a port id, of the caller's project, in the service's VPC.
+    expect_error(lambda: add_resources(owner, svc.id, ("elb-1", None)), 400, "EndPoint.3003")
+    expect_error(lambda: add_resources(owner, svc.id, (new_uuid(), None)), 400, "EndPoint.3008")
+    theirs = vpcep.backend("consumer", "LB").port_id
+    expect_error(lambda: add_resources(owner, svc.id, (theirs, None)), 400, "EndPoint.3008")
+    elsewhere = vpcep.backend("owner", "LB", network=vpcep.new_network("owner")).port_id
+    expect_error(lambda: add_resources(owner, svc.id, (elsewhere, None)), 400, "EndPoint.3042")
 
 
 def test_service_upgrade_adds_the_professional_edition(owner):

@@ -55,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 vni: 0,
                 whitelist_enabled: false,
                 whitelist: vec![],
+                refused: None,
             }],
         });
         let report = dp.applied(1).await.ok_or("data plane stopped")?;

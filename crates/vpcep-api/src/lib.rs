@@ -45,7 +45,13 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Requests per second each account may make (`None`: unlimited).
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Renders the in-process data plane's per-endpoint counters (Prometheus text) for
+    /// `GET /agent/v1/metrics` (operators only); `None` without an in-process data plane.
+    pub dataplane_metrics: Option<DataplaneMetrics>,
 }
+
+/// Renders a data plane's per-endpoint counters in the Prometheus text format.
+pub type DataplaneMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
     /// State with no rate limit.
@@ -54,6 +60,7 @@ impl AppState {
             ctx,
             metrics,
             rate_limiter: None,
+            dataplane_metrics: None,
         }
     }
 

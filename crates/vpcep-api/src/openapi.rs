@@ -118,6 +118,7 @@ pub(crate) struct PageQuery {
         routes::vpc::delete_port,
         routes::agent::snapshot,
         routes::agent::report,
+        routes::agent::metrics,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Shared),

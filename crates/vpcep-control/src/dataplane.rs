@@ -31,7 +31,10 @@ pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResul
             .await;
         }
     }
-    ctx.store.dataplane_snapshot().await.map_err(store_error)
+    ctx.store
+        .dataplane_snapshot(&ctx.policy)
+        .await
+        .map_err(store_error)
 }
 
 /// Records an agent's report and lets the reconciler act on it.

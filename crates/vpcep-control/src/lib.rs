@@ -19,6 +19,7 @@ use accounts::{Account, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::{ApiError, ErrorCode};
 use vpcep_store::{Store, StoreError};
 
@@ -37,6 +38,12 @@ pub struct Ctx {
     /// Whether a data plane realizes endpoints: then services become `available` only while an
     /// agent is alive, and endpoints `accepted` only once an agent reports them realized.
     pub dataplane: bool,
+    /// What the data plane may listen on and connect to (`--dataplane-cidrs`, the host's own
+    /// addresses): endpoints and services it refuses are never served and show why.
+    pub policy: Arc<AddressPolicy>,
+    /// When this node started (ms): endpoints no agent serves turn `failed` only once the node
+    /// has been up for [`dataplane::AGENT_TTL`], so its agents had time to report.
+    pub started_at: i64,
 }
 
 impl Ctx {

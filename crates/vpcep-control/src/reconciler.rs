@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use vpcep_domain::time::now_millis;
+use vpcep_store::DataplaneGate;
 
 /// Rows one step handles at most; a full batch makes the loop go again at once.
 const BATCH: u32 = 256;
@@ -19,11 +20,17 @@ const MAX_IDLE: Duration = Duration::from_millis(200);
 pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     let now = now_millis();
     let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
+    // Addresses first: a service or endpoint is judged on what its VPC holds.
+    ctx.store.settle_claims(BATCH).await?;
     let created = if ctx.dataplane {
-        let alive_since =
-            now - i64::try_from(crate::dataplane::AGENT_TTL.as_millis()).unwrap_or(i64::MAX);
+        let ttl = i64::try_from(crate::dataplane::AGENT_TTL.as_millis()).unwrap_or(i64::MAX);
+        let gate = DataplaneGate {
+            alive_since: now - ttl,
+            unserved_before: (now - ctx.started_at >= ttl).then_some(now - ttl),
+            policy: (*ctx.policy).clone(),
+        };
         ctx.store
-            .complete_creations_gated(cutoff, now, BATCH, alive_since)
+            .complete_creations_gated(cutoff, now, BATCH, gate)
             .await?
     } else {
         ctx.store.complete_creations(cutoff, now, BATCH).await?

@@ -3,7 +3,7 @@
 
 use crate::{store_error, Caller, Ctx};
 use uuid::Uuid;
-use vpcep_domain::ids::new_id;
+use vpcep_domain::ids::{new_id, parse_uuid};
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
 use vpcep_domain::model::{EndpointService, ServiceStatus, ServiceType};
 use vpcep_domain::service::{
@@ -231,8 +231,10 @@ pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<(
     Ok(())
 }
 
-/// v2 #2: adds backend resources (`resource_id` deduplicated, at most 20 in all). A service
-/// being deleted is EndPoint.3045.
+/// v2 #2: adds backend resources (`resource_id` deduplicated, at most 20 in all). Each
+/// `resource_id` names a port of the caller's project in the service's VPC, as `port_id` does at
+/// create: not a port id is EndPoint.3003, no such port in the project EndPoint.3008, a port of
+/// another VPC EndPoint.3042. A service being deleted is EndPoint.3045.
 pub async fn add_server_resources(
     ctx: &Ctx,
     caller: &Caller,
@@ -240,6 +242,31 @@ pub async fn add_server_resources(
     req: &AddServerResourcesRequest,
 ) -> ApiResult<()> {
     let new = parse_server_resources(req)?;
+    let service = show_service(ctx, caller, id).await?;
+    for (i, r) in new.iter().enumerate() {
+        let field = format!("server_resources[{i}].resource_id");
+        let port_id = parse_uuid(&field, &r.resource_id, ErrorCode::InvalidPortId)?;
+        let port = ctx
+            .store
+            .get_port(&caller.project_id, port_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::PortNotFound,
+                    format!("Invalid {field}: the port {port_id} does not exist in this project"),
+                )
+            })?;
+        if port.vpc_id != service.vpc_id {
+            return Err(ApiError::new(
+                ErrorCode::PortNotInVpc,
+                format!(
+                    "Invalid {field}: the port {port_id} belongs to VPC {}, not to the service's VPC {}",
+                    port.vpc_id, service.vpc_id
+                ),
+            ));
+        }
+    }
     modify(ctx, caller, id, move |s| {
         s.status.ensure_modifiable()?;
         merge_server_resources(&mut s.server_resources, new)

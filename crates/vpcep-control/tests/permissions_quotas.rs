@@ -61,6 +61,8 @@ async fn ctx(db: &TestDb) -> Ctx {
         reconciler_wake: Arc::new(Notify::new()),
         provisioning_delay: Duration::ZERO,
         dataplane: false,
+        policy: Arc::default(),
+        started_at: 0,
     }
 }
 

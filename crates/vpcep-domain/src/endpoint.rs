@@ -86,6 +86,14 @@ pub struct Endpoint {
     pub updated_at: Millis,
 }
 
+impl Endpoint {
+    /// Whether the answer shows `ip`: once the endpoint was accepted (also after a reject), and
+    /// while it is `failed` (the data plane could not serve that address: the user needs it).
+    pub fn shows_ip(&self) -> bool {
+        self.ever_accepted || self.status == EndpointStatus::Failed
+    }
+}
+
 /// A validated create request (#6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEndpoint {

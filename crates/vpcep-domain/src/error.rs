@@ -121,6 +121,9 @@ pub enum ErrorCode {
     PortConflict,
     /// 400 EndPoint.3045: not modifiable in the service's current state.
     ServiceStateConflict,
+    /// 400 EndPoint.3046: the IP address conflicts with an existing endpoint service (another
+    /// VPC holds the backend address in the data plane's address space).
+    IpConflictsWithService,
     /// 400 EndPoint.3049: too many permission records.
     PermissionsTooMany,
     /// 400 EndPoint.3066: a tag is empty.
@@ -249,6 +252,7 @@ impl ErrorCode {
             InvalidServicePort => "EndPoint.3043",
             PortConflict => "EndPoint.3044",
             ServiceStateConflict => "EndPoint.3045",
+            IpConflictsWithService => "EndPoint.3046",
             PermissionsTooMany => "EndPoint.3049",
             TagEmpty => "EndPoint.3066",
             TagKeyDuplicate => "EndPoint.3067",
@@ -347,6 +351,7 @@ impl ErrorCode {
             | InvalidServicePort
             | PortConflict
             | ServiceStateConflict
+            | IpConflictsWithService
             | PermissionsTooMany
             | TagEmpty
             | TagKeyDuplicate

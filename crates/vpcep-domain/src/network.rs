@@ -819,6 +819,10 @@ pub struct BackendFacts {
     pub device_owner: String,
     /// The CIDR and routes of the service's `vpc_id`, when that VPC exists in the project.
     pub vpc: Option<(Ipv4Net, Vec<Route>)>,
+    /// The port's fixed IP (the data plane's backend address unless the service has an `ip`).
+    pub port_ip: Ipv4Addr,
+    /// The network namespace of the service's VPC (the inventory's `netns`), if any.
+    pub netns: Option<String>,
 }
 
 impl BackendFacts {
@@ -828,20 +832,34 @@ impl BackendFacts {
             port_vpc_id: port.vpc_id,
             device_owner: port.device_owner.clone(),
             vpc: vpc.map(|v| (v.cidr, v.routes.clone())),
+            port_ip: port.ip_address,
+            netns: vpc.and_then(|v| v.netns.clone()),
         }
     }
 }
 
+/// Where the data plane connects for a service: its address space and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendAddress {
+    /// The provider VPC's address space.
+    pub space: crate::dataplane::AddressSpace,
+    /// The service's `ip`, else its port's fixed IP; `None` when `ip` is a domain name, which
+    /// the data plane does not resolve.
+    pub ip: Option<Ipv4Addr>,
+}
+
 /// An endpoint service's backend must be a port of the caller's project in `vpc_id`, of the kind
 /// `server_type` says, and neither the VPC nor its custom routes may overlap 198.19.128.0/17.
-/// (Its subnets need no check of their own: they always lie inside the VPC's CIDR.) `facts` is
-/// `None` when no such port exists in the project.
+/// (Its subnets need no check of their own: they always lie inside the VPC's CIDR.) An `ip`
+/// address must lie inside the VPC's CIDR (a domain name is kept as given). `facts` is `None`
+/// when no such port exists in the project. Answers where the data plane would connect.
 pub fn check_service_backend(
     server_type: ServerType,
     vpc_id: Uuid,
     port_id: Uuid,
+    ip: Option<&str>,
     facts: Option<&BackendFacts>,
-) -> ApiResult<()> {
+) -> ApiResult<BackendAddress> {
     let port = facts.ok_or_else(|| {
         err(
             ErrorCode::PortNotFound,
@@ -894,7 +912,22 @@ pub fn check_service_backend(
             format!("The route to {} of VPC {vpc_id} overlaps {RESERVED_CIDR}, which VPC Endpoint reserves", r.destination),
         ));
     }
-    Ok(())
+    // The backend stays in the provider's network: an `ip` address lies inside its VPC.
+    let ip = match ip.map(str::parse::<Ipv4Addr>) {
+        None => Some(port.port_ip),
+        Some(Ok(a)) if cidr.contains(&a) => Some(a),
+        Some(Ok(a)) => {
+            return Err(err(
+                ErrorCode::InvalidIp,
+                format!("Invalid ip: {a} is outside the CIDR {cidr} of VPC {vpc_id}; a backend address lies inside the service's VPC"),
+            ))
+        }
+        Some(Err(_)) => None,
+    };
+    Ok(BackendAddress {
+        space: crate::dataplane::AddressSpace::of(port.netns.as_deref()),
+        ip,
+    })
 }
 
 impl Vpc {
@@ -1113,12 +1146,46 @@ mod tests {
     }
 
     #[test]
+    fn a_service_ip_lies_inside_its_vpc_and_names_the_backend() {
+        let mut v = vpc("127.20.0.0/16");
+        v.netns = Some("prov".into());
+        let vm = port(&v, "compute:az1");
+        let facts = BackendFacts::of(&vm, Some(&v));
+        let check = |ip| check_service_backend(ServerType::Vm, v.id, vm.id, ip, Some(&facts));
+        let space = crate::dataplane::AddressSpace::Netns("prov".into());
+        assert_eq!(
+            check(None).unwrap(),
+            BackendAddress {
+                space: space.clone(),
+                ip: Some(vm.ip_address)
+            }
+        );
+        assert_eq!(
+            check(Some("127.20.3.4")).unwrap().ip,
+            Some(ip("127.20.3.4"))
+        );
+        for outside in ["127.0.0.1", "169.254.169.254", "8.8.8.8"] {
+            let e = check(Some(outside)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidIp, "{outside}");
+            assert!(
+                e.msg.contains("outside the CIDR 127.20.0.0/16"),
+                "{}",
+                e.msg
+            );
+        }
+        assert_eq!(
+            check(Some("backend.example.com")).unwrap(),
+            BackendAddress { space, ip: None }
+        );
+    }
+
+    #[test]
     fn service_backend_rules() {
         let v = vpc("10.0.0.0/16");
         let vm = port(&v, "compute:local-1a");
         let lb = port(&v, "neutron:LOADBALANCERV2");
         let ok = |t, p: &Port| {
-            check_service_backend(t, v.id, p.id, Some(&BackendFacts::of(p, Some(&v))))
+            check_service_backend(t, v.id, p.id, None, Some(&BackendFacts::of(p, Some(&v))))
         };
         assert!(ok(ServerType::Vm, &vm).is_ok());
         assert!(ok(ServerType::Lb, &lb).is_ok());
@@ -1137,7 +1204,7 @@ mod tests {
             ErrorCode::InvalidServerType
         );
         assert_eq!(
-            check_service_backend(ServerType::Vm, v.id, vm.id, None)
+            check_service_backend(ServerType::Vm, v.id, vm.id, None, None)
                 .unwrap_err()
                 .code,
             ErrorCode::PortNotFound
@@ -1147,6 +1214,7 @@ mod tests {
                 ServerType::Vm,
                 Uuid::new_v4(),
                 vm.id,
+                None,
                 Some(&BackendFacts::of(&vm, None))
             )
             .unwrap_err()
@@ -1158,6 +1226,7 @@ mod tests {
                 ServerType::Vm,
                 v.id,
                 vm.id,
+                None,
                 Some(&BackendFacts::of(&vm, None))
             )
             .unwrap_err()
@@ -1171,6 +1240,7 @@ mod tests {
                 ServerType::Vm,
                 wide.id,
                 p.id,
+                None,
                 Some(&BackendFacts::of(&p, Some(&wide)))
             )
             .unwrap_err()
@@ -1188,6 +1258,7 @@ mod tests {
                 ServerType::Vm,
                 routed.id,
                 p2.id,
+                None,
                 Some(&BackendFacts::of(&p2, Some(&routed)))
             )
             .unwrap_err()

@@ -193,7 +193,7 @@ impl From<&Endpoint> for EndpointView {
             } else {
                 Vec::new()
             },
-            ip: e.ip.filter(|_| e.ever_accepted).map(|ip| ip.to_string()),
+            ip: e.ip.filter(|_| e.shows_ip()).map(|ip| ip.to_string()),
             vpc_id: e.vpc_id.to_string(),
             subnet_id: e.subnet_id.map(|s| s.to_string()),
             created_at: format_millis(e.created_at),

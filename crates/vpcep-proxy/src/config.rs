@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use vpcep_domain::dataplane::{EndpointSpec, Snapshot};
+use vpcep_domain::dataplane::{AddressPolicy, AddressSpace, EndpointSpec, Snapshot};
 
 /// Default time allowed to connect to a backend.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -128,6 +128,15 @@ pub struct ProxyOptions {
     pub drain_timeout: Duration,
     /// How often listeners that failed to start are tried again.
     pub retry_interval: Duration,
+    /// `--dataplane-cidrs`: the host-space ranges the operator grants the data plane (see
+    /// [`AddressPolicy`]); the host's own addresses are refused even inside them.
+    pub dataplane_cidrs: Vec<IpNet>,
+    /// Addresses of this host to refuse besides those of its interfaces (e.g. the control
+    /// plane's listen address when it runs the data plane in process).
+    pub extra_host_addresses: Vec<IpAddr>,
+    /// Whether per-endpoint counters go to the process's `metrics` recorder (an agent's own
+    /// `--metrics-listen`); off where that recorder is served to anyone (the API's `/metrics`).
+    pub export_metrics: bool,
 }
 
 impl Default for ProxyOptions {
@@ -142,6 +151,9 @@ impl Default for ProxyOptions {
             backlog: DEFAULT_BACKLOG,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             retry_interval: DEFAULT_RETRY_INTERVAL,
+            dataplane_cidrs: AddressPolicy::default().granted().to_vec(),
+            extra_host_addresses: Vec::new(),
+            export_metrics: true,
         }
     }
 }
@@ -256,27 +268,42 @@ pub struct Plan {
     pub endpoints: Vec<EndpointPlan>,
 }
 
-/// Validates a snapshot. An endpoint with an invalid field, or whose listener is already taken
-/// by an earlier endpoint of the same snapshot, gets an error and no listener at all.
-pub fn plan(snapshot: &Snapshot) -> Plan {
+/// Validates a snapshot against `policy`. An endpoint the control plane refused, with an invalid
+/// field, with an address or backend the policy refuses, or whose listener another endpoint of
+/// the snapshot also wants, gets an error and no listener at all. A listener two endpoints want
+/// is served for neither: ownership is decided by the control plane, never by order here.
+pub fn plan(snapshot: &Snapshot, policy: &AddressPolicy) -> Plan {
     let mut out = Plan::default();
+    let mut wanted: BTreeMap<ListenerKey, Vec<&str>> = BTreeMap::new();
+    let mut valid = Vec::with_capacity(snapshot.endpoints.len());
     for spec in &snapshot.endpoints {
-        match endpoint_listeners(spec) {
+        let listeners = match &spec.refused {
+            Some(why) => Err(why.clone()),
+            None => endpoint_listeners(spec, policy),
+        };
+        if let Ok(ls) = &listeners {
+            for (k, _) in ls {
+                wanted.entry(k.clone()).or_default().push(&spec.endpoint_id);
+            }
+        }
+        valid.push((spec, listeners));
+    }
+    for (spec, listeners) in valid {
+        let listeners = listeners.and_then(|ls| {
+            match ls.iter().find_map(|(k, _)| {
+                let owners = &wanted[k];
+                (owners.len() > 1).then(|| (k, owners))
+            }) {
+                Some((key, owners)) => Err(format!(
+                    "listener {key} is wanted by {} endpoints ({}); none is served",
+                    owners.len(),
+                    owners.join(", ")
+                )),
+                None => Ok(ls),
+            }
+        });
+        match listeners {
             Ok(listeners) => {
-                let taken = listeners
-                    .iter()
-                    .find_map(|(k, _)| out.listeners.get(k).map(|c| (k, &c.endpoint_id)));
-                if let Some((key, other)) = taken {
-                    out.endpoints.push(EndpointPlan {
-                        endpoint_id: spec.endpoint_id.clone(),
-                        listeners: Vec::new(),
-                        error: Some(format!(
-                            "listener {key} is already used by endpoint {other}"
-                        )),
-                        warning: None,
-                    });
-                    continue;
-                }
                 let warning = listeners
                     .first()
                     .and_then(|(_, c)| c.tcp_proxy.toa_warning());
@@ -300,7 +327,10 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
     out
 }
 
-fn endpoint_listeners(spec: &EndpointSpec) -> Result<Vec<(ListenerKey, ListenerConfig)>, String> {
+fn endpoint_listeners(
+    spec: &EndpointSpec,
+    policy: &AddressPolicy,
+) -> Result<Vec<(ListenerKey, ListenerConfig)>, String> {
     let tcp_proxy: TcpProxy = spec.tcp_proxy.parse()?;
     let ip: IpAddr = spec
         .ip
@@ -310,6 +340,12 @@ fn endpoint_listeners(spec: &EndpointSpec) -> Result<Vec<(ListenerKey, ListenerC
         .backend_ip
         .parse()
         .map_err(|_| format!("invalid backend_ip {:?}", spec.backend_ip))?;
+    policy
+        .check(&AddressSpace::of(spec.listen_netns.as_deref()), ip)
+        .map_err(|why| format!("this data plane may not listen on {ip}: {why}"))?;
+    policy
+        .check(&AddressSpace::of(spec.backend_netns.as_deref()), backend_ip)
+        .map_err(|why| format!("this data plane may not connect to the backend {backend_ip}: {why}"))?;
     let whitelist = Whitelist::parse(spec.whitelist_enabled, &spec.whitelist)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(spec.ports.len());
@@ -354,7 +390,7 @@ mod tests {
             service_id: "svc".into(),
             ip: ip.into(),
             listen_netns: None,
-            backend_ip: "127.0.0.1".into(),
+            backend_ip: "10.1.0.10".into(),
             backend_netns: None,
             ports: vec![PortPair {
                 client_port: port,
@@ -364,7 +400,20 @@ mod tests {
             vni: 0,
             whitelist_enabled: false,
             whitelist: vec![],
+            refused: None,
         }
+    }
+
+    /// Grants the ranges the tests use.
+    fn policy() -> AddressPolicy {
+        AddressPolicy::new(
+            AddressPolicy::parse_cidrs("10.0.0.0/8,127.0.0.0/8").unwrap(),
+            vec![],
+        )
+    }
+
+    fn plan(s: &Snapshot) -> Plan {
+        super::plan(s, &policy())
     }
 
     fn snapshot(endpoints: Vec<EndpointSpec>) -> Snapshot {
@@ -413,16 +462,39 @@ mod tests {
     }
 
     #[test]
-    fn plan_reports_a_listener_claimed_twice() {
+    fn a_listener_wanted_twice_is_served_for_neither() {
         let p = plan(&snapshot(vec![
             spec("a", "10.0.0.5", 80),
             spec("b", "10.0.0.5", 80),
+            spec("c", "10.0.0.6", 80),
         ]));
-        assert_eq!(
-            p.endpoints[1].error.as_deref(),
-            Some("listener 10.0.0.5:80 is already used by endpoint a")
-        );
+        for e in &p.endpoints[..2] {
+            assert_eq!(
+                e.error.as_deref(),
+                Some("listener 10.0.0.5:80 is wanted by 2 endpoints (a, b); none is served"),
+                "order decides nothing"
+            );
+        }
+        assert!(p.endpoints[2].error.is_none());
         assert_eq!(p.listeners.len(), 1);
+        assert_eq!(p.listeners.values().next().unwrap().endpoint_id, "c");
+    }
+
+    #[test]
+    fn refused_endpoints_and_addresses_outside_the_policy_get_no_listener() {
+        let mut refused = spec("a", "10.0.0.5", 80);
+        refused.refused = Some("held by another VPC".into());
+        let host = spec("b", "127.0.0.1", 80);
+        let mut metadata = spec("c", "10.0.0.7", 80);
+        metadata.backend_ip = "169.254.169.254".into();
+        let outside = spec("d", "192.168.1.5", 80);
+        let p = plan(&snapshot(vec![refused, host, metadata, outside]));
+        assert!(p.listeners.is_empty());
+        let errs: Vec<&str> = p.endpoints.iter().map(|e| e.error.as_deref().unwrap()).collect();
+        assert_eq!(errs[0], "held by another VPC");
+        assert!(errs[1].contains("may not listen on 127.0.0.1") && errs[1].contains("loopback"), "{}", errs[1]);
+        assert!(errs[2].contains("may not connect to the backend 169.254.169.254"), "{}", errs[2]);
+        assert!(errs[3].contains("outside the host address ranges"), "{}", errs[3]);
     }
 
     #[test]

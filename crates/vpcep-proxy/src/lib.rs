@@ -45,6 +45,24 @@ pub use sync::{
 };
 pub use vpcep_domain::dataplane::{AgentReport, EndpointResult, EndpointSpec, PortPair, Snapshot};
 
+/// The addresses of this host's interfaces (in the agent's own network namespace), which the
+/// data plane never listens on or connects to (see [`vpcep_domain::dataplane::AddressPolicy`]).
+pub fn host_addresses() -> Vec<std::net::IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| a.address)
+        .filter_map(|sa| {
+            if let Some(v4) = sa.as_sockaddr_in() {
+                Some(std::net::IpAddr::V4(v4.ip()))
+            } else {
+                sa.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip()))
+            }
+        })
+        .collect()
+}
+
 /// Raises the soft limit of open files to the hard limit (an agent holds two sockets per
 /// connection, plus two pipes per active one with splice) and returns the new limit.
 pub fn raise_nofile_limit() -> std::io::Result<u64> {

@@ -89,11 +89,12 @@ pub(crate) struct EndpointMetrics {
     b2c: AtomicU64,
     refused_whitelist: AtomicU64,
     refused_backend: AtomicU64,
-    exported: Exported,
+    /// The recorder's handles, when exported.
+    exported: Option<Exported>,
 }
 
 impl EndpointMetrics {
-    fn new(endpoint_id: &str) -> Self {
+    fn new(endpoint_id: &str, export: bool) -> Self {
         let id = endpoint_id.to_string();
         EndpointMetrics {
             active: AtomicU64::new(0),
@@ -102,14 +103,14 @@ impl EndpointMetrics {
             b2c: AtomicU64::new(0),
             refused_whitelist: AtomicU64::new(0),
             refused_backend: AtomicU64::new(0),
-            exported: Exported {
+            exported: export.then(|| Exported {
                 active: gauge!(CONNECTIONS_ACTIVE, "endpoint_id" => id.clone()),
                 total: counter!(CONNECTIONS_TOTAL, "endpoint_id" => id.clone()),
                 c2b: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "client_to_backend"),
                 b2c: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "backend_to_client"),
                 refused_whitelist: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id.clone(), "reason" => RefuseReason::Whitelist.as_str()),
                 refused_backend: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id, "reason" => RefuseReason::BackendUnreachable.as_str()),
-            },
+            }),
         }
     }
 
@@ -118,11 +119,15 @@ impl EndpointMetrics {
         match reason {
             RefuseReason::Whitelist => {
                 self.refused_whitelist.fetch_add(1, Relaxed);
-                self.exported.refused_whitelist.increment(1);
+                if let Some(e) = &self.exported {
+                    e.refused_whitelist.increment(1);
+                }
             }
             RefuseReason::BackendUnreachable => {
                 self.refused_backend.fetch_add(1, Relaxed);
-                self.exported.refused_backend.increment(1);
+                if let Some(e) = &self.exported {
+                    e.refused_backend.increment(1);
+                }
             }
         }
     }
@@ -130,9 +135,11 @@ impl EndpointMetrics {
     /// Counts a forwarded connection; it stays active until the guard drops.
     pub(crate) fn opened(self: &Arc<Self>) -> ActiveGuard {
         self.total.fetch_add(1, Relaxed);
-        self.exported.total.increment(1);
         self.active.fetch_add(1, Relaxed);
-        self.exported.active.increment(1.0);
+        if let Some(e) = &self.exported {
+            e.total.increment(1);
+            e.active.increment(1.0);
+        }
         ActiveGuard(self.clone())
     }
 
@@ -141,11 +148,15 @@ impl EndpointMetrics {
         match direction {
             Direction::ClientToBackend => {
                 self.c2b.fetch_add(n, Relaxed);
-                self.exported.c2b.increment(n);
+                if let Some(e) = &self.exported {
+                    e.c2b.increment(n);
+                }
             }
             Direction::BackendToClient => {
                 self.b2c.fetch_add(n, Relaxed);
-                self.exported.b2c.increment(n);
+                if let Some(e) = &self.exported {
+                    e.b2c.increment(n);
+                }
             }
         }
     }
@@ -169,23 +180,41 @@ pub(crate) struct ActiveGuard(Arc<EndpointMetrics>);
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Relaxed);
-        self.0.exported.active.decrement(1.0);
+        if let Some(e) = &self.0.exported {
+            e.active.decrement(1.0);
+        }
     }
 }
 
 /// The counters of every endpoint the data plane serves, by endpoint id.
 #[derive(Debug, Clone, Default)]
-pub struct StatsRegistry(Arc<Mutex<HashMap<String, Arc<EndpointMetrics>>>>);
+pub struct StatsRegistry(Arc<Registry>);
+
+#[derive(Debug, Default)]
+struct Registry {
+    /// Whether new endpoints' counters also go to the `metrics` recorder.
+    export: bool,
+    map: Mutex<HashMap<String, Arc<EndpointMetrics>>>,
+}
 
 impl StatsRegistry {
+    /// An empty registry; with `export`, counters also go to the process's `metrics` recorder.
+    pub fn new(export: bool) -> Self {
+        StatsRegistry(Arc::new(Registry {
+            export,
+            map: Mutex::default(),
+        }))
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<EndpointMetrics>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn endpoint(&self, endpoint_id: &str) -> Arc<EndpointMetrics> {
+        let export = self.0.export;
         self.map()
             .entry(endpoint_id.to_string())
-            .or_insert_with(|| Arc::new(EndpointMetrics::new(endpoint_id)))
+            .or_insert_with(|| Arc::new(EndpointMetrics::new(endpoint_id, export)))
             .clone()
     }
 
@@ -205,5 +234,44 @@ impl StatsRegistry {
             .iter()
             .map(|(k, v)| (k.clone(), v.snapshot()))
             .collect()
+    }
+
+    /// The counters in the Prometheus text format, with the names and labels of the module
+    /// docs (what an operator reads where the registry is not exported to a recorder).
+    pub fn render_prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let mut all: Vec<(String, EndpointStats)> = self.all().into_iter().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, rows: &mut dyn Iterator<Item = (String, u64)>| {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
+        };
+        let id = |e: &str| format!("endpoint_id=\"{e}\"");
+        family(CONNECTIONS_ACTIVE, "gauge", &mut all.iter().map(|(e, s)| (id(e), s.connections_active)));
+        family(CONNECTIONS_TOTAL, "counter", &mut all.iter().map(|(e, s)| (id(e), s.connections_total)));
+        family(
+            BYTES_TOTAL,
+            "counter",
+            &mut all.iter().flat_map(|(e, s)| {
+                [
+                    (format!("{},direction=\"client_to_backend\"", id(e)), s.bytes_client_to_backend),
+                    (format!("{},direction=\"backend_to_client\"", id(e)), s.bytes_backend_to_client),
+                ]
+            }),
+        );
+        family(
+            CONNECTIONS_REFUSED_TOTAL,
+            "counter",
+            &mut all.iter().flat_map(|(e, s)| {
+                [
+                    (format!("{},reason=\"whitelist\"", id(e)), s.refused_whitelist),
+                    (format!("{},reason=\"backend_unreachable\"", id(e)), s.refused_backend_unreachable),
+                ]
+            }),
+        );
+        out
     }
 }

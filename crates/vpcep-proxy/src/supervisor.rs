@@ -10,10 +10,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-use vpcep_domain::dataplane::{AgentReport, EndpointResult, Snapshot};
+use vpcep_domain::dataplane::{AddressPolicy, AgentReport, EndpointResult, Snapshot};
 
 use crate::config::{self, ListenerKey, ProxyOptions};
 use crate::connection::Route;
@@ -25,6 +26,8 @@ use crate::metrics::StatsRegistry;
 pub struct Supervisor {
     shared: Arc<Shared>,
     listeners: HashMap<ListenerKey, RunningListener>,
+    /// Listeners that failed to start, with the error last logged.
+    failing: HashMap<ListenerKey, String>,
     stats: StatsRegistry,
     /// Drains of closed listeners, so shutdown can wait for them too.
     drains: TaskTracker,
@@ -33,10 +36,12 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor with no listener.
     pub fn new(opts: ProxyOptions) -> Self {
+        let stats = StatsRegistry::new(opts.export_metrics);
         Supervisor {
             shared: Arc::new(Shared::new(opts)),
             listeners: HashMap::new(),
-            stats: StatsRegistry::default(),
+            failing: HashMap::new(),
+            stats,
             drains: TaskTracker::new(),
         }
     }
@@ -58,22 +63,38 @@ impl Supervisor {
         keys
     }
 
+    /// What this data plane may listen on and connect to: the operator's grant, minus this
+    /// host's addresses as they are now.
+    pub fn policy(&self) -> AddressPolicy {
+        let opts = &self.shared.opts;
+        let mut host = crate::host_addresses();
+        host.extend(opts.extra_host_addresses.iter().copied());
+        AddressPolicy::new(opts.dataplane_cidrs.clone(), host)
+    }
+
     /// Brings the listeners to what `snapshot` asks for and says how each endpoint fared.
     /// Listeners that failed to start are tried again by the next call.
+    ///
+    /// A listener that is no longer wanted, or that another endpoint now owns, is closed and
+    /// its open connections are cut at once: after a reject or delete no byte more flows.
     pub async fn apply(&mut self, snapshot: &Snapshot) -> AgentReport {
-        let plan = config::plan(snapshot);
+        let plan = config::plan(snapshot, &self.policy());
 
         let gone: Vec<ListenerKey> = self
             .listeners
-            .keys()
-            .filter(|k| !plan.listeners.contains_key(*k))
-            .cloned()
+            .iter()
+            .filter(|(k, l)| {
+                plan.listeners
+                    .get(*k)
+                    .is_none_or(|c| c.endpoint_id != l.route().cfg.endpoint_id)
+            })
+            .map(|(k, _)| k.clone())
             .collect();
         for key in gone {
             if let Some(l) = self.listeners.remove(&key) {
-                info!(listener = %key, "closing listener");
-                let drain = l.close(self.shared.opts.drain_timeout).await;
-                self.drains.spawn(drain);
+                info!(listener = %key, "closing listener and its connections");
+                let closed = l.close(Duration::ZERO).await;
+                self.drains.spawn(closed);
             }
         }
 
@@ -106,7 +127,10 @@ impl Supervisor {
                     self.listeners.insert(key.clone(), l);
                 }
                 Err(e) => {
-                    warn!(endpoint_id = %cfg.endpoint_id, "{e}");
+                    if self.failing.get(key) != Some(&e) {
+                        warn!(endpoint_id = %cfg.endpoint_id, "{e}; retrying every {:?}", self.shared.opts.retry_interval);
+                        self.failing.insert(key.clone(), e.clone());
+                    }
                     failures
                         .entry(cfg.endpoint_id.as_str())
                         .or_default()
@@ -114,6 +138,11 @@ impl Supervisor {
                 }
             }
         }
+        // An unchanged failure is logged once; one that cleared or is no longer wanted is
+        // forgotten.
+        let listening = &self.listeners;
+        self.failing
+            .retain(|k, _| plan.listeners.contains_key(k) && !listening.contains_key(k));
 
         let endpoints = plan
             .endpoints

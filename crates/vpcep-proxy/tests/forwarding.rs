@@ -34,7 +34,7 @@ async fn start_endpoint(
 }
 
 async fn large_transfer_and_half_close(mode: CopyMode) {
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let (dp, ep) = start_endpoint(
         ProxyOptions {
             copy_mode: mode,
@@ -93,7 +93,7 @@ async fn userspace_copy_forwards_a_large_transfer_both_ways_and_propagates_fin()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fin_from_the_backend_keeps_the_client_direction_open() {
     for mode in [CopyMode::Splice, CopyMode::Userspace] {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let l = TcpListener::bind((BACKEND_IP, 0)).await.unwrap();
         let backend_addr = l.local_addr().unwrap();
         let (got_tx, got_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
@@ -144,7 +144,7 @@ fn tlvs(h: &v2::Header<'_>) -> Vec<(u8, Vec<u8>)> {
 }
 
 async fn header_seen(tcp_proxy: &str, version: ProxyVersion) -> (Vec<u8>, SocketAddr, SocketAddr) {
-    let backend = Backend::start("127.0.0.1", Mode::ProxyThenEcho).await;
+    let backend = Backend::start(BACKEND_IP, Mode::ProxyThenEcho).await;
     let (dp, ep) = start_endpoint(
         ProxyOptions {
             proxy_version: version,
@@ -236,7 +236,7 @@ async fn v1_option_sends_the_text_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_sends_the_header_and_warns_about_toa() {
-    let backend = Backend::start("127.0.0.1", Mode::ProxyThenEcho).await;
+    let backend = Backend::start(BACKEND_IP, Mode::ProxyThenEcho).await;
     let (dp, ep) = start_endpoint(opts(), "open", &backend).await;
     let report = dp.applied(1).await.unwrap();
     assert!(report.endpoints[0].ok);
@@ -253,7 +253,7 @@ async fn open_sends_the_header_and_warns_about_toa() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toa_open_forwards_plain_and_reports_ok_with_the_toa_note() {
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let (dp, ep) = start_endpoint(opts(), "toa_open", &backend).await;
     let report = dp.applied(1).await.unwrap();
     assert!(report.endpoints[0].ok);
@@ -273,7 +273,7 @@ async fn toa_open_forwards_plain_and_reports_ok_with_the_toa_note() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whitelist_refuses_other_sources_and_counts_them() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
     let dp = DataPlane::start(opts());
@@ -310,7 +310,7 @@ async fn whitelist_refuses_other_sources_and_counts_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_backend_closes_the_client_and_is_counted() {
     init_tracing();
-    let dead = free_port("127.0.0.1");
+    let dead = free_port(BACKEND_IP);
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
     dp.push(snapshot(
@@ -319,7 +319,7 @@ async fn unreachable_backend_closes_the_client_and_is_counted() {
             "ep-dead",
             ENDPOINT_IP,
             port,
-            format!("127.0.0.1:{dead}").parse().unwrap(),
+            format!("{BACKEND_IP}:{dead}").parse().unwrap(),
         )],
     ));
     assert!(dp.applied(1).await.unwrap().endpoints[0].ok);

@@ -61,7 +61,7 @@ async fn connections_bytes_and_refusals_are_exported_per_endpoint() {
     };
     recorder.install().unwrap();
 
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port("127.0.0.2");
     let dp = DataPlane::start(opts());
     let mut e = spec("ep-m", "127.0.0.2", port, backend.addr);

@@ -20,7 +20,7 @@ fn endpoint_addr(port: u16) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_endpoint_closes_the_listener() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let mut sup = Supervisor::new(opts());
     let report = sup
@@ -44,13 +44,49 @@ async fn removing_the_endpoint_closes_the_listener() {
     let err = TcpStream::connect(endpoint_addr(port)).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(sup.listening().is_empty());
+    // The established connection is cut too: after a reject or delete no byte more flows.
+    let mut buf = [0u8; 8];
+    let cut = tokio::time::timeout(Duration::from_secs(1), c.read(&mut buf)).await;
+    assert!(
+        matches!(cut, Ok(Ok(0)) | Ok(Err(_))),
+        "the open connection ends within a second: {cut:?}"
+    );
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_changes_owner_is_reopened_and_cuts_the_old_owners_connections() {
+    init_tracing();
+    let first = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let second = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let port = free_port(ENDPOINT_IP);
+    let mut sup = Supervisor::new(opts());
+    sup.apply(&snapshot(
+        1,
+        vec![spec("ep-first", ENDPOINT_IP, port, first.addr)],
+    ))
+    .await;
+    let mut old = TcpStream::connect(endpoint_addr(port)).await.unwrap();
+    assert_eq!(roundtrip(&mut old, b"one").await.unwrap(), b"one");
+    let report = sup
+        .apply(&snapshot(
+            2,
+            vec![spec("ep-second", ENDPOINT_IP, port, second.addr)],
+        ))
+        .await;
+    assert!(report.endpoints[0].ok, "{report:?}");
+    // The first endpoint's connection does not continue under the second's config.
+    assert!(is_closed_by_peer(&mut old).await);
+    let mut new = TcpStream::connect(endpoint_addr(port)).await.unwrap();
+    assert_eq!(roundtrip(&mut new, b"two").await.unwrap(), b"two");
+    assert_eq!((first.accepted(), second.accepted()), (1, 1));
     sup.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new_ones() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
     let open = spec("ep-1", ENDPOINT_IP, port, backend.addr);
@@ -93,8 +129,8 @@ async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_the_backend_keeps_established_connections_and_routes_new_ones() {
     init_tracing();
-    let old = Backend::start("127.0.0.1", Mode::Echo).await;
-    let new = Backend::start("127.0.0.1", Mode::ProxyThenEcho).await;
+    let old = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let new = Backend::start(BACKEND_IP, Mode::ProxyThenEcho).await;
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
     dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, old.addr)]));
@@ -124,7 +160,7 @@ async fn changing_the_backend_keeps_established_connections_and_routes_new_ones(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_listeners_are_not_rebound_when_other_endpoints_change() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let (p1, p2) = (free_port(ENDPOINT_IP), free_port("127.0.0.3"));
     let dp = DataPlane::start(opts());
     let a = spec("ep-a", ENDPOINT_IP, p1, backend.addr);
@@ -147,9 +183,11 @@ async fn unchanged_listeners_are_not_rebound_when_other_endpoints_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bind_failure_is_reported_with_its_reason() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let good_port = free_port(ENDPOINT_IP);
-    let dp = DataPlane::start(opts());
+    let mut o = opts();
+    o.dataplane_cidrs.push("10.9.9.0/24".parse().unwrap());
+    let dp = DataPlane::start(o);
     dp.push(snapshot(
         7,
         vec![
@@ -173,7 +211,7 @@ async fn a_bind_failure_is_reported_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_taken_by_another_process_is_reported_and_retried() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let squatter = std::net::TcpListener::bind((ENDPOINT_IP, 0)).unwrap();
     let port = squatter.local_addr().unwrap().port();
     let dp = DataPlane::start(opts());
@@ -202,7 +240,7 @@ async fn a_port_taken_by_another_process_is_reported_and_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_waits_for_a_busy_connection_to_finish() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
     dp.push(snapshot(
@@ -239,7 +277,7 @@ async fn shutdown_waits_for_a_busy_connection_to_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_aborts_idle_connections_at_the_drain_deadline() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(ProxyOptions {
         drain_timeout: Duration::from_millis(300),

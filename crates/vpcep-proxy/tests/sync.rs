@@ -83,7 +83,7 @@ fn has_report(cp: &FakeControlPlane, version: u64) -> Option<AgentReport> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_follows_the_control_plane_and_survives_its_outage() {
     init_tracing();
-    let backend = Backend::start("127.0.0.1", Mode::Echo).await;
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let port = free_port("127.0.0.2");
     let ep: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
     let first = spec("ep-1", "127.0.0.2", port, backend.addr);

@@ -9,7 +9,10 @@ use crate::query::Where;
 use crate::sql::SqlStore;
 use crate::StoreResult;
 use std::collections::HashMap;
-use vpcep_domain::dataplane::{AgentReport, EndpointSpec, PortPair, Snapshot};
+use crate::claims::space_of_key;
+use vpcep_domain::dataplane::{
+    AddressPolicy, AddressSpace, AgentReport, EndpointSpec, PortPair, Snapshot,
+};
 
 /// Bumps the desired-state version inside the caller's transaction; answers the new version.
 pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
@@ -41,13 +44,75 @@ async fn version(conn: &mut Conn) -> StoreResult<u64> {
 }
 
 /// The endpoints agents must serve: interface endpoints of available services that are
-/// `accepted`, or `creating` on their way to it (no approval needed, or the owner accepted).
+/// `accepted` or `failed` (the owner wants them; the data plane did not yet realize them), or
+/// `creating` on their way to it (no approval needed, or the owner accepted). With the facts the
+/// control plane's verdict needs: who holds the endpoint's and the backend's address.
 const SERVED: &str = "SELECT e.id, e.marker_id, e.service_id, e.ip, e.whitelist, e.enable_whitelist, \
-     e.vpc_id AS consumer_vpc, s.ports, s.tcp_proxy, s.ip AS service_ip, s.port_id, s.vpc_id AS provider_vpc \
+     e.vpc_id AS consumer_vpc, e.addr_space, e.addr_held, s.ports, s.tcp_proxy, s.ip AS service_ip, \
+     s.backend_space, s.backend_ip, s.backend_held \
      FROM endpoints e JOIN endpoint_services s ON s.id = e.service_id \
      WHERE e.service_type = 'interface' AND s.status = 'available' AND e.ip IS NOT NULL \
-     AND (e.status = 'accepted' OR (e.status = 'creating' AND (s.approval_enabled = 0 OR e.approved = 1))) \
+     AND (e.status IN ('accepted', 'failed') OR (e.status = 'creating' AND (s.approval_enabled = 0 OR e.approved = 1))) \
      ORDER BY e.seq";
+
+/// Why the data plane may not listen on an endpoint's address: not held by its VPC, or refused
+/// by the operator's policy. `None`: it may.
+pub(crate) fn listen_refusal(
+    policy: &AddressPolicy,
+    space: Option<&str>,
+    ip: &str,
+    held: bool,
+) -> Option<String> {
+    let Some(space) = space else {
+        return Some(format!("the endpoint's address {ip} is not claimed yet"));
+    };
+    if !held {
+        return Some(format!(
+            "the endpoint's address {ip} is held by another VPC's endpoint or backend in the data plane's address space ({space})"
+        ));
+    }
+    let ip: std::net::IpAddr = match ip.parse() {
+        Ok(a) => a,
+        Err(_) => return Some(format!("the endpoint's address {ip:?} is not an IP address")),
+    };
+    policy
+        .check(&space_of_key(space), ip)
+        .err()
+        .map(|why| format!("the data plane may not listen on the endpoint's address: {why}"))
+}
+
+/// Why the data plane may not connect to a service's backend: a domain name, an address not
+/// held by the service's VPC, or one the operator's policy refuses. `None`: it may.
+pub(crate) fn backend_refusal(
+    policy: &AddressPolicy,
+    space: Option<&str>,
+    backend_ip: Option<&str>,
+    held: bool,
+    service_ip: Option<&str>,
+) -> Option<String> {
+    let Some(space) = space else {
+        return Some("the service's backend address is not claimed yet".into());
+    };
+    let Some(ip) = backend_ip else {
+        return Some(format!(
+            "the service's ip {:?} is a domain name; the data plane connects only to IP addresses inside the provider's VPC",
+            service_ip.unwrap_or_default()
+        ));
+    };
+    if !held {
+        return Some(format!(
+            "the service's backend address {ip} is held by another VPC's endpoint or backend in the data plane's address space ({space})"
+        ));
+    }
+    let addr: std::net::IpAddr = match ip.parse() {
+        Ok(a) => a,
+        Err(_) => return Some(format!("the service's backend address {ip:?} is not an IP address")),
+    };
+    policy
+        .check(&space_of_key(space), addr)
+        .err()
+        .map(|why| format!("the data plane may not connect to the service's backend: {why}"))
+}
 
 impl SqlStore {
     pub(crate) async fn dp_oldest_transition(&self) -> StoreResult<Option<i64>> {
@@ -71,58 +136,54 @@ impl SqlStore {
         version(&mut c).await
     }
 
-    pub(crate) async fn dp_snapshot(&self) -> StoreResult<Snapshot> {
+    pub(crate) async fn dp_snapshot(&self, policy: &AddressPolicy) -> StoreResult<Snapshot> {
         // One read transaction, so the version matches the content.
         let mut tx = self.read_tx().await?;
         let v = version(&mut tx).await?;
         let rows = query(SERVED).fetch_all(&mut tx).await?;
-        let mut port_ids: Vec<String> = Vec::new();
-        let mut vpc_ids: Vec<String> = Vec::new();
-        for r in &rows {
-            port_ids.push(r.try_get("port_id")?);
-            vpc_ids.push(r.try_get("consumer_vpc")?);
-            vpc_ids.push(r.try_get("provider_vpc")?);
-        }
-        port_ids.sort();
-        port_ids.dedup();
+        let mut vpc_ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("consumer_vpc"))
+            .collect::<Result<_, _>>()?;
         vpc_ids.sort();
         vpc_ids.dedup();
         let mut w = Where::default();
-        w.is_in("id", &port_ids);
-        let sql = format!("SELECT id, ip_address FROM ports WHERE {}", w.sql());
-        let port_ips: HashMap<String, String> = w
-            .bind(query(&sql))
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("ip_address")?)))
-            .collect::<StoreResult<_>>()?;
-        let mut w = Where::default();
         w.is_in("id", &vpc_ids);
-        let sql = format!("SELECT id, vni, netns FROM vpcs WHERE {}", w.sql());
-        let vpcs: HashMap<String, (i64, Option<String>)> = w
+        let sql = format!("SELECT id, vni FROM vpcs WHERE {}", w.sql());
+        let vnis: HashMap<String, i64> = w
             .bind(query(&sql))
             .fetch_all(&mut tx)
             .await?
             .iter()
-            .map(|r| Ok((r.try_get("id")?, (r.try_get("vni")?, r.try_get("netns")?))))
+            .map(|r| Ok((r.try_get("id")?, r.try_get("vni")?)))
             .collect::<StoreResult<_>>()?;
         tx.commit().await?;
         let mut endpoints = Vec::with_capacity(rows.len());
         for r in &rows {
-            let port_id: String = r.try_get("port_id")?;
+            let ip: String = r.try_get("ip")?;
+            let addr_space: Option<String> = r.try_get("addr_space")?;
+            let backend_space: Option<String> = r.try_get("backend_space")?;
+            let backend_ip: Option<String> = r.try_get("backend_ip")?;
             let service_ip: Option<String> = r.try_get("service_ip")?;
-            let Some(backend_ip) = service_ip.or_else(|| port_ips.get(&port_id).cloned()) else {
-                continue;
+            let refused = listen_refusal(
+                policy,
+                addr_space.as_deref(),
+                &ip,
+                r.try_get::<i64, _>("addr_held")? == 1,
+            )
+            .or_else(|| {
+                backend_refusal(
+                    policy,
+                    backend_space.as_deref(),
+                    backend_ip.as_deref(),
+                    r.try_get::<i64, _>("backend_held").ok() == Some(1),
+                    service_ip.as_deref(),
+                )
+            });
+            let netns = |space: &Option<String>| match space.as_deref().map(space_of_key) {
+                Some(AddressSpace::Netns(ns)) => Some(ns),
+                _ => None,
             };
-            let consumer = vpcs
-                .get(&r.try_get::<String, _>("consumer_vpc")?)
-                .cloned()
-                .unwrap_or((0, None));
-            let provider = vpcs
-                .get(&r.try_get::<String, _>("provider_vpc")?)
-                .cloned()
-                .unwrap_or((0, None));
             let ports: Vec<(u16, u16, String)> =
                 serde_json::from_str(&r.try_get::<String, _>("ports")?)
                     .map_err(|e| crate::StoreError::Internal(format!("stored ports: {e}")))?;
@@ -130,10 +191,10 @@ impl SqlStore {
                 endpoint_id: r.try_get("id")?,
                 marker_id: u32::try_from(r.try_get::<i64, _>("marker_id")?).unwrap_or(0),
                 service_id: r.try_get("service_id")?,
-                ip: r.try_get::<Option<String>, _>("ip")?.unwrap_or_default(),
-                listen_netns: consumer.1,
-                backend_ip,
-                backend_netns: provider.1,
+                ip,
+                listen_netns: netns(&addr_space),
+                backend_ip: backend_ip.unwrap_or_default(),
+                backend_netns: netns(&backend_space),
                 ports: ports
                     .into_iter()
                     .map(|(c, s, _)| PortPair {
@@ -142,10 +203,14 @@ impl SqlStore {
                     })
                     .collect(),
                 tcp_proxy: r.try_get("tcp_proxy")?,
-                vni: u32::try_from(consumer.0).unwrap_or(0),
+                vni: vnis
+                    .get(&r.try_get::<String, _>("consumer_vpc")?)
+                    .and_then(|v| u32::try_from(*v).ok())
+                    .unwrap_or(0),
                 whitelist_enabled: r.try_get::<i64, _>("enable_whitelist")? != 0,
                 whitelist: serde_json::from_str(&r.try_get::<String, _>("whitelist")?)
                     .map_err(|e| crate::StoreError::Internal(format!("stored whitelist: {e}")))?,
+                refused,
             });
         }
         Ok(Snapshot {

@@ -6,6 +6,7 @@
 //! the create find the service `deleting`. Addresses come from the same allocation table as
 //! ports, under the subnet's row lock.
 
+use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::{allocate_ip, owned, release_ips};
 use crate::query::Where;
@@ -13,12 +14,13 @@ use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Rec
 use crate::services::{insert_tags, load_tags, release_quota, take_quota};
 use crate::sql::SqlStore;
 use crate::{
-    ConnectionFilter, ConnectionMutation, ConnectionOutcome, EndpointCheck, EndpointFilter,
+    ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck, EndpointFilter,
     EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
 };
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
+use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{EndpointService, ResourceError, ResourceKind, ServiceType, Tag};
@@ -326,6 +328,7 @@ impl SqlStore {
         quota: u64,
         check: EndpointCheck,
     ) -> StoreResult<Endpoint> {
+        let dataplane = self.enforce_claims;
         let share = self.dialect.for_share();
         let update = self.dialect.for_update();
         let mut ep = endpoint.clone();
@@ -344,6 +347,7 @@ impl SqlStore {
                     .ok_or_else(|| StoreError::from(ApiError::new(ErrorCode::VpcNotFound, format!("The VPC {} does not exist", ep.vpc_id))))?;
                 ep.service_type = svc.service_type;
                 ep.service_name = svc.full_name.clone();
+                let mut claim = None;
                 match svc.service_type {
                     ServiceType::Interface => {
                         let subnet_id = ep.subnet_id.ok_or_else(|| StoreError::from(ApiError::new(ErrorCode::SubnetIdEmpty, "subnet_id is empty")))?;
@@ -364,9 +368,19 @@ impl SqlStore {
                         if subnet.vpc_id != vpc.id {
                             return Err(ApiError::new(ErrorCode::SubnetNotInVpc, format!("The subnet {subnet_id} does not belong to VPC {}", vpc.id)).into());
                         }
-                        let ip = allocate_ip(c, &subnet, port_ip, &ep.id.to_string(), "network:vpcep_endpoint").await.map_err(port_ip_error)?;
+                        // With a data plane, an allocated address is one no other VPC holds in
+                        // this address space (see `claims`).
+                        let space = AddressSpace::of(vpc.netns.as_deref());
+                        let vpc_key = vpc.id.to_string();
+                        let avoid = if dataplane && port_ip.is_none() {
+                            claims::held_by_others(c, &space.key(), subnet.cidr, &vpc_key).await?
+                        } else {
+                            Vec::new()
+                        };
+                        let ip = allocate_ip(c, &subnet, port_ip, &avoid, &ep.id.to_string(), "network:vpcep_endpoint").await.map_err(port_ip_error)?;
                         ep.ip = Some(ip);
                         ep.routetables = Vec::new();
+                        claim = Some((space, ip, vpc_key));
                     }
                     ServiceType::Gateway => {
                         ep.subnet_id = None;
@@ -384,6 +398,19 @@ impl SqlStore {
                 ep.marker_id = next_marker(c).await?;
                 record::insert(c, &ep).await?;
                 set_status_at(c, ep.id, ep.created_at).await?;
+                if let Some((space, ip, vpc_key)) = claim {
+                    let held = claims::claim_endpoint_address(c, &ep.id.to_string(), &space, ip, &vpc_key).await?;
+                    if !held && dataplane {
+                        return Err(ApiError::new(
+                            ErrorCode::PortIpInUse,
+                            format!(
+                                "The Port IP {ip} is in use: another VPC's endpoint or backend holds it in the data plane's address space ({}); choose another address",
+                                space.key()
+                            ),
+                        )
+                        .into());
+                    }
+                }
                 crate::dataplane::publish_endpoint(c, ep.id).await?;
                 insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
                 // Last, so that on PostgreSQL the project's counter row stays locked briefly.
@@ -533,24 +560,27 @@ impl SqlStore {
         .await
     }
 
-    /// Endpoint half of the reconciler: due `creating` endpoints settle. Those that wait for
-    /// their owner (approval on, not yet accepted) become `pendingAcceptance`. The others become
-    /// `accepted` — at once without a data plane (`alive_since` `None`); with one, only once an
-    /// agent that reported since `alive_since` realized them (its warning, if any, goes to the
-    /// endpoint's `error`), or `failed` when agents report they cannot.
+    /// Endpoint half of the reconciler: due `creating` endpoints settle, and with a data plane
+    /// (`gate`) endpoints follow what live agents report. Those that wait for their owner
+    /// (approval on, not yet accepted) become `pendingAcceptance`. Without a data plane the others
+    /// become `accepted` at once. With one, an endpoint the owner wants is
+    /// - `accepted` while at least one live agent realized its current desired state (a note of
+    ///   that agent, e.g. about TOA, in `error`; other agents' failures are theirs, not shown),
+    /// - `failed` when live agents report they cannot realize it (their reason in `error`), or
+    ///   when no live agent serves it at all (past the gate's grace),
+    ///
+    /// and moves between the two as reports change. The `ip` stays shown once it was approved.
     pub(crate) async fn ep_complete_creations(
         c: &mut Conn,
         lock: &str,
         cutoff: i64,
         now: i64,
         limit: u32,
-        alive_since: Option<i64>,
+        gate: Option<&DataplaneGate>,
     ) -> StoreResult<u64> {
         let needs_owner = "((SELECT approval_enabled FROM endpoint_services s WHERE s.id = endpoints.service_id) = 1 AND approved = 0)";
-        let due = format!(
-            "id IN (SELECT id FROM endpoints WHERE status = 'creating' AND status_at <= $2 ORDER BY status_at LIMIT {limit}{lock})"
-        );
-        let Some(alive) = alive_since else {
+        let due = due_creations(limit, lock, "$2");
+        let Some(gate) = gate else {
             let sql = format!(
                 "UPDATE endpoints SET status = CASE WHEN {needs_owner} THEN 'pendingAcceptance' ELSE 'accepted' END, \
                  ever_accepted = CASE WHEN {needs_owner} THEN ever_accepted ELSE 1 END, updated_at = $1, status_at = $1 WHERE {due}"
@@ -562,18 +592,6 @@ impl SqlStore {
                 .await?
                 .rows_affected());
         };
-        // What live agents (reported at or after the time bound to `alive`, e.g. "$3") say of
-        // an endpoint's current desired state (reports for an older version do not count).
-        let results = |ok: i64, alive: &str| {
-            format!(
-                "FROM endpoint_realizations r JOIN agents a ON a.agent_id = r.agent_id \
-                 WHERE r.endpoint_id = endpoints.id AND r.ok = {ok} AND a.reported_at >= {alive} \
-                 AND r.version >= endpoints.desired_version"
-            )
-        };
-        let realized = format!("EXISTS (SELECT 1 {})", results(1, "$3"));
-        let warning = format!("(SELECT MAX(r.error) {})", results(1, "$3"));
-        let failure = format!("(SELECT MAX(r.error) {})", results(0, "$3"));
         let pending = format!(
             "UPDATE endpoints SET status = 'pendingAcceptance', updated_at = $1, status_at = $1 WHERE {due} AND {needs_owner}"
         );
@@ -583,41 +601,106 @@ impl SqlStore {
             .execute(&mut *c)
             .await?
             .rows_affected();
+        // What live agents (reported at or after $3) say of an endpoint's current desired state
+        // (reports for an older version do not count).
+        let results = |ok: i64| {
+            format!(
+                "FROM endpoint_realizations r JOIN agents a ON a.agent_id = r.agent_id \
+                 WHERE r.endpoint_id = endpoints.id AND r.ok = {ok} AND a.reported_at >= $3 \
+                 AND r.version >= endpoints.desired_version"
+            )
+        };
+        let realized = format!("EXISTS (SELECT 1 {})", results(1));
+        let warning = format!("(SELECT MAX(r.error) {})", results(1));
+        let failure = format!("(SELECT MAX(r.error) {})", results(0));
+        // Endpoints the owner wants: due `creating` ones that need no owner, and the settled ones.
+        let wanted = |statuses: &str| {
+            format!("(({due} AND NOT {needs_owner}) OR status IN ({statuses}))")
+        };
         let accepted = format!(
             "UPDATE endpoints SET status = 'accepted', ever_accepted = 1, updated_at = $1, status_at = $1, \
              error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, error_message = {warning} \
-             WHERE {due} AND NOT {needs_owner} AND {realized}"
+             WHERE {} AND {realized}",
+            wanted("'failed'")
         );
         moved += query(&accepted)
             .bind(now)
             .bind(cutoff)
-            .bind(alive)
+            .bind(gate.alive_since)
             .execute(&mut *c)
             .await?
             .rows_affected();
         let failed = format!(
             "UPDATE endpoints SET status = 'failed', updated_at = $1, status_at = $1, error_code = '{DATAPLANE_FAILURE}', \
-             error_message = {failure} WHERE {due} AND NOT {needs_owner} AND NOT {realized} AND {failure} IS NOT NULL"
+             error_message = {failure} WHERE {} AND NOT {realized} AND {failure} IS NOT NULL",
+            wanted("'accepted'")
         );
         moved += query(&failed)
             .bind(now)
             .bind(cutoff)
-            .bind(alive)
+            .bind(gate.alive_since)
             .execute(&mut *c)
             .await?
             .rows_affected();
-        // Accepted endpoints show what live agents report now (a listener that failed later, a
-        // note); this changes no desired state, so it bumps no version and counts no move.
-        let now_warning = format!("(SELECT MAX(r.error) {})", results(1, "$1"));
-        let now_failure = format!("(SELECT MAX(r.error) {})", results(0, "$1"));
-        let shown = format!("COALESCE({now_failure}, {now_warning})");
+        if let Some(before) = gate.unserved_before {
+            let due = due_creations(limit, lock, "$1");
+            moved += Self::ep_fail_unserved(c, now, cutoff, before, gate.alive_since, &due, needs_owner).await?;
+        }
+        // Settled endpoints show what live agents report now (a note, a new reason); this changes
+        // no status, bumps no version and counts no move.
         let refresh = format!(
-            "UPDATE endpoints SET error_code = CASE WHEN {now_failure} IS NOT NULL THEN '{DATAPLANE_FAILURE}' \
-             WHEN {now_warning} IS NOT NULL THEN '{DATAPLANE_WARNING}' ELSE NULL END, error_message = {shown} \
-             WHERE status = 'accepted' AND COALESCE(error_message, '') <> COALESCE({shown}, '')"
+            "UPDATE endpoints SET error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, \
+             error_message = {warning} WHERE status = 'accepted' AND COALESCE(error_message, '') <> COALESCE({warning}, '')"
         );
-        query(&refresh).bind(alive).execute(&mut *c).await?;
+        query(&refresh.replace("$3", "$1")).bind(gate.alive_since).execute(&mut *c).await?;
+        let refresh = format!(
+            "UPDATE endpoints SET error_code = '{DATAPLANE_FAILURE}', error_message = {failure} \
+             WHERE status = 'failed' AND {failure} IS NOT NULL AND COALESCE(error_message, '') <> {failure}"
+        );
+        query(&refresh.replace("$3", "$1")).bind(gate.alive_since).execute(&mut *c).await?;
         Ok(moved)
+    }
+
+    /// Endpoints the owner wants that no live agent serves at all (none reported them since
+    /// `alive_since`), changed before `before`, become `failed` with the time an agent last
+    /// served them. `due` selects the due creations with the cutoff as `$1`.
+    async fn ep_fail_unserved(
+        c: &mut Conn,
+        now: i64,
+        cutoff: i64,
+        before: i64,
+        alive_since: i64,
+        due: &str,
+        needs_owner: &str,
+    ) -> StoreResult<u64> {
+        let sql = format!(
+            "SELECT id, (SELECT MAX(r.reported_at) FROM endpoint_realizations r WHERE r.endpoint_id = endpoints.id AND r.ok = 1) AS last \
+             FROM endpoints WHERE (({due} AND NOT {needs_owner}) OR status = 'accepted') AND status_at <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM endpoint_realizations r JOIN agents a ON a.agent_id = r.agent_id \
+                             WHERE r.endpoint_id = endpoints.id AND a.reported_at >= $3)"
+        );
+        let rows = query(&sql)
+            .bind(cutoff)
+            .bind(before)
+            .bind(alive_since)
+            .fetch_all(&mut *c)
+            .await?;
+        for r in &rows {
+            let since = match r.try_get::<Option<i64>, _>("last")? {
+                Some(t) => format!("since {}", vpcep_domain::time::format_millis(t)),
+                None => "yet".to_string(),
+            };
+            query(
+                "UPDATE endpoints SET status = 'failed', updated_at = $2, status_at = $2, error_code = $3, error_message = $4 WHERE id = $1",
+            )
+            .bind(r.try_get::<String, _>("id")?)
+            .bind(now)
+            .bind(DATAPLANE_FAILURE)
+            .bind(format!("no live data-plane agent serves this endpoint {since}"))
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(rows.len() as u64)
     }
 
     /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags
@@ -630,13 +713,22 @@ impl SqlStore {
     ) -> StoreResult<u64> {
         let sql = format!(
             "DELETE FROM endpoints WHERE id IN (SELECT id FROM endpoints WHERE status = 'deleting' AND status_at <= $1 \
-             ORDER BY status_at LIMIT {limit}{lock}) RETURNING id, project_id"
+             ORDER BY status_at LIMIT {limit}{lock}) RETURNING id, project_id, vpc_id, ip, addr_space, addr_held"
         );
         let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
         let mut per_project: HashMap<String, i64> = HashMap::new();
         for row in &gone {
             let id: String = row.try_get("id")?;
             release_ips(c, &id).await?;
+            if row.try_get::<i64, _>("addr_held")? == 1 {
+                claims::release(
+                    c,
+                    &row.try_get::<String, _>("addr_space")?,
+                    &row.try_get::<String, _>("ip")?,
+                    &row.try_get::<String, _>("vpc_id")?,
+                )
+                .await?;
+            }
             query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
                 .bind(ResourceKind::Endpoint.as_str())
                 .bind(&id)
@@ -755,6 +847,13 @@ impl SqlStore {
             })
             .collect()
     }
+}
+
+/// The condition "a `creating` endpoint due by the cutoff bound as `param`", `limit` at a time.
+fn due_creations(limit: u32, lock: &str, param: &str) -> String {
+    format!(
+        "id IN (SELECT id FROM endpoints WHERE status = 'creating' AND status_at <= {param} ORDER BY status_at LIMIT {limit}{lock})"
+    )
 }
 
 /// The `WHERE` of the consumer's endpoint list.

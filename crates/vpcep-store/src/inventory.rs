@@ -325,16 +325,17 @@ async fn allocated_counts(conn: &mut Conn, subnets: &mut [Subnet]) -> StoreResul
     Ok(())
 }
 
-/// Takes `want` (or the lowest free address) in `subnet` for `owner_id`. The caller holds the
-/// subnet's row lock.
+/// Takes `want` (or the lowest free address not in `avoid`) in `subnet` for `owner_id`. The
+/// caller holds the subnet's row lock.
 pub(crate) async fn allocate_ip(
     conn: &mut Conn,
     subnet: &Subnet,
     want: Option<Ipv4Addr>,
+    avoid: &[Ipv4Addr],
     owner_id: &str,
     device_owner: &str,
 ) -> StoreResult<Ipv4Addr> {
-    let taken: Vec<Ipv4Addr> =
+    let mut taken: Vec<Ipv4Addr> =
         query_scalar::<i64>("SELECT ip FROM ip_allocations WHERE subnet_id = $1 ORDER BY ip")
             .bind(subnet.id.to_string())
             .fetch_all(&mut *conn)
@@ -342,6 +343,10 @@ pub(crate) async fn allocate_ip(
             .into_iter()
             .map(|n| Ipv4Addr::from(u32::try_from(n).unwrap_or(0)))
             .collect();
+    if want.is_none() && !avoid.is_empty() {
+        taken.extend_from_slice(avoid);
+        taken.sort();
+    }
     let ip = match want {
         Some(ip) if !is_assignable(subnet.cidr, subnet.gateway_ip, ip) => {
             return Err(ApiError::new(
@@ -405,7 +410,7 @@ pub(crate) async fn backend_of(
 ) -> StoreResult<Option<vpcep_domain::network::BackendFacts>> {
     let lock = if share_lock { " FOR SHARE OF p" } else { "" };
     let sql = format!(
-        "SELECT p.vpc_id, p.device_owner, v.cidr, v.routes FROM ports p \
+        "SELECT p.vpc_id, p.device_owner, p.ip_address, v.cidr, v.routes, v.netns FROM ports p \
          LEFT JOIN vpcs v ON v.id = $3 AND v.project_id = $2 WHERE p.id = $1 AND p.project_id = $2{lock}"
     );
     let Some(row) = query(&sql)
@@ -430,6 +435,8 @@ pub(crate) async fn backend_of(
         port_vpc_id: parsed(&row, "vpc_id")?,
         device_owner: text(&row, "device_owner")?,
         vpc,
+        port_ip: parsed(&row, "ip_address")?,
+        netns: opt_text(&row, "netns")?,
     }))
 }
 
@@ -650,7 +657,7 @@ impl SqlStore {
                         .into());
                     }
                 }
-                let ip = allocate_ip(c, &subnet, new.ip_address, &id.to_string(), &new.device_owner).await?;
+                let ip = allocate_ip(c, &subnet, new.ip_address, &[], &id.to_string(), &new.device_owner).await?;
                 let port = Port {
                     id,
                     project_id: project_id.clone(),

@@ -15,6 +15,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod claims;
 mod conn;
 mod dataplane;
 mod endpoints;
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use uuid::Uuid;
+use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{EndpointService, ResourceKind, ServiceStatus, Tag};
@@ -71,6 +73,21 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Internal(e.to_string()),
         }
     }
+}
+
+/// How the reconciler judges the data plane ([`Store::complete_creations_gated`]).
+#[derive(Debug, Clone)]
+pub struct DataplaneGate {
+    /// Agents that reported at or after this time (ms since the epoch) are alive; only their
+    /// reports count.
+    pub alive_since: i64,
+    /// When set, endpoints the owner wants that no live agent serves, and that entered their
+    /// status at or before this time, become `failed` ("no live data-plane agent ..."). `None`
+    /// while the node is young (its agents may not have reported yet).
+    pub unserved_before: Option<i64>,
+    /// What the data plane may connect to: due `creating` services whose backend it refuses
+    /// become `failed`.
+    pub policy: AddressPolicy,
 }
 
 /// Results of store calls.
@@ -408,19 +425,29 @@ pub trait Store: Send + Sync + 'static {
     // ---- data plane ----
 
     /// Like [`Store::complete_creations`], but with a data plane: services become `available`
-    /// only while an agent that reported at or after `alive_since` is alive, endpoints
-    /// `accepted` only once such an agent realized them (`failed` when they cannot).
+    /// only while an agent is alive (`failed` when the data plane may not connect to their
+    /// backend), and endpoints follow live agents' reports (`accepted` ⇄ `failed`; see
+    /// [`DataplaneGate`]).
     async fn complete_creations_gated(
         &self,
         cutoff: i64,
         now: i64,
         limit: u32,
-        alive_since: i64,
+        gate: DataplaneGate,
     ) -> StoreResult<u64>;
+    /// Settles address claims (see the `claims` module): resources stored before claims
+    /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
+    /// waiting for them. Answers how many resources now hold their address.
+    async fn settle_claims(&self, limit: u32) -> StoreResult<u64>;
     /// The current version of the data plane's desired state.
     async fn dataplane_version(&self) -> StoreResult<u64>;
     /// The data plane's desired state: every endpoint agents must serve, with its version.
-    async fn dataplane_snapshot(&self) -> StoreResult<vpcep_domain::dataplane::Snapshot>;
+    /// Endpoints whose address or backend the data plane may not use (not held by their VPC, or
+    /// refused by `policy`) carry the reason in `refused`.
+    async fn dataplane_snapshot(
+        &self,
+        policy: &AddressPolicy,
+    ) -> StoreResult<vpcep_domain::dataplane::Snapshot>;
     /// Records what an agent realized (replacing its previous report).
     async fn record_agent_report(
         &self,

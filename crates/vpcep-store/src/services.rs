@@ -1,12 +1,13 @@
 //! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
 
+use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
 use crate::{
-    ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError, StoreResult,
-    USAGE_ENDPOINT_SERVICE,
+    DataplaneGate, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError,
+    StoreResult, USAGE_ENDPOINT_SERVICE,
 };
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
     ServiceType, Tag, TcpProxy,
 };
-use vpcep_domain::network::check_service_backend;
+use vpcep_domain::network::{check_service_backend, BackendAddress};
 use vpcep_domain::{ApiError, ErrorCode};
 
 /// `resource_type` of services in `resource_tags`.
@@ -337,20 +338,56 @@ async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Checks the service's backend port against the inventory (share-locking the port).
-async fn check_backend(conn: &mut Conn, share_lock: bool, s: &EndpointService) -> StoreResult<()> {
+/// Checks the service's backend port against the inventory (share-locking the port); answers
+/// where the data plane would connect.
+async fn check_backend(
+    conn: &mut Conn,
+    share_lock: bool,
+    s: &EndpointService,
+) -> StoreResult<BackendAddress> {
     let facts = backend_of(conn, share_lock, &s.project_id, s.port_id, s.vpc_id).await?;
-    check_service_backend(s.server_type, s.vpc_id, s.port_id, facts.as_ref())?;
-    Ok(())
+    Ok(check_service_backend(
+        s.server_type,
+        s.vpc_id,
+        s.port_id,
+        s.ip.as_deref(),
+        facts.as_ref(),
+    )?)
+}
+
+/// Claims the service's backend address for its VPC (see `claims`). With a data plane
+/// (`enforce`), an address another VPC holds is EndPoint.3046 and the transaction rolls back.
+async fn claim_backend(
+    conn: &mut Conn,
+    s: &EndpointService,
+    backend: &BackendAddress,
+    enforce: bool,
+) -> StoreResult<()> {
+    let vpc = s.vpc_id.to_string();
+    let held =
+        claims::claim_service_backend(conn, &s.id.to_string(), &vpc, &backend.space, backend.ip)
+            .await?;
+    match backend.ip {
+        Some(ip) if !held && enforce => Err(ApiError::new(
+            ErrorCode::IpConflictsWithService,
+            format!(
+                "The backend address {ip} is held by another VPC's endpoint or backend in the data plane's address space ({}); use another port or ip",
+                backend.space.key()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 async fn insert_service(
     conn: &mut Conn,
     share_lock: bool,
+    enforce_claims: bool,
     s: &EndpointService,
     quota: u64,
 ) -> StoreResult<()> {
-    check_backend(conn, share_lock, s).await?;
+    let backend = check_backend(conn, share_lock, s).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     query(&format!(
         "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
@@ -383,6 +420,9 @@ async fn insert_service(
     .bind(s.updated_at)
     .execute(&mut *conn)
     .await?;
+    if s.service_type == ServiceType::Interface {
+        claim_backend(conn, s, &backend, enforce_claims).await?;
+    }
     insert_tags(
         conn,
         TAG_TYPE_SERVICE,
@@ -393,6 +433,57 @@ async fn insert_service(
     .await?;
     // Last, so that on PostgreSQL the project's counter row stays locked as briefly as possible.
     take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
+}
+
+/// Due `creating` interface services whose backend the data plane may not connect to become
+/// `failed` with the reason (EndPoint.3010); answers how many.
+async fn fail_refused_backends(
+    c: &mut Conn,
+    lock: &str,
+    cutoff: i64,
+    now: i64,
+    limit: u32,
+    gate: &DataplaneGate,
+) -> StoreResult<u64> {
+    let rows = query(&format!(
+        "SELECT id, ip, backend_space, backend_ip, backend_held FROM endpoint_services \
+         WHERE status = 'creating' AND status_at <= $1 AND service_type = 'interface' \
+         ORDER BY status_at LIMIT {limit}{lock}"
+    ))
+    .bind(cutoff)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut failed = 0;
+    for r in &rows {
+        let ip: Option<String> = r.try_get("ip")?;
+        let space: Option<String> = r.try_get("backend_space")?;
+        let backend: Option<String> = r.try_get("backend_ip")?;
+        let held = r.try_get::<i64, _>("backend_held")? == 1;
+        if space.is_none() {
+            continue; // not claimed yet: the claims pass evaluates it first
+        }
+        let Some(why) = crate::dataplane::backend_refusal(
+            &gate.policy,
+            space.as_deref(),
+            backend.as_deref(),
+            held,
+            ip.as_deref(),
+        ) else {
+            continue;
+        };
+        query(
+            "UPDATE endpoint_services SET status = 'failed', error_code = $2, error_message = $3, \
+             updated_at = $4, status_at = $4 WHERE id = $1",
+        )
+        .bind(r.try_get::<String, _>("id")?)
+        .bind(ErrorCode::InvalidIp.code())
+        .bind(why)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        failed += 1;
+    }
+    Ok(failed)
 }
 
 /// Writes back the mutable columns of a service.
@@ -477,8 +568,11 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let s = service.clone();
         let share = self.dialect == crate::sql::Dialect::Postgres;
-        self.write(move |c| Box::pin(async move { insert_service(c, share, &s, quota).await }))
-            .await
+        let enforce = self.enforce_claims;
+        self.write(move |c| {
+            Box::pin(async move { insert_service(c, share, enforce, &s, quota).await })
+        })
+        .await
     }
 
     pub(crate) async fn svc_get_service(
@@ -569,6 +663,7 @@ impl SqlStore {
     ) -> StoreResult<EndpointService> {
         let dialect = self.dialect;
         let share = self.dialect == crate::sql::Dialect::Postgres;
+        let enforce = self.enforce_claims;
         let project_id = project_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
@@ -588,8 +683,12 @@ impl SqlStore {
                     return Ok(new);
                 }
                 new.updated_at = now;
-                if new.port_id != old.port_id {
-                    check_backend(c, share, &new).await?;
+                if new.port_id != old.port_id || new.ip != old.ip {
+                    let backend = check_backend(c, share, &new).await?;
+                    if new.service_type == ServiceType::Interface {
+                        claims::release_service_backend(c, &sid).await?;
+                        claim_backend(c, &new, &backend, enforce).await?;
+                    }
                 }
                 if new.ports != old.ports || new.port_id != old.port_id {
                     release_ports(c, &sid).await?;
@@ -603,30 +702,37 @@ impl SqlStore {
         .await
     }
 
-    /// Due `creating` services become `available` (with a data plane, only while an agent that
-    /// reported since `alive_since` is alive), then endpoints settle.
+    /// Due `creating` services become `available`; with a data plane (`gate`), only while an
+    /// agent is alive, and `failed` when the data plane may not connect to their backend (a
+    /// domain name, an address another VPC holds, or one the operator's policy refuses). Then
+    /// endpoints settle.
     pub(crate) async fn svc_complete_creations(
         &self,
         cutoff: i64,
         now: i64,
         limit: u32,
-        alive_since: Option<i64>,
+        gate: Option<DataplaneGate>,
     ) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
         self.write(move |c| {
             Box::pin(async move {
-                let gate = if alive_since.is_some() { " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)" } else { "" };
+                let mut services = 0;
+                if let Some(g) = &gate {
+                    services += fail_refused_backends(c, lock, cutoff, now, limit, g).await?;
+                }
+                let alive = gate.as_ref().map(|g| g.alive_since);
+                let live = if alive.is_some() { " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)" } else { "" };
                 let sql = format!(
                     "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
                      WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
-                     ORDER BY status_at LIMIT {limit}{lock}){gate}"
+                     ORDER BY status_at LIMIT {limit}{lock}){live}"
                 );
                 let mut q = query(&sql).bind(now).bind(cutoff);
-                if let Some(t) = alive_since {
+                if let Some(t) = alive {
                     q = q.bind(t);
                 }
-                let services = q.execute(&mut *c).await?.rows_affected();
-                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit, alive_since).await?;
+                services += q.execute(&mut *c).await?.rows_affected();
+                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit, gate.as_ref()).await?;
                 if services + endpoints > 0 {
                     crate::dataplane::bump_version(c).await?;
                 }
@@ -643,13 +749,22 @@ impl SqlStore {
                 let sql = format!(
                     "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
                      WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
-                     RETURNING id, project_id"
+                     RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
                 );
                 let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
                 let mut per_project: HashMap<String, i64> = HashMap::new();
                 for row in &gone {
                     let id: String = row.try_get("id")?;
                     release_ports(c, &id).await?;
+                    if row.try_get::<i64, _>("backend_held")? == 1 {
+                        claims::release(
+                            c,
+                            &row.try_get::<String, _>("backend_space")?,
+                            &row.try_get::<String, _>("backend_ip")?,
+                            &row.try_get::<String, _>("vpc_id")?,
+                        )
+                        .await?;
+                    }
                     query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
                         .bind(TAG_TYPE_SERVICE)
                         .bind(&id)

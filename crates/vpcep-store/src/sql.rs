@@ -80,6 +80,11 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Most write calls one SQLite group commit takes.
     pub max_batch: usize,
+    /// A data plane serves this store: creating or updating an endpoint or service whose
+    /// data-plane address another VPC holds in the same address space is refused (EndPoint.2042,
+    /// EndPoint.3046) and endpoint addresses are allocated clear of such addresses. Off, claims
+    /// are recorded all the same but refuse nothing (nothing listens or connects).
+    pub enforce_claims: bool,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +92,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 16,
             max_batch: 512,
+            enforce_claims: false,
         }
     }
 }
@@ -107,6 +113,8 @@ enum Backend {
 /// The SQL store. Cheap to share behind an `Arc`.
 pub struct SqlStore {
     pub(crate) dialect: Dialect,
+    /// [`StoreOptions::enforce_claims`].
+    pub(crate) enforce_claims: bool,
     backend: Backend,
 }
 
@@ -161,6 +169,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "desired version",
         include_str!("../migrations/sqlite/0005_desired_version.sql"),
+    ),
+    (
+        6,
+        "address claims",
+        include_str!("../migrations/sqlite/0006_address_claims.sql"),
     ),
 ];
 
@@ -256,6 +269,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
             .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
         return Ok(Arc::new(SqlStore {
             dialect: Dialect::Postgres,
+            enforce_claims: opts.enforce_claims,
             backend: Backend::Postgres(pool),
         }));
     }
@@ -293,6 +307,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         .map_err(thread_error)?;
     Ok(Arc::new(SqlStore {
         dialect: Dialect::Sqlite,
+        enforce_claims: opts.enforce_claims,
         backend: Backend::Sqlite {
             writer: tx,
             readers: ReadPool {

@@ -5,7 +5,7 @@ use crate::inventory::{
     port_missing, port_where, subnet_missing, subnet_where, vpc_missing, vpc_where,
 };
 use crate::sql::{Dialect, SqlStore};
-use crate::PermissionChange;
+use crate::{DataplaneGate, PermissionChange};
 use crate::{
     ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
     PortFilter, PortMutation, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store,
@@ -14,6 +14,7 @@ use crate::{
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
+use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::Endpoint;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::EndpointService;
@@ -312,18 +313,25 @@ impl Store for SqlStore {
         cutoff: i64,
         now: i64,
         limit: u32,
-        alive_since: i64,
+        gate: DataplaneGate,
     ) -> StoreResult<u64> {
-        self.svc_complete_creations(cutoff, now, limit, Some(alive_since))
+        self.svc_complete_creations(cutoff, now, limit, Some(gate))
             .await
+    }
+
+    async fn settle_claims(&self, limit: u32) -> StoreResult<u64> {
+        self.claims_settle(limit).await
     }
 
     async fn dataplane_version(&self) -> StoreResult<u64> {
         self.dp_version().await
     }
 
-    async fn dataplane_snapshot(&self) -> StoreResult<vpcep_domain::dataplane::Snapshot> {
-        self.dp_snapshot().await
+    async fn dataplane_snapshot(
+        &self,
+        policy: &AddressPolicy,
+    ) -> StoreResult<vpcep_domain::dataplane::Snapshot> {
+        self.dp_snapshot(policy).await
     }
 
     async fn record_agent_report(

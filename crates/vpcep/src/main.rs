@@ -54,6 +54,19 @@ struct ProxyArgs {
     /// PROXY protocol version written for tcp_proxy proxy_open, open and proxy_vni (1 or 2).
     #[arg(long, env = "VPCEP_PROXY_PROTOCOL_VERSION", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     proxy_protocol_version: u8,
+    /// Host address ranges (CIDRs, comma-separated) the data plane may listen on and connect to
+    /// for VPCs without a network namespace; the host's loopback 127.0.0.1, its interface
+    /// addresses and link-local addresses are refused even inside them. Empty: none.
+    #[arg(long, env = "VPCEP_DATAPLANE_CIDRS", default_value = vpcep_domain::dataplane::DEFAULT_DATAPLANE_CIDRS, value_parser = parse_cidrs)]
+    dataplane_cidrs: Cidrs,
+}
+
+/// A parsed `--dataplane-cidrs` value.
+#[derive(Clone, Debug)]
+struct Cidrs(Vec<ipnet::IpNet>);
+
+fn parse_cidrs(text: &str) -> Result<Cidrs, String> {
+    vpcep_domain::dataplane::AddressPolicy::parse_cidrs(text).map(Cidrs)
 }
 
 impl ProxyArgs {
@@ -64,6 +77,7 @@ impl ProxyArgs {
             } else {
                 vpcep_proxy::ProxyVersion::V2
             },
+            dataplane_cidrs: self.dataplane_cidrs.0.clone(),
             ..Default::default()
         }
     }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use vpcep_api::AppState;
 use vpcep_control::accounts::{AccountsFile, Registry};
 use vpcep_control::Ctx;
+use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_store::{Store, StoreOptions};
 
 /// Default `--listen`.
@@ -137,9 +138,26 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Opens the store (migrating it) and loads the tenants.
     pub async fn open(cfg: &ServeConfig) -> anyhow::Result<Self> {
-        let store = vpcep_store::open(&cfg.database, StoreOptions::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("opening {}: {e}", cfg.database))?;
+        let dataplane = cfg.with_agent || cfg.require_agent;
+        let store = vpcep_store::open(
+            &cfg.database,
+            StoreOptions {
+                enforce_claims: dataplane,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", cfg.database))?;
+        // With the data plane in this process, this host's addresses are the data plane's; with
+        // agents elsewhere, only the grant is known here (each agent refuses its own host's).
+        let host = if cfg.with_agent {
+            let mut host = vpcep_proxy::host_addresses();
+            host.extend(cfg.proxy.extra_host_addresses.iter().copied());
+            host
+        } else {
+            Vec::new()
+        };
+        let policy = AddressPolicy::new(cfg.proxy.dataplane_cidrs.clone(), host);
         let accounts = load_accounts(cfg, &*store).await?;
         let ctx = Arc::new(Ctx {
             store,
@@ -147,7 +165,9 @@ impl ControlPlane {
             accounts: Arc::new(Registry::new(&accounts)),
             reconciler_wake: Arc::new(Notify::new()),
             provisioning_delay: cfg.provisioning_delay,
-            dataplane: cfg.with_agent || cfg.require_agent,
+            dataplane,
+            policy: Arc::new(policy),
+            started_at: vpcep_domain::time::now_millis(),
         });
         if let Some(path) = &cfg.inventory {
             let file =
@@ -176,11 +196,18 @@ impl ControlPlane {
             self.ctx.clone(),
             cancel.clone(),
         ));
-        let state =
+        let mut state =
             AppState::new(self.ctx.clone(), metrics_handle()).with_rate_limit(self.rate_limit);
-        // The metrics recorder is installed above, before the data plane takes its handles.
-        let agent = self.in_process_agent.map(|opts| {
+        let local = listener.local_addr()?;
+        let agent = self.in_process_agent.map(|mut opts| {
+            // Per-endpoint counters name tenants' endpoints: not in the API's open `/metrics`,
+            // but at the operator-signed `/agent/v1/metrics`. The API's own address is the
+            // host's, never the data plane's.
+            opts.export_metrics = false;
+            opts.extra_host_addresses.push(local.ip());
             let dp = vpcep_proxy::DataPlane::start(opts);
+            let stats = dp.stats().clone();
+            state.dataplane_metrics = Some(Arc::new(move || stats.render_prometheus()));
             tokio::spawn(run_in_process_agent(self.ctx.clone(), dp, cancel.clone()))
         });
         let app = vpcep_api::router(state);

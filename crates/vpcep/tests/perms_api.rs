@@ -40,6 +40,10 @@ struct Server {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     service: String,
+    /// The service's backend port (acme's).
+    port: String,
+    /// A port of the other account's project.
+    foreign_port: String,
     accounts: PathBuf,
 }
 
@@ -53,6 +57,7 @@ async fn start(db: &TestDb) -> Server {
     };
     let plane = ControlPlane::open(&cfg).await.unwrap();
     let backend = make_backend(&*plane.ctx.store, PROJECT).await;
+    let foreign = make_backend(&*plane.ctx.store, OTHER_PROJECT).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
@@ -79,6 +84,8 @@ async fn start(db: &TestDb) -> Server {
         stop,
         task,
         service: created["id"].as_str().unwrap().to_string(),
+        port: backend.port_id.to_string(),
+        foreign_port: foreign.port_id.to_string(),
         accounts,
     }
 }
@@ -282,12 +289,15 @@ async fn quotas_and_v2_over_http(backend: Backend) {
 
     let v2 = format!("/v2/{{project_id}}/vpc-endpoint-services/{}", s.service);
     let show = format!("/v1/{{project_id}}/vpc-endpoint-services/{}", s.service);
+    let add = |id: &str| {
+        json!({"server_resources": [{"resource_id": id, "availability_zone_id": "az1"}]})
+    };
     let r = s
         .acme
         .send_raw(
             Method::POST,
             &format!("{v2}/add-server-resources"),
-            Some(serde_json::to_vec(&json!({"server_resources": [{"resource_id": "elb-1", "availability_zone_id": "az1"}]})).unwrap()),
+            Some(serde_json::to_vec(&add(&s.port)).unwrap()),
         )
         .await
         .unwrap();
@@ -295,8 +305,20 @@ async fn quotas_and_v2_over_http(backend: Backend) {
     let (_, svc) = send(&s.acme, Method::GET, &show, None).await;
     assert_eq!(
         svc["server_resources"],
-        json!([{"resource_id": "elb-1", "availability_zone_id": "az1"}])
+        json!([{"resource_id": s.port, "availability_zone_id": "az1"}])
     );
+    // A resource is a port of the caller's project, as `port_id` at create: not another
+    // tenant's, not any string.
+    for (id, code) in [
+        (s.foreign_port.as_str(), "EndPoint.3008"),
+        ("elb-1", "EndPoint.3003"),
+        ("4189d3c2-8882-4871-a3c2-d380272eed88", "EndPoint.3008"),
+    ] {
+        let (st, body) = send(&s.acme, Method::POST, &format!("{v2}/add-server-resources"), Some(add(id))).await;
+        assert_eq!((st, body["error_code"].as_str()), (400, Some(code)), "{id}: {body}");
+    }
+    let (_, svc) = send(&s.acme, Method::GET, &show, None).await;
+    assert_eq!(svc["server_resources"].as_array().unwrap().len(), 1, "nothing was added");
 
     let r = s
         .acme

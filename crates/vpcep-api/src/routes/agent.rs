@@ -40,6 +40,7 @@ pub(crate) fn routes() -> RouteTable {
     RouteTable::new()
         .get("/agent/v1/snapshot", snapshot)
         .post("/agent/v1/report", report)
+        .get("/agent/v1/metrics", metrics)
 }
 
 /// Longest long-poll answered: it must end well before [`crate::REQUEST_TIMEOUT`] cuts the
@@ -98,4 +99,27 @@ pub(crate) async fn report(
 ) -> HttpResult<StatusCode> {
     dataplane::report(&app.ctx, &r).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Handles `GET /agent/v1/metrics`: the per-endpoint counters of the data plane this server runs
+/// in process (`--with-agent`), in the Prometheus text format. They name tenants' endpoints, so
+/// unlike `/metrics` only operators may read them.
+#[utoipa::path(get, path = "/agent/v1/metrics", operation_id = "agent_metrics", tag = "Agent",
+    responses(
+        (status = 200, description = "Prometheus text exposition of the in-process data plane", content_type = "text/plain", body = String),
+        (status = 404, description = "This server runs no data plane in process (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
+    ))]
+pub(crate) async fn metrics(State(app): State<AppState>, _op: Operator) -> HttpResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    match &app.dataplane_metrics {
+        Some(render) => Ok((
+            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            render(),
+        )
+            .into_response()),
+        None => Err(HttpError::new(
+            ErrorCode::NoSuchApi,
+            "This server runs no data plane in process (serve --with-agent)",
+        )),
+    }
 }

@@ -31,13 +31,18 @@ pub fn free_port(ip: &str) -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Options for tests: short drain and retry.
+/// Where test backends listen: a loopback address the data plane may connect to (the host's
+/// own `127.0.0.1` it may not).
+pub const BACKEND_IP: &str = "127.0.0.2";
+
+/// Options for tests: short drain and retry, all of loopback granted.
 pub fn opts() -> ProxyOptions {
     ProxyOptions {
         agent_id: "test-agent".into(),
         drain_timeout: Duration::from_secs(2),
         retry_interval: Duration::from_millis(200),
         connect_timeout: Duration::from_secs(2),
+        dataplane_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
         ..ProxyOptions::default()
     }
 }
@@ -59,6 +64,7 @@ pub fn spec(endpoint_id: &str, ip: &str, port: u16, backend: SocketAddr) -> Endp
         vni: 0,
         whitelist_enabled: false,
         whitelist: vec![],
+        refused: None,
     }
 }
 

@@ -36,15 +36,38 @@ pub const OPERATOR_AK: &str = "AKE2EOPERATOR0000001";
 /// Its secret key.
 pub const OPERATOR_SK: &str = "e2e-operator-secret";
 
+/// Two more tenants, for the attacks of one tenant on another: (domain, project, AK, SK).
+pub const VICTIM: (&str, &str, &str, &str) = (
+    "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+    "1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b",
+    "AKE2EVICTIM000000001",
+    "e2e-victim-secret",
+);
+/// The attacker tenant (see [`VICTIM`]).
+pub const ATTACKER: (&str, &str, &str, &str) = (
+    "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c",
+    "1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c",
+    "AKE2EATTACKER0000001",
+    "e2e-attacker-secret",
+);
+
 /// The accounts file of every test server.
 pub fn accounts_toml() -> String {
+    let tenant = |(domain, project, ak, sk): (&str, &str, &str, &str), name: &str| {
+        format!(
+            "[[account]]\ndomain_id = \"{domain}\"\ndomain_name = \"{name}\"\noperator = false\n\
+             projects = [\"{project}\"]\n[[account.credential]]\naccess_key = \"{ak}\"\n\
+             secret_key = \"{sk}\"\n\n"
+        )
+    };
     format!(
-        "[[account]]\ndomain_id = \"{TENANT_DOMAIN}\"\ndomain_name = \"tenant\"\noperator = false\n\
-         projects = [\"{PROJECT}\"]\n[[account.credential]]\naccess_key = \"{TENANT_AK}\"\n\
-         secret_key = \"{TENANT_SK}\"\n\n\
+        "{}{}{}\
          [[account]]\ndomain_id = \"0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e\"\ndomain_name = \"operator\"\n\
          operator = true\nprojects = [\"3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e\"]\n[[account.credential]]\n\
-         access_key = \"{OPERATOR_AK}\"\nsecret_key = \"{OPERATOR_SK}\"\n"
+         access_key = \"{OPERATOR_AK}\"\nsecret_key = \"{OPERATOR_SK}\"\n",
+        tenant((TENANT_DOMAIN, PROJECT, TENANT_AK, TENANT_SK), "tenant"),
+        tenant(VICTIM, "victim"),
+        tenant(ATTACKER, "attacker"),
     )
 }
 
@@ -110,6 +133,8 @@ pub struct PlaneOptions {
     pub require_agent: bool,
     /// The `--inventory` file's text.
     pub inventory: Option<String>,
+    /// `--dataplane-cidrs` ([`DATAPLANE_CIDRS`] unless said).
+    pub dataplane_cidrs: Option<String>,
 }
 
 impl Default for PlaneOptions {
@@ -119,9 +144,14 @@ impl Default for PlaneOptions {
             with_agent: false,
             require_agent: false,
             inventory: None,
+            dataplane_cidrs: None,
         }
     }
 }
+
+/// The `--dataplane-cidrs` of the test servers and agents: all of loopback (the host's own
+/// `127.0.0.1` stays refused), so that tests can use many /16s side by side.
+pub const DATAPLANE_CIDRS: &str = "127.0.0.0/8";
 
 /// Data-plane options of the in-process agent: short drain so that shutdowns are quick.
 pub fn proxy_options() -> vpcep_proxy::ProxyOptions {
@@ -129,6 +159,7 @@ pub fn proxy_options() -> vpcep_proxy::ProxyOptions {
         agent_id: "e2e-in-process".into(),
         drain_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
+        dataplane_cidrs: vec![DATAPLANE_CIDRS.parse().unwrap()],
         ..vpcep_proxy::ProxyOptions::default()
     }
 }
@@ -157,7 +188,13 @@ impl Plane {
             inventory,
             with_agent: opts.with_agent,
             require_agent: opts.require_agent,
-            proxy: proxy_options(),
+            proxy: vpcep_proxy::ProxyOptions {
+                dataplane_cidrs: vpcep_domain::dataplane::AddressPolicy::parse_cidrs(
+                    opts.dataplane_cidrs.as_deref().unwrap_or(DATAPLANE_CIDRS),
+                )
+                .expect("valid --dataplane-cidrs"),
+                ..proxy_options()
+            },
             ..ServeConfig::default()
         };
         let (stop, task, base_url) = serve(&cfg).await;
@@ -207,7 +244,7 @@ impl Plane {
         }
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics` (no signature).
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.base_url))
             .await
@@ -215,6 +252,30 @@ impl Plane {
             .text()
             .await
             .expect("metrics body")
+    }
+
+    /// The in-process data plane's per-endpoint counters (`GET /agent/v1/metrics`, operator).
+    pub async fn dataplane_metrics(&self) -> String {
+        let op = Client::new(&self.base_url, OPERATOR_AK, OPERATOR_SK, "").expect("client");
+        let r = op
+            .send_raw(Method::GET, "/agent/v1/metrics", None)
+            .await
+            .expect("GET /agent/v1/metrics");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        String::from_utf8(r.body.to_vec()).expect("text")
+    }
+
+    /// Another control-plane node on the same database, with agents elsewhere
+    /// (`--require-agent`, no data plane of its own), serving until the returned token fires.
+    pub async fn second_node(&self) -> (Api, CancellationToken, JoinHandle<anyhow::Result<()>>) {
+        let cfg = ServeConfig {
+            with_agent: false,
+            require_agent: true,
+            inventory: None,
+            ..self.cfg.clone()
+        };
+        let (stop, task, base_url) = serve(&cfg).await;
+        (Api::tenant(&base_url), stop, task)
     }
 }
 
@@ -344,6 +405,20 @@ impl Api {
     pub fn tenant(base_url: &str) -> Api {
         Api {
             client: Client::new(base_url, TENANT_AK, TENANT_SK, PROJECT).expect("client"),
+        }
+    }
+
+    /// The client of another tenant ([`VICTIM`], [`ATTACKER`]) of the server at `base_url`.
+    pub fn of(base_url: &str, (_, project, ak, sk): (&str, &str, &str, &str)) -> Api {
+        Api {
+            client: Client::new(base_url, ak, sk, project).expect("client"),
+        }
+    }
+
+    /// The same account's client of another node.
+    pub fn at(&self, base_url: &str) -> Api {
+        Api {
+            client: self.client.clone_to(base_url),
         }
     }
 
@@ -748,6 +823,16 @@ pub async fn cut_off(src: &str, dst: SocketAddr) -> Result<(), String> {
         Ok(Ok(0)) | Ok(Err(_)) => Ok(()),
         Ok(Ok(n)) => Err(format!("got {:?}", &buf[..n])),
         Err(_) => Err("neither data nor close within 5 s".into()),
+    }
+}
+
+/// `Ok` when the peer closes `s` (EOF or reset) within `t`, sending nothing more.
+pub async fn closed_within(s: &mut TcpStream, t: Duration) -> Result<(), String> {
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(t, s.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Ok(()),
+        Ok(Ok(n)) => Err(format!("got {:?}", &buf[..n])),
+        Err(_) => Err(format!("still open after {t:?}")),
     }
 }
 
