@@ -187,9 +187,17 @@ def test_show_unknown_and_malformed_ids_are_404(owner):
 
 
 def test_ip_address_is_kept(owner):
-    resp = create_service(owner, ip="192.168.0.10")
-    assert resp.ip == "192.168.0.10"
-    assert show_service(owner, resp.id).ip == "192.168.0.10"
+    # The backend's address lies inside the service's VPC (the shared network: 10.0.0.0/8).
+    resp = create_service(owner, ip="10.200.0.10")
+    assert resp.ip == "10.200.0.10"
+    assert show_service(owner, resp.id).ip == "10.200.0.10"
+
+
+def test_ip_outside_the_vpc_is_refused(owner):
+    """A backend stays in the provider's network: no host loopback, metadata or public
+    address that would let the data plane connect outside it."""
+    for outside in ("192.168.0.10", "127.0.0.1", "169.254.169.254", "8.8.8.8"):
+        expect_error(lambda: create_service(owner, ip=outside), 400, "EndPoint.3010")
 
 
 def test_ip_may_be_a_domain_name(owner):

@@ -345,7 +345,9 @@ fn endpoint_listeners(
         .map_err(|why| format!("this data plane may not listen on {ip}: {why}"))?;
     policy
         .check(&AddressSpace::of(spec.backend_netns.as_deref()), backend_ip)
-        .map_err(|why| format!("this data plane may not connect to the backend {backend_ip}: {why}"))?;
+        .map_err(|why| {
+            format!("this data plane may not connect to the backend {backend_ip}: {why}")
+        })?;
     let whitelist = Whitelist::parse(spec.whitelist_enabled, &spec.whitelist)?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(spec.ports.len());
@@ -490,11 +492,27 @@ mod tests {
         let outside = spec("d", "192.168.1.5", 80);
         let p = plan(&snapshot(vec![refused, host, metadata, outside]));
         assert!(p.listeners.is_empty());
-        let errs: Vec<&str> = p.endpoints.iter().map(|e| e.error.as_deref().unwrap()).collect();
+        let errs: Vec<&str> = p
+            .endpoints
+            .iter()
+            .map(|e| e.error.as_deref().unwrap())
+            .collect();
         assert_eq!(errs[0], "held by another VPC");
-        assert!(errs[1].contains("may not listen on 127.0.0.1") && errs[1].contains("loopback"), "{}", errs[1]);
-        assert!(errs[2].contains("may not connect to the backend 169.254.169.254"), "{}", errs[2]);
-        assert!(errs[3].contains("outside the host address ranges"), "{}", errs[3]);
+        assert!(
+            errs[1].contains("may not listen on 127.0.0.1") && errs[1].contains("loopback"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].contains("may not connect to the backend 169.254.169.254"),
+            "{}",
+            errs[2]
+        );
+        assert!(
+            errs[3].contains("outside the host address ranges"),
+            "{}",
+            errs[3]
+        );
     }
 
     #[test]

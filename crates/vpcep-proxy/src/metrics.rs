@@ -250,15 +250,29 @@ impl StatsRegistry {
             }
         };
         let id = |e: &str| format!("endpoint_id=\"{e}\"");
-        family(CONNECTIONS_ACTIVE, "gauge", &mut all.iter().map(|(e, s)| (id(e), s.connections_active)));
-        family(CONNECTIONS_TOTAL, "counter", &mut all.iter().map(|(e, s)| (id(e), s.connections_total)));
+        family(
+            CONNECTIONS_ACTIVE,
+            "gauge",
+            &mut all.iter().map(|(e, s)| (id(e), s.connections_active)),
+        );
+        family(
+            CONNECTIONS_TOTAL,
+            "counter",
+            &mut all.iter().map(|(e, s)| (id(e), s.connections_total)),
+        );
         family(
             BYTES_TOTAL,
             "counter",
             &mut all.iter().flat_map(|(e, s)| {
                 [
-                    (format!("{},direction=\"client_to_backend\"", id(e)), s.bytes_client_to_backend),
-                    (format!("{},direction=\"backend_to_client\"", id(e)), s.bytes_backend_to_client),
+                    (
+                        format!("{},direction=\"client_to_backend\"", id(e)),
+                        s.bytes_client_to_backend,
+                    ),
+                    (
+                        format!("{},direction=\"backend_to_client\"", id(e)),
+                        s.bytes_backend_to_client,
+                    ),
                 ]
             }),
         );
@@ -267,8 +281,14 @@ impl StatsRegistry {
             "counter",
             &mut all.iter().flat_map(|(e, s)| {
                 [
-                    (format!("{},reason=\"whitelist\"", id(e)), s.refused_whitelist),
-                    (format!("{},reason=\"backend_unreachable\"", id(e)), s.refused_backend_unreachable),
+                    (
+                        format!("{},reason=\"whitelist\"", id(e)),
+                        s.refused_whitelist,
+                    ),
+                    (
+                        format!("{},reason=\"backend_unreachable\"", id(e)),
+                        s.refused_backend_unreachable,
+                    ),
                 ]
             }),
         );

@@ -38,12 +38,7 @@ pub(crate) async fn claim(
 }
 
 /// Gives back one reference of `vpc_id` on `(space, ip)`; the claim goes with its last reference.
-pub(crate) async fn release(
-    c: &mut Conn,
-    space: &str,
-    ip: &str,
-    vpc_id: &str,
-) -> StoreResult<()> {
+pub(crate) async fn release(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -> StoreResult<()> {
     query("UPDATE address_claims SET refs = refs - 1 WHERE space = $1 AND ip = $2 AND vpc_id = $3")
         .bind(space)
         .bind(ip)
@@ -146,7 +141,8 @@ pub(crate) async fn claim_service_backend(
 }
 
 /// Endpoints that do not hold their address and could: never evaluated, or no other VPC holds it.
-const ENDPOINTS_WAITING: &str = "SELECT e.id, e.vpc_id, e.ip, e.addr_space, v.netns FROM endpoints e \
+const ENDPOINTS_WAITING: &str =
+    "SELECT e.id, e.vpc_id, e.ip, e.addr_space, v.netns FROM endpoints e \
      LEFT JOIN vpcs v ON v.id = e.vpc_id \
      WHERE e.addr_held = 0 AND e.ip IS NOT NULL AND e.status <> 'deleting' \
      AND (e.addr_space IS NULL OR NOT EXISTS (SELECT 1 FROM address_claims a \
@@ -187,12 +183,15 @@ impl SqlStore {
             Box::pin(async move {
                 let mut settled = 0;
                 let endpoints = query(&format!("{ENDPOINTS_WAITING} ORDER BY e.seq LIMIT {limit}"))
-                .fetch_all(&mut *c)
-                .await?;
+                    .fetch_all(&mut *c)
+                    .await?;
                 for r in &endpoints {
                     let space = match r.try_get::<Option<String>, _>("addr_space")? {
                         Some(key) => key,
-                        None => AddressSpace::of(r.try_get::<Option<String>, _>("netns")?.as_deref()).key(),
+                        None => {
+                            AddressSpace::of(r.try_get::<Option<String>, _>("netns")?.as_deref())
+                                .key()
+                        }
                     };
                     let space = space_of_key(&space);
                     let ip = stored_ip(&r.try_get::<String, _>("ip")?)?;
@@ -203,13 +202,15 @@ impl SqlStore {
                     }
                 }
                 let services = query(&format!("{SERVICES_WAITING} ORDER BY s.seq LIMIT {limit}"))
-                .fetch_all(&mut *c)
-                .await?;
+                    .fetch_all(&mut *c)
+                    .await?;
                 for r in &services {
                     let (space, ip) = match r.try_get::<Option<String>, _>("backend_space")? {
                         Some(key) => (
                             space_of_key(&key),
-                            r.try_get::<Option<String>, _>("backend_ip")?.map(|s| stored_ip(&s)).transpose()?,
+                            r.try_get::<Option<String>, _>("backend_ip")?
+                                .map(|s| stored_ip(&s))
+                                .transpose()?,
                         ),
                         None => {
                             let netns: Option<String> = r.try_get("netns")?;

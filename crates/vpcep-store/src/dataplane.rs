@@ -4,12 +4,12 @@
 //! bumps the `dataplane_version` counter in the same transaction, so a snapshot's version only
 //! grows and a changed version means a changed desired state.
 
+use crate::claims::space_of_key;
 use crate::conn::{query, query_scalar, Conn};
 use crate::query::Where;
 use crate::sql::SqlStore;
 use crate::StoreResult;
 use std::collections::HashMap;
-use crate::claims::space_of_key;
 use vpcep_domain::dataplane::{
     AddressPolicy, AddressSpace, AgentReport, EndpointSpec, PortPair, Snapshot,
 };
@@ -73,7 +73,11 @@ pub(crate) fn listen_refusal(
     }
     let ip: std::net::IpAddr = match ip.parse() {
         Ok(a) => a,
-        Err(_) => return Some(format!("the endpoint's address {ip:?} is not an IP address")),
+        Err(_) => {
+            return Some(format!(
+                "the endpoint's address {ip:?} is not an IP address"
+            ))
+        }
     };
     policy
         .check(&space_of_key(space), ip)
@@ -106,7 +110,11 @@ pub(crate) fn backend_refusal(
     }
     let addr: std::net::IpAddr = match ip.parse() {
         Ok(a) => a,
-        Err(_) => return Some(format!("the service's backend address {ip:?} is not an IP address")),
+        Err(_) => {
+            return Some(format!(
+                "the service's backend address {ip:?} is not an IP address"
+            ))
+        }
     };
     policy
         .check(&space_of_key(space), addr)

@@ -14,8 +14,9 @@ use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Rec
 use crate::services::{insert_tags, load_tags, release_quota, take_quota};
 use crate::sql::SqlStore;
 use crate::{
-    ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck, EndpointFilter,
-    EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource, USAGE_ENDPOINT,
+    ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck,
+    EndpointFilter, EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource,
+    USAGE_ENDPOINT,
 };
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -614,9 +615,8 @@ impl SqlStore {
         let warning = format!("(SELECT MAX(r.error) {})", results(1));
         let failure = format!("(SELECT MAX(r.error) {})", results(0));
         // Endpoints the owner wants: due `creating` ones that need no owner, and the settled ones.
-        let wanted = |statuses: &str| {
-            format!("(({due} AND NOT {needs_owner}) OR status IN ({statuses}))")
-        };
+        let wanted =
+            |statuses: &str| format!("(({due} AND NOT {needs_owner}) OR status IN ({statuses}))");
         let accepted = format!(
             "UPDATE endpoints SET status = 'accepted', ever_accepted = 1, updated_at = $1, status_at = $1, \
              error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, error_message = {warning} \
@@ -644,7 +644,9 @@ impl SqlStore {
             .rows_affected();
         if let Some(before) = gate.unserved_before {
             let due = due_creations(limit, lock, "$1");
-            moved += Self::ep_fail_unserved(c, now, cutoff, before, gate.alive_since, &due, needs_owner).await?;
+            moved +=
+                Self::ep_fail_unserved(c, now, cutoff, before, gate.alive_since, &due, needs_owner)
+                    .await?;
         }
         // Settled endpoints show what live agents report now (a note, a new reason); this changes
         // no status, bumps no version and counts no move.
@@ -652,12 +654,18 @@ impl SqlStore {
             "UPDATE endpoints SET error_code = CASE WHEN {warning} IS NULL THEN NULL ELSE '{DATAPLANE_WARNING}' END, \
              error_message = {warning} WHERE status = 'accepted' AND COALESCE(error_message, '') <> COALESCE({warning}, '')"
         );
-        query(&refresh.replace("$3", "$1")).bind(gate.alive_since).execute(&mut *c).await?;
+        query(&refresh.replace("$3", "$1"))
+            .bind(gate.alive_since)
+            .execute(&mut *c)
+            .await?;
         let refresh = format!(
             "UPDATE endpoints SET error_code = '{DATAPLANE_FAILURE}', error_message = {failure} \
              WHERE status = 'failed' AND {failure} IS NOT NULL AND COALESCE(error_message, '') <> {failure}"
         );
-        query(&refresh.replace("$3", "$1")).bind(gate.alive_since).execute(&mut *c).await?;
+        query(&refresh.replace("$3", "$1"))
+            .bind(gate.alive_since)
+            .execute(&mut *c)
+            .await?;
         Ok(moved)
     }
 

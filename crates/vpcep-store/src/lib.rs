@@ -13,9 +13,9 @@
 //! - `services`: endpoint-service rows, port claims, tags and usage counters.
 //! - [`conformance`] (feature `conformance`): behaviour every backend must show.
 
+mod claims;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-mod claims;
 mod conn;
 mod dataplane;
 mod endpoints;

@@ -5,12 +5,12 @@ use crate::inventory::{
     port_missing, port_where, subnet_missing, subnet_where, vpc_missing, vpc_where,
 };
 use crate::sql::{Dialect, SqlStore};
-use crate::{DataplaneGate, PermissionChange};
 use crate::{
     ConnectionFilter, ConnectionMutation, EndpointCheck, EndpointFilter, EndpointMutation,
     PortFilter, PortMutation, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, Store,
     StoreResult, SubnetMutation, TagMutation, TaggedResource, VpcMutation,
 };
+use crate::{DataplaneGate, PermissionChange};
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
 use uuid::Uuid;

@@ -476,7 +476,11 @@ async fn outside_the_grant(db: Db, p: &str, c: &str, far: &str) {
             && m.contains("--dataplane-cidrs 127.0.0.0/8")),
         "the reason is shown: {failed}"
     );
-    assert_eq!(failed["ip"], ip.as_str(), "a failed endpoint shows its address");
+    assert_eq!(
+        failed["ip"],
+        ip.as_str(),
+        "a failed endpoint shows its address"
+    );
     // The other endpoint of the same service is not affected.
     api.wait_endpoint(&good, "accepted").await;
     echoes(&format!("{c}.0.50"), sa(&format!("{c}.0.10"), 80))
@@ -746,6 +750,8 @@ async fn a_listener_that_fails_after_acceptance_turns_the_endpoint_failed_until_
     drop(squatter);
     let back = api.wait_endpoint(&ep, "accepted").await;
     assert!(errors(&back).is_empty(), "{back}");
-    echoes("127.37.0.50", sa("127.37.0.10", 8082)).await.unwrap();
+    echoes("127.37.0.50", sa("127.37.0.10", 8082))
+        .await
+        .unwrap();
     plane.shutdown().await;
 }

@@ -289,9 +289,7 @@ async fn quotas_and_v2_over_http(backend: Backend) {
 
     let v2 = format!("/v2/{{project_id}}/vpc-endpoint-services/{}", s.service);
     let show = format!("/v1/{{project_id}}/vpc-endpoint-services/{}", s.service);
-    let add = |id: &str| {
-        json!({"server_resources": [{"resource_id": id, "availability_zone_id": "az1"}]})
-    };
+    let add = |id: &str| json!({"server_resources": [{"resource_id": id, "availability_zone_id": "az1"}]});
     let r = s
         .acme
         .send_raw(
@@ -314,11 +312,25 @@ async fn quotas_and_v2_over_http(backend: Backend) {
         ("elb-1", "EndPoint.3003"),
         ("4189d3c2-8882-4871-a3c2-d380272eed88", "EndPoint.3008"),
     ] {
-        let (st, body) = send(&s.acme, Method::POST, &format!("{v2}/add-server-resources"), Some(add(id))).await;
-        assert_eq!((st, body["error_code"].as_str()), (400, Some(code)), "{id}: {body}");
+        let (st, body) = send(
+            &s.acme,
+            Method::POST,
+            &format!("{v2}/add-server-resources"),
+            Some(add(id)),
+        )
+        .await;
+        assert_eq!(
+            (st, body["error_code"].as_str()),
+            (400, Some(code)),
+            "{id}: {body}"
+        );
     }
     let (_, svc) = send(&s.acme, Method::GET, &show, None).await;
-    assert_eq!(svc["server_resources"].as_array().unwrap().len(), 1, "nothing was added");
+    assert_eq!(
+        svc["server_resources"].as_array().unwrap().len(),
+        1,
+        "nothing was added"
+    );
 
     let r = s
         .acme

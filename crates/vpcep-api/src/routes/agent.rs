@@ -109,7 +109,10 @@ pub(crate) async fn report(
         (status = 200, description = "Prometheus text exposition of the in-process data plane", content_type = "text/plain", body = String),
         (status = 404, description = "This server runs no data plane in process (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
     ))]
-pub(crate) async fn metrics(State(app): State<AppState>, _op: Operator) -> HttpResult<axum::response::Response> {
+pub(crate) async fn metrics(
+    State(app): State<AppState>,
+    _op: Operator,
+) -> HttpResult<axum::response::Response> {
     use axum::response::IntoResponse;
     match &app.dataplane_metrics {
         Some(render) => Ok((
