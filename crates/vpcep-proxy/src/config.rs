@@ -292,7 +292,7 @@ pub fn plan(snapshot: &Snapshot, policy: &AddressPolicy) -> Plan {
         let listeners = listeners.and_then(|ls| {
             match ls.iter().find_map(|(k, _)| {
                 let owners = &wanted[k];
-                (owners.len() > 1).then(|| (k, owners))
+                (owners.len() > 1).then_some((k, owners))
             }) {
                 Some((key, owners)) => Err(format!(
                     "listener {key} is wanted by {} endpoints ({}); none is served",

@@ -232,36 +232,37 @@ impl ControlPlane {
 const IN_PROCESS_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// `--with-agent`: feeds the in-process data plane the desired state straight from the control
-/// plane (no HTTP) and records its reports, until `cancel`; then drains the data plane.
+/// plane (no HTTP) and records its reports — each new one at once, the latest again every
+/// [`IN_PROCESS_HEARTBEAT`] — until `cancel`; then drains the data plane.
 async fn run_in_process_agent(
     ctx: Arc<Ctx>,
     dp: vpcep_proxy::DataPlane,
     cancel: CancellationToken,
 ) {
     let mut applied: Option<u64> = None;
-    let reports = dp.reports();
+    let mut reports = dp.reports();
     loop {
-        let next = tokio::select! {
+        tokio::select! {
             _ = cancel.cancelled() => break,
-            s = vpcep_control::dataplane::snapshot(&ctx, applied, IN_PROCESS_HEARTBEAT) => s,
-        };
-        match next {
-            Ok(snapshot) if Some(snapshot.version) != applied => {
-                let version = snapshot.version;
-                dp.push(snapshot);
-                // Wait until this version is applied, so its report is the one recorded.
-                let _ = dp.applied(version).await;
-                applied = Some(version);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "in-process agent: cannot read the desired state; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+            next = vpcep_control::dataplane::snapshot(&ctx, applied, IN_PROCESS_HEARTBEAT) => match next {
+                Ok(snapshot) if Some(snapshot.version) != applied => {
+                    let version = snapshot.version;
+                    dp.push(snapshot);
+                    // Wait until this version is applied, so its report is the one recorded.
+                    let _ = dp.applied(version).await;
+                    applied = Some(version);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "in-process agent: cannot read the desired state; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            // A listener retried since the last snapshot came up or failed.
+            changed = reports.changed() => if changed.is_err() { break },
         }
-        // The latest report (listeners retried since the last snapshot included), as heartbeat.
-        let latest = reports.borrow().clone();
+        let latest = reports.borrow_and_update().clone();
         if let Some(report) = latest {
             if let Err(e) = vpcep_control::dataplane::report(&ctx, &report).await {
                 tracing::warn!(error = %e, "in-process agent: cannot record the report");

@@ -159,6 +159,7 @@ pub fn proxy_options() -> vpcep_proxy::ProxyOptions {
         agent_id: "e2e-in-process".into(),
         drain_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
+        retry_interval: Duration::from_millis(500),
         dataplane_cidrs: vec![DATAPLANE_CIDRS.parse().unwrap()],
         ..vpcep_proxy::ProxyOptions::default()
     }
@@ -217,7 +218,17 @@ impl Plane {
 
     /// Stops gracefully, then starts again on the same database (on another port).
     pub async fn restart(&mut self) {
+        self.pause().await;
+        self.resume().await;
+    }
+
+    /// Stops gracefully; [`Plane::resume`] starts it again.
+    pub async fn pause(&mut self) {
         self.stop_gracefully().await;
+    }
+
+    /// Starts a paused plane again on the same database (on another port).
+    pub async fn resume(&mut self) {
         let (stop, task, base_url) = serve(&self.cfg).await;
         self.stop = stop;
         self.task = Some(task);
@@ -266,8 +277,9 @@ impl Plane {
     }
 
     /// Another control-plane node on the same database, with agents elsewhere
-    /// (`--require-agent`, no data plane of its own), serving until the returned token fires.
-    pub async fn second_node(&self) -> (Api, CancellationToken, JoinHandle<anyhow::Result<()>>) {
+    /// (`--require-agent`, no data plane of its own), serving at the returned URL until the
+    /// returned token fires.
+    pub async fn second_node(&self) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
         let cfg = ServeConfig {
             with_agent: false,
             require_agent: true,
@@ -275,7 +287,7 @@ impl Plane {
             ..self.cfg.clone()
         };
         let (stop, task, base_url) = serve(&cfg).await;
-        (Api::tenant(&base_url), stop, task)
+        (base_url, stop, task)
     }
 }
 
