@@ -1,5 +1,7 @@
-//! Per-endpoint counters: exported through the `metrics` facade (the control plane installs a
-//! Prometheus recorder) and mirrored in atomics that tests and the embedding process can read.
+//! Per-endpoint counters, kept in atomics that tests and the embedding process can read
+//! ([`StatsRegistry`], also rendered as Prometheus text) and, when the registry exports them,
+//! sent through the `metrics` facade to the process's recorder (an agent's `--metrics-listen`).
+//! They name tenants' endpoints: never export them to a recorder that anyone may read.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -8,7 +10,7 @@
 //! | `vpcep_agent_bytes_total` | counter | `endpoint_id`, `direction` = `client_to_backend` \| `backend_to_client` |
 //! | `vpcep_agent_connections_refused_total` | counter | `endpoint_id`, `reason` = `whitelist` \| `backend_unreachable` |
 //!
-//! Handles are taken from the recorder installed when an endpoint first appears.
+//! Exported handles are taken from the recorder installed when an endpoint first appears.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
