@@ -358,11 +358,15 @@ impl EndpointStatus {
         }
     }
 
-    /// Whether the owner counts this connection in `connection_count`.
+    /// Whether the owner counts this connection in `connection_count` (a `failed` endpoint is
+    /// one the data plane could not serve yet: still wanted, and served once it can).
     pub fn is_connected(self) -> bool {
         matches!(
             self,
-            EndpointStatus::Creating | EndpointStatus::PendingAcceptance | EndpointStatus::Accepted
+            EndpointStatus::Creating
+                | EndpointStatus::PendingAcceptance
+                | EndpointStatus::Accepted
+                | EndpointStatus::Failed
         )
     }
 
@@ -387,7 +391,9 @@ impl EndpointStatus {
         use EndpointStatus::*;
         match (self, action) {
             (PendingAcceptance | Rejected, Receive) => Ok(Accepted),
-            (PendingAcceptance | Accepted, Reject) => Ok(Rejected),
+            // The owner may revoke a connection the data plane could not serve yet (`failed`
+            // turns `accepted` by itself once it can).
+            (PendingAcceptance | Accepted | Failed, Reject) => Ok(Rejected),
             (Accepted, Receive) => Err(err(
                 ErrorCode::EndpointConnected,
                 "The endpoint has been connected to the endpoint service already",
@@ -563,6 +569,8 @@ mod tests {
         assert_eq!(PendingAcceptance.apply(Receive).unwrap(), Accepted);
         assert_eq!(PendingAcceptance.apply(Reject).unwrap(), Rejected);
         assert_eq!(Accepted.apply(Reject).unwrap(), Rejected);
+        assert_eq!(Failed.apply(Reject).unwrap(), Rejected, "the owner can always revoke");
+        assert_eq!(Failed.apply(Receive).unwrap_err().code, ErrorCode::EndpointFailed);
         assert_eq!(Rejected.apply(Receive).unwrap(), Accepted);
         assert_eq!(
             Accepted.apply(Receive).unwrap_err().code,
