@@ -160,7 +160,8 @@ async fn racing_claims_through_two_nodes_leave_one_owner_on_postgres() {
         };
         let loser = if vs == 400 { &vb } else { &ab };
         assert_eq!(error_code(loser), "EndPoint.2042", "{loser}");
-        // Both owners accept at once, each through the other node.
+        owner.wait_endpoint(&winner, "pendingAcceptance").await;
+        // The owner accepts through both nodes at once.
         let other_node = if std::ptr::eq(owner, &victim) {
             victim.at(&node_b)
         } else {
