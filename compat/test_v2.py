@@ -141,7 +141,8 @@ def test_deleting_service_cannot_be_upgraded(slow_vpcep):
     svc = create_service(client)
     delete_service(client, svc.id)
     up = outcome(lambda: upgrade_service(client, svc.id))
-    add = outcome(lambda: add_resources(client, svc.id, (new_uuid(), None)))
+    port = slow_vpcep.backend("owner", "LB").port_id
+    add = outcome(lambda: add_resources(client, svc.id, (port, None)))
     if window.open():
         for e in (up, add):
             assert (getattr(e, "status_code", None), getattr(e, "error_code", None)) == \

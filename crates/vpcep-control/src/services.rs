@@ -243,6 +243,7 @@ pub async fn add_server_resources(
 ) -> ApiResult<()> {
     let new = parse_server_resources(req)?;
     let service = show_service(ctx, caller, id).await?;
+    service.status.ensure_modifiable()?;
     for (i, r) in new.iter().enumerate() {
         let field = format!("server_resources[{i}].resource_id");
         let port_id = parse_uuid(&field, &r.resource_id, ErrorCode::InvalidPortId)?;
