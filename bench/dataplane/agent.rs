@@ -35,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pipe_bytes: bytes.or(defaults.pipe_bytes),
             buffer_bytes: bytes.unwrap_or(defaults.buffer_bytes),
             drain_timeout: Duration::from_secs(1),
+            // The backend is on loopback (not the host's own 127.0.0.1: see run.sh).
+            dataplane_cidrs: vec!["127.0.0.0/8".parse()?],
             ..ProxyOptions::default()
         });
         dp.push(Snapshot {
@@ -57,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 whitelist: vec![],
                 refused: None,
             }],
+            report_every_ms: None,
         });
         let report = dp.applied(1).await.ok_or("data plane stopped")?;
         if !report.endpoints[0].ok {

@@ -77,15 +77,15 @@ frontend f
   bind 127.0.0.3:$1
   default_backend b
 backend b
-  server s1 127.0.0.1:19000 send-proxy-v2
+  server s1 127.0.0.4:19000 send-proxy-v2
 CFG
 }
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (figures are only comparable within one run)"
 echo "== starting backend, agents and haproxy"
-start backend "$LG" backend 127.0.0.1:19000
-start agent_splice "$AG" 127.0.0.2:19001 127.0.0.1:19000 proxy_open splice
-start agent_user "$AG" 127.0.0.2:19002 127.0.0.1:19000 proxy_open userspace
+start backend "$LG" backend 127.0.0.4:19000
+start agent_splice "$AG" 127.0.0.2:19001 127.0.0.4:19000 proxy_open splice
+start agent_user "$AG" 127.0.0.2:19002 127.0.0.4:19000 proxy_open userspace
 haproxy_cfg 19003 0 > "$T/h.cfg"; haproxy_cfg 19004 1 > "$T/hs.cfg"
 start haproxy haproxy -db -f "$T/h.cfg"; wait_port 127.0.0.3:19003
 start haproxy_splice haproxy -db -f "$T/hs.cfg"; wait_port 127.0.0.3:19004
@@ -98,7 +98,7 @@ declare -A PROC=(
   [haproxy-splice]=$PID_haproxy_splice
 )
 declare -A TARGET=(
-  [direct]=127.0.0.1:19000
+  [direct]=127.0.0.4:19000
   [agent-splice]=127.0.0.2:19001
   [agent-userspace]=127.0.0.2:19002
   [haproxy]=127.0.0.3:19003
@@ -149,7 +149,7 @@ idle_mem() { # NAME ADDR PID
   echo -e "$1\tmem\t$per" >> "$T/results.tsv"
   eval "stop \$PID_idle_${1//-/_}"
 }
-start mem_agent "$AG" 127.0.0.2:19011 127.0.0.1:19000 proxy_open splice
+start mem_agent "$AG" 127.0.0.2:19011 127.0.0.4:19000 proxy_open splice
 idle_mem agent-splice 127.0.0.2:19011 "$PID_mem_agent"
 stop "$PID_mem_agent"
 haproxy_cfg 19013 0 > "$T/hm.cfg"

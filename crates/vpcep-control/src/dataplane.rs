@@ -11,8 +11,11 @@ use vpcep_domain::{ApiError, ApiResult};
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Long-poll length when the agent does not say.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-/// An agent that has not reported for this long no longer counts as alive.
-pub const AGENT_TTL: Duration = Duration::from_secs(30);
+/// Default grace (`--agent-grace`): an agent that has not reported for this long no longer
+/// counts as alive, and an endpoint no live agent serves for this long is `failed`.
+pub const DEFAULT_AGENT_GRACE: Duration = Duration::from_secs(30);
+/// Reports asked of agents per grace period (so that one lost report does not kill an agent).
+const REPORTS_PER_GRACE: u32 = 3;
 /// How often a waiting long-poll looks for a new version.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
@@ -31,10 +34,13 @@ pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResul
             .await;
         }
     }
-    ctx.store
+    let mut snapshot = ctx
+        .store
         .dataplane_snapshot(&ctx.policy)
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    snapshot.report_every_ms = u64::try_from((ctx.agent_grace / REPORTS_PER_GRACE).as_millis()).ok();
+    Ok(snapshot)
 }
 
 /// Records an agent's report and lets the reconciler act on it.

@@ -41,8 +41,11 @@ pub struct Ctx {
     /// What the data plane may listen on and connect to (`--dataplane-cidrs`, the host's own
     /// addresses): endpoints and services it refuses are never served and show why.
     pub policy: Arc<AddressPolicy>,
+    /// How long an agent counts as alive after its last report, and how long an endpoint no
+    /// live agent serves stays `accepted` (`--agent-grace`).
+    pub agent_grace: Duration,
     /// When this node started (ms): endpoints no agent serves turn `failed` only once the node
-    /// has been up for [`dataplane::AGENT_TTL`], so its agents had time to report.
+    /// has been up for `agent_grace`, so its agents had time to report.
     pub started_at: i64,
 }
 

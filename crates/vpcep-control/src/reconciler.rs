@@ -23,7 +23,7 @@ pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     // Addresses first: a service or endpoint is judged on what its VPC holds.
     ctx.store.settle_claims(BATCH).await?;
     let created = if ctx.dataplane {
-        let ttl = i64::try_from(crate::dataplane::AGENT_TTL.as_millis()).unwrap_or(i64::MAX);
+        let ttl = i64::try_from(ctx.agent_grace.as_millis()).unwrap_or(i64::MAX);
         let gate = DataplaneGate {
             alive_since: now - ttl,
             unserved_before: (now - ctx.started_at >= ttl).then_some(now - ttl),
@@ -50,10 +50,44 @@ pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
     Ok(created + deleted)
 }
 
+/// How often the agents' metrics are refreshed.
+const AGENT_METRICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Exports what the control plane knows of its agents (no tenant identifiers):
+/// `vpcep_agents_alive`, `vpcep_agents_last_report_age_seconds{agent_id}` and
+/// `vpcep_endpoints_by_serving_agents{agents}` (endpoints the owner wants, by how many live
+/// agents serve them: `0`, `1`, `2`, `3+`).
+pub async fn export_agent_metrics(ctx: &Ctx) -> Result<(), vpcep_store::StoreError> {
+    let now = now_millis();
+    let grace = i64::try_from(ctx.agent_grace.as_millis()).unwrap_or(i64::MAX);
+    let o = ctx.store.agents_overview(now - grace).await?;
+    let alive = o.agents.iter().filter(|(_, t)| *t >= now - grace).count();
+    metrics::gauge!("vpcep_agents_alive").set(alive as f64);
+    for (id, t) in &o.agents {
+        metrics::gauge!("vpcep_agents_last_report_age_seconds", "agent_id" => id.clone())
+            .set((now - t).max(0) as f64 / 1000.0);
+    }
+    let mut buckets = [0u64; 4];
+    for (n, count) in &o.endpoints_by_serving_agents {
+        buckets[usize::try_from(*n).unwrap_or(3).min(3)] += count;
+    }
+    for (label, v) in ["0", "1", "2", "3+"].iter().zip(buckets) {
+        metrics::gauge!("vpcep_endpoints_by_serving_agents", "agents" => *label).set(v as f64);
+    }
+    Ok(())
+}
+
 /// Runs passes until `shutdown` fires: again at once after a full batch, else when woken or
 /// after a short idle wait. Store errors are logged and retried on the next pass.
 pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    let mut agent_metrics_at = tokio::time::Instant::now();
     loop {
+        if ctx.dataplane && tokio::time::Instant::now() >= agent_metrics_at {
+            agent_metrics_at = tokio::time::Instant::now() + AGENT_METRICS_EVERY;
+            if let Err(e) = export_agent_metrics(&ctx).await {
+                tracing::warn!(error = %e, "cannot read the agents' state for metrics");
+            }
+        }
         let moved = match reconcile_once(&ctx).await {
             Ok(n) => n,
             Err(e) => {

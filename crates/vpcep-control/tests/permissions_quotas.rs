@@ -62,6 +62,7 @@ async fn ctx(db: &TestDb) -> Ctx {
         provisioning_delay: Duration::ZERO,
         dataplane: false,
         policy: Arc::default(),
+        agent_grace: vpcep_control::dataplane::DEFAULT_AGENT_GRACE,
         started_at: 0,
     }
 }

@@ -19,6 +19,10 @@ pub struct Snapshot {
     pub version: u64,
     /// Endpoints to serve: every accepted interface endpoint whose service can carry traffic.
     pub endpoints: Vec<EndpointSpec>,
+    /// How often the control plane wants the agent's report, at the least (milliseconds): it
+    /// counts an agent alive only while it reports; `None`: the agent's own heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_every_ms: Option<u64>,
 }
 
 /// One endpoint to realize: listen on `ip` and each `client_port`, forward to `backend_ip` and

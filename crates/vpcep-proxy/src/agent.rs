@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use std::os::fd::OwnedFd;
+
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
 
 use crate::config::ProxyOptions;
+use crate::handover::{Inherited, Offer};
 use crate::metrics::StatsRegistry;
 use crate::supervisor::Supervisor;
 
@@ -24,25 +27,107 @@ pub struct DataPlane {
     stats: StatsRegistry,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    commands: mpsc::Sender<Command>,
+    /// Cancelled once a successor took the listening sockets over.
+    retired: CancellationToken,
+}
+
+/// Requests to the running supervisor.
+enum Command {
+    /// The current snapshot and duplicates of the listening sockets, for a successor.
+    Offer(oneshot::Sender<Option<Offer>>),
 }
 
 impl DataPlane {
     /// Starts a data plane with no listener; it serves nothing until a snapshot is pushed.
     /// Must be called inside a tokio runtime.
     pub fn start(opts: ProxyOptions) -> DataPlane {
+        Self::spawn(Supervisor::new(opts))
+    }
+
+    /// Starts a data plane on what a predecessor handed over (see [`crate::handover`]): it
+    /// serves the predecessor's snapshot on the predecessor's own listening sockets, then tells
+    /// the predecessor, which stops accepting and drains. Sockets the snapshot does not use are
+    /// closed; listeners it lacks are bound as usual.
+    pub async fn start_inheriting(
+        opts: ProxyOptions,
+        mut inherited: Inherited,
+    ) -> std::io::Result<DataPlane> {
+        let mut supervisor = Supervisor::new(opts);
+        supervisor.adopt(std::mem::take(&mut inherited.listeners));
+        let dp = Self::spawn(supervisor);
+        let version = inherited.snapshot.version;
+        dp.push(std::mem::take(&mut inherited.snapshot));
+        dp.applied(version).await;
+        tokio::task::spawn_blocking(move || inherited.done())
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(dp)
+    }
+
+    fn spawn(supervisor: Supervisor) -> DataPlane {
         let (snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
         let (report_tx, reports) = watch::channel(None);
-        let supervisor = Supervisor::new(opts);
+        let (commands, command_rx) = mpsc::channel(4);
         let stats = supervisor.stats();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(supervise(supervisor, snapshot_rx, report_tx, stop.clone()));
+        let task = tokio::spawn(supervise(
+            supervisor,
+            snapshot_rx,
+            report_tx,
+            command_rx,
+            stop.clone(),
+        ));
         DataPlane {
             snapshots,
             reports,
             stats,
             stop,
             task,
+            commands,
+            retired: CancellationToken::new(),
         }
+    }
+
+    /// Offers the listening sockets (and `extra` ones of the process, e.g. its API's) to a
+    /// successor on `listener` (see [`crate::handover`]); [`DataPlane::retired`] resolves once
+    /// one took them over.
+    pub fn offer_handover(
+        &self,
+        listener: tokio::net::UnixListener,
+        extra: Vec<(String, OwnedFd)>,
+    ) {
+        let commands = self.commands.clone();
+        let retired = self.retired.clone();
+        let extra = Arc::new(extra);
+        tokio::spawn(async move {
+            let offer = || {
+                let commands = commands.clone();
+                let extra = extra.clone();
+                async move {
+                    let (tx, rx) = oneshot::channel();
+                    commands.send(Command::Offer(tx)).await.ok()?;
+                    let mut offer = rx.await.ok()??;
+                    for (name, fd) in extra.iter() {
+                        offer.extra.push((name.clone(), fd.try_clone().ok()?));
+                    }
+                    Some(offer)
+                }
+            };
+            match crate::handover::offer(listener, offer).await {
+                Ok(()) => {
+                    tracing::info!("a successor took the listening sockets over; draining");
+                    retired.cancel();
+                }
+                Err(e) => tracing::warn!("the handover socket failed: {e}; no successor can take over"),
+            }
+        });
+    }
+
+    /// Resolves once a successor took the listening sockets over: this process should stop
+    /// ([`DataPlane::shutdown`] then drains its own connections).
+    pub fn retired(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.retired.clone().cancelled_owned()
     }
 
     /// Asks the data plane to serve `snapshot`. Only the latest pushed snapshot is applied:
@@ -89,6 +174,7 @@ async fn supervise(
     mut supervisor: Supervisor,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     reports: watch::Sender<Option<Arc<AgentReport>>>,
+    mut commands: mpsc::Receiver<Command>,
     stop: CancellationToken,
 ) {
     let retry = supervisor.options().retry_interval;
@@ -98,6 +184,14 @@ async fn supervise(
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            Some(Command::Offer(reply)) = commands.recv() => {
+                let offer = current.as_ref().and_then(|snapshot| {
+                    let listeners = supervisor.dup_sockets().ok()?;
+                    Some(Offer { snapshot: (**snapshot).clone(), listeners, extra: Vec::new() })
+                });
+                let _ = reply.send(offer);
+                continue;
+            }
             changed = snapshots.changed() => {
                 if changed.is_err() {
                     break;

@@ -134,6 +134,9 @@ pub struct ProxyOptions {
     /// Addresses of this host to refuse besides those of its interfaces (e.g. the control
     /// plane's listen address when it runs the data plane in process).
     pub extra_host_addresses: Vec<IpAddr>,
+    /// Where this data plane offers its listening sockets to a successor, and where a new one
+    /// asks its predecessor for them (see [`crate::handover`]); `None`: no handover.
+    pub handover_socket: Option<std::path::PathBuf>,
     /// Whether per-endpoint counters go to the process's `metrics` recorder (an agent's own
     /// `--metrics-listen`); off where that recorder is served to anyone (the API's `/metrics`).
     pub export_metrics: bool,
@@ -153,6 +156,7 @@ impl Default for ProxyOptions {
             retry_interval: DEFAULT_RETRY_INTERVAL,
             dataplane_cidrs: AddressPolicy::default().granted().to_vec(),
             extra_host_addresses: Vec::new(),
+            handover_socket: None,
             export_metrics: true,
         }
     }
@@ -422,6 +426,7 @@ mod tests {
         Snapshot {
             version: 1,
             endpoints,
+            report_every_ms: None,
         }
     }
 

@@ -20,6 +20,7 @@
 //! - [`proxy_protocol`]: v1/v2 headers and the TLV numbers;
 //! - [`netns`]: sockets in other network namespaces;
 //! - [`metrics`]: per-endpoint counters;
+//! - [`handover`]: listening sockets passed to a successor process (restarts refuse nothing);
 //! - `agent` and `sync`: the running task and the control-plane client.
 //!
 //! Depends on `vpcep-domain` (contract types) and `vpcep-client` (signed HTTP) only.
@@ -28,6 +29,7 @@ mod agent;
 pub mod config;
 mod connection;
 mod copy;
+pub mod handover;
 mod listener;
 pub mod metrics;
 pub mod netns;

@@ -2,6 +2,7 @@
 //! connections take, and the connection tasks it spawned.
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +52,9 @@ pub(crate) struct RunningListener {
     accept_task: JoinHandle<()>,
     /// Connection tasks, so a drain can wait for them.
     conns: TaskTracker,
+    /// A duplicate of the listening socket, for a successor to take over
+    /// ([`crate::handover`]); closed with the listener.
+    socket: OwnedFd,
 }
 
 /// The error text of a bind failure, without the `(os error N)` suffix.
@@ -64,16 +68,28 @@ fn bind_error(key: &ListenerKey, e: &io::Error) -> String {
 }
 
 impl RunningListener {
-    /// Binds `key` and starts accepting.
+    /// Binds `key` (or serves `adopted`, a socket a predecessor bound for it) and starts
+    /// accepting.
     pub(crate) async fn start(
         key: &ListenerKey,
         route: Arc<Route>,
         shared: Arc<Shared>,
+        adopted: Option<std::net::TcpListener>,
     ) -> Result<Self, String> {
-        let listener = shared
-            .netns
-            .bind(key.netns.as_deref(), key.addr, shared.opts.backlog)
-            .await
+        let listener = match adopted {
+            Some(l) => l
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(|e| format!("cannot serve the socket handed over for {key}: {e}"))?,
+            None => shared
+                .netns
+                .bind(key.netns.as_deref(), key.addr, shared.opts.backlog)
+                .await
+                .map_err(|e| bind_error(key, &e))?,
+        };
+        let socket = listener
+            .as_fd()
+            .try_clone_to_owned()
             .map_err(|e| bind_error(key, &e))?;
         let route = Arc::new(ArcSwap::new(route));
         let stop = CancellationToken::new();
@@ -94,7 +110,13 @@ impl RunningListener {
             abort,
             accept_task,
             conns,
+            socket,
         })
+    }
+
+    /// Another descriptor of the listening socket (for a successor).
+    pub(crate) fn dup_socket(&self) -> io::Result<OwnedFd> {
+        self.socket.try_clone()
     }
 
     /// The config new connections use.
@@ -113,6 +135,7 @@ impl RunningListener {
     pub(crate) async fn close(self, deadline: Duration) -> impl std::future::Future<Output = ()> {
         self.stop.cancel();
         let _ = self.accept_task.await;
+        drop(self.socket);
         let (conns, abort) = (self.conns, self.abort);
         conns.close();
         async move {

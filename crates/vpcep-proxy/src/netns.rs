@@ -176,6 +176,9 @@ async fn spawn_worker(name: &str, path: PathBuf) -> io::Result<mpsc::Sender<Job>
 fn listen_socket(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
+    // Several agents (same user) may serve one endpoint on one host: the kernel spreads new
+    // connections over their sockets, and losing one loses only its own connections.
+    s.set_reuse_port(true)?;
     // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt per
     // listener instead of one per connection.
     s.set_tcp_nodelay(true)?;

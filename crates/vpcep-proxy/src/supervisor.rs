@@ -28,6 +28,9 @@ pub struct Supervisor {
     listeners: HashMap<ListenerKey, RunningListener>,
     /// Listeners that failed to start, with the error last logged.
     failing: HashMap<ListenerKey, String>,
+    /// Listening sockets a predecessor handed over, served by the next [`Supervisor::apply`]
+    /// instead of binding anew.
+    adopted: HashMap<ListenerKey, std::net::TcpListener>,
     stats: StatsRegistry,
     /// Drains of closed listeners, so shutdown can wait for them too.
     drains: TaskTracker,
@@ -41,6 +44,7 @@ impl Supervisor {
             shared: Arc::new(Shared::new(opts)),
             listeners: HashMap::new(),
             failing: HashMap::new(),
+            adopted: HashMap::new(),
             stats,
             drains: TaskTracker::new(),
         }
@@ -54,6 +58,20 @@ impl Supervisor {
     /// The per-endpoint counters (shared: stays valid while the supervisor runs).
     pub fn stats(&self) -> StatsRegistry {
         self.stats.clone()
+    }
+
+    /// Serves these sockets (handed over by a predecessor, see [`crate::handover`]) for their
+    /// keys in the next [`Supervisor::apply`], instead of binding anew.
+    pub fn adopt(&mut self, sockets: HashMap<ListenerKey, std::net::TcpListener>) {
+        self.adopted = sockets;
+    }
+
+    /// Duplicates of the listening sockets, for a successor (see [`crate::handover`]).
+    pub fn dup_sockets(&self) -> std::io::Result<Vec<(ListenerKey, std::os::fd::OwnedFd)>> {
+        self.listeners
+            .iter()
+            .map(|(k, l)| Ok((k.clone(), l.dup_socket()?)))
+            .collect()
     }
 
     /// The listeners currently accepting, sorted.
@@ -121,7 +139,8 @@ impl Supervisor {
                 cfg: cfg.clone(),
                 metrics: self.stats.endpoint(&cfg.endpoint_id),
             });
-            match RunningListener::start(key, route, self.shared.clone()).await {
+            let adopted = self.adopted.remove(key);
+            match RunningListener::start(key, route, self.shared.clone(), adopted).await {
                 Ok(l) => {
                     info!(listener = %key, endpoint_id = %cfg.endpoint_id, backend = %cfg.backend, "listening");
                     self.listeners.insert(key.clone(), l);
@@ -138,6 +157,8 @@ impl Supervisor {
                 }
             }
         }
+        // Sockets a predecessor handed over that this snapshot does not want are closed.
+        self.adopted.clear();
         // An unchanged failure is logged once; one that cleared or is no longer wanted is
         // forgotten.
         let listening = &self.listeners;

@@ -8,11 +8,13 @@
 //!   control plane learns the realized state without waiting for a change.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use reqwest::Method;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 use vpcep_client::Client;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
@@ -22,10 +24,11 @@ use crate::config::ProxyOptions;
 
 /// Default long-poll wait asked of the control plane.
 pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default interval at which the last report is sent again.
+/// Default interval at which the last report is sent again (the control plane may ask for a
+/// shorter one in its snapshots, see `Snapshot::report_every_ms`).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
-/// Default ceiling of the retry backoff.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Default ceiling of the retry delay when no control-plane node answers.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// First retry delay.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// Shortest interval between polls that return an unchanged version.
@@ -36,8 +39,9 @@ const POLL_GRACE: Duration = Duration::from_secs(15);
 /// How `vpcep agent` reaches its control plane, and how it proxies.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Base URL of the control plane, e.g. `http://127.0.0.1:8480`.
-    pub control_plane: String,
+    /// Base URLs of the control-plane nodes, e.g. `http://127.0.0.1:8480`; the agent follows
+    /// one and moves to the next after a failed call.
+    pub control_planes: Vec<String>,
     /// Access key of an operator account.
     pub access_key: String,
     /// Secret key of that account.
@@ -48,17 +52,17 @@ pub struct AgentConfig {
     pub poll_timeout: Duration,
     /// Interval at which the last report is re-sent.
     pub heartbeat: Duration,
-    /// Ceiling of the retry backoff when the control plane is down.
+    /// Ceiling of the retry delay when no node answers (with jitter).
     pub max_backoff: Duration,
     /// Data-plane options (agent id, PROXY version, copy mode, drain deadline, …).
     pub proxy: ProxyOptions,
 }
 
 impl AgentConfig {
-    /// A config with default timings and proxy options.
+    /// A config for one control-plane node with default timings and proxy options.
     pub fn new(control_plane: &str, access_key: &str, secret_key: &str) -> Self {
         AgentConfig {
-            control_plane: control_plane.to_string(),
+            control_planes: vec![control_plane.to_string()],
             access_key: access_key.to_string(),
             secret_key: secret_key.to_string(),
             project_id: String::new(),
@@ -76,32 +80,110 @@ pub enum AgentError {
     /// The control-plane URL or credentials cannot make a client.
     #[error("invalid agent configuration: {0}")]
     Config(String),
+    /// The handover socket (see [`crate::handover`]) cannot be used.
+    #[error("handover socket {path}: {source}")]
+    Handover {
+        /// The socket's path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The control-plane nodes and the one the agent follows now.
+struct Nodes {
+    clients: Vec<Client>,
+    current: AtomicUsize,
+}
+
+impl Nodes {
+    fn current(&self) -> (usize, &Client) {
+        let i = self.current.load(Ordering::Relaxed) % self.clients.len();
+        (i, &self.clients[i])
+    }
+
+    /// After a failed call to node `failed`: follow the next one (unless another task moved
+    /// on already). Answers whether a whole round of nodes has failed since `round_start`.
+    fn next_after(&self, failed: usize) -> usize {
+        let next = (failed + 1) % self.clients.len();
+        let _ = self
+            .current
+            .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed);
+        next
+    }
 }
 
 /// Runs the agent until `shutdown` completes, then stops accepting and drains connections up
-/// to `cfg.proxy.drain_timeout`. Control-plane outages are logged and retried, never fatal.
+/// to `cfg.proxy.drain_timeout`. Control-plane outages are logged and retried on every node,
+/// never fatal. With a handover socket, a running predecessor's listening sockets are taken over
+/// first, and this agent offers its own to a successor: once one took them over, it drains
+/// and returns.
 pub async fn run_agent(
     cfg: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let client = Client::new(
-        &cfg.control_plane,
-        &cfg.access_key,
-        &cfg.secret_key,
-        &cfg.project_id,
-    )
-    .map_err(|e| AgentError::Config(e.to_string()))?;
-    let dp = DataPlane::start(cfg.proxy.clone());
-    info!(control_plane = %cfg.control_plane, agent_id = %cfg.proxy.agent_id, "agent started");
+    if cfg.control_planes.is_empty() {
+        return Err(AgentError::Config("no control-plane URL".into()));
+    }
+    let clients = cfg
+        .control_planes
+        .iter()
+        .map(|url| {
+            Client::new(url, &cfg.access_key, &cfg.secret_key, &cfg.project_id)
+                .map_err(|e| AgentError::Config(format!("{url}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let nodes = Nodes {
+        clients,
+        current: AtomicUsize::new(0),
+    };
+    let dp = start_data_plane(&cfg.proxy).await?;
+    info!(control_planes = ?cfg.control_planes, agent_id = %cfg.proxy.agent_id, "agent started");
+    let kick = Notify::new();
+    let heartbeat = watch::channel(cfg.heartbeat).0;
     tokio::select! {
         _ = shutdown => info!("agent shutting down"),
-        _ = poll_snapshots(&client, &cfg, dp.snapshot_sender()) => {}
-        _ = post_reports(&client, &cfg, dp.reports()) => {}
+        _ = dp.retired() => info!("a successor took over; draining the connections of this agent"),
+        _ = poll_snapshots(&nodes, &cfg, dp.snapshot_sender(), &kick, &heartbeat) => {}
+        _ = post_reports(&nodes, &cfg, dp.reports(), &kick, heartbeat.subscribe()) => {}
     }
     dp.shutdown().await;
     Ok(())
 }
 
+/// The data plane: on a predecessor's sockets when one hands them over, offering its own at
+/// the handover socket when configured.
+async fn start_data_plane(opts: &ProxyOptions) -> Result<DataPlane, AgentError> {
+    let Some(path) = opts.handover_socket.clone() else {
+        return Ok(DataPlane::start(opts.clone()));
+    };
+    let failed = |source: std::io::Error| AgentError::Handover {
+        path: path.display().to_string(),
+        source,
+    };
+    let asked = path.clone();
+    let inherited = tokio::task::spawn_blocking(move || crate::handover::take_over(&asked))
+        .await
+        .map_err(|e| failed(std::io::Error::other(e)))?
+        .map_err(failed)?;
+    let dp = match inherited {
+        Some(inherited) => {
+            info!(
+                listeners = inherited.listeners.len(),
+                "took the listening sockets over from the running agent"
+            );
+            DataPlane::start_inheriting(opts.clone(), inherited)
+                .await
+                .map_err(failed)?
+        }
+        None => DataPlane::start(opts.clone()),
+    };
+    dp.offer_handover(crate::handover::bind(&path).map_err(failed)?, Vec::new());
+    Ok(dp)
+}
+
+/// Exponential delays from [`MIN_BACKOFF`] to a ceiling, each with ±20% jitter so that agents
+/// do not retry in step.
 #[derive(Debug)]
 struct Backoff {
     next: Duration,
@@ -121,23 +203,27 @@ impl Backoff {
     fn step(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(self.max.max(MIN_BACKOFF));
-        d
+        d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
     }
 }
 
 async fn poll_snapshots(
-    client: &Client,
+    nodes: &Nodes,
     cfg: &AgentConfig,
     snapshots: watch::Sender<Arc<Snapshot>>,
+    kick: &Notify,
+    heartbeat: &watch::Sender<Duration>,
 ) {
     let mut since: Option<u64> = None;
     let mut backoff = Backoff::new(cfg.max_backoff);
+    let mut failed_in_a_row = 0usize;
     let wait = cfg.poll_timeout.as_secs();
     loop {
         let path = match since {
             Some(v) => format!("/agent/v1/snapshot?since={v}&timeout={wait}"),
             None => format!("/agent/v1/snapshot?timeout={wait}"),
         };
+        let (node, client) = nodes.current();
         let asked = tokio::time::Instant::now();
         let answer = tokio::time::timeout(
             cfg.poll_timeout + POLL_GRACE,
@@ -146,11 +232,23 @@ async fn poll_snapshots(
         .await;
         let failure = match answer {
             Ok(Ok(snapshot)) => {
+                if failed_in_a_row > 0 {
+                    // Back after an outage: the pending report goes now, not at its next retry.
+                    kick.notify_one();
+                }
+                failed_in_a_row = 0;
                 backoff.reset();
+                if let Some(ms) = snapshot.report_every_ms.filter(|ms| *ms > 0) {
+                    heartbeat.send_if_modified(|h| {
+                        let asked = cfg.heartbeat.min(Duration::from_millis(ms));
+                        std::mem::replace(h, asked) != asked
+                    });
+                }
                 if since != Some(snapshot.version) {
                     info!(
                         version = snapshot.version,
                         endpoints = snapshot.endpoints.len(),
+                        node = %cfg.control_planes[node],
                         "new snapshot"
                     );
                     since = Some(snapshot.version);
@@ -165,9 +263,21 @@ async fn poll_snapshots(
             Ok(Err(e)) => e.to_string(),
             Err(_) => "no answer in time".to_string(),
         };
+        failed_in_a_row += 1;
+        let next = nodes.next_after(node);
+        // The next node is tried at once; a delay only once every node failed in this round.
+        if failed_in_a_row % nodes.clients.len() != 0 {
+            warn!(
+                node = %cfg.control_planes[node],
+                "snapshot poll failed: {failure}; trying {}",
+                cfg.control_planes[next]
+            );
+            continue;
+        }
         let delay = backoff.step();
         warn!(
-            "snapshot poll failed: {failure}; serving the current snapshot, retrying in {delay:?}"
+            node = %cfg.control_planes[node],
+            "snapshot poll failed: {failure}; no control-plane node answers: serving the current snapshot, retrying in {delay:?}"
         );
         tokio::time::sleep(delay).await;
     }
@@ -191,26 +301,32 @@ async fn post_report(client: &Client, report: &AgentReport) -> Result<(), String
 }
 
 async fn post_reports(
-    client: &Client,
+    nodes: &Nodes,
     cfg: &AgentConfig,
     mut reports: watch::Receiver<Option<Arc<AgentReport>>>,
+    kick: &Notify,
+    mut heartbeat: watch::Receiver<Duration>,
 ) {
     let mut backoff = Backoff::new(cfg.max_backoff);
     let mut last: Option<Arc<AgentReport>> = None;
     loop {
+        let every = *heartbeat.borrow_and_update();
         tokio::select! {
             changed = reports.changed() => {
                 if changed.is_err() {
                     return;
                 }
             }
-            _ = tokio::time::sleep(cfg.heartbeat), if last.is_some() => {}
+            _ = heartbeat.changed() => continue,
+            _ = tokio::time::sleep(every), if last.is_some() => {}
         }
-        // Send the newest report; on failure retry, switching to a newer one if it appears.
+        // Send the newest report; on failure try the next node, then retry, switching to a
+        // newer report if one appears, and at once when a poll got through again.
         loop {
             let Some(report) = reports.borrow_and_update().clone() else {
                 break;
             };
+            let (node, client) = nodes.current();
             match post_report(client, &report).await {
                 Ok(()) => {
                     backoff.reset();
@@ -218,12 +334,17 @@ async fn post_reports(
                     break;
                 }
                 Err(e) => {
+                    nodes.next_after(node);
                     let delay = backoff.step();
                     warn!(
                         version = report.version,
+                        node = %cfg.control_planes[node],
                         "posting the report failed: {e}; retrying in {delay:?}"
                     );
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = kick.notified() => {}
+                    }
                 }
             }
         }

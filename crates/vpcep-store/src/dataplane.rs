@@ -224,6 +224,38 @@ impl SqlStore {
         Ok(Snapshot {
             version: v,
             endpoints,
+            report_every_ms: None,
+        })
+    }
+
+    pub(crate) async fn dp_overview(&self, alive_since: i64) -> StoreResult<crate::AgentsOverview> {
+        let mut c = self.reader().await?;
+        let agents = query("SELECT agent_id, reported_at FROM agents ORDER BY agent_id")
+            .fetch_all(&mut c)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("agent_id")?, r.try_get("reported_at")?)))
+            .collect::<StoreResult<Vec<(String, i64)>>>()?;
+        let by = query(
+            "SELECT n, COUNT(*) AS endpoints FROM (SELECT (SELECT COUNT(*) FROM endpoint_realizations r \
+             JOIN agents a ON a.agent_id = r.agent_id WHERE r.endpoint_id = e.id AND r.ok = 1 \
+             AND a.reported_at >= $1) AS n FROM endpoints e WHERE e.status IN ('accepted', 'failed')) x \
+             GROUP BY n ORDER BY n",
+        )
+        .bind(alive_since)
+        .fetch_all(&mut c)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                u64::try_from(r.try_get::<i64, _>("endpoints")?).unwrap_or(0),
+            ))
+        })
+        .collect::<StoreResult<Vec<(u64, u64)>>>()?;
+        Ok(crate::AgentsOverview {
+            agents,
+            endpoints_by_serving_agents: by,
         })
     }
 

@@ -90,6 +90,15 @@ pub struct DataplaneGate {
     pub policy: AddressPolicy,
 }
 
+/// What [`Store::agents_overview`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentsOverview {
+    /// Every agent that ever reported, with the time (ms) of its last report.
+    pub agents: Vec<(String, i64)>,
+    /// (number of live agents serving an endpoint, number of such endpoints), by the first.
+    pub endpoints_by_serving_agents: Vec<(u64, u64)>,
+}
+
 /// Results of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -454,6 +463,9 @@ pub trait Store: Send + Sync + 'static {
         report: &vpcep_domain::dataplane::AgentReport,
         now: i64,
     ) -> StoreResult<()>;
+    /// The agents and when each last reported, and how many endpoints the owner wants
+    /// (`accepted` or `failed`) are served by how many agents alive since `alive_since`.
+    async fn agents_overview(&self, alive_since: i64) -> StoreResult<AgentsOverview>;
     /// When the oldest resource still in `creating` or `deleting` entered that state.
     async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
     // ---- service permissions and quota usage (#3, #4, #5, #14, #18, #27) ----

@@ -319,6 +319,10 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn agents_overview(&self, alive_since: i64) -> StoreResult<crate::AgentsOverview> {
+        self.dp_overview(alive_since).await
+    }
+
     async fn settle_claims(&self, limit: u32) -> StoreResult<u64> {
         self.claims_settle(limit).await
     }

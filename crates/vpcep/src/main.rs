@@ -1,5 +1,6 @@
 //! `vpcep`: the control plane (`serve`) and, in later subcommands, the agent and client.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,9 +36,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AgentArgs {
-    /// The control plane's URL, e.g. http://127.0.0.1:8480.
-    #[arg(long, env = "VPCEP_CONTROL_PLANE")]
-    control_plane: String,
+    /// The control plane's URL, e.g. http://127.0.0.1:8480; several nodes: repeat the flag or
+    /// separate URLs with commas (the agent follows one and moves on after a failed call).
+    #[arg(long, env = "VPCEP_CONTROL_PLANE", required = true, value_delimiter = ',', value_parser = parse_url)]
+    control_plane: Vec<String>,
     /// Name in reports (default: the host name).
     #[arg(long, env = "VPCEP_AGENT_ID")]
     agent_id: Option<String>,
@@ -59,6 +61,29 @@ struct ProxyArgs {
     /// addresses and link-local addresses are refused even inside them. Empty: none.
     #[arg(long, env = "VPCEP_DATAPLANE_CIDRS", default_value = vpcep_domain::dataplane::DEFAULT_DATAPLANE_CIDRS, value_parser = parse_cidrs)]
     dataplane_cidrs: Cidrs,
+    /// How long open connections may go on after the data plane stops (SIGTERM) or hands its
+    /// listeners to a successor; it exits as soon as they finish.
+    #[arg(long, env = "VPCEP_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+    /// Unix socket where a new process takes the listening sockets over from a running one, so
+    /// that a restart refuses no connection (start the new one; the old one drains and exits).
+    /// Default: /run/vpcep/<agent id>.sock for an agent; beside the SQLite file for serve.
+    #[arg(long, env = "VPCEP_HANDOVER_SOCKET")]
+    handover_socket: Option<PathBuf>,
+}
+
+/// Checks a `--control-plane` URL (`http://` or `https://`, a host, an optional port).
+fn parse_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        format!("{text:?} is not a URL ({e}); expected e.g. http://127.0.0.1:8480")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{text:?}: expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:8480"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// A parsed `--dataplane-cidrs` value.
@@ -78,6 +103,8 @@ impl ProxyArgs {
                 vpcep_proxy::ProxyVersion::V2
             },
             dataplane_cidrs: self.dataplane_cidrs.0.clone(),
+            drain_timeout: self.drain_timeout,
+            handover_socket: self.handover_socket.clone(),
             ..Default::default()
         }
     }
@@ -113,6 +140,10 @@ struct ServeArgs {
     /// them (for separate `vpcep agent` processes; implied by --with-agent).
     #[arg(long, env = "VPCEP_REQUIRE_AGENT")]
     require_agent: bool,
+    /// How long an agent counts as alive after its last report; an endpoint no live agent
+    /// serves for this long is shown `failed` (agents are asked to report 3 times as often).
+    #[arg(long, env = "VPCEP_AGENT_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    agent_grace: Duration,
     #[command(flatten)]
     proxy: ProxyArgs,
 }
@@ -150,6 +181,23 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
 }
 
+/// Takes the listening sockets over from a `serve --with-agent` running with the same handover
+/// socket (`None` when none runs).
+async fn take_over(path: &std::path::Path) -> anyhow::Result<Option<vpcep_proxy::handover::Inherited>> {
+    let asked = path.to_path_buf();
+    let inherited = tokio::task::spawn_blocking(move || vpcep_proxy::handover::take_over(&asked))
+        .await?
+        .with_context(|| format!("taking over from the server at {}", path.display()))?;
+    if let Some(i) = &inherited {
+        tracing::info!(
+            listeners = i.listeners.len(),
+            socket = %path.display(),
+            "took the listening sockets over from the running server"
+        );
+    }
+    Ok(inherited)
+}
+
 /// An agent holds two sockets per connection: use the hard limit of open files.
 fn raise_nofile_limit() {
     match vpcep_proxy::raise_nofile_limit() {
@@ -164,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cli.log_format);
     match cli.command {
         Command::Serve(a) => {
-            let cfg = ServeConfig {
+            let mut cfg = ServeConfig {
                 database: a.database,
                 region: a.region,
                 accounts: a.accounts,
@@ -174,12 +222,36 @@ async fn main() -> anyhow::Result<()> {
                 with_agent: a.with_agent,
                 require_agent: a.require_agent,
                 proxy: a.proxy.options(),
+                agent_grace: a.agent_grace,
             };
+            let mut inherited = None;
             if cfg.with_agent {
                 raise_nofile_limit();
+                let path = cfg.proxy.handover_socket.clone().unwrap_or_else(|| {
+                    server::default_handover_socket(&cfg.database, &cfg.proxy.agent_id)
+                });
+                inherited = take_over(&path).await?;
+                cfg.proxy.handover_socket = Some(path);
             }
-            let listener = tokio::net::TcpListener::bind(&a.listen).await?;
-            server::run(cfg, listener, shutdown_signal()).await
+            // The predecessor's API socket, when it listens where this server is to listen.
+            let wanted: Option<std::net::SocketAddr> = a.listen.parse().ok();
+            let api = inherited
+                .as_mut()
+                .and_then(|i| i.extra.remove(server::HANDOVER_API))
+                .filter(|l| l.local_addr().ok() == wanted);
+            let listener = match api {
+                Some(l) => {
+                    l.set_nonblocking(true)?;
+                    tokio::net::TcpListener::from_std(l)?
+                }
+                None => tokio::net::TcpListener::bind(&a.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", a.listen))?,
+            };
+            server::ControlPlane::open(&cfg)
+                .await?
+                .serve_inheriting(listener, inherited, shutdown_signal())
+                .await
         }
         Command::Client(c) => {
             // A failed call has printed the API's error body; exit 1 without a backtrace.
@@ -193,10 +265,16 @@ async fn main() -> anyhow::Result<()> {
             raise_nofile_limit();
             // An operator account's keys: --access-key/--secret-key, or the account file.
             let (ak, sk, _) = cli.conn.credentials()?;
-            let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane, &ak, &sk);
+            let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane[0], &ak, &sk);
+            cfg.control_planes = a.control_plane;
             cfg.proxy = a.proxy.options();
             if let Some(id) = a.agent_id {
                 cfg.proxy.agent_id = id;
+            }
+            if cfg.proxy.handover_socket.is_none() {
+                cfg.proxy.handover_socket = Some(vpcep_proxy::handover::default_path(
+                    &cfg.proxy.agent_id,
+                ));
             }
             // The recorder must exist before the data plane takes its metric handles.
             let stop = tokio_util::sync::CancellationToken::new();

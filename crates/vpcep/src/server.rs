@@ -43,6 +43,9 @@ pub struct ServeConfig {
     pub require_agent: bool,
     /// Data-plane tunables for `with_agent`.
     pub proxy: vpcep_proxy::ProxyOptions,
+    /// `--agent-grace`: how long an agent counts as alive after its last report, and an
+    /// endpoint no live agent serves stays `accepted`.
+    pub agent_grace: Duration,
 }
 
 impl Default for ServeConfig {
@@ -57,21 +60,26 @@ impl Default for ServeConfig {
             with_agent: false,
             require_agent: false,
             proxy: vpcep_proxy::ProxyOptions::default(),
+            agent_grace: vpcep_control::dataplane::DEFAULT_AGENT_GRACE,
         }
     }
 }
 
-/// Where the default account's TOML copy is written: beside the SQLite file, else `./vpcep-data`.
-fn default_account_path(database: &str) -> PathBuf {
-    let sqlite_path = database
+/// The directory of a `sqlite://` database, if the URL names one.
+fn sqlite_dir(database: &str) -> Option<PathBuf> {
+    database
         .strip_prefix("sqlite://")
         .or_else(|| database.strip_prefix("sqlite:"))
-        .map(|p| p.split('?').next().unwrap_or(p));
-    let dir = sqlite_path
+        .map(|p| p.split('?').next().unwrap_or(p))
         .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| PathBuf::from("./vpcep-data"));
-    dir.join("default-account.toml")
+}
+
+/// Where the default account's TOML copy is written: beside the SQLite file, else `./vpcep-data`.
+fn default_account_path(database: &str) -> PathBuf {
+    sqlite_dir(database)
+        .unwrap_or_else(|| PathBuf::from("./vpcep-data"))
+        .join("default-account.toml")
 }
 
 /// The tenants: the accounts file when given, else the stored default account (made and
@@ -167,6 +175,7 @@ impl ControlPlane {
             provisioning_delay: cfg.provisioning_delay,
             dataplane,
             policy: Arc::new(policy),
+            agent_grace: cfg.agent_grace,
             started_at: vpcep_domain::time::now_millis(),
         });
         if let Some(path) = &cfg.inventory {
@@ -191,6 +200,19 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_inheriting(listener, None, shutdown).await
+    }
+
+    /// Like [`ControlPlane::serve`], on what a predecessor handed over (`inherited`, see
+    /// `vpcep_proxy::handover`): its data plane's listening sockets and snapshot. With the data
+    /// plane in process and a handover socket, this server offers its own sockets (the API's
+    /// listener included) to a successor, and stops as `shutdown` would once one took them.
+    pub async fn serve_inheriting(
+        self,
+        listener: TcpListener,
+        inherited: Option<vpcep_proxy::handover::Inherited>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
         let reconciler = tokio::spawn(vpcep_control::reconciler::run(
             self.ctx.clone(),
@@ -199,17 +221,46 @@ impl ControlPlane {
         let mut state =
             AppState::new(self.ctx.clone(), metrics_handle()).with_rate_limit(self.rate_limit);
         let local = listener.local_addr()?;
-        let agent = self.in_process_agent.map(|mut opts| {
-            // Per-endpoint counters name tenants' endpoints: not in the API's open `/metrics`,
-            // but at the operator-signed `/agent/v1/metrics`. The API's own address is the
-            // host's, never the data plane's.
-            opts.export_metrics = false;
-            opts.extra_host_addresses.push(local.ip());
-            let dp = vpcep_proxy::DataPlane::start(opts);
-            let stats = dp.stats().clone();
-            state.dataplane_metrics = Some(Arc::new(move || stats.render_prometheus()));
-            tokio::spawn(run_in_process_agent(self.ctx.clone(), dp, cancel.clone()))
-        });
+        let mut retired = None;
+        let agent = match self.in_process_agent {
+            Some(mut opts) => {
+                // Per-endpoint counters name tenants' endpoints: not in the API's open
+                // `/metrics`, but at the operator-signed `/agent/v1/metrics`. The API's own
+                // address is the host's, never the data plane's.
+                opts.export_metrics = false;
+                opts.extra_host_addresses.push(local.ip());
+                let dp = match inherited {
+                    Some(i) => vpcep_proxy::DataPlane::start_inheriting(opts.clone(), i)
+                        .await
+                        .context("serving the sockets the predecessor handed over")?,
+                    None => vpcep_proxy::DataPlane::start(opts.clone()),
+                };
+                if let Some(path) = &opts.handover_socket {
+                    let api = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
+                    let socket = vpcep_proxy::handover::bind(path)
+                        .with_context(|| format!("handover socket {}", path.display()))?;
+                    dp.offer_handover(socket, vec![(HANDOVER_API.to_string(), api)]);
+                    retired = Some(dp.retired());
+                }
+                let stats = dp.stats().clone();
+                state.dataplane_metrics = Some(Arc::new(move || stats.render_prometheus()));
+                Some(tokio::spawn(run_in_process_agent(
+                    self.ctx.clone(),
+                    dp,
+                    cancel.clone(),
+                )))
+            }
+            None => None,
+        };
+        let shutdown = async move {
+            match retired {
+                Some(retired) => tokio::select! {
+                    _ = shutdown => {}
+                    _ = retired => tracing::info!("a successor took the listening sockets over; stopping"),
+                },
+                None => shutdown.await,
+            }
+        };
         let app = vpcep_api::router(state);
         tracing::info!(addr = %listener.local_addr()?, backend = self.ctx.store.backend(), region = %self.ctx.region, "vpcep control plane listening");
         vpcep_api::serve::serve(
@@ -230,6 +281,18 @@ impl ControlPlane {
 
 /// How often the in-process agent confirms it is alive when nothing changes.
 const IN_PROCESS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The name of the API's listening socket in a handover.
+pub const HANDOVER_API: &str = "api";
+
+/// The default handover socket of `serve --with-agent`: beside the SQLite file, else the
+/// agent's default for `serve-<agent id>`.
+pub fn default_handover_socket(database: &str, agent_id: &str) -> PathBuf {
+    match sqlite_dir(database) {
+        Some(dir) => dir.join("dataplane.sock"),
+        None => vpcep_proxy::handover::default_path(&format!("serve-{agent_id}")),
+    }
+}
 
 /// `--with-agent`: feeds the in-process data plane the desired state straight from the control
 /// plane (no HTTP) and records its reports — each new one at once, the latest again every

@@ -69,7 +69,11 @@ pub fn spec(endpoint_id: &str, ip: &str, port: u16, backend: SocketAddr) -> Endp
 }
 
 pub fn snapshot(version: u64, endpoints: Vec<EndpointSpec>) -> Snapshot {
-    Snapshot { version, endpoints }
+    Snapshot {
+        version,
+        endpoints,
+        report_every_ms: None,
+    }
 }
 
 /// What an echo backend does with a connection.
