@@ -39,7 +39,8 @@ pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResul
         .dataplane_snapshot(&ctx.policy)
         .await
         .map_err(store_error)?;
-    snapshot.report_every_ms = u64::try_from((ctx.agent_grace / REPORTS_PER_GRACE).as_millis()).ok();
+    snapshot.report_every_ms =
+        u64::try_from((ctx.agent_grace / REPORTS_PER_GRACE).as_millis()).ok();
     Ok(snapshot)
 }
 

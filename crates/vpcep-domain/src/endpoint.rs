@@ -569,8 +569,15 @@ mod tests {
         assert_eq!(PendingAcceptance.apply(Receive).unwrap(), Accepted);
         assert_eq!(PendingAcceptance.apply(Reject).unwrap(), Rejected);
         assert_eq!(Accepted.apply(Reject).unwrap(), Rejected);
-        assert_eq!(Failed.apply(Reject).unwrap(), Rejected, "the owner can always revoke");
-        assert_eq!(Failed.apply(Receive).unwrap_err().code, ErrorCode::EndpointFailed);
+        assert_eq!(
+            Failed.apply(Reject).unwrap(),
+            Rejected,
+            "the owner can always revoke"
+        );
+        assert_eq!(
+            Failed.apply(Receive).unwrap_err().code,
+            ErrorCode::EndpointFailed
+        );
         assert_eq!(Rejected.apply(Receive).unwrap(), Accepted);
         assert_eq!(
             Accepted.apply(Receive).unwrap_err().code,

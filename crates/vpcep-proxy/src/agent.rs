@@ -119,7 +119,9 @@ impl DataPlane {
                     tracing::info!("a successor took the listening sockets over; draining");
                     retired.cancel();
                 }
-                Err(e) => tracing::warn!("the handover socket failed: {e}; no successor can take over"),
+                Err(e) => {
+                    tracing::warn!("the handover socket failed: {e}; no successor can take over")
+                }
             }
         });
     }

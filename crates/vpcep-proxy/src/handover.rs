@@ -124,7 +124,13 @@ pub fn default_path(agent_id: &str) -> PathBuf {
     };
     let name: String = agent_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{name}.sock"))
 }
@@ -166,7 +172,10 @@ pub fn take_over(path: &Path) -> io::Result<Option<Inherited>> {
     conn.read_exact(&mut len)?;
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_HEADER {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "handover header too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "handover header too large",
+        ));
     }
     let mut header = vec![0u8; len];
     conn.read_exact(&mut header)?;
@@ -220,7 +229,10 @@ fn recv_fds(conn: &UnixStream, max: usize) -> io::Result<Vec<OwnedFd>> {
         return Ok(out);
     }
     if out.len() > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "more sockets than announced"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "more sockets than announced",
+        ));
     }
     Ok(out)
 }
@@ -228,11 +240,19 @@ fn recv_fds(conn: &UnixStream, max: usize) -> io::Result<Vec<OwnedFd>> {
 fn send_offer(conn: &mut UnixStream, offer: &Offer) -> io::Result<()> {
     let header = Header {
         snapshot: offer.snapshot.clone(),
-        listeners: offer.listeners.iter().map(|(k, _)| WireKey::from(k)).collect(),
+        listeners: offer
+            .listeners
+            .iter()
+            .map(|(k, _)| WireKey::from(k))
+            .collect(),
         extra: offer.extra.iter().map(|(n, _)| n.clone()).collect(),
     };
     let json = serde_json::to_vec(&header).map_err(io::Error::other)?;
-    conn.write_all(&u32::try_from(json.len()).map_err(io::Error::other)?.to_be_bytes())?;
+    conn.write_all(
+        &u32::try_from(json.len())
+            .map_err(io::Error::other)?
+            .to_be_bytes(),
+    )?;
     conn.write_all(&json)?;
     let fds: Vec<BorrowedFd<'_>> = offer
         .listeners
@@ -244,7 +264,9 @@ fn send_offer(conn: &mut UnixStream, offer: &Offer) -> io::Result<()> {
         let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(BATCH))];
         let mut cmsg = SendAncillaryBuffer::new(&mut space);
         if !cmsg.push(SendAncillaryMessage::ScmRights(batch)) {
-            return Err(io::Error::other("cannot fit the descriptors in one message"));
+            return Err(io::Error::other(
+                "cannot fit the descriptors in one message",
+            ));
         }
         sendmsg(&*conn, &[IoSlice::new(b"F")], &mut cmsg, SendFlags::empty())?;
     }

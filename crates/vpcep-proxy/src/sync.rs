@@ -1,11 +1,13 @@
-//! `vpcep agent --control-plane URL`: long-polls the control plane for snapshots, feeds a
-//! [`DataPlane`], and posts its reports back. While the control plane is unreachable the
-//! agent keeps serving the last snapshot and retries with exponential backoff.
+//! `vpcep agent --control-plane URL[,URL...]`: long-polls a control-plane node for snapshots,
+//! feeds a [`DataPlane`], and posts its reports back. A failed call moves the agent to the next
+//! node at once; while no node answers it keeps serving the last snapshot and retries with a
+//! jittered delay capped at [`AgentConfig::max_backoff`] (2 s). The first successful poll after
+//! an outage also sends the pending report at once.
 //!
 //! Transport (see `vpcep_domain::dataplane`), signed with an operator's AK/SK:
 //! - `GET /agent/v1/snapshot?since=<version>&timeout=<secs>`
-//! - `POST /agent/v1/report` (204), re-sent every [`AgentConfig::heartbeat`] so a restarted
-//!   control plane learns the realized state without waiting for a change.
+//! - `POST /agent/v1/report` (204), re-sent every [`AgentConfig::heartbeat`] (or as often as the
+//!   snapshot's `report_every_ms` asks) so the control plane counts the agent alive.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,7 +105,7 @@ impl Nodes {
     }
 
     /// After a failed call to node `failed`: follow the next one (unless another task moved
-    /// on already). Answers whether a whole round of nodes has failed since `round_start`.
+    /// on already). Answers the node followed now.
     fn next_after(&self, failed: usize) -> usize {
         let next = (failed + 1) % self.clients.len();
         let _ = self
@@ -266,7 +268,7 @@ async fn poll_snapshots(
         failed_in_a_row += 1;
         let next = nodes.next_after(node);
         // The next node is tried at once; a delay only once every node failed in this round.
-        if failed_in_a_row % nodes.clients.len() != 0 {
+        if !failed_in_a_row.is_multiple_of(nodes.clients.len()) {
             warn!(
                 node = %cfg.control_planes[node],
                 "snapshot poll failed: {failure}; trying {}",

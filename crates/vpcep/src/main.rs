@@ -75,9 +75,8 @@ struct ProxyArgs {
 /// Checks a `--control-plane` URL (`http://` or `https://`, a host, an optional port).
 fn parse_url(text: &str) -> Result<String, String> {
     let text = text.trim();
-    let url = reqwest::Url::parse(text).map_err(|e| {
-        format!("{text:?} is not a URL ({e}); expected e.g. http://127.0.0.1:8480")
-    })?;
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("{text:?} is not a URL ({e}); expected e.g. http://127.0.0.1:8480"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
             "{text:?}: expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:8480"
@@ -183,7 +182,9 @@ async fn shutdown_signal() {
 
 /// Takes the listening sockets over from a `serve --with-agent` running with the same handover
 /// socket (`None` when none runs).
-async fn take_over(path: &std::path::Path) -> anyhow::Result<Option<vpcep_proxy::handover::Inherited>> {
+async fn take_over(
+    path: &std::path::Path,
+) -> anyhow::Result<Option<vpcep_proxy::handover::Inherited>> {
     let asked = path.to_path_buf();
     let inherited = tokio::task::spawn_blocking(move || vpcep_proxy::handover::take_over(&asked))
         .await?
@@ -272,9 +273,8 @@ async fn main() -> anyhow::Result<()> {
                 cfg.proxy.agent_id = id;
             }
             if cfg.proxy.handover_socket.is_none() {
-                cfg.proxy.handover_socket = Some(vpcep_proxy::handover::default_path(
-                    &cfg.proxy.agent_id,
-                ));
+                cfg.proxy.handover_socket =
+                    Some(vpcep_proxy::handover::default_path(&cfg.proxy.agent_id));
             }
             // The recorder must exist before the data plane takes its metric handles.
             let stop = tokio_util::sync::CancellationToken::new();

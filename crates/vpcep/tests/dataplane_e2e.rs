@@ -617,6 +617,7 @@ gateway_ip = "127.35.0.1"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    let handover = dir.path().join("agent.sock");
     let agent_args = [
         "agent",
         "--control-plane",
@@ -631,6 +632,8 @@ gateway_ip = "127.35.0.1"
         "1",
         "--dataplane-cidrs",
         DATAPLANE_CIDRS,
+        "--handover-socket",
+        handover.to_str().unwrap(),
     ];
     let mut agent = Child::vpcep("vpcep agent", dir.path(), &agent_args);
     api.wait_service(&svc, "available").await;
@@ -680,24 +683,6 @@ gateway_ip = "127.35.0.1"
     agent.assert_running();
     agent.kill().await;
     serve.kill().await;
-}
-
-/// Waits until `child` (a `vpcep serve`) answers `/health`.
-async fn healthy(mut child: Child, base: &str) -> Child {
-    let url = format!("{base}/health");
-    eventually(SETTLE, || {
-        child.assert_running();
-        let url = url.clone();
-        async move {
-            match reqwest::get(&url).await {
-                Ok(r) if r.status().is_success() => Ok(()),
-                Ok(r) => Err(format!("HTTP {}", r.status())),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-    })
-    .await;
-    child
 }
 
 fn uuid() -> String {

@@ -391,6 +391,42 @@ impl Child {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-s", "TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits up to `timeout` for the process to exit; answers its status, `None` while it runs.
+    pub async fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+}
+
+/// Waits until `child` (a `vpcep serve`) answers `GET {base}/health`.
+pub async fn healthy(mut child: Child, base: &str) -> Child {
+    let url = format!("{base}/health");
+    eventually(SETTLE, || {
+        child.assert_running();
+        let url = url.clone();
+        async move {
+            match reqwest::get(&url).await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("HTTP {}", r.status())),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    })
+    .await;
+    child
 }
 
 impl Drop for Child {
