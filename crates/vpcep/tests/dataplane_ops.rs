@@ -123,13 +123,7 @@ async fn endpoint_through(
     net: &str,
     consumer: &str,
 ) -> (String, std::net::SocketAddr, Backend) {
-    let (pvpc, psub) = api
-        .vpc_with_subnet(
-            &format!("p-{net}"),
-            &format!("{net}.0.0/16"),
-            &format!("{net}.0.0/24"),
-        )
-        .await;
+    let (svc, backend) = api.published(net, false).await;
     let (cvpc, csub) = api
         .vpc_with_subnet(
             &format!("c-{consumer}"),
@@ -137,12 +131,6 @@ async fn endpoint_through(
             &format!("{consumer}.0.0/24"),
         )
         .await;
-    let backend = Backend::start(&format!("{net}.0.10:0")).await;
-    let port = api.port(&psub, &format!("{net}.0.10")).await;
-    let svc = api
-        .service(&port, &pvpc, &[(80, backend.addr.port())], "close", false)
-        .await;
-    api.wait_service(&svc, "available").await;
     let ip = format!("{consumer}.0.10");
     let ep = id_of(&api.endpoint(&svc, &cvpc, &csub, &ip, None).await);
     api.wait_endpoint(&ep, "accepted").await;

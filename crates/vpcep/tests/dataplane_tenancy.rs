@@ -21,25 +21,6 @@ fn with_agent() -> PlaneOptions {
     }
 }
 
-/// A published service of `api`'s tenant: a provider VPC `{net}.0.0/16`, an echo backend on
-/// `{net}.0.10`, port 80 → the backend. Answers the service id and the backend.
-async fn published(api: &Api, net: &str, approval: bool) -> (String, Backend) {
-    let (vpc, subnet) = api
-        .vpc_with_subnet(
-            &format!("provider-{net}"),
-            &format!("{net}.0.0/16"),
-            &format!("{net}.0.0/24"),
-        )
-        .await;
-    let backend = Backend::start(&format!("{net}.0.10:0")).await;
-    let port = api.port(&subnet, &format!("{net}.0.10")).await;
-    let svc = api
-        .service(&port, &vpc, &[(80, backend.addr.port())], "close", approval)
-        .await;
-    api.wait_service(&svc, "available").await;
-    (svc, backend)
-}
-
 /// Creates an endpoint (`port_ip` when given, else the store's choice); answers the status and
 /// the body.
 async fn try_endpoint(
@@ -70,8 +51,8 @@ async fn a_tenant_cannot_take_over_another_tenants_listener() {
     let plane = Plane::start(with_agent()).await;
     let victim = Api::of(&plane.base_url, VICTIM);
     let attacker = Api::of(&plane.base_url, ATTACKER);
-    let (v_svc, v_backend) = published(&victim, "127.70", false).await;
-    let (a_svc, a_backend) = published(&attacker, "127.72", true).await;
+    let (v_svc, v_backend) = victim.published("127.70", false).await;
+    let (a_svc, a_backend) = attacker.published("127.72", true).await;
     // Both consume in a VPC of the same CIDR, in the host's address space.
     let v_net = victim
         .vpc_with_subnet("consumer", "127.71.0.0/16", "127.71.0.0/24")
@@ -136,8 +117,8 @@ async fn racing_claims_through_two_nodes_leave_one_owner_on_postgres() {
     let (node_b, stop_b, task_b) = plane.second_node().await;
     let victim = Api::of(&plane.base_url, VICTIM);
     let attacker = Api::of(&node_b, ATTACKER);
-    let (v_svc, v_backend) = published(&victim, "127.74", true).await;
-    let (a_svc, a_backend) = published(&attacker, "127.76", true).await;
+    let (v_svc, v_backend) = victim.published("127.74", true).await;
+    let (a_svc, a_backend) = attacker.published("127.76", true).await;
     let v_net = victim
         .vpc_with_subnet("consumer", "127.75.0.0/16", "127.75.0.0/24")
         .await;
@@ -241,7 +222,7 @@ async fn the_hosts_own_and_link_local_addresses_are_never_reached() {
     })
     .await;
     let api = &plane.api;
-    let (svc, _) = published(api, "127.80", false).await;
+    let (svc, _) = api.published("127.80", false).await;
 
     // A service's ip lies inside its VPC: not the host's loopback, metadata or public addresses.
     let (pvpc, psub) = api
@@ -347,7 +328,7 @@ async fn delete_cuts_established_connections_within_a_second() {
     init_tracing();
     let plane = Plane::start(with_agent()).await;
     let api = &plane.api;
-    let (svc, _) = published(api, "127.82", false).await;
+    let (svc, _) = api.published("127.82", false).await;
     let net = api
         .vpc_with_subnet("consumer", "127.83.0.0/16", "127.83.0.0/24")
         .await;
@@ -372,7 +353,7 @@ async fn the_open_metrics_name_no_endpoint_and_operators_read_the_data_planes() 
     init_tracing();
     let plane = Plane::start(with_agent()).await;
     let api = &plane.api;
-    let (svc, _) = published(api, "127.84", false).await;
+    let (svc, _) = api.published("127.84", false).await;
     let net = api
         .vpc_with_subnet("consumer", "127.85.0.0/16", "127.85.0.0/24")
         .await;
@@ -415,7 +396,7 @@ async fn the_open_metrics_name_no_endpoint_and_operators_read_the_data_planes() 
 async fn after_a_restart_an_endpoint_that_cannot_listen_is_failed_until_it_can() {
     init_tracing();
     let mut plane = Plane::start(with_agent()).await;
-    let (svc, _) = published(&plane.api, "127.86", false).await;
+    let (svc, _) = plane.api.published("127.86", false).await;
     let net = plane
         .api
         .vpc_with_subnet("consumer", "127.87.0.0/16", "127.87.0.0/24")

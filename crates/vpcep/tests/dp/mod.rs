@@ -521,6 +521,26 @@ impl Api {
         (vpc_id, subnet_id)
     }
 
+    /// A published service of this tenant: a provider VPC `{net}.0.0/16`, an echo backend on
+    /// `{net}.0.10`, port 80 → the backend, `close`; answers the service id once `available`,
+    /// and the backend.
+    pub async fn published(&self, net: &str, approval: bool) -> (String, Backend) {
+        let (vpc, subnet) = self
+            .vpc_with_subnet(
+                &format!("provider-{net}"),
+                &format!("{net}.0.0/16"),
+                &format!("{net}.0.0/24"),
+            )
+            .await;
+        let backend = Backend::start(&format!("{net}.0.10:0")).await;
+        let port = self.port(&subnet, &format!("{net}.0.10")).await;
+        let svc = self
+            .service(&port, &vpc, &[(80, backend.addr.port())], "close", approval)
+            .await;
+        self.wait_service(&svc, "available").await;
+        (svc, backend)
+    }
+
     /// A VM NIC with a fixed IP in `subnet_id`; answers its id.
     pub async fn port(&self, subnet_id: &str, ip: &str) -> String {
         let p = self
