@@ -9,16 +9,21 @@
 //! - [`error`]: `HttpError`, the request scope (id, account).
 //! - [`auth`]: signature verification middleware, body limit.
 //! - [`extract`]: JSON bodies, query parameters, `Caller`.
+//! - [`json`]: strict JSON (one value, UTF-8, objects where objects belong).
 //! - `routes`: one module per resource; every route is registered through a table that records
 //!   it ([`registered_routes`]).
+//! - [`serve`]: the server loop (connection deadlines and caps); [`tls`]: HTTPS.
 //! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
 
 pub mod auth;
+mod conns;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod openapi;
 mod routes;
 pub mod serve;
+pub mod tls;
 
 pub use routes::registered as registered_routes;
 
@@ -45,6 +50,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Requests per second each account may make (`None`: unlimited).
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Request body bytes all requests together may hold buffered (`--max-buffered-bytes`).
+    pub body_budget: auth::BodyBudget,
 }
 
 impl AppState {
@@ -54,7 +61,14 @@ impl AppState {
             ctx,
             metrics,
             rate_limiter: None,
+            body_budget: auth::BodyBudget::default(),
         }
+    }
+
+    /// Lets all requests together hold at most `bytes` of buffered request bodies.
+    pub fn with_body_budget(mut self, bytes: usize) -> Self {
+        self.body_budget = auth::BodyBudget::new(bytes);
+        self
     }
 
     /// Limits each account to `per_second` requests per second (bursts of the same size).

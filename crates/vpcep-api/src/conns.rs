@@ -1,0 +1,408 @@
+//! The connection table behind [`crate::serve`]: what each open connection is doing and since
+//! when, so that a sweeper can close the ones that sent no complete request head in time or sat
+//! idle too long, and the accept loop can shed idle connections (those that never sent a request
+//! first, oldest first) when the table is full.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Connected, no complete request head yet (TLS handshake and HTTP/2 preface included).
+const AWAITING_FIRST: u8 = 0;
+/// Idle after a request, then bytes of the next head arrived (HTTP/1 only).
+const READING_HEAD: u8 = 1;
+/// At least one request is being handled or answered.
+const BUSY: u8 = 2;
+/// Between requests.
+const IDLE: u8 = 3;
+
+/// Why the server closed a connection (the `reason` label of
+/// `vpcep_http_connections_closed_total`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CloseReason {
+    /// No complete request head within the header timeout.
+    HeaderTimeout,
+    /// Idle longer than the idle timeout.
+    IdleTimeout,
+    /// A request or its answer took longer than the busy timeout (e.g. a client that never
+    /// reads the response).
+    BusyTimeout,
+    /// Shed to make room for a new connection, or because file descriptors ran out.
+    Shed,
+}
+
+impl CloseReason {
+    fn label(self) -> &'static str {
+        match self {
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::BusyTimeout => "busy_timeout",
+            CloseReason::Shed => "shed",
+        }
+    }
+}
+
+/// One open connection's state, shared by its task, its I/O, its requests and the table.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    phase: AtomicU8,
+    /// Milliseconds since the table's epoch at which `phase` was last entered or refreshed.
+    since: AtomicU64,
+    in_flight: AtomicU32,
+    /// The client spoke HTTP/2 (frames between requests are not the start of a head).
+    h2: AtomicBool,
+    /// The first bytes have been seen (the protocol is decided).
+    sniffed: AtomicBool,
+    /// Close now (drop the connection).
+    pub(crate) kill: CancellationToken,
+    /// Stop after the requests in progress (hyper's graceful shutdown).
+    pub(crate) drain: CancellationToken,
+    epoch: Instant,
+}
+
+impl Conn {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn enter(&self, phase: u8) {
+        self.since.store(self.now(), Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    /// Bytes arrived from the client.
+    fn on_read(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.sniffed.swap(true, Ordering::Relaxed) && bytes.starts_with(b"PRI") {
+            self.h2.store(true, Ordering::Relaxed);
+        }
+        if !self.h2.load(Ordering::Relaxed)
+            && self
+                .phase
+                .compare_exchange(IDLE, READING_HEAD, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.since.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// A request head arrived: the connection is busy until the returned guard is dropped
+    /// (when its response has been written or abandoned).
+    pub(crate) fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.enter(BUSY);
+        RequestGuard(self.clone())
+    }
+}
+
+/// Keeps a connection busy while a request and its response are alive.
+#[derive(Debug)]
+pub(crate) struct RequestGuard(Arc<Conn>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.enter(IDLE);
+        } else {
+            self.0.since.store(self.0.now(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Timeouts the sweeper enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    pub(crate) header: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) busy: Duration,
+}
+
+/// Every open connection of one server.
+#[derive(Debug)]
+pub(crate) struct Table {
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    next_id: AtomicU64,
+    /// Signalled whenever a connection leaves the table.
+    pub(crate) freed: Notify,
+    epoch: Instant,
+}
+
+/// Removes its connection from the table when the connection's task ends.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    table: Arc<Table>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.table.lock().remove(&self.id);
+        metrics::gauge!("vpcep_http_connections").decrement(1.0);
+        self.table.freed.notify_one();
+    }
+}
+
+impl Table {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Table {
+            conns: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            freed: Notify::new(),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open connections (including those told to close that have not finished yet).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Adds a new connection.
+    pub(crate) fn register(self: &Arc<Self>) -> (Arc<Conn>, Registration) {
+        let conn = Arc::new(Conn {
+            phase: AtomicU8::new(AWAITING_FIRST),
+            since: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
+            in_flight: AtomicU32::new(0),
+            h2: AtomicBool::new(false),
+            sniffed: AtomicBool::new(false),
+            kill: CancellationToken::new(),
+            drain: CancellationToken::new(),
+            epoch: self.epoch,
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, conn.clone());
+        metrics::gauge!("vpcep_http_connections").increment(1.0);
+        (
+            conn,
+            Registration {
+                table: self.clone(),
+                id,
+            },
+        )
+    }
+
+    fn kill(conn: &Conn, reason: CloseReason) {
+        if !conn.kill.is_cancelled() {
+            conn.kill.cancel();
+            metrics::counter!("vpcep_http_connections_closed_total", "reason" => reason.label())
+                .increment(1);
+            tracing::debug!(reason = reason.label(), "closing a connection");
+        }
+    }
+
+    /// Closes connections past their deadlines; returns how many were told to close or drain.
+    pub(crate) fn sweep(&self, d: Deadlines) -> usize {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let ms = |t: Duration| t.as_millis() as u64;
+        let mut closed = 0;
+        for conn in self.lock().values() {
+            if conn.kill.is_cancelled() {
+                continue;
+            }
+            let age = now.saturating_sub(conn.since.load(Ordering::Relaxed));
+            match conn.phase.load(Ordering::Acquire) {
+                AWAITING_FIRST | READING_HEAD if age > ms(d.header) => {
+                    Self::kill(conn, CloseReason::HeaderTimeout);
+                    closed += 1;
+                }
+                BUSY if age > ms(d.busy) => {
+                    Self::kill(conn, CloseReason::BusyTimeout);
+                    closed += 1;
+                }
+                IDLE if age > ms(d.idle) + ms(d.header) => {
+                    // Told to drain a header timeout ago and still open.
+                    Self::kill(conn, CloseReason::IdleTimeout);
+                    closed += 1;
+                }
+                IDLE if age > ms(d.idle) && !conn.drain.is_cancelled() => {
+                    conn.drain.cancel();
+                    metrics::counter!("vpcep_http_connections_closed_total", "reason" => CloseReason::IdleTimeout.label())
+                        .increment(1);
+                    closed += 1;
+                }
+                _ => {}
+            }
+        }
+        closed
+    }
+
+    /// Makes room for `want` more connections below `max`: closes connections that are not
+    /// handling a request, those that never completed a request head first, then the longest
+    /// idle. Returns how many are on their way out (closed now or earlier); 0 means every
+    /// connection is busy.
+    pub(crate) fn shed(&self, max: usize, want: usize) -> usize {
+        let conns = self.lock();
+        let doomed = conns.values().filter(|c| c.kill.is_cancelled()).count();
+        let needed = (conns.len() + want).saturating_sub(max);
+        if needed <= doomed {
+            return doomed;
+        }
+        let mut candidates: Vec<(u8, u64, &Arc<Conn>)> = conns
+            .values()
+            .filter(|c| !c.kill.is_cancelled())
+            .filter_map(|c| {
+                let class = match c.phase.load(Ordering::Acquire) {
+                    AWAITING_FIRST | READING_HEAD => 0,
+                    IDLE if c.in_flight.load(Ordering::Acquire) == 0 => 1,
+                    _ => return None,
+                };
+                Some((class, c.since.load(Ordering::Relaxed), c))
+            })
+            .collect();
+        let n = (needed - doomed).min(candidates.len());
+        if n < candidates.len() {
+            candidates.select_nth_unstable_by_key(n, |(class, since, _)| (*class, *since));
+        }
+        for (_, _, c) in &candidates[..n] {
+            Self::kill(c, CloseReason::Shed);
+        }
+        doomed + n
+    }
+
+    /// Tells every connection to finish its requests and close (a graceful stop).
+    pub(crate) fn drain_all(&self) {
+        for c in self.lock().values() {
+            c.drain.cancel();
+        }
+    }
+
+    /// Closes every connection now.
+    pub(crate) fn kill_all(&self) {
+        for c in self.lock().values() {
+            c.kill.cancel();
+        }
+    }
+}
+
+/// A client stream that reports the bytes it reads to its [`Conn`] (the start of a request
+/// head after an idle period; HTTP/2 by its preface).
+pub(crate) struct Watched<S> {
+    inner: S,
+    conn: Arc<Conn>,
+}
+
+impl<S> Watched<S> {
+    pub(crate) fn new(inner: S, conn: Arc<Conn>) -> Self {
+        Watched { inner, conn }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res {
+            self.conn.on_read(&buf.filled()[before..]);
+        }
+        res
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: Deadlines = Deadlines {
+        header: Duration::from_millis(50),
+        idle: Duration::from_millis(100),
+        busy: Duration::from_millis(200),
+    };
+
+    #[test]
+    fn sheds_connections_without_a_request_first_then_the_longest_idle_never_busy_ones() {
+        let t = Table::new();
+        let (busy, _r1) = t.register();
+        let _g = busy.begin();
+        let (idle_old, _r2) = t.register();
+        drop(idle_old.begin());
+        std::thread::sleep(Duration::from_millis(5));
+        let (idle_new, _r3) = t.register();
+        drop(idle_new.begin());
+        let (fresh, _r4) = t.register();
+        assert_eq!(t.shed(4, 1), 1);
+        assert!(fresh.kill.is_cancelled());
+        assert_eq!(t.shed(4, 2), 2, "the doomed one counts; one more goes");
+        assert!(idle_old.kill.is_cancelled() && !idle_new.kill.is_cancelled());
+        assert_eq!(t.shed(2, 2), 3);
+        assert!(!busy.kill.is_cancelled(), "a busy connection is never shed");
+        assert_eq!(t.shed(1, 4), 3, "nothing left to shed");
+    }
+
+    #[test]
+    fn sweeps_slow_heads_long_idles_and_stuck_requests() {
+        let t = Table::new();
+        let (silent, _r1) = t.register();
+        let (idle, _r2) = t.register();
+        drop(idle.begin());
+        let (busy, _r3) = t.register();
+        let g = busy.begin();
+        let (trickle, _r4) = t.register();
+        drop(trickle.begin());
+        std::thread::sleep(Duration::from_millis(60));
+        trickle.on_read(b"GE");
+        assert_eq!(t.sweep(D), 1);
+        assert!(silent.kill.is_cancelled());
+        std::thread::sleep(Duration::from_millis(60));
+        t.sweep(D);
+        assert!(trickle.kill.is_cancelled(), "a head started after idling has the header timeout");
+        assert!(idle.drain.is_cancelled() && !idle.kill.is_cancelled());
+        assert!(!busy.kill.is_cancelled());
+        std::thread::sleep(Duration::from_millis(100));
+        t.sweep(D);
+        assert!(busy.kill.is_cancelled() && idle.kill.is_cancelled());
+        drop(g);
+    }
+
+    #[test]
+    fn http2_frames_between_requests_do_not_start_a_head() {
+        let t = Table::new();
+        let (c, _r) = t.register();
+        c.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        drop(c.begin());
+        c.on_read(b"\x00\x00\x08\x06");
+        assert_eq!(c.phase.load(Ordering::Relaxed), IDLE);
+    }
+}
