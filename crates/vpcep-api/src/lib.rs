@@ -31,6 +31,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::FutureExt as _;
 use error::{HttpError, RequestScope, REQUEST};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::{Arc, OnceLock};
@@ -146,8 +147,13 @@ async fn request_scope(req: Request, next: Next) -> Response {
         if let Some(e) = check_request_size(&req) {
             return e.into_response();
         }
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-            Ok(resp) => resp,
+        let handled = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
+            Ok(Ok(resp)) => error::ensure_api_shape(resp).await,
+            Ok(Err(_)) => {
+                tracing::error!("a request handler panicked");
+                HttpError::new(ErrorCode::System, "Internal error").into_response()
+            }
             Err(_) => {
                 HttpError::new(ErrorCode::RequestTimeout, "The request timed out").into_response()
             }

@@ -52,6 +52,9 @@ pub struct AgentConfig {
     pub max_backoff: Duration,
     /// Data-plane options (agent id, PROXY version, copy mode, drain deadline, …).
     pub proxy: ProxyOptions,
+    /// PEM CA certificates an `https://` control plane is verified against (`--ca-cert`);
+    /// `None`: the system's roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl AgentConfig {
@@ -66,6 +69,7 @@ impl AgentConfig {
             heartbeat: DEFAULT_HEARTBEAT,
             max_backoff: DEFAULT_MAX_BACKOFF,
             proxy: ProxyOptions::default(),
+            ca_cert_pem: None,
         }
     }
 }
@@ -90,6 +94,10 @@ pub async fn run_agent(
         &cfg.secret_key,
         &cfg.project_id,
     )
+    .and_then(|c| match &cfg.ca_cert_pem {
+        Some(pem) => c.with_ca_cert(pem),
+        None => Ok(c),
+    })
     .map_err(|e| AgentError::Config(e.to_string()))?;
     let dp = DataPlane::start(cfg.proxy.clone());
     info!(control_plane = %cfg.control_plane, agent_id = %cfg.proxy.agent_id, "agent started");
