@@ -5,15 +5,20 @@
 # plus the server's resident memory before and at its peak under attack. Targets: p99 under
 # attack <= 2x the quiet p99; RSS < 300 MiB.
 #
-# Settings (environment): DURATION (measured seconds per phase, 10), WARMUP (1), CONNECTIONS
-# (signed show-service connections, 4), IDLE (10000), SLOW (1000), BODIES (500), RAMP (seconds
-# the floods run before the measurement, 12). Extra arguments go to vpcep-bench.
+# The signed client is one keep-alive connection sending show-service RATE times a second
+# (paced, so its latency is the server's answer time, not a saturation queue).
+#
+# Settings (environment): DURATION (measured seconds per phase, 20), WARMUP (3), CONNECTIONS
+# (signed connections, 1), RATE (requests/s per signed connection, 200), IDLE (10000), SLOW
+# (1000), BODIES (500), RAMP (seconds the floods run before the measurement, 12). Extra
+# arguments go to vpcep-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION="${DURATION:-10}"
-WARMUP="${WARMUP:-1}"
-CONNECTIONS="${CONNECTIONS:-4}"
+DURATION="${DURATION:-20}"
+WARMUP="${WARMUP:-3}"
+CONNECTIONS="${CONNECTIONS:-1}"
+RATE="${RATE:-200}"
 IDLE="${IDLE:-10000}"
 SLOW="${SLOW:-1000}"
 BODIES="${BODIES:-500}"
@@ -31,5 +36,5 @@ echo "== building release binaries (vpcep, vpcep-bench)"
 cargo build --release -p vpcep -p vpcep-bench
 
 target/release/vpcep-bench --spawn sqlite --soak \
-  --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
+  --connections "$CONNECTIONS" --rate-per-connection "$RATE" --duration "$DURATION" --warmup "$WARMUP" \
   --soak-idle "$IDLE" --soak-slow "$SLOW" --soak-bodies "$BODIES" --soak-ramp "$RAMP" "$@"

@@ -62,6 +62,10 @@ pub(crate) struct Conn {
     sniffed: AtomicBool,
     /// Close now (drop the connection).
     pub(crate) kill: CancellationToken,
+    /// `kill` was cancelled (an atomic: the sweeper reads it for every connection, often).
+    doomed: AtomicBool,
+    /// `drain` was cancelled.
+    draining: AtomicBool,
     /// Stop after the requests in progress (hyper's graceful shutdown).
     pub(crate) drain: CancellationToken,
     epoch: Instant,
@@ -70,6 +74,24 @@ pub(crate) struct Conn {
 impl Conn {
     fn now(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn is_doomed(&self) -> bool {
+        self.doomed.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection now.
+    pub(crate) fn close(&self) {
+        if !self.doomed.swap(true, Ordering::Relaxed) {
+            self.kill.cancel();
+        }
+    }
+
+    /// Finishes the requests in progress, then closes (graceful).
+    pub(crate) fn start_drain(&self) {
+        if !self.draining.swap(true, Ordering::Relaxed) {
+            self.drain.cancel();
+        }
     }
 
     fn enter(&self, phase: u8) {
@@ -179,6 +201,8 @@ impl Table {
             h2: AtomicBool::new(false),
             sniffed: AtomicBool::new(false),
             kill: CancellationToken::new(),
+            doomed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             drain: CancellationToken::new(),
             epoch: self.epoch,
         });
@@ -194,49 +218,59 @@ impl Table {
         )
     }
 
-    fn kill(conn: &Conn, reason: CloseReason) {
-        if !conn.kill.is_cancelled() {
-            conn.kill.cancel();
+    /// Tells `conns` to close now, counting them under `reason`.
+    fn kill(conns: &[Arc<Conn>], reason: CloseReason) {
+        for c in conns {
+            c.close();
+        }
+        if !conns.is_empty() {
             metrics::counter!("vpcep_http_connections_closed_total", "reason" => reason.label())
-                .increment(1);
-            tracing::debug!(reason = reason.label(), "closing a connection");
+                .increment(conns.len() as u64);
+            tracing::debug!(reason = reason.label(), count = conns.len(), "closing connections");
         }
     }
 
-    /// Closes connections past their deadlines; returns how many were told to close or drain.
-    pub(crate) fn sweep(&self, d: Deadlines) -> usize {
+    /// Closes (or, idle ones, drains) connections past their deadlines, at most `budget` of
+    /// them: a wave of connections that all expire together (a flood opened at once) is closed
+    /// over several sweeps rather than waking thousands of tasks at the same instant. Answers
+    /// how many were told to close or drain.
+    pub(crate) fn sweep(&self, d: Deadlines, budget: usize) -> usize {
         let now = self.epoch.elapsed().as_millis() as u64;
         let ms = |t: Duration| t.as_millis() as u64;
-        let mut closed = 0;
-        for conn in self.lock().values() {
-            if conn.kill.is_cancelled() {
-                continue;
-            }
-            let age = now.saturating_sub(conn.since.load(Ordering::Relaxed));
-            match conn.phase.load(Ordering::Acquire) {
-                AWAITING_FIRST | READING_HEAD if age > ms(d.header) => {
-                    Self::kill(conn, CloseReason::HeaderTimeout);
-                    closed += 1;
+        let (mut head, mut busy, mut idle, mut drain) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        {
+            let conns = self.lock();
+            for conn in conns.values() {
+                if head.len() + busy.len() + idle.len() + drain.len() >= budget {
+                    break;
                 }
-                BUSY if age > ms(d.busy) => {
-                    Self::kill(conn, CloseReason::BusyTimeout);
-                    closed += 1;
+                if conn.is_doomed() {
+                    continue;
                 }
-                IDLE if age > ms(d.idle) + ms(d.header) => {
+                let age = now.saturating_sub(conn.since.load(Ordering::Relaxed));
+                match conn.phase.load(Ordering::Acquire) {
+                    AWAITING_FIRST | READING_HEAD if age > ms(d.header) => head.push(conn.clone()),
+                    BUSY if age > ms(d.busy) => busy.push(conn.clone()),
                     // Told to drain a header timeout ago and still open.
-                    Self::kill(conn, CloseReason::IdleTimeout);
-                    closed += 1;
+                    IDLE if age > ms(d.idle) + ms(d.header) => idle.push(conn.clone()),
+                    IDLE if age > ms(d.idle) && !conn.draining.load(Ordering::Relaxed) => {
+                        drain.push(conn.clone())
+                    }
+                    _ => {}
                 }
-                IDLE if age > ms(d.idle) && !conn.drain.is_cancelled() => {
-                    conn.drain.cancel();
-                    metrics::counter!("vpcep_http_connections_closed_total", "reason" => CloseReason::IdleTimeout.label())
-                        .increment(1);
-                    closed += 1;
-                }
-                _ => {}
             }
         }
-        closed
+        Self::kill(&head, CloseReason::HeaderTimeout);
+        Self::kill(&busy, CloseReason::BusyTimeout);
+        Self::kill(&idle, CloseReason::IdleTimeout);
+        for c in &drain {
+            c.start_drain();
+        }
+        if !drain.is_empty() {
+            metrics::counter!("vpcep_http_connections_closed_total", "reason" => CloseReason::IdleTimeout.label())
+                .increment(drain.len() as u64);
+        }
+        head.len() + busy.len() + idle.len() + drain.len()
     }
 
     /// Makes room for `want` more connections below `max`: closes connections that are not
@@ -244,45 +278,47 @@ impl Table {
     /// idle. Returns how many are on their way out (closed now or earlier); 0 means every
     /// connection is busy.
     pub(crate) fn shed(&self, max: usize, want: usize) -> usize {
-        let conns = self.lock();
-        let doomed = conns.values().filter(|c| c.kill.is_cancelled()).count();
-        let needed = (conns.len() + want).saturating_sub(max);
-        if needed <= doomed {
-            return doomed;
-        }
-        let mut candidates: Vec<(u8, u64, &Arc<Conn>)> = conns
-            .values()
-            .filter(|c| !c.kill.is_cancelled())
-            .filter_map(|c| {
-                let class = match c.phase.load(Ordering::Acquire) {
-                    AWAITING_FIRST | READING_HEAD => 0,
-                    IDLE if c.in_flight.load(Ordering::Acquire) == 0 => 1,
-                    _ => return None,
-                };
-                Some((class, c.since.load(Ordering::Relaxed), c))
-            })
-            .collect();
-        let n = (needed - doomed).min(candidates.len());
-        if n < candidates.len() {
-            candidates.select_nth_unstable_by_key(n, |(class, since, _)| (*class, *since));
-        }
-        for (_, _, c) in &candidates[..n] {
-            Self::kill(c, CloseReason::Shed);
-        }
-        doomed + n
+        let (victims, doomed) = {
+            let conns = self.lock();
+            let doomed = conns.values().filter(|c| c.is_doomed()).count();
+            let needed = (conns.len() + want).saturating_sub(max);
+            if needed <= doomed {
+                return doomed;
+            }
+            let mut candidates: Vec<(u8, u64, &Arc<Conn>)> = conns
+                .values()
+                .filter(|c| !c.is_doomed())
+                .filter_map(|c| {
+                    let class = match c.phase.load(Ordering::Acquire) {
+                        AWAITING_FIRST | READING_HEAD => 0,
+                        IDLE if c.in_flight.load(Ordering::Acquire) == 0 => 1,
+                        _ => return None,
+                    };
+                    Some((class, c.since.load(Ordering::Relaxed), c))
+                })
+                .collect();
+            let n = (needed - doomed).min(candidates.len());
+            if n < candidates.len() {
+                candidates.select_nth_unstable_by_key(n, |(class, since, _)| (*class, *since));
+            }
+            let victims: Vec<Arc<Conn>> = candidates[..n].iter().map(|(_, _, c)| (*c).clone()).collect();
+            (victims, doomed)
+        };
+        Self::kill(&victims, CloseReason::Shed);
+        doomed + victims.len()
     }
 
     /// Tells every connection to finish its requests and close (a graceful stop).
     pub(crate) fn drain_all(&self) {
         for c in self.lock().values() {
-            c.drain.cancel();
+            c.start_drain();
         }
     }
 
     /// Closes every connection now.
     pub(crate) fn kill_all(&self) {
         for c in self.lock().values() {
-            c.kill.cancel();
+            c.close();
         }
     }
 }
@@ -383,15 +419,15 @@ mod tests {
         drop(trickle.begin());
         std::thread::sleep(Duration::from_millis(60));
         trickle.on_read(b"GE");
-        assert_eq!(t.sweep(D), 1);
+        assert_eq!(t.sweep(D, usize::MAX), 1);
         assert!(silent.kill.is_cancelled());
         std::thread::sleep(Duration::from_millis(60));
-        t.sweep(D);
+        t.sweep(D, usize::MAX);
         assert!(trickle.kill.is_cancelled(), "a head started after idling has the header timeout");
         assert!(idle.drain.is_cancelled() && !idle.kill.is_cancelled());
         assert!(!busy.kill.is_cancelled());
         std::thread::sleep(Duration::from_millis(100));
-        t.sweep(D);
+        t.sweep(D, usize::MAX);
         assert!(busy.kill.is_cancelled() && idle.kill.is_cancelled());
         drop(g);
     }

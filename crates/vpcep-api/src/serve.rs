@@ -34,6 +34,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
+/// Most connections the sweeper closes per second for timeouts: a flood that expires all at
+/// once is closed over a few seconds instead of stalling the workers in one burst.
+const SWEEP_RATE: usize = 5_000;
+
 /// Default [`HttpLimits::max_connections`] when the open-file limit is unknown.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
@@ -82,10 +86,10 @@ impl HttpLimits {
         }
     }
 
-    /// How often the sweeper looks: a tenth of the shortest timeout, within 20 ms..1 s.
+    /// How often the sweeper looks: a hundredth of the shortest timeout, within 10..100 ms.
     fn sweep_every(&self) -> Duration {
-        (self.header_timeout.min(self.idle_timeout) / 10)
-            .clamp(Duration::from_millis(20), Duration::from_secs(1))
+        (self.header_timeout.min(self.idle_timeout) / 100)
+            .clamp(Duration::from_millis(10), Duration::from_millis(100))
     }
 }
 
@@ -112,6 +116,7 @@ struct AcceptErrors {
     backoff: Duration,
     suppressed: u64,
     last_log: Option<Instant>,
+    last_error: Option<Instant>,
 }
 
 impl AcceptErrors {
@@ -120,6 +125,7 @@ impl AcceptErrors {
             backoff: Duration::ZERO,
             suppressed: 0,
             last_log: None,
+            last_error: None,
         }
     }
 
@@ -136,12 +142,18 @@ impl AcceptErrors {
         } else {
             self.suppressed += 1;
         }
+        // Errors a second apart or less are one episode: the wait keeps doubling, even when a
+        // few accepts succeed in between (after shedding), so a persistent shortage costs about
+        // one accept cycle a second.
+        if self
+            .last_error
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(1) + self.backoff)
+        {
+            self.backoff = Duration::ZERO;
+        }
+        self.last_error = Some(Instant::now());
         self.backoff = (self.backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
         self.backoff
-    }
-
-    fn ok(&mut self) {
-        self.backoff = Duration::ZERO;
     }
 }
 
@@ -165,9 +177,11 @@ pub async fn serve(
         async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // At most SWEEP_RATE closes a second, spread over the ticks.
+            let budget = ((SWEEP_RATE as f64 * every.as_secs_f64()) as usize).max(1);
             loop {
                 tick.tick().await;
-                table.sweep(deadlines);
+                table.sweep(deadlines, budget);
             }
         }
     });
@@ -197,7 +211,6 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        errors.ok();
         let _ = stream.set_nodelay(true);
         let (conn, registration) = table.register();
         let tls = tls.as_ref().map(|t| t.acceptor());

@@ -83,6 +83,10 @@ struct Args {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Requests per second each connection sends (paced, open loop); 0: the next request as
+    /// soon as the last answer is read (closed loop).
+    #[arg(long, default_value_t = 0.0)]
+    rate_per_connection: f64,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -132,6 +136,9 @@ struct Args {
     /// Soak with --url: the server's process id, to read its memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Internal: run only the soak's floods against this address until stdin closes.
+    #[arg(long, hide = true)]
+    soak_flood: Option<std::net::SocketAddr>,
 }
 
 fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
@@ -196,25 +203,25 @@ async fn soak(args: &Args, plan: Arc<Plan>, pid: Option<u32>) -> anyhow::Result<
         "vpcep-bench: soak: starting {} idle, {} slow-header and {} unsigned-body clients; measuring after {} s",
         floods.idle, floods.slow, floods.bodies, args.soak_ramp
     );
-    let running = soak::start(plan.targets[0].addr, floods);
+    let running = soak::start(plan.targets[0].addr, floods)?;
     let sampling = tokio_util::sync::CancellationToken::new();
     let sampler = pid.map(|pid| tokio::spawn(soak::peak_rss(pid, sampling.clone())));
     tokio::time::sleep(Duration::from_secs_f64(args.soak_ramp)).await;
-    let open_at_start = running.counters.open.load(std::sync::atomic::Ordering::Relaxed);
+    let open_at_start = running.counters()["open"].as_u64().unwrap_or(0);
     let attack = load::run(plan.clone(), Scenario::ShowService, None).await;
     sampling.cancel();
     let peak = match sampler {
         Some(s) => s.await.unwrap_or(0),
         None => 0,
     };
-    let c = &running.counters;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let c = running.counters();
+    let get = |k: &str| c[k].as_u64().unwrap_or(0);
     let (open, closed, answered, r401, cerr) = (
-        get(&c.open),
-        get(&c.closed_by_server),
-        get(&c.bodies_answered),
-        get(&c.bodies_401),
-        get(&c.connect_errors),
+        get("open"),
+        get("closed_by_server"),
+        get("bodies_answered"),
+        get("bodies_401"),
+        get("connect_errors"),
     );
     running.stop().await;
     for (name, r) in [("quiet", &quiet), ("under attack", &attack)] {
@@ -227,8 +234,13 @@ async fn soak(args: &Args, plan: Arc<Plan>, pid: Option<u32>) -> anyhow::Result<
         println!("{}", attack.to_json("soak-attack"));
     }
     println!(
-        "soak: show-service over {} signed connection(s), {} s measured each",
-        plan.connections, args.duration
+        "soak: show-service over {} signed connection(s){}, {} s measured each",
+        plan.connections,
+        match plan.pace {
+            Some(p) => format!(" at {:.0} req/s each", 1.0 / p.as_secs_f64()),
+            None => " (closed loop)".into(),
+        },
+        args.duration
     );
     println!(
         "{:<14} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
@@ -289,6 +301,8 @@ async fn bench(
             connections: args.connections.max(1),
             warmup: Duration::from_secs_f64(args.warmup),
             duration: Duration::from_secs_f64(args.duration),
+            pace: (args.rate_per_connection > 0.0)
+                .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection)),
         });
         return soak(args, plan, pid).await;
     }
@@ -353,6 +367,8 @@ async fn bench(
         connections,
         warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
+        pace: (args.rate_per_connection > 0.0)
+            .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection)),
     });
     let mut reports = Vec::new();
     let mut report = |r: Report| {
@@ -410,6 +426,15 @@ async fn bench(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(addr) = args.soak_flood {
+        let floods = soak::Floods {
+            idle: args.soak_idle,
+            slow: args.soak_slow,
+            bodies: args.soak_bodies,
+        };
+        soak::flood_main(addr, floods).await;
+        return Ok(());
+    }
     if args.write_accounts {
         print!("{}", spawn::accounts_toml());
         return Ok(());

@@ -2,10 +2,12 @@
 //! server, each client reopening its connection whenever the server closes it:
 //! - `idle`: connections that never send a byte;
 //! - `slow`: connections that send a request head one byte per second and never finish it;
-//! - `bodies`: unsigned `POST`s declaring a 1 MiB − 1 body and sending it, again and again.
+//! - `bodies`: unsigned `POST`s declaring a 1 MiB − 1 body and sending it, a new one every
+//!   second per client.
 //!
-//! The caller measures show-service before and during the floods; this module starts and stops
-//! them, counts what happened, and samples the server's resident memory.
+//! The caller measures show-service before and during the floods; this module runs them (in a
+//! child process of their own, see [`start`]), counts what happened, and samples the server's
+//! resident memory.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,25 +39,108 @@ pub struct Counters {
     pub connect_errors: AtomicU64,
 }
 
-/// Running floods; [`Running::stop`] ends them.
-pub struct Running {
-    stop: CancellationToken,
-    tasks: tokio::task::JoinSet<()>,
-    pub counters: Arc<Counters>,
-}
-
-impl Running {
-    /// Stops every flood client and waits for them.
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        while self.tasks.join_next().await.is_some() {}
+impl Counters {
+    /// The counters as one JSON line.
+    fn to_json(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "open": g(&self.open),
+            "closed_by_server": g(&self.closed_by_server),
+            "bodies_answered": g(&self.bodies_answered),
+            "bodies_401": g(&self.bodies_401),
+            "connect_errors": g(&self.connect_errors),
+        })
+        .to_string()
     }
 }
 
-/// Starts the floods against `addr`, ramping the connects up over about a second.
-pub fn start(addr: SocketAddr, floods: Floods) -> Running {
+/// The floods in a child process (this executable with `--soak-flood`), run at the lowest CPU
+/// priority (`nice -n 19`): the attacker's own CPU is not the server's to spend, as it would
+/// not be on separate machines, while the work the floods cause in the server competes with the
+/// signed client as it would in production.
+pub struct Running {
+    child: tokio::process::Child,
+    latest: Arc<std::sync::Mutex<serde_json::Value>>,
+}
+
+impl Running {
+    /// The flood process's last report (counters, see [`Counters`]).
+    pub fn counters(&self) -> serde_json::Value {
+        self.latest.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Stops the floods (closing their input ends the process); answers the final counters.
+    pub async fn stop(mut self) -> serde_json::Value {
+        drop(self.child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        // Let the reader take the final line.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.counters()
+    }
+}
+
+/// Starts the flood process against `addr`.
+pub fn start(addr: SocketAddr, floods: Floods) -> anyhow::Result<Running> {
+    use tokio::io::AsyncBufReadExt;
+    let me = std::env::current_exe()?;
+    let mut child = tokio::process::Command::new("nice")
+        .args(["-n", "19"])
+        .arg(me)
+        .arg("--soak-flood")
+        .arg(addr.to_string())
+        .args(["--soak-idle", &floods.idle.to_string()])
+        .args(["--soak-slow", &floods.slow.to_string()])
+        .args(["--soak-bodies", &floods.bodies.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let latest = Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+    let stdout = child.stdout.take().expect("piped stdout");
+    tokio::spawn({
+        let latest = latest.clone();
+        async move {
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let (Ok(v), Ok(mut l)) = (serde_json::from_str(&line), latest.lock()) {
+                    *l = v;
+                }
+            }
+        }
+    });
+    Ok(Running { child, latest })
+}
+
+/// `--soak-flood ADDR`: runs the floods until standard input closes, printing the counters as
+/// a JSON line every second and once more at the end.
+pub async fn flood_main(addr: SocketAddr, floods: Floods) {
     let stop = CancellationToken::new();
     let counters = Arc::new(Counters::default());
+    let floods_task = tokio::spawn(run_floods(addr, floods, stop.clone(), counters.clone()));
+    let eof = tokio::spawn(async {
+        let mut sink = Vec::new();
+        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    });
+    tokio::pin!(eof);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut eof => break,
+            _ = tick.tick() => println!("{}", counters.to_json()),
+        }
+    }
+    println!("{}", counters.to_json());
+    stop.cancel();
+    let _ = floods_task.await;
+}
+
+async fn run_floods(
+    addr: SocketAddr,
+    floods: Floods,
+    stop: CancellationToken,
+    counters: Arc<Counters>,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     let total = (floods.idle + floods.slow + floods.bodies).max(1);
     let mut n = 0usize;
@@ -86,11 +171,7 @@ pub fn start(addr: SocketAddr, floods: Floods) -> Running {
     for _ in 0..floods.bodies {
         spawn(2, &mut tasks);
     }
-    Running {
-        stop,
-        tasks,
-        counters,
-    }
+    while tasks.join_next().await.is_some() {}
 }
 
 async fn connect(addr: SocketAddr, counters: &Counters) -> TcpStream {
@@ -130,7 +211,8 @@ async fn hold(addr: SocketAddr, trickle: Option<Duration>, counters: &Counters) 
     }
 }
 
-/// Sends unsigned 1 MiB − 1 bodies, one request per connection, as fast as they are answered.
+/// Sends an unsigned 1 MiB − 1 body on a new connection every second (or as soon as the last
+/// is answered, if that takes longer).
 async fn unsigned_bodies(addr: SocketAddr, counters: &Counters) {
     static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
     const LEN: usize = 1024 * 1024 - 1;
@@ -167,6 +249,7 @@ async fn unsigned_bodies(addr: SocketAddr, counters: &Counters) {
             }
         }
         writer.abort();
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -84,8 +84,12 @@ impl Client {
         })
     }
 
+    /// Idle pooled connections are dropped before the server's default `--idle-timeout` (60 s)
+    /// closes them, so a request is never sent on a connection the server is closing.
     fn http_builder() -> reqwest::ClientBuilder {
-        reqwest::Client::builder().pool_max_idle_per_host(64)
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
     }
 
     /// The same client, verifying `https://` servers against the PEM CA certificates in `pem`

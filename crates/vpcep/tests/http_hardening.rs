@@ -236,24 +236,17 @@ async fn list_services(c: &Client) -> Result<u16, String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_connections_beyond_the_open_file_limit_do_not_starve_signed_clients() {
-    // The attacker needs more descriptors than the server has.
-    vpcep_proxy::raise_nofile_limit().unwrap();
-    let server = Server::start(&[], Some(1024)).ready().await;
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
-    assert!(
-        limits
-            .lines()
-            .any(|l| l.starts_with("Max open files") && l.contains(" 1024 ")),
-        "{limits}"
-    );
-    // 1,100 connections that never send a byte, reopened whenever the server closes one.
-    let stop = CancellationToken::new();
+/// `n` connections that never send a byte, each reopened whenever the server closes it, until
+/// `stop`; answers the count of those open now.
+fn flood_idle(
+    addr: &str,
+    n: usize,
+    stop: &CancellationToken,
+) -> (Arc<AtomicUsize>, Vec<tokio::task::JoinHandle<()>>) {
     let open = Arc::new(AtomicUsize::new(0));
     let mut attackers = Vec::new();
-    for _ in 0..1100 {
-        let (stop, open, addr) = (stop.clone(), open.clone(), server.addr());
+    for _ in 0..n {
+        let (stop, open, addr) = (stop.clone(), open.clone(), addr.to_string());
         attackers.push(tokio::spawn(async move {
             while !stop.is_cancelled() {
                 let Ok(mut s) = TcpStream::connect(&addr).await else {
@@ -271,6 +264,23 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_starve_signed_client
             }
         }));
     }
+    (open, attackers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_connections_beyond_the_open_file_limit_do_not_starve_signed_clients() {
+    // The attacker needs more descriptors than the server has.
+    vpcep_proxy::raise_nofile_limit().unwrap();
+    let server = Server::start(&[], Some(1024)).ready().await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.contains(" 1024 ")),
+        "{limits}"
+    );
+    let stop = CancellationToken::new();
+    let (open, attackers) = flood_idle(&server.addr(), 1100, &stop);
     eventually(Duration::from_secs(20), "1,100 attacker connections", || {
         let n = open.load(Ordering::Relaxed);
         async move { n >= 1000 }
@@ -310,6 +320,52 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_starve_signed_client
         log.contains("\"reason\":\"shed\"") || log.contains("vpcep control plane listening"),
         "server log: {log}"
     );
+}
+
+/// CPU seconds (user + system) the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
+    vpcep_proxy::raise_nofile_limit().unwrap();
+    // A connection cap above the open-file limit: accept() itself fails with EMFILE.
+    let server = Server::start(&["--max-connections", "4000"], Some(1024))
+        .ready()
+        .await;
+    let stop = CancellationToken::new();
+    let (_, attackers) = flood_idle(&server.addr(), 1100, &stop);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = server.child.id();
+    let cpu_before = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = cpu_seconds(pid) - cpu_before;
+    assert!(cpu < 1.5, "the server used {cpu:.2} s of CPU in 3 s with no request to serve");
+    let log = server.log();
+    let lines = log.matches("accept failed").count();
+    assert!((1..=3).contains(&lines), "{lines} accept-failure lines: {log}");
+    // Under a persistent shortage the accept loop waits up to a second between tries.
+    // Shedding idle connections frees descriptors: a request still gets through.
+    eventually(Duration::from_secs(30), "/health answered", || {
+        let url = format!("{}/health", server.url());
+        async move {
+            matches!(
+                tokio::time::timeout(Duration::from_secs(10), reqwest::get(url)).await,
+                Ok(Ok(r)) if r.status() == 200
+            )
+        }
+    })
+    .await;
+    stop.cancel();
+    for a in attackers {
+        let _ = a.await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
