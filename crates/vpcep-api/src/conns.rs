@@ -1,7 +1,7 @@
 //! The connection table behind [`crate::serve`]: what each open connection is doing and since
-//! when, so that a sweeper can close the ones that sent no complete request head in time or sat
-//! idle too long, and the accept loop can shed idle connections (those that never sent a request
-//! first, oldest first) when the table is full.
+//! when, so that its watchdog ([`Conn::watch`]) can close it when it sent no complete request
+//! head in time or sat idle too long, and the accept loop can shed idle connections (those that
+//! never sent a request first, oldest first) when the table is full.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,7 +25,7 @@ const IDLE: u8 = 3;
 
 /// Why the server closed a connection (the `reason` label of
 /// `vpcep_http_connections_closed_total`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CloseReason {
     /// No complete request head within the header timeout.
     HeaderTimeout,
@@ -68,6 +68,9 @@ pub(crate) struct Conn {
     draining: AtomicBool,
     /// Stop after the requests in progress (hyper's graceful shutdown).
     pub(crate) drain: CancellationToken,
+    /// Wakes the watchdog when a deadline moved earlier (a head started after an idle time).
+    rearm: Notify,
+    deadlines: Deadlines,
     epoch: Instant,
 }
 
@@ -114,6 +117,57 @@ impl Conn {
                 .is_ok()
         {
             self.since.store(self.now(), Ordering::Relaxed);
+            self.rearm.notify_one();
+        }
+    }
+
+    /// What the deadlines say now: close (why), drain, or look again at a later time (ms since
+    /// the epoch).
+    fn verdict(&self) -> Verdict {
+        let ms = |t: Duration| t.as_millis() as u64;
+        let d = self.deadlines;
+        let since = self.since.load(Ordering::Relaxed);
+        let (limit, expired) = match self.phase.load(Ordering::Acquire) {
+            AWAITING_FIRST | READING_HEAD => (ms(d.header), Verdict::Close(CloseReason::HeaderTimeout)),
+            BUSY => (ms(d.busy), Verdict::Close(CloseReason::BusyTimeout)),
+            _ if self.draining.load(Ordering::Relaxed) => (
+                ms(d.idle) + ms(d.header),
+                Verdict::Close(CloseReason::IdleTimeout),
+            ),
+            _ => (ms(d.idle), Verdict::Drain),
+        };
+        let deadline = since + limit + 1;
+        if self.now() >= deadline {
+            expired
+        } else {
+            Verdict::Until(deadline)
+        }
+    }
+
+    /// Runs until the connection must be closed (then returns, and the caller drops it),
+    /// draining it first when it idled too long.
+    pub(crate) async fn watch(&self) {
+        loop {
+            match self.verdict() {
+                Verdict::Close(reason) => {
+                    metrics::counter!("vpcep_http_connections_closed_total", "reason" => reason.label())
+                        .increment(1);
+                    self.doomed.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Verdict::Drain => {
+                    metrics::counter!("vpcep_http_connections_closed_total", "reason" => CloseReason::IdleTimeout.label())
+                        .increment(1);
+                    self.start_drain();
+                }
+                Verdict::Until(at) => {
+                    let wait = Duration::from_millis(at.saturating_sub(self.now()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.rearm.notified() => {}
+                    }
+                }
+            }
         }
     }
 
@@ -124,6 +178,15 @@ impl Conn {
         self.enter(BUSY);
         RequestGuard(self.clone())
     }
+}
+
+/// What a connection's deadlines call for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Close(CloseReason),
+    Drain,
+    /// Nothing before this time (ms since the table's epoch).
+    Until(u64),
 }
 
 /// Keeps a connection busy while a request and its response are alive.
@@ -140,7 +203,7 @@ impl Drop for RequestGuard {
     }
 }
 
-/// Timeouts the sweeper enforces.
+/// Timeouts each connection's watchdog enforces.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadlines {
     pub(crate) header: Duration,
@@ -155,6 +218,7 @@ pub(crate) struct Table {
     next_id: AtomicU64,
     /// Signalled whenever a connection leaves the table.
     pub(crate) freed: Notify,
+    deadlines: Deadlines,
     epoch: Instant,
 }
 
@@ -174,11 +238,12 @@ impl Drop for Registration {
 }
 
 impl Table {
-    pub(crate) fn new() -> Arc<Self> {
+    pub(crate) fn new(deadlines: Deadlines) -> Arc<Self> {
         Arc::new(Table {
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             freed: Notify::new(),
+            deadlines,
             epoch: Instant::now(),
         })
     }
@@ -204,6 +269,8 @@ impl Table {
             doomed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             drain: CancellationToken::new(),
+            rearm: Notify::new(),
+            deadlines: self.deadlines,
             epoch: self.epoch,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -228,49 +295,6 @@ impl Table {
                 .increment(conns.len() as u64);
             tracing::debug!(reason = reason.label(), count = conns.len(), "closing connections");
         }
-    }
-
-    /// Closes (or, idle ones, drains) connections past their deadlines, at most `budget` of
-    /// them: a wave of connections that all expire together (a flood opened at once) is closed
-    /// over several sweeps rather than waking thousands of tasks at the same instant. Answers
-    /// how many were told to close or drain.
-    pub(crate) fn sweep(&self, d: Deadlines, budget: usize) -> usize {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        let ms = |t: Duration| t.as_millis() as u64;
-        let (mut head, mut busy, mut idle, mut drain) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        {
-            let conns = self.lock();
-            for conn in conns.values() {
-                if head.len() + busy.len() + idle.len() + drain.len() >= budget {
-                    break;
-                }
-                if conn.is_doomed() {
-                    continue;
-                }
-                let age = now.saturating_sub(conn.since.load(Ordering::Relaxed));
-                match conn.phase.load(Ordering::Acquire) {
-                    AWAITING_FIRST | READING_HEAD if age > ms(d.header) => head.push(conn.clone()),
-                    BUSY if age > ms(d.busy) => busy.push(conn.clone()),
-                    // Told to drain a header timeout ago and still open.
-                    IDLE if age > ms(d.idle) + ms(d.header) => idle.push(conn.clone()),
-                    IDLE if age > ms(d.idle) && !conn.draining.load(Ordering::Relaxed) => {
-                        drain.push(conn.clone())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Self::kill(&head, CloseReason::HeaderTimeout);
-        Self::kill(&busy, CloseReason::BusyTimeout);
-        Self::kill(&idle, CloseReason::IdleTimeout);
-        for c in &drain {
-            c.start_drain();
-        }
-        if !drain.is_empty() {
-            metrics::counter!("vpcep_http_connections_closed_total", "reason" => CloseReason::IdleTimeout.label())
-                .increment(drain.len() as u64);
-        }
-        head.len() + busy.len() + idle.len() + drain.len()
     }
 
     /// Makes room for `want` more connections below `max`: closes connections that are not
@@ -387,9 +411,16 @@ mod tests {
         busy: Duration::from_millis(200),
     };
 
+    fn closes(c: &Conn) -> Option<CloseReason> {
+        match c.verdict() {
+            Verdict::Close(r) => Some(r),
+            _ => None,
+        }
+    }
+
     #[test]
     fn sheds_connections_without_a_request_first_then_the_longest_idle_never_busy_ones() {
-        let t = Table::new();
+        let t = Table::new(D);
         let (busy, _r1) = t.register();
         let _g = busy.begin();
         let (idle_old, _r2) = t.register();
@@ -408,8 +439,8 @@ mod tests {
     }
 
     #[test]
-    fn sweeps_slow_heads_long_idles_and_stuck_requests() {
-        let t = Table::new();
+    fn deadlines_close_slow_heads_long_idles_and_stuck_requests() {
+        let t = Table::new(D);
         let (silent, _r1) = t.register();
         let (idle, _r2) = t.register();
         drop(idle.begin());
@@ -419,22 +450,56 @@ mod tests {
         drop(trickle.begin());
         std::thread::sleep(Duration::from_millis(60));
         trickle.on_read(b"GE");
-        assert_eq!(t.sweep(D, usize::MAX), 1);
-        assert!(silent.kill.is_cancelled());
+        assert_eq!(closes(&silent), Some(CloseReason::HeaderTimeout));
+        assert_eq!(closes(&trickle), None, "its head just started");
+        assert!(matches!(idle.verdict(), Verdict::Until(_)));
         std::thread::sleep(Duration::from_millis(60));
-        t.sweep(D, usize::MAX);
-        assert!(trickle.kill.is_cancelled(), "a head started after idling has the header timeout");
-        assert!(idle.drain.is_cancelled() && !idle.kill.is_cancelled());
-        assert!(!busy.kill.is_cancelled());
+        assert_eq!(
+            closes(&trickle),
+            Some(CloseReason::HeaderTimeout),
+            "a head started after idling has the header timeout"
+        );
+        assert_eq!(idle.verdict(), Verdict::Drain);
+        idle.start_drain();
+        assert_eq!(closes(&idle), None, "draining gets a header timeout more");
+        assert_eq!(closes(&busy), None);
         std::thread::sleep(Duration::from_millis(100));
-        t.sweep(D, usize::MAX);
-        assert!(busy.kill.is_cancelled() && idle.kill.is_cancelled());
+        assert_eq!(closes(&busy), Some(CloseReason::BusyTimeout));
+        assert_eq!(closes(&idle), Some(CloseReason::IdleTimeout));
         drop(g);
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_returns_at_the_deadline_and_wakes_for_a_head_after_idle() {
+        let t = Table::new(Deadlines {
+            header: Duration::from_millis(50),
+            idle: Duration::from_secs(3600),
+            busy: Duration::from_secs(3600),
+        });
+        let (silent, _r1) = t.register();
+        tokio::time::timeout(Duration::from_secs(5), silent.watch())
+            .await
+            .expect("a silent connection is closed at the header timeout");
+        let (c, _r2) = t.register();
+        drop(c.begin());
+        let watch = c.watch();
+        tokio::pin!(watch);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), watch.as_mut())
+                .await
+                .is_err(),
+            "idle connections wait for the idle timeout"
+        );
+        // A head starts: the header timeout (not the hour of idle time) now applies.
+        c.on_read(b"G");
+        tokio::time::timeout(Duration::from_secs(5), watch)
+            .await
+            .expect("the watchdog was woken by the new deadline");
     }
 
     #[test]
     fn http2_frames_between_requests_do_not_start_a_head() {
-        let t = Table::new();
+        let t = Table::new(D);
         let (c, _r) = t.register();
         c.on_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
         drop(c.begin());

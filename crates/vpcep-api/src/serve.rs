@@ -2,8 +2,8 @@
 //! slow or hostile clients from holding resources, and a graceful stop (no new connections,
 //! in-flight requests finish, then a deadline).
 //!
-//! Every connection is in a table ([`crate::conns`]) that a sweeper walks several times a
-//! second:
+//! Every connection is in a table ([`crate::conns`]) and has a watchdog (a timer of its own,
+//! so a flood that expires at once is closed as it arrived, with no periodic scan):
 //! - a connection that has not sent a complete request head within
 //!   [`HttpLimits::header_timeout`] of connecting is closed (before its first byte, during a
 //!   TLS handshake, after an HTTP/2 preface alike), and so is an HTTP/1 connection whose next
@@ -33,10 +33,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
-
-/// Most connections the sweeper closes per second for timeouts: a flood that expires all at
-/// once is closed over a few seconds instead of stalling the workers in one burst.
-const SWEEP_RATE: usize = 5_000;
 
 /// Default [`HttpLimits::max_connections`] when the open-file limit is unknown.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
@@ -85,17 +81,11 @@ impl HttpLimits {
             busy: self.busy_timeout,
         }
     }
-
-    /// How often the sweeper looks: a hundredth of the shortest timeout, within 10..100 ms.
-    fn sweep_every(&self) -> Duration {
-        (self.header_timeout.min(self.idle_timeout) / 100)
-            .clamp(Duration::from_millis(10), Duration::from_millis(100))
-    }
 }
 
 fn builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    // Header and idle deadlines are the sweeper's (hyper's own header timer would also close
+    // Header and idle deadlines are the watchdogs' (hyper's own header timer would also close
     // idle keep-alive connections, and knows nothing of HTTP/2 or of the version sniffing).
     b.http1()
         .timer(TokioTimer::new())
@@ -167,24 +157,10 @@ pub async fn serve(
     tls: Option<Arc<TlsFiles>>,
 ) {
     let builder = Arc::new(builder(&limits));
-    let table = Table::new();
+    let table = Table::new(limits.deadlines());
     let max = limits.max_connections.max(1);
     // Shed in batches so a flood of new connections does not rescan the table each time.
     let batch = (max / 64).max(1);
-    let sweeper = tokio::spawn({
-        let table = table.clone();
-        let (every, deadlines) = (limits.sweep_every(), limits.deadlines());
-        async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // At most SWEEP_RATE closes a second, spread over the ticks.
-            let budget = ((SWEEP_RATE as f64 * every.as_secs_f64()) as usize).max(1);
-            loop {
-                tick.tick().await;
-                table.sweep(deadlines, budget);
-            }
-        }
-    });
     let mut errors = AcceptErrors::new();
     tokio::pin!(shutdown);
     'accept: loop {
@@ -219,7 +195,8 @@ pub async fn serve(
             let kill = conn.kill.clone();
             tokio::select! {
                 _ = kill.cancelled() => {}
-                _ = serve_connection(stream, tls, conn, &builder, app) => {}
+                _ = conn.watch() => {}
+                _ = serve_connection(stream, tls, conn.clone(), &builder, app) => {}
             }
             drop(registration);
         });
@@ -236,7 +213,6 @@ pub async fn serve(
         _ = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("drain deadline passed; closing the remaining connections"),
     }
     table.kill_all();
-    sweeper.abort();
 }
 
 /// One connection: the TLS handshake if any, then HTTP until it ends or is told to drain.
