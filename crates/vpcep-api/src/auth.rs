@@ -217,7 +217,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         bytes,
         _budget: budget,
     } = body;
-    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     // The bytes are released only once the handler is done with them.
     drop(budget);
     resp

@@ -128,7 +128,9 @@ impl Conn {
         let d = self.deadlines;
         let since = self.since.load(Ordering::Relaxed);
         let (limit, expired) = match self.phase.load(Ordering::Acquire) {
-            AWAITING_FIRST | READING_HEAD => (ms(d.header), Verdict::Close(CloseReason::HeaderTimeout)),
+            AWAITING_FIRST | READING_HEAD => {
+                (ms(d.header), Verdict::Close(CloseReason::HeaderTimeout))
+            }
             BUSY => (ms(d.busy), Verdict::Close(CloseReason::BusyTimeout)),
             _ if self.draining.load(Ordering::Relaxed) => (
                 ms(d.idle) + ms(d.header),
@@ -293,7 +295,11 @@ impl Table {
         if !conns.is_empty() {
             metrics::counter!("vpcep_http_connections_closed_total", "reason" => reason.label())
                 .increment(conns.len() as u64);
-            tracing::debug!(reason = reason.label(), count = conns.len(), "closing connections");
+            tracing::debug!(
+                reason = reason.label(),
+                count = conns.len(),
+                "closing connections"
+            );
         }
     }
 
@@ -325,7 +331,10 @@ impl Table {
             if n < candidates.len() {
                 candidates.select_nth_unstable_by_key(n, |(class, since, _)| (*class, *since));
             }
-            let victims: Vec<Arc<Conn>> = candidates[..n].iter().map(|(_, _, c)| (*c).clone()).collect();
+            let victims: Vec<Arc<Conn>> = candidates[..n]
+                .iter()
+                .map(|(_, _, c)| (*c).clone())
+                .collect();
             (victims, doomed)
         };
         Self::kill(&victims, CloseReason::Shed);

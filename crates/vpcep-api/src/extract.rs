@@ -58,10 +58,9 @@ fn json_error(e: crate::json::JsonError) -> HttpError {
             ErrorCode::InvalidRequest,
             format!("Invalid request: malformed JSON ({m})"),
         ),
-        JsonError::Invalid { path, msg } if path == "." => HttpError::new(
-            ErrorCode::Parameter,
-            format!("Invalid request body: {msg}"),
-        ),
+        JsonError::Invalid { path, msg } if path == "." => {
+            HttpError::new(ErrorCode::Parameter, format!("Invalid request body: {msg}"))
+        }
         JsonError::Invalid { path, msg } => HttpError::new(
             ErrorCode::Parameter,
             format!("Invalid value of {path}: {msg}"),

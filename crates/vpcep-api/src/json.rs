@@ -44,9 +44,7 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, JsonError> {
         }
     })?;
     de.end().map_err(|e| {
-        JsonError::Malformed(format!(
-            "{e}: the body must be exactly one JSON value"
-        ))
+        JsonError::Malformed(format!("{e}: the body must be exactly one JSON value"))
     })?;
     Ok(value.0)
 }
@@ -148,8 +146,7 @@ impl<'de> Strict<'de> {
         map: &'de Map<String, Value>,
         v: V,
     ) -> Result<V::Value, serde_json::Error> {
-        let mut access =
-            MapDeserializer::new(map.iter().map(|(k, x)| (k.as_str(), Strict(x))));
+        let mut access = MapDeserializer::new(map.iter().map(|(k, x)| (k.as_str(), Strict(x))));
         let out = v.visit_map(&mut access)?;
         access.end()?;
         Ok(out)
@@ -320,14 +317,20 @@ mod tests {
     fn malformed(text: &[u8]) -> String {
         match parse(text) {
             Err(JsonError::Malformed(m)) => m,
-            other => panic!("{:?}: expected malformed, got {other:?}", String::from_utf8_lossy(text)),
+            other => panic!(
+                "{:?}: expected malformed, got {other:?}",
+                String::from_utf8_lossy(text)
+            ),
         }
     }
 
     fn invalid(text: &[u8]) -> (String, String) {
         match parse(text) {
             Err(JsonError::Invalid { path, msg }) => (path, msg),
-            other => panic!("{:?}: expected invalid, got {other:?}", String::from_utf8_lossy(text)),
+            other => panic!(
+                "{:?}: expected invalid, got {other:?}",
+                String::from_utf8_lossy(text)
+            ),
         }
     }
 
@@ -341,9 +344,13 @@ mod tests {
 
     #[test]
     fn refuses_trailing_garbage_and_a_second_document() {
-        assert!(malformed(b"{\"vpc\": {\"cidr\": \"x\"}} garbage").contains("exactly one JSON value"));
-        assert!(malformed(b"{\"vpc\": {\"cidr\": \"x\"}}{\"vpc\": {\"cidr\": \"y\"}}")
-            .contains("exactly one JSON value"));
+        assert!(
+            malformed(b"{\"vpc\": {\"cidr\": \"x\"}} garbage").contains("exactly one JSON value")
+        );
+        assert!(
+            malformed(b"{\"vpc\": {\"cidr\": \"x\"}}{\"vpc\": {\"cidr\": \"y\"}}")
+                .contains("exactly one JSON value")
+        );
         assert!(malformed(b"{\"vpc\": {\"cidr\": \"x\"}}]").contains("exactly one JSON value"));
     }
 
@@ -370,7 +377,10 @@ mod tests {
     #[test]
     fn refuses_a_key_twice_in_one_object() {
         let m = malformed(br#"{"vpc": {"cidr": "x", "cidr": "y"}}"#);
-        assert!(m.contains("\"cidr\" appears twice") && m.contains("vpc"), "{m}");
+        assert!(
+            m.contains("\"cidr\" appears twice") && m.contains("vpc"),
+            "{m}"
+        );
     }
 
     #[test]

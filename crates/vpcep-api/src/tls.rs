@@ -24,15 +24,24 @@ pub struct TlsError(String);
 fn read_pair(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError(format!("cannot read certificates from {}: {e}", cert.display())))?;
+        .map_err(|e| {
+            TlsError(format!(
+                "cannot read certificates from {}: {e}",
+                cert.display()
+            ))
+        })?;
     if chain.is_empty() {
         return Err(TlsError(format!(
             "{} holds no PEM certificate",
             cert.display()
         )));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| TlsError(format!("cannot read a private key from {}: {e}", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        TlsError(format!(
+            "cannot read a private key from {}: {e}",
+            key.display()
+        ))
+    })?;
     // ring: builds with the C compiler alone (aws-lc-rs needs cmake); it lacks only the
     // post-quantum key exchange, which is why rustls marks it deprecated.
     #[allow(deprecated)]

@@ -254,14 +254,16 @@ impl ControlPlane {
                     tracing::error!(file = %path.display(), error = %e, "accounts not reloaded; the previous accounts stay in force");
                 }
             },
-            None => tracing::info!(
-                "no --accounts file: the default account stays (nothing to reload)"
-            ),
+            None => {
+                tracing::info!("no --accounts file: the default account stays (nothing to reload)")
+            }
         }
         if let Some(tls) = &self.tls {
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use")
+                }
             }
         }
     }

@@ -58,7 +58,11 @@ impl Server {
     /// Starts the binary with `extra` flags; `nofile` runs it under that open-file limit.
     fn start(extra: &[&str], nofile: Option<u64>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("accounts.toml"), format!("{ACCOUNT}{OPERATOR}")).unwrap();
+        std::fs::write(
+            dir.path().join("accounts.toml"),
+            format!("{ACCOUNT}{OPERATOR}"),
+        )
+        .unwrap();
         Self::start_in(dir, extra, nofile)
     }
 
@@ -137,11 +141,7 @@ impl Server {
             if TcpStream::connect(self.addr()).await.is_ok() {
                 return self;
             }
-            assert!(
-                self.child.id() > 0,
-                "the server exited: {}",
-                self.log()
-            );
+            assert!(self.child.id() > 0, "the server exited: {}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the server did not listen: {}", self.log());
@@ -281,10 +281,14 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_starve_signed_client
     );
     let stop = CancellationToken::new();
     let (open, attackers) = flood_idle(&server.addr(), 1100, &stop);
-    eventually(Duration::from_secs(20), "1,100 attacker connections", || {
-        let n = open.load(Ordering::Relaxed);
-        async move { n >= 1000 }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "1,100 attacker connections",
+        || {
+            let n = open.load(Ordering::Relaxed);
+            async move { n >= 1000 }
+        },
+    )
     .await;
     let c = server.client();
     for i in 0..100 {
@@ -346,10 +350,16 @@ async fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
     let cpu_before = cpu_seconds(pid);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let cpu = cpu_seconds(pid) - cpu_before;
-    assert!(cpu < 1.5, "the server used {cpu:.2} s of CPU in 3 s with no request to serve");
+    assert!(
+        cpu < 1.5,
+        "the server used {cpu:.2} s of CPU in 3 s with no request to serve"
+    );
     let log = server.log();
     let lines = log.matches("accept failed").count();
-    assert!((1..=3).contains(&lines), "{lines} accept-failure lines: {log}");
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} accept-failure lines: {log}"
+    );
     // Under a persistent shortage the accept loop waits up to a second between tries.
     // Shedding idle connections frees descriptors: a request still gets through.
     eventually(Duration::from_secs(30), "/health answered", || {
@@ -376,7 +386,10 @@ async fn connections_without_a_complete_request_head_are_closed_after_the_header
     let addr = server.addr();
     let mut silent = TcpStream::connect(&addr).await.unwrap();
     let mut partial = TcpStream::connect(&addr).await.unwrap();
-    partial.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    partial
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut h2 = TcpStream::connect(&addr).await.unwrap();
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .await
@@ -395,14 +408,22 @@ async fn connections_without_a_complete_request_head_are_closed_after_the_header
             panic!("the trickled head was never cut off");
         }
     });
-    for (name, s) in [("silent", &mut silent), ("partial head", &mut partial), ("HTTP/2 preface", &mut h2)] {
+    for (name, s) in [
+        ("silent", &mut silent),
+        ("partial head", &mut partial),
+        ("HTTP/2 preface", &mut h2),
+    ] {
         let after = closed_after(s, Duration::from_secs(8)).await;
         assert!(after < Duration::from_secs(8), "{name}: {after:?}");
     }
     let cut = trickler.await.unwrap();
     assert!(cut < Duration::from_secs(8), "trickle cut after {cut:?}");
     // A client that sends its request at once is answered.
-    let (status, _) = raw_request(&addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let (status, _) = raw_request(
+        &addr,
+        b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -412,17 +433,24 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
         .ready()
         .await;
     let mut s = TcpStream::connect(server.addr()).await.unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 1024];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // Kept alive for a second request ...
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // ... then closed once idle for the idle timeout (well before the header timeout).
     let after = closed_after(&mut s, Duration::from_secs(4)).await;
-    assert!(after >= Duration::from_millis(900), "closed too early: {after:?}");
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed too early: {after:?}"
+    );
 }
 
 /// Opens `n` connections at once, each sending `head` and then `body_len` bytes, and returns
@@ -509,14 +537,19 @@ async fn unsigned_large_bodies_are_refused_unread_without_memory_growth() {
         // answer; no request is ever anything but refused.
         let unauthorized = statuses.iter().filter(|s| **s == 401).count();
         assert!(
-            statuses.iter().all(|s| *s == 401 || *s == 0) && unauthorized * 10 >= statuses.len() * 9,
+            statuses.iter().all(|s| *s == 401 || *s == 0)
+                && unauthorized * 10 >= statuses.len() * 9,
             "statuses: {statuses:?}"
         );
     }
     sampling.cancel();
     sampler.await.unwrap();
     let growth = peak.load(Ordering::Relaxed) as u64 - before;
-    eprintln!("server RSS {} MiB before, peak growth {} MiB", before >> 20, growth >> 20);
+    eprintln!(
+        "server RSS {} MiB before, peak growth {} MiB",
+        before >> 20,
+        growth >> 20
+    );
     assert!(
         growth < 100 * 1024 * 1024,
         "the server grew by {} MiB reading bodies it should not have read",
@@ -560,25 +593,29 @@ async fn a_spent_body_budget_answers_503_with_retry_after() {
     .unwrap();
     slow.write_all(&body[..1000]).await.unwrap();
     let c = server.client();
-    eventually(Duration::from_secs(10), "a 503 while the budget is taken", || {
-        let c = c.clone();
-        async move {
-            let r = c
-                .send_raw(
-                    Method::POST,
-                    "/v1/{project_id}/vpcs",
-                    Some(br#"{"vpc": {"cidr": "10.0.0.0/16"}}"#.to_vec()),
-                )
-                .await
-                .unwrap();
-            if r.status != 503 {
-                return false;
+    eventually(
+        Duration::from_secs(10),
+        "a 503 while the budget is taken",
+        || {
+            let c = c.clone();
+            async move {
+                let r = c
+                    .send_raw(
+                        Method::POST,
+                        "/v1/{project_id}/vpcs",
+                        Some(br#"{"vpc": {"cidr": "10.0.0.0/16"}}"#.to_vec()),
+                    )
+                    .await
+                    .unwrap();
+                if r.status != 503 {
+                    return false;
+                }
+                assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+                assert_eq!(r.error_code(), "EndPoint.0001");
+                true
             }
-            assert_eq!(r.headers.get("retry-after").unwrap(), "1");
-            assert_eq!(r.error_code(), "EndPoint.0001");
-            true
-        }
-    })
+        },
+    )
     .await;
     // Bodiless requests need no budget; once the slow body is done, bodies fit again.
     assert_eq!(list_services(&c).await, Ok(200));
@@ -610,19 +647,52 @@ async fn malformed_json_bodies_are_400_in_the_api_error_shape_and_change_nothing
     bad_utf8.extend_from_slice(&[0xc3, 0x28]);
     bad_utf8.extend_from_slice(b"\"}");
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("trailing garbage", [&vpc_body[..], b" garbage"].concat(), "EndPoint.1004", "exactly one JSON value"),
-        ("a second document", [&vpc_body[..], &vpc_body[..]].concat(), "EndPoint.1004", "exactly one JSON value"),
-        ("an array for an object", br#"{"vpc": ["172.21.0.0/16", "arrayvpc"]}"#.to_vec(), "EndPoint.0002", "vpc: invalid type: an array, expected a JSON object"),
-        ("an array body", br#"["172.21.0.0/16"]"#.to_vec(), "EndPoint.0002", "expected a JSON object"),
-        ("invalid UTF-8 in an unknown field", bad_utf8, "EndPoint.1004", "not valid UTF-8"),
-        ("a key twice", br#"{"vpc": {"cidr": "172.21.0.0/16", "cidr": "10.0.0.0/8"}}"#.to_vec(), "EndPoint.1004", "appears twice"),
+        (
+            "trailing garbage",
+            [&vpc_body[..], b" garbage"].concat(),
+            "EndPoint.1004",
+            "exactly one JSON value",
+        ),
+        (
+            "a second document",
+            [&vpc_body[..], &vpc_body[..]].concat(),
+            "EndPoint.1004",
+            "exactly one JSON value",
+        ),
+        (
+            "an array for an object",
+            br#"{"vpc": ["172.21.0.0/16", "arrayvpc"]}"#.to_vec(),
+            "EndPoint.0002",
+            "vpc: invalid type: an array, expected a JSON object",
+        ),
+        (
+            "an array body",
+            br#"["172.21.0.0/16"]"#.to_vec(),
+            "EndPoint.0002",
+            "expected a JSON object",
+        ),
+        (
+            "invalid UTF-8 in an unknown field",
+            bad_utf8,
+            "EndPoint.1004",
+            "not valid UTF-8",
+        ),
+        (
+            "a key twice",
+            br#"{"vpc": {"cidr": "172.21.0.0/16", "cidr": "10.0.0.0/8"}}"#.to_vec(),
+            "EndPoint.1004",
+            "appears twice",
+        ),
     ];
     for (name, body, code, msg) in cases {
         let r = send(Method::POST, "/v1/{project_id}/vpcs", body).await;
         let v = r.json();
         assert_eq!(r.status, 400, "{name}: {v}");
         assert_eq!(v["error_code"], code, "{name}: {v}");
-        assert!(v["error_msg"].as_str().unwrap().contains(msg), "{name}: {v}");
+        assert!(
+            v["error_msg"].as_str().unwrap().contains(msg),
+            "{name}: {v}"
+        );
         assert!(v["request_id"].is_string(), "{name}: {v}");
     }
     let vpcs = c
@@ -633,7 +703,11 @@ async fn malformed_json_bodies_are_400_in_the_api_error_shape_and_change_nothing
 
     // `[false]` in place of an update body does not turn approval off.
     let vpc: Value = c
-        .call(Method::POST, "/v1/{project_id}/vpcs", Some(&json!({"vpc": {"cidr": "10.0.0.0/16"}})))
+        .call(
+            Method::POST,
+            "/v1/{project_id}/vpcs",
+            Some(&json!({"vpc": {"cidr": "10.0.0.0/16"}})),
+        )
         .await
         .unwrap();
     let vpc_id = vpc["vpc"]["id"].as_str().unwrap().to_string();
@@ -654,11 +728,20 @@ async fn malformed_json_bodies_are_400_in_the_api_error_shape_and_change_nothing
         )
         .await
         .unwrap();
-    let path = format!("/v1/{{project_id}}/vpc-endpoint-services/{}", svc["id"].as_str().unwrap());
-    let r = c.send_raw(Method::PUT, &path, Some(b"[false]".to_vec())).await.unwrap();
+    let path = format!(
+        "/v1/{{project_id}}/vpc-endpoint-services/{}",
+        svc["id"].as_str().unwrap()
+    );
+    let r = c
+        .send_raw(Method::PUT, &path, Some(b"[false]".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(r.status, 400, "{}", r.json());
     assert_eq!(r.error_code(), "EndPoint.0002");
-    let shown: Value = c.call::<Value, Value>(Method::GET, &path, None).await.unwrap();
+    let shown: Value = c
+        .call::<Value, Value>(Method::GET, &path, None)
+        .await
+        .unwrap();
     assert_eq!(shown["approval_enabled"], true, "{shown}");
 }
 
@@ -667,7 +750,8 @@ fn make_ca_and_cert(name: &str) -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{name} test CA"));
     let ca_key = KeyPair::generate().unwrap();
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let params =
@@ -684,14 +768,21 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 async fn https_status(server: &Server, ca: &str) -> Result<u16, String> {
-    let c = server.client().with_ca_cert(ca.as_bytes()).map_err(|e| e.to_string())?;
+    let c = server
+        .client()
+        .with_ca_cert(ca.as_bytes())
+        .map_err(|e| e.to_string())?;
     list_services(&c).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_verifies_against_the_ca_and_sighup_reloads_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("accounts.toml"), format!("{ACCOUNT}{OPERATOR}")).unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!("{ACCOUNT}{OPERATOR}"),
+    )
+    .unwrap();
     let (ca1, cert1, key1) = make_ca_and_cert("first");
     let cert = write(dir.path(), "cert.pem", &cert1);
     let key = write(dir.path(), "key.pem", &key1);
@@ -710,11 +801,15 @@ async fn https_verifies_against_the_ca_and_sighup_reloads_the_certificate() {
     write(server.dir.path(), "cert.pem", &cert2);
     write(server.dir.path(), "key.pem", &key2);
     server.signal("HUP");
-    eventually(Duration::from_secs(5), "the second certificate served", || {
-        let s = &server;
-        let ca2 = ca2.clone();
-        async move { https_status(s, &ca2).await == Ok(200) }
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the second certificate served",
+        || {
+            let s = &server;
+            let ca2 = ca2.clone();
+            async move { https_status(s, &ca2).await == Ok(200) }
+        },
+    )
     .await;
     assert!(https_status(&server, &ca1).await.is_err());
 
@@ -732,7 +827,11 @@ async fn https_verifies_against_the_ca_and_sighup_reloads_the_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("accounts.toml"), format!("{ACCOUNT}{OPERATOR}")).unwrap();
+    std::fs::write(
+        dir.path().join("accounts.toml"),
+        format!("{ACCOUNT}{OPERATOR}"),
+    )
+    .unwrap();
     let (ca, cert, key) = make_ca_and_cert("cli");
     let ca_path = write(dir.path(), "ca.pem", &ca);
     let cert = write(dir.path(), "cert.pem", &cert);
@@ -746,34 +845,64 @@ async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
     .await;
     let cli = |ca: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vpcep"));
-        c.args(["--endpoint", &server.url(), "--access-key", "AKACME", "--secret-key", "acme-sk"])
-            .args(["--project-id", PROJECT]);
+        c.args([
+            "--endpoint",
+            &server.url(),
+            "--access-key",
+            "AKACME",
+            "--secret-key",
+            "acme-sk",
+        ])
+        .args(["--project-id", PROJECT]);
         if let Some(ca) = ca {
             c.args(["--ca-cert", ca]);
         }
-        c.args(["call", "GET", "/v1/{project_id}/vpcs"]).output().unwrap()
+        c.args(["call", "GET", "/v1/{project_id}/vpcs"])
+            .output()
+            .unwrap()
     };
     let ok = cli(Some(&ca_path));
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("\"vpcs\""));
     let refused = cli(None);
     assert!(!refused.status.success());
 
     let mut agent = Command::new(env!("CARGO_BIN_EXE_vpcep"))
-        .args(["agent", "--control-plane", &server.url(), "--ca-cert", &ca_path])
-        .args(["--access-key", "AKOPS", "--secret-key", "ops-sk", "--project-id", OPERATOR_PROJECT])
+        .args([
+            "agent",
+            "--control-plane",
+            &server.url(),
+            "--ca-cert",
+            &ca_path,
+        ])
+        .args([
+            "--access-key",
+            "AKOPS",
+            "--secret-key",
+            "ops-sk",
+            "--project-id",
+            OPERATOR_PROJECT,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    eventually(Duration::from_secs(20), "the agent's report over HTTPS", || {
-        let log = server.log();
-        async move {
-            log.lines().any(|l| {
-                l.contains("\"operation\":\"/agent/v1/report\"") && l.contains("\"status\":204")
-            })
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the agent's report over HTTPS",
+        || {
+            let log = server.log();
+            async move {
+                log.lines().any(|l| {
+                    l.contains("\"operation\":\"/agent/v1/report\"") && l.contains("\"status\":204")
+                })
+            }
+        },
+    )
     .await;
     let _ = agent.kill();
     let _ = agent.wait();
@@ -801,7 +930,9 @@ async fn sighup_reloads_the_accounts_file_and_keeps_the_previous_one_when_broken
     .await;
 
     // A key removed is refused within a second.
-    let removed = ACCOUNT.replace("AKACME", "AKSECOND").replace("acme-sk", "second-sk");
+    let removed = ACCOUNT
+        .replace("AKACME", "AKSECOND")
+        .replace("acme-sk", "second-sk");
     std::fs::write(server.path("accounts.toml"), format!("{removed}{OPERATOR}")).unwrap();
     server.signal("HUP");
     eventually(Duration::from_secs(1), "the removed key refused", || {
@@ -829,10 +960,14 @@ async fn the_default_account_file_is_0600_in_a_0700_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(dir, &[], None).ready().await;
     let file = server.path("data/default-account.toml");
-    eventually(Duration::from_secs(10), "the default account written", || {
-        let exists = file.exists();
-        async move { exists }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the default account written",
+        || {
+            let exists = file.exists();
+            async move { exists }
+        },
+    )
     .await;
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&file), 0o600);
