@@ -66,6 +66,8 @@ pub(crate) struct Conn {
     doomed: AtomicBool,
     /// `drain` was cancelled.
     draining: AtomicBool,
+    /// A request was answered without its body being read (see [`Watched`]).
+    linger: AtomicBool,
     /// Stop after the requests in progress (hyper's graceful shutdown).
     pub(crate) drain: CancellationToken,
     /// Wakes the watchdog when a deadline moved earlier (a head started after an idle time).
@@ -88,6 +90,11 @@ impl Conn {
         if !self.doomed.swap(true, Ordering::Relaxed) {
             self.kill.cancel();
         }
+    }
+
+    /// A request was answered with its body (perhaps) unread: linger before closing.
+    pub(crate) fn set_linger(&self) {
+        self.linger.store(true, Ordering::Relaxed);
     }
 
     /// Finishes the requests in progress, then closes (graceful).
@@ -270,6 +277,7 @@ impl Table {
             kill: CancellationToken::new(),
             doomed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            linger: AtomicBool::new(false),
             drain: CancellationToken::new(),
             rearm: Notify::new(),
             deadlines: self.deadlines,
@@ -356,27 +364,89 @@ impl Table {
     }
 }
 
+/// Most bytes of an unread request body read and thrown away after its error answer, so the
+/// client gets the answer before the connection closes (see [`Watched`]).
+const LINGER_BYTES: usize = 256 * 1024;
+/// Longest such lingering.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Where the client stream goes when the connection ends.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
 /// A client stream that reports the bytes it reads to its [`Conn`] (the start of a request
-/// head after an idle period; HTTP/2 by its preface).
-pub(crate) struct Watched<S> {
-    inner: S,
+/// head after an idle period; HTTP/2 by its preface), and holds the connection's place in the
+/// table until the stream is closed.
+///
+/// Closing a socket with unread request bytes makes the kernel send a reset, which can destroy
+/// the answer before the client reads it (a 401 or 413 given without reading a large body).
+/// When a request was answered that way ([`Conn::set_linger`]), the stream is not dropped at
+/// once: it is shut down for writing and read (and discarded) for at most [`LINGER_BYTES`] and
+/// [`LINGER_TIME`], still counted in the table and still closable by it.
+pub(crate) struct Watched<S: Stream> {
+    inner: Option<S>,
     conn: Arc<Conn>,
+    registration: Option<Registration>,
 }
 
-impl<S> Watched<S> {
-    pub(crate) fn new(inner: S, conn: Arc<Conn>) -> Self {
-        Watched { inner, conn }
+impl<S: Stream> Watched<S> {
+    pub(crate) fn new(inner: S, conn: Arc<Conn>, registration: Registration) -> Self {
+        Watched {
+            inner: Some(inner),
+            conn,
+            registration: Some(registration),
+        }
+    }
+
+    fn io(&mut self) -> Pin<&mut S> {
+        Pin::new(self.inner.as_mut().expect("the stream is present until dropped"))
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+impl<S: Stream> Drop for Watched<S> {
+    fn drop(&mut self) {
+        if !self.conn.linger.load(Ordering::Relaxed) || self.conn.is_doomed() {
+            return;
+        }
+        let (Some(stream), Ok(rt)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let registration = self.registration.take();
+        let kill = self.conn.kill.clone();
+        rt.spawn(async move {
+            tokio::select! {
+                _ = kill.cancelled() => {}
+                _ = tokio::time::sleep(LINGER_TIME) => {}
+                _ = discard(stream, LINGER_BYTES) => {}
+            }
+            drop(registration);
+        });
+    }
+}
+
+/// Shuts `stream` down for writing, then reads and drops up to `limit` bytes (until EOF).
+async fn discard<S: Stream>(mut stream: S, limit: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.shutdown().await;
+    let mut buf = [0u8; 8192];
+    let mut left = limit;
+    while left > 0 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+impl<S: Stream> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let res = self.io().poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = res {
             self.conn.on_read(&buf.filled()[before..]);
         }
@@ -384,29 +454,29 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: Stream> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.io().poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        self.io().poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        self.io().poll_shutdown(cx)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.io().poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
     }
 }
 

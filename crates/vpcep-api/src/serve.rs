@@ -18,7 +18,7 @@
 //! one to finish. Accept errors (out of file descriptors) shed idle connections and back off
 //! (10 ms doubling to 1 s) instead of spinning, and are logged at most once per 10 s.
 
-use crate::conns::{Conn, Deadlines, Table, Watched};
+use crate::conns::{Conn, Deadlines, Registration, Stream, Table, Watched};
 use crate::tls::TlsFiles;
 use axum::body::Body;
 use axum::Router;
@@ -30,12 +30,41 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 /// Default [`HttpLimits::max_connections`] when the open-file limit is unknown.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Pending connections the kernel may hold for `accept` (capped by `net.core.somaxconn`).
+/// tokio's default (128 here) overflows under a burst of connects, and an overflowing queue
+/// drops SYNs, which costs the client a one-second retransmission: a flood would delay honest
+/// clients' connects.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`IP:PORT` or `HOST:PORT`, the first address it resolves to) for [`serve`],
+/// with [`LISTEN_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} resolves to no address"),
+        )
+    }))
+}
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -196,9 +225,8 @@ pub async fn serve(
             tokio::select! {
                 _ = kill.cancelled() => {}
                 _ = conn.watch() => {}
-                _ = serve_connection(stream, tls, conn.clone(), &builder, app) => {}
+                _ = serve_connection(stream, tls, conn.clone(), registration, &builder, app) => {}
             }
-            drop(registration);
         });
     }
     drop(listener);
@@ -216,39 +244,56 @@ pub async fn serve(
 }
 
 /// One connection: the TLS handshake if any, then HTTP until it ends or is told to drain.
+/// (`registration` keeps the connection's place in the table until its stream is closed.)
 async fn serve_connection(
     stream: TcpStream,
     tls: Option<tokio_rustls::TlsAcceptor>,
     conn: Arc<Conn>,
+    registration: Registration,
     builder: &auto::Builder<TokioExecutor>,
     app: Router,
 ) {
     match tls {
-        None => serve_http(Watched::new(stream, conn.clone()), conn, builder, app).await,
+        None => {
+            let io = Watched::new(stream, conn.clone(), registration);
+            serve_http(io, conn, builder, app).await
+        }
         Some(acceptor) => match acceptor.accept(stream).await {
-            Ok(s) => serve_http(Watched::new(s, conn.clone()), conn, builder, app).await,
+            Ok(s) => {
+                let io = Watched::new(s, conn.clone(), registration);
+                serve_http(io, conn, builder, app).await
+            }
             Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
         },
     }
 }
 
-async fn serve_http<S>(
+async fn serve_http<S: Stream>(
     io: Watched<S>,
     conn: Arc<Conn>,
     builder: &auto::Builder<TokioExecutor>,
     app: Router,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let drain = conn.drain.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = conn.begin();
         let app = app.clone();
+        let conn = conn.clone();
+        // An HTTP/1 error answer may leave the body unread (401 before the body, 413).
+        let body_may_be_unread = req.version() < http::Version::HTTP_2
+            && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
+                || req
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() != b"0"));
         async move {
             let resp = app
                 .oneshot(req.map(Body::new))
                 .await
                 .unwrap_or_else(|never: Infallible| match never {});
+            if body_may_be_unread && resp.status().as_u16() >= 400 {
+                conn.set_linger();
+            }
             // The connection stays busy until the response body is written (or dropped).
             Ok::<_, Infallible>(resp.map(|b| {
                 Body::new(b.map_err(move |e| {

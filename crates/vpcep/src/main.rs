@@ -212,7 +212,9 @@ async fn main() -> anyhow::Result<()> {
                 http,
                 max_buffered_bytes: a.max_buffered_bytes,
             };
-            let listener = tokio::net::TcpListener::bind(&a.listen).await?;
+            let listener = vpcep_api::serve::bind(&a.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
             server::run(cfg, listener, shutdown_signal()).await
         }
         Command::Client(c) => {
