@@ -533,15 +533,9 @@ async fn unsigned_large_bodies_are_refused_unread_without_memory_growth() {
     ];
     for head in heads {
         let statuses = flood_bodies(&server.addr(), 500, head, len).await;
-        // 0: the server closed the connection with the body unread and the reset overtook its
-        // answer; no request is ever anything but refused.
+        // Every one is answered (the server lingers briefly so its 401 is not lost to a reset).
         let unauthorized = statuses.iter().filter(|s| **s == 401).count();
-        eprintln!("{unauthorized} of {} answered 401", statuses.len());
-        assert!(
-            statuses.iter().all(|s| *s == 401 || *s == 0)
-                && unauthorized * 10 >= statuses.len() * 9,
-            "statuses: {statuses:?}"
-        );
+        assert_eq!(unauthorized, statuses.len(), "statuses: {statuses:?}");
     }
     sampling.cancel();
     sampler.await.unwrap();
