@@ -399,7 +399,11 @@ impl<S: Stream> Watched<S> {
     }
 
     fn io(&mut self) -> Pin<&mut S> {
-        Pin::new(self.inner.as_mut().expect("the stream is present until dropped"))
+        Pin::new(
+            self.inner
+                .as_mut()
+                .expect("the stream is present until dropped"),
+        )
     }
 }
 

@@ -277,15 +277,17 @@ async fn bench(
     sqlite_url: Option<String>,
     pid: Option<u32>,
 ) -> anyhow::Result<Vec<Report>> {
+    let targets = urls
+        .iter()
+        .map(|u| http::Target::parse(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let creds = http::Creds {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+    };
+    let pace = (args.rate_per_connection > 0.0)
+        .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection));
     if args.soak {
-        let targets = urls
-            .iter()
-            .map(|u| http::Target::parse(u))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let creds = http::Creds {
-            access_key: args.access_key.clone(),
-            secret_key: args.secret_key.clone(),
-        };
         let seed_ids =
             load::seed_services(&targets[0], &creds, &args.seed_project_id, args.seed.max(1))
                 .await
@@ -301,8 +303,7 @@ async fn bench(
             connections: args.connections.max(1),
             warmup: Duration::from_secs_f64(args.warmup),
             duration: Duration::from_secs_f64(args.duration),
-            pace: (args.rate_per_connection > 0.0)
-                .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection)),
+            pace,
         });
         return soak(args, plan, pid).await;
     }
@@ -314,14 +315,6 @@ async fn bench(
         .into_iter()
         .filter(|s| scenarios.contains(s))
         .collect();
-    let targets = urls
-        .iter()
-        .map(|u| http::Target::parse(u))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let creds = http::Creds {
-        access_key: args.access_key.clone(),
-        secret_key: args.secret_key.clone(),
-    };
     let connections = args.connections.max(1);
     let create_backends = if scenarios.contains(&Scenario::CreateService) {
         load::make_backends(&targets[0], &creds, &args.project_id, connections)
@@ -367,8 +360,7 @@ async fn bench(
         connections,
         warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
-        pace: (args.rate_per_connection > 0.0)
-            .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection)),
+        pace,
     });
     let mut reports = Vec::new();
     let mut report = |r: Report| {

@@ -762,6 +762,22 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// A server with `--tls-cert`/`--tls-key` from a fresh CA (and `extra` flags); answers it, the
+/// CA's PEM and the CA file's path.
+async fn start_https(name: &str, extra: &[&str]) -> (Server, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = format!("{ACCOUNT}{OPERATOR}");
+    write(dir.path(), "accounts.toml", &accounts);
+    let (ca, cert, key) = make_ca_and_cert(name);
+    let ca_path = write(dir.path(), "ca.pem", &ca);
+    let cert = write(dir.path(), "cert.pem", &cert);
+    let key = write(dir.path(), "key.pem", &key);
+    let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+    args.extend_from_slice(extra);
+    let server = Server::start_in(dir, &args, None).ready().await;
+    (server, ca, ca_path)
+}
+
 async fn https_status(server: &Server, ca: &str) -> Result<u16, String> {
     let c = server
         .client()
@@ -772,18 +788,7 @@ async fn https_status(server: &Server, ca: &str) -> Result<u16, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_verifies_against_the_ca_and_sighup_reloads_the_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        format!("{ACCOUNT}{OPERATOR}"),
-    )
-    .unwrap();
-    let (ca1, cert1, key1) = make_ca_and_cert("first");
-    let cert = write(dir.path(), "cert.pem", &cert1);
-    let key = write(dir.path(), "key.pem", &key1);
-    let server = Server::start_in(dir, &["--tls-cert", &cert, "--tls-key", &key], None)
-        .ready()
-        .await;
+    let (server, ca1, _) = start_https("first", &[]).await;
     assert_eq!(https_status(&server, &ca1).await, Ok(200));
     // The system roots do not know this CA, and plain HTTP gets no answer.
     let untrusting = list_services(&server.client()).await;
@@ -821,23 +826,7 @@ async fn https_verifies_against_the_ca_and_sighup_reloads_the_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("accounts.toml"),
-        format!("{ACCOUNT}{OPERATOR}"),
-    )
-    .unwrap();
-    let (ca, cert, key) = make_ca_and_cert("cli");
-    let ca_path = write(dir.path(), "ca.pem", &ca);
-    let cert = write(dir.path(), "cert.pem", &cert);
-    let key = write(dir.path(), "key.pem", &key);
-    let server = Server::start_in(
-        dir,
-        &["--tls-cert", &cert, "--tls-key", &key, "--require-agent"],
-        None,
-    )
-    .ready()
-    .await;
+    let (server, _, ca_path) = start_https("cli", &["--require-agent"]).await;
     let cli = |ca: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vpcep"));
         c.args([
