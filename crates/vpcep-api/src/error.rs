@@ -123,3 +123,43 @@ pub async fn ensure_api_shape(resp: Response) -> Response {
 
 /// Handler results.
 pub type HttpResult<T> = Result<T, HttpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_json(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_plain_text_rejection_gets_the_api_error_shape_and_keeps_its_status() {
+        let plain = (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Expected request with JSON",
+        )
+            .into_response();
+        let resp = ensure_api_shape(plain).await;
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let v = body_json(resp).await;
+        assert_eq!(v["error_code"], "EndPoint.1004");
+        assert_eq!(v["error_msg"], "Expected request with JSON");
+
+        let server = (StatusCode::INTERNAL_SERVER_ERROR, "panic at src/x.rs:1").into_response();
+        let v = body_json(ensure_api_shape(server).await).await;
+        assert_eq!(v["error_code"], "EndPoint.0001");
+        assert_eq!(v["error_msg"], "Internal Server Error", "no internals leak");
+    }
+
+    #[tokio::test]
+    async fn api_errors_and_successes_pass_unchanged() {
+        let api = HttpError::new(ErrorCode::NotFound, "gone").into_response();
+        let v = body_json(ensure_api_shape(api).await).await;
+        assert_eq!(v["error_msg"], "gone");
+        let ok = ensure_api_shape((StatusCode::OK, "fine").into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+}
