@@ -72,6 +72,10 @@ pub(crate) struct Conn {
     pub(crate) drain: CancellationToken,
     /// Wakes the watchdog when a deadline moved earlier (a head started after an idle time).
     rearm: Notify,
+    /// Milliseconds taken off the header timeout of this connection (up to a fifth of it), so
+    /// a flood opened at once is not closed at once, and so does not come back at once either:
+    /// the waves flatten over a few timeouts instead of recurring.
+    header_jitter: u64,
     deadlines: Deadlines,
     epoch: Instant,
 }
@@ -268,6 +272,10 @@ impl Table {
 
     /// Adds a new connection.
     pub(crate) fn register(self: &Arc<Self>) -> (Arc<Conn>, Registration) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Fibonacci hashing of the id: spread over [0, header/5] without a random source.
+        let fifth = self.deadlines.header.as_millis() as u64 / 5;
+        let header_jitter = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % (fifth + 1);
         let conn = Arc::new(Conn {
             phase: AtomicU8::new(AWAITING_FIRST),
             since: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
@@ -280,10 +288,10 @@ impl Table {
             linger: AtomicBool::new(false),
             drain: CancellationToken::new(),
             rearm: Notify::new(),
+            header_jitter,
             deadlines: self.deadlines,
             epoch: self.epoch,
         });
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(id, conn.clone());
         metrics::gauge!("vpcep_http_connections").increment(1.0);
         (
