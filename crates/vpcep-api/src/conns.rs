@@ -374,7 +374,7 @@ impl Table {
 
 /// Most bytes of an unread request body read and thrown away after its error answer, so the
 /// client gets the answer before the connection closes (see [`Watched`]).
-const LINGER_BYTES: usize = 256 * 1024;
+const LINGER_BYTES: usize = 64 * 1024;
 /// Longest such lingering.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
