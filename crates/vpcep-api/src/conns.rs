@@ -139,9 +139,10 @@ impl Conn {
         let d = self.deadlines;
         let since = self.since.load(Ordering::Relaxed);
         let (limit, expired) = match self.phase.load(Ordering::Acquire) {
-            AWAITING_FIRST | READING_HEAD => {
-                (ms(d.header), Verdict::Close(CloseReason::HeaderTimeout))
-            }
+            AWAITING_FIRST | READING_HEAD => (
+                ms(d.header).saturating_sub(self.header_jitter),
+                Verdict::Close(CloseReason::HeaderTimeout),
+            ),
             BUSY => (ms(d.busy), Verdict::Close(CloseReason::BusyTimeout)),
             _ if self.draining.load(Ordering::Relaxed) => (
                 ms(d.idle) + ms(d.header),
