@@ -301,8 +301,13 @@ class VpcepServer:
     with an accounts file and an inventory file (`--inventory`)."""
 
     def __init__(self, binary: str, accounts: Dict[str, Account], label: str,
-                 provisioning_delay: Optional[str] = None, inventory: Optional[str] = None):
+                 provisioning_delay: Optional[str] = None, inventory: Optional[str] = None,
+                 tls: Optional[Tuple[str, str]] = None, ca_cert: Optional[str] = None):
+        """`tls=(cert_file, key_file)` serves HTTPS (`--tls-cert`, `--tls-key`); `ca_cert` is
+        the PEM CA that the health check and the SDK clients verify the server against."""
         self.binary = binary
+        self.tls = tls
+        self.ca_cert = ca_cert
         self.accounts = accounts
         self.label = label
         self.provisioning_delay = provisioning_delay
@@ -326,7 +331,8 @@ class VpcepServer:
         last_error = ""
         for _attempt in range(5):
             self.port = _free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
+            scheme = "https" if self.tls else "http"
+            self.url = f"{scheme}://127.0.0.1:{self.port}"
             args = [
                 self.binary, "serve",
                 "--listen", f"127.0.0.1:{self.port}",
@@ -338,6 +344,8 @@ class VpcepServer:
                 args += ["--inventory", str(self.inventory_file)]
             if self.provisioning_delay:
                 args += ["--provisioning-delay", self.provisioning_delay]
+            if self.tls:
+                args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
             env = dict(os.environ, NO_COLOR="1")
             env.setdefault("VPCEP_LOG", "info")
             with open(self.log_path, "ab") as log:
@@ -351,7 +359,8 @@ class VpcepServer:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    r = requests.get(self.url + "/health", timeout=1)
+                    r = requests.get(self.url + "/health", timeout=1,
+                                     verify=self.ca_cert or True)
                     if r.status_code == 200:
                         return self
                 except requests.RequestException:
@@ -414,6 +423,9 @@ class VpcepServer:
             creds = creds.with_project_id(project or a.project)
         config = HttpConfig.get_default_config()
         config.timeout = (5, 30)
+        if self.ca_cert:
+            config.ignore_ssl_verification = False
+            config.ssl_ca_cert = self.ca_cert
         builder = cls.new_builder().with_credentials(creds).with_endpoint(self.url) \
             .with_http_config(config)
         if responses is not None:

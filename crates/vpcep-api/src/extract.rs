@@ -30,7 +30,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses a JSON body with the API's errors (see [`JsonBody`]).
+/// Parses a JSON body with the API's errors (see [`JsonBody`] and [`crate::json`]): anything
+/// but exactly one well-formed UTF-8 JSON value is EndPoint.1004; a value of the wrong type (an
+/// array where an object belongs included) is EndPoint.0002 naming where.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(HttpError::new(
@@ -38,39 +40,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
             "Invalid request: the request body is empty",
         ));
     }
-    // No API field may hold a NUL character (PostgreSQL text cannot store one); JSON carries
-    // it only escaped.
-    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            if let Some(path) = nul_path(&v, String::new()) {
-                return Err(HttpError::new(
-                    ErrorCode::Parameter,
-                    format!("Invalid value of {path}: strings must not contain the NUL character"),
-                ));
-            }
-        }
+    let value = crate::json::parse_value(bytes).map_err(json_error)?;
+    // No API field may hold a NUL character (PostgreSQL text cannot store one).
+    if let Some(path) = nul_path(&value, String::new()) {
+        return Err(HttpError::new(
+            ErrorCode::Parameter,
+            format!("Invalid value of {path}: strings must not contain the NUL character"),
+        ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            HttpError::new(
-                ErrorCode::InvalidRequest,
-                format!("Invalid request: malformed JSON ({inner})"),
-            )
-        } else if path == "." {
-            HttpError::new(
-                ErrorCode::Parameter,
-                format!("Invalid request body: {inner}"),
-            )
-        } else {
-            HttpError::new(
-                ErrorCode::Parameter,
-                format!("Invalid value of {path}: {inner}"),
-            )
+    crate::json::from_value(&value).map_err(json_error)
+}
+
+fn json_error(e: crate::json::JsonError) -> HttpError {
+    use crate::json::JsonError;
+    match e {
+        JsonError::Malformed(m) => HttpError::new(
+            ErrorCode::InvalidRequest,
+            format!("Invalid request: malformed JSON ({m})"),
+        ),
+        JsonError::Invalid { path, msg } if path == "." => {
+            HttpError::new(ErrorCode::Parameter, format!("Invalid request body: {msg}"))
         }
-    })
+        JsonError::Invalid { path, msg } => HttpError::new(
+            ErrorCode::Parameter,
+            format!("Invalid value of {path}: {msg}"),
+        ),
+    }
 }
 
 /// The path (`ports[0].protocol`) of the first string (or key) holding a NUL character.

@@ -9,16 +9,21 @@
 //! - [`error`]: `HttpError`, the request scope (id, account).
 //! - [`auth`]: signature verification middleware, body limit.
 //! - [`extract`]: JSON bodies, query parameters, `Caller`.
+//! - [`json`]: strict JSON (one value, UTF-8, objects where objects belong).
 //! - `routes`: one module per resource; every route is registered through a table that records
 //!   it ([`registered_routes`]).
+//! - [`serve`]: the server loop (connection deadlines and caps); [`tls`]: HTTPS.
 //! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
 
 pub mod auth;
+mod conns;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod openapi;
 mod routes;
 pub mod serve;
+pub mod tls;
 
 pub use routes::registered as registered_routes;
 
@@ -27,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use error::{HttpError, RequestScope, REQUEST};
+use futures::FutureExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -48,6 +54,8 @@ pub struct AppState {
     /// Renders the in-process data plane's per-endpoint counters (Prometheus text) for
     /// `GET /agent/v1/metrics` (operators only); `None` without an in-process data plane.
     pub dataplane_metrics: Option<DataplaneMetrics>,
+    /// Request body bytes all requests together may hold buffered (`--max-buffered-bytes`).
+    pub body_budget: auth::BodyBudget,
 }
 
 /// Renders a data plane's per-endpoint counters in the Prometheus text format.
@@ -61,7 +69,14 @@ impl AppState {
             metrics,
             rate_limiter: None,
             dataplane_metrics: None,
+            body_budget: auth::BodyBudget::default(),
         }
+    }
+
+    /// Lets all requests together hold at most `bytes` of buffered request bodies.
+    pub fn with_body_budget(mut self, bytes: usize) -> Self {
+        self.body_budget = auth::BodyBudget::new(bytes);
+        self
     }
 
     /// Limits each account to `per_second` requests per second (bursts of the same size).
@@ -139,8 +154,13 @@ async fn request_scope(req: Request, next: Next) -> Response {
         if let Some(e) = check_request_size(&req) {
             return e.into_response();
         }
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-            Ok(resp) => resp,
+        let handled = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        match tokio::time::timeout(REQUEST_TIMEOUT, handled).await {
+            Ok(Ok(resp)) => error::ensure_api_shape(resp).await,
+            Ok(Err(_)) => {
+                tracing::error!("a request handler panicked");
+                HttpError::new(ErrorCode::System, "Internal error").into_response()
+            }
             Err(_) => {
                 HttpError::new(ErrorCode::RequestTimeout, "The request timed out").into_response()
             }

@@ -210,6 +210,9 @@ pub struct Plan {
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Each connection sends a request this often (an open-loop client) instead of as soon as
+    /// the last answer is read.
+    pub pace: Option<Duration>,
 }
 
 /// The figures of one scenario.
@@ -377,7 +380,12 @@ async fn drive(
     let mut stats = ConnStats::default();
     let mut conn: Option<Conn> = None;
     let mut k = 0;
+    let mut next = Instant::now();
     while Instant::now() < end {
+        if let Some(every) = plan.pace {
+            tokio::time::sleep_until(next.into()).await;
+            next += every;
+        }
         let Some(req) = build(&plan, scenario, target, conn_idx, k) else {
             break;
         };

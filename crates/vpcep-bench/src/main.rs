@@ -18,6 +18,7 @@
 mod bulk;
 mod http;
 mod load;
+mod soak;
 mod spawn;
 
 use anyhow::{bail, Context as _};
@@ -82,6 +83,10 @@ struct Args {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Requests per second each connection sends (paced, open loop); 0: the next request as
+    /// soon as the last answer is read (closed loop).
+    #[arg(long, default_value_t = 0.0)]
+    rate_per_connection: f64,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -110,6 +115,30 @@ struct Args {
     /// One JSON object per scenario instead of the table.
     #[arg(long)]
     json: bool,
+    /// Soak: measure show-service quiet, then again while anonymous floods run (--soak-idle
+    /// connections that send nothing, --soak-slow that trickle a head, --soak-bodies unsigned
+    /// 1 MiB bodies), and report both p99s and the server's peak memory.
+    #[arg(long)]
+    soak: bool,
+    /// Soak: connections that never send a byte.
+    #[arg(long, default_value_t = 10_000)]
+    soak_idle: usize,
+    /// Soak: connections that send a request head one byte per second.
+    #[arg(long, default_value_t = 1_000)]
+    soak_slow: usize,
+    /// Soak: clients sending unsigned 1 MiB - 1 bodies in a loop.
+    #[arg(long, default_value_t = 500)]
+    soak_bodies: usize,
+    /// Soak: seconds the floods run before the measurement starts (past the header timeout,
+    /// so the server is already closing and the floods reopening).
+    #[arg(long, default_value_t = 12.0)]
+    soak_ramp: f64,
+    /// Soak with --url: the server's process id, to read its memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Internal: run only the soak's floods against this address until stdin closes.
+    #[arg(long, hide = true)]
+    soak_flood: Option<std::net::SocketAddr>,
 }
 
 fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
@@ -161,19 +190,93 @@ fn print_table(label: &str, reports: &[Report]) {
     }
 }
 
+/// `--soak`: show-service quiet, then under the floods; prints both side by side.
+async fn soak(args: &Args, plan: Arc<Plan>, pid: Option<u32>) -> anyhow::Result<Vec<Report>> {
+    let floods = soak::Floods {
+        idle: args.soak_idle,
+        slow: args.soak_slow,
+        bodies: args.soak_bodies,
+    };
+    let rss_before = pid.and_then(soak::rss).unwrap_or(0);
+    let quiet = load::run(plan.clone(), Scenario::ShowService, None).await;
+    eprintln!(
+        "vpcep-bench: soak: starting {} idle, {} slow-header and {} unsigned-body clients; measuring after {} s",
+        floods.idle, floods.slow, floods.bodies, args.soak_ramp
+    );
+    let running = soak::start(plan.targets[0].addr, floods)?;
+    let sampling = tokio_util::sync::CancellationToken::new();
+    let sampler = pid.map(|pid| tokio::spawn(soak::peak_rss(pid, sampling.clone())));
+    tokio::time::sleep(Duration::from_secs_f64(args.soak_ramp)).await;
+    let open_at_start = running.counters()["open"].as_u64().unwrap_or(0);
+    let attack = load::run(plan.clone(), Scenario::ShowService, None).await;
+    sampling.cancel();
+    let peak = match sampler {
+        Some(s) => s.await.unwrap_or(0),
+        None => 0,
+    };
+    let c = running.counters();
+    let get = |k: &str| c[k].as_u64().unwrap_or(0);
+    let (open, closed, answered, r401, cerr) = (
+        get("open"),
+        get("closed_by_server"),
+        get("bodies_answered"),
+        get("bodies_401"),
+        get("connect_errors"),
+    );
+    running.stop().await;
+    for (name, r) in [("quiet", &quiet), ("under attack", &attack)] {
+        if let Some(e) = &r.first_error {
+            eprintln!("vpcep-bench: soak {name}: {} errors; first: {e}", r.errors);
+        }
+    }
+    if args.json {
+        println!("{}", quiet.to_json("soak-quiet"));
+        println!("{}", attack.to_json("soak-attack"));
+    }
+    println!(
+        "soak: show-service over {} signed connection(s){}, {} s measured each",
+        plan.connections,
+        match plan.pace {
+            Some(p) => format!(" at {:.0} req/s each", 1.0 / p.as_secs_f64()),
+            None => " (closed loop)".into(),
+        },
+        args.duration
+    );
+    println!(
+        "{:<14} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "", "requests", "errors", "rate/s", "p50 ms", "p99 ms", "max ms"
+    );
+    for (name, r) in [("quiet", &quiet), ("under attack", &attack)] {
+        println!(
+            "{:<14} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            name, r.requests, r.errors, r.rate, r.p50_ms, r.p99_ms, r.max_ms
+        );
+    }
+    println!(
+        "p99 under attack / quiet: {:.2} (target <= 2)",
+        attack.p99_ms / quiet.p99_ms.max(1e-9)
+    );
+    if pid.is_some() {
+        println!(
+            "server RSS: {:.0} MiB before, {:.0} MiB peak under attack (target < 300 MiB)",
+            rss_before as f64 / 1048576.0,
+            peak as f64 / 1048576.0
+        );
+    }
+    println!(
+        "floods: {open_at_start} idle/slow connections open when measuring began, {open} at the end; \
+         {closed} closed by the server; {answered} unsigned bodies answered ({r401} with 401); \
+         {cerr} failed connects"
+    );
+    Ok(vec![quiet, attack])
+}
+
 async fn bench(
     args: &Args,
     urls: Vec<String>,
     sqlite_url: Option<String>,
+    pid: Option<u32>,
 ) -> anyhow::Result<Vec<Report>> {
-    let mut scenarios = Vec::new();
-    for s in &args.scenarios {
-        scenarios.push(Scenario::parse(s.trim())?);
-    }
-    let scenarios: Vec<Scenario> = Scenario::ALL
-        .into_iter()
-        .filter(|s| scenarios.contains(s))
-        .collect();
     let targets = urls
         .iter()
         .map(|u| http::Target::parse(u))
@@ -182,6 +285,36 @@ async fn bench(
         access_key: args.access_key.clone(),
         secret_key: args.secret_key.clone(),
     };
+    let pace = (args.rate_per_connection > 0.0)
+        .then(|| Duration::from_secs_f64(1.0 / args.rate_per_connection));
+    if args.soak {
+        let seed_ids =
+            load::seed_services(&targets[0], &creds, &args.seed_project_id, args.seed.max(1))
+                .await
+                .context("seeding services")?;
+        let plan = Arc::new(Plan {
+            targets,
+            creds,
+            create_project: args.project_id.clone(),
+            create_backends: Vec::new(),
+            seed_project: args.seed_project_id.clone(),
+            seed_ids,
+            moto: None,
+            connections: args.connections.max(1),
+            warmup: Duration::from_secs_f64(args.warmup),
+            duration: Duration::from_secs_f64(args.duration),
+            pace,
+        });
+        return soak(args, plan, pid).await;
+    }
+    let mut scenarios = Vec::new();
+    for s in &args.scenarios {
+        scenarios.push(Scenario::parse(s.trim())?);
+    }
+    let scenarios: Vec<Scenario> = Scenario::ALL
+        .into_iter()
+        .filter(|s| scenarios.contains(s))
+        .collect();
     let connections = args.connections.max(1);
     let create_backends = if scenarios.contains(&Scenario::CreateService) {
         load::make_backends(&targets[0], &creds, &args.project_id, connections)
@@ -227,6 +360,7 @@ async fn bench(
         connections,
         warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
+        pace,
     });
     let mut reports = Vec::new();
     let mut report = |r: Report| {
@@ -284,6 +418,15 @@ async fn bench(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(addr) = args.soak_flood {
+        let floods = soak::Floods {
+            idle: args.soak_idle,
+            slow: args.soak_slow,
+            bodies: args.soak_bodies,
+        };
+        soak::flood_main(addr, floods).await;
+        return Ok(());
+    }
     if args.write_accounts {
         print!("{}", spawn::accounts_toml());
         return Ok(());
@@ -297,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
                 .sqlite_file
                 .as_ref()
                 .map(|f| format!("sqlite://{}", f.display()));
-            bench(&args, args.url.clone(), sqlite_url).await?
+            bench(&args, args.url.clone(), sqlite_url, args.server_pid).await?
         }
         Some(kind) => {
             let db = if kind == "sqlite" {
@@ -330,7 +473,8 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let urls = servers.iter().map(|s| s.url.clone()).collect();
                 let sqlite_url = (db == spawn::Db::Sqlite).then(|| fresh.url.clone());
-                let reports = bench(&args, urls, sqlite_url).await;
+                let pid = servers.first().and_then(|s| s.pid());
+                let reports = bench(&args, urls, sqlite_url, pid).await;
                 for s in servers {
                     s.stop().await;
                 }
@@ -341,7 +485,7 @@ async fn main() -> anyhow::Result<()> {
             result?
         }
     };
-    if !args.json {
+    if !args.json && !args.soak {
         print_table(&args.label, &reports);
     }
     Ok(())

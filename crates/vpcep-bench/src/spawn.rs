@@ -158,6 +158,11 @@ impl Server {
         }
     }
 
+    /// The process id (for memory readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops it with SIGTERM (SIGKILL after 10 s).
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {

@@ -216,17 +216,23 @@ impl Account {
     }
 }
 
-/// AK → (SK, account), built once at start.
+/// AK → (SK, account): built at start, replaced whole by [`Registry::replace`] when the
+/// accounts file is reloaded (requests in flight keep the account they were authenticated as).
 #[derive(Debug, Default)]
 pub struct Registry {
+    current: std::sync::RwLock<Arc<Keys>>,
+}
+
+/// One version of the registry's contents.
+#[derive(Debug, Default)]
+struct Keys {
     by_access_key: HashMap<String, (String, Arc<Account>)>,
     operators: Vec<String>,
 }
 
-impl Registry {
-    /// Builds the registry of a checked accounts file.
-    pub fn new(file: &AccountsFile) -> Self {
-        let mut r = Registry::default();
+impl Keys {
+    fn new(file: &AccountsFile) -> Self {
+        let mut r = Keys::default();
         for a in &file.accounts {
             let account = Arc::new(Account {
                 domain_id: a.domain_id.clone(),
@@ -247,15 +253,43 @@ impl Registry {
         }
         r
     }
+}
+
+impl Registry {
+    /// Builds the registry of a checked accounts file.
+    pub fn new(file: &AccountsFile) -> Self {
+        Registry {
+            current: std::sync::RwLock::new(Arc::new(Keys::new(file))),
+        }
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces every account and key with those of a checked accounts file: keys it lacks are
+    /// refused from the next request on.
+    pub fn replace(&self, file: &AccountsFile) {
+        let keys = Arc::new(Keys::new(file));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
 
     /// The SK and account of an AK.
     pub fn lookup(&self, access_key: &str) -> Option<(String, Arc<Account>)> {
-        self.by_access_key.get(access_key).cloned()
+        self.keys().by_access_key.get(access_key).cloned()
     }
 
     /// Domain ids of operator accounts (their services are public).
-    pub fn operator_domains(&self) -> &[String] {
-        &self.operators
+    pub fn operator_domains(&self) -> Vec<String> {
+        self.keys().operators.clone()
+    }
+
+    /// How many access keys are known.
+    pub fn key_count(&self) -> usize {
+        self.keys().by_access_key.len()
     }
 }
 
@@ -283,6 +317,16 @@ secret_key = "acme-secret-key-example"
         assert!(acct.owns_project("6e9dfd51d1124e8d8498dce894923a0d"));
         assert_eq!(acct.quotas, Quotas::default());
         assert!(r.operator_domains().is_empty());
+    }
+
+    #[test]
+    fn replace_swaps_every_key() {
+        let r = Registry::new(&AccountsFile::parse(EXAMPLE).unwrap());
+        let other = EXAMPLE.replace("AKACMEEXAMPLE0000001", "AKOTHER");
+        r.replace(&AccountsFile::parse(&other).unwrap());
+        assert!(r.lookup("AKACMEEXAMPLE0000001").is_none());
+        assert!(r.lookup("AKOTHER").is_some());
+        assert_eq!(r.key_count(), 1);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct AgentConfig {
     pub max_backoff: Duration,
     /// Data-plane options (agent id, PROXY version, copy mode, drain deadline, …).
     pub proxy: ProxyOptions,
+    /// PEM CA certificates an `https://` control plane is verified against (`--ca-cert`);
+    /// `None`: the system's roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl AgentConfig {
@@ -72,6 +75,7 @@ impl AgentConfig {
             heartbeat: DEFAULT_HEARTBEAT,
             max_backoff: DEFAULT_MAX_BACKOFF,
             proxy: ProxyOptions::default(),
+            ca_cert_pem: None,
         }
     }
 }
@@ -132,6 +136,10 @@ pub async fn run_agent(
         .iter()
         .map(|url| {
             Client::new(url, &cfg.access_key, &cfg.secret_key, &cfg.project_id)
+                .and_then(|c| match &cfg.ca_cert_pem {
+                    Some(pem) => c.with_ca_cert(pem),
+                    None => Ok(c),
+                })
                 .map_err(|e| AgentError::Config(format!("{url}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;

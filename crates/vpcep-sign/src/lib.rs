@@ -236,15 +236,30 @@ pub fn format_sdk_date(unix_secs: i64) -> String {
         .to_string()
 }
 
-/// Verifies a request. `header` looks a header up by lower-case name; `secret_for` maps an AK to
-/// its SK (and whatever the caller wants back, e.g. the account). `now_secs` is the server clock.
-/// `x-sdk-date` and `host` must be signed; the comparison is constant-time.
-pub fn verify<'h, T>(
-    parts: &RequestParts<'_>,
+/// What the headers alone establish, before any body byte is read: the `Authorization` header
+/// is well-formed, every signed header is present (`x-sdk-date` and `host` among them), the date
+/// is within [`MAX_SKEW_SECS`] and the AK is known. [`verify_body`] finishes the check.
+#[derive(Debug)]
+pub struct HeaderCheck<'h, T> {
+    /// The parsed `Authorization` header.
+    pub auth: Authorization,
+    /// Values of `auth.signed_headers`, in that order.
+    values: Vec<&'h str>,
+    /// `X-Sdk-Date` as sent.
+    date: &'h str,
+    /// The AK's SK.
+    secret: String,
+    /// What `secret_for` returned beside the SK (e.g. the account).
+    pub extra: T,
+}
+
+/// The header half of [`verify`]: everything that needs no body. `header` looks a header up by
+/// lower-case name; `secret_for` maps an AK to its SK (and whatever the caller wants back).
+pub fn check_headers<'h, T>(
     header: impl Fn(&str) -> Option<&'h str>,
     now_secs: i64,
     secret_for: impl FnOnce(&str) -> Option<(String, T)>,
-) -> Result<(Authorization, T), SignError> {
+) -> Result<HeaderCheck<'h, T>, SignError> {
     let auth =
         parse_authorization(header("authorization").ok_or(SignError::MissingAuthorization)?)?;
     for required in [DATE_HEADER, "host"] {
@@ -254,8 +269,7 @@ pub fn verify<'h, T>(
     }
     let mut values = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
-        let v = header(name).ok_or_else(|| SignError::MissingSignedHeader(name.clone()))?;
-        values.push((name.as_str(), v));
+        values.push(header(name).ok_or_else(|| SignError::MissingSignedHeader(name.clone()))?);
     }
     let date =
         header(DATE_HEADER).ok_or_else(|| SignError::MissingSignedHeader(DATE_HEADER.into()))?;
@@ -264,6 +278,28 @@ pub fn verify<'h, T>(
         return Err(SignError::Expired);
     }
     let (secret, extra) = secret_for(&auth.access_key).ok_or(SignError::UnknownAccessKey)?;
+    Ok(HeaderCheck {
+        auth,
+        values,
+        date,
+        secret,
+        extra,
+    })
+}
+
+/// The body half of [`verify`]: the signature over the request with its body.
+pub fn verify_body<'h, T>(
+    checked: HeaderCheck<'h, T>,
+    parts: &RequestParts<'_>,
+    header: impl Fn(&str) -> Option<&'h str>,
+) -> Result<(Authorization, T), SignError> {
+    let HeaderCheck {
+        auth,
+        values,
+        date,
+        secret,
+        extra,
+    } = checked;
     // `X-Sdk-Content-Sha256` stands in for the body hash only when it is signed; a digest it
     // claims must be the digest of the body received. Only the literal `UNSIGNED-PAYLOAD`
     // (what the SDK sends for non-JSON bodies) opts out of hashing the body.
@@ -279,7 +315,13 @@ pub fn verify<'h, T>(
         }
         _ => body_hash,
     };
-    let creq = canonical_request(parts, &values, &payload_hash);
+    let named: Vec<(&str, &str)> = auth
+        .signed_headers
+        .iter()
+        .map(String::as_str)
+        .zip(values)
+        .collect();
+    let creq = canonical_request(parts, &named, &payload_hash);
     let sts = string_to_sign(date.trim(), &creq);
     let expected =
         hex::decode(&auth.signature).map_err(|_| SignError::Malformed("Signature is not hex"))?;
@@ -288,6 +330,17 @@ pub fn verify<'h, T>(
     m.verify_slice(&expected)
         .map_err(|_| SignError::SignatureMismatch)?;
     Ok((auth, extra))
+}
+
+/// Verifies a request: [`check_headers`], then [`verify_body`]. `now_secs` is the server clock;
+/// the comparison is constant-time.
+pub fn verify<'h, T>(
+    parts: &RequestParts<'_>,
+    header: impl Fn(&str) -> Option<&'h str> + Copy,
+    now_secs: i64,
+    secret_for: impl FnOnce(&str) -> Option<(String, T)>,
+) -> Result<(Authorization, T), SignError> {
+    verify_body(check_headers(header, now_secs, secret_for)?, parts, header)
 }
 
 /// Signs a request as the SDK does: every header in `headers` whose name has no `_` is signed

@@ -41,13 +41,29 @@ pub struct Connection {
         global = true
     )]
     pub account_file: PathBuf,
+    /// PEM CA certificate(s) to verify an `https://` endpoint (or the agent's control plane)
+    /// against, instead of the system's roots.
+    #[arg(long, env = "VPCEP_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Connection {
     /// A signed client from the flags, filling gaps from the account file.
     pub fn client(&self) -> anyhow::Result<Client> {
         let (ak, sk, project) = self.credentials()?;
-        Ok(Client::new(&self.endpoint, &ak, &sk, &project)?)
+        let client = Client::new(&self.endpoint, &ak, &sk, &project)?;
+        Ok(match self.ca_cert_pem()? {
+            Some(pem) => client.with_ca_cert(&pem)?,
+            None => client,
+        })
+    }
+
+    /// The contents of `--ca-cert`, if given.
+    pub fn ca_cert_pem(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.ca_cert
+            .as_ref()
+            .map(|p| std::fs::read(p).with_context(|| format!("reading --ca-cert {}", p.display())))
+            .transpose()
     }
 
     /// Access key, secret key and project from the flags, else from the account file.

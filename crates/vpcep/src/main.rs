@@ -36,8 +36,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AgentArgs {
-    /// The control plane's URL, e.g. http://127.0.0.1:8480; several nodes: repeat the flag or
-    /// separate URLs with commas (the agent follows one and moves on after a failed call).
+    /// The control plane's URL, e.g. http://127.0.0.1:8480 (or https://..., verified against
+    /// --ca-cert when given); several nodes: repeat the flag or separate URLs with commas (the
+    /// agent follows one and moves on after a failed call).
     #[arg(long, env = "VPCEP_CONTROL_PLANE", required = true, value_delimiter = ',', value_parser = parse_url)]
     control_plane: Vec<String>,
     /// Name in reports (default: the host name).
@@ -143,8 +144,39 @@ struct ServeArgs {
     /// serves for this long is shown `failed` (agents are asked to report 3 times as often).
     #[arg(long, env = "VPCEP_AGENT_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
     agent_grace: Duration,
+    /// Serve HTTPS with this PEM certificate chain (reloaded on SIGHUP; needs --tls-key).
+    #[arg(long, env = "VPCEP_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "VPCEP_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Most client connections open at once; beyond it idle ones are closed first (default:
+    /// 7/8 of the open-file limit, at most 16384; a quarter of it with --with-agent).
+    #[arg(long, env = "VPCEP_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// A connection must send a complete request head within this time (e.g. `10s`).
+    #[arg(long, env = "VPCEP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed (e.g. `60s`).
+    #[arg(long, env = "VPCEP_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Request body bytes all requests together may hold buffered; beyond it 503 (min 1 MiB).
+    #[arg(long, env = "VPCEP_MAX_BUFFERED_BYTES", default_value_t = vpcep_api::auth::DEFAULT_BODY_BUDGET)]
+    max_buffered_bytes: usize,
     #[command(flatten)]
     proxy: ProxyArgs,
+}
+
+/// Default `--max-connections` for an open-file limit of `nofile`: room is left for the
+/// database, listeners and logs (and, with the in-process data plane, for its two sockets and
+/// pipe per forwarded connection).
+fn default_max_connections(nofile: u64, with_agent: bool) -> usize {
+    let api = if with_agent {
+        nofile / 4
+    } else {
+        nofile - (nofile / 8).max(64).min(nofile / 2)
+    };
+    usize::try_from(api).unwrap_or(usize::MAX).clamp(16, 16_384)
 }
 
 fn init_tracing(format: &str) {
@@ -199,11 +231,18 @@ async fn take_over(
     Ok(inherited)
 }
 
-/// An agent holds two sockets per connection: use the hard limit of open files.
-fn raise_nofile_limit() {
+/// Raises the soft open-file limit to the hard limit (each client connection, and each
+/// forwarded one twice over, holds descriptors); returns the limit in force.
+fn raise_nofile_limit() -> u64 {
     match vpcep_proxy::raise_nofile_limit() {
-        Ok(n) => tracing::debug!(limit = n, "open-file limit raised"),
-        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+        Ok(n) => {
+            tracing::debug!(limit = n, "open-file limit raised");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit; assuming 1024");
+            1024
+        }
     }
 }
 
@@ -213,6 +252,15 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(&cli.log_format);
     match cli.command {
         Command::Serve(a) => {
+            let nofile = raise_nofile_limit();
+            let http = vpcep_api::serve::HttpLimits {
+                header_timeout: a.header_timeout,
+                idle_timeout: a.idle_timeout,
+                max_connections: a
+                    .max_connections
+                    .unwrap_or_else(|| default_max_connections(nofile, a.with_agent)),
+                ..Default::default()
+            };
             let mut cfg = ServeConfig {
                 database: a.database,
                 region: a.region,
@@ -224,10 +272,12 @@ async fn main() -> anyhow::Result<()> {
                 require_agent: a.require_agent,
                 proxy: a.proxy.options(),
                 agent_grace: a.agent_grace,
+                tls: a.tls_cert.zip(a.tls_key),
+                http,
+                max_buffered_bytes: a.max_buffered_bytes,
             };
             let mut inherited = None;
             if cfg.with_agent {
-                raise_nofile_limit();
                 let path = cfg.proxy.handover_socket.clone().unwrap_or_else(|| {
                     server::default_handover_socket(&cfg.database, &cfg.proxy.agent_id)
                 });
@@ -245,9 +295,9 @@ async fn main() -> anyhow::Result<()> {
                     l.set_nonblocking(true)?;
                     tokio::net::TcpListener::from_std(l)?
                 }
-                None => tokio::net::TcpListener::bind(&a.listen)
+                None => vpcep_api::serve::bind(&a.listen)
                     .await
-                    .with_context(|| format!("cannot listen on {}", a.listen))?,
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?,
             };
             server::ControlPlane::open(&cfg)
                 .await?
@@ -269,6 +319,7 @@ async fn main() -> anyhow::Result<()> {
             let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane[0], &ak, &sk);
             cfg.control_planes = a.control_plane;
             cfg.proxy = a.proxy.options();
+            cfg.ca_cert_pem = cli.conn.ca_cert_pem()?;
             if let Some(id) = a.agent_id {
                 cfg.proxy.agent_id = id;
             }
@@ -297,5 +348,19 @@ async fn main() -> anyhow::Result<()> {
             result?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_max_connections;
+
+    #[test]
+    fn default_max_connections_stays_below_the_open_file_limit() {
+        assert_eq!(default_max_connections(1024, false), 896);
+        assert_eq!(default_max_connections(1024, true), 256);
+        assert_eq!(default_max_connections(20_000, false), 16_384);
+        assert_eq!(default_max_connections(u64::MAX, false), 16_384);
+        assert_eq!(default_max_connections(64, false), 32);
     }
 }

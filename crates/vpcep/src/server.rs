@@ -46,6 +46,13 @@ pub struct ServeConfig {
     /// `--agent-grace`: how long an agent counts as alive after its last report, and an
     /// endpoint no live agent serves stays `accepted`.
     pub agent_grace: Duration,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this PEM chain and key (reloaded on
+    /// SIGHUP).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Connection limits: `--header-timeout`, `--idle-timeout`, `--max-connections`.
+    pub http: vpcep_api::serve::HttpLimits,
+    /// `--max-buffered-bytes`: request body bytes all requests together may hold.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +68,9 @@ impl Default for ServeConfig {
             require_agent: false,
             proxy: vpcep_proxy::ProxyOptions::default(),
             agent_grace: vpcep_control::dataplane::DEFAULT_AGENT_GRACE,
+            tls: None,
+            http: vpcep_api::serve::HttpLimits::default(),
+            max_buffered_bytes: vpcep_api::auth::DEFAULT_BODY_BUDGET,
         }
     }
 }
@@ -73,6 +83,45 @@ fn sqlite_dir(database: &str) -> Option<PathBuf> {
         .map(|p| p.split('?').next().unwrap_or(p))
         .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
         .filter(|d| !d.as_os_str().is_empty())
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700); an existing
+/// directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Writes a file holding secrets, readable by the owner only (0600, also when it existed).
+fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path)?;
+    restrict_to_owner(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+/// Takes group and other permissions off a secret file (0600).
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(file = %path.display(), "the file holds secret keys: made it readable by its owner only (0600)");
+        }
+    }
+    Ok(())
 }
 
 /// Where the default account's TOML copy is written: beside the SQLite file, else `./vpcep-data`.
@@ -98,8 +147,8 @@ async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<A
     let file = AccountsFile::parse(&stored).context("the stored default account is invalid")?;
     let path = default_account_path(&cfg.database);
     if stored == fresh_toml {
-        let saved = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
-            .and_then(|_| std::fs::write(&path, &stored));
+        let saved = create_private_dir(path.parent().unwrap_or(Path::new(".")))
+            .and_then(|_| write_secret_file(&path, &stored));
         let a = &file.accounts[0];
         let c = &a.credentials[0];
         println!(
@@ -116,6 +165,11 @@ async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<A
         );
     } else {
         tracing::info!(domain_id = %file.accounts[0].domain_id, file = %path.display(), "using the stored default account");
+        if path.exists() {
+            if let Err(e) = restrict_to_owner(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "cannot restrict the default account file to its owner");
+            }
+        }
     }
     Ok(file)
 }
@@ -141,11 +195,25 @@ pub struct ControlPlane {
     rate_limit: u32,
     /// Data-plane options when the agent runs in this process.
     in_process_agent: Option<vpcep_proxy::ProxyOptions>,
+    /// `--accounts`, reloaded by [`ControlPlane::reload`].
+    accounts_file: Option<PathBuf>,
+    /// The HTTPS certificate and key, reloaded by [`ControlPlane::reload`].
+    tls: Option<Arc<vpcep_api::tls::TlsFiles>>,
+    http: vpcep_api::serve::HttpLimits,
+    max_buffered_bytes: usize,
 }
 
 impl ControlPlane {
     /// Opens the store (migrating it) and loads the tenants.
     pub async fn open(cfg: &ServeConfig) -> anyhow::Result<Self> {
+        let tls = match &cfg.tls {
+            Some((cert, key)) => Some(vpcep_api::tls::TlsFiles::load(cert, key)?),
+            None => None,
+        };
+        if let Some(dir) = sqlite_dir(&cfg.database) {
+            create_private_dir(&dir)
+                .with_context(|| format!("creating the data directory {}", dir.display()))?;
+        }
         let dataplane = cfg.with_agent || cfg.require_agent;
         let store = vpcep_store::open(
             &cfg.database,
@@ -190,7 +258,39 @@ impl ControlPlane {
             ctx,
             rate_limit: cfg.rate_limit,
             in_process_agent: cfg.with_agent.then(|| cfg.proxy.clone()),
+            accounts_file: cfg.accounts.clone(),
+            tls,
+            http: cfg.http,
+            max_buffered_bytes: cfg.max_buffered_bytes,
         })
+    }
+
+    /// Reads the accounts file and the TLS certificate and key again (what SIGHUP does). A
+    /// file that cannot be used leaves the current accounts or certificate in place; the log
+    /// says why.
+    pub fn reload(&self) {
+        match &self.accounts_file {
+            Some(path) => match AccountsFile::load(path) {
+                Ok(file) => {
+                    self.ctx.accounts.replace(&file);
+                    tracing::info!(file = %path.display(), accounts = file.accounts.len(), keys = self.ctx.accounts.key_count(), "accounts reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "accounts not reloaded; the previous accounts stay in force");
+                }
+            },
+            None => {
+                tracing::info!("no --accounts file: the default account stays (nothing to reload)")
+            }
+        }
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use")
+                }
+            }
+        }
     }
 
     /// Serves the API on `listener` and runs the reconciler until `shutdown` resolves; then
@@ -218,11 +318,12 @@ impl ControlPlane {
             self.ctx.clone(),
             cancel.clone(),
         ));
-        let mut state =
-            AppState::new(self.ctx.clone(), metrics_handle()).with_rate_limit(self.rate_limit);
+        let mut state = AppState::new(self.ctx.clone(), metrics_handle())
+            .with_rate_limit(self.rate_limit)
+            .with_body_budget(self.max_buffered_bytes);
         let local = listener.local_addr()?;
         let mut retired = None;
-        let agent = match self.in_process_agent {
+        let agent = match self.in_process_agent.clone() {
             Some(mut opts) => {
                 // Per-endpoint counters name tenants' endpoints: not in the API's open
                 // `/metrics`, but at the operator-signed `/agent/v1/metrics`. The API's own
@@ -262,14 +363,19 @@ impl ControlPlane {
             }
         };
         let app = vpcep_api::router(state);
-        tracing::info!(addr = %listener.local_addr()?, backend = self.ctx.store.backend(), region = %self.ctx.region, "vpcep control plane listening");
-        vpcep_api::serve::serve(
-            listener,
-            app,
-            shutdown,
-            vpcep_api::serve::HttpLimits::default(),
-        )
-        .await;
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            scheme = if self.tls.is_some() { "https" } else { "http" },
+            max_connections = self.http.max_connections,
+            backend = self.ctx.store.backend(),
+            region = %self.ctx.region,
+            "vpcep control plane listening"
+        );
+        let (tls, http) = (self.tls.clone(), self.http);
+        let plane = Arc::new(self);
+        let reloader = tokio::spawn(reload_on_sighup(plane.clone()));
+        vpcep_api::serve::serve(listener, app, shutdown, http, tls).await;
+        reloader.abort();
         cancel.cancel();
         let _ = reconciler.await;
         if let Some(agent) = agent {
@@ -277,6 +383,27 @@ impl ControlPlane {
         }
         Ok(())
     }
+}
+
+/// Calls [`ControlPlane::reload`] on each SIGHUP.
+async fn reload_on_sighup(plane: Arc<ControlPlane>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: no reloads");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the accounts file and the TLS certificate");
+            plane.reload();
+        }
+    }
+    #[cfg(not(unix))]
+    drop(plane);
 }
 
 /// How often the in-process agent confirms it is alive when nothing changes.

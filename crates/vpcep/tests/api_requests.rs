@@ -173,7 +173,8 @@ async fn body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
 
 /// Without a `Content-Length` the limit applies while reading: a chunked body that grows past
 /// 1 MiB is refused the same way. Sent over a raw socket, since the HTTP client here only sends
-/// bodies of known length.
+/// bodies of known length; its headers are signed (over an empty body), since a request whose
+/// headers fail authentication is answered 401 before its body is read.
 async fn chunked_body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(app) = TestApp::start(backend).await else {
@@ -181,10 +182,28 @@ async fn chunked_body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
     };
     let addr = app.base_url.strip_prefix("http://").expect("http");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let path = format!("/v1/{}/vpc-endpoint-services", OWNER.projects[0]);
+    let date = vpcep_sign::format_sdk_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let parts = vpcep_sign::RequestParts {
+        method: "POST",
+        raw_path: &path,
+        raw_query: "",
+        body: b"",
+    };
+    let auth = vpcep_sign::sign(
+        OWNER.access_key,
+        OWNER.secret_key,
+        &parts,
+        &[("Host", addr), ("X-Sdk-Date", date.as_str())],
+    );
     let head = format!(
-        "POST /v1/{}/vpc-endpoint-services HTTP/1.1\r\nHost: {addr}\r\n\
-         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        OWNER.projects[0]
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-Sdk-Date: {date}\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.expect("write head");
     let chunk = vec![b'x'; 64 * 1024];
