@@ -14,10 +14,14 @@
 //! port made for its connection), `moto-create` (AWS's equivalent create against moto's server,
 //! `--moto-url`). `--list-sizes` then grows the listed project (in SQL, see `bulk`) and runs
 //! list-services at each size.
+//!
+//! `vpcep-bench resilience --before-bin OLD --after-bin NEW` measures the data plane through
+//! agent restarts, control-plane node loss and outages instead (see `resilience`).
 
 mod bulk;
 mod http;
 mod load;
+mod resilience;
 mod spawn;
 
 use anyhow::{bail, Context as _};
@@ -31,9 +35,12 @@ use std::time::Duration;
 #[command(
     name = "vpcep-bench",
     version,
-    about = "Load generator for the vpcep control plane"
+    about = "Load generator for the vpcep control plane",
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Start the servers: `sqlite` (a temporary file) or `postgres` (a fresh schema).
     #[arg(long, value_parser = ["sqlite", "postgres"], conflicts_with = "url")]
     spawn: Option<String>,
@@ -110,6 +117,13 @@ struct Args {
     /// One JSON object per scenario instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// The data plane through agent restarts, node loss and control-plane outages, two `vpcep`
+    /// binaries side by side (bench/resilience.sh).
+    Resilience(resilience::Args),
 }
 
 fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
@@ -284,6 +298,9 @@ async fn bench(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Resilience(r)) = args.command {
+        return resilience::run(r).await;
+    }
     if args.write_accounts {
         print!("{}", spawn::accounts_toml());
         return Ok(());
