@@ -121,8 +121,8 @@ impl Cluster {
         std::fs::create_dir_all(&dir)?;
         let accounts = dir.join("accounts.toml");
         std::fs::write(&accounts, accounts_toml())?;
-        let database = database
-            .unwrap_or_else(|| format!("sqlite://{}", dir.join("vpcep.db").display()));
+        let database =
+            database.unwrap_or_else(|| format!("sqlite://{}", dir.join("vpcep.db").display()));
         Ok(Cluster {
             version: version.clone(),
             name: name.to_string(),
@@ -393,7 +393,8 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
-        let (served, accepted) = tokio::join!(first_echo(self.client_ip(), dst, deadline), accepted);
+        let (served, accepted) =
+            tokio::join!(first_echo(self.client_ip(), dst, deadline), accepted);
         Change {
             served: served.map(|t| t - start),
             accepted: accepted.map(|t| t - start),

@@ -3,12 +3,13 @@
 //!
 //! - **planned restart of the agent under load**: long-lived connections exchanging a message
 //!   at a fixed pace and a probe opening a new connection at a fixed pace through one
-//!   endpoint, while the agent is replaced: SIGTERM then a new agent (what an operator does
-//!   without socket takeover), and, for a binary that can, a new agent started beside the
-//!   running one (takeover). Counted: refused and failed new connections, the longest time
-//!   new connections failed, long-lived connections dropped, and how soon the old agent
-//!   exited (the long-lived connections are closed by their clients `--hold` after the
-//!   restart; both versions drain open connections for 30 s).
+//!   endpoint, while the agent is replaced: SIGTERM then a new agent at once; SIGTERM, wait
+//!   for the old agent to exit, then a new one (`systemctl restart`); and, for a binary that
+//!   can, a new agent started beside the running one (takeover). Counted: refused and failed
+//!   new connections, the longest time new connections failed, long-lived connections
+//!   dropped, how soon the old agent exited (the long-lived connections are closed by their
+//!   clients `--hold` after the restart; both versions drain open connections for 30 s), and
+//!   whether the new agent still ran at the end.
 //! - **node loss**: two `serve --require-agent` nodes on one PostgreSQL schema, the agent
 //!   given both URLs (a binary that takes one URL gets the first); the node it follows is
 //!   SIGKILLed and an endpoint is created through the other one.
@@ -85,6 +86,8 @@ pub struct Args {
 enum Restart {
     /// SIGTERM to the running agent, then a new one at once.
     StopThenStart,
+    /// SIGTERM, wait for the running agent to exit, then a new one (`systemctl restart`).
+    StopWaitStart,
     /// A new agent beside the running one (same id and handover socket).
     Takeover,
 }
@@ -93,6 +96,7 @@ impl Restart {
     fn slug(self) -> &'static str {
         match self {
             Restart::StopThenStart => "stop-start",
+            Restart::StopWaitStart => "stop-wait-start",
             Restart::Takeover => "takeover",
         }
     }
@@ -106,10 +110,14 @@ struct RestartFigures {
     drop_reason: Option<String>,
     /// From the restart to the old agent's exit (`None`: still running after the cap).
     old_exited: Option<Duration>,
+    /// `None` while the new agent runs at the end; else how it ended, with its log's error.
+    new_failed: Option<String>,
 }
 
 /// Time from the warm-up to the restart, during which the traffic runs undisturbed.
 const WARM: Duration = Duration::from_secs(2);
+/// How long the probe goes on after the old agent exited.
+const AFTER: Duration = Duration::from_secs(2);
 /// How long the old agent may take to exit after a restart before it counts as "still
 /// running".
 const EXIT_CAP: Duration = Duration::from_secs(45);
@@ -136,23 +144,35 @@ async fn planned_restart(
     tokio::time::sleep(WARM).await;
 
     let restart = Instant::now();
-    if how == Restart::StopThenStart {
+    if how != Restart::Takeover {
         old.terminate();
     }
-    let mut new = c.agent("agent-new", &[node])?;
+    let mut new = match how {
+        Restart::StopWaitStart => None,
+        _ => Some(c.agent("agent-new", &[node])?),
+    };
     tokio::time::sleep_until((restart + args.hold).into()).await;
     let (dropped, drop_reason) = long.close().await?;
     let cap = EXIT_CAP.saturating_sub(restart.elapsed());
     let old_exited = old.exited_within(cap).await.map(|_| restart.elapsed());
-    // New connections go on a little after the old agent is gone.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut new = match new.take() {
+        Some(n) => n,
+        None => c.agent("agent-new", &[node])?,
+    };
+    // New connections go on a while after the old agent is gone.
+    tokio::time::sleep(AFTER).await;
     let probe = probe.finish().await?;
-    new.check_running()?;
+    let new_failed = new.check_running().err().map(|e| {
+        let text = format!("{e:#}");
+        let error = text.lines().find(|l| l.starts_with("Error")).unwrap_or("");
+        format!("{} {error}", text.lines().next().unwrap_or(""))
+    });
     Ok(RestartFigures {
         probe,
         dropped,
         drop_reason,
         old_exited,
+        new_failed,
     })
 }
 
@@ -266,7 +286,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     for v in &versions {
-        for how in [Restart::StopThenStart, Restart::Takeover] {
+        for how in [
+            Restart::StopThenStart,
+            Restart::StopWaitStart,
+            Restart::Takeover,
+        ] {
             if how == Restart::Takeover && !v.resilient {
                 continue;
             }
@@ -319,7 +343,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for (label, scenario, outage, p) in prepared {
         let version = versions.iter().position(|v| v.label == label).unwrap_or(0);
         let (node_loss_at, outage_at) = schedule(version);
-        let at = start + if outage.is_some() { outage_at } else { node_loss_at };
+        let at = start
+            + if outage.is_some() {
+                outage_at
+            } else {
+                node_loss_at
+            };
         let give_up = args.give_up;
         events.spawn(async move {
             let change = match p {
@@ -355,6 +384,8 @@ enum Fig {
     Ms(f64),
     /// Seconds; `None`: not within `--give-up` (or the exit cap).
     Secs(Option<f64>, f64),
+    /// Yes or no (not compared).
+    Flag(bool),
     /// Not measured, and why.
     Missing(&'static str),
 }
@@ -367,7 +398,7 @@ impl Fig {
             Fig::Ms(ms) => Some((ms, false)),
             Fig::Secs(Some(s), _) => Some((s, false)),
             Fig::Secs(None, cap) => Some((cap, true)),
-            Fig::Missing(_) => None,
+            Fig::Flag(_) | Fig::Missing(_) => None,
         }
     }
 
@@ -378,6 +409,7 @@ impl Fig {
             Fig::Ms(ms) => format!("{ms:.0} ms"),
             Fig::Secs(Some(s), _) => format!("{s:.2} s"),
             Fig::Secs(None, cap) => format!("> {cap:.0} s"),
+            Fig::Flag(yes) => if yes { "yes" } else { "NO" }.to_string(),
             Fig::Missing(why) => why.to_string(),
         }
     }
@@ -386,8 +418,7 @@ impl Fig {
 /// `after / before`, with `<`/`>` when a side is only a bound.
 fn ratio(before: &Fig, after: &Fig) -> String {
     match (before.value(), after.value()) {
-        (Some((b, _)), Some((a, _))) if b == 0.0 && a == 0.0 => "=".into(),
-        (Some((b, _)), Some(_)) if b == 0.0 => "-".into(),
+        (Some((0.0, _)), Some((a, _))) => if a == 0.0 { "=" } else { "-" }.into(),
         (Some((b, b_bound)), Some((a, a_bound))) => {
             let prefix = match (b_bound, a_bound) {
                 (false, false) => "",
@@ -395,13 +426,23 @@ fn ratio(before: &Fig, after: &Fig) -> String {
                 (false, true) => "> ",
                 (true, true) => "~ ",
             };
-            format!("{prefix}{:.3}", a / b)
+            format!("{prefix}{}", two_digits(a / b))
         }
         _ => "-".into(),
     }
 }
 
-fn restart_figs(r: Option<&Result<RestartFigures, String>>) -> [Fig; 5] {
+/// `x` with two significant digits (at least one decimal).
+fn two_digits(x: f64) -> String {
+    let decimals = if x > 0.0 {
+        (1 - x.log10().floor() as i32).clamp(1, 6) as usize
+    } else {
+        1
+    };
+    format!("{x:.decimals$}")
+}
+
+fn restart_figs(r: Option<&Result<RestartFigures, String>>) -> [Fig; 6] {
     match r {
         Some(Ok(r)) => [
             Fig::Count(r.probe.refused),
@@ -412,18 +453,20 @@ fn restart_figs(r: Option<&Result<RestartFigures, String>>) -> [Fig; 5] {
                 r.old_exited.map(|d| d.as_secs_f64()),
                 EXIT_CAP.as_secs_f64(),
             ),
+            Fig::Flag(r.new_failed.is_none()),
         ],
         Some(Err(_)) => std::array::from_fn(|_| Fig::Missing("error")),
         None => std::array::from_fn(|_| Fig::Missing("n/a")),
     }
 }
 
-const RESTART_ROWS: [&str; 5] = [
+const RESTART_ROWS: [&str; 6] = [
     "refused new connections",
     "failed new connections",
     "longest time new connections failed",
     "long-lived connections dropped",
     "old agent exited after",
+    "new agent running at the end",
 ];
 
 fn change_figs(c: Option<&Result<Change, String>>, give_up: f64) -> [Fig; 2] {
@@ -454,21 +497,27 @@ fn print_table(args: &Args, versions: &[Version; 2], r: &Results) {
     let (before, after) = (versions[0].label, versions[1].label);
     let restart_groups = [
         (
-            "planned restart as operated (before: SIGTERM, then start; after: start the new agent)",
+            "as operated (before: SIGTERM, then start; after: start the new agent)",
             (before, Restart::StopThenStart),
             (after, Restart::Takeover),
         ),
         (
-            "planned restart by SIGTERM, then start, on both (before: the same run)",
+            "SIGTERM, then start at once, on both (before: the same run)",
             (before, Restart::StopThenStart),
             (after, Restart::StopThenStart),
         ),
+        (
+            "SIGTERM, wait for the exit, then start (systemctl restart), on both",
+            (before, Restart::StopWaitStart),
+            (after, Restart::StopWaitStart),
+        ),
     ];
+    println!(
+        "planned restarts of the agent: {} long-lived connections, each exchanging a message every {:?} and closed by its client {:?} after the restart; a new connection every {:?}",
+        args.long_lived, args.message_every, args.hold, args.probe_every
+    );
     for (title, (bl, bh), (al, ah)) in restart_groups {
-        println!(
-            "{title}\n  ({} long-lived connections, one message each per {:?}, closed {:?} after the restart; a new connection every {:?})",
-            args.long_lived, args.message_every, args.hold, args.probe_every
-        );
+        println!("{title}");
         let b = restart_figs(r.restarts.get(&(bl, bh.slug())));
         let a = restart_figs(r.restarts.get(&(al, ah.slug())));
         for (i, name) in RESTART_ROWS.iter().enumerate() {
@@ -545,6 +594,11 @@ fn print_table(args: &Args, versions: &[Version; 2], r: &Results) {
                 if let Some(why) = &f.drop_reason {
                     notes.push(format!(
                         "{label}, restart {how}: first dropped connection: {why}"
+                    ));
+                }
+                if let Some(why) = &f.new_failed {
+                    notes.push(format!(
+                        "{label}, restart {how}: the new agent failed: {why}"
                     ));
                 }
             }
