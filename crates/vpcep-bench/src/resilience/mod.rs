@@ -426,20 +426,24 @@ fn ratio(before: &Fig, after: &Fig) -> String {
                 (false, true) => "> ",
                 (true, true) => "~ ",
             };
-            format!("{prefix}{}", two_digits(a / b))
+            let r = three_decimals(a / b);
+            if r.starts_with('<') {
+                r
+            } else {
+                format!("{prefix}{r}")
+            }
         }
         _ => "-".into(),
     }
 }
 
-/// `x` with two significant digits (at least one decimal).
-fn two_digits(x: f64) -> String {
-    let decimals = if x > 0.0 {
-        (1 - x.log10().floor() as i32).clamp(1, 6) as usize
+/// A ratio with three decimals (`< 0.001` below that).
+fn three_decimals(x: f64) -> String {
+    if x > 0.0 && x < 0.001 {
+        "< 0.001".into()
     } else {
-        1
-    };
-    format!("{x:.decimals$}")
+        format!("{x:.3}")
+    }
 }
 
 fn restart_figs(r: Option<&Result<RestartFigures, String>>) -> [Fig; 6] {
@@ -544,7 +548,7 @@ fn print_table(args: &Args, versions: &[Version; 2], r: &Results) {
     }
 
     println!();
-    println!("{:<60}{:>14}{:>14}", "target", "before", "after");
+    println!("{:<52}{:>20}{:>20}", "target", "before", "after");
     let verdict = |ok: Option<bool>, fig: &Fig| match ok {
         Some(true) => format!("met ({})", fig.text()),
         Some(false) => format!("MISSED ({})", fig.text()),
@@ -564,7 +568,7 @@ fn print_table(args: &Args, versions: &[Version; 2], r: &Results) {
         }
     };
     println!(
-        "{:<60}{:>14}{:>14}",
+        "{:<52}{:>20}{:>20}",
         "0 refused in a planned restart (as operated)",
         refused(before),
         refused(after)
@@ -579,7 +583,7 @@ fn print_table(args: &Args, versions: &[Version; 2], r: &Results) {
             verdict(ok, &fig)
         };
         println!(
-            "{:<60}{:>14}{:>14}",
+            "{:<52}{:>20}{:>20}",
             format!("change served within 2 s, {key}"),
             served(before),
             served(after)
