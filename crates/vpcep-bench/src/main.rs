@@ -58,7 +58,7 @@ struct Args {
     #[arg(
         long,
         env = "VPCEP_TEST_POSTGRES_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test"
+        default_value = spawn::DEFAULT_POSTGRES_URL
     )]
     postgres_url: String,
     /// Running servers to target (`http://IP:PORT`), instead of --spawn.

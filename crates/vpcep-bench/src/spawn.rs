@@ -8,6 +8,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
+/// The PostgreSQL the tool makes fresh schemas in unless told otherwise (the test suite's).
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432/test";
+
 /// The account the tool writes (and uses by default against a given URL too).
 pub const DOMAIN_ID: &str = "bebebebebebebebebebebebebebebebe";
 /// Where services are created.

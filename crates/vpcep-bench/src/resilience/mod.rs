@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(
         long,
         env = "VPCEP_TEST_POSTGRES_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test"
+        default_value = crate::spawn::DEFAULT_POSTGRES_URL
     )]
     postgres_url: String,
     /// Outages of the control plane to measure, in seconds.
