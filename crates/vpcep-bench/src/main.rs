@@ -14,10 +14,14 @@
 //! port made for its connection), `moto-create` (AWS's equivalent create against moto's server,
 //! `--moto-url`). `--list-sizes` then grows the listed project (in SQL, see `bulk`) and runs
 //! list-services at each size.
+//!
+//! `vpcep-bench resilience --before-bin OLD --after-bin NEW` measures the data plane through
+//! agent restarts, control-plane node loss and outages instead (see `resilience`).
 
 mod bulk;
 mod http;
 mod load;
+mod resilience;
 mod soak;
 mod spawn;
 
@@ -32,9 +36,12 @@ use std::time::Duration;
 #[command(
     name = "vpcep-bench",
     version,
-    about = "Load generator for the vpcep control plane"
+    about = "Load generator for the vpcep control plane",
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Start the servers: `sqlite` (a temporary file) or `postgres` (a fresh schema).
     #[arg(long, value_parser = ["sqlite", "postgres"], conflicts_with = "url")]
     spawn: Option<String>,
@@ -52,7 +59,7 @@ struct Args {
     #[arg(
         long,
         env = "VPCEP_TEST_POSTGRES_URL",
-        default_value = "postgres://root@127.0.0.1:5432/test"
+        default_value = spawn::DEFAULT_POSTGRES_URL
     )]
     postgres_url: String,
     /// Running servers to target (`http://IP:PORT`), instead of --spawn.
@@ -139,6 +146,13 @@ struct Args {
     /// Internal: run only the soak's floods against this address until stdin closes.
     #[arg(long, hide = true)]
     soak_flood: Option<std::net::SocketAddr>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// The data plane through agent restarts, node loss and control-plane outages, two `vpcep`
+    /// binaries side by side (bench/resilience.sh).
+    Resilience(resilience::Args),
 }
 
 fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
@@ -418,6 +432,9 @@ async fn bench(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Resilience(r)) = args.command {
+        return resilience::run(r).await;
+    }
     if let Some(addr) = args.soak_flood {
         let floods = soak::Floods {
             idle: args.soak_idle,

@@ -8,6 +8,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
+/// The PostgreSQL the tool makes fresh schemas in unless told otherwise (the test suite's).
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432/test";
+
 /// The account the tool writes (and uses by default against a given URL too).
 pub const DOMAIN_ID: &str = "bebebebebebebebebebebebebebebebe";
 /// Where services are created.
@@ -84,14 +87,102 @@ impl Fresh {
     }
 }
 
-/// A running `vpcep serve`.
-pub struct Server {
+/// A `vpcep` child process (a `serve` or an `agent`) whose output goes to `<dir>/<name>.log`
+/// (appended, so a restarted node keeps one log); killed when dropped.
+pub struct Proc {
     child: Child,
-    pub url: String,
     log: PathBuf,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+impl Proc {
+    /// Runs `bin args...` in `dir` with `VPCEP_LOG=log_level`.
+    pub fn spawn(
+        bin: &Path,
+        args: &[String],
+        dir: &Path,
+        name: &str,
+        log_level: &str,
+    ) -> anyhow::Result<Proc> {
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let child = Command::new(bin)
+            .args(args)
+            .current_dir(dir)
+            .env("VPCEP_LOG", log_level)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Proc { child, log })
+    }
+
+    /// Its log so far (for error messages).
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails, with the log, if the process exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited ({status}):\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends SIGTERM (a graceful stop), by process id.
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// SIGKILL, and waits for it.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Waits up to `timeout` for the process to exit: its status, `None` while it runs.
+    pub async fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// Stops it with SIGTERM (SIGKILL after 10 s).
+    pub async fn stop(mut self) {
+        self.terminate();
+        if self.exited_within(Duration::from_secs(10)).await.is_none() {
+            self.kill().await;
+        }
+    }
+}
+
+/// A running `vpcep serve`.
+pub struct Server {
+    proc: Proc,
+    pub url: String,
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -107,75 +198,48 @@ impl Server {
         name: &str,
         log_level: &str,
     ) -> anyhow::Result<Server> {
-        let port = free_port()?;
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--database")
-            .arg(database)
-            .arg("--accounts")
-            .arg(accounts)
-            .current_dir(dir)
-            .env("VPCEP_LOG", log_level)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let args: Vec<String> = ["serve", "--listen", &listen, "--database", database]
+            .into_iter()
+            .map(String::from)
+            .chain(["--accounts".to_string(), accounts.display().to_string()])
+            .collect();
+        let proc = Proc::spawn(bin, &args, dir, name, log_level)?;
         let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
+            proc,
+            url: format!("http://{listen}"),
         };
-        server.wait_healthy(Duration::from_secs(60)).await?;
+        wait_healthy(&mut server.proc, &server.url, Duration::from_secs(60)).await?;
         Ok(server)
-    }
-
-    async fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let target = crate::http::Target::parse(&self.url)?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(mut c) = crate::http::Conn::open(target.addr).await {
-                let req = crate::http::request(&target, None, http::Method::GET, "/health", vec![]);
-                if let Ok((200, _)) = c.send(req).await {
-                    return Ok(());
-                }
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "the server exited ({status}): {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("the server did not become healthy within {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     /// The process id (for memory readings).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.proc.pid()
     }
 
     /// Stops it with SIGTERM (SIGKILL after 10 s).
-    pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+    pub async fn stop(self) {
+        self.proc.stop().await;
+    }
+}
+
+/// Waits until the `vpcep serve` `proc` answers `GET {url}/health` with 200; fails if it exits
+/// or `timeout` passes.
+pub async fn wait_healthy(proc: &mut Proc, url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let target = crate::http::Target::parse(url)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(mut c) = crate::http::Conn::open(target.addr).await {
+            let req = crate::http::request(&target, None, http::Method::GET, "/health", vec![]);
+            if let Ok((200, _)) = c.send(req).await {
+                return Ok(());
+            }
         }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
+        proc.check_running()?;
+        if Instant::now() > deadline {
+            bail!("{url} did not become healthy within {timeout:?}");
         }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
