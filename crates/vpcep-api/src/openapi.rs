@@ -399,7 +399,7 @@ mod tests {
         );
         // 33 VPCEP operations, 16 of the VPC API, the agent feed (2), `/{version}/`, health,
         // metrics and this document.
-        assert_eq!(routed.len(), 55);
+        assert_eq!(routed.len(), 56);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use vpcep_control::accounts::{Account, AccountsFile, Quotas, Registry};
 use vpcep_control::{permissions, quotas, services, Caller, Ctx};
 use vpcep_domain::list::QueryParams;
 use vpcep_domain::model::ServerResource;
+use vpcep_domain::network::{random_mac, NewPort};
 use vpcep_domain::quota::QuotaType;
 use vpcep_domain::wire::{
     AddServerResourcesRequest, CreateServiceRequest, PortDto, ServerResourceDto,
@@ -413,10 +414,38 @@ async fn quotas_and_v2(backend: Backend) {
                 .collect(),
         ),
     };
-    services::add_server_resources(&ctx, &me, &sid, &res(&["lb-1", "lb-2"]))
+    // Resources are load balancers (ports) of the caller's project in the service's VPC.
+    let port_of = ctx
+        .store
+        .get_port(
+            PROJECT,
+            services::show_service(&ctx, &me, &sid)
+                .await
+                .unwrap()
+                .port_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut lbs: Vec<String> = Vec::new();
+    for i in 0..21 {
+        let p = ctx
+            .store
+            .create_port(
+                PROJECT,
+                NewPort::simple(port_of.subnet_id, None, "neutron:LOADBALANCERV2"),
+                uuid::Uuid::new_v4(),
+                random_mac(i),
+                1,
+            )
+            .await
+            .unwrap();
+        lbs.push(p.id.to_string());
+    }
+    services::add_server_resources(&ctx, &me, &sid, &res(&[&lbs[0], &lbs[1]]))
         .await
         .unwrap();
-    services::add_server_resources(&ctx, &me, &sid, &res(&["lb-2", "lb-3"]))
+    services::add_server_resources(&ctx, &me, &sid, &res(&[&lbs[1], &lbs[2]]))
         .await
         .unwrap();
     let s = services::show_service(&ctx, &me, &sid).await.unwrap();
@@ -425,17 +454,20 @@ async fn quotas_and_v2(backend: Backend) {
             .iter()
             .map(|r| r.resource_id.as_str())
             .collect::<Vec<_>>(),
-        vec!["lb-1", "lb-2", "lb-3"]
+        vec![lbs[0].as_str(), &lbs[1], &lbs[2]]
     );
     assert_eq!(
         s.server_resources[0],
         ServerResource {
-            resource_id: "lb-1".into(),
+            resource_id: lbs[0].clone(),
             availability_zone_id: Some("az1".into())
         }
     );
-    let many: Vec<String> = (0..18).map(|i| format!("x-{i}")).collect();
-    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        code(services::add_server_resources(&ctx, &me, &sid, &res(&["lb-1"])).await),
+        ErrorCode::InvalidPortId
+    );
+    let many: Vec<&str> = lbs[3..21].iter().map(String::as_str).collect();
     assert_eq!(
         code(services::add_server_resources(&ctx, &me, &sid, &res(&many)).await),
         ErrorCode::Parameter

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
 
 use crate::config::ProxyOptions;
-use crate::handover::{Inherited, Offer};
+use crate::handover::{HandoverSocket, Inherited, Offer};
 use crate::metrics::StatsRegistry;
 use crate::supervisor::Supervisor;
 
@@ -90,15 +90,13 @@ impl DataPlane {
     }
 
     /// Offers the listening sockets (and `extra` ones of the process, e.g. its API's) to a
-    /// successor on `listener` (see [`crate::handover`]); [`DataPlane::retired`] resolves once
-    /// one took them over.
-    pub fn offer_handover(
-        &self,
-        listener: tokio::net::UnixListener,
-        extra: Vec<(String, OwnedFd)>,
-    ) {
+    /// successor on `socket` (see [`crate::handover`]); [`DataPlane::retired`] resolves once
+    /// one took them over. Once the data plane stops, the socket is closed and its file removed:
+    /// a successor started then binds anew.
+    pub fn offer_handover(&self, socket: HandoverSocket, extra: Vec<(String, OwnedFd)>) {
         let commands = self.commands.clone();
         let retired = self.retired.clone();
+        let stop = self.stop.clone();
         let extra = Arc::new(extra);
         tokio::spawn(async move {
             let offer = || {
@@ -114,14 +112,18 @@ impl DataPlane {
                     Some(offer)
                 }
             };
-            match crate::handover::offer(listener, offer).await {
-                Ok(()) => {
-                    tracing::info!("a successor took the listening sockets over; draining");
-                    retired.cancel();
-                }
-                Err(e) => {
-                    tracing::warn!("the handover socket failed: {e}; no successor can take over")
-                }
+            tokio::select! {
+                done = crate::handover::offer(&socket, offer) => match done {
+                    Ok(()) => {
+                        tracing::info!("a successor took the listening sockets over; draining");
+                        retired.cancel();
+                    }
+                    Err(e) => {
+                        tracing::warn!("the handover socket failed: {e}; no successor can take over")
+                    }
+                },
+                // Stopping: the socket closes and its file goes, so a successor binds anew.
+                _ = stop.cancelled() => drop(socket),
             }
         });
     }

@@ -167,9 +167,25 @@ pub fn take_over(path: &Path) -> io::Result<Option<Inherited>> {
     check_peer(&conn)?;
     conn.set_read_timeout(Some(IO_TIMEOUT))?;
     conn.set_write_timeout(Some(IO_TIMEOUT))?;
-    conn.write_all(b"TAKE\n")?;
     let mut len = [0u8; 4];
-    conn.read_exact(&mut len)?;
+    // A predecessor that is stopping (its listeners already closed) hangs up: nothing to take.
+    match conn
+        .write_all(b"TAKE\n")
+        .and_then(|()| conn.read_exact(&mut len))
+    {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    }
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_HEADER {
         return Err(io::Error::new(
@@ -273,9 +289,41 @@ fn send_offer(conn: &mut UnixStream, offer: &Offer) -> io::Result<()> {
     Ok(())
 }
 
+/// A bound handover socket: removes its file when dropped, unless another process has bound
+/// the path since (a successor that took over).
+#[derive(Debug)]
+pub struct HandoverSocket {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+    /// (device, inode) of the socket file this process bound.
+    identity: (u64, u64),
+}
+
+impl Drop for HandoverSocket {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::symlink_metadata(&self.path) {
+            if (m.dev(), m.ino()) == self.identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
 /// Binds the handover socket at `path` (its directory made `0700` when missing; a stale socket
 /// file replaced).
-pub fn bind(path: &Path) -> io::Result<tokio::net::UnixListener> {
+pub fn bind(path: &Path) -> io::Result<HandoverSocket> {
+    use std::os::unix::fs::MetadataExt;
+    let listener = bind_listener(path)?;
+    let m = std::fs::symlink_metadata(path)?;
+    Ok(HandoverSocket {
+        listener,
+        path: path.to_path_buf(),
+        identity: (m.dev(), m.ino()),
+    })
+}
+
+fn bind_listener(path: &Path) -> io::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -291,16 +339,16 @@ pub fn bind(path: &Path) -> io::Result<tokio::net::UnixListener> {
     tokio::net::UnixListener::from_std(l)
 }
 
-/// Serves successors on `listener` until one has taken the sockets over (then answers `Ok`).
+/// Serves successors on `socket` until one has taken the sockets over (then answers `Ok`).
 /// `offer` gives the sockets at the moment a successor asks. A successor that fails half-way
 /// changes nothing: the next one is served.
-pub async fn offer<F, Fut>(listener: tokio::net::UnixListener, offer: F) -> io::Result<()>
+pub async fn offer<F, Fut>(socket: &HandoverSocket, offer: F) -> io::Result<()>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Option<Offer>>,
 {
     loop {
-        let (conn, _) = listener.accept().await?;
+        let (conn, _) = socket.listener.accept().await?;
         let mut conn = conn.into_std()?;
         conn.set_nonblocking(false)?;
         if let Err(e) = check_peer(&conn) {

@@ -149,16 +149,24 @@ pub async fn run_agent(
     };
     let dp = start_data_plane(&cfg.proxy).await?;
     info!(control_planes = ?cfg.control_planes, agent_id = %cfg.proxy.agent_id, "agent started");
-    let kick = Notify::new();
+    // A call that gets through after failures wakes the other task from its retry delay.
+    let kicks = Kicks::default();
     let heartbeat = watch::channel(cfg.heartbeat).0;
     tokio::select! {
         _ = shutdown => info!("agent shutting down"),
         _ = dp.retired() => info!("a successor took over; draining the connections of this agent"),
-        _ = poll_snapshots(&nodes, &cfg, dp.snapshot_sender(), &kick, &heartbeat) => {}
-        _ = post_reports(&nodes, &cfg, dp.reports(), &kick, heartbeat.subscribe()) => {}
+        _ = poll_snapshots(&nodes, &cfg, dp.snapshot_sender(), &kicks, &heartbeat) => {}
+        _ = post_reports(&nodes, &cfg, dp.reports(), &kicks, heartbeat.subscribe()) => {}
     }
     dp.shutdown().await;
     Ok(())
+}
+
+/// Wake-ups between the poll and report tasks: a node answered again, retry now.
+#[derive(Default)]
+struct Kicks {
+    poll: Notify,
+    report: Notify,
 }
 
 /// The data plane: on a predecessor's sockets when one hands them over, offering its own at
@@ -192,8 +200,8 @@ async fn start_data_plane(opts: &ProxyOptions) -> Result<DataPlane, AgentError> 
     Ok(dp)
 }
 
-/// Exponential delays from [`MIN_BACKOFF`] to a ceiling, each with ±20% jitter so that agents
-/// do not retry in step.
+/// Exponential delays from [`MIN_BACKOFF`] to a ceiling, each with ±20% jitter (never past the
+/// ceiling) so that agents do not retry in step.
 #[derive(Debug)]
 struct Backoff {
     next: Duration,
@@ -211,9 +219,10 @@ impl Backoff {
         self.next = MIN_BACKOFF;
     }
     fn step(&mut self) -> Duration {
+        let max = self.max.max(MIN_BACKOFF);
         let d = self.next;
-        self.next = (self.next * 2).min(self.max.max(MIN_BACKOFF));
-        d.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+        self.next = (self.next * 2).min(max);
+        d.mul_f64(rand::thread_rng().gen_range(0.8..1.2)).min(max)
     }
 }
 
@@ -221,7 +230,7 @@ async fn poll_snapshots(
     nodes: &Nodes,
     cfg: &AgentConfig,
     snapshots: watch::Sender<Arc<Snapshot>>,
-    kick: &Notify,
+    kicks: &Kicks,
     heartbeat: &watch::Sender<Duration>,
 ) {
     let mut since: Option<u64> = None;
@@ -244,7 +253,7 @@ async fn poll_snapshots(
             Ok(Ok(snapshot)) => {
                 if failed_in_a_row > 0 {
                     // Back after an outage: the pending report goes now, not at its next retry.
-                    kick.notify_one();
+                    kicks.report.notify_one();
                 }
                 failed_in_a_row = 0;
                 backoff.reset();
@@ -289,7 +298,10 @@ async fn poll_snapshots(
             node = %cfg.control_planes[node],
             "snapshot poll failed: {failure}; no control-plane node answers: serving the current snapshot, retrying in {delay:?}"
         );
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = kicks.poll.notified() => {}
+        }
     }
 }
 
@@ -314,10 +326,11 @@ async fn post_reports(
     nodes: &Nodes,
     cfg: &AgentConfig,
     mut reports: watch::Receiver<Option<Arc<AgentReport>>>,
-    kick: &Notify,
+    kicks: &Kicks,
     mut heartbeat: watch::Receiver<Duration>,
 ) {
     let mut backoff = Backoff::new(cfg.max_backoff);
+    let mut failing = false;
     let mut last: Option<Arc<AgentReport>> = None;
     loop {
         let every = *heartbeat.borrow_and_update();
@@ -339,11 +352,15 @@ async fn post_reports(
             let (node, client) = nodes.current();
             match post_report(client, &report).await {
                 Ok(()) => {
+                    if std::mem::take(&mut failing) {
+                        kicks.poll.notify_one();
+                    }
                     backoff.reset();
                     last = Some(report);
                     break;
                 }
                 Err(e) => {
+                    failing = true;
                     nodes.next_after(node);
                     let delay = backoff.step();
                     warn!(
@@ -353,7 +370,7 @@ async fn post_reports(
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = kick.notified() => {}
+                        _ = kicks.report.notified() => {}
                     }
                 }
             }

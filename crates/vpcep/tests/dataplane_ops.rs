@@ -305,6 +305,37 @@ async fn an_agent_restart_refuses_no_connection() {
     c.cleanup().await;
 }
 
+/// Stop, then start at once: while the stopped agent drains, the new one starts, binds anew
+/// and serves (the stopping one hands nothing over and is no obstacle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_agent_starts_while_a_stopped_one_drains() {
+    init_tracing();
+    let c = Cluster::new(Db::Sqlite).await.unwrap();
+    let listen = listen_addr();
+    let base = format!("http://{listen}");
+    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let mut old = c.agent(
+        "old agent",
+        "ops-stop-start",
+        &base,
+        &["--drain-timeout", "30s"],
+    );
+    let api = Api::tenant(&base);
+    let (_, dst, _backend) = endpoint_through(&api, "127.104", "127.105").await;
+    let mut held = connect_from("127.105.0.99", dst).await.unwrap();
+    assert_eq!(roundtrip(&mut held, b"held").await.unwrap(), b"held");
+    old.terminate();
+    let mut new = c.agent("new agent", "ops-stop-start", &base, &[]);
+    eventually(SETTLE, || echoes("127.105.0.99", dst)).await;
+    new.assert_running();
+    assert_eq!(roundtrip(&mut held, b"still").await.unwrap(), b"still");
+    drop(held);
+    let exit = old.exited_within(Duration::from_secs(5)).await;
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    new.assert_running();
+    c.cleanup().await;
+}
+
 /// The same for `serve --with-agent`: a new server on the same address, database and handover
 /// socket takes the API's and the data plane's sockets over; neither an endpoint connection nor
 /// an API call is refused, and the old server exits by itself.
