@@ -34,6 +34,7 @@ fn caller(project: &str) -> Caller {
             quotas: Quotas {
                 endpoint_service: 7,
                 endpoint: 9,
+                ..Quotas::default()
             },
         }),
         project_id: project.into(),

@@ -112,6 +112,8 @@ impl TestDb {
         }
     }
 }
+/// No quota for the inventory's creates (the quota tests set their own).
+const NO_QUOTA: u64 = u64::MAX;
 const P1: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 const P2: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const D1: &str = "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d";
@@ -179,11 +181,14 @@ pub async fn make_backend_with(
     device_owner: &str,
 ) -> BackendRef {
     let vpc = sample_vpc(project, cidr);
-    store.create_vpc(&vpc).await.expect("create vpc");
+    store.create_vpc(&vpc, NO_QUOTA).await.expect("create vpc");
     let sub =
         ipnet::Ipv4Net::new(vpc.cidr.network(), 24.max(vpc.cidr.prefix_len())).expect("subnet");
     let subnet = sample_subnet(&vpc, &sub.to_string());
-    store.create_subnet(&subnet).await.expect("create subnet");
+    store
+        .create_subnet(&subnet, NO_QUOTA)
+        .await
+        .expect("create subnet");
     let port = store
         .create_port(
             project,
@@ -191,6 +196,7 @@ pub async fn make_backend_with(
             Uuid::new_v4(),
             random_mac(7),
             1,
+            NO_QUOTA,
         )
         .await
         .expect("create port");
@@ -654,20 +660,20 @@ pub async fn default_account_first_wins(store: &dyn Store) {
 pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
     let mut a = sample_vpc(P1, "10.0.0.0/16");
     a.name = "prod".into();
-    store.create_vpc(&a).await.unwrap();
+    store.create_vpc(&a, NO_QUOTA).await.unwrap();
     assert_eq!(store.get_vpc(P1, a.id).await.unwrap().unwrap(), a);
     assert!(store.get_vpc(P2, a.id).await.unwrap().is_none());
     let mut dup = sample_vpc(P1, "10.1.0.0/16");
     dup.name = "prod".into();
     assert_eq!(
-        code_of(store.create_vpc(&dup).await.unwrap_err()),
+        code_of(store.create_vpc(&dup, NO_QUOTA).await.unwrap_err()),
         ErrorCode::VpcNameExists
     );
     dup.project_id = P2.into();
-    store.create_vpc(&dup).await.unwrap();
+    store.create_vpc(&dup, NO_QUOTA).await.unwrap();
     // Renaming onto a taken name is the same 400, not a database error.
     let other = sample_vpc(P1, "10.4.0.0/16");
-    store.create_vpc(&other).await.unwrap();
+    store.create_vpc(&other, NO_QUOTA).await.unwrap();
     let rename = store
         .modify_vpc(
             P1,
@@ -684,8 +690,8 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
     store.delete_vpc(P1, other.id).await.unwrap();
     let b = sample_vpc(P1, "10.2.0.0/16");
     let c = sample_vpc(P1, "10.3.0.0/16");
-    store.create_vpc(&b).await.unwrap();
-    store.create_vpc(&c).await.unwrap();
+    store.create_vpc(&b, NO_QUOTA).await.unwrap();
+    store.create_vpc(&c, NO_QUOTA).await.unwrap();
     let ids = |v: Vec<Vpc>| v.into_iter().map(|v| v.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list_vpcs(P1, None, 2, None).await.unwrap()),
@@ -715,7 +721,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
         ErrorCode::VpcParam
     );
     store
-        .create_subnet(&sample_subnet(&a, "10.0.5.0/24"))
+        .create_subnet(&sample_subnet(&a, "10.0.5.0/24"), NO_QUOTA)
         .await
         .unwrap();
     let shrink = store
@@ -762,11 +768,11 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
 /// Subnets lie inside their VPC and never overlap, also when created concurrently.
 pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
-    store.create_vpc(&vpc).await.unwrap();
+    store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     assert_eq!(
         code_of(
             store
-                .create_subnet(&sample_subnet(&vpc, "10.9.0.0/24"))
+                .create_subnet(&sample_subnet(&vpc, "10.9.0.0/24"), NO_QUOTA)
                 .await
                 .unwrap_err()
         ),
@@ -775,7 +781,7 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
     let mut ghost = sample_subnet(&vpc, "10.0.0.0/24");
     ghost.vpc_id = Uuid::new_v4();
     assert_eq!(
-        code_of(store.create_subnet(&ghost).await.unwrap_err()),
+        code_of(store.create_subnet(&ghost, NO_QUOTA).await.unwrap_err()),
         ErrorCode::VpcMissing
     );
     let mut tasks = Vec::new();
@@ -788,7 +794,9 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
             format!("10.0.{}.0/24", 2 + i % 2)
         };
         let s = sample_subnet(&vpc, &cidr);
-        tasks.push(tokio::spawn(async move { store.create_subnet(&s).await }));
+        tasks.push(tokio::spawn(async move {
+            store.create_subnet(&s, NO_QUOTA).await
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -822,13 +830,20 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
 /// subnet with addresses in use cannot be deleted; deleting a port frees its address.
 pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
-    store.create_vpc(&vpc).await.unwrap();
+    store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     let subnet = sample_subnet(&vpc, "10.0.7.0/27");
-    store.create_subnet(&subnet).await.unwrap();
+    store.create_subnet(&subnet, NO_QUOTA).await.unwrap();
     let new_port =
         |ip: Option<&str>| NewPort::simple(subnet.id, ip.map(|s| s.parse().unwrap()), "compute:az");
     let first = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(1), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(1),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -844,7 +859,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         ("10.0.8.5", ErrorCode::PortParam),
     ] {
         let e = store
-            .create_port(P1, new_port(Some(ip)), Uuid::new_v4(), random_mac(2), 1)
+            .create_port(
+                P1,
+                new_port(Some(ip)),
+                Uuid::new_v4(),
+                random_mac(2),
+                1,
+                NO_QUOTA,
+            )
             .await
             .unwrap_err();
         assert_eq!(code_of(e), code, "{ip}");
@@ -856,6 +878,7 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
             Uuid::new_v4(),
             random_mac(3),
             1,
+            NO_QUOTA,
         )
         .await
         .unwrap();
@@ -868,7 +891,7 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         let p = new_port(None);
         tasks.push(tokio::spawn(async move {
             store
-                .create_port(P1, p, Uuid::new_v4(), random_mac(i), 1)
+                .create_port(P1, p, Uuid::new_v4(), random_mac(i), 1, NO_QUOTA)
                 .await
         }));
     }
@@ -883,7 +906,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         assert!(p.ip_address != "10.0.7.31".parse::<std::net::Ipv4Addr>().unwrap());
     }
     let full = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(4), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(4),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap_err();
     assert_eq!(code_of(full), ErrorCode::IpInUse);
@@ -917,7 +947,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         1
     );
     let again = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(5), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(5),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap();
     assert_eq!(again.ip_address.to_string(), "10.0.7.2");
