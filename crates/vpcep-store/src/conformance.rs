@@ -7,6 +7,7 @@
 
 use crate::{open, ServiceFilter, ServiceLookup, ServiceScope, Store, StoreError, StoreOptions};
 use crate::{PermissionChange, USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
+use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
@@ -2030,6 +2031,117 @@ pub async fn server_resources_round_trip(store: &dyn Store) {
     assert_eq!(listed[0].server_resources, resources);
 }
 
+/// Counts the outcomes of concurrent creates: how many succeeded; every refusal must be the
+/// network quota's 409 VPC.0114.
+async fn count_created<T>(tasks: Vec<tokio::task::JoinHandle<crate::StoreResult<T>>>) -> usize {
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(code_of(e), ErrorCode::NetworkQuotaExceeded),
+        }
+    }
+    ok
+}
+
+/// The VPC, subnet and port quotas hold exactly under concurrent creates (one counter row per
+/// project and kind, taken in each create's transaction); a refused create leaves no row and no
+/// address; deletions give quota back; other projects are not affected.
+pub async fn network_quotas_hold_under_concurrency(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let store = store.clone();
+        let vpc = sample_vpc(P1, &format!("10.{i}.0.0/16"));
+        tasks.push(tokio::spawn(async move { store.create_vpc(&vpc, 4).await }));
+    }
+    assert_eq!(count_created(tasks).await, 4);
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 4);
+    let vpcs = store.list_vpcs(P1, None, 100, None).await.unwrap();
+    assert_eq!(vpcs.len(), 4, "refused VPCs leave no row");
+    store
+        .create_vpc(&sample_vpc(P2, "10.0.0.0/16"), 1)
+        .await
+        .unwrap();
+
+    let vpc = vpcs[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10u8 {
+        let store = store.clone();
+        let subnet = sample_subnet(&vpc, &format!("{}.{i}.0/24", octets(&vpc, 2)));
+        tasks.push(tokio::spawn(async move {
+            store.create_subnet(&subnet, 3).await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 3);
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 3);
+    let subnets = store.list_subnets(P1, None, 100, None).await.unwrap();
+    assert_eq!(subnets.len(), 3);
+
+    let subnet = subnets[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_port(
+                    P1,
+                    NewPort::simple(subnet.id, None, "compute:az1"),
+                    Uuid::new_v4(),
+                    random_mac(i),
+                    1,
+                    5,
+                )
+                .await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 5);
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 5);
+    let ips = store
+        .list_private_ips(P1, subnet.id, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ips.len(), 5, "refused ports hold no address");
+
+    // Deleting gives quota back, one unit each.
+    let ports = store
+        .list_ports(P1, &crate::PortFilter::default(), 100, None)
+        .await
+        .unwrap();
+    store.delete_port(P1, ports[0].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 4);
+    let spare = subnets[2].clone();
+    store
+        .delete_subnet(P1, spare.vpc_id, spare.id)
+        .await
+        .unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 2);
+    store.delete_vpc(P1, vpcs[3].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 3);
+    store
+        .create_vpc(&sample_vpc(P1, "10.200.0.0/16"), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .create_vpc(&sample_vpc(P1, "10.201.0.0/16"), 4)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NetworkQuotaExceeded
+    );
+    assert_eq!(store.project_usage(P2, USAGE_VPC).await.unwrap(), 1);
+}
+
+/// The first `n` octets of a VPC's network address, dotted.
+fn octets(vpc: &Vpc, n: usize) -> String {
+    vpc.cidr.network().octets()[..n]
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Runs every check, each on a fresh database of `backend`.
 pub async fn run_all(backend: Backend) {
     macro_rules! check {
@@ -2047,6 +2159,7 @@ pub async fn run_all(backend: Backend) {
     check!(port_claims_conflict_on_shared_port_id, s => port_claims_conflict_on_shared_port_id(&*s).await);
     check!(concurrent_conflicting_creates_admit_one, s => concurrent_conflicting_creates_admit_one(s).await);
     check!(quota_holds_under_concurrency, s => quota_holds_under_concurrency(s).await);
+    check!(network_quotas_hold_under_concurrency, s => network_quotas_hold_under_concurrency(s).await);
     check!(list_pages_sorts_and_filters, s => list_pages_sorts_and_filters(&*s).await);
     check!(modify_is_transactional, s => modify_is_transactional(&*s).await);
     check!(transitions_complete_when_due, s => transitions_complete_when_due(&*s).await);

@@ -672,6 +672,40 @@ impl SqlStore {
 
 #[cfg(test)]
 mod tests {
+    /// Migration 0007 sets the network usage counters from the rows stored before it (and
+    /// corrects a stale counter).
+    #[test]
+    fn network_quota_migration_counts_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::sqlite_connect(&dir.path().join("m.db"), true).unwrap();
+        super::sqlite_migrate(&conn).unwrap();
+        for (i, project) in ["a", "a", "a", "b"].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO vpcs (id, project_id, name, description, cidr, routes, \
+                 enterprise_project_id, usage_metrics, vni, created_at, updated_at) \
+                 VALUES (?1, ?2, '', '', '10.0.0.0/16', '[]', '0', 0, 1, 0, 0)",
+                rusqlite::params![format!("v{i}"), project],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO project_usage (project_id, resource, used) VALUES ('a', 'vpc', 99)",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0007_network_quotas.sql"))
+            .unwrap();
+        let used = |p: &str| -> i64 {
+            conn.query_row(
+                "SELECT used FROM project_usage WHERE project_id = ?1 AND resource = 'vpc'",
+                [p],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((used("a"), used("b")), (3, 1));
+    }
+
     /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.
     #[test]
     fn sqlite_migrations_list_every_file() {
