@@ -323,7 +323,10 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
     std::thread::Builder::new()
         .name("vpcep-sqlite-checkpoint".into())
-        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits, frames))
+        .spawn({
+            let guard = guard.clone();
+            move || sqlite_checkpointer(checkpointer_conn, commits, frames, guard)
+        })
         .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
@@ -370,7 +373,8 @@ fn sqlite_of(conn: &Conn) -> &rusqlite::Connection {
 /// The SQLite checkpointer thread: after commits, copies the WAL into the database file
 /// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
 /// [`CHECKPOINT_EVERY`], so that the page copies and the database file's fsync do not delay
-/// commits. It publishes the WAL's length in `wal_frames`. Ends when the writer does.
+/// commits. It publishes the WAL's length in `wal_frames`, and has the guard look at the files
+/// right after the database file grew. Ends when the writer does.
 ///
 /// A background checkpoint never catches up with a busy writer, and the WAL only starts over
 /// once it is wholly checkpointed; so when it grows past [`WAL_RESTART_FRAMES`] the writer
@@ -379,12 +383,14 @@ fn sqlite_checkpointer(
     conn: rusqlite::Connection,
     commits: std::sync::mpsc::Receiver<()>,
     wal_frames: Arc<AtomicI64>,
+    guard: Arc<FileGuard>,
 ) {
     while commits.recv().is_ok() {
         match checkpoint(&conn) {
             Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
             Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
         }
+        let _ = guard.check();
         std::thread::sleep(CHECKPOINT_EVERY);
     }
     // A last checkpoint, so that a closed store leaves little WAL behind.
