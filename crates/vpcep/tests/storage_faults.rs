@@ -1,5 +1,6 @@
 //! Storage faults under a running server (SQLite, the embedded default): a full disk answers
-//! 507 EndPoint.0507 and writes resume by themselves once space returns; a database file or WAL
+//! 507 EndPoint.0507 and an unwritable WAL 503 EndPoint.0503, and writes resume by themselves
+//! once space returns or the WAL is writable again; a database file or WAL
 //! removed, replaced or truncated under the server fails `/health` and refuses writes (503
 //! EndPoint.0503) instead of acknowledging them into files that are gone; nothing of this kills
 //! the process (no memory-mapped file, no `-shm` mapping); a second process cannot open the
@@ -129,6 +130,49 @@ async fn database_file_truncated_under_the_server_is_a_fault_not_a_crash() {
         );
     }
     refuses_everything(&app).await;
+    app.shutdown().await;
+}
+
+/// `chattr` on `path` (`+i` / `-i`); false (with a notice) where the file system refuses.
+fn chattr(flag: &str, path: &Path) -> bool {
+    let ok = Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: chattr {flag} is not possible here (it needs root and ext4 or tmpfs)");
+    }
+    ok
+}
+
+/// An immutable WAL (writes to it fail with EPERM) answers 503 EndPoint.0503, not a generic
+/// 500; `/health` stays up (the files are the same) and writes resume once the WAL is writable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritable_wal_answers_503_and_writes_resume_once_it_is_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, db) = app_in(dir.path()).await;
+    let t = app.owner();
+    t.vpc_ok("10.100.0.0/16").await;
+    if !chattr("+i", &wal(&db)) {
+        app.shutdown().await;
+        return;
+    }
+    let refused = t.create_vpc(&json!({"cidr": "10.101.0.0/16"})).await;
+    let undo = chattr("-i", &wal(&db));
+    let msg = refused.err(503, "EndPoint.0503");
+    assert!(msg.contains("cannot read or write its database"), "{msg}");
+    assert!(undo);
+    app.get_unsigned("/health").await.ok(200);
+    t.vpc_ok("10.102.0.0/16").await;
+    let vpcs = t.list_vpcs("").await.ok(200)["vpcs"].clone();
+    let cidrs: Vec<&str> = vpcs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["cidr"].as_str().unwrap())
+        .collect();
+    assert_eq!(cidrs, ["10.100.0.0/16", "10.102.0.0/16"]);
     app.shutdown().await;
 }
 
