@@ -19,12 +19,13 @@ pub const ACCESS_KEY: &str = "AKBENCH0000000000001";
 /// Secret key of the bench account.
 pub const SECRET_KEY: &str = "bench-secret-key";
 
-/// The accounts file: one account, two projects, an endpoint-service quota of 100 000 000.
+/// The accounts file: one account, two projects, quotas of 100 000 000 of every kind.
 pub fn accounts_toml() -> String {
     format!(
         "[[account]]\ndomain_id = \"{DOMAIN_ID}\"\ndomain_name = \"bench\"\n\
          projects = [\"{CREATE_PROJECT}\", \"{SEED_PROJECT}\"]\n\
          [account.quotas]\nendpoint_service = 100000000\nendpoint = 100000000\n\
+         vpc = 100000000\nsubnet = 100000000\nport = 100000000\n\
          [[account.credential]]\naccess_key = \"{ACCESS_KEY}\"\nsecret_key = \"{SECRET_KEY}\"\n"
     )
 }
@@ -84,11 +85,48 @@ impl Fresh {
     }
 }
 
+/// How a server is started (kept for [`Server::restart_around`]).
+struct Launch {
+    bin: PathBuf,
+    port: u16,
+    database: String,
+    accounts: PathBuf,
+    dir: PathBuf,
+    log: PathBuf,
+    log_level: String,
+}
+
+impl Launch {
+    /// Starts `bin serve`, its output appended to the log.
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        Command::new(&self.bin)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--database")
+            .arg(&self.database)
+            .arg("--accounts")
+            .arg(&self.accounts)
+            .current_dir(&self.dir)
+            .env("VPCEP_LOG", &self.log_level)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
+    }
+}
+
 /// A running `vpcep serve`.
 pub struct Server {
     child: Child,
     pub url: String,
-    log: PathBuf,
+    launch: Launch,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -107,32 +145,36 @@ impl Server {
         name: &str,
         log_level: &str,
     ) -> anyhow::Result<Server> {
-        let port = free_port()?;
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--database")
-            .arg(database)
-            .arg("--accounts")
-            .arg(accounts)
-            .current_dir(dir)
-            .env("VPCEP_LOG", log_level)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let launch = Launch {
+            bin: bin.to_path_buf(),
+            port: free_port()?,
+            database: database.to_string(),
+            accounts: accounts.to_path_buf(),
+            dir: dir.to_path_buf(),
+            log: dir.join(format!("{name}.log")),
+            log_level: log_level.to_string(),
+        };
         let mut server = Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
+            child: launch.spawn()?,
+            url: format!("http://127.0.0.1:{}", launch.port),
+            launch,
         };
         server.wait_healthy(Duration::from_secs(60)).await?;
         Ok(server)
+    }
+
+    /// Stops it (SIGTERM), runs `between` while it is down, and starts it again with the same
+    /// settings and address. A SQLite database is open to one process at a time: this is how
+    /// another process writes to it.
+    pub async fn restart_around<T>(
+        &mut self,
+        between: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.terminate().await;
+        let result = between.await;
+        self.child = self.launch.spawn()?;
+        self.wait_healthy(Duration::from_secs(60)).await?;
+        result
     }
 
     async fn wait_healthy(&mut self, timeout: Duration) -> anyhow::Result<()> {
@@ -148,7 +190,7 @@ impl Server {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
                     "the server exited ({status}): {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                    std::fs::read_to_string(&self.launch.log).unwrap_or_default()
                 );
             }
             if Instant::now() > deadline {
@@ -160,6 +202,10 @@ impl Server {
 
     /// Stops it with SIGTERM (SIGKILL after 10 s).
     pub async fn stop(mut self) {
+        self.terminate().await;
+    }
+
+    async fn terminate(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .arg("-TERM")
@@ -174,3 +220,4 @@ impl Server {
         }
     }
 }
+
