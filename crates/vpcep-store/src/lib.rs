@@ -2,12 +2,17 @@
 //! default and PostgreSQL, and the conformance suite both must pass.
 //!
 //! Every method that changes state is one transaction. Rules that must hold under concurrent
-//! requests are enforced inside it or by a constraint: port claims by a primary key, quotas by a
-//! conditional increment of a per-project counter.
+//! requests are enforced inside it or by a constraint: port claims by a primary key, quotas (of
+//! services, endpoints, VPCs, subnets and ports) by a conditional increment of a per-project
+//! counter. Storage failures are told apart: busy ([`StoreError::Unavailable`]), disk full
+//! ([`StoreError::Full`]) and files that cannot be used ([`StoreError::Fault`]).
 //!
 //! # Layout
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
 //!   commit; PostgreSQL: a transaction per call on a pool) and the read connections.
+//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
+//!   truncated under the running store: a lasting [`StoreError::Fault`]).
+//! - `inventory`: VPCs, subnets, ports and address allocations, with their quotas.
 //! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
 //!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
 //! - `services`: endpoint-service rows, port claims, tags and usage counters.

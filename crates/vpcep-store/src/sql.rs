@@ -21,6 +21,14 @@
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
 //!   control-plane nodes can share the database.
 //!
+//! SQLite's files: no connection memory-maps anything (no `mmap_size`, and the `unix-excl` VFS
+//! keeps the WAL index in process memory rather than in a mapped `-shm` file), so a file that
+//! shrinks or cannot be written answers errors instead of SIGBUS; the process holds the database
+//! exclusively. The guard (`crate::guard`) checks after every commit, before the callers are
+//! answered, that the database file and WAL are still the ones opened. A storage failure that
+//! makes SQLite roll back the whole transaction (disk full, I/O error) fails the calls of the
+//! batch that ran; the calls not yet run go to the next batch.
+//!
 //! Reads: on SQLite a read call takes an idle read connection (WAL lets readers run beside the
 //! writer; a new one is opened when all are busy, and at most `max_connections` are kept) and
 //! runs its statements on the calling task's thread, without a hop to another thread (which
@@ -117,9 +125,10 @@ pub struct SqlStore {
 /// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
 /// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
 /// writer's per-call savepoints in memory rather than in temporary files. No `mmap_size`: pages
-/// are read with `pread`, because a memory-mapped database file that shrinks under the process
-/// (truncated or overwritten in place) kills it with SIGBUS on the next read of a lost page,
-/// where `pread` answers an error.
+/// are read with `pread`, because a read through a memory map of a database file that shrank
+/// under the process (truncated or overwritten in place) is a SIGBUS, where `pread` answers an
+/// error. (Measured with `vpcep-bench` show-service and list-services: the map made no
+/// difference beyond the machine's noise.)
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
@@ -454,8 +463,9 @@ impl Writer {
         }
     }
 
-    /// Runs `batch` in one transaction, each call in its own savepoint, and commits. Calls left
-    /// unrun when SQLite rolled the transaction back go to `carried`.
+    /// Runs `batch` in one transaction, each call in its own savepoint, and commits. When the
+    /// transaction cannot go on (SQLite rolled it back, or a savepoint failed), the calls not
+    /// yet run go to `carried`.
     fn commit_batch(
         &mut self,
         batch: &mut Vec<Job>,
@@ -465,19 +475,28 @@ impl Writer {
         control(&self.conn, "BEGIN IMMEDIATE")?;
         let mut jobs = batch.drain(..);
         while let Some(job) = jobs.next() {
-            control(&self.conn, "SAVEPOINT w")?;
-            let (status, deliver) = futures::executor::block_on(job(&mut self.conn));
-            delivers.push(deliver);
-            if let Err(e) = status {
-                if sqlite_of(&self.conn).is_autocommit() {
-                    carried.extend(jobs);
-                    return Err(e);
-                }
-                control(&self.conn, "ROLLBACK TO w")?;
+            if let Err(e) = self.run_job(job, delivers) {
+                carried.extend(jobs);
+                return Err(e);
             }
-            control(&self.conn, "RELEASE w")?;
         }
         control(&self.conn, "COMMIT")?;
+        Ok(())
+    }
+
+    /// Runs one call in its own savepoint; a failed call rolls back only itself. `Err` when the
+    /// transaction cannot go on.
+    fn run_job(&mut self, job: Job, delivers: &mut Vec<Deliver>) -> StoreResult<()> {
+        control(&self.conn, "SAVEPOINT w")?;
+        let (status, deliver) = futures::executor::block_on(job(&mut self.conn));
+        delivers.push(deliver);
+        if let Err(e) = status {
+            if sqlite_of(&self.conn).is_autocommit() {
+                return Err(e);
+            }
+            control(&self.conn, "ROLLBACK TO w")?;
+        }
+        control(&self.conn, "RELEASE w")?;
         Ok(())
     }
 

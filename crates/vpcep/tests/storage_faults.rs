@@ -62,43 +62,47 @@ async fn refuses_everything(app: &TestApp) {
     t.list_vpcs("").await.err(503, "EndPoint.0503");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_file_removed_under_the_server_fails_health_and_refuses_writes() {
+/// Starts a server in a fresh directory, acknowledges one write, lets `change` act on the
+/// directory and the database path, then expects everything refused; answers the directory
+/// and the database path once the server has stopped.
+async fn refused_after(change: impl FnOnce(&Path, &Path)) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (app, db) = app_in(dir.path()).await;
     app.owner().vpc_ok("10.100.0.0/16").await;
     app.get_unsigned("/health").await.ok(200);
-    std::fs::remove_file(&db).unwrap();
+    change(dir.path(), &db);
     refuses_everything(&app).await;
-    assert!(!db.exists(), "no new empty database was made at the path");
     app.shutdown().await;
+    (dir, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_file_removed_under_the_server_fails_health_and_refuses_writes() {
+    let (_dir, db) = refused_after(|_, db| std::fs::remove_file(db).unwrap()).await;
+    assert!(
+        !db.exists(),
+        "no new empty database was started at the path"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_removed_under_the_server_fails_health_and_refuses_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, db) = app_in(dir.path()).await;
-    app.owner().vpc_ok("10.100.0.0/16").await;
-    std::fs::remove_file(wal(&db)).unwrap();
-    refuses_everything(&app).await;
-    app.shutdown().await;
+    refused_after(|_, db| std::fs::remove_file(wal(db)).unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wal_replaced_under_the_server_fails_health_and_refuses_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, db) = app_in(dir.path()).await;
-    app.owner().vpc_ok("10.100.0.0/16").await;
-    let other = dir.path().join("other-wal");
-    std::fs::write(&other, vec![0u8; 4096]).unwrap();
-    std::fs::rename(&other, wal(&db)).unwrap();
-    refuses_everything(&app).await;
-    app.shutdown().await;
+    refused_after(|dir, db| {
+        let other = dir.join("other-wal");
+        std::fs::write(&other, vec![0u8; 4096]).unwrap();
+        std::fs::rename(&other, wal(db)).unwrap();
+    })
+    .await;
 }
 
-/// A database file overwritten in place (same inode, shorter) under the server: reads of the
-/// lost pages answer errors (a memory map of the file would kill the process with SIGBUS
-/// instead), and the guard fails `/health` and refuses writes.
+/// A database file overwritten in place (same inode, shorter) under the server: reads answer or
+/// are refused (pages are read with `pread`, which reports a short file, where a read through a
+/// memory map of it may be a SIGBUS), and the guard fails `/health` and refuses writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_file_truncated_under_the_server_is_a_fault_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
