@@ -44,6 +44,9 @@ impl Watched {
     /// Why the file at the path is no longer the one the store opened, if it is not.
     fn problem(&self) -> Option<String> {
         let shown = self.path.display();
+        // The floor is read before the file is looked at: another thread may record a larger
+        // length meanwhile, which this look, taken earlier, need not reach.
+        let floor = self.min_len.load(Ordering::Acquire);
         match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Some(format!("{shown} was removed"))
@@ -52,13 +55,12 @@ impl Watched {
             Ok(m) if (m.dev(), m.ino()) != (self.dev, self.ino) => {
                 Some(format!("{shown} was replaced by another file"))
             }
-            Ok(m) if m.len() < self.min_len.load(Ordering::Relaxed) => Some(format!(
-                "{shown} was truncated (from {} to {} bytes)",
-                self.min_len.load(Ordering::Relaxed),
+            Ok(m) if m.len() < floor => Some(format!(
+                "{shown} was truncated (from {floor} to {} bytes)",
                 m.len()
             )),
             Ok(m) => {
-                self.min_len.fetch_max(m.len(), Ordering::Relaxed);
+                self.min_len.fetch_max(m.len(), Ordering::AcqRel);
                 None
             }
         }
@@ -153,6 +155,40 @@ mod tests {
         std::fs::write(dir.path().join("x.db-wal"), b"wal").unwrap();
         let g = FileGuard::start(&db).unwrap();
         (dir, db, g)
+    }
+
+    /// Checks from several threads while the files grow never see a truncation: a look taken
+    /// before another thread recorded a larger length is not held against that length.
+    #[test]
+    fn concurrent_checks_of_growing_files_find_nothing() {
+        let (d, db, g) = guarded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let grower = {
+            let stop = stop.clone();
+            let wal = d.path().join("x.db-wal");
+            std::thread::spawn(move || {
+                let mut f = std::fs::OpenOptions::new().append(true).open(wal).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    std::io::Write::write_all(&mut f, &[0u8; 64]).unwrap();
+                }
+            })
+        };
+        let checkers: Vec<_> = (0..3)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..3000 {
+                        g.check().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in checkers {
+            c.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        grower.join().unwrap();
+        assert!(g.check().is_ok() && db.exists());
     }
 
     #[test]
