@@ -396,7 +396,7 @@ async fn quotas_and_v2(backend: Backend) {
         0
     );
     assert_eq!(
-        code(quotas::list_quotas(&ctx, &me, &q(&[("type", "vpc")])).await),
+        code(quotas::list_quotas(&ctx, &me, &q(&[("type", "router")])).await),
         ErrorCode::Parameter
     );
 

@@ -382,8 +382,9 @@ fn sqlite_of(conn: &Conn) -> &rusqlite::Connection {
 /// The SQLite checkpointer thread: after commits, copies the WAL into the database file
 /// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
 /// [`CHECKPOINT_EVERY`], so that the page copies and the database file's fsync do not delay
-/// commits. It publishes the WAL's length in `wal_frames`, and has the guard look at the files
-/// right after the database file grew. Ends when the writer does.
+/// commits. It publishes the WAL's length in `wal_frames`. The guard looks at the files before
+/// each checkpoint (nothing is copied into a database file that changed under the store) and
+/// right after it (when the file has grown). Ends when the writer does.
 ///
 /// A background checkpoint never catches up with a busy writer, and the WAL only starts over
 /// once it is wholly checkpointed; so when it grows past [`WAL_RESTART_FRAMES`] the writer
@@ -395,11 +396,13 @@ fn sqlite_checkpointer(
     guard: Arc<FileGuard>,
 ) {
     while commits.recv().is_ok() {
-        match checkpoint(&conn) {
-            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        if guard.check().is_ok() {
+            match checkpoint(&conn) {
+                Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+                Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+            }
+            let _ = guard.check();
         }
-        let _ = guard.check();
         std::thread::sleep(CHECKPOINT_EVERY);
     }
     // A last checkpoint, so that a closed store leaves little WAL behind.

@@ -100,11 +100,13 @@ async fn wal_replaced_under_the_server_fails_health_and_refuses_writes() {
     .await;
 }
 
-/// A database file overwritten in place (same inode, shorter) under the server: reads answer or
-/// are refused (pages are read with `pread`, which reports a short file, where a read through a
-/// memory map of it may be a SIGBUS), and the guard fails `/health` and refuses writes.
+/// A database file overwritten in place (same inode, emptied) under the server: no request
+/// crashes the process or answers a generic 500 (pages are read with `pread`, which reports the
+/// short file, where a read through a memory map of it is a SIGBUS); each answers or is
+/// refused with 503 EndPoint.0503. (The guard notices a file found shorter than it was, but a
+/// checkpoint may have written the file back to its length first, so refusal is not asserted.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_file_truncated_under_the_server_is_a_fault_not_a_crash() {
+async fn database_file_emptied_under_the_server_answers_or_refuses_never_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let (app, db) = app_in(dir.path()).await;
     let t = app.owner();
@@ -121,19 +123,24 @@ async fn database_file_truncated_under_the_server_is_a_fault_not_a_crash() {
         }
     })
     .await;
-    // One more write: the guard has seen the grown file once that is answered.
-    t.vpc_ok("10.200.0.0/16").await;
     std::fs::write(&db, b"").unwrap();
-    for _ in 0..20 {
-        let r = t.list_vpcs("").await;
-        assert!(
-            r.status == 200 || r.status == 503,
-            "a read answers or is refused: {} {}",
-            r.status,
-            r.text()
-        );
+    for i in 0..20 {
+        for r in [
+            t.list_vpcs("").await,
+            t.create_vpc(&json!({ "cidr": format!("10.{}.0.0/16", 100 + i) }))
+                .await,
+        ] {
+            assert!(
+                r.status == 200 || r.status == 503,
+                "answered or refused: {} {}",
+                r.status,
+                r.text()
+            );
+            if r.status == 503 {
+                r.err(503, "EndPoint.0503");
+            }
+        }
     }
-    refuses_everything(&app).await;
     app.shutdown().await;
 }
 
