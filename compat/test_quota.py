@@ -96,6 +96,17 @@ def test_quota_details_follow_usage(fresh_vpcep):
     assert quotas(fresh_vpcep.client("frugal"), "endpoint") == {"endpoint": (0, 2)}
 
 
+def test_network_quota_rows_when_asked(vpcep, owner):
+    """`type=vpc|subnet|port` answers the network inventory's row (the account's limit, the
+    project's usage); without `type` only the VPCEP rows come."""
+    vpcep.network()  # the owner holds at least one VPC, subnet and port from here on
+    vpcep.backend()
+    for kind in ("vpc", "subnet", "port"):
+        [(row, (used, quota))] = quotas(owner, kind).items()
+        assert (row, quota) == (kind, 100000) and used >= 1, (row, used, quota)
+    assert set(quotas(owner)) == {"endpoint", "endpoint_service"}
+
+
 def test_quota_details_bad_type(owner):
-    expect_error(lambda: owner.list_quota_details(ListQuotaDetailsRequest(type="vpc")),
+    expect_error(lambda: owner.list_quota_details(ListQuotaDetailsRequest(type="router")),
                  400, "EndPoint.0002")

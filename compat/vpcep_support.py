@@ -116,6 +116,8 @@ class Account:
     operator: bool = False
     service_quota: Optional[int] = None
     endpoint_quota: Optional[int] = None
+    #: The `vpc`, `subnet` and `port` quotas (all three), when not the defaults.
+    network_quota: Optional[int] = None
 
     @property
     def project(self) -> str:
@@ -135,12 +137,14 @@ class Account:
             f"operator    = {'true' if self.operator else 'false'}",
             f"projects    = [{projects}]",
         ]
-        if self.service_quota is not None or self.endpoint_quota is not None:
+        if (self.service_quota, self.endpoint_quota, self.network_quota) != (None, None, None):
             out.append("[account.quotas]")
             if self.service_quota is not None:
                 out.append(f"endpoint_service = {self.service_quota}")
             if self.endpoint_quota is not None:
                 out.append(f"endpoint = {self.endpoint_quota}")
+            if self.network_quota is not None:
+                out += [f"{kind} = {self.network_quota}" for kind in ("vpc", "subnet", "port")]
         out += [
             "[[account.credential]]",
             f'access_key = "{self.access_key}"',
@@ -176,8 +180,10 @@ def make_accounts() -> Dict[str, Account]:
         )
 
     return {
-        "owner": acct("owner", nprojects=2, service_quota=100000, endpoint_quota=100000),
-        "consumer": acct("consumer", service_quota=1000, endpoint_quota=100000),
+        "owner": acct("owner", nprojects=2, service_quota=100000, endpoint_quota=100000,
+                      network_quota=100000),
+        "consumer": acct("consumer", service_quota=1000, endpoint_quota=100000,
+                         network_quota=100000),
         "operator": acct("operator", operator=True, service_quota=1000, endpoint_quota=1000),
         "limited": acct("limited", service_quota=3),
         "frugal": acct("frugal", endpoint_quota=FRUGAL_ENDPOINT_QUOTA),

@@ -2,7 +2,8 @@
 //!
 //! Creating a million services through the API would take minutes; the figure measured is the
 //! list, not the seeding. So the project is grown in SQL, straight in the SQLite file the
-//! spawned server uses (WAL mode lets the server keep serving meanwhile): each new row is a
+//! spawned server uses (stopped meanwhile: a running server holds its file exclusively, and
+//! starts again on the grown file): each new row is a
 //! copy of a service the API created (the template), with its own id, name, creation time and
 //! port mapping, plus the port claims and the project's usage counter that a create through the
 //! API would write, so the rows are what the server itself would have stored. The copies are

@@ -104,12 +104,10 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     seed: usize,
     /// After the scenarios: grow the listed project to each of these sizes and run
-    /// list-services at each (with --spawn sqlite, or --url with --sqlite-file).
+    /// list-services at each (with --spawn sqlite: the server is stopped while its SQLite file
+    /// grows, since a running server holds it exclusively).
     #[arg(long, value_delimiter = ',')]
     list_sizes: Vec<u64>,
-    /// With --url and --list-sizes: the SQLite file of the server targeted.
-    #[arg(long)]
-    sqlite_file: Option<PathBuf>,
     /// moto's server (`moto_server -p PORT`) for the moto-create scenario.
     #[arg(long)]
     moto_url: Option<String>,
@@ -285,10 +283,17 @@ async fn soak(args: &Args, plan: Arc<Plan>, pid: Option<u32>) -> anyhow::Result<
     Ok(vec![quiet, attack])
 }
 
+/// What --list-sizes grows: the SQLite database of a spawned server, and that server (stopped
+/// while the file grows).
+struct Growth<'a> {
+    url: String,
+    server: &'a mut spawn::Server,
+}
+
 async fn bench(
     args: &Args,
     urls: Vec<String>,
-    sqlite_url: Option<String>,
+    growth: Option<Growth<'_>>,
     pid: Option<u32>,
 ) -> anyhow::Result<Vec<Report>> {
     let targets = urls
@@ -345,8 +350,8 @@ async fn bench(
         _ => None,
     };
     if !args.list_sizes.is_empty() {
-        if sqlite_url.is_none() {
-            bail!("--list-sizes grows a SQLite database: use --spawn sqlite or --sqlite-file");
+        if growth.is_none() {
+            bail!("--list-sizes grows a SQLite database: use --spawn sqlite");
         }
         if args.list_sizes.windows(2).any(|w| w[0] >= w[1]) || args.list_sizes[0] < args.seed as u64
         {
@@ -394,7 +399,7 @@ async fn bench(
         let stored = (s == Scenario::ListServices).then_some(plan.seed_ids.len() as u64);
         report(load::run(plan.clone(), s, stored).await);
     }
-    if let (Some(url), Some(&largest)) = (&sqlite_url, args.list_sizes.last()) {
+    if let (Some(Growth { url, server }), Some(&largest)) = (growth, args.list_sizes.last()) {
         let bulk_total = largest - plan.seed_ids.len() as u64;
         let backends = load::make_backends(
             &plan.targets[0],
@@ -408,16 +413,17 @@ async fn bench(
         let mut stored = plan.seed_ids.len() as u64;
         for &size in &args.list_sizes {
             let started = std::time::Instant::now();
-            bulk::grow_sqlite(
-                url,
-                &plan.seed_project,
-                &plan.seed_ids[0],
-                &backends,
-                stored - plan.seed_ids.len() as u64,
-                size - plan.seed_ids.len() as u64,
-            )
-            .await
-            .with_context(|| format!("growing the listed project to {size} services"))?;
+            server
+                .restart_around(bulk::grow_sqlite(
+                    &url,
+                    &plan.seed_project,
+                    &plan.seed_ids[0],
+                    &backends,
+                    stored - plan.seed_ids.len() as u64,
+                    size - plan.seed_ids.len() as u64,
+                ))
+                .await
+                .with_context(|| format!("growing the listed project to {size} services"))?;
             eprintln!(
                 "vpcep-bench: listed project grown to {size} services in {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -453,11 +459,7 @@ async fn main() -> anyhow::Result<()> {
             if args.url.is_empty() {
                 bail!("give --spawn sqlite|postgres or --url http://IP:PORT");
             }
-            let sqlite_url = args
-                .sqlite_file
-                .as_ref()
-                .map(|f| format!("sqlite://{}", f.display()));
-            bench(&args, args.url.clone(), sqlite_url, args.server_pid).await?
+            bench(&args, args.url.clone(), None, args.server_pid).await?
         }
         Some(kind) => {
             let db = if kind == "sqlite" {
@@ -489,9 +491,15 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
                 let urls = servers.iter().map(|s| s.url.clone()).collect();
-                let sqlite_url = (db == spawn::Db::Sqlite).then(|| fresh.url.clone());
                 let pid = servers.first().and_then(|s| s.pid());
-                let reports = bench(&args, urls, sqlite_url, pid).await;
+                let growth = match (db, servers.first_mut()) {
+                    (spawn::Db::Sqlite, Some(server)) => Some(Growth {
+                        url: fresh.url.clone(),
+                        server,
+                    }),
+                    _ => None,
+                };
+                let reports = bench(&args, urls, growth, pid).await;
                 for s in servers {
                     s.stop().await;
                 }

@@ -121,12 +121,12 @@ impl Proc {
         Ok(Proc { child, log })
     }
 
-    /// Its log so far (for error messages).
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
 
+    /// Its log so far (for error messages).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -179,6 +179,17 @@ impl Proc {
 pub struct Server {
     proc: Proc,
     pub url: String,
+    /// How it was started (for [`Server::restart_around`]).
+    launch: Launch,
+}
+
+/// How a server was started.
+struct Launch {
+    bin: PathBuf,
+    args: Vec<String>,
+    dir: PathBuf,
+    name: String,
+    log_level: String,
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.
@@ -208,6 +219,13 @@ impl Server {
         let mut server = Server {
             proc,
             url: format!("http://{listen}"),
+            launch: Launch {
+                bin: bin.to_path_buf(),
+                args,
+                dir: dir.to_path_buf(),
+                name: name.to_string(),
+                log_level: log_level.to_string(),
+            },
         };
         wait_healthy(&mut server.proc, &server.url, Duration::from_secs(60)).await?;
         Ok(server)
@@ -221,6 +239,24 @@ impl Server {
     /// Stops it with SIGTERM (SIGKILL after 10 s).
     pub async fn stop(self) {
         self.proc.stop().await;
+    }
+
+    /// Stops it (SIGTERM), runs `between` while it is down, and starts it again with the same
+    /// settings and address. A SQLite database is open to one process at a time: this is how
+    /// another process writes to it.
+    pub async fn restart_around<T>(
+        &mut self,
+        between: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.proc.terminate();
+        if self.proc.exited_within(Duration::from_secs(10)).await.is_none() {
+            self.proc.kill().await;
+        }
+        let result = between.await;
+        let l = &self.launch;
+        self.proc = Proc::spawn(&l.bin, &l.args, &l.dir, &l.name, &l.log_level)?;
+        wait_healthy(&mut self.proc, &self.url, Duration::from_secs(60)).await?;
+        result
     }
 }
 

@@ -13,6 +13,12 @@ use vpcep_domain::ids::is_hex32;
 pub const DEFAULT_SERVICE_QUOTA: u64 = 20;
 /// Default per-project quota of endpoints.
 pub const DEFAULT_ENDPOINT_QUOTA: u64 = 50;
+/// Default per-project quota of VPCs (generous: Huawei Cloud's default is 5 per region).
+pub const DEFAULT_VPC_QUOTA: u64 = 100;
+/// Default per-project quota of subnets.
+pub const DEFAULT_SUBNET_QUOTA: u64 = 1_000;
+/// Default per-project quota of ports.
+pub const DEFAULT_PORT_QUOTA: u64 = 10_000;
 
 /// The accounts file: `[[account]]` tables.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +70,15 @@ pub struct Quotas {
     /// Endpoints per project.
     #[serde(default = "default_endpoint_quota")]
     pub endpoint: u64,
+    /// VPCs per project (the network inventory).
+    #[serde(default = "default_vpc_quota")]
+    pub vpc: u64,
+    /// Subnets per project.
+    #[serde(default = "default_subnet_quota")]
+    pub subnet: u64,
+    /// Ports per project.
+    #[serde(default = "default_port_quota")]
+    pub port: u64,
 }
 
 fn default_service_quota() -> u64 {
@@ -72,12 +87,24 @@ fn default_service_quota() -> u64 {
 fn default_endpoint_quota() -> u64 {
     DEFAULT_ENDPOINT_QUOTA
 }
+fn default_vpc_quota() -> u64 {
+    DEFAULT_VPC_QUOTA
+}
+fn default_subnet_quota() -> u64 {
+    DEFAULT_SUBNET_QUOTA
+}
+fn default_port_quota() -> u64 {
+    DEFAULT_PORT_QUOTA
+}
 
 impl Default for Quotas {
     fn default() -> Self {
         Quotas {
             endpoint_service: DEFAULT_SERVICE_QUOTA,
             endpoint: DEFAULT_ENDPOINT_QUOTA,
+            vpc: DEFAULT_VPC_QUOTA,
+            subnet: DEFAULT_SUBNET_QUOTA,
+            port: DEFAULT_PORT_QUOTA,
         }
     }
 }
@@ -347,6 +374,13 @@ secret_key = "acme-secret-key-example"
                 .endpoint_service,
             1_000_000
         );
+        let network = EXAMPLE.replace(
+            "[[account.credential]]",
+            "[account.quotas]\nvpc = 3\nport = 7\n[[account.credential]]",
+        );
+        let q = AccountsFile::parse(&network).unwrap().accounts[0].quotas;
+        assert_eq!((q.vpc, q.subnet, q.port), (3, DEFAULT_SUBNET_QUOTA, 7));
+        assert!(AccountsFile::parse(&network.replace("port = 7", "ports = 7")).is_err());
     }
 
     #[test]

@@ -276,13 +276,7 @@ pub async fn update_routetables(
         .routetables
         .as_deref()
         .ok_or_else(|| ApiError::param("routetables is mandatory"))?;
-    let mut parsed = Vec::with_capacity(tables.len());
-    for t in tables {
-        let id = vpcep_domain::ids::parse_uuid("routetables", t, ErrorCode::InvalidRouteTable)?;
-        if !parsed.contains(&id.to_string()) {
-            parsed.push(id.to_string());
-        }
-    }
+    let parsed = vpcep_domain::endpoint::parse_routetables(tables)?;
     modify(ctx, caller, id, move |e| {
         e.status.ensure_modifiable()?;
         if e.service_type != ServiceType::Gateway {
@@ -460,6 +454,7 @@ pub async fn describe_connections(
     if items.is_empty() {
         return Err(ApiError::param("connections is mandatory"));
     }
+    vpcep_domain::endpoint::check_connection_batch(items.len())?;
     let mut descriptions: HashMap<Uuid, String> = HashMap::new();
     let mut raw_ids = Vec::with_capacity(items.len());
     for (i, c) in items.iter().enumerate() {

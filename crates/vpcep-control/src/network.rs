@@ -59,7 +59,10 @@ pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> A
         new_vni(),
         now_millis(),
     );
-    ctx.store.create_vpc(&vpc).await.map_err(store_error)?;
+    ctx.store
+        .create_vpc(&vpc, caller.account.quotas.vpc)
+        .await
+        .map_err(store_error)?;
     Ok(vpc)
 }
 
@@ -141,7 +144,7 @@ pub async fn create_subnet(
         now_millis(),
     );
     ctx.store
-        .create_subnet(&subnet)
+        .create_subnet(&subnet, caller.account.quotas.subnet)
         .await
         .map_err(store_error)?;
     Ok(subnet)
@@ -222,7 +225,14 @@ pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) ->
     let new = parse_create_port(&body(&req.port, "port", ErrorCode::PortParam)?)?;
     let mac = random_mac(rand::thread_rng().gen());
     ctx.store
-        .create_port(&caller.project_id, new, Uuid::new_v4(), mac, now_millis())
+        .create_port(
+            &caller.project_id,
+            new,
+            Uuid::new_v4(),
+            mac,
+            now_millis(),
+            caller.account.quotas.port,
+        )
         .await
         .map_err(store_error)
 }
@@ -429,6 +439,10 @@ impl InventoryFile {
     }
 }
 
+/// The quota the operator's inventory preload creates under: none. What it creates counts
+/// toward the project's usage, so tenants then create only what their quotas leave.
+const PRELOAD_QUOTA: u64 = u64::MAX;
+
 /// Creates what the inventory file lists and is not stored yet; answers how many resources it
 /// created. Safe to run on several nodes at once.
 pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
@@ -450,7 +464,7 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
             };
             let mut vpc = Vpc::new(project, parse_create_vpc(&opt)?, v.id, new_vni(), now);
             vpc.netns = v.netns.clone();
-            match ctx.store.create_vpc(&vpc).await {
+            match ctx.store.create_vpc(&vpc, PRELOAD_QUOTA).await {
                 Ok(()) => created += 1,
                 Err(e)
                     if ctx
@@ -487,7 +501,7 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
                     Uuid::new_v4(),
                     now,
                 );
-                match ctx.store.create_subnet(&subnet).await {
+                match ctx.store.create_subnet(&subnet, PRELOAD_QUOTA).await {
                     Ok(()) => created += 1,
                     Err(e)
                         if ctx
@@ -524,7 +538,11 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
                     let mut new = NewPort::simple(s.id, ip, &p.device_owner);
                     new.name = p.name.clone();
                     let mac = random_mac(rand::thread_rng().gen());
-                    match ctx.store.create_port(project, new, p.id, mac, now).await {
+                    match ctx
+                        .store
+                        .create_port(project, new, p.id, mac, now, PRELOAD_QUOTA)
+                        .await
+                    {
                         Ok(_) => created += 1,
                         Err(e)
                             if ctx

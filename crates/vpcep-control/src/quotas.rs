@@ -5,9 +5,10 @@ use crate::{store_error, Caller, Ctx};
 use vpcep_domain::list::QueryParams;
 use vpcep_domain::quota::{parse_quota_type, QuotaType, QuotaUsage};
 use vpcep_domain::ApiResult;
-use vpcep_store::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
+use vpcep_store::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 
-/// #14: one row per kind (`type` filter: `endpoint_service` | `endpoint`, else EndPoint.0002).
+/// #14: one row per kind. Without `type`: `endpoint` and `endpoint_service`; `type` names one of
+/// those or the network inventory's `vpc`, `subnet`, `port` (else EndPoint.0002).
 pub async fn list_quotas(
     ctx: &Ctx,
     caller: &Caller,
@@ -15,12 +16,13 @@ pub async fn list_quotas(
 ) -> ApiResult<Vec<QuotaUsage>> {
     let mut rows = Vec::new();
     for kind in parse_quota_type(q.get("type"))? {
+        let q = &caller.account.quotas;
         let (resource, quota) = match kind {
-            QuotaType::Endpoint => (USAGE_ENDPOINT, caller.account.quotas.endpoint),
-            QuotaType::EndpointService => (
-                USAGE_ENDPOINT_SERVICE,
-                caller.account.quotas.endpoint_service,
-            ),
+            QuotaType::Endpoint => (USAGE_ENDPOINT, q.endpoint),
+            QuotaType::EndpointService => (USAGE_ENDPOINT_SERVICE, q.endpoint_service),
+            QuotaType::Vpc => (USAGE_VPC, q.vpc),
+            QuotaType::Subnet => (USAGE_SUBNET, q.subnet),
+            QuotaType::Port => (USAGE_PORT, q.port),
         };
         let used = ctx
             .store

@@ -35,6 +35,7 @@ fn caller(project: &str) -> Caller {
             quotas: Quotas {
                 endpoint_service: 7,
                 endpoint: 9,
+                ..Quotas::default()
             },
         }),
         project_id: project.into(),
@@ -399,7 +400,7 @@ async fn quotas_and_v2(backend: Backend) {
         0
     );
     assert_eq!(
-        code(quotas::list_quotas(&ctx, &me, &q(&[("type", "vpc")])).await),
+        code(quotas::list_quotas(&ctx, &me, &q(&[("type", "router")])).await),
         ErrorCode::Parameter
     );
 
@@ -437,6 +438,7 @@ async fn quotas_and_v2(backend: Backend) {
                 uuid::Uuid::new_v4(),
                 random_mac(i),
                 1,
+                u64::MAX,
             )
             .await
             .unwrap();

@@ -23,6 +23,45 @@ use uuid::Uuid;
 pub const MAX_WHITELIST: usize = 20;
 /// Most statements in a `policy_statement`.
 pub const MAX_POLICY_STATEMENTS: usize = 10;
+/// Most route tables a gateway endpoint binds (`routetables`; vpcep's cap, the API documents
+/// none).
+pub const MAX_ROUTETABLES: usize = 20;
+/// Most connections one request describes (#22 `connections`; vpcep's cap, as for permissions).
+pub const MAX_CONNECTIONS_PER_REQUEST: usize = 500;
+
+/// Validates `routetables`: at most [`MAX_ROUTETABLES`] ids (counted first, EndPoint.0016), each
+/// a UUID (EndPoint.1019); a repeated id counts once, in first-seen order.
+pub fn parse_routetables(tables: &[String]) -> ApiResult<Vec<String>> {
+    if tables.len() > MAX_ROUTETABLES {
+        return Err(err(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "routetables has {} entries; at most {MAX_ROUTETABLES} are allowed",
+                tables.len()
+            ),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(tables.len());
+    for t in tables {
+        let id = parse_uuid("routetables", t, ErrorCode::InvalidRouteTable)?.to_string();
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a #22 request describing more than [`MAX_CONNECTIONS_PER_REQUEST`] connections
+/// (EndPoint.0016), before any entry is read.
+pub fn check_connection_batch(n: usize) -> ApiResult<()> {
+    if n > MAX_CONNECTIONS_PER_REQUEST {
+        return Err(err(
+            ErrorCode::BatchTooLarge,
+            format!("connections has {n} entries; at most {MAX_CONNECTIONS_PER_REQUEST} are allowed per request"),
+        ));
+    }
+    Ok(())
+}
 
 str_enum! {
     /// Endpoint (and connection) `status`.
@@ -261,14 +300,7 @@ pub fn parse_create_endpoint(r: &CreateEndpointRequest) -> ApiResult<NewEndpoint
         routetables: r
             .routetables
             .as_deref()
-            .map(|rts| {
-                rts.iter()
-                    .map(|t| {
-                        parse_uuid("routetables", t, ErrorCode::InvalidRouteTable)
-                            .map(|u| u.to_string())
-                    })
-                    .collect()
-            })
+            .map(parse_routetables)
             .transpose()?,
         description: parse_description("description", r.description.as_deref().unwrap_or(""))?,
         policy_statement: r

@@ -188,6 +188,17 @@ pub enum ErrorCode {
     TooManyRequests,
     /// 503 EndPoint.0001: the store is temporarily unavailable; retry.
     Unavailable,
+    /// 409 VPC.0114: the project holds its quota of VPCs, subnets or ports. The VPC API documents
+    /// VPC.0114 ("Quota exceeded for resources: ['router']") for VPCs and no code for subnets or
+    /// ports, so all three answer it, the message naming the resource as Neutron does.
+    NetworkQuotaExceeded,
+    /// 507 EndPoint.0507: the database's disk is full; nothing was written. vpcep's own code
+    /// (the API has none for this): writes succeed again once space is freed, without a restart.
+    StorageFull,
+    /// 503 EndPoint.0503: the database cannot be written or read (an I/O error, a read-only or
+    /// removed file, a database file or WAL replaced under the running server). vpcep's own
+    /// code; nothing was written, and `/health` fails while it lasts.
+    StorageFault,
 }
 
 impl ErrorCode {
@@ -279,6 +290,9 @@ impl ErrorCode {
             NoSuchApi | MethodNotAllowed => "APIG.0101",
             PayloadTooLarge | UriTooLong | HeadersTooLarge => "APIG.0201",
             RequestTimeout => "EndPoint.0013",
+            NetworkQuotaExceeded => "VPC.0114",
+            StorageFull => "EndPoint.0507",
+            StorageFault => "EndPoint.0503",
         }
     }
 
@@ -287,14 +301,15 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             System => 500,
-            Unavailable => 503,
+            Unavailable | StorageFault => 503,
+            StorageFull => 507,
             Unauthenticated => 401,
             Forbidden => 403,
             NotFound | EndpointNotFound | NoSuchApi | VpcMissing | SubnetMissing | PortMissing => {
                 404
             }
             MethodNotAllowed => 405,
-            InUse | VpcInUse | SubnetInUse | IpInUse | PortInUse => 409,
+            InUse | VpcInUse | SubnetInUse | IpInUse | PortInUse | NetworkQuotaExceeded => 409,
             PayloadTooLarge => 413,
             UriTooLong => 414,
             HeadersTooLarge => 431,
@@ -440,5 +455,9 @@ mod tests {
         assert_eq!(ErrorCode::PortConflict.code(), "EndPoint.3044");
         assert_eq!(ErrorCode::PortConflict.status(), 400);
         assert_eq!(ErrorCode::System.status(), 500);
+        assert_eq!(ErrorCode::NetworkQuotaExceeded.code(), "VPC.0114");
+        assert_eq!(ErrorCode::NetworkQuotaExceeded.status(), 409);
+        assert_eq!(ErrorCode::StorageFull.status(), 507);
+        assert_eq!(ErrorCode::StorageFault.status(), 503);
     }
 }

@@ -188,6 +188,41 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
 }
 
+/// Most static routes a VPC holds (update VPC `routes`): "by default, a maximum of 100 routes
+/// can be added for a VPC" (OTC VPC user guide).
+pub const MAX_ROUTES: usize = 100;
+/// Most DNS servers of a subnet (`dnsList`): "a maximum of five DNS server addresses can be
+/// configured" (OTC VPC API, create subnet).
+pub const MAX_DNS_SERVERS: usize = 5;
+/// Most security groups of a port: "an ECS or an ECS extension NIC can be added to a maximum of
+/// five security groups" (OTC ECS user guide).
+pub const MAX_PORT_SECURITY_GROUPS: usize = 5;
+/// Most allowed address pairs of a port (Neutron's default `max_allowed_address_pair`).
+pub const MAX_ADDRESS_PAIRS: usize = 10;
+/// Most extra DHCP options of a subnet or port (vpcep's cap; the API documents a handful of
+/// option names, each set once).
+pub const MAX_DHCP_OPTS: usize = 20;
+/// Most `tags` strings in create VPC and create subnet (the VPC API's tag limit of 10).
+pub const MAX_NETWORK_TAGS: usize = crate::tags::MAX_TAGS;
+
+/// Refuses a request list of more than `max` items with `code` naming `field`. Every list of an
+/// inventory request passes here before any of its items is parsed, so that an oversized body
+/// costs no more than its count.
+pub fn ensure_at_most(field: &str, len: usize, max: usize, code: ErrorCode) -> ApiResult<()> {
+    if len > max {
+        return Err(err(
+            code,
+            format!("Invalid {field}: {len} entries; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// The length of an optional request list.
+fn count<T>(list: Option<&[T]>) -> usize {
+    list.map_or(0, <[T]>::len)
+}
+
 /// Parses a canonical IPv4 CIDR (`10.0.0.0/16`; host bits must be zero) with a prefix in range.
 pub fn parse_cidr(
     field: &str,
@@ -321,6 +356,7 @@ pub const DEFAULT_VPC_CIDR: &str = "192.168.0.0/16";
 /// Validates create VPC (#12).
 pub fn parse_create_vpc(o: &CreateVpcOption) -> ApiResult<NewVpc> {
     let c = ErrorCode::VpcParam;
+    ensure_at_most("vpc.tags", count(o.tags.as_deref()), MAX_NETWORK_TAGS, c)?;
     Ok(NewVpc {
         name: parse_name("vpc.name", o.name.as_deref().unwrap_or(""), 64, false, c)?,
         description: parse_description(
@@ -358,6 +394,7 @@ pub struct VpcPatch {
 /// them by [`check_vpc_cidr_holds_subnets`].
 pub fn parse_update_vpc(o: &UpdateVpcOption) -> ApiResult<VpcPatch> {
     let c = ErrorCode::VpcParam;
+    ensure_at_most("vpc.routes", count(o.routes.as_deref()), MAX_ROUTES, c)?;
     let routes = match &o.routes {
         None => None,
         Some(rs) => Some(
@@ -461,11 +498,23 @@ fn parse_dns(field: &str, v: Option<&str>) -> ApiResult<Option<String>> {
         .transpose()
 }
 
+/// Validates `dnsList`: at most [`MAX_DNS_SERVERS`] IPv4 addresses.
+fn parse_dns_list(list: Option<&[String]>) -> ApiResult<Vec<String>> {
+    let c = ErrorCode::SubnetParam;
+    ensure_at_most("subnet.dnsList", count(list), MAX_DNS_SERVERS, c)?;
+    list.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| parse_ipv4(&format!("subnet.dnsList[{i}]"), d, c).map(|a| a.to_string()))
+        .collect()
+}
+
 fn parse_dhcp_opts(
     field: &str,
     opts: Option<&[crate::wire_vpc::DhcpOptDto]>,
     code: ErrorCode,
 ) -> ApiResult<Vec<DhcpOpt>> {
+    ensure_at_most(field, count(opts), MAX_DHCP_OPTS, code)?;
     opts.unwrap_or_default()
         .iter()
         .enumerate()
@@ -482,6 +531,8 @@ fn parse_dhcp_opts(
 /// Validates create subnet (#2); where it sits in its VPC is checked by [`check_subnet_fits`].
 pub fn parse_create_subnet(o: &CreateSubnetOption) -> ApiResult<NewSubnet> {
     let c = ErrorCode::SubnetParam;
+    ensure_at_most("subnet.tags", count(o.tags.as_deref()), MAX_NETWORK_TAGS, c)?;
+    let dns_list = parse_dns_list(o.dns_list.as_deref())?;
     let cidr = parse_cidr(
         "subnet.cidr",
         o.cidr
@@ -511,10 +562,6 @@ pub fn parse_create_subnet(o: &CreateSubnetOption) -> ApiResult<NewSubnet> {
             .ok_or_else(|| err(c, "subnet.vpc_id is mandatory"))?,
         c,
     )?;
-    let mut dns_list = Vec::new();
-    for (i, d) in o.dns_list.as_deref().unwrap_or_default().iter().enumerate() {
-        dns_list.push(parse_ipv4(&format!("subnet.dnsList[{i}]"), d, c)?.to_string());
-    }
     Ok(NewSubnet {
         name: parse_name("subnet.name", o.name.as_deref().unwrap_or(""), 64, true, c)?,
         description: parse_description(
@@ -604,14 +651,7 @@ pub fn parse_update_subnet(o: &UpdateSubnetOption) -> ApiResult<SubnetPatch> {
         dns_list: o
             .dns_list
             .as_deref()
-            .map(|l| {
-                l.iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        parse_ipv4(&format!("subnet.dnsList[{i}]"), d, c).map(|a| a.to_string())
-                    })
-                    .collect::<ApiResult<Vec<_>>>()
-            })
+            .map(|l| parse_dns_list(Some(l)))
             .transpose()?,
         extra_dhcp_opts: o
             .extra_dhcp_opts
@@ -682,6 +722,12 @@ fn parse_device_owner(s: &str) -> ApiResult<String> {
 fn parse_address_pairs(
     pairs: Option<&[crate::wire_vpc::AddressPairDto]>,
 ) -> ApiResult<Vec<AddressPair>> {
+    ensure_at_most(
+        "port.allowed_address_pairs",
+        count(pairs),
+        MAX_ADDRESS_PAIRS,
+        ErrorCode::PortParam,
+    )?;
     pairs
         .unwrap_or_default()
         .iter()
@@ -703,6 +749,12 @@ fn parse_address_pairs(
 }
 
 fn parse_security_groups(groups: Option<&[String]>) -> ApiResult<Vec<String>> {
+    ensure_at_most(
+        "port.security_groups",
+        count(groups),
+        MAX_PORT_SECURITY_GROUPS,
+        ErrorCode::PortParam,
+    )?;
     groups
         .unwrap_or_default()
         .iter()
@@ -1028,6 +1080,104 @@ mod tests {
         assert!(parse_cidr("cidr", "10.0.0.0/30", 8..=28, c).is_err());
         assert!(parse_cidr("cidr", "224.0.0.0/8", 8..=28, c).is_err());
         assert!(parse_cidr("cidr", "banana", 8..=28, c).is_err());
+    }
+
+    /// Every list of an inventory request has a cap, checked on its length before any item is
+    /// parsed: one entry over the cap, made of items that are each invalid, answers the cap.
+    #[test]
+    fn inventory_lists_are_capped_before_their_items_are_parsed() {
+        use crate::wire_vpc::{AddressPairDto, DhcpOptDto, RouteDto};
+        let over = |n: usize| n + 1;
+        let cap_msg = |e: ApiError| {
+            assert!(e.msg.contains("at most"), "{}", e.msg);
+            e.code
+        };
+        let routes = vec![RouteDto::default(); over(MAX_ROUTES)];
+        let e = parse_update_vpc(&UpdateVpcOption {
+            routes: Some(routes),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(cap_msg(e), ErrorCode::VpcParam);
+        let e = parse_create_vpc(&CreateVpcOption {
+            tags: Some(vec!["x".into(); over(MAX_NETWORK_TAGS)]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(cap_msg(e), ErrorCode::VpcParam);
+        let subnet = CreateSubnetOption {
+            name: Some("s".into()),
+            cidr: Some("10.0.1.0/24".into()),
+            gateway_ip: Some("10.0.1.1".into()),
+            vpc_id: Some(Uuid::new_v4().to_string()),
+            ..Default::default()
+        };
+        let ok_dns: Vec<String> = (1..=MAX_DNS_SERVERS)
+            .map(|i| format!("10.0.0.{i}"))
+            .collect();
+        assert!(parse_create_subnet(&CreateSubnetOption {
+            dns_list: Some(ok_dns),
+            ..subnet.clone()
+        })
+        .is_ok());
+        for bad in [
+            CreateSubnetOption {
+                dns_list: Some(vec!["not-an-ip".into(); over(MAX_DNS_SERVERS)]),
+                ..subnet.clone()
+            },
+            CreateSubnetOption {
+                extra_dhcp_opts: Some(vec![DhcpOptDto::default(); over(MAX_DHCP_OPTS)]),
+                ..subnet.clone()
+            },
+            CreateSubnetOption {
+                tags: Some(vec![String::new(); over(MAX_NETWORK_TAGS)]),
+                ..subnet.clone()
+            },
+        ] {
+            assert_eq!(
+                cap_msg(parse_create_subnet(&bad).unwrap_err()),
+                ErrorCode::SubnetParam
+            );
+        }
+        let e = parse_update_subnet(&UpdateSubnetOption {
+            name: Some("s".into()),
+            dns_list: Some(vec!["x".into(); 50_000]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(cap_msg(e), ErrorCode::SubnetParam);
+        let port = CreatePortOption {
+            network_id: Some(Uuid::new_v4().to_string()),
+            ..Default::default()
+        };
+        for bad in [
+            CreatePortOption {
+                security_groups: Some(vec!["sg".into(); over(MAX_PORT_SECURITY_GROUPS)]),
+                ..port.clone()
+            },
+            CreatePortOption {
+                allowed_address_pairs: Some(vec![
+                    AddressPairDto::default();
+                    over(MAX_ADDRESS_PAIRS)
+                ]),
+                ..port.clone()
+            },
+            CreatePortOption {
+                extra_dhcp_opts: Some(vec![DhcpOptDto::default(); over(MAX_DHCP_OPTS)]),
+                ..port.clone()
+            },
+        ] {
+            assert_eq!(
+                cap_msg(parse_create_port(&bad).unwrap_err()),
+                ErrorCode::PortParam
+            );
+        }
+        let e = parse_update_port(&UpdatePortOption {
+            allowed_address_pairs: Some(vec![AddressPairDto::default(); over(MAX_ADDRESS_PAIRS)]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(cap_msg(e), ErrorCode::PortParam);
     }
 
     #[test]

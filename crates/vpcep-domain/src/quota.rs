@@ -6,15 +6,26 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 str_enum! {
-    /// `type` of a quota row; also the name of its usage counter.
-    pub enum QuotaType { Endpoint = "endpoint", EndpointService = "endpoint_service" }
+    /// `type` of a quota row; also the name of its usage counter. `vpc`, `subnet` and `port` are
+    /// the network inventory's (the VPC API's quota types share the path `/v1/{project_id}/quotas`).
+    pub enum QuotaType {
+        Endpoint = "endpoint",
+        EndpointService = "endpoint_service",
+        Vpc = "vpc",
+        Subnet = "subnet",
+        Port = "port",
+    }
 }
 
-/// Parses the `type` filter: absent answers every kind (endpoints first, as in the documented
-/// example), else the one named; another value is EndPoint.0002.
+/// The rows a quota query without `type` answers: the VPCEP API's two kinds (endpoints first, as
+/// in the documented example). The inventory's kinds are answered when named.
+pub const DEFAULT_QUOTA_TYPES: &[QuotaType] = &[QuotaType::Endpoint, QuotaType::EndpointService];
+
+/// Parses the `type` filter: absent answers [`DEFAULT_QUOTA_TYPES`], else the one named; another
+/// value is EndPoint.0002.
 pub fn parse_quota_type(v: Option<&str>) -> ApiResult<Vec<QuotaType>> {
     match v {
-        None => Ok(QuotaType::ALL.to_vec()),
+        None => Ok(DEFAULT_QUOTA_TYPES.to_vec()),
         Some(s) => Ok(vec![QuotaType::parse("type", s, ErrorCode::Parameter)?]),
     }
 }
@@ -87,8 +98,9 @@ mod tests {
             parse_quota_type(Some("endpoint_service")).unwrap(),
             vec![QuotaType::EndpointService]
         );
+        assert_eq!(parse_quota_type(Some("vpc")).unwrap(), vec![QuotaType::Vpc]);
         assert_eq!(
-            parse_quota_type(Some("vpc")).unwrap_err().code,
+            parse_quota_type(Some("router")).unwrap_err().code,
             ErrorCode::Parameter
         );
     }

@@ -64,9 +64,11 @@ pub fn parse_tag(dto: &TagDto) -> ApiResult<Tag> {
     Ok(Tag { key, value })
 }
 
-/// Validates the `tags` of a create request: each tag, unique keys, at most 10.
+/// Validates the `tags` of a create request: at most 10 (counted first, before any tag is
+/// looked at, so an oversized list costs nothing), each tag, unique keys.
 pub fn parse_tags(dtos: Option<&[TagDto]>) -> ApiResult<Vec<Tag>> {
     let dtos = dtos.unwrap_or_default();
+    ensure_count(dtos.len())?;
     let tags = dtos.iter().map(parse_tag).collect::<ApiResult<Vec<_>>>()?;
     ensure_unique_keys(&tags)?;
     ensure_count(tags.len())?;
@@ -116,7 +118,8 @@ pub struct TagChange {
     pub tags: Vec<(String, Option<String>)>,
 }
 
-/// Validates the body of the tag action (#31).
+/// Validates the body of the tag action (#31): at most [`MAX_TAGS`] tags, each key valid and
+/// named once, values valid.
 pub fn parse_tag_change(req: &crate::wire_endpoint::TagActionRequest) -> ApiResult<TagChange> {
     let action = match req.action.as_deref() {
         Some("create") => TagAction::Create,
@@ -128,9 +131,13 @@ pub fn parse_tag_change(req: &crate::wire_endpoint::TagActionRequest) -> ApiResu
             ))
         }
     };
-    let mut tags = Vec::new();
+    let list = req.tags.as_deref().unwrap_or_default();
+    // One request names at most MAX_TAGS tags (a resource carries no more; the VPC tag API's
+    // "number of tags exceeds max num of 10"): counted before any key is parsed or hashed.
+    ensure_count(list.len())?;
+    let mut tags = Vec::with_capacity(list.len());
     let mut seen = std::collections::HashSet::new();
-    for t in req.tags.as_deref().unwrap_or_default() {
+    for t in list {
         let key = t.key.clone().unwrap_or_default();
         validate_key(&key)?;
         if !seen.insert(key.clone()) {
@@ -227,20 +234,14 @@ fn parse_tag_filter(
                 format!("{field} repeats the key {key:?}"),
             ));
         }
-        let values: Vec<String> = t
-            .values
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .map(|v| v.trim().to_string())
-            .collect();
-        if values.len() > MAX_QUERY_VALUES || values.iter().any(|v| v.chars().count() > 255) {
+        let raw = t.values.as_deref().unwrap_or_default();
+        if raw.len() > MAX_QUERY_VALUES || raw.iter().any(|v| v.trim().chars().count() > 255) {
             return Err(ApiError::new(
                 ErrorCode::TagValueSize,
                 format!("{field}[{i}].values may have at most {MAX_QUERY_VALUES} values of at most 255 characters"),
             ));
         }
-        out.push((key, values));
+        out.push((key, raw.iter().map(|v| v.trim().to_string()).collect()));
     }
     Ok(out)
 }
@@ -525,6 +526,35 @@ mod tests {
             }),
             ErrorCode::TagKeyDuplicate
         );
+    }
+
+    /// A tag list is counted before any tag is parsed or hashed: eleven tags that each break a
+    /// rule (empty keys, one key repeated) answer TagTooMany, not the first tag's error. So a
+    /// 1 MiB list costs one length check, not a walk that grows with it (the resource's tags
+    /// are matched per request tag in `TagChange::apply`, quadratic without the cap).
+    #[test]
+    fn oversized_tag_lists_are_refused_by_their_count_before_parsing() {
+        use crate::wire_endpoint::TagActionRequest;
+        let empty: Vec<TagDto> = (0..=MAX_TAGS).map(|_| dto("", "v")).collect();
+        assert_eq!(
+            parse_tags(Some(&empty)).unwrap_err().code,
+            ErrorCode::TagTooMany
+        );
+        // About 1 MiB of one repeated key: a set would report the duplicate; the count comes first.
+        let huge: Vec<TagDto> = (0..40_000).map(|_| dto("same-key", "v")).collect();
+        for action in ["create", "delete"] {
+            let req = TagActionRequest {
+                action: Some(action.into()),
+                tags: Some(huge.clone()),
+            };
+            assert_eq!(
+                parse_tag_change(&req).unwrap_err().code,
+                ErrorCode::TagTooMany,
+                "{action}"
+            );
+        }
+        let ten: Vec<TagDto> = (0..MAX_TAGS).map(|i| dto(&format!("k{i}"), "v")).collect();
+        assert_eq!(parse_tags(Some(&ten)).unwrap().len(), MAX_TAGS);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::{open, ServiceFilter, ServiceLookup, ServiceScope, Store, StoreError, StoreOptions};
 use crate::{PermissionChange, USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
+use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
@@ -115,6 +116,8 @@ impl TestDb {
         }
     }
 }
+/// No quota for the inventory's creates (the quota tests set their own).
+const NO_QUOTA: u64 = u64::MAX;
 const P1: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 const P2: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const D1: &str = "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d";
@@ -182,11 +185,14 @@ pub async fn make_backend_with(
     device_owner: &str,
 ) -> BackendRef {
     let vpc = sample_vpc(project, cidr);
-    store.create_vpc(&vpc).await.expect("create vpc");
+    store.create_vpc(&vpc, NO_QUOTA).await.expect("create vpc");
     let sub =
         ipnet::Ipv4Net::new(vpc.cidr.network(), 24.max(vpc.cidr.prefix_len())).expect("subnet");
     let subnet = sample_subnet(&vpc, &sub.to_string());
-    store.create_subnet(&subnet).await.expect("create subnet");
+    store
+        .create_subnet(&subnet, NO_QUOTA)
+        .await
+        .expect("create subnet");
     let port = store
         .create_port(
             project,
@@ -194,6 +200,7 @@ pub async fn make_backend_with(
             Uuid::new_v4(),
             random_mac(7),
             1,
+            NO_QUOTA,
         )
         .await
         .expect("create port");
@@ -657,20 +664,20 @@ pub async fn default_account_first_wins(store: &dyn Store) {
 pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
     let mut a = sample_vpc(P1, "10.0.0.0/16");
     a.name = "prod".into();
-    store.create_vpc(&a).await.unwrap();
+    store.create_vpc(&a, NO_QUOTA).await.unwrap();
     assert_eq!(store.get_vpc(P1, a.id).await.unwrap().unwrap(), a);
     assert!(store.get_vpc(P2, a.id).await.unwrap().is_none());
     let mut dup = sample_vpc(P1, "10.1.0.0/16");
     dup.name = "prod".into();
     assert_eq!(
-        code_of(store.create_vpc(&dup).await.unwrap_err()),
+        code_of(store.create_vpc(&dup, NO_QUOTA).await.unwrap_err()),
         ErrorCode::VpcNameExists
     );
     dup.project_id = P2.into();
-    store.create_vpc(&dup).await.unwrap();
+    store.create_vpc(&dup, NO_QUOTA).await.unwrap();
     // Renaming onto a taken name is the same 400, not a database error.
     let other = sample_vpc(P1, "10.4.0.0/16");
-    store.create_vpc(&other).await.unwrap();
+    store.create_vpc(&other, NO_QUOTA).await.unwrap();
     let rename = store
         .modify_vpc(
             P1,
@@ -687,8 +694,8 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
     store.delete_vpc(P1, other.id).await.unwrap();
     let b = sample_vpc(P1, "10.2.0.0/16");
     let c = sample_vpc(P1, "10.3.0.0/16");
-    store.create_vpc(&b).await.unwrap();
-    store.create_vpc(&c).await.unwrap();
+    store.create_vpc(&b, NO_QUOTA).await.unwrap();
+    store.create_vpc(&c, NO_QUOTA).await.unwrap();
     let ids = |v: Vec<Vpc>| v.into_iter().map(|v| v.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.list_vpcs(P1, None, 2, None).await.unwrap()),
@@ -718,7 +725,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
         ErrorCode::VpcParam
     );
     store
-        .create_subnet(&sample_subnet(&a, "10.0.5.0/24"))
+        .create_subnet(&sample_subnet(&a, "10.0.5.0/24"), NO_QUOTA)
         .await
         .unwrap();
     let shrink = store
@@ -765,11 +772,11 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
 /// Subnets lie inside their VPC and never overlap, also when created concurrently.
 pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
-    store.create_vpc(&vpc).await.unwrap();
+    store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     assert_eq!(
         code_of(
             store
-                .create_subnet(&sample_subnet(&vpc, "10.9.0.0/24"))
+                .create_subnet(&sample_subnet(&vpc, "10.9.0.0/24"), NO_QUOTA)
                 .await
                 .unwrap_err()
         ),
@@ -778,7 +785,7 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
     let mut ghost = sample_subnet(&vpc, "10.0.0.0/24");
     ghost.vpc_id = Uuid::new_v4();
     assert_eq!(
-        code_of(store.create_subnet(&ghost).await.unwrap_err()),
+        code_of(store.create_subnet(&ghost, NO_QUOTA).await.unwrap_err()),
         ErrorCode::VpcMissing
     );
     let mut tasks = Vec::new();
@@ -791,7 +798,9 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
             format!("10.0.{}.0/24", 2 + i % 2)
         };
         let s = sample_subnet(&vpc, &cidr);
-        tasks.push(tokio::spawn(async move { store.create_subnet(&s).await }));
+        tasks.push(tokio::spawn(async move {
+            store.create_subnet(&s, NO_QUOTA).await
+        }));
     }
     let mut ok = 0;
     for t in tasks {
@@ -825,13 +834,20 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
 /// subnet with addresses in use cannot be deleted; deleting a port frees its address.
 pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
-    store.create_vpc(&vpc).await.unwrap();
+    store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     let subnet = sample_subnet(&vpc, "10.0.7.0/27");
-    store.create_subnet(&subnet).await.unwrap();
+    store.create_subnet(&subnet, NO_QUOTA).await.unwrap();
     let new_port =
         |ip: Option<&str>| NewPort::simple(subnet.id, ip.map(|s| s.parse().unwrap()), "compute:az");
     let first = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(1), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(1),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -847,7 +863,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         ("10.0.8.5", ErrorCode::PortParam),
     ] {
         let e = store
-            .create_port(P1, new_port(Some(ip)), Uuid::new_v4(), random_mac(2), 1)
+            .create_port(
+                P1,
+                new_port(Some(ip)),
+                Uuid::new_v4(),
+                random_mac(2),
+                1,
+                NO_QUOTA,
+            )
             .await
             .unwrap_err();
         assert_eq!(code_of(e), code, "{ip}");
@@ -859,6 +882,7 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
             Uuid::new_v4(),
             random_mac(3),
             1,
+            NO_QUOTA,
         )
         .await
         .unwrap();
@@ -871,7 +895,7 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         let p = new_port(None);
         tasks.push(tokio::spawn(async move {
             store
-                .create_port(P1, p, Uuid::new_v4(), random_mac(i), 1)
+                .create_port(P1, p, Uuid::new_v4(), random_mac(i), 1, NO_QUOTA)
                 .await
         }));
     }
@@ -886,7 +910,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         assert!(p.ip_address != "10.0.7.31".parse::<std::net::Ipv4Addr>().unwrap());
     }
     let full = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(4), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(4),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap_err();
     assert_eq!(code_of(full), ErrorCode::IpInUse);
@@ -920,7 +951,14 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
         1
     );
     let again = store
-        .create_port(P1, new_port(None), Uuid::new_v4(), random_mac(5), 1)
+        .create_port(
+            P1,
+            new_port(None),
+            Uuid::new_v4(),
+            random_mac(5),
+            1,
+            NO_QUOTA,
+        )
         .await
         .unwrap();
     assert_eq!(again.ip_address.to_string(), "10.0.7.2");
@@ -1996,6 +2034,117 @@ pub async fn server_resources_round_trip(store: &dyn Store) {
     assert_eq!(listed[0].server_resources, resources);
 }
 
+/// Counts the outcomes of concurrent creates: how many succeeded; every refusal must be the
+/// network quota's 409 VPC.0114.
+async fn count_created<T>(tasks: Vec<tokio::task::JoinHandle<crate::StoreResult<T>>>) -> usize {
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(code_of(e), ErrorCode::NetworkQuotaExceeded),
+        }
+    }
+    ok
+}
+
+/// The VPC, subnet and port quotas hold exactly under concurrent creates (one counter row per
+/// project and kind, taken in each create's transaction); a refused create leaves no row and no
+/// address; deletions give quota back; other projects are not affected.
+pub async fn network_quotas_hold_under_concurrency(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let store = store.clone();
+        let vpc = sample_vpc(P1, &format!("10.{i}.0.0/16"));
+        tasks.push(tokio::spawn(async move { store.create_vpc(&vpc, 4).await }));
+    }
+    assert_eq!(count_created(tasks).await, 4);
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 4);
+    let vpcs = store.list_vpcs(P1, None, 100, None).await.unwrap();
+    assert_eq!(vpcs.len(), 4, "refused VPCs leave no row");
+    store
+        .create_vpc(&sample_vpc(P2, "10.0.0.0/16"), 1)
+        .await
+        .unwrap();
+
+    let vpc = vpcs[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10u8 {
+        let store = store.clone();
+        let subnet = sample_subnet(&vpc, &format!("{}.{i}.0/24", octets(&vpc, 2)));
+        tasks.push(tokio::spawn(async move {
+            store.create_subnet(&subnet, 3).await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 3);
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 3);
+    let subnets = store.list_subnets(P1, None, 100, None).await.unwrap();
+    assert_eq!(subnets.len(), 3);
+
+    let subnet = subnets[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_port(
+                    P1,
+                    NewPort::simple(subnet.id, None, "compute:az1"),
+                    Uuid::new_v4(),
+                    random_mac(i),
+                    1,
+                    5,
+                )
+                .await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 5);
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 5);
+    let ips = store
+        .list_private_ips(P1, subnet.id, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ips.len(), 5, "refused ports hold no address");
+
+    // Deleting gives quota back, one unit each.
+    let ports = store
+        .list_ports(P1, &crate::PortFilter::default(), 100, None)
+        .await
+        .unwrap();
+    store.delete_port(P1, ports[0].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 4);
+    let spare = subnets[2].clone();
+    store
+        .delete_subnet(P1, spare.vpc_id, spare.id)
+        .await
+        .unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 2);
+    store.delete_vpc(P1, vpcs[3].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 3);
+    store
+        .create_vpc(&sample_vpc(P1, "10.200.0.0/16"), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .create_vpc(&sample_vpc(P1, "10.201.0.0/16"), 4)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NetworkQuotaExceeded
+    );
+    assert_eq!(store.project_usage(P2, USAGE_VPC).await.unwrap(), 1);
+}
+
+/// The first `n` octets of a VPC's network address, dotted.
+fn octets(vpc: &Vpc, n: usize) -> String {
+    vpc.cidr.network().octets()[..n]
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Runs every check, each on a fresh database of `backend`.
 /// A VPC of `project` with `cidr` (in network namespace `netns`, if any) and a subnet on its
 /// first /24; answers (vpc, subnet).
@@ -2007,11 +2156,11 @@ async fn network_in(
 ) -> (Uuid, Uuid) {
     let mut vpc = sample_vpc(project, cidr);
     vpc.netns = netns.map(str::to_string);
-    store.create_vpc(&vpc).await.expect("create vpc");
+    store.create_vpc(&vpc, NO_QUOTA).await.expect("create vpc");
     let sub =
         ipnet::Ipv4Net::new(vpc.cidr.network(), 24.max(vpc.cidr.prefix_len())).expect("subnet");
     let subnet = sample_subnet(&vpc, &sub.to_string());
-    store.create_subnet(&subnet).await.expect("create subnet");
+    store.create_subnet(&subnet, NO_QUOTA).await.expect("create subnet");
     (vpc.id, subnet.id)
 }
 
@@ -2147,6 +2296,7 @@ pub async fn address_claims_have_one_owner(db: &TestDb) {
             Uuid::new_v4(),
             random_mac(9),
             1,
+            NO_QUOTA,
         )
         .await
         .unwrap();
@@ -2239,6 +2389,7 @@ pub async fn run_all(backend: Backend) {
     check!(port_claims_conflict_on_shared_port_id, s => port_claims_conflict_on_shared_port_id(&*s).await);
     check!(concurrent_conflicting_creates_admit_one, s => concurrent_conflicting_creates_admit_one(s).await);
     check!(quota_holds_under_concurrency, s => quota_holds_under_concurrency(s).await);
+    check!(network_quotas_hold_under_concurrency, s => network_quotas_hold_under_concurrency(s).await);
     check!(list_pages_sorts_and_filters, s => list_pages_sorts_and_filters(&*s).await);
     check!(modify_is_transactional, s => modify_is_transactional(&*s).await);
     check!(transitions_complete_when_due, s => transitions_complete_when_due(&*s).await);

@@ -160,17 +160,28 @@ impl DbError {
 }
 
 impl From<DbError> for crate::StoreError {
+    /// SQLite's result codes by what the client may do: busy or locked is
+    /// [`Unavailable`](crate::StoreError::Unavailable) (retry), a full disk
+    /// [`Full`](crate::StoreError::Full), a file that cannot be read, written or opened (I/O
+    /// error, read-only, permission, corrupt or not a database)
+    /// [`Fault`](crate::StoreError::Fault); anything else is internal.
     fn from(e: DbError) -> Self {
+        use rusqlite::ErrorCode as C;
         match e {
             DbError::Sqlx(e) => e.into(),
-            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                crate::StoreError::Unavailable(e.to_string())
-            }
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => match f.code {
+                C::DatabaseBusy | C::DatabaseLocked => {
+                    crate::StoreError::Unavailable(e.to_string())
+                }
+                C::DiskFull => crate::StoreError::Full(e.to_string()),
+                C::SystemIoFailure
+                | C::ReadOnly
+                | C::CannotOpen
+                | C::PermissionDenied
+                | C::DatabaseCorrupt
+                | C::NotADatabase => crate::StoreError::Fault(e.to_string()),
+                _ => crate::StoreError::Internal(e.to_string()),
+            },
             other => crate::StoreError::Internal(other.to_string()),
         }
     }

@@ -11,8 +11,9 @@ use crate::query::Where;
 use crate::record::{
     self, fetch, fetch_all, int, json, opt_text, parsed, text, to_json, Record, Value,
 };
+use crate::services::{release_quota, take_quota};
 use crate::sql::SqlStore;
-use crate::{PortFilter, StoreError, StoreResult};
+use crate::{PortFilter, StoreError, StoreResult, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 use vpcep_domain::network::{
@@ -441,19 +442,22 @@ pub(crate) async fn backend_of(
 }
 
 impl SqlStore {
-    pub(crate) async fn inv_create_vpc(&self, vpc: &Vpc) -> StoreResult<()> {
+    pub(crate) async fn inv_create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()> {
         let vpc = vpc.clone();
         self.write(move |c| {
             Box::pin(async move {
                 match record::insert(c, &vpc).await {
-                    Ok(()) => Ok(()),
-                    Err(db) if db.is_unique_violation() => Err(ApiError::new(
-                        ErrorCode::VpcNameExists,
-                        format!("A VPC named {:?} already exists in this project", vpc.name),
-                    )
-                    .into()),
-                    Err(e) => Err(e.into()),
+                    Ok(()) => {}
+                    Err(db) if db.is_unique_violation() => {
+                        return Err(ApiError::new(
+                            ErrorCode::VpcNameExists,
+                            format!("A VPC named {:?} already exists in this project", vpc.name),
+                        )
+                        .into())
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+                take_quota(c, &vpc.project_id, USAGE_VPC, quota).await
             })
         })
         .await
@@ -578,13 +582,14 @@ impl SqlStore {
                     )
                     .into());
                 }
-                record::delete::<Vpc>(c, &id.to_string()).await
+                record::delete::<Vpc>(c, &id.to_string()).await?;
+                release_quota(c, &project_id, USAGE_VPC, 1).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_create_subnet(&self, subnet: &Subnet) -> StoreResult<()> {
+    pub(crate) async fn inv_create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let subnet = subnet.clone();
         self.write(move |c| {
@@ -596,7 +601,7 @@ impl SqlStore {
                     fetch_all(c, &by("vpc_id", subnet.vpc_id.to_string())).await?;
                 check_subnet_fits(&vpc, subnet.cidr, &siblings)?;
                 record::insert(c, &subnet).await?;
-                Ok(())
+                take_quota(c, &subnet.project_id, USAGE_SUBNET, quota).await
             })
         })
         .await
@@ -627,7 +632,8 @@ impl SqlStore {
                     )
                     .into());
                 }
-                record::delete::<Subnet>(c, &id.to_string()).await
+                record::delete::<Subnet>(c, &id.to_string()).await?;
+                release_quota(c, &project_id, USAGE_SUBNET, 1).await
             })
         })
         .await
@@ -640,6 +646,7 @@ impl SqlStore {
         id: Uuid,
         mac: String,
         now: i64,
+        quota: u64,
     ) -> StoreResult<Port> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
@@ -677,6 +684,7 @@ impl SqlStore {
                     updated_at: now,
                 };
                 record::insert(c, &port).await?;
+                take_quota(c, &project_id, USAGE_PORT, quota).await?;
                 Ok(port)
             })
         })
@@ -707,7 +715,8 @@ impl SqlStore {
                     .into());
                 }
                 release_ips(c, &id.to_string()).await?;
-                record::delete::<Port>(c, &id.to_string()).await
+                record::delete::<Port>(c, &id.to_string()).await?;
+                release_quota(c, &project_id, USAGE_PORT, 1).await
             })
         })
         .await

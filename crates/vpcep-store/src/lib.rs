@@ -2,12 +2,17 @@
 //! default and PostgreSQL, and the conformance suite both must pass.
 //!
 //! Every method that changes state is one transaction. Rules that must hold under concurrent
-//! requests are enforced inside it or by a constraint: port claims by a primary key, quotas by a
-//! conditional increment of a per-project counter.
+//! requests are enforced inside it or by a constraint: port claims by a primary key, quotas (of
+//! services, endpoints, VPCs, subnets and ports) by a conditional increment of a per-project
+//! counter. Storage failures are told apart: busy ([`StoreError::Unavailable`]), disk full
+//! ([`StoreError::Full`]) and files that cannot be used ([`StoreError::Fault`]).
 //!
 //! # Layout
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
 //!   commit; PostgreSQL: a transaction per call on a pool) and the read connections.
+//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
+//!   truncated under the running store: a lasting [`StoreError::Fault`]).
+//! - `inventory`: VPCs, subnets, ports and address allocations, with their quotas.
 //! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
 //!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
 //! - `services`: endpoint-service rows, port claims, tags and usage counters.
@@ -19,6 +24,7 @@ pub mod conformance;
 mod conn;
 mod dataplane;
 mod endpoints;
+mod guard;
 mod inventory;
 mod permissions;
 mod query;
@@ -50,6 +56,15 @@ pub enum StoreError {
     /// The database is busy or unreachable; the client may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full: nothing was written. Writes succeed again once space is
+    /// freed (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`).
+    #[error("storage full: {0}")]
+    Full(String),
+    /// The database cannot be read or written: an I/O error, a read-only or unopenable file,
+    /// or (SQLite) a database file or WAL removed or replaced under the running store, which
+    /// lasts until a restart. Nothing was written.
+    #[error("storage fault: {0}")]
+    Fault(String),
     /// Anything else; logged, answered as a 500.
     #[error("store error: {0}")]
     Internal(String),
@@ -69,6 +84,16 @@ impl From<sqlx::Error> for StoreError {
             {
                 // serialization failure, deadlock (PostgreSQL); SQLITE_BUSY, SQLITE_LOCKED
                 StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("53100") => {
+                // PostgreSQL disk_full
+                StoreError::Full(e.to_string())
+            }
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("58030") | Some("25006")) =>
+            {
+                // PostgreSQL io_error, read_only_sql_transaction
+                StoreError::Fault(e.to_string())
             }
             _ => StoreError::Internal(e.to_string()),
         }
@@ -176,6 +201,12 @@ pub struct PortFilter {
 pub const USAGE_ENDPOINT_SERVICE: &str = "endpoint_service";
 /// Endpoints counted per project.
 pub const USAGE_ENDPOINT: &str = "endpoint";
+/// VPCs counted per project.
+pub const USAGE_VPC: &str = "vpc";
+/// Subnets counted per project.
+pub const USAGE_SUBNET: &str = "subnet";
+/// Ports counted per project.
+pub const USAGE_PORT: &str = "port";
 
 /// The checks an endpoint create runs against its target service and the service's permission
 /// entries, inside the create's transaction (decided by pure domain code).
@@ -285,8 +316,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- network inventory (VPC API subset) ----
 
-    /// Inserts a VPC; a name already used in the project is VPC.0115.
-    async fn create_vpc(&self, vpc: &Vpc) -> StoreResult<()>;
+    /// Inserts a VPC; a name already used in the project is VPC.0115, a project that already
+    /// holds `quota` VPCs 409 VPC.0114 (counted in [`USAGE_VPC`]).
+    async fn create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()>;
     /// One VPC of a project.
     async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>>;
     /// VPCs of a project after `marker` (insertion order).
@@ -305,10 +337,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         mutate: VpcMutation,
     ) -> StoreResult<Vpc>;
-    /// Deletes a VPC without subnets (409 VPC.0109 otherwise).
+    /// Deletes a VPC without subnets (409 VPC.0109 otherwise), giving back its quota.
     async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
-    /// Inserts a subnet inside its VPC's CIDR, not overlapping its siblings (VPC.0204).
-    async fn create_subnet(&self, subnet: &Subnet) -> StoreResult<()>;
+    /// Inserts a subnet inside its VPC's CIDR, not overlapping its siblings (VPC.0204); a
+    /// project that already holds `quota` subnets is 409 VPC.0114 ([`USAGE_SUBNET`]).
+    async fn create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()>;
     /// One subnet of a project, with its free-address count.
     async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>>;
     /// Subnets of a project (optionally of one VPC) after `marker`.
@@ -327,9 +360,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         mutate: SubnetMutation,
     ) -> StoreResult<Subnet>;
-    /// Deletes a subnet of `vpc_id` with no address in use (409 VPC.0211 otherwise).
+    /// Deletes a subnet of `vpc_id` with no address in use (409 VPC.0211 otherwise), giving
+    /// back its quota.
     async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()>;
-    /// Creates a port in its subnet with the requested or the lowest free address.
+    /// Creates a port in its subnet with the requested or the lowest free address; a project
+    /// that already holds `quota` ports is 409 VPC.0114 ([`USAGE_PORT`]).
     async fn create_port(
         &self,
         project_id: &str,
@@ -337,6 +372,7 @@ pub trait Store: Send + Sync + 'static {
         id: Uuid,
         mac: String,
         now: i64,
+        quota: u64,
     ) -> StoreResult<Port>;
     /// One port of a project.
     async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>>;
@@ -356,7 +392,8 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         mutate: PortMutation,
     ) -> StoreResult<Port>;
-    /// Deletes a port no endpoint service uses (409 VPC.0710 otherwise), freeing its address.
+    /// Deletes a port no endpoint service uses (409 VPC.0710 otherwise), freeing its address
+    /// and its quota.
     async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
     /// The allocated addresses of a subnet (404 VPC.0202 when the subnet is absent).
     async fn list_private_ips(
@@ -492,9 +529,15 @@ pub trait Store: Send + Sync + 'static {
         change: PermissionChange,
     ) -> StoreResult<Vec<Permission>>;
 
-    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`]) of a
-    /// project: resources it holds, those being deleted included.
+    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`],
+    /// [`USAGE_VPC`], [`USAGE_SUBNET`], [`USAGE_PORT`]) of a project: resources it holds, those
+    /// being deleted included.
     async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64>;
+
+    /// Whether the store can serve: `Err` ([`StoreError::Fault`]) once the SQLite database file
+    /// or its WAL was removed or replaced under the running store (checked in the background
+    /// and before each write is acknowledged). Cheap: `/health` calls it.
+    fn health(&self) -> StoreResult<()>;
 }
 
 // ---- service permissions ----

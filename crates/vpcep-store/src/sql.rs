@@ -21,12 +21,21 @@
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
 //!   control-plane nodes can share the database.
 //!
+//! SQLite's files: no connection memory-maps anything (no `mmap_size`, and the `unix-excl` VFS
+//! keeps the WAL index in process memory rather than in a mapped `-shm` file), so a file that
+//! shrinks or cannot be written answers errors instead of SIGBUS; the process holds the database
+//! exclusively. The guard (`crate::guard`) checks after every commit, before the callers are
+//! answered, that the database file and WAL are still the ones opened. A storage failure that
+//! makes SQLite roll back the whole transaction (disk full, I/O error) fails the calls of the
+//! batch that ran; the calls not yet run go to the next batch.
+//!
 //! Reads: on SQLite a read call takes an idle read connection (WAL lets readers run beside the
 //! writer; a new one is opened when all are busy, and at most `max_connections` are kept) and
 //! runs its statements on the calling task's thread, without a hop to another thread (which
 //! would cost more than most of these reads). On PostgreSQL reads use the pool.
 
 use crate::conn::Conn;
+use crate::guard::FileGuard;
 use crate::StoreResult;
 use futures::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -98,14 +107,17 @@ impl Default for StoreOptions {
 }
 
 /// A write call, type-erased for the SQLite writer thread: runs inside a savepoint and answers
-/// whether it succeeded plus how to deliver its result once the commit outcome is known.
+/// whether it succeeded (its error, if not) plus how to deliver its result once the commit
+/// outcome is known.
 type Deliver = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, (bool, Deliver)> + Send>;
+type Job =
+    Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, (StoreResult<()>, Deliver)> + Send>;
 
 enum Backend {
     Sqlite {
         writer: mpsc::Sender<Job>,
         readers: ReadPool,
+        guard: Arc<FileGuard>,
     },
     Postgres(AnyPool),
 }
@@ -120,11 +132,22 @@ pub struct SqlStore {
 
 /// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
 /// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
-/// writer's per-call savepoints in memory rather than in temporary files. `mmap_size`: database
-/// pages are read through a memory map rather than copied by `pread`.
+/// writer's per-call savepoints in memory rather than in temporary files. No `mmap_size`: pages
+/// are read with `pread`, because a read through a memory map of a database file that shrank
+/// under the process (truncated or overwritten in place) is a SIGBUS, where `pread` answers an
+/// error. (Measured with `vpcep-bench` show-service and list-services: the map made no
+/// difference beyond the machine's noise.)
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-     PRAGMA mmap_size = 1073741824;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+
+/// The SQLite VFS of every connection: the standard unix VFS holding one exclusive lock on the
+/// database for the whole process, which keeps the WAL index in heap memory shared by the
+/// process's connections instead of in a memory-mapped `-shm` file. Writing through that
+/// mapping is a SIGBUS when the file cannot take the write (made immutable, or its pages cannot
+/// be allocated); with the index in memory there is no `-shm` file at all. The price: no other
+/// process can open the database while the store runs (a second `vpcep serve` on the same file
+/// is refused at start instead of sharing it).
+const SQLITE_VFS: &str = "unix-excl";
 
 /// The writer's own settings: no automatic checkpoints in its commits (the checkpointer thread
 /// runs them beside it).
@@ -175,6 +198,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "address claims",
         include_str!("../migrations/sqlite/0006_address_claims.sql"),
     ),
+    (
+        7,
+        "network quotas",
+        include_str!("../migrations/sqlite/0007_network_quotas.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
@@ -195,9 +223,16 @@ fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
-/// Opens a SQLite connection with the store's settings.
-fn sqlite_connect(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(path)?;
+/// Opens a SQLite connection with the store's settings; `create`: make the database file when
+/// it is missing (only the first connection may: a later one that finds no file must fail
+/// rather than start an empty database).
+fn sqlite_connect(path: &Path, create: bool) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = rusqlite::Connection::open_with_flags_and_vfs(path, flags, SQLITE_VFS)?;
     conn.execute_batch(SQLITE_PRAGMAS)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
@@ -280,16 +315,30 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
     }
     let path = sqlite_path(url)?;
     let writer = tokio::task::spawn_blocking(move || -> StoreResult<_> {
-        let conn = sqlite_connect(&path)?;
-        sqlite_migrate(&conn)
-            .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
+        let in_use = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                crate::StoreError::Unavailable(format!(
+                    "{} is in use by another process (a SQLite database serves one process)",
+                    path.display()
+                ))
+            }
+            _ => crate::StoreError::from(e),
+        };
+        let conn = sqlite_connect(&path, true).map_err(in_use)?;
+        sqlite_migrate(&conn).map_err(|e| match in_use(e) {
+            crate::StoreError::Unavailable(m) => crate::StoreError::Unavailable(m),
+            e => crate::StoreError::Internal(format!("migration failed: {e}")),
+        })?;
         Ok((conn, path))
     })
     .await
     .map_err(|e| crate::StoreError::Internal(format!("opening the database: {e}")))??;
     let (conn, path) = writer;
     conn.execute_batch(SQLITE_WRITER_PRAGMAS)?;
-    let checkpointer_conn = sqlite_connect(&path)?;
+    let guard = FileGuard::start(&path).map_err(|e| {
+        crate::StoreError::Internal(format!("cannot watch {}: {e}", path.display()))
+    })?;
+    let checkpointer_conn = sqlite_connect(&path, false)?;
     let (committed, commits) = std::sync::mpsc::sync_channel(1);
     let wal_frames = Arc::new(AtomicI64::new(0));
     let frames = wal_frames.clone();
@@ -297,13 +346,23 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
     std::thread::Builder::new()
         .name("vpcep-sqlite-checkpoint".into())
-        .spawn(move || sqlite_checkpointer(checkpointer_conn, commits, frames))
+        .spawn({
+            let guard = guard.clone();
+            move || sqlite_checkpointer(checkpointer_conn, commits, frames, guard)
+        })
         .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
+    let writer = Writer {
+        conn: Conn::Sqlite(conn),
+        max_batch,
+        committed,
+        wal_frames,
+        guard: guard.clone(),
+    };
     std::thread::Builder::new()
         .name("vpcep-sqlite-writer".into())
-        .spawn(move || sqlite_writer(Conn::Sqlite(conn), rx, max_batch, committed, wal_frames))
+        .spawn(move || writer.run(rx))
         .map_err(thread_error)?;
     Ok(Arc::new(SqlStore {
         dialect: Dialect::Sqlite,
@@ -314,7 +373,9 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
                 path,
                 idle: Mutex::new(Vec::new()),
                 keep: opts.max_connections.max(1) as usize,
+                guard: guard.clone(),
             },
+            guard,
         },
     }))
 }
@@ -336,7 +397,9 @@ fn sqlite_of(conn: &Conn) -> &rusqlite::Connection {
 /// The SQLite checkpointer thread: after commits, copies the WAL into the database file
 /// (`PASSIVE`: never waits for, nor blocks, the writer or readers), at most once per
 /// [`CHECKPOINT_EVERY`], so that the page copies and the database file's fsync do not delay
-/// commits. It publishes the WAL's length in `wal_frames`. Ends when the writer does.
+/// commits. It publishes the WAL's length in `wal_frames`. The guard looks at the files before
+/// each checkpoint (nothing is copied into a database file that changed under the store) and
+/// right after it (when the file has grown). Ends when the writer does.
 ///
 /// A background checkpoint never catches up with a busy writer, and the WAL only starts over
 /// once it is wholly checkpointed; so when it grows past [`WAL_RESTART_FRAMES`] the writer
@@ -345,11 +408,15 @@ fn sqlite_checkpointer(
     conn: rusqlite::Connection,
     commits: std::sync::mpsc::Receiver<()>,
     wal_frames: Arc<AtomicI64>,
+    guard: Arc<FileGuard>,
 ) {
     while commits.recv().is_ok() {
-        match checkpoint(&conn) {
-            Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        if guard.check().is_ok() {
+            match checkpoint(&conn) {
+                Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+                Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+            }
+            let _ = guard.check();
         }
         std::thread::sleep(CHECKPOINT_EVERY);
     }
@@ -357,60 +424,114 @@ fn sqlite_checkpointer(
     let _ = checkpoint(&conn);
 }
 
-/// The SQLite writer thread: group commit of queued write calls (see the module docs). After
-/// each commit it nudges the checkpointer (without waiting).
-fn sqlite_writer(
-    mut conn: Conn,
-    mut rx: mpsc::Receiver<Job>,
+/// The SQLite writer thread's state: its connection, batch size, the checkpointer's nudge and
+/// WAL length, and the guard over the database files.
+struct Writer {
+    conn: Conn,
     max_batch: usize,
     committed: std::sync::mpsc::SyncSender<()>,
     wal_frames: Arc<AtomicI64>,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    guard: Arc<FileGuard>,
+}
+
+impl Writer {
+    /// Group commit of queued write calls (see the module docs), until the store is dropped.
+    /// After each commit it checks the database files ([`FileGuard`]) before answering, and
+    /// nudges the checkpointer (without waiting).
+    ///
+    /// A storage failure (disk full, I/O error) may make SQLite roll back the whole transaction
+    /// inside a call: then the calls of the batch that ran are answered with that failure (their
+    /// changes are gone), and the calls not yet run move to the next batch, in order.
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
+        let mut carried: Vec<Job> = Vec::new();
+        loop {
+            if carried.is_empty() {
+                match rx.blocking_recv() {
+                    Some(first) => batch.push(first),
+                    None => break,
+                }
+            } else {
+                batch.append(&mut carried);
+            }
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
+            let mut delivers = Vec::with_capacity(batch.len());
+            let outcome = self
+                .commit_batch(&mut batch, &mut delivers, &mut carried)
+                .and_then(|()| self.guard.check());
+            if let Err(e) = &outcome {
+                tracing::error!(error = %e, "sqlite group commit failed; rolling back the batch");
+                if !sqlite_of(&self.conn).is_autocommit() {
+                    let _ = control(&self.conn, "ROLLBACK");
+                }
+            }
+            batch.clear();
+            let _ = self.committed.try_send(());
+            for deliver in delivers {
+                deliver(outcome.clone());
+            }
+            // After answering, so that this batch's callers do not wait for it.
+            self.restart_wal();
+        }
+    }
+
+    /// Runs `batch` in one transaction, each call in its own savepoint, and commits. When the
+    /// transaction cannot go on (SQLite rolled it back, or a savepoint failed), the calls not
+    /// yet run go to `carried`.
+    fn commit_batch(
+        &mut self,
+        batch: &mut Vec<Job>,
+        delivers: &mut Vec<Deliver>,
+        carried: &mut Vec<Job>,
+    ) -> StoreResult<()> {
+        control(&self.conn, "BEGIN IMMEDIATE")?;
+        let mut jobs = batch.drain(..);
+        while let Some(job) = jobs.next() {
+            if let Err(e) = self.run_job(job, delivers) {
+                carried.extend(jobs);
+                return Err(e);
             }
         }
-        metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
-        let mut delivers = Vec::with_capacity(batch.len());
-        let mut run = || -> rusqlite::Result<()> {
-            control(&conn, "BEGIN IMMEDIATE")?;
-            for job in batch.drain(..) {
-                control(&conn, "SAVEPOINT w")?;
-                let (ok, deliver) = futures::executor::block_on(job(&mut conn));
-                delivers.push(deliver);
-                if !ok {
-                    control(&conn, "ROLLBACK TO w")?;
-                }
-                control(&conn, "RELEASE w")?;
+        control(&self.conn, "COMMIT")?;
+        Ok(())
+    }
+
+    /// Runs one call in its own savepoint; a failed call rolls back only itself. `Err` when the
+    /// transaction cannot go on.
+    fn run_job(&mut self, job: Job, delivers: &mut Vec<Deliver>) -> StoreResult<()> {
+        control(&self.conn, "SAVEPOINT w")?;
+        let (status, deliver) = futures::executor::block_on(job(&mut self.conn));
+        delivers.push(deliver);
+        if let Err(e) = status {
+            if sqlite_of(&self.conn).is_autocommit() {
+                return Err(e);
             }
-            control(&conn, "COMMIT")
-        };
-        let outcome: StoreResult<()> = run().map_err(Into::into);
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, "sqlite group commit failed; rolling back the batch");
-            let _ = control(&conn, "ROLLBACK");
+            control(&self.conn, "ROLLBACK TO w")?;
         }
-        batch.clear();
-        let _ = committed.try_send(());
-        for deliver in delivers {
-            deliver(outcome.clone());
+        control(&self.conn, "RELEASE w")?;
+        Ok(())
+    }
+
+    /// Checkpoints the WAL's remaining frames once the checkpointer has let it grow long, so
+    /// that it starts over.
+    fn restart_wal(&self) {
+        if self.wal_frames.load(Ordering::Relaxed) < WAL_RESTART_FRAMES {
+            return;
         }
-        // After answering, so that this batch's callers do not wait for it.
-        if wal_frames.load(Ordering::Relaxed) >= WAL_RESTART_FRAMES {
-            match checkpoint(sqlite_of(&conn)) {
-                Ok(_) => wal_frames.store(0, Ordering::Relaxed),
-                // The checkpointer is at work: try again after the next commit.
-                Err(rusqlite::Error::SqliteFailure(f, _))
-                    if f.code == rusqlite::ErrorCode::DatabaseBusy => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "sqlite checkpoint failed");
-                    wal_frames.store(0, Ordering::Relaxed);
-                }
+        match checkpoint(sqlite_of(&self.conn)) {
+            Ok(_) => self.wal_frames.store(0, Ordering::Relaxed),
+            // The checkpointer is at work: try again after the next commit.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite checkpoint failed");
+                self.wal_frames.store(0, Ordering::Relaxed);
             }
         }
     }
@@ -421,14 +542,21 @@ struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
     keep: usize,
+    guard: Arc<FileGuard>,
 }
 
 impl ReadPool {
+    /// An idle connection, or a new one once the database files are checked (a new connection
+    /// must open the file the store watches, never a replacement or a new empty one).
     fn take(&self) -> StoreResult<rusqlite::Connection> {
+        self.guard.state()?;
         let idle = self.idle.lock().expect("read pool lock").pop();
         match idle {
             Some(c) => Ok(c),
-            None => Ok(sqlite_connect(&self.path)?),
+            None => {
+                self.guard.check()?;
+                Ok(sqlite_connect(&self.path, false)?)
+            }
         }
     }
 
@@ -489,6 +617,15 @@ impl Reader<'_> {
 }
 
 impl SqlStore {
+    /// [`crate::Store::health`]: the SQLite files' lasting fault, if any; PostgreSQL is healthy
+    /// here (its failures show on each call).
+    pub(crate) fn sqlite_health(&self) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite { guard, .. } => guard.state(),
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
     /// A connection for reads.
     pub(crate) async fn reader(&self) -> StoreResult<Reader<'_>> {
         match &self.backend {
@@ -552,16 +689,17 @@ impl SqlStore {
                 }
                 Ok(value)
             }
-            Backend::Sqlite { writer, .. } => {
+            Backend::Sqlite { writer, guard, .. } => {
+                guard.state()?;
                 let (tx, rx) = oneshot::channel::<StoreResult<T>>();
                 let job: Job = Box::new(move |conn| {
                     Box::pin(async move {
                         let result = f(conn).await;
-                        let ok = result.is_ok();
+                        let status = result.as_ref().map(|_| ()).map_err(Clone::clone);
                         let deliver: Deliver = Box::new(move |commit| {
                             let _ = tx.send(commit.and(result));
                         });
-                        (ok, deliver)
+                        (status, deliver)
                     })
                 });
                 writer
@@ -577,6 +715,40 @@ impl SqlStore {
 
 #[cfg(test)]
 mod tests {
+    /// Migration 0007 sets the network usage counters from the rows stored before it (and
+    /// corrects a stale counter).
+    #[test]
+    fn network_quota_migration_counts_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::sqlite_connect(&dir.path().join("m.db"), true).unwrap();
+        super::sqlite_migrate(&conn).unwrap();
+        for (i, project) in ["a", "a", "a", "b"].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO vpcs (id, project_id, name, description, cidr, routes, \
+                 enterprise_project_id, usage_metrics, vni, created_at, updated_at) \
+                 VALUES (?1, ?2, '', '', '10.0.0.0/16', '[]', '0', 0, 1, 0, 0)",
+                rusqlite::params![format!("v{i}"), project],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO project_usage (project_id, resource, used) VALUES ('a', 'vpc', 99)",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0007_network_quotas.sql"))
+            .unwrap();
+        let used = |p: &str| -> i64 {
+            conn.query_row(
+                "SELECT used FROM project_usage WHERE project_id = ?1 AND resource = 'vpc'",
+                [p],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((used("a"), used("b")), (3, 1));
+    }
+
     /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.
     #[test]
     fn sqlite_migrations_list_every_file() {

@@ -79,8 +79,8 @@ impl Store for SqlStore {
         self.svc_complete_deletions(cutoff, limit).await
     }
 
-    async fn create_vpc(&self, vpc: &Vpc) -> StoreResult<()> {
-        self.inv_create_vpc(vpc).await
+    async fn create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()> {
+        self.inv_create_vpc(vpc, quota).await
     }
 
     async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>> {
@@ -125,8 +125,8 @@ impl Store for SqlStore {
         self.inv_delete_vpc(project_id, id).await
     }
 
-    async fn create_subnet(&self, subnet: &Subnet) -> StoreResult<()> {
-        self.inv_create_subnet(subnet).await
+    async fn create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()> {
+        self.inv_create_subnet(subnet, quota).await
     }
 
     async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>> {
@@ -174,8 +174,10 @@ impl Store for SqlStore {
         id: Uuid,
         mac: String,
         now: i64,
+        quota: u64,
     ) -> StoreResult<Port> {
-        self.inv_create_port(project_id, port, id, mac, now).await
+        self.inv_create_port(project_id, port, id, mac, now, quota)
+            .await
     }
 
     async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>> {
@@ -372,5 +374,9 @@ impl Store for SqlStore {
 
     async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
         self.perm_usage(project_id, resource).await
+    }
+
+    fn health(&self) -> StoreResult<()> {
+        self.sqlite_health()
     }
 }

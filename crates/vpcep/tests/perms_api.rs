@@ -278,7 +278,7 @@ async fn quotas_and_v2_over_http(backend: Backend) {
     let (st, body) = send(
         &s.acme,
         Method::GET,
-        "/v1/{project_id}/quotas?type=vpc",
+        "/v1/{project_id}/quotas?type=router",
         None,
     )
     .await;

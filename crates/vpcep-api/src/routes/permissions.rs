@@ -59,7 +59,8 @@ pub(crate) struct PermissionListQuery {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct QuotaQuery {
-    /// Only this kind (default: both; else 400 EndPoint.0002).
+    /// Only this kind (default: `endpoint` and `endpoint_service`; `vpc`, `subnet` and `port`
+    /// are the network inventory's; else 400 EndPoint.0002).
     #[param(rename = "type", inline, nullable = false)]
     kind: Option<QuotaType>,
 }

@@ -1,7 +1,8 @@
 //! Version discovery (#20, #21) and health.
 
 use crate::error::{HttpError, HttpResult};
-use axum::extract::Path;
+use crate::AppState;
+use axum::extract::{Path, State};
 use axum::Json;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ pub(crate) struct VersionPath {
 /// Body of `GET /health`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Health {
-    /// Always `ok`.
+    /// `ok`.
     status: &'static str,
 }
 
@@ -81,9 +82,14 @@ pub(crate) async fn show_version_slash(
     show_version(headers, path).await
 }
 
-/// Handles `GET /health`: the process answers HTTP.
+/// Handles `GET /health`: the process answers HTTP and its store can serve; 503 EndPoint.0503
+/// once the SQLite database file or WAL was removed or replaced under the server.
 #[utoipa::path(get, path = "/health", operation_id = "health", tag = "Operations",
-    responses((status = 200, description = "The process answers HTTP", body = Health)))]
-pub(crate) async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+    responses(
+        (status = 200, description = "The process answers HTTP and its store can serve", body = Health),
+        (status = 503, description = "The store cannot serve (EndPoint.0503)", body = ErrorBody),
+    ))]
+pub(crate) async fn health(State(app): State<AppState>) -> HttpResult<Json<Health>> {
+    app.ctx.store.health().map_err(vpcep_control::store_error)?;
+    Ok(Json(Health { status: "ok" }))
 }

@@ -77,6 +77,8 @@ pub struct AccountSpec {
     pub service_quota: u64,
     /// Endpoint quota per project.
     pub endpoint_quota: u64,
+    /// VPC, subnet and port quotas per project.
+    pub network_quotas: [u64; 3],
     /// Access key.
     pub access_key: &'static str,
     /// Secret key.
@@ -94,6 +96,7 @@ pub const OWNER: AccountSpec = AccountSpec {
     ],
     service_quota: 1000,
     endpoint_quota: 1000,
+    network_quotas: LARGE_NETWORK_QUOTAS,
     access_key: "AKOWNER0000000000001",
     secret_key: "owner-secret-key",
 };
@@ -106,6 +109,7 @@ pub const CONSUMER: AccountSpec = AccountSpec {
     projects: &["2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c"],
     service_quota: 1000,
     endpoint_quota: 1000,
+    network_quotas: LARGE_NETWORK_QUOTAS,
     access_key: "AKCONSUMER0000000001",
     secret_key: "consumer-secret-key",
 };
@@ -118,6 +122,7 @@ pub const OPERATOR: AccountSpec = AccountSpec {
     projects: &["3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e"],
     service_quota: 1000,
     endpoint_quota: 1000,
+    network_quotas: LARGE_NETWORK_QUOTAS,
     access_key: "AKOPERATOR0000000001",
     secret_key: "operator-secret-key",
 };
@@ -130,6 +135,7 @@ pub const SMALL: AccountSpec = AccountSpec {
     projects: &["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"],
     service_quota: SMALL_QUOTA,
     endpoint_quota: SMALL_ENDPOINT_QUOTA,
+    network_quotas: LARGE_NETWORK_QUOTAS,
     access_key: "AKSMALL0000000000001",
     secret_key: "small-secret-key",
 };
@@ -140,8 +146,28 @@ pub const SMALL_QUOTA: u64 = 2;
 /// The endpoint quota of [`SMALL`].
 pub const SMALL_ENDPOINT_QUOTA: u64 = 3;
 
+/// The network quotas of the usual tenants: large, so that no test but the quota tests meets
+/// them.
+pub const LARGE_NETWORK_QUOTAS: [u64; 3] = [1_000, 10_000, 100_000];
+
+/// A tenant with small network quotas: [`NET_SMALL_QUOTAS`] VPCs, subnets and ports.
+pub const NET_SMALL: AccountSpec = AccountSpec {
+    domain_id: "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
+    domain_name: "net-small",
+    operator: false,
+    projects: &["5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f"],
+    service_quota: 10,
+    endpoint_quota: 10,
+    network_quotas: NET_SMALL_QUOTAS,
+    access_key: "AKNETSMALL0000000001",
+    secret_key: "net-small-secret-key",
+};
+
+/// The VPC, subnet and port quotas of [`NET_SMALL`].
+pub const NET_SMALL_QUOTAS: [u64; 3] = [2, 3, 4];
+
 /// Every tenant of the test accounts file.
-pub const ACCOUNTS: &[AccountSpec] = &[OWNER, CONSUMER, OPERATOR, SMALL];
+pub const ACCOUNTS: &[AccountSpec] = &[OWNER, CONSUMER, OPERATOR, SMALL, NET_SMALL];
 
 fn accounts_toml() -> String {
     let mut out = String::new();
@@ -154,13 +180,16 @@ fn accounts_toml() -> String {
             .join(", ");
         out.push_str(&format!(
             "[[account]]\ndomain_id = {:?}\ndomain_name = {:?}\noperator = {}\nprojects = [{projects}]\n\
-             [account.quotas]\nendpoint_service = {}\nendpoint = {}\n\
+             [account.quotas]\nendpoint_service = {}\nendpoint = {}\nvpc = {}\nsubnet = {}\nport = {}\n\
              [[account.credential]]\naccess_key = {:?}\nsecret_key = {:?}\n\n",
             a.domain_id,
             a.domain_name,
             a.operator,
             a.service_quota,
             a.endpoint_quota,
+            a.network_quotas[0],
+            a.network_quotas[1],
+            a.network_quotas[2],
             a.access_key,
             a.secret_key
         ));
@@ -220,9 +249,18 @@ pub struct TestAppBuilder {
     backend: Backend,
     provisioning_delay: Duration,
     inventory: Option<String>,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl TestAppBuilder {
+    /// Keeps the SQLite database in this file (its directory must exist) instead of a fresh
+    /// temporary one; SQLite only.
+    pub fn sqlite_file(mut self, path: std::path::PathBuf) -> Self {
+        assert_eq!(self.backend, Backend::Sqlite, "a file is a SQLite database");
+        self.sqlite_file = Some(path);
+        self
+    }
+
     /// Preloads this inventory file text (the server's `--inventory`) at every start.
     pub fn inventory(mut self, toml: &str) -> Self {
         self.inventory = Some(toml.into());
@@ -259,8 +297,12 @@ impl TestAppBuilder {
             std::fs::write(&path, text).expect("write the inventory file");
             path
         });
+        let database = match &self.sqlite_file {
+            Some(path) => format!("sqlite://{}", path.display()),
+            None => fast_commits(&db.url),
+        };
         let config = ServeConfig {
-            database: fast_commits(&db.url),
+            database,
             region: REGION.into(),
             accounts: Some(accounts),
             provisioning_delay: self.provisioning_delay,
@@ -306,6 +348,7 @@ impl TestApp {
             backend,
             provisioning_delay: Duration::ZERO,
             inventory: None,
+            sqlite_file: None,
         }
     }
 
@@ -382,6 +425,11 @@ impl TestApp {
     /// [`SMALL`].
     pub fn small(&self) -> Tenant {
         self.tenant(SMALL, 0)
+    }
+
+    /// [`NET_SMALL`].
+    pub fn net_small(&self) -> Tenant {
+        self.tenant(NET_SMALL, 0)
     }
 
     /// An unsigned `GET` of `path` (e.g. `/health`).
