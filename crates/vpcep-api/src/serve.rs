@@ -176,6 +176,10 @@ impl AcceptErrors {
     }
 }
 
+/// How long a stopping server keeps serving connections that have not sent a request yet,
+/// before it closes the idle ones: requests already on their way are answered, not reset.
+const STOP_GRACE: Duration = Duration::from_millis(250);
+
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
 /// drains.
 pub async fn serve(
@@ -230,6 +234,9 @@ pub async fn serve(
         });
     }
     drop(listener);
+    // A connection accepted a moment ago has usually sent its request already, unread yet:
+    // hyper's graceful close would drop it as idle. Let such requests start first.
+    tokio::time::sleep(STOP_GRACE).await;
     table.drain_all();
     let drained = async {
         while table.len() > 0 {

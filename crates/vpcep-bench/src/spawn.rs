@@ -249,7 +249,12 @@ impl Server {
         between: impl std::future::Future<Output = anyhow::Result<T>>,
     ) -> anyhow::Result<T> {
         self.proc.terminate();
-        if self.proc.exited_within(Duration::from_secs(10)).await.is_none() {
+        if self
+            .proc
+            .exited_within(Duration::from_secs(10))
+            .await
+            .is_none()
+        {
             self.proc.kill().await;
         }
         let result = between.await;

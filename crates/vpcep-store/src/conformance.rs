@@ -2160,7 +2160,10 @@ async fn network_in(
     let sub =
         ipnet::Ipv4Net::new(vpc.cidr.network(), 24.max(vpc.cidr.prefix_len())).expect("subnet");
     let subnet = sample_subnet(&vpc, &sub.to_string());
-    store.create_subnet(&subnet, NO_QUOTA).await.expect("create subnet");
+    store
+        .create_subnet(&subnet, NO_QUOTA)
+        .await
+        .expect("create subnet");
     (vpc.id, subnet.id)
 }
 

@@ -503,6 +503,9 @@ pub trait Store: Send + Sync + 'static {
     /// The agents and when each last reported, and how many endpoints the owner wants
     /// (`accepted` or `failed`) are served by how many agents alive since `alive_since`.
     async fn agents_overview(&self, alive_since: i64) -> StoreResult<AgentsOverview>;
+    /// Closes the database for this process (see [`SqlStore::close`]): what a stopping server
+    /// does last, so that a successor can open a SQLite file this process held.
+    async fn close(&self);
     /// When the oldest resource still in `creating` or `deleting` entered that state.
     async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
     // ---- service permissions and quota usage (#3, #4, #5, #14, #18, #27) ----

@@ -42,7 +42,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -118,6 +118,9 @@ enum Backend {
         writer: mpsc::Sender<Job>,
         readers: ReadPool,
         guard: Arc<FileGuard>,
+        /// The writer's end flag and end signal (see [`SqlStore::close`]).
+        closing: Arc<AtomicBool>,
+        ended: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     },
     Postgres(AnyPool),
 }
@@ -353,12 +356,16 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
+    let closing = Arc::new(AtomicBool::new(false));
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     let writer = Writer {
         conn: Conn::Sqlite(conn),
         max_batch,
         committed,
         wal_frames,
         guard: guard.clone(),
+        closing: closing.clone(),
+        ended: Some(ended_tx),
     };
     std::thread::Builder::new()
         .name("vpcep-sqlite-writer".into())
@@ -374,8 +381,11 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
                 idle: Mutex::new(Vec::new()),
                 keep: opts.max_connections.max(1) as usize,
                 guard: guard.clone(),
+                closed: AtomicBool::new(false),
             },
             guard,
+            closing,
+            ended: Mutex::new(Some(ended_rx)),
         },
     }))
 }
@@ -432,6 +442,10 @@ struct Writer {
     committed: std::sync::mpsc::SyncSender<()>,
     wal_frames: Arc<AtomicI64>,
     guard: Arc<FileGuard>,
+    /// Set by [`SqlStore::close`]: the writer ends after the batch it is on.
+    closing: Arc<AtomicBool>,
+    /// Told when the writer ends (its connection, and so the database file, closed).
+    ended: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Writer {
@@ -478,6 +492,12 @@ impl Writer {
             }
             // After answering, so that this batch's callers do not wait for it.
             self.restart_wal();
+            if self.closing.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.send(());
         }
     }
 
@@ -543,12 +563,19 @@ struct ReadPool {
     idle: Mutex<Vec<rusqlite::Connection>>,
     keep: usize,
     guard: Arc<FileGuard>,
+    /// Set by [`SqlStore::close`]: no connection is opened or kept any more.
+    closed: AtomicBool,
 }
 
 impl ReadPool {
     /// An idle connection, or a new one once the database files are checked (a new connection
     /// must open the file the store watches, never a replacement or a new empty one).
     fn take(&self) -> StoreResult<rusqlite::Connection> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(crate::StoreError::Unavailable(
+                "the store is closed (this server is stopping)".into(),
+            ));
+        }
         self.guard.state()?;
         let idle = self.idle.lock().expect("read pool lock").pop();
         match idle {
@@ -565,7 +592,7 @@ impl ReadPool {
             return;
         }
         let mut idle = self.idle.lock().expect("read pool lock");
-        if idle.len() < self.keep {
+        if idle.len() < self.keep && !self.closed.load(Ordering::SeqCst) {
             idle.push(c);
         }
     }
@@ -623,6 +650,35 @@ impl SqlStore {
         match &self.backend {
             Backend::Sqlite { guard, .. } => guard.state(),
             Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Closes the database for this process: writes and reads from now on answer 503, the
+    /// writer finishes the batch it is on, and every SQLite connection closes (which releases
+    /// the file to another process, e.g. a successor that took this server's sockets over).
+    /// Answers once the writer has ended. PostgreSQL: closes the pool.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite {
+                writer,
+                readers,
+                closing,
+                ended,
+                ..
+            } => {
+                closing.store(true, Ordering::SeqCst);
+                readers.closed.store(true, Ordering::SeqCst);
+                readers.idle.lock().expect("read pool lock").clear();
+                // Wake the writer if it waits for work: an empty call ends its last batch.
+                let wake: Job =
+                    Box::new(|_| Box::pin(async { (Ok(()), Box::new(|_| {}) as Deliver) }));
+                let _ = writer.send(wake).await;
+                let ended = ended.lock().expect("writer end lock").take();
+                if let Some(ended) = ended {
+                    let _ = ended.await;
+                }
+            }
+            Backend::Postgres(pool) => pool.close().await,
         }
     }
 

@@ -325,6 +325,10 @@ impl Store for SqlStore {
         self.dp_overview(alive_since).await
     }
 
+    async fn close(&self) {
+        SqlStore::close(self).await
+    }
+
     async fn settle_claims(&self, limit: u32) -> StoreResult<u64> {
         self.claims_settle(limit).await
     }

@@ -299,9 +299,13 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?,
             };
-            server::ControlPlane::open(&cfg)
+            // Traffic first: the predecessor stops (and releases the database) once this data
+            // plane serves its sockets.
+            let predecessor = inherited.is_some();
+            let dp = server::start_data_plane(&cfg, listener.local_addr()?, inherited).await?;
+            server::open_after(&cfg, predecessor)
                 .await?
-                .serve_inheriting(listener, inherited, shutdown_signal())
+                .serve_with(listener, dp, shutdown_signal())
                 .await
         }
         Command::Client(c) => {

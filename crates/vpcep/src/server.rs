@@ -223,7 +223,7 @@ impl ControlPlane {
             },
         )
         .await
-        .map_err(|e| anyhow::anyhow!("opening {}: {e}", cfg.database))?;
+        .with_context(|| format!("opening {}", cfg.database))?;
         // With the data plane in this process, this host's addresses are the data plane's; with
         // agents elsewhere, only the grant is known here (each agent refuses its own host's).
         let host = if cfg.with_agent {
@@ -300,17 +300,24 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        self.serve_inheriting(listener, None, shutdown).await
+        let dp = match &self.in_process_agent {
+            Some(opts) => Some(vpcep_proxy::DataPlane::start(in_process_options(
+                opts.clone(),
+                listener.local_addr()?,
+            ))),
+            None => None,
+        };
+        self.serve_with(listener, dp, shutdown).await
     }
 
-    /// Like [`ControlPlane::serve`], on what a predecessor handed over (`inherited`, see
-    /// `vpcep_proxy::handover`): its data plane's listening sockets and snapshot. With the data
-    /// plane in process and a handover socket, this server offers its own sockets (the API's
+    /// Like [`ControlPlane::serve`], with the in-process data plane already running (see
+    /// [`start_data_plane`]). With a handover socket, this server offers its sockets (the API's
     /// listener included) to a successor, and stops as `shutdown` would once one took them.
-    pub async fn serve_inheriting(
+    /// Last, it closes the store, so that a successor can open a SQLite file this process held.
+    pub async fn serve_with(
         self,
         listener: TcpListener,
-        inherited: Option<vpcep_proxy::handover::Inherited>,
+        dp: Option<vpcep_proxy::DataPlane>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
@@ -321,22 +328,14 @@ impl ControlPlane {
         let mut state = AppState::new(self.ctx.clone(), metrics_handle())
             .with_rate_limit(self.rate_limit)
             .with_body_budget(self.max_buffered_bytes);
-        let local = listener.local_addr()?;
         let mut retired = None;
-        let agent = match self.in_process_agent.clone() {
-            Some(mut opts) => {
-                // Per-endpoint counters name tenants' endpoints: not in the API's open
-                // `/metrics`, but at the operator-signed `/agent/v1/metrics`. The API's own
-                // address is the host's, never the data plane's.
-                opts.export_metrics = false;
-                opts.extra_host_addresses.push(local.ip());
-                let dp = match inherited {
-                    Some(i) => vpcep_proxy::DataPlane::start_inheriting(opts.clone(), i)
-                        .await
-                        .context("serving the sockets the predecessor handed over")?,
-                    None => vpcep_proxy::DataPlane::start(opts.clone()),
-                };
-                if let Some(path) = &opts.handover_socket {
+        let agent = match dp {
+            Some(dp) => {
+                if let Some(path) = self
+                    .in_process_agent
+                    .as_ref()
+                    .and_then(|o| o.handover_socket.as_ref())
+                {
                     let api = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
                     let socket = vpcep_proxy::handover::bind(path)
                         .with_context(|| format!("handover socket {}", path.display()))?;
@@ -378,6 +377,9 @@ impl ControlPlane {
         reloader.abort();
         cancel.cancel();
         let _ = reconciler.await;
+        // No request, reconciler pass or agent poll uses the store any more; the in-process data
+        // plane may still drain its connections.
+        plane.ctx.store.close().await;
         if let Some(agent) = agent {
             let _ = agent.await;
         }
@@ -408,6 +410,60 @@ async fn reload_on_sighup(plane: Arc<ControlPlane>) {
 
 /// How often the in-process agent confirms it is alive when nothing changes.
 const IN_PROCESS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The in-process data plane's options: per-endpoint counters name tenants' endpoints, so they
+/// stay out of the API's open `/metrics` (served at the operator-signed `/agent/v1/metrics`),
+/// and the API's own address (`local`) is the host's, never the data plane's.
+fn in_process_options(
+    mut opts: vpcep_proxy::ProxyOptions,
+    local: std::net::SocketAddr,
+) -> vpcep_proxy::ProxyOptions {
+    opts.export_metrics = false;
+    opts.extra_host_addresses.push(local.ip());
+    opts
+}
+
+/// Starts the data plane of `serve --with-agent` (`None` without it) before the store is
+/// opened: on a predecessor's sockets and snapshot when `inherited` (serving them at once and
+/// telling the predecessor, which then stops and releases the database), else empty. `local`
+/// is the API's listen address.
+pub async fn start_data_plane(
+    cfg: &ServeConfig,
+    local: std::net::SocketAddr,
+    inherited: Option<vpcep_proxy::handover::Inherited>,
+) -> anyhow::Result<Option<vpcep_proxy::DataPlane>> {
+    if !cfg.with_agent {
+        return Ok(None);
+    }
+    let opts = in_process_options(cfg.proxy.clone(), local);
+    Ok(Some(match inherited {
+        Some(i) => vpcep_proxy::DataPlane::start_inheriting(opts, i)
+            .await
+            .context("serving the sockets the predecessor handed over")?,
+        None => vpcep_proxy::DataPlane::start(opts),
+    }))
+}
+
+/// Opens the control plane; after a takeover (`predecessor`), waits up to a minute for the
+/// predecessor to release a SQLite database it still holds while it stops.
+pub async fn open_after(cfg: &ServeConfig, predecessor: bool) -> anyhow::Result<ControlPlane> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match ControlPlane::open(cfg).await {
+            Err(e)
+                if predecessor
+                    && std::time::Instant::now() < deadline
+                    && matches!(
+                        e.downcast_ref::<vpcep_store::StoreError>(),
+                        Some(vpcep_store::StoreError::Unavailable(_))
+                    ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// The name of the API's listening socket in a handover.
 pub const HANDOVER_API: &str = "api";
