@@ -174,13 +174,13 @@ def test_reject_path(vpcep, owner, consumer, accounts):
     assert act_ok(owner, svc.id, "reject", ep.id).status == "rejected"
     assert show_endpoint(consumer, ep.id).ip == ip
 
-    # the service cannot go while the rejected endpoint exists; it goes once that is deleted
-    expect_error(lambda: delete_service(owner, svc.id), 400, "EndPoint.3006")
-    delete_endpoint(consumer, ep.id)
-    wait_endpoint(consumer, ep.id, "404")
-    assert connections(owner, svc.id).total_count == 0
+    # a rejected endpoint does not hold the service (AWS's rule); it stays its owner's, visible
+    # as rejected, and its owner deletes it
     delete_service(owner, svc.id)
     wait_status(owner, svc.id, "404")
+    assert show_endpoint(consumer, ep.id).status == "rejected"
+    delete_endpoint(consumer, ep.id)
+    wait_endpoint(consumer, ep.id, "404")
 
 
 def test_owner_connecting_to_own_service_still_needs_approval(owner, accounts):

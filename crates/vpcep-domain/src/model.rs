@@ -154,14 +154,17 @@ pub struct EndpointService {
 }
 
 impl EndpointService {
-    /// Delete is refused while endpoints still target the service (EndPoint.3006).
+    /// Delete is refused while endpoints are connected: pending (`creating`,
+    /// `pendingAcceptance`), `accepted`, or `failed` (wanted, waiting for the data plane)
+    /// (EndPoint.3006). Rejected endpoints do not hold the service (AWS's rule: reject the
+    /// available and pending connections first); they stay their owners', who delete them.
     pub fn ensure_deletable(&self) -> crate::ApiResult<()> {
-        if self.endpoint_count > 0 {
+        if self.connection_count > 0 {
             return Err(crate::ApiError::new(
                 crate::ErrorCode::ServiceInUse,
                 format!(
-                    "The endpoint service is being used: {} endpoint(s) still connect to it; reject and delete them first",
-                    self.endpoint_count
+                    "The endpoint service is being used: {} endpoint(s) are pending or accepted; reject them first",
+                    self.connection_count
                 ),
             ));
         }

@@ -24,7 +24,9 @@ use uuid::Uuid;
 use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{EndpointService, ResourceError, ResourceKind, ServiceType, Tag};
+use vpcep_domain::model::{
+    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType, Tag,
+};
 use vpcep_domain::network::{Subnet, Vpc};
 use vpcep_domain::{ApiError, ErrorCode};
 
@@ -510,10 +512,13 @@ impl SqlStore {
         mutate: ConnectionMutation,
     ) -> StoreResult<Vec<crate::ConnectionOutcome>> {
         let lock = self.dialect.for_update();
+        let share = self.dialect.for_share();
         let project_id = project_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                Self::owned_service(c, &project_id, service_id, "").await?;
+                // Share-locked: a concurrent delete of the service (which row-locks it and counts
+                // its connections) either sees an acceptance or makes it find the service deleting.
+                let svc = Self::owned_service(c, &project_id, service_id, share).await?;
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
                     let mut w = Where::default();
@@ -535,10 +540,29 @@ impl SqlStore {
                         continue;
                     }
                     let mut new = old.clone();
+                    let accepts = |e: &Endpoint| {
+                        matches!(
+                            e.status,
+                            EndpointStatus::Accepted | EndpointStatus::Creating
+                        ) && e.approved
+                    };
                     let error = match mutate(&mut new) {
                         Err(e) => {
                             new = old;
                             Some(e)
+                        }
+                        // A service on its way out accepts no connection (rejected endpoints
+                        // do not hold it, so one could be accepted during its delete).
+                        Ok(())
+                            if svc.status == ServiceStatus::Deleting
+                                && accepts(&new)
+                                && !accepts(&old) =>
+                        {
+                            new = old;
+                            Some(ApiError::new(
+                                ErrorCode::ServiceStateConflict,
+                                "The endpoint service is being deleted; it accepts no connection",
+                            ))
                         }
                         Ok(()) => {
                             if new != old {

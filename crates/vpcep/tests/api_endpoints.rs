@@ -27,6 +27,7 @@ api_tests!(
     connections_filter_by_id_status_and_marker_id_and_page,
     connection_count_counts_creating_pending_and_accepted_connections,
     service_with_endpoints_cannot_be_deleted,
+    a_service_being_deleted_accepts_no_connection,
     deleted_endpoint_goes_away_and_frees_its_address,
     deleting_endpoint_refuses_changes_until_it_is_gone,
     creating_endpoint_cannot_be_accepted_or_rejected_yet,
@@ -917,19 +918,21 @@ async fn service_with_endpoints_cannot_be_deleted(backend: Backend) {
     let net = peer.network().await;
     let id = endpoint_of(&peer, &sid, &net).await;
     peer.wait_endpoint_status(&id, "pendingAcceptance").await;
-    owner.delete(&sid).await.err(400, "EndPoint.3006");
-    // Rejected connections still hold the service.
+    let msg = owner.delete(&sid).await.err(400, "EndPoint.3006");
+    assert!(msg.contains("pending or accepted"), "{msg}");
+    assert_eq!(owner.show(&sid).await.ok(200)["status"], "available");
+    // A rejected connection does not hold the service: it goes, and the rejected endpoint stays
+    // its owner's, who can still see and delete it (the provider cannot).
     owner
         .connection_action(&sid, "reject", &[&id])
         .await
         .ok(200);
-    let msg = owner.delete(&sid).await.err(400, "EndPoint.3006");
-    assert!(msg.contains("endpoint"), "{msg}");
-    assert_eq!(owner.show(&sid).await.ok(200)["status"], "available");
-    peer.delete_endpoint(&id).await.ok(204);
-    peer.wait_endpoint_gone(&id).await;
     owner.delete(&sid).await.ok(204);
     owner.wait_gone(&sid).await;
+    assert_eq!(peer.show_endpoint(&id).await.ok(200)["status"], "rejected");
+    owner.delete_endpoint(&id).await.err(404, "EndPoint.2006");
+    peer.delete_endpoint(&id).await.ok(204);
+    peer.wait_endpoint_gone(&id).await;
     app.shutdown().await;
 }
 
@@ -1011,13 +1014,49 @@ async fn deleting_endpoint_refuses_changes_until_it_is_gone(backend: Backend) {
     let c = owner.connections(&sid, "").await.ok(200);
     assert_eq!(c["connections"][0]["status"], "deleting");
     assert_eq!(owner.show(&sid).await.ok(200)["connection_count"], 0);
-    owner.delete(&sid).await.err(400, "EndPoint.3006");
+    // An endpoint on its way out does not hold the service either.
+    owner.delete(&sid).await.ok(204);
     assert_eq!(peer.allocated(&net.subnet_id).await.len(), 1);
     app.restart(Duration::ZERO).await;
     let (owner, peer) = (app.owner(), app.owner_other_project());
     peer.wait_endpoint_gone(&id).await;
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
+    owner.wait_gone(&sid).await;
+    app.shutdown().await;
+}
+
+/// A rejected endpoint does not hold its service; so the owner must not accept it again once the
+/// service is being deleted (it would be served by a service that is gone).
+async fn a_service_being_deleted_accepts_no_connection(backend: Backend) {
+    let Some(mut app) = TestApp::start(backend).await else {
+        return;
+    };
+    let sid = service_of(&app.owner(), true).await;
+    let peer = app.owner_other_project();
+    let net = peer.network().await;
+    let id = endpoint_of(&peer, &sid, &net).await;
+    peer.wait_endpoint_status(&id, "pendingAcceptance").await;
+    let owner = app.owner();
+    owner
+        .connection_action(&sid, "reject", &[&id])
+        .await
+        .ok(200);
+    // From here on the delete stays `deleting` until the next restart.
+    app.restart(FOREVER).await;
+    let (owner, peer) = (app.owner(), app.owner_other_project());
     owner.delete(&sid).await.ok(204);
+    assert_eq!(owner.show(&sid).await.ok(200)["status"], "deleting");
+    let v = owner
+        .connection_action(&sid, "receive", &[&id])
+        .await
+        .ok(200);
+    assert_eq!(
+        v["connections"][0]["error"][0]["error_code"], "EndPoint.3045",
+        "{v}"
+    );
+    assert_eq!(peer.show_endpoint(&id).await.ok(200)["status"], "rejected");
+    app.restart(Duration::ZERO).await;
+    app.owner().wait_gone(&sid).await;
     app.shutdown().await;
 }
 
