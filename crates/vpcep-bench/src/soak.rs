@@ -55,9 +55,10 @@ impl Counters {
 }
 
 /// The floods in a child process (this executable with `--soak-flood`), run at the lowest CPU
-/// priority (`nice -n 19`): the attacker's own CPU is not the server's to spend, as it would
-/// not be on separate machines, while the work the floods cause in the server competes with the
-/// signed client as it would in production.
+/// priority (`SCHED_IDLE` through `chrt --idle 0`; at `nice 19` a running flood task keeps its
+/// core for the rest of its slice when the server wakes): the attacker's own CPU is not the
+/// server's to spend, as it would not be on separate machines, while the work the floods cause
+/// in the server competes with the signed client as it would in production.
 pub struct Running {
     child: tokio::process::Child,
     latest: Arc<std::sync::Mutex<serde_json::Value>>,
@@ -84,8 +85,8 @@ impl Running {
 pub fn start(addr: SocketAddr, floods: Floods) -> anyhow::Result<Running> {
     use tokio::io::AsyncBufReadExt;
     let me = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new("nice")
-        .args(["-n", "19"])
+    let mut child = tokio::process::Command::new("chrt")
+        .args(["--idle", "0"])
         .arg(me)
         .arg("--soak-flood")
         .arg(addr.to_string())
