@@ -51,6 +51,18 @@ def server(accounts, request):
 
 
 @pytest.fixture(scope="session")
+def slow_server(accounts, request):
+    """A server whose services stay `creating` for 3 s (`--provisioning-delay`)."""
+    srv = VpcepServer(_binary(), accounts, "console-slow", provisioning_delay="3000ms",
+                      inventory=seed_inventory(accounts))
+    srv.start()
+    yield srv
+    srv.stop()
+    if request.session.testsfailed == 0:
+        shutil.rmtree(srv.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
 def screenshots():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

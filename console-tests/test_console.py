@@ -365,6 +365,18 @@ def test_html_in_names_and_error_messages_is_shown_as_text(server, browser, scre
     time.sleep(0.3)
     assert driver.execute_script("return window.__xss") is None
     shot(driver, screenshots, "13-html-as-text")
+    # Defence in depth, enforced by the browser: Trusted Types refuse any string assigned to an
+    # HTML sink, and the policy refuses inline script.
+    refused = driver.execute_script("""
+        const out = {};
+        try { document.querySelector('main').innerHTML = '<b>x</b>'; out.html = 'assigned'; }
+        catch (e) { out.html = e.name; }
+        try { const s = document.createElement('script'); s.textContent = 'window.__inline = 1';
+              document.body.append(s); out.script = 'appended'; }
+        catch (e) { out.script = e.name; }
+        return out;""")
+    assert refused["html"] == "TypeError", refused
+    assert driver.execute_script("return window.__inline") is None
 
 
 def test_wrong_keys_are_refused_and_nothing_is_kept(server, browser):
@@ -390,3 +402,32 @@ def test_wrong_keys_are_refused_and_nothing_is_kept(server, browser):
     wait(driver, lambda d: "EndPoint.0003" not in css(d, "form.signin").text
          and d.find_elements(By.CSS_SELECTOR, "form.signin p.error"), what="project error")
     assert driver.execute_script("return sessionStorage.length") == 0
+
+
+def test_keyboard_sign_in_and_creating_turns_available_without_reload(slow_server, browser, screenshots):
+    driver = browser()
+    a = slow_server.accounts["owner"]
+    driver.get(slow_server.url + "/console/")
+    wait(driver, lambda d: d.find_elements(By.NAME, "access_key"), what="sign-in form")
+    # Keyboard only: the access key field has the focus, Tab moves on, Enter submits.
+    active = driver.switch_to.active_element
+    assert active.get_attribute("name") == "access_key"
+    active.send_keys(a.access_key, Keys.TAB)
+    driver.switch_to.active_element.send_keys(a.secret_key, Keys.TAB)
+    driver.switch_to.active_element.send_keys(a.project, Keys.ENTER)
+    wait(driver, lambda d: d.find_element(By.ID, "nav").is_displayed(), what="signed in")
+    # Every control of the page has a label.
+    unlabelled = driver.execute_script("""
+        return [...document.querySelectorAll('main input, main select, main textarea')]
+          .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+          .map((el) => el.name);""")
+    assert unlabelled == []
+    form = open_details(driver, "Create endpoint service")
+    choose(driver, form, "vpc_id", value=SEED_VPC_ID)
+    choose(driver, form, "port_id", value=SEED_PORT_ID)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, lambda d: summary_status(d) == "creating", what="creating")
+    driver.execute_script("window.__sameDocument = true")
+    shot(driver, screenshots, "14-service-creating")
+    wait(driver, lambda d: summary_status(d) == "available", timeout=15, what="available")
+    assert driver.execute_script("return window.__sameDocument") is True
