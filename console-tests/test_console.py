@@ -12,6 +12,7 @@ import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
+from huaweicloudsdkvpcep.v1 import ListServiceConnectionsRequest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -293,6 +294,19 @@ def test_two_tenants_publish_connect_approve_and_see_it_live(server, browser, sc
     accept.send_keys(Keys.ENTER)  # the keyboard works
     wait(owner, lambda d: badge_text(d.find_element(By.CSS_SELECTOR, row_sel)) == "accepted",
          what="accepted on the owner's page")
+
+    # The owner describes the connection, and withdraws the permission (the accepted
+    # connection stays).
+    desc = css(owner, f"input[aria-label='Description of connection {endpoint_id}']")
+    desc.send_keys("approved in the console", Keys.ENTER)
+    owner_sdk = server.client("owner")
+    wait(owner, lambda d: owner_sdk.list_service_connections(ListServiceConnectionsRequest(
+        vpc_endpoint_service_id=service_id, id=endpoint_id)).connections[0].description
+        == "approved in the console", what="description saved")
+    css(owner, f"button[aria-label='Remove permission {consumer_acct.permission}']").click()
+    wait(owner, lambda d: consumer_acct.permission not in d.find_element(
+        By.CSS_SELECTOR, "[aria-label^='Permissions'] tbody").text, what="permission removed")
+    assert badge_text(css(owner, row_sel)) == "accepted"
 
     # The consumer's page turns to accepted without a reload.
     wait(consumer, lambda d: summary_status(d) == "accepted", what="accepted on the consumer's page")

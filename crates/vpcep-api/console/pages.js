@@ -110,19 +110,31 @@ export function services({ navigate, announce }) {
   };
   vpc.addEventListener("change", syncPorts);
   const errors = errorBox();
+  const create = h("details.panel", {}, h("summary", {}, "Create endpoint service"), form);
+  create.addEventListener("toggle", async () => {
+    if (!create.open) return;
+    try {
+      inv = await inventory();
+      setOptions(vpc, vpcOptions(inv));
+      syncPorts();
+    } catch {
+      // the next refresh shows the error
+    }
+  });
   const el = h("div", {},
     h("h1", {}, "Endpoint services"),
     errors,
     list.el,
-    h("details.panel", {}, h("summary", {}, "Create endpoint service"), form));
+    create);
   return {
     title: "Endpoint services",
     el,
     errorBox: errors,
     async refresh() {
+      // The network inventory feeds only the create form: read while the form is open.
       const [data, inventoryNow] = await Promise.all([
         call("GET", "/vpc-endpoint-services", { query: { limit: 1000 } }),
-        inventory(),
+        inv === null || create.open ? inventory() : inv,
       ]);
       inv = inventoryNow;
       setOptions(vpc, vpcOptions(inv));
@@ -309,15 +321,27 @@ export function endpoints({ navigate, announce }) {
   };
   vpc.addEventListener("change", syncSubnets);
   const errors = errorBox();
-  const el = h("div", {},
-    h("h1", {}, "Endpoints"), errors, list.el,
-    h("details.panel", {}, h("summary", {}, "Create endpoint"), form));
+  const create = h("details.panel", {}, h("summary", {}, "Create endpoint"), form);
+  create.addEventListener("toggle", async () => {
+    if (!create.open) return;
+    try {
+      inv = await inventory();
+      setOptions(vpc, vpcOptions(inv));
+      syncSubnets();
+    } catch {
+      // the next refresh shows the error
+    }
+  });
+  const el = h("div", {}, h("h1", {}, "Endpoints"), errors, list.el, create);
   return {
     title: "Endpoints",
     el,
     errorBox: errors,
     async refresh() {
-      const [data, inventoryNow] = await Promise.all([call("GET", "/vpc-endpoints", { query: { limit: 1000 } }), inventory()]);
+      const [data, inventoryNow] = await Promise.all([
+        call("GET", "/vpc-endpoints", { query: { limit: 1000 } }),
+        inv === null || create.open ? inventory() : inv,
+      ]);
       inv = inventoryNow;
       setOptions(vpc, vpcOptions(inv));
       syncSubnets();
