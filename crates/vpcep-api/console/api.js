@@ -1,5 +1,5 @@
 // Signed calls to the vpcep API from the browser. The credentials live only in this tab's
-// sessionStorage (never localStorage, cookies or the URL); every request is signed here with
+// sessionStorage (never local storage, cookies or the URL); every request is signed here with
 // WebCrypto (sign.js) and sent to this same origin, so no CORS and no server-side session.
 
 import { encode, sdkDate, sign } from "./sign.js";

@@ -50,13 +50,16 @@ function signOut(message) {
 function showShell(c) {
   document.getElementById("nav").hidden = false;
   document.getElementById("who").hidden = false;
-  replace(document.getElementById("who-text"), `${c.accessKey} · project ${c.projectId}`);
+  const who = document.getElementById("who-text");
+  replace(who, `${c.accessKey} · project ${c.projectId.slice(0, 8)}…`);
+  who.title = `Access key ${c.accessKey}, project ${c.projectId}`;
 }
 
 function hideShell() {
   document.getElementById("nav").hidden = true;
   document.getElementById("who").hidden = true;
   replace(document.getElementById("who-text"));
+  document.getElementById("who-text").removeAttribute("title");
 }
 
 function showSignIn(message) {

@@ -23,7 +23,8 @@ export function h(spec, attrs = {}, ...children) {
     if (k.startsWith("on") && typeof v === "function") {
       el.addEventListener(k.slice(2), v);
     } else if (k === "value") {
-      el.value = v;
+      if (tag === "input") el.setAttribute("value", v); // also the value a form reset restores
+      else el.value = v;
     } else if (k === "checked") {
       el.checked = Boolean(v);
     } else if (k === "dataset") {

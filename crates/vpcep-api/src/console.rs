@@ -134,6 +134,25 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_never_parse_strings_as_html_or_code() {
+        for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let js = std::str::from_utf8(a.bytes).unwrap();
+            for sink in [
+                ".innerHTML",
+                ".outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+                "localStorage",
+                "document.cookie",
+            ] {
+                assert!(!js.contains(sink), "{} uses {sink}", a.name);
+            }
+        }
+    }
+
+    #[test]
     fn the_html_loads_no_inline_script_or_style() {
         let html = std::str::from_utf8(ASSETS[0].bytes).unwrap();
         assert!(!html.contains("<script>"), "inline script");
