@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of vpcep: unit tests, the store conformance suite and the API integration
 # tests (on SQLite, and on PostgreSQL when it is reachable), then the compat suite that drives
-# a freshly built server with the official Huawei Cloud Python SDK, and last the schemathesis
+# a freshly built server with the official Huawei Cloud Python SDK, the web console's browser
+# tests (headless Chromium, installed with apt-get when missing), and last the schemathesis
 # fuzz run against the server's own OpenAPI document (no 5xx, no answer the document does not
 # describe).
 #
@@ -29,6 +30,9 @@ cargo test --workspace
 
 echo "== compat suite (official SDK against a fresh server)"
 compat/run.sh
+
+echo "== console: the web console in headless Chromium (console-tests/)"
+console-tests/run.sh
 
 echo "== fuzz: schemathesis against GET /openapi.json, every request signed"
 fuzz/run.sh

@@ -14,9 +14,11 @@
 //!   it ([`registered_routes`]).
 //! - [`serve`]: the server loop (connection deadlines and caps); [`tls`]: HTTPS.
 //! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
+//! - [`console`]: the web console's static files at `/console/`.
 
 pub mod auth;
 mod conns;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod json;
@@ -221,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         auth::authenticate,
     ));
     open.merge(signed)
+        .merge(console::routes())
         .route_layer(middleware::from_fn(record_operation))
         .fallback(no_such_api)
         .method_not_allowed_fallback(method_not_allowed)
