@@ -50,7 +50,7 @@ pub struct Connection {
 impl Connection {
     /// A signed client from the flags, filling gaps from the account file.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let (ak, sk, project) = self.credentials()?;
+        let (ak, sk, project) = self.credentials_of(false)?;
         let client = Client::new(&self.endpoint, &ak, &sk, &project)?;
         Ok(match self.ca_cert_pem()? {
             Some(pem) => client.with_ca_cert(&pem)?,
@@ -66,8 +66,9 @@ impl Connection {
             .transpose()
     }
 
-    /// Access key, secret key and project from the flags, else from the account file.
-    pub fn credentials(&self) -> anyhow::Result<(String, String, String)> {
+    /// Access key, secret key and project from the flags, else from the account file's first
+    /// tenant account (its first operator account when `operator`, as the agent needs).
+    pub fn credentials_of(&self, operator: bool) -> anyhow::Result<(String, String, String)> {
         let from_file = || -> anyhow::Result<(String, String, String)> {
             let file = AccountsFile::load(&self.account_file).with_context(|| {
                 format!(
@@ -75,10 +76,18 @@ impl Connection {
                     self.account_file.display()
                 )
             })?;
-            let a = file
-                .accounts
-                .first()
-                .ok_or_else(|| anyhow!("{} lists no account", self.account_file.display()))?;
+            let a = if operator {
+                file.first_operator()
+            } else {
+                file.first_tenant().or(file.accounts.first())
+            }
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} lists no {}account",
+                    self.account_file.display(),
+                    if operator { "operator " } else { "" }
+                )
+            })?;
             let c = a
                 .credentials
                 .first()

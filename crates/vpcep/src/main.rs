@@ -319,7 +319,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent(a) => {
             raise_nofile_limit();
             // An operator account's keys: --access-key/--secret-key, or the account file.
-            let (ak, sk, _) = cli.conn.credentials()?;
+            let (ak, sk, _) = cli.conn.credentials_of(true)?;
             let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane[0], &ak, &sk);
             cfg.control_planes = a.control_plane;
             cfg.proxy = a.proxy.options();
