@@ -53,6 +53,9 @@ pub struct ServeConfig {
     pub http: vpcep_api::serve::HttpLimits,
     /// `--max-buffered-bytes`: request body bytes all requests together may hold.
     pub max_buffered_bytes: usize,
+    /// The URL clients reach this server at: when set, the first start writes the client
+    /// profiles `default` and `operator` for it (see [`crate::cli::config`]).
+    pub client_profile_endpoint: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -71,6 +74,7 @@ impl Default for ServeConfig {
             tls: None,
             http: vpcep_api::serve::HttpLimits::default(),
             max_buffered_bytes: vpcep_api::auth::DEFAULT_BODY_BUDGET,
+            client_profile_endpoint: None,
         }
     }
 }
@@ -197,6 +201,9 @@ async fn load_accounts(
                 Err(e) => format!(" (could not write {}: {e})", path.display()),
             }
         ));
+        if let Some(endpoint) = &cfg.client_profile_endpoint {
+            text.push_str(&write_client_profiles(endpoint, &file));
+        }
         println!("{text}");
     } else {
         tracing::info!(domain_id = %file.accounts[0].domain_id, file = %path.display(), "using the stored default account");
@@ -207,6 +214,38 @@ async fn load_accounts(
         }
     }
     Ok((file, None))
+}
+
+/// Writes the client profiles for the first start's accounts; answers a line saying where.
+fn write_client_profiles(endpoint: &str, file: &AccountsFile) -> String {
+    use crate::cli::config;
+    let profile = |a: &vpcep_control::accounts::AccountConfig| config::Profile {
+        endpoint: Some(endpoint.to_string()),
+        access_key: a.credentials.first().map(|c| c.access_key.clone()),
+        secret_key: a.credentials.first().map(|c| c.secret_key.clone()),
+        project_id: a.projects.first().cloned(),
+        domain_id: Some(a.domain_id.clone()),
+        ca_cert: None,
+    };
+    let Some(tenant) = file.first_tenant() else {
+        return String::new();
+    };
+    let Some(path) = config::config_path() else {
+        return "\nNo client profile written: no configuration directory (set HOME or VPCEP_CONFIG).".into();
+    };
+    match config::write_first_start_profiles(
+        &path,
+        endpoint,
+        profile(tenant),
+        file.first_operator().map(profile),
+    ) {
+        Ok(names) => format!(
+            "\nThe CLI uses them from any directory: client profiles {} in {} (`vpcep whoami`; `vpcep --profile NAME ...`).",
+            names.join(" and "),
+            path.display()
+        ),
+        Err(e) => format!("\nNo client profile written: {e}"),
+    }
 }
 
 /// The process's Prometheus recorder (installed once; later calls share it).
