@@ -492,6 +492,20 @@ fn two_accounts_build_connect_carry_bytes_and_tear_down_with_the_cli_only() {
         ""
     );
     assert_eq!(user.ok(&["port", "list", "-o", "id"]), "");
+
+    // Request logs: plain text in a file, latencies rounded to the microsecond.
+    let log = server.log();
+    assert!(!log.contains('\u{1b}'), "no ANSI codes in a file");
+    let latencies: Vec<&str> = log
+        .split("latency_ms=")
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert!(latencies.len() > 10, "{log}");
+    for l in latencies {
+        let decimals = l.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 3, "latency_ms={l} is not rounded");
+    }
     server.stop();
 }
 
