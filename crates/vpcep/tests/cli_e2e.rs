@@ -271,6 +271,14 @@ fn two_accounts_build_connect_carry_bytes_and_tear_down_with_the_cli_only() {
     ]);
     let partner_domain = user.ok(&["whoami", "--profile", "partner", "-o", "id"]);
     assert_eq!(partner_domain, PARTNER_DOMAIN);
+    // A reload (SIGHUP) keeps the default accounts beside the file's too.
+    let _ = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status();
+    eventually("the accounts reloaded", || {
+        server.log().contains("accounts reloaded")
+    });
+    assert_eq!(user.ok(&["whoami", "-o", "id"]), owner_domain);
 
     // The provider (profile default) publishes a backend that echoes.
     let backend = TcpListener::bind("127.212.1.10:0").unwrap();
