@@ -1934,6 +1934,122 @@ mod tests {
         assert!(parse_mapping("80:x").is_err());
     }
 
+    /// Every operation of the server's OpenAPI document (but the agent feed and the server's
+    /// own endpoints) has a command.
+    #[test]
+    fn every_api_operation_has_a_command() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: ClientCommand,
+        }
+        let x = "0f8a1c2e-3d4b-5a69-7887-96a5b4c3d2e1";
+        let lines = [
+            "vpc create --cidr 10.0.0.0/16",
+            "vpc list",
+            "vpc show X",
+            "vpc update X --name n",
+            "vpc delete X",
+            "subnet create --vpc-id X --cidr 10.0.1.0/24",
+            "subnet list",
+            "subnet show X",
+            "subnet ips X",
+            "port create --subnet-id X",
+            "port list",
+            "port show X",
+            "port update X --name n",
+            "port delete X",
+            "service create --port-id X --vpc-id X --port 80:80",
+            "service list",
+            "service show X",
+            "service update X --approval false",
+            "service rename X n",
+            "service delete X",
+            "service permissions X",
+            "service permit X d",
+            "service permit X d --description t",
+            "service unpermit X X --by-id",
+            "service permission-describe X X t",
+            "service public",
+            "service describe X",
+            "service add-server-resources X r",
+            "service upgrade X",
+            "endpoint list",
+            "endpoint show X",
+            "endpoint update X --enable-whitelist true",
+            "endpoint delete X",
+            "endpoint policy-set X --document {}",
+            "endpoint policy-delete X",
+            "endpoint routetables X r",
+            "endpoint upgrade X",
+            "connection list X",
+            "connection accept X X",
+            "connection describe X X t",
+            "quota list",
+            "tag add service X k=v",
+            "tag list endpoint",
+            "tag find service",
+            "versions",
+            "versions v1",
+        ];
+        let mut sent: Vec<(String, String)> = lines
+            .iter()
+            .flat_map(|l| {
+                let argv =
+                    std::iter::once("vpcep")
+                        .chain(l.split(' ').map(|w| if w == "X" { x } else { w }));
+                let cli = <Cli as clap::Parser>::try_parse_from(argv)
+                    .unwrap_or_else(|e| panic!("{l}: {e}"));
+                request(&cli.cmd).unwrap_or_else(|e| panic!("{l}: {e}"))
+            })
+            .map(|r| {
+                (
+                    r.method.to_string(),
+                    r.path.split('?').next().unwrap().to_string(),
+                )
+            })
+            .collect();
+        // The commands that look something up first (see `plan`).
+        for (m, p) in [
+            ("PUT", "/v1/{project_id}/vpcs/X/subnets/X"),
+            ("DELETE", "/v1/{project_id}/vpcs/X/subnets/X"),
+            ("POST", "/v1/{project_id}/vpc-endpoints"),
+        ] {
+            sent.push((m.into(), p.replace('X', x)));
+        }
+        let doc = serde_json::to_value(vpcep_api::openapi::document()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if path.starts_with("/agent")
+                || !path.starts_with("/v") && path != "/" && path != "/{version}"
+            {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let method = method.to_uppercase();
+                let segments: Vec<&str> = path.split('/').collect();
+                let covered = sent.iter().any(|(m, p)| {
+                    let got: Vec<&str> = p.split('/').collect();
+                    *m == method
+                        && got.len() == segments.len()
+                        && segments.iter().zip(&got).all(|(want, got)| {
+                            want == got
+                                || (want.starts_with('{')
+                                    && (*want == "{project_id}" && *got == "{project_id}"
+                                        || *want != "{project_id}"))
+                        })
+                });
+                if !covered {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "operations without a command: {missing:#?}"
+        );
+    }
+
     #[test]
     fn call_paths_without_a_leading_slash_get_one() {
         let r = request(&ClientCommand::Call {
