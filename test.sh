@@ -18,6 +18,7 @@ cd "$(dirname "$0")"
 
 ran=()
 skipped=()
+step="the PostgreSQL check"
 summary() {
   local status=$?
   echo
@@ -28,7 +29,7 @@ summary() {
   else
     for s in "${skipped[@]}"; do echo "   skipped: $s"; done
   fi
-  if [ "$status" -eq 0 ]; then echo "== all passed"; else echo "== FAILED (exit $status)"; fi
+  if [ "$status" -eq 0 ]; then echo "== all passed"; else echo "== FAILED in $step (exit $status)"; fi
 }
 trap summary EXIT
 
@@ -44,8 +45,10 @@ elif [ "${VPCEP_REQUIRE_PG:-}" = "1" ]; then
   exit 1
 else
   echo "== NOTE: PostgreSQL not reachable at $pg_host:$pg_port: PostgreSQL tests will be SKIPPED"
+  skipped+=("PostgreSQL tests: nothing listens at $pg_host:$pg_port (VPCEP_TEST_POSTGRES_URL)")
 fi
 
+step="cargo test"
 echo "== cargo test (unit, store conformance, API integration, CLI end to end)"
 log="$(mktemp)"
 set +e
@@ -60,10 +63,12 @@ while IFS= read -r line; do
 done < <(grep -Eo 'SKIPPED.*' "$log" | sort -u)
 rm -f "$log"
 
+step="compat/run.sh"
 echo "== compat suite (official SDK against a fresh server)"
 compat/run.sh
 ran+=("compat/run.sh (official Python SDK)")
 
+step="fuzz/run.sh"
 echo "== fuzz: schemathesis against GET /openapi.json, every request signed"
 fuzz/run.sh
 ran+=("fuzz/run.sh (schemathesis)")
