@@ -64,8 +64,8 @@ type CliResult<T> = Result<T, CliError>;
 #[command(next_help_heading = "Client credentials")]
 pub struct Credentials {
     /// Profile of the client configuration (~/.config/vpcep/config.toml, or $VPCEP_CONFIG) to
-    /// use; default: `default`. The first `vpcep serve` writes `default` (its tenant) and
-    /// `operator`; `vpcep profile set` writes others.
+    /// use; default: `default` (`vpcep agent`: `operator`). The first `vpcep serve` writes
+    /// `default` (its tenant) and `operator`; `vpcep profile set` writes others.
     #[arg(long, env = "VPCEP_PROFILE", global = true)]
     pub profile: Option<String>,
     /// Access key (overrides the profile; needs --secret-key).
