@@ -17,7 +17,7 @@ const PARTNER_PROJECT: &str = "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1";
 const PARTNER_AK: &str = "AKCLIPARTNER00000001";
 const PARTNER_SK: &str = "cli-partner-secret";
 /// The data plane's grant for this test (its own loopback ranges).
-const DATAPLANE_CIDRS: &str = "127.212.0.0/15";
+const DATAPLANE_CIDRS: &str = "127.212.0.0/14";
 
 /// A scratch user: a working directory and a HOME with its own config directory.
 struct User {
@@ -89,13 +89,18 @@ impl User {
     }
 
     fn serve(&self, listen: &str, extra: &[&str]) -> Server {
+        self.serve_with("--with-agent", listen, extra)
+    }
+
+    /// `vpcep serve` with `mode` (`--with-agent` or `--require-agent`).
+    fn serve_with(&self, mode: &str, listen: &str, extra: &[&str]) -> Server {
         let log = self.work.join(format!("serve-{}.log", extra.len()));
         let file = std::fs::File::create(&log).unwrap();
         let child = self
             .command(
                 &self.work,
                 &[
-                    &["serve", "--listen", listen, "--with-agent"][..],
+                    &["serve", "--listen", listen, mode][..],
                     &["--dataplane-cidrs", DATAPLANE_CIDRS],
                     extra,
                 ]
@@ -548,5 +553,68 @@ fn tables_have_a_header_and_json_is_the_answer_unchanged() {
     let quota = user.ok(&["quota", "list", "-o", "id"]);
     assert!(quota.lines().any(|l| l == "endpoint_service"), "{quota}");
     user.ok(&["vpc", "delete", &vpc]);
+    server.stop();
+}
+
+#[test]
+fn the_agent_signs_with_the_operator_profile_the_first_start_wrote() {
+    let user = User::new();
+    let server = user.serve_with("--require-agent", &free_addr(), &[]);
+    let vpc = user.ok(&["vpc", "create", "--cidr", "127.214.0.0/16", "-o", "id"]);
+    let subnet = user.ok(&[
+        "subnet",
+        "create",
+        "--vpc-id",
+        &vpc,
+        "--cidr",
+        "127.214.1.0/24",
+        "-o",
+        "id",
+    ]);
+    let port = user.ok(&["port", "create", "--subnet-id", &subnet, "-o", "id"]);
+    let service = user.ok(&[
+        "service",
+        "create",
+        "--port-id",
+        &port,
+        "--vpc-id",
+        &vpc,
+        "--port",
+        "80:80",
+        "-o",
+        "id",
+    ]);
+    let status = || {
+        let v: serde_json::Value =
+            serde_json::from_str(&user.ok(&["service", "show", &service, "-o", "json"])).unwrap();
+        v["status"].as_str().unwrap_or_default().to_string()
+    };
+    assert_eq!(status(), "creating", "no agent yet");
+    // No keys on the command line: the agent takes the profile `operator`.
+    let log = std::fs::File::create(user.work.join("agent.log")).unwrap();
+    let mut agent = user
+        .command(
+            &user.home,
+            &[
+                "agent",
+                "--control-plane",
+                &server.url,
+                "--agent-id",
+                "cli-e2e",
+                "--dataplane-cidrs",
+                DATAPLANE_CIDRS,
+                "--handover-socket",
+                &user.work.join("agent.sock").display().to_string(),
+            ],
+        )
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    eventually("the service available once the agent reports", || {
+        status() == "available"
+    });
+    let _ = agent.kill();
+    let _ = agent.wait();
     server.stop();
 }
