@@ -1625,14 +1625,15 @@ fn api_error(method: &Method, url: &str, resp: &vpcep_client::RawResponse) -> Cl
         403 => " (the keys' account does not own this project, or lacks permission)",
         _ => "",
     };
+    // The server's words, shown escaped: they may echo what another account wrote.
     CliError {
         code: 1,
-        message: format!(
+        message: output::printable(&format!(
             "{method} {url}: HTTP {}{}{}: {msg}{hint}",
             resp.status,
             if code.is_empty() { "" } else { " " },
             code
-        ),
+        )),
     }
 }
 

@@ -135,6 +135,23 @@ fn cell(v: &Value) -> String {
     }
 }
 
+/// `text` safe for a terminal: control characters (an ANSI escape a tenant put in a
+/// description, a newline that would forge a table row) are shown escaped (`\u{1b}`).
+pub(crate) fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// What to print for an answer (`body` as received; `ids` are what `-o id` prints when the
 /// answer has no body, e.g. the id a delete was given). Empty for nothing.
 pub fn render(output: Output, view: &View, body: &[u8], ids: &[String]) -> String {
@@ -154,7 +171,10 @@ pub fn render(output: Output, view: &View, body: &[u8], ids: &[String]) -> Strin
     let items = resources(view.items, &value);
     match output {
         Output::Id => {
-            let mut out: Vec<String> = items.iter().map(|r| cell(&lookup(r, view.id))).collect();
+            let mut out: Vec<String> = items
+                .iter()
+                .map(|r| printable(&cell(&lookup(r, view.id))))
+                .collect();
             if view.items == Items::Nothing {
                 out = ids.to_vec();
             }
@@ -176,7 +196,7 @@ pub fn render(output: Output, view: &View, body: &[u8], ids: &[String]) -> Strin
                 name.replace('.', "_").to_uppercase()
             }));
             for r in &items {
-                table.add_row(view.columns.iter().map(|c| cell(&lookup(r, c))));
+                table.add_row(view.columns.iter().map(|c| printable(&cell(&lookup(r, c)))));
             }
             let text = table.to_string();
             // The preset pads each line with a leading space; keep tables flush left.
@@ -224,6 +244,29 @@ mod tests {
             render(Output::Json, &SERVICES, body.as_bytes(), &[]),
             format!("{body}\n")
         );
+    }
+
+    /// What another account wrote (an endpoint's description in the owner's connection list)
+    /// cannot drive the reader's terminal or forge rows.
+    #[test]
+    fn control_characters_from_the_api_are_shown_escaped() {
+        let view = View::new(Items::List("connections"), &["id", "description"]).id("description");
+        let body = serde_json::to_vec(&json!({"connections": [
+            {"id": "e", "description": "\u{1b}[2J\u{1b}]0;owned\u{7}\nfake-row  accepted"}
+        ]}))
+        .unwrap();
+        for output in [Output::Table, Output::Id] {
+            let text = render(output, &view, &body, &[]);
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{text}"
+            );
+            assert!(text.contains("\\u{1b}[2J"), "{text}");
+        }
+        assert_eq!(render(Output::Table, &view, &body, &[]).lines().count(), 2);
+        // JSON stays exactly the answer (its strings escape control characters).
+        let json = render(Output::Json, &view, &body, &[]);
+        assert!(!json.contains('\u{1b}'), "{json}");
     }
 
     #[test]
