@@ -186,7 +186,8 @@ async fn request_scope(req: Request, next: Next) -> Response {
         path = %path,
         operation = %op,
         status,
-        latency_ms = latency.as_secs_f64() * 1000.0,
+        // Microsecond precision: 1.166, not 1.1664379999999999.
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
         "request"
     );
     let labels = [

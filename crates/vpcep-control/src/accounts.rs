@@ -193,26 +193,73 @@ impl AccountsFile {
         Ok(())
     }
 
-    /// A new single-account file with random ids and keys (the default account).
+    /// The accounts the first start makes, with random ids and keys: a tenant, `default` (a
+    /// normal account: its services are private until `service permit`), and `operator` (its
+    /// keys run data-plane agents; its services are public). The tenant comes first, so tools
+    /// that take a file's first account act as the tenant.
     pub fn generate_default() -> Self {
         let mut rng = rand::thread_rng();
-        let hex32 = |rng: &mut rand::rngs::ThreadRng| format!("{:032x}", rng.gen::<u128>());
-        let access_key = Alphanumeric
-            .sample_string(&mut rng, 20)
-            .to_ascii_uppercase();
-        AccountsFile {
-            accounts: vec![AccountConfig {
-                domain_id: hex32(&mut rng),
-                domain_name: "default".into(),
-                operator: true,
-                projects: vec![hex32(&mut rng)],
+        let mut account = |name: &str, operator: bool| {
+            let hex32 = format!("{:032x}", rng.gen::<u128>());
+            let project = format!("{:032x}", rng.gen::<u128>());
+            AccountConfig {
+                domain_id: hex32,
+                domain_name: name.into(),
+                operator,
+                projects: vec![project],
                 quotas: Quotas::default(),
                 credentials: vec![Credential {
-                    access_key,
+                    access_key: Alphanumeric
+                        .sample_string(&mut rng, 20)
+                        .to_ascii_uppercase(),
                     secret_key: Alphanumeric.sample_string(&mut rng, 40),
                 }],
-            }],
+            }
+        };
+        AccountsFile {
+            accounts: vec![account("default", false), account("operator", true)],
         }
+    }
+
+    /// The first account that is not an operator (the tenant of a default accounts file).
+    pub fn first_tenant(&self) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| !a.operator)
+    }
+
+    /// The first operator account.
+    pub fn first_operator(&self) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.operator)
+    }
+
+    /// This file (`--accounts`) with the stored default accounts it does not list (by
+    /// `domain_id`) added, so that starting with `--accounts` never locks the first start's
+    /// accounts out; an entry of the file with a default account's `domain_id` replaces it (e.g.
+    /// with no `[[account.credential]]` to revoke its keys). Refused when the result breaks a
+    /// rule of the format (e.g. a default account's project or access key is in the file under
+    /// another domain). Answers the merged file and the domain ids kept from `defaults`.
+    pub fn with_defaults(
+        mut self,
+        defaults: &AccountsFile,
+    ) -> Result<(Self, Vec<String>), AccountsError> {
+        let mut kept = Vec::new();
+        for d in &defaults.accounts {
+            if !self.accounts.iter().any(|a| a.domain_id == d.domain_id) {
+                kept.push(d.domain_id.clone());
+                self.accounts.push(d.clone());
+            }
+        }
+        self.check().map_err(|e| {
+            AccountsError::Invalid(format!(
+                "the default accounts of the first start ({}) stay in force beside the file, and together they break a rule: {e}",
+                defaults
+                    .accounts
+                    .iter()
+                    .map(|a| format!("{} {}", a.domain_name, a.domain_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        Ok((self, kept))
     }
 
     /// The TOML text of this file.
@@ -388,5 +435,58 @@ secret_key = "acme-secret-key-example"
         let f = AccountsFile::generate_default();
         f.check().unwrap();
         assert_eq!(AccountsFile::parse(&f.to_toml()).unwrap(), f);
+    }
+
+    #[test]
+    fn the_first_start_makes_a_tenant_first_and_a_separate_operator() {
+        let f = AccountsFile::generate_default();
+        assert_eq!(f.accounts.len(), 2);
+        assert!(
+            !f.accounts[0].operator,
+            "the first account is a normal tenant"
+        );
+        assert_eq!(f.first_tenant().unwrap().domain_name, "default");
+        let op = f.first_operator().unwrap();
+        assert_ne!(op.domain_id, f.accounts[0].domain_id);
+        assert_ne!(
+            op.credentials[0].access_key,
+            f.accounts[0].credentials[0].access_key
+        );
+        let r = Registry::new(&f);
+        assert_eq!(r.operator_domains(), vec![op.domain_id.clone()]);
+    }
+
+    #[test]
+    fn accounts_file_keeps_the_default_accounts_unless_it_lists_them() {
+        let defaults = AccountsFile::generate_default();
+        let tenant_ak = defaults.accounts[0].credentials[0].access_key.clone();
+        let file = AccountsFile::parse(EXAMPLE).unwrap();
+        let (merged, kept) = file.clone().with_defaults(&defaults).unwrap();
+        assert_eq!(kept.len(), 2);
+        let r = Registry::new(&merged);
+        assert!(r.lookup("AKACMEEXAMPLE0000001").is_some());
+        assert!(
+            r.lookup(&tenant_ak).is_some(),
+            "the default tenant is not locked out"
+        );
+
+        // Listing a default account's domain with no key revokes its keys on purpose.
+        let mut revoking = file.clone();
+        let mut entry = defaults.accounts[0].clone();
+        entry.credentials.clear();
+        revoking.accounts.push(entry);
+        let (merged, kept) = revoking.with_defaults(&defaults).unwrap();
+        assert_eq!(kept, vec![defaults.accounts[1].domain_id.clone()]);
+        assert!(Registry::new(&merged).lookup(&tenant_ak).is_none());
+
+        // A file reusing a default account's key under another domain is refused, saying why.
+        let clash = EXAMPLE.replace("AKACMEEXAMPLE0000001", &tenant_ak);
+        let e = AccountsFile::parse(&clash)
+            .unwrap()
+            .with_defaults(&defaults)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("default accounts of the first start"), "{e}");
+        assert!(e.contains("appears twice"), "{e}");
     }
 }

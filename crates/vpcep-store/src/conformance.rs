@@ -649,6 +649,7 @@ pub async fn transitions_complete_when_due(store: &dyn Store) {
 
 /// The first default account stored wins; later calls get it back.
 pub async fn default_account_first_wins(store: &dyn Store) {
+    assert_eq!(store.stored_default_account().await.unwrap(), None);
     assert_eq!(
         store.default_account("first".into()).await.unwrap(),
         "first"
@@ -656,6 +657,10 @@ pub async fn default_account_first_wins(store: &dyn Store) {
     assert_eq!(
         store.default_account("second".into()).await.unwrap(),
         "first"
+    );
+    assert_eq!(
+        store.stored_default_account().await.unwrap().as_deref(),
+        Some("first")
     );
 }
 

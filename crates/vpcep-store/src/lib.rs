@@ -276,6 +276,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `toml` as the default account unless one is stored already; answers the stored one.
     async fn default_account(&self, toml: String) -> StoreResult<String>;
 
+    /// The stored default account, if one was stored (never stores one).
+    async fn stored_default_account(&self) -> StoreResult<Option<String>>;
+
     /// Inserts a new service with its port claims, tags and usage count in one transaction.
     /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
     /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.

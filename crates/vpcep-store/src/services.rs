@@ -571,6 +571,15 @@ impl SqlStore {
         .await
     }
 
+    pub(crate) async fn svc_stored_default_account(&self) -> StoreResult<Option<String>> {
+        let mut c = self.reader().await?;
+        Ok(
+            query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
+                .fetch_optional(&mut c)
+                .await?,
+        )
+    }
+
     pub(crate) async fn svc_create_service(
         &self,
         service: &EndpointService,

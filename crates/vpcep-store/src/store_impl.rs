@@ -36,6 +36,10 @@ impl Store for SqlStore {
         self.svc_default_account(toml).await
     }
 
+    async fn stored_default_account(&self) -> StoreResult<Option<String>> {
+        self.svc_stored_default_account().await
+    }
+
     async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
         self.svc_create_service(service, quota).await
     }

@@ -13,12 +13,6 @@ use vpcep::server::{self, ServeConfig};
     about = "A self-hostable VPC Endpoint service (Huawei Cloud VPCEP API)"
 )]
 struct Cli {
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "VPCEP_LOG_FORMAT", default_value = "text", global = true)]
-    log_format: String,
-    /// Where and as whom the client commands call.
-    #[command(flatten)]
-    conn: vpcep::cli::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,8 +41,22 @@ struct AgentArgs {
     /// Serve the agent's per-endpoint metrics at GET /metrics on this address (e.g. 127.0.0.1:9480).
     #[arg(long, env = "VPCEP_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// The operator account whose keys the agent uses: --access-key and --secret-key, or
+    /// --profile (default `operator`), or --account-file (its first operator account).
+    #[command(flatten)]
+    creds: vpcep::cli::Credentials,
     #[command(flatten)]
     proxy: ProxyArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+/// Logging options of `serve` and `agent`.
+#[derive(clap::Args)]
+struct LogArgs {
+    /// Log format: `text` (plain when stderr is not a terminal) or `json`.
+    #[arg(long, env = "VPCEP_LOG_FORMAT", default_value = "text")]
+    log_format: String,
 }
 
 /// Data-plane options shared by `serve --with-agent` and `agent`.
@@ -121,7 +129,9 @@ struct ServeArgs {
     /// Region name, used in service names `region.name.id`.
     #[arg(long, env = "VPCEP_REGION", default_value = server::DEFAULT_REGION)]
     region: String,
-    /// Accounts file (TOML). Without it, a default account is created on first start.
+    /// The server's accounts file (TOML): the tenants and operators allowed to call. The
+    /// default accounts of the first start stay in force beside it unless it lists their
+    /// domain_id. Without it, the first start creates a tenant and an operator account.
     #[arg(long, env = "VPCEP_ACCOUNTS")]
     accounts: Option<PathBuf>,
     /// How long `creating` and `deleting` last before the reconciler finishes them (e.g. `2s`).
@@ -165,6 +175,8 @@ struct ServeArgs {
     max_buffered_bytes: usize,
     #[command(flatten)]
     proxy: ProxyArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 /// Default `--max-connections` for an open-file limit of `nofile`: room is left for the
@@ -182,14 +194,31 @@ fn default_max_connections(nofile: u64, with_agent: bool) -> usize {
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VPCEP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// The URL a client on this host reaches `--listen` at (a wildcard address becomes loopback).
+fn client_url(listen: &str, tls: bool) -> Option<String> {
+    let addr: std::net::SocketAddr = listen.parse().ok()?;
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(v) if v.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v) if v.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let scheme = if tls { "https" } else { "http" };
+    Some(format!(
+        "{scheme}://{}",
+        std::net::SocketAddr::new(ip, addr.port())
+    ))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -247,11 +276,19 @@ fn raise_nofile_limit() -> u64 {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    // One line naming what failed (the cause chain), never a backtrace.
+    if let Err(e) = run().await {
+        eprintln!("vpcep: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
     match cli.command {
         Command::Serve(a) => {
+            init_tracing(&a.log.log_format);
             let nofile = raise_nofile_limit();
             let http = vpcep_api::serve::HttpLimits {
                 header_timeout: a.header_timeout,
@@ -272,9 +309,10 @@ async fn main() -> anyhow::Result<()> {
                 require_agent: a.require_agent,
                 proxy: a.proxy.options(),
                 agent_grace: a.agent_grace,
-                tls: a.tls_cert.zip(a.tls_key),
+                tls: a.tls_cert.clone().zip(a.tls_key),
                 http,
                 max_buffered_bytes: a.max_buffered_bytes,
+                client_profile_endpoint: client_url(&a.listen, a.tls_cert.is_some()),
             };
             let mut inherited = None;
             if cfg.with_agent {
@@ -297,7 +335,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => vpcep_api::serve::bind(&a.listen)
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?,
+                    .map_err(|e| {
+                        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                            " (another process listens there: another `vpcep serve`? choose another --listen)"
+                        } else {
+                            ""
+                        };
+                        anyhow::anyhow!("cannot listen on {}: {e}{hint}", a.listen)
+                    })?,
             };
             // Traffic first: the predecessor stops (and releases the database) once this data
             // plane serves its sockets.
@@ -309,21 +354,28 @@ async fn main() -> anyhow::Result<()> {
                 .await
         }
         Command::Client(c) => {
-            // A failed call has printed the API's error body; exit 1 without a backtrace.
-            if let Err(e) = vpcep::cli::run(&cli.conn, c).await {
-                eprintln!("vpcep: {e:#}");
-                std::process::exit(1);
+            if let Err(e) = vpcep::cli::run(c).await {
+                eprintln!("vpcep: {e}");
+                std::process::exit(e.code);
             }
             Ok(())
         }
         Command::Agent(a) => {
+            init_tracing(&a.log.log_format);
             raise_nofile_limit();
-            // An operator account's keys: --access-key/--secret-key, or the account file.
-            let (ak, sk, _) = cli.conn.credentials()?;
-            let mut cfg = vpcep_proxy::AgentConfig::new(&a.control_plane[0], &ak, &sk);
+            // An operator account's keys: flags, the profile, or an account file.
+            let who = a
+                .creds
+                .resolve(Some(&a.control_plane[0]), true)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut cfg = vpcep_proxy::AgentConfig::new(
+                &a.control_plane[0],
+                &who.access_key,
+                &who.secret_key,
+            );
             cfg.control_planes = a.control_plane;
             cfg.proxy = a.proxy.options();
-            cfg.ca_cert_pem = cli.conn.ca_cert_pem()?;
+            cfg.ca_cert_pem = who.ca_cert_pem().map_err(|e| anyhow::anyhow!("{e}"))?;
             if let Some(id) = a.agent_id {
                 cfg.proxy.agent_id = id;
             }
@@ -336,7 +388,9 @@ async fn main() -> anyhow::Result<()> {
             let metrics = match &a.metrics_listen {
                 Some(addr) => {
                     let _ = server::metrics_handle();
-                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
                     let stopped = stop.clone();
                     Some(tokio::spawn(server::serve_metrics(listener, async move {
                         stopped.cancelled().await
@@ -357,7 +411,53 @@ async fn main() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::default_max_connections;
+    use super::{default_max_connections, Cli};
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_help_lists_server_flags_only() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let serve = cmd.find_subcommand_mut("serve").unwrap();
+        let help = serve.render_long_help().to_string();
+        for client in [
+            "--endpoint",
+            "--access-key",
+            "--profile",
+            "--account-file",
+            "--output",
+        ] {
+            assert!(!help.contains(client), "serve --help lists {client}");
+        }
+        assert!(help.contains("--accounts"));
+    }
+
+    #[test]
+    fn every_flag_and_command_has_a_help_text() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            assert!(
+                cmd.get_about().is_some() || path == " vpcep",
+                "{path} has no about"
+            );
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                assert!(
+                    arg.get_help().is_some() || matches!(id, "help" | "version"),
+                    "{path} {id} has no help text"
+                );
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path);
+            }
+        }
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        cmd.build();
+        walk(&cmd, "");
+    }
 
     #[test]
     fn default_max_connections_stays_below_the_open_file_limit() {

@@ -53,6 +53,9 @@ pub struct ServeConfig {
     pub http: vpcep_api::serve::HttpLimits,
     /// `--max-buffered-bytes`: request body bytes all requests together may hold.
     pub max_buffered_bytes: usize,
+    /// The URL clients reach this server at: when set, the first start writes the client
+    /// profiles `default` and `operator` for it (see [`crate::cli::config`]).
+    pub client_profile_endpoint: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -71,6 +74,7 @@ impl Default for ServeConfig {
             tls: None,
             http: vpcep_api::serve::HttpLimits::default(),
             max_buffered_bytes: vpcep_api::auth::DEFAULT_BODY_BUDGET,
+            client_profile_endpoint: None,
         }
     }
 }
@@ -131,12 +135,40 @@ fn default_account_path(database: &str) -> PathBuf {
         .join("default-account.toml")
 }
 
-/// The tenants: the accounts file when given, else the stored default account (made and
-/// printed once on first start).
-async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<AccountsFile> {
+/// The tenants: the accounts file when given (with the stored default accounts it does not
+/// list, see [`AccountsFile::with_defaults`]), else the stored default accounts (made and
+/// printed once on first start). Also answers the stored default accounts, for reloads.
+async fn load_accounts(
+    cfg: &ServeConfig,
+    store: &dyn Store,
+) -> anyhow::Result<(AccountsFile, Option<AccountsFile>)> {
     if let Some(path) = &cfg.accounts {
-        return AccountsFile::load(path)
-            .with_context(|| format!("loading --accounts {}", path.display()));
+        let file = AccountsFile::load(path)
+            .with_context(|| format!("loading --accounts {}", path.display()))?;
+        let stored = store
+            .stored_default_account()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(stored) = stored else {
+            return Ok((file, None));
+        };
+        let defaults =
+            AccountsFile::parse(&stored).context("the stored default account is invalid")?;
+        let (merged, kept) = file.with_defaults(&defaults).with_context(|| {
+            format!(
+                "refusing to start with --accounts {}: fix the file (the default accounts are in {})",
+                path.display(),
+                default_account_path(&cfg.database).display()
+            )
+        })?;
+        if !kept.is_empty() {
+            tracing::info!(
+                file = %path.display(),
+                kept = %kept.join(","),
+                "the default accounts of the first start stay in force beside --accounts (to revoke one, list its domain_id in the file without credentials)"
+            );
+        }
+        return Ok((merged, Some(defaults)));
     }
     let fresh = AccountsFile::generate_default();
     let fresh_toml = fresh.to_toml();
@@ -149,20 +181,30 @@ async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<A
     if stored == fresh_toml {
         let saved = create_private_dir(path.parent().unwrap_or(Path::new(".")))
             .and_then(|_| write_secret_file(&path, &stored));
-        let a = &file.accounts[0];
-        let c = &a.credentials[0];
-        println!(
-            "vpcep: created the default account (shown once)\n  domain_id  = {}\n  project_id = {}\n  access_key = {}\n  secret_key = {}\n\
-             It is stored in the database{}; the file works as --accounts.",
-            a.domain_id,
-            a.projects[0],
-            c.access_key,
-            c.secret_key,
+        let mut text = String::from("vpcep: created the default accounts (keys shown once)\n");
+        for a in &file.accounts {
+            let c = &a.credentials[0];
+            let role = if a.operator {
+                "operator: its keys run data-plane agents; its services are public"
+            } else {
+                "tenant: use it for your resources"
+            };
+            text.push_str(&format!(
+                "  {} ({role})\n    domain_id  = {}\n    project_id = {}\n    access_key = {}\n    secret_key = {}\n",
+                a.domain_name, a.domain_id, a.projects[0], c.access_key, c.secret_key,
+            ));
+        }
+        text.push_str(&format!(
+            "They are stored in the database{}; the file works as --accounts.",
             match saved {
                 Ok(()) => format!(" and in {}", path.display()),
                 Err(e) => format!(" (could not write {}: {e})", path.display()),
             }
-        );
+        ));
+        if let Some(endpoint) = &cfg.client_profile_endpoint {
+            text.push_str(&write_client_profiles(endpoint, &file));
+        }
+        println!("{text}");
     } else {
         tracing::info!(domain_id = %file.accounts[0].domain_id, file = %path.display(), "using the stored default account");
         if path.exists() {
@@ -171,7 +213,39 @@ async fn load_accounts(cfg: &ServeConfig, store: &dyn Store) -> anyhow::Result<A
             }
         }
     }
-    Ok(file)
+    Ok((file, None))
+}
+
+/// Writes the client profiles for the first start's accounts; answers a line saying where.
+fn write_client_profiles(endpoint: &str, file: &AccountsFile) -> String {
+    use crate::cli::config;
+    let profile = |a: &vpcep_control::accounts::AccountConfig| config::Profile {
+        endpoint: Some(endpoint.to_string()),
+        access_key: a.credentials.first().map(|c| c.access_key.clone()),
+        secret_key: a.credentials.first().map(|c| c.secret_key.clone()),
+        project_id: a.projects.first().cloned(),
+        domain_id: Some(a.domain_id.clone()),
+        ca_cert: None,
+    };
+    let Some(tenant) = file.first_tenant() else {
+        return String::new();
+    };
+    let Some(path) = config::config_path() else {
+        return "\nNo client profile written: no configuration directory (set HOME or VPCEP_CONFIG).".into();
+    };
+    match config::write_first_start_profiles(
+        &path,
+        endpoint,
+        profile(tenant),
+        file.first_operator().map(profile),
+    ) {
+        Ok(names) => format!(
+            "\nThe CLI uses them from any directory: client profiles {} in {} (`vpcep whoami`; `vpcep --profile NAME ...`).",
+            names.join(" and "),
+            path.display()
+        ),
+        Err(e) => format!("\nNo client profile written: {e}"),
+    }
 }
 
 /// The process's Prometheus recorder (installed once; later calls share it).
@@ -197,6 +271,9 @@ pub struct ControlPlane {
     in_process_agent: Option<vpcep_proxy::ProxyOptions>,
     /// `--accounts`, reloaded by [`ControlPlane::reload`].
     accounts_file: Option<PathBuf>,
+    /// The stored default accounts kept beside `--accounts` (see
+    /// [`AccountsFile::with_defaults`]), also at each reload.
+    default_accounts: Option<AccountsFile>,
     /// The HTTPS certificate and key, reloaded by [`ControlPlane::reload`].
     tls: Option<Arc<vpcep_api::tls::TlsFiles>>,
     http: vpcep_api::serve::HttpLimits,
@@ -234,7 +311,7 @@ impl ControlPlane {
             Vec::new()
         };
         let policy = AddressPolicy::new(cfg.proxy.dataplane_cidrs.clone(), host);
-        let accounts = load_accounts(cfg, &*store).await?;
+        let (accounts, default_accounts) = load_accounts(cfg, &*store).await?;
         let ctx = Arc::new(Ctx {
             store,
             region: cfg.region.clone(),
@@ -259,6 +336,7 @@ impl ControlPlane {
             rate_limit: cfg.rate_limit,
             in_process_agent: cfg.with_agent.then(|| cfg.proxy.clone()),
             accounts_file: cfg.accounts.clone(),
+            default_accounts,
             tls,
             http: cfg.http,
             max_buffered_bytes: cfg.max_buffered_bytes,
@@ -270,15 +348,20 @@ impl ControlPlane {
     /// says why.
     pub fn reload(&self) {
         match &self.accounts_file {
-            Some(path) => match AccountsFile::load(path) {
-                Ok(file) => {
-                    self.ctx.accounts.replace(&file);
-                    tracing::info!(file = %path.display(), accounts = file.accounts.len(), keys = self.ctx.accounts.key_count(), "accounts reloaded");
+            Some(path) => {
+                match AccountsFile::load(path).and_then(|file| match &self.default_accounts {
+                    Some(d) => file.with_defaults(d).map(|(f, _)| f),
+                    None => Ok(file),
+                }) {
+                    Ok(file) => {
+                        self.ctx.accounts.replace(&file);
+                        tracing::info!(file = %path.display(), accounts = file.accounts.len(), keys = self.ctx.accounts.key_count(), "accounts reloaded");
+                    }
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), error = %e, "accounts not reloaded; the previous accounts stay in force");
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(file = %path.display(), error = %e, "accounts not reloaded; the previous accounts stay in force");
-                }
-            },
+            }
             None => {
                 tracing::info!("no --accounts file: the default account stays (nothing to reload)")
             }

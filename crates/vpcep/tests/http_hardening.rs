@@ -100,7 +100,9 @@ impl Server {
             }
         };
         let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        // A first start writes client profiles: keep them out of the user's configuration.
         let child = cmd
+            .env("VPCEP_CONFIG", dir.path().join("client-config.toml"))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -829,6 +831,7 @@ async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
     let (server, _, ca_path) = start_https("cli", &["--require-agent"]).await;
     let cli = |ca: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_vpcep"));
+        c.args(["call", "GET", "/v1/{project_id}/vpcs", "-o", "json"]);
         c.args([
             "--endpoint",
             &server.url(),
@@ -841,9 +844,7 @@ async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
         if let Some(ca) = ca {
             c.args(["--ca-cert", ca]);
         }
-        c.args(["call", "GET", "/v1/{project_id}/vpcs"])
-            .output()
-            .unwrap()
+        c.output().unwrap()
     };
     let ok = cli(Some(&ca_path));
     assert!(

@@ -210,6 +210,7 @@ async fn a_second_process_cannot_open_the_database_of_a_running_server() {
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(format!("sqlite://{}", db.display()))
         .current_dir(dir.path())
+        .env("VPCEP_CONFIG", dir.path().join("client-config.toml"))
         .output()
         .unwrap();
     assert!(!out.status.success(), "the second server must not start");

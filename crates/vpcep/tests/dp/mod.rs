@@ -367,6 +367,7 @@ impl Child {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vpcep"))
             .args(args)
             .env("VPCEP_LOG", "info,vpcep_proxy=debug")
+            .env("VPCEP_CONFIG", dir.join("client-config.toml"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)

@@ -237,6 +237,7 @@ impl Process {
             .arg(delay)
             .current_dir(cwd)
             .env("VPCEP_LOG", "warn")
+            .env("VPCEP_CONFIG", cwd.join("client-config.toml"))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
