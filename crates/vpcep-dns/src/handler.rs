@@ -19,6 +19,7 @@ use crate::zone::{ns_address, Lookup, Scope, Zone};
 const EDNS_PAYLOAD: u16 = 1232;
 
 /// The request handler of one listening address.
+#[derive(Clone)]
 pub struct Handler {
     pub(crate) zone: Arc<ArcSwap<Zone>>,
     pub(crate) scope: Scope,
@@ -29,6 +30,23 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// Whether answering `request` waits on the upstream (a well-formed question outside the
+    /// zone, with `--dns-upstream`): the UDP loop answers it in a task of its own.
+    pub(crate) fn forwards(&self, request: &Request) -> bool {
+        if self.upstream.is_none()
+            || request.op_code() != OpCode::Query
+            || request.edns().is_some_and(|e| e.version() > 0)
+        {
+            return false;
+        }
+        let Ok(info) = request.request_info() else {
+            return false;
+        };
+        info.query.query_class() == DNSClass::IN
+            && !matches!(info.query.query_type(), RecordType::AXFR | RecordType::IXFR)
+            && !self.zone.load().origin().zone_of(info.query.name())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn send<R: ResponseHandler>(
         &self,

@@ -14,6 +14,7 @@
 
 mod handler;
 pub mod metrics;
+mod udp;
 pub mod zone;
 
 use std::collections::HashMap;
@@ -113,15 +114,20 @@ pub async fn start(
     let metrics = Arc::new(QueryMetrics::new());
     let (udp, tcp) = bind_pair(opts.listen)?;
     let addr = udp[0].local_addr()?;
-    let mut server = ServerFuture::new(Handler {
+    let handler = Arc::new(Handler {
         zone: zone.clone(),
         scope: Scope::All,
         addr: addr.ip(),
         upstream: upstream.clone(),
         metrics: metrics.clone(),
     });
+    let mut server = ServerFuture::new((*handler).clone());
     for s in udp {
-        server.register_socket(tokio::net::UdpSocket::from_std(s)?);
+        tokio::spawn(udp::serve(
+            tokio::net::UdpSocket::from_std(s)?,
+            handler.clone(),
+            cancel.clone(),
+        ));
     }
     server.register_listener(
         tokio::net::TcpListener::from_std(tcp)?,
@@ -331,16 +337,21 @@ impl SplitHorizon {
                 Ok((udp, tcp))
             })
             .await?;
-        let mut server = ServerFuture::new(Handler {
+        let handler = Arc::new(Handler {
             zone: self.zone.clone(),
             scope: Scope::Netns(ns.to_string()),
             addr: listen.ip(),
             upstream: self.upstream.clone(),
             metrics: self.metrics.clone(),
         });
-        server.register_socket(tokio::net::UdpSocket::from_std(udp)?);
+        let mut server = ServerFuture::new((*handler).clone());
         server.register_listener(tokio::net::TcpListener::from_std(tcp)?, self.idle);
         let token = self.cancel.child_token();
+        tokio::spawn(udp::serve(
+            tokio::net::UdpSocket::from_std(udp)?,
+            handler,
+            token.clone(),
+        ));
         let stop = token.clone();
         tokio::spawn(async move {
             stop.cancelled().await;

@@ -500,9 +500,10 @@ async fn refuses_outside_the_zone_and_withstands_odd_queries() {
         let junk: Vec<u8> = (0..n).map(|i| (i * 131 + 7) as u8).collect();
         s.send_to(&junk, server).await.unwrap();
     }
-    s.send_to(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0], server)
+    let r = udp_exchange(server, &[0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])
         .await
-        .unwrap();
+        .expect("FORMERR for a header without its question");
+    assert_eq!((r.id(), r.response_code()), (0x1234, ResponseCode::FormErr));
     let mut q = Message::new();
     q.set_id(10)
         .set_message_type(MessageType::Query)
