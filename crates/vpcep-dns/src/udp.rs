@@ -89,8 +89,19 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
     let socket = Arc::new(socket);
     // The largest datagram: anything longer is cut by the kernel and fails to decode.
     let mut buf = vec![0u8; 65_535];
+    // Registered once: a fresh `cancelled()` per query would lock the token's waiter list
+    // twice per query, shared by every loop.
+    let stop = cancel.cancelled();
+    tokio::pin!(stop);
+    let mut served: u32 = 0;
     loop {
+        // Under a flood `recv_from` is always ready and `stop` never polled: look now and then.
+        served = served.wrapping_add(1);
+        if served.is_multiple_of(1024) && cancel.is_cancelled() {
+            return;
+        }
         let (n, src) = tokio::select! {
+            biased;
             r = socket.recv_from(&mut buf) => match r {
                 Ok(r) => r,
                 Err(e) => {
@@ -98,7 +109,7 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
                     continue;
                 }
             },
-            _ = cancel.cancelled() => return,
+            _ = &mut stop => return,
         };
         if src.port() == 0 {
             continue;
