@@ -123,11 +123,12 @@ pub async fn start(
     });
     let mut server = ServerFuture::new((*handler).clone());
     for s in udp {
-        tokio::spawn(udp::serve(
-            tokio::net::UdpSocket::from_std(s)?,
+        udp::spawn(
+            s,
             handler.clone(),
             cancel.clone(),
-        ));
+            tokio::runtime::Handle::current(),
+        )?;
     }
     server.register_listener(
         tokio::net::TcpListener::from_std(tcp)?,
@@ -347,11 +348,12 @@ impl SplitHorizon {
         let mut server = ServerFuture::new((*handler).clone());
         server.register_listener(tokio::net::TcpListener::from_std(tcp)?, self.idle);
         let token = self.cancel.child_token();
-        tokio::spawn(udp::serve(
-            tokio::net::UdpSocket::from_std(udp)?,
+        udp::spawn(
+            udp,
             handler,
             token.clone(),
-        ));
+            tokio::runtime::Handle::current(),
+        )?;
         let stop = token.clone();
         tokio::spawn(async move {
             stop.cancelled().await;

@@ -1,7 +1,9 @@
-//! The UDP receive loop: one per socket, answering each query inline (no task per query; only
-//! queries forwarded upstream, which wait on the network, get a task). Decoding, encoding and
-//! truncation are hickory's (`MessageRequest`, `MessageResponse::destructive_emit`), and the
-//! answers come from the same [`Handler`] as over TCP.
+//! The UDP receive loops: one OS thread per socket, blocked in `recvfrom` like classic
+//! authoritative servers, answering each query inline (no task, no reactor round trip per
+//! query); only queries forwarded upstream, which wait on the network, go to a tokio task.
+//! Decoding, encoding and truncation are hickory's (`MessageRequest`,
+//! `MessageResponse::destructive_emit`), and the answers come from the same [`Handler`] as over
+//! TCP.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,7 +15,8 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use hickory_proto::xfer::Protocol;
 use hickory_server::authority::{MessageRequest, MessageResponse};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::Handler;
@@ -68,48 +71,68 @@ impl ResponseHandler for Reply {
                 h.into()
             }
         };
-        send(&self.socket, &buf, self.dst).await?;
+        send(&self.socket, &buf, self.dst)?;
         Ok(info)
     }
 }
 
-/// Sends without waiting when the socket has room (the usual case), else waits for it.
-async fn send(socket: &UdpSocket, buf: &[u8], dst: SocketAddr) -> io::Result<()> {
-    match socket.try_send_to(buf, dst) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-            socket.send_to(buf, dst).await.map(|_| ())
-        }
-        Err(e) => Err(e),
-    }
+/// Sends on the (blocking) socket: a UDP send waits only for room in the socket buffer.
+fn send(socket: &UdpSocket, buf: &[u8], dst: SocketAddr) -> io::Result<()> {
+    socket.send_to(buf, dst).map(|_| ())
 }
 
-/// Answers queries arriving on `socket` until `cancel`.
-pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: CancellationToken) {
-    let socket = Arc::new(socket);
+/// How often a loop with nothing to read looks whether it must stop.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Answers queries arriving on `socket` on a thread of its own until `cancel`; forwarded
+/// queries run on `runtime`.
+pub(crate) fn spawn(
+    socket: UdpSocket,
+    handler: Arc<Handler>,
+    cancel: CancellationToken,
+    runtime: tokio::runtime::Handle,
+) -> io::Result<()> {
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STOP_CHECK))?;
+    std::thread::Builder::new()
+        .name("dns-udp".into())
+        .spawn(move || serve(Arc::new(socket), handler, cancel, runtime))?;
+    Ok(())
+}
+
+fn serve(
+    socket: Arc<UdpSocket>,
+    handler: Arc<Handler>,
+    cancel: CancellationToken,
+    runtime: tokio::runtime::Handle,
+) {
     // The largest datagram: anything longer is cut by the kernel and fails to decode.
     let mut buf = vec![0u8; 65_535];
-    // Registered once: a fresh `cancelled()` per query would lock the token's waiter list
-    // twice per query, shared by every loop.
-    let stop = cancel.cancelled();
-    tokio::pin!(stop);
     let mut served: u32 = 0;
     loop {
-        // Under a flood `recv_from` is always ready and `stop` never polled: look now and then.
+        // Under a flood the read never times out: look now and then (the check locks).
         served = served.wrapping_add(1);
         if served.is_multiple_of(1024) && cancel.is_cancelled() {
             return;
         }
-        let (n, src) = tokio::select! {
-            biased;
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!(error = %e, "DNS UDP receive failed");
-                    continue;
+        let (n, src) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if cancel.is_cancelled() {
+                    return;
                 }
-            },
-            _ = &mut stop => return,
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "DNS UDP receive failed");
+                continue;
+            }
         };
         if src.port() == 0 {
             continue;
@@ -118,7 +141,7 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
         let message = match MessageRequest::from_bytes(bytes) {
             Ok(m) => m,
             Err(_) => {
-                form_error(&socket, bytes, src, &handler).await;
+                form_error(&socket, bytes, src, &handler);
                 continue;
             }
         };
@@ -133,18 +156,19 @@ pub(crate) async fn serve(socket: UdpSocket, handler: Arc<Handler>, cancel: Canc
         };
         if handler.forwards(&request) {
             let handler = handler.clone();
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 handler.handle_request(&request, reply).await;
             });
         } else {
-            handler.handle_request(&request, reply).await;
+            // Nothing on this path waits (the zone is in memory, the send is blocking).
+            futures::executor::block_on(handler.handle_request(&request, reply));
         }
     }
 }
 
 /// A message whose header decodes but whose body does not: FORMERR (as hickory's own server
 /// does); anything shorter than a header, or a response, is dropped.
-async fn form_error(socket: &UdpSocket, bytes: &[u8], src: SocketAddr, handler: &Handler) {
+fn form_error(socket: &UdpSocket, bytes: &[u8], src: SocketAddr, handler: &Handler) {
     let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
         return;
     };
@@ -156,6 +180,6 @@ async fn form_error(socket: &UdpSocket, bytes: &[u8], src: SocketAddr, handler: 
     let mut buf = Vec::with_capacity(12);
     if h.emit(&mut BinEncoder::new(&mut buf)).is_ok() {
         handler.metrics.count(None, ResponseCode::FormErr);
-        let _ = send(socket, &buf, src).await;
+        let _ = send(socket, &buf, src);
     }
 }
