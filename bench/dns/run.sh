@@ -4,7 +4,7 @@
 # every name in turn) for DURATION seconds (default 10). Prints both rates, the ratio and
 # whether it meets the target (vpcep >= 1.0x nsd). Installs nsd, dnsperf and dig when missing
 # (apt-get, as root). Both servers get the same cores: vpcep one UDP socket per core
-# (SO_REUSEPORT), nsd `server-count` = cores.
+# (SO_REUSEPORT), nsd `server-count` = cores. PERF=1 also profiles the vpcep server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -135,6 +135,10 @@ measure() {
     echo "$qps"
 }
 echo "== dnsperf: $DURATION s each, $CLIENTS clients, $CORES threads, $NAMES names, A over UDP"
+if [ -n "${PERF:-}" ]; then
+    # PERF=1: a CPU profile of the vpcep server during its run (perf report -i target/dns-perf.data).
+    perf record -F 999 -g -p "$SERVE_PID" -o "$ROOT/target/dns-perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+fi
 V=$(measure "$DNS" vpcep)
 N=$(measure "$NSD" nsd)
 python3 - "$V" "$N" <<'PY'

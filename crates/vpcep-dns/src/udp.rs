@@ -1,13 +1,15 @@
-//! The UDP receive loops: one OS thread per socket, blocked in `recvfrom` like classic
-//! authoritative servers, answering each query inline (no task, no reactor round trip per
-//! query); only queries forwarded upstream, which wait on the network, go to a tokio task.
+//! The UDP receive loops: one OS thread per socket, blocked in `recvmmsg` like classic
+//! authoritative servers, answering each batch of queries inline and sending the answers with
+//! one `sendmmsg` (no task, no reactor round trip per query); only queries forwarded upstream,
+//! which wait on the network, go to a tokio task.
 //! Decoding, encoding and truncation are hickory's (`MessageRequest`,
 //! `MessageResponse::destructive_emit`), and the answers come from the same [`Handler`] as over
 //! TCP.
 
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 
 use hickory_proto::op::{Header, MessageType, ResponseCode};
 use hickory_proto::rr::Record;
@@ -15,6 +17,10 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, B
 use hickory_proto::xfer::Protocol;
 use hickory_server::authority::{MessageRequest, MessageResponse};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+};
 use std::net::UdpSocket;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -24,11 +30,22 @@ use crate::handler::Handler;
 /// Largest UDP answer without EDNS (RFC 1035).
 const PLAIN_UDP: u16 = 512;
 
-/// Sends one answer to `dst` on `socket`, at most the size the client can take (its EDNS
-/// payload size, else 512 bytes; hickory truncates and sets TC beyond it).
+/// Encoded answers waiting for the batch's `sendmmsg`, with their destinations.
+type Outbox = Arc<Mutex<Vec<(Vec<u8>, SocketAddr)>>>;
+
+/// Where answers go: straight out (forwarded queries, answered later by a task), or into the
+/// batch the receive loop sends with one `sendmmsg`.
+#[derive(Clone)]
+enum Sink {
+    Direct(Arc<UdpSocket>),
+    Batch(Outbox),
+}
+
+/// Sends one answer to `dst`, at most the size the client can take (its EDNS payload size,
+/// else 512 bytes; hickory truncates and sets TC beyond it).
 #[derive(Clone)]
 struct Reply {
-    socket: Arc<UdpSocket>,
+    sink: Sink,
     dst: SocketAddr,
 }
 
@@ -71,7 +88,13 @@ impl ResponseHandler for Reply {
                 h.into()
             }
         };
-        send(&self.socket, &buf, self.dst)?;
+        match &self.sink {
+            Sink::Direct(socket) => send(socket, &buf, self.dst)?,
+            Sink::Batch(out) => out
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((buf, self.dst)),
+        }
         Ok(info)
     }
 }
@@ -100,70 +123,128 @@ pub(crate) fn spawn(
     Ok(())
 }
 
+/// Datagrams taken (and answers sent) per system call.
+const BATCH: usize = 32;
+/// Longest query read; longer datagrams are cut and fail to decode (FORMERR or dropped).
+const MAX_QUERY: usize = 4096;
+
 fn serve(
     socket: Arc<UdpSocket>,
     handler: Arc<Handler>,
     cancel: CancellationToken,
     runtime: tokio::runtime::Handle,
 ) {
-    // The largest datagram: anything longer is cut by the kernel and fails to decode.
-    let mut buf = vec![0u8; 65_535];
-    let mut served: u32 = 0;
+    let fd = socket.as_raw_fd();
+    let mut bufs = vec![[0u8; MAX_QUERY]; BATCH];
+    let mut rx = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut tx = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let outbox: Outbox = Arc::new(Mutex::new(Vec::with_capacity(BATCH)));
+    let mut batches: u32 = 0;
     loop {
         // Under a flood the read never times out: look now and then (the check locks).
-        served = served.wrapping_add(1);
-        if served.is_multiple_of(1024) && cancel.is_cancelled() {
+        batches = batches.wrapping_add(1);
+        if batches.is_multiple_of(256) && cancel.is_cancelled() {
             return;
         }
-        let (n, src) = match socket.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if cancel.is_cancelled() {
-                    return;
+        let got: Vec<(usize, Option<SocketAddr>)> = {
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(&mut b[..])])
+                .collect();
+            match recvmmsg(fd, &mut rx, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
+                Ok(res) => res
+                    .map(|m| (m.bytes, m.address.and_then(|a| std_addr(&a))))
+                    .collect(),
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "DNS UDP receive failed");
-                continue;
+                Err(e) => {
+                    tracing::debug!(error = %e, "DNS UDP receive failed");
+                    continue;
+                }
             }
         };
-        if src.port() == 0 {
+        for (i, (n, src)) in got.into_iter().enumerate() {
+            let Some(src) = src.filter(|s| s.port() != 0) else {
+                continue;
+            };
+            let bytes = &bufs[i][..n.min(MAX_QUERY)];
+            answer(bytes, src, &socket, &outbox, &handler, &runtime);
+        }
+        let out = std::mem::take(&mut *outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        if out.is_empty() {
             continue;
         }
-        let bytes = &buf[..n];
-        let message = match MessageRequest::from_bytes(bytes) {
-            Ok(m) => m,
-            Err(_) => {
-                form_error(&socket, bytes, src, &handler);
-                continue;
-            }
-        };
-        // Never answer answers (reflection loops).
-        if message.message_type() == MessageType::Response {
-            continue;
-        }
-        let request = Request::new(message, src, Protocol::Udp);
-        let reply = Reply {
-            socket: socket.clone(),
-            dst: src,
-        };
-        if handler.forwards(&request) {
-            let handler = handler.clone();
-            runtime.spawn(async move {
-                handler.handle_request(&request, reply).await;
-            });
-        } else {
-            // Nothing on this path waits (the zone is in memory, the send is blocking).
-            futures::executor::block_on(handler.handle_request(&request, reply));
+        let slices: Vec<[IoSlice<'_>; 1]> = out.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
+        let addrs: Vec<Option<SockaddrStorage>> = out
+            .iter()
+            .map(|(_, a)| Some(SockaddrStorage::from(*a)))
+            .collect();
+        let sent = sendmmsg(
+            fd,
+            &mut tx,
+            &slices,
+            &addrs,
+            [] as [ControlMessage<'_>; 0],
+            MsgFlags::empty(),
+        )
+        .map(|r| r.count())
+        .unwrap_or(0);
+        // What one call did not send goes one by one.
+        for (buf, dst) in out.iter().skip(sent) {
+            let _ = send(&socket, buf, *dst);
         }
     }
+}
+
+/// Answers one datagram: into the batch, or from a task when it is forwarded upstream.
+fn answer(
+    bytes: &[u8],
+    src: SocketAddr,
+    socket: &Arc<UdpSocket>,
+    outbox: &Outbox,
+    handler: &Arc<Handler>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let message = match MessageRequest::from_bytes(bytes) {
+        Ok(m) => m,
+        Err(_) => {
+            form_error(socket, bytes, src, handler);
+            return;
+        }
+    };
+    // Never answer answers (reflection loops).
+    if message.message_type() == MessageType::Response {
+        return;
+    }
+    let request = Request::new(message, src, Protocol::Udp);
+    if handler.forwards(&request) {
+        let handler = handler.clone();
+        let reply = Reply {
+            sink: Sink::Direct(socket.clone()),
+            dst: src,
+        };
+        runtime.spawn(async move {
+            handler.handle_request(&request, reply).await;
+        });
+    } else {
+        let reply = Reply {
+            sink: Sink::Batch(outbox.clone()),
+            dst: src,
+        };
+        // Nothing on this path waits (the zone is in memory, the answer goes to the batch).
+        futures::executor::block_on(handler.handle_request(&request, reply));
+    }
+}
+
+fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
 /// A message whose header decodes but whose body does not: FORMERR (as hickory's own server

@@ -81,6 +81,7 @@ pub enum Scope {
 pub struct Zone {
     origin: LowerName,
     ns_name: Name,
+    ns_lower: LowerName,
     soa: Record,
     ns: Record,
     all: View,
@@ -172,6 +173,7 @@ impl Zone {
         }
         Ok(Zone {
             origin,
+            ns_lower: LowerName::new(&ns_name),
             ns_name,
             soa,
             ns,
@@ -222,7 +224,7 @@ impl Zone {
                 _ => Lookup::NoData,
             };
         }
-        if *name == LowerName::new(&self.ns_name) {
+        if *name == self.ns_lower {
             return Lookup::NameServer;
         }
         match self.view(scope).names.get(name) {
