@@ -23,6 +23,7 @@ mod claims;
 pub mod conformance;
 mod conn;
 mod dataplane;
+mod dns;
 mod endpoints;
 mod guard;
 mod inventory;
@@ -267,6 +268,32 @@ pub struct TaggedResource {
     pub tags: Vec<Tag>,
 }
 
+/// One endpoint private DNS answers for (see [`Store::dns_records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEntry {
+    /// Endpoint id.
+    pub endpoint_id: String,
+    /// The consumer VPC the endpoint lives in.
+    pub vpc_id: String,
+    /// That VPC's network namespace (the inventory's `netns`), if any.
+    pub netns: Option<String>,
+    /// The endpoint's IPv4 address (`ip`).
+    pub ip: String,
+    /// The endpoint's IPv6 address (`ipv6_address`), if any.
+    pub ipv6: Option<String>,
+    /// The endpoint's `dns_names`, as stored.
+    pub names: Vec<String>,
+}
+
+/// Everything private DNS serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsRecords {
+    /// Endpoints whose names resolve.
+    pub entries: Vec<DnsEntry>,
+    /// Every network namespace some VPC lives in (each gets its own view).
+    pub namespaces: Vec<String>,
+}
+
 /// The storage behind the control plane. Implementations must pass [`conformance`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -488,6 +515,12 @@ pub trait Store: Send + Sync + 'static {
     /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
     /// waiting for them. Answers how many resources now hold their address.
     async fn settle_claims(&self, limit: u32) -> StoreResult<u64>;
+    /// A value that changes whenever any endpoint is created, changed or removed (cheap: private
+    /// DNS polls it and reads [`Store::dns_records`] only when it moves).
+    async fn dns_fingerprint(&self) -> StoreResult<(i64, i64, i64)>;
+    /// What private DNS answers: accepted interface endpoints with `enable_dns`, an address
+    /// their VPC holds, and their names; plus the namespaces VPCs live in.
+    async fn dns_records(&self) -> StoreResult<DnsRecords>;
     /// The current version of the data plane's desired state.
     async fn dataplane_version(&self) -> StoreResult<u64>;
     /// The data plane's desired state: every endpoint agents must serve, with its version.

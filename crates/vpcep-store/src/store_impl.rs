@@ -337,6 +337,14 @@ impl Store for SqlStore {
         self.claims_settle(limit).await
     }
 
+    async fn dns_fingerprint(&self) -> StoreResult<(i64, i64, i64)> {
+        self.dns_fingerprint_of().await
+    }
+
+    async fn dns_records(&self) -> StoreResult<crate::DnsRecords> {
+        self.dns_records_of().await
+    }
+
     async fn dataplane_version(&self) -> StoreResult<u64> {
         self.dp_version().await
     }

@@ -174,9 +174,49 @@ struct ServeArgs {
     #[arg(long, env = "VPCEP_MAX_BUFFERED_BYTES", default_value_t = vpcep_api::auth::DEFAULT_BODY_BUDGET)]
     max_buffered_bytes: usize,
     #[command(flatten)]
+    dns: Box<DnsArgs>,
+    #[command(flatten)]
     proxy: ProxyArgs,
     #[command(flatten)]
     log: LogArgs,
+}
+
+/// Private DNS options of `serve`.
+#[derive(clap::Args)]
+struct DnsArgs {
+    /// Answer the endpoint zone `vpcep.<region>.internal` by DNS on this address (UDP and TCP,
+    /// e.g. 127.0.0.1:5353); off by default.
+    #[arg(long, env = "VPCEP_DNS_LISTEN")]
+    dns_listen: Option<std::net::SocketAddr>,
+    /// Forward names outside the zone to this DNS server (e.g. 10.0.0.2:53); without it they
+    /// are REFUSED.
+    #[arg(long, env = "VPCEP_DNS_UPSTREAM", requires = "dns_listen")]
+    dns_upstream: Option<std::net::SocketAddr>,
+    /// With --with-agent: the address of the resolver inside each VPC's network namespace,
+    /// answering only that VPC's endpoints (`off`: none).
+    #[arg(long, env = "VPCEP_DNS_VPC_LISTEN", default_value = "127.0.0.53:53")]
+    dns_vpc_listen: String,
+}
+
+impl DnsArgs {
+    /// The DNS server's options (`None`: no --dns-listen).
+    fn options(&self) -> anyhow::Result<Option<vpcep_dns::DnsOptions>> {
+        let Some(listen) = self.dns_listen else {
+            return Ok(None);
+        };
+        let vpc_listen = match self.dns_vpc_listen.as_str() {
+            "off" | "" => None,
+            v => Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("--dns-vpc-listen {v:?}: {e}"))?,
+            ),
+        };
+        Ok(Some(vpcep_dns::DnsOptions {
+            upstream: self.dns_upstream,
+            vpc_listen,
+            ..vpcep_dns::DnsOptions::new(listen)
+        }))
+    }
 }
 
 /// Default `--max-connections` for an open-file limit of `nofile`: room is left for the
@@ -192,8 +232,11 @@ fn default_max_connections(nofile: u64, with_agent: bool) -> usize {
 }
 
 fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VPCEP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VPCEP_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn",
+        )
+    });
     use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -313,6 +356,7 @@ async fn run() -> anyhow::Result<()> {
                 http,
                 max_buffered_bytes: a.max_buffered_bytes,
                 client_profile_endpoint: client_url(&a.listen, a.tls_cert.is_some()),
+                dns: a.dns.options()?,
             };
             let mut inherited = None;
             if cfg.with_agent {

@@ -56,6 +56,8 @@ pub struct ServeConfig {
     /// The URL clients reach this server at: when set, the first start writes the client
     /// profiles `default` and `operator` for it (see [`crate::cli::config`]).
     pub client_profile_endpoint: Option<String>,
+    /// `--dns-listen` and friends: private DNS for endpoint names (off when `None`).
+    pub dns: Option<vpcep_dns::DnsOptions>,
 }
 
 impl Default for ServeConfig {
@@ -75,6 +77,7 @@ impl Default for ServeConfig {
             http: vpcep_api::serve::HttpLimits::default(),
             max_buffered_bytes: vpcep_api::auth::DEFAULT_BODY_BUDGET,
             client_profile_endpoint: None,
+            dns: None,
         }
     }
 }
@@ -278,6 +281,8 @@ pub struct ControlPlane {
     tls: Option<Arc<vpcep_api::tls::TlsFiles>>,
     http: vpcep_api::serve::HttpLimits,
     max_buffered_bytes: usize,
+    /// Private DNS (split-horizon resolvers only with the in-process data plane).
+    dns: Option<vpcep_dns::DnsOptions>,
 }
 
 impl ControlPlane {
@@ -340,6 +345,12 @@ impl ControlPlane {
             tls,
             http: cfg.http,
             max_buffered_bytes: cfg.max_buffered_bytes,
+            dns: cfg.dns.clone().map(|mut d| {
+                if !cfg.with_agent {
+                    d.vpc_listen = None;
+                }
+                d
+            }),
         })
     }
 
@@ -444,6 +455,19 @@ impl ControlPlane {
                 None => shutdown.await,
             }
         };
+        let dns = match &self.dns {
+            Some(opts) => Some(
+                vpcep_dns::start(
+                    self.ctx.store.clone(),
+                    &self.ctx.region,
+                    opts.clone(),
+                    cancel.clone(),
+                )
+                .await
+                .with_context(|| format!("private DNS on {}", opts.listen))?,
+            ),
+            None => None,
+        };
         let app = vpcep_api::router(state);
         tracing::info!(
             addr = %listener.local_addr()?,
@@ -460,6 +484,9 @@ impl ControlPlane {
         reloader.abort();
         cancel.cancel();
         let _ = reconciler.await;
+        if let Some(dns) = dns {
+            dns.stopped().await;
+        }
         // No request, reconciler pass or agent poll uses the store any more; the in-process data
         // plane may still drain its connections.
         plane.ctx.store.close().await;

@@ -135,6 +135,8 @@ pub struct PlaneOptions {
     pub inventory: Option<String>,
     /// `--dataplane-cidrs` ([`DATAPLANE_CIDRS`] unless said).
     pub dataplane_cidrs: Option<String>,
+    /// `--dns-listen` and friends (private DNS off unless said).
+    pub dns: Option<vpcep_dns::DnsOptions>,
 }
 
 impl Default for PlaneOptions {
@@ -145,6 +147,7 @@ impl Default for PlaneOptions {
             require_agent: false,
             inventory: None,
             dataplane_cidrs: None,
+            dns: None,
         }
     }
 }
@@ -196,6 +199,7 @@ impl Plane {
                 .expect("valid --dataplane-cidrs"),
                 ..proxy_options()
             },
+            dns: opts.dns,
             ..ServeConfig::default()
         };
         let (stop, task, base_url) = serve(&cfg).await;
@@ -280,10 +284,19 @@ impl Plane {
     /// (`--require-agent`, no data plane of its own), serving at the returned URL until the
     /// returned token fires.
     pub async fn second_node(&self) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
+        self.second_node_with_dns(None).await
+    }
+
+    /// Like [`Plane::second_node`], with its own private DNS server (`dns`).
+    pub async fn second_node_with_dns(
+        &self,
+        dns: Option<vpcep_dns::DnsOptions>,
+    ) -> (String, CancellationToken, JoinHandle<anyhow::Result<()>>) {
         let cfg = ServeConfig {
             with_agent: false,
             require_agent: true,
             inventory: None,
+            dns,
             ..self.cfg.clone()
         };
         let (stop, task, base_url) = serve(&cfg).await;
