@@ -14,7 +14,6 @@
 mod dp;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use dp::*;
@@ -22,45 +21,6 @@ use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use vpcep_proxy::netns::NetnsPool;
-
-/// Deletes the namespaces it holds (with their interfaces) when dropped, also on panic.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Adds namespace `ns` (held by `guard`) with loopback up carrying `addrs` (host addresses,
-/// /32: only they are local), so that sockets in it can bind and reach those addresses.
-fn namespace(guard: &mut Namespaces, ns: &str, addrs: &[&str]) -> Result<(), String> {
-    ip(&["netns", "add", ns])?;
-    guard.0.push(ns.to_string());
-    ip(&["-n", ns, "link", "set", "lo", "up"])?;
-    for a in addrs {
-        ip(&["-n", ns, "addr", "add", &format!("{a}/32"), "dev", "lo"])?;
-    }
-    Ok(())
-}
 
 /// Connects from `src` inside namespace `ns` to `dst`.
 async fn connect_in(

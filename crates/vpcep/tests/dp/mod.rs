@@ -922,3 +922,44 @@ pub async fn closed_within(s: &mut TcpStream, t: Duration) -> Result<(), String>
 pub fn sa(ip: &str, port: u16) -> SocketAddr {
     SocketAddr::new(ip.parse().expect("ip"), port)
 }
+
+/// Deletes the namespaces it holds (with their interfaces) when dropped, also on panic.
+pub struct Namespaces(pub Vec<String>);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", n])
+                .output();
+        }
+    }
+}
+
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Adds namespace `ns` (held by `guard`) with loopback up carrying `addrs` (host addresses,
+/// /32: only they are local), so that sockets in it can bind and reach those addresses.
+pub fn namespace(guard: &mut Namespaces, ns: &str, addrs: &[&str]) -> Result<(), String> {
+    ip(&["netns", "add", ns])?;
+    guard.0.push(ns.to_string());
+    ip(&["-n", ns, "link", "set", "lo", "up"])?;
+    for a in addrs {
+        ip(&["-n", ns, "addr", "add", &format!("{a}/32"), "dev", "lo"])?;
+    }
+    Ok(())
+}
