@@ -415,13 +415,7 @@ async fn refuses_outside_the_zone_and_withstands_odd_queries() {
     if !have_dig() {
         return;
     }
-    let port = free_dns_port();
-    let plane = Plane::start(PlaneOptions {
-        dns: Some(dns_options(port, None)),
-        ..PlaneOptions::default()
-    })
-    .await;
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let (plane, server) = dns_plane().await;
     let (svc, _backend) = plane.api.published("127.44", false).await;
     let (vpc, subnet) = plane
         .api
@@ -549,13 +543,7 @@ async fn tenants_cannot_point_names_at_other_tenants_or_inject_names() {
     if !have_dig() {
         return;
     }
-    let port = free_dns_port();
-    let plane = Plane::start(PlaneOptions {
-        dns: Some(dns_options(port, None)),
-        ..PlaneOptions::default()
-    })
-    .await;
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let (plane, server) = dns_plane().await;
     // The victim (the main tenant): an endpoint at 127.47.0.5 in the host's address space.
     let victim = &plane.api;
     let (svc, _backend) = victim.published("127.46", false).await;
@@ -826,4 +814,15 @@ fn counted(text: &str, pairs: &[(&str, &str)]) {
             "no {t}/{rcode} in\n{text}"
         );
     }
+}
+
+/// A control plane with DNS on a free port of 127.0.0.1 (no upstream), and that address.
+async fn dns_plane() -> (Plane, SocketAddr) {
+    let port = free_dns_port();
+    let plane = Plane::start(PlaneOptions {
+        dns: Some(dns_options(port, None)),
+        ..PlaneOptions::default()
+    })
+    .await;
+    (plane, SocketAddr::from(([127, 0, 0, 1], port)))
 }
