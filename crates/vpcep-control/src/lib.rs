@@ -21,12 +21,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::{ApiError, ErrorCode};
-use vpcep_store::{Store, StoreError};
+use vpcep_store::{SqlStore, StoreError};
 
 /// Everything a use case needs; one per process, shared.
 pub struct Ctx {
     /// The storage.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<SqlStore>,
     /// Region name used in service names.
     pub region: String,
     /// Tenants.

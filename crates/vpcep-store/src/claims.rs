@@ -163,10 +163,10 @@ fn stored_ip(s: &str) -> StoreResult<Ipv4Addr> {
 }
 
 impl SqlStore {
-    /// Settles the resources that do not hold their address: those never evaluated (stored
-    /// before claims existed) get their space and try to claim; those waiting for an address
-    /// whose claim is gone take it, oldest first. Answers how many now hold their address.
-    pub(crate) async fn claims_settle(&self, limit: u32) -> StoreResult<u64> {
+    /// Settles address claims (see the `claims` module): resources stored before claims
+    /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
+    /// waiting for them. Answers how many resources now hold their address.
+    pub async fn settle_claims(&self, limit: u32) -> StoreResult<u64> {
         // Most passes find nothing to do: look with a reader before taking the writer.
         let pending: i64 = {
             let mut r = self.reader().await?;

@@ -5,7 +5,7 @@
 //! PostgreSQL database named by `VPCEP_TEST_POSTGRES_URL` (default
 //! `postgres://root@127.0.0.1:5432/test`).
 
-use crate::{open, ServiceFilter, ServiceLookup, ServiceScope, Store, StoreError, StoreOptions};
+use crate::{open, ServiceFilter, ServiceLookup, ServiceScope, SqlStore, StoreError, StoreOptions};
 use crate::{PermissionChange, USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::sync::Arc;
@@ -95,12 +95,12 @@ impl TestDb {
     }
 
     /// Opens the store on this database.
-    pub async fn store(&self) -> Arc<dyn Store> {
+    pub async fn store(&self) -> Arc<SqlStore> {
         self.store_with(StoreOptions::default()).await
     }
 
     /// Opens the store on this database with `opts`.
-    pub async fn store_with(&self, opts: StoreOptions) -> Arc<dyn Store> {
+    pub async fn store_with(&self, opts: StoreOptions) -> Arc<SqlStore> {
         open(&self.url, opts).await.expect("open store")
     }
 
@@ -179,7 +179,7 @@ pub fn sample_subnet(vpc: &Vpc, cidr: &str) -> Subnet {
 /// Creates a VPC with `cidr`, a subnet on its first /24 (or the whole VPC when smaller), and a
 /// port of `device_owner` in it.
 pub async fn make_backend_with(
-    store: &dyn Store,
+    store: &SqlStore,
     project: &str,
     cidr: &str,
     device_owner: &str,
@@ -212,7 +212,7 @@ pub async fn make_backend_with(
 }
 
 /// [`make_backend_with`] a VM NIC in 10.0.0.0/16.
-pub async fn make_backend(store: &dyn Store, project: &str) -> BackendRef {
+pub async fn make_backend(store: &SqlStore, project: &str) -> BackendRef {
     make_backend_with(store, project, "10.0.0.0/16", "compute:local-1a").await
 }
 
@@ -261,7 +261,7 @@ fn code_of(e: StoreError) -> ErrorCode {
     }
 }
 
-async fn total(store: &dyn Store, project: &str) -> u64 {
+async fn total(store: &SqlStore, project: &str) -> u64 {
     store
         .list_services(
             &ServiceScope::Project(project.into()),
@@ -275,7 +275,7 @@ async fn total(store: &dyn Store, project: &str) -> u64 {
 
 /// Create, then read back by project, by id across projects and by full name: every field
 /// round-trips, ports keep their order, tags come back sorted; another project sees nothing.
-pub async fn service_round_trip(store: &dyn Store) {
+pub async fn service_round_trip(store: &SqlStore) {
     let b = make_backend(store, P1).await;
     let mut s = sample_service(P1, &b, &[(8081, 80), (8080, 90)], 1_700_000_000_123);
     s.tags = vec![
@@ -326,7 +326,7 @@ pub async fn service_round_trip(store: &dyn Store) {
 }
 
 /// Services on one `port_id` may not repeat a client or a server port; other port_ids may.
-pub async fn port_claims_conflict_on_shared_port_id(store: &dyn Store) {
+pub async fn port_claims_conflict_on_shared_port_id(store: &SqlStore) {
     let port = make_backend(store, P1).await;
     let other = make_backend_with(store, P1, "10.1.0.0/16", "compute:az").await;
     store
@@ -361,8 +361,8 @@ pub async fn port_claims_conflict_on_shared_port_id(store: &dyn Store) {
 }
 
 /// Many concurrent creates with the same mapping on one port_id: exactly one is admitted.
-pub async fn concurrent_conflicting_creates_admit_one(store: Arc<dyn Store>) {
-    let port = make_backend(&*store, P1).await;
+pub async fn concurrent_conflicting_creates_admit_one(store: Arc<SqlStore>) {
+    let port = make_backend(&store, P1).await;
     let mut tasks = Vec::new();
     for i in 0..24 {
         let store = store.clone();
@@ -383,8 +383,8 @@ pub async fn concurrent_conflicting_creates_admit_one(store: Arc<dyn Store>) {
 }
 
 /// The service quota holds exactly, also under concurrent creates, and deletions give it back.
-pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
-    let port = make_backend(&*store, P2).await;
+pub async fn quota_holds_under_concurrency(store: Arc<SqlStore>) {
+    let port = make_backend(&store, P2).await;
     let mut tasks = Vec::new();
     for i in 0..20u16 {
         let store = store.clone();
@@ -438,7 +438,7 @@ pub async fn quota_holds_under_concurrency(store: Arc<dyn Store>) {
 }
 
 /// Lists page, sort, filter and count; an offset past the end gives an empty page and the total.
-pub async fn list_pages_sorts_and_filters(store: &dyn Store) {
+pub async fn list_pages_sorts_and_filters(store: &SqlStore) {
     let scope = ServiceScope::Project(P1.into());
     let port = make_backend(store, P1).await;
     let mut ids = Vec::new();
@@ -529,7 +529,7 @@ pub async fn list_pages_sorts_and_filters(store: &dyn Store) {
 
 /// `modify_service` writes what the mutation decided, in one transaction: a refused mutation
 /// or a port conflict leaves the row and its claims as they were.
-pub async fn modify_is_transactional(store: &dyn Store) {
+pub async fn modify_is_transactional(store: &SqlStore) {
     let port = make_backend(store, P1).await;
     let a = sample_service(P1, &port, &[(80, 8080)], 1);
     let b = sample_service(P1, &port, &[(81, 8081)], 2);
@@ -609,7 +609,7 @@ pub async fn modify_is_transactional(store: &dyn Store) {
 
 /// The reconciler's transitions: due `creating` services become `available`, due `deleting`
 /// ones disappear with their claims, tags and usage; nothing moves before its time.
-pub async fn transitions_complete_when_due(store: &dyn Store) {
+pub async fn transitions_complete_when_due(store: &SqlStore) {
     let port = make_backend(store, P1).await;
     let mut s = sample_service(P1, &port, &[(80, 8080)], 100);
     s.tags = vec![Tag {
@@ -648,7 +648,7 @@ pub async fn transitions_complete_when_due(store: &dyn Store) {
 }
 
 /// The first default account stored wins; later calls get it back.
-pub async fn default_account_first_wins(store: &dyn Store) {
+pub async fn default_account_first_wins(store: &SqlStore) {
     assert_eq!(store.stored_default_account().await.unwrap(), None);
     assert_eq!(
         store.default_account("first".into()).await.unwrap(),
@@ -666,7 +666,7 @@ pub async fn default_account_first_wins(store: &dyn Store) {
 
 /// VPCs: round trip, unique non-empty names per project, marker paging, CIDR changes that must
 /// keep the subnets inside, and no deletion while subnets exist.
-pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
+pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
     let mut a = sample_vpc(P1, "10.0.0.0/16");
     a.name = "prod".into();
     store.create_vpc(&a, NO_QUOTA).await.unwrap();
@@ -775,7 +775,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &dyn Store) {
 }
 
 /// Subnets lie inside their VPC and never overlap, also when created concurrently.
-pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
+pub async fn subnets_never_overlap(store: Arc<SqlStore>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
     store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     assert_eq!(
@@ -837,7 +837,7 @@ pub async fn subnets_never_overlap(store: Arc<dyn Store>) {
 /// Port addresses: the lowest free host address, never network/gateway/broadcast, a requested
 /// one must be free and inside; concurrent allocations never hand out an address twice; a
 /// subnet with addresses in use cannot be deleted; deleting a port frees its address.
-pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
+pub async fn ports_allocate_unique_addresses(store: Arc<SqlStore>) {
     let vpc = sample_vpc(P1, "10.0.0.0/16");
     store.create_vpc(&vpc, NO_QUOTA).await.unwrap();
     let subnet = sample_subnet(&vpc, "10.0.7.0/27");
@@ -1002,7 +1002,7 @@ pub async fn ports_allocate_unique_addresses(store: Arc<dyn Store>) {
 
 /// Endpoint services need a real backend: a port of the project in `vpc_id`, of the kind
 /// `server_type` names, in a VPC clear of 198.19.128.0/17; a port in use cannot be deleted.
-pub async fn services_check_their_backend(store: &dyn Store) {
+pub async fn services_check_their_backend(store: &SqlStore) {
     let vm = make_backend(store, P1).await;
     let lb = make_backend_with(store, P1, "10.1.0.0/16", "neutron:LOADBALANCERV2").await;
     let mut s = sample_service(P1, &vm, &[(80, 80)], 1);
@@ -1055,11 +1055,7 @@ pub async fn services_check_their_backend(store: &dyn Store) {
 }
 
 /// An available service on a fresh backend of `project`, with approval as given.
-pub async fn available_service(
-    store: &dyn Store,
-    project: &str,
-    approval: bool,
-) -> EndpointService {
+pub async fn available_service(store: &SqlStore, project: &str, approval: bool) -> EndpointService {
     let b = make_backend(store, project).await;
     let mut s = sample_service(project, &b, &[(80, 8080)], 1);
     s.approval_enabled = approval;
@@ -1116,7 +1112,7 @@ fn allow() -> crate::EndpointCheck {
 /// An endpoint's life: created `creating` with an address and a fresh marker id, settled by the
 /// reconciler per the service's approval setting, accepted by the owner, counted as a
 /// connection; deleting frees its address, its quota and its tags.
-pub async fn endpoint_lifecycle(store: &dyn Store) {
+pub async fn endpoint_lifecycle(store: &SqlStore) {
     let svc = available_service(store, P1, true).await;
     let consumer = make_backend_with(store, P2, "10.5.0.0/16", "compute:az").await;
     let mut e = sample_endpoint(P2, &svc, consumer.vpc_id, consumer.subnet_id, 10);
@@ -1255,9 +1251,9 @@ pub async fn endpoint_lifecycle(store: &dyn Store) {
 
 /// A refused endpoint create leaves nothing: no row, no address, no quota; `port_ip` must be
 /// inside the subnet and free; the endpoint quota holds under concurrency.
-pub async fn endpoint_creates_are_all_or_nothing(store: Arc<dyn Store>) {
-    let svc = available_service(&*store, P1, false).await;
-    let c = make_backend_with(&*store, P2, "10.6.0.0/16", "compute:az").await;
+pub async fn endpoint_creates_are_all_or_nothing(store: Arc<SqlStore>) {
+    let svc = available_service(&store, P1, false).await;
+    let c = make_backend_with(&store, P2, "10.6.0.0/16", "compute:az").await;
     let refused = store
         .create_endpoint(
             &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
@@ -1313,7 +1309,7 @@ pub async fn endpoint_creates_are_all_or_nothing(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(chosen.ip, ip("10.6.0.77"));
     let mut wrong_vpc = sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1);
-    wrong_vpc.vpc_id = make_backend_with(&*store, P2, "10.8.0.0/16", "compute:az")
+    wrong_vpc.vpc_id = make_backend_with(&store, P2, "10.8.0.0/16", "compute:az")
         .await
         .vpc_id;
     assert_eq!(
@@ -1350,7 +1346,7 @@ pub async fn endpoint_creates_are_all_or_nothing(store: Arc<dyn Store>) {
 
 /// Tags of services and endpoints change in one transaction, are listed per project and feed
 /// the tag queries with the resource names.
-pub async fn tags_change_and_query(store: &dyn Store) {
+pub async fn tags_change_and_query(store: &SqlStore) {
     let svc = available_service(store, P1, false).await;
     let add = |k: &'static str| -> crate::TagMutation {
         Box::new(move |t: &mut Vec<Tag>| {
@@ -1454,7 +1450,7 @@ fn domain_entry(i: usize) -> String {
     format!("iam:domain::{i:032x}")
 }
 
-async fn perms_of(store: &dyn Store, project: &str, service: Uuid) -> (Vec<Permission>, u64) {
+async fn perms_of(store: &SqlStore, project: &str, service: Uuid) -> (Vec<Permission>, u64) {
     store
         .list_permissions(
             project,
@@ -1470,7 +1466,7 @@ async fn perms_of(store: &dyn Store, project: &str, service: Uuid) -> (Vec<Permi
         .unwrap()
 }
 
-async fn new_service(store: &dyn Store, project: &str) -> EndpointService {
+async fn new_service(store: &SqlStore, project: &str) -> EndpointService {
     let b = make_backend(store, project).await;
     let s = sample_service(project, &b, &[(80, 80)], 1);
     store.create_service(&s, 100).await.unwrap();
@@ -1479,7 +1475,7 @@ async fn new_service(store: &dyn Store, project: &str) -> EndpointService {
 
 /// Adding is idempotent (an entry present keeps its record), removing an absent entry is a
 /// no-op, entries round-trip byte for byte, and another project's or an unknown service is 404.
-pub async fn permissions_add_idempotent_remove_tolerant(store: &dyn Store) {
+pub async fn permissions_add_idempotent_remove_tolerant(store: &SqlStore) {
     let s = new_service(store, P1).await;
     let d = domain_entry(7);
     let org = "organizations:orgPath::o-1/r-2/ou-3/*";
@@ -1575,7 +1571,7 @@ pub async fn permissions_add_idempotent_remove_tolerant(store: &dyn Store) {
 
 /// Batch create updates present records' descriptions; batch delete by id is all or nothing;
 /// a description update names one record of the service.
-pub async fn permission_batches_are_atomic(store: &dyn Store) {
+pub async fn permission_batches_are_atomic(store: &SqlStore) {
     let s = new_service(store, P1).await;
     let other = {
         let b = make_backend_with(store, P1, "10.1.0.0/16", "compute:az").await;
@@ -1714,7 +1710,7 @@ pub async fn permission_batches_are_atomic(store: &dyn Store) {
 
 /// A service holds at most 500 records: an add that would pass the limit is EndPoint.3049 and
 /// adds nothing; entries already present do not count again.
-pub async fn permission_limit_holds(store: &dyn Store) {
+pub async fn permission_limit_holds(store: &SqlStore) {
     let s = new_service(store, P1).await;
     let recs = |range: std::ops::Range<usize>| {
         range
@@ -1762,7 +1758,7 @@ pub async fn permission_limit_holds(store: &dyn Store) {
 
 /// The permission list pages, sorts (ties in insertion order), filters case-insensitively with
 /// literal wildcards, and answers an empty page with the true total past the end.
-pub async fn permission_list_pages_sorts_and_filters(store: &dyn Store) {
+pub async fn permission_list_pages_sorts_and_filters(store: &SqlStore) {
     let s = new_service(store, P1).await;
     let mut ids = Vec::new();
     for i in 0..7usize {
@@ -1866,8 +1862,8 @@ pub async fn permission_list_pages_sorts_and_filters(store: &dyn Store) {
 }
 
 /// Concurrent adds of one entry leave one record, and every caller gets that record back.
-pub async fn concurrent_permission_adds_leave_one_record(store: Arc<dyn Store>) {
-    let s = new_service(&*store, P1).await;
+pub async fn concurrent_permission_adds_leave_one_record(store: Arc<SqlStore>) {
+    let s = new_service(&store, P1).await;
     let entry = domain_entry(42);
     let mut tasks = Vec::new();
     for i in 0..16usize {
@@ -1908,11 +1904,11 @@ pub async fn concurrent_permission_adds_leave_one_record(store: Arc<dyn Store>) 
         .await
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(perms_of(&*store, P1, s.id).await.1, 17);
+    assert_eq!(perms_of(&store, P1, s.id).await.1, 17);
 }
 
 /// The reconciler removes a service's permission records with the service.
-pub async fn deleted_services_lose_their_permissions(store: &dyn Store) {
+pub async fn deleted_services_lose_their_permissions(store: &SqlStore) {
     let s = new_service(store, P1).await;
     store
         .change_permissions(
@@ -1962,7 +1958,7 @@ pub async fn deleted_services_lose_their_permissions(store: &dyn Store) {
 
 /// Usage counters per project and kind: services count from creation until the reconciler
 /// removes them; endpoints start at 0.
-pub async fn quota_usage_counts_per_project(store: &dyn Store) {
+pub async fn quota_usage_counts_per_project(store: &SqlStore) {
     let usage =
         |p: &'static str, r: &'static str| async move { store.project_usage(p, r).await.unwrap() };
     assert_eq!(usage(P1, USAGE_ENDPOINT_SERVICE).await, 0);
@@ -1998,7 +1994,7 @@ pub async fn quota_usage_counts_per_project(store: &dyn Store) {
 
 /// Server resources and supported editions round-trip through `modify_service` and show in
 /// reads and lists.
-pub async fn server_resources_round_trip(store: &dyn Store) {
+pub async fn server_resources_round_trip(store: &SqlStore) {
     let s = new_service(store, P1).await;
     let resources = vec![
         ServerResource {
@@ -2055,7 +2051,7 @@ async fn count_created<T>(tasks: Vec<tokio::task::JoinHandle<crate::StoreResult<
 /// The VPC, subnet and port quotas hold exactly under concurrent creates (one counter row per
 /// project and kind, taken in each create's transaction); a refused create leaves no row and no
 /// address; deletions give quota back; other projects are not affected.
-pub async fn network_quotas_hold_under_concurrency(store: Arc<dyn Store>) {
+pub async fn network_quotas_hold_under_concurrency(store: Arc<SqlStore>) {
     let mut tasks = Vec::new();
     for i in 0..12u8 {
         let store = store.clone();
@@ -2154,7 +2150,7 @@ fn octets(vpc: &Vpc, n: usize) -> String {
 /// A VPC of `project` with `cidr` (in network namespace `netns`, if any) and a subnet on its
 /// first /24; answers (vpc, subnet).
 async fn network_in(
-    store: &dyn Store,
+    store: &SqlStore,
     project: &str,
     cidr: &str,
     netns: Option<&str>,
@@ -2178,7 +2174,7 @@ fn ipv4(s: &str) -> Option<std::net::Ipv4Addr> {
 
 /// The refusal the snapshot carries for `endpoint` (loopback and 10/8 granted), or `None` when the
 /// data plane may serve it. Panics when the endpoint is not in the snapshot at all.
-async fn refusal(store: &dyn Store, endpoint: Uuid) -> Option<String> {
+async fn refusal(store: &SqlStore, endpoint: Uuid) -> Option<String> {
     let policy = vpcep_domain::dataplane::AddressPolicy::new(
         vpcep_domain::dataplane::AddressPolicy::parse_cidrs("127.0.0.0/8,10.0.0.0/8").unwrap(),
         vec![],
@@ -2353,10 +2349,10 @@ pub async fn concurrent_claims_admit_one(db: &TestDb) {
             ..StoreOptions::default()
         })
         .await;
-    let svc = available_service(&*store, P1, false).await;
+    let svc = available_service(&store, P1, false).await;
     let mut nets = Vec::new();
     for _ in 0..6 {
-        nets.push(network_in(&*store, P2, "127.62.0.0/16", None).await);
+        nets.push(network_in(&store, P2, "127.62.0.0/16", None).await);
     }
     let tasks: Vec<_> = nets
         .into_iter()
@@ -2393,30 +2389,30 @@ pub async fn run_all(backend: Backend) {
             db.cleanup().await;
         }};
     }
-    check!(service_round_trip, s => service_round_trip(&*s).await);
-    check!(port_claims_conflict_on_shared_port_id, s => port_claims_conflict_on_shared_port_id(&*s).await);
+    check!(service_round_trip, s => service_round_trip(&s).await);
+    check!(port_claims_conflict_on_shared_port_id, s => port_claims_conflict_on_shared_port_id(&s).await);
     check!(concurrent_conflicting_creates_admit_one, s => concurrent_conflicting_creates_admit_one(s).await);
     check!(quota_holds_under_concurrency, s => quota_holds_under_concurrency(s).await);
     check!(network_quotas_hold_under_concurrency, s => network_quotas_hold_under_concurrency(s).await);
-    check!(list_pages_sorts_and_filters, s => list_pages_sorts_and_filters(&*s).await);
-    check!(modify_is_transactional, s => modify_is_transactional(&*s).await);
-    check!(transitions_complete_when_due, s => transitions_complete_when_due(&*s).await);
-    check!(default_account_first_wins, s => default_account_first_wins(&*s).await);
-    check!(vpcs_round_trip_and_guard_deletion, s => vpcs_round_trip_and_guard_deletion(&*s).await);
+    check!(list_pages_sorts_and_filters, s => list_pages_sorts_and_filters(&s).await);
+    check!(modify_is_transactional, s => modify_is_transactional(&s).await);
+    check!(transitions_complete_when_due, s => transitions_complete_when_due(&s).await);
+    check!(default_account_first_wins, s => default_account_first_wins(&s).await);
+    check!(vpcs_round_trip_and_guard_deletion, s => vpcs_round_trip_and_guard_deletion(&s).await);
     check!(subnets_never_overlap, s => subnets_never_overlap(s).await);
     check!(ports_allocate_unique_addresses, s => ports_allocate_unique_addresses(s).await);
-    check!(services_check_their_backend, s => services_check_their_backend(&*s).await);
-    check!(endpoint_lifecycle, s => endpoint_lifecycle(&*s).await);
+    check!(services_check_their_backend, s => services_check_their_backend(&s).await);
+    check!(endpoint_lifecycle, s => endpoint_lifecycle(&s).await);
     check!(endpoint_creates_are_all_or_nothing, s => endpoint_creates_are_all_or_nothing(s).await);
-    check!(tags_change_and_query, s => tags_change_and_query(&*s).await);
-    check!(permissions_add_idempotent_remove_tolerant, s => permissions_add_idempotent_remove_tolerant(&*s).await);
-    check!(permission_batches_are_atomic, s => permission_batches_are_atomic(&*s).await);
-    check!(permission_limit_holds, s => permission_limit_holds(&*s).await);
-    check!(permission_list_pages_sorts_and_filters, s => permission_list_pages_sorts_and_filters(&*s).await);
+    check!(tags_change_and_query, s => tags_change_and_query(&s).await);
+    check!(permissions_add_idempotent_remove_tolerant, s => permissions_add_idempotent_remove_tolerant(&s).await);
+    check!(permission_batches_are_atomic, s => permission_batches_are_atomic(&s).await);
+    check!(permission_limit_holds, s => permission_limit_holds(&s).await);
+    check!(permission_list_pages_sorts_and_filters, s => permission_list_pages_sorts_and_filters(&s).await);
     check!(concurrent_permission_adds_leave_one_record, s => concurrent_permission_adds_leave_one_record(s).await);
-    check!(deleted_services_lose_their_permissions, s => deleted_services_lose_their_permissions(&*s).await);
-    check!(quota_usage_counts_per_project, s => quota_usage_counts_per_project(&*s).await);
-    check!(server_resources_round_trip, s => server_resources_round_trip(&*s).await);
+    check!(deleted_services_lose_their_permissions, s => deleted_services_lose_their_permissions(&s).await);
+    check!(quota_usage_counts_per_project, s => quota_usage_counts_per_project(&s).await);
+    check!(server_resources_round_trip, s => server_resources_round_trip(&s).await);
     macro_rules! check_db {
         ($f:ident) => {{
             let Some(db) = TestDb::new(backend).await else {

@@ -324,7 +324,10 @@ async fn next_marker(conn: &mut Conn) -> StoreResult<u32> {
 }
 
 impl SqlStore {
-    pub(crate) async fn ep_create(
+    /// Creates an endpoint in one transaction: `check` decides on the target service (and its
+    /// permission entries), then the quota, the caller's VPC and subnet, an address (`port_ip`
+    /// or the lowest free one), a marker id and the row. Answers the stored endpoint.
+    pub async fn create_endpoint(
         &self,
         endpoint: &Endpoint,
         port_ip: Option<Ipv4Addr>,
@@ -424,19 +427,32 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn ep_get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
+    /// One endpoint of a project.
+    pub async fn get_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
         let mut c = self.reader().await?;
         fetch_endpoint(&mut c, &owned(project_id, id), "").await
     }
 
-    pub(crate) async fn ep_list(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
+    /// A page of a project's endpoints and the total.
+    pub async fn list_endpoints(
+        &self,
+        project_id: &str,
+        filter: &EndpointFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)> {
+        self.list_where(endpoint_where(project_id, filter), page)
+            .await
+    }
+
+    async fn list_where(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
         let mut c = self.reader().await?;
         let (mut eps, total) = record::page_sorted::<Endpoint>(&mut c, &w, page).await?;
         attach(&mut c, &mut eps).await?;
         Ok((eps, total))
     }
 
-    pub(crate) async fn ep_modify(
+    /// Changes an endpoint of a project in one transaction (404 EndPoint.2006 when absent).
+    pub async fn modify_endpoint(
         &self,
         project_id: &str,
         id: Uuid,
@@ -478,7 +494,8 @@ impl SqlStore {
             .ok_or_else(|| ApiError::not_found("endpoint service", &service_id.to_string()).into())
     }
 
-    pub(crate) async fn conn_list(
+    /// A page of the connections (endpoints) of a service the project owns (404 otherwise).
+    pub async fn list_connections(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -500,10 +517,12 @@ impl SqlStore {
         if let Some(s) = f.status {
             w.eq("status", s.as_str());
         }
-        self.ep_list(w, page).await
+        self.list_where(w, page).await
     }
 
-    pub(crate) async fn conn_modify(
+    /// Applies `mutate` to each named connection of a service the project owns, in one
+    /// transaction; each endpoint gets its own result (unknown, of another service, refused).
+    pub async fn modify_connections(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -774,7 +793,8 @@ impl SqlStore {
         Ok(gone.len() as u64)
     }
 
-    pub(crate) async fn tags_modify(
+    /// Changes the tags of a service or endpoint of a project (404 when absent).
+    pub async fn modify_tags(
         &self,
         project_id: &str,
         kind: ResourceKind,
@@ -822,7 +842,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn tags_of_project(
+    /// Every tag of a project's resources of one kind, sorted by key and value.
+    pub async fn project_tags(
         &self,
         project_id: &str,
         kind: ResourceKind,
@@ -843,7 +864,8 @@ impl SqlStore {
             .collect()
     }
 
-    pub(crate) async fn tags_resources(
+    /// Every resource of one kind in a project, with its name and tags.
+    pub async fn tagged_resources(
         &self,
         project_id: &str,
         kind: ResourceKind,

@@ -556,7 +556,8 @@ pub(crate) async fn fetch_service(
 }
 
 impl SqlStore {
-    pub(crate) async fn svc_default_account(&self, toml: String) -> StoreResult<String> {
+    /// Stores `toml` as the default account unless one is stored already; answers the stored one.
+    pub async fn default_account(&self, toml: String) -> StoreResult<String> {
         self.write(move |c| {
             Box::pin(async move {
                 query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
@@ -571,7 +572,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn svc_stored_default_account(&self) -> StoreResult<Option<String>> {
+    /// The stored default account, if one was stored (never stores one).
+    pub async fn stored_default_account(&self) -> StoreResult<Option<String>> {
         let mut c = self.reader().await?;
         Ok(
             query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
@@ -580,11 +582,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) async fn svc_create_service(
-        &self,
-        service: &EndpointService,
-        quota: u64,
-    ) -> StoreResult<()> {
+    /// Inserts a new service with its port claims, tags and usage count in one transaction.
+    /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
+    /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.
+    pub async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
         let s = service.clone();
         let share = self.dialect == crate::sql::Dialect::Postgres;
         let enforce = self.enforce_claims;
@@ -594,7 +595,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn svc_get_service(
+    /// One service of a project.
+    pub async fn get_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -603,7 +605,8 @@ impl SqlStore {
         fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
     }
 
-    pub(crate) async fn svc_find_service(
+    /// One service of any project, by id or full name.
+    pub async fn find_service(
         &self,
         lookup: &ServiceLookup,
     ) -> StoreResult<Option<EndpointService>> {
@@ -622,7 +625,8 @@ impl SqlStore {
         }
     }
 
-    pub(crate) async fn svc_list_services(
+    /// A page of services and the total matching the filter.
+    pub async fn list_services(
         &self,
         scope: &ServiceScope,
         filter: &ServiceFilter,
@@ -673,7 +677,9 @@ impl SqlStore {
         Ok((services, total))
     }
 
-    pub(crate) async fn svc_modify_service(
+    /// Loads a service of a project, lets `mutate` change it, and writes the result (row, port
+    /// claims when ports or `port_id` changed) in the same transaction. 404 when absent.
+    pub async fn modify_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -721,11 +727,32 @@ impl SqlStore {
         .await
     }
 
+    /// Moves services that have been `creating` since `cutoff` or earlier to `available`;
+    /// answers how many moved. Safe to run on several nodes at once.
+    pub async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
+        self.complete_due_creations(cutoff, now, limit, None).await
+    }
+
+    /// Like [`SqlStore::complete_creations`], but with a data plane: services become `available`
+    /// only while an agent is alive (`failed` when the data plane may not connect to their
+    /// backend), and endpoints follow live agents' reports (`accepted` ⇄ `failed`; see
+    /// [`DataplaneGate`]).
+    pub async fn complete_creations_gated(
+        &self,
+        cutoff: i64,
+        now: i64,
+        limit: u32,
+        gate: DataplaneGate,
+    ) -> StoreResult<u64> {
+        self.complete_due_creations(cutoff, now, limit, Some(gate))
+            .await
+    }
+
     /// Due `creating` services become `available`; with a data plane (`gate`), only while an
     /// agent is alive, and `failed` when the data plane may not connect to their backend (a
     /// domain name, an address another VPC holds, or one the operator's policy refuses). Then
     /// endpoints settle.
-    pub(crate) async fn svc_complete_creations(
+    async fn complete_due_creations(
         &self,
         cutoff: i64,
         now: i64,
@@ -761,7 +788,9 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn svc_complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
+    /// Removes services that have been `deleting` since `cutoff` or earlier, with their claims,
+    /// tags and usage; answers how many went. Safe to run on several nodes at once.
+    pub async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
         self.write(move |c| {
             Box::pin(async move {

@@ -644,9 +644,19 @@ impl Reader<'_> {
 }
 
 impl SqlStore {
-    /// [`crate::Store::health`]: the SQLite files' lasting fault, if any; PostgreSQL is healthy
-    /// here (its failures show on each call).
-    pub(crate) fn sqlite_health(&self) -> StoreResult<()> {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    /// Whether the store can serve: `Err` ([`StoreError::Fault`](crate::StoreError::Fault)) once
+    /// the SQLite database file or its WAL was removed or replaced under the running store
+    /// (checked in the background and before each write is acknowledged); PostgreSQL is healthy
+    /// here (its failures show on each call). Cheap: `/health` calls it.
+    pub fn health(&self) -> StoreResult<()> {
         match &self.backend {
             Backend::Sqlite { guard, .. } => guard.state(),
             Backend::Postgres(_) => Ok(()),
