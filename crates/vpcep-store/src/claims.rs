@@ -159,7 +159,7 @@ const SERVICES_WAITING: &str = "SELECT s.id, s.vpc_id, s.ip, s.backend_space, s.
 
 fn stored_ip(s: &str) -> StoreResult<Ipv4Addr> {
     s.parse()
-        .map_err(|_| StoreError::Internal(format!("stored ip {s:?} is not an IPv4 address")))
+        .map_err(|_| StoreError::internal(format!("stored ip {s:?} is not an IPv4 address")))
 }
 
 impl SqlStore {

@@ -199,7 +199,7 @@ impl SqlStore {
             };
             let ports: Vec<(u16, u16, String)> =
                 serde_json::from_str(&r.try_get::<String, _>("ports")?)
-                    .map_err(|e| crate::StoreError::Internal(format!("stored ports: {e}")))?;
+                    .map_err(|e| crate::StoreError::internal(format!("stored ports: {e}")))?;
             endpoints.push(EndpointSpec {
                 endpoint_id: r.try_get("id")?,
                 marker_id: u32::try_from(r.try_get::<i64, _>("marker_id")?).unwrap_or(0),
@@ -222,7 +222,7 @@ impl SqlStore {
                     .unwrap_or(0),
                 whitelist_enabled: r.try_get::<i64, _>("enable_whitelist")? != 0,
                 whitelist: serde_json::from_str(&r.try_get::<String, _>("whitelist")?)
-                    .map_err(|e| crate::StoreError::Internal(format!("stored whitelist: {e}")))?,
+                    .map_err(|e| crate::StoreError::internal(format!("stored whitelist: {e}")))?,
                 refused,
             });
         }

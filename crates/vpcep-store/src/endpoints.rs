@@ -69,7 +69,7 @@ impl Record for Endpoint {
                 None => Ok(None),
                 Some(s) => serde_json::from_str(&s)
                     .map(Some)
-                    .map_err(|_| StoreError::Internal(format!("stored {col} is not JSON"))),
+                    .map_err(|_| StoreError::internal(format!("stored {col} is not JSON"))),
             }
         };
         let error = match (
@@ -90,20 +90,20 @@ impl Record for Endpoint {
                 &text(row, "service_type")?,
                 ErrorCode::System,
             )
-            .map_err(|e| StoreError::Internal(e.msg))?,
+            .map_err(|e| StoreError::internal(e.msg))?,
             vpc_id: parsed(row, "vpc_id")?,
             subnet_id: opt_text(row, "subnet_id")?
                 .map(|s| s.parse())
                 .transpose()
-                .map_err(|_| StoreError::Internal("stored subnet_id".into()))?,
+                .map_err(|_| StoreError::internal("stored subnet_id"))?,
             ip: opt_text(row, "ip")?
                 .map(|s| s.parse())
                 .transpose()
-                .map_err(|_| StoreError::Internal("stored ip".into()))?,
+                .map_err(|_| StoreError::internal("stored ip"))?,
             ever_accepted: int(row, "ever_accepted")? != 0,
             approved: int(row, "approved")? != 0,
             status: EndpointStatus::parse("status", &text(row, "status")?, ErrorCode::System)
-                .map_err(|e| StoreError::Internal(e.msg))?,
+                .map_err(|e| StoreError::internal(e.msg))?,
             marker_id: u32::try_from(int(row, "marker_id")?).unwrap_or(0),
             enable_dns: int(row, "enable_dns")? != 0,
             dns_names: json(row, "dns_names")?,
@@ -320,7 +320,7 @@ async fn next_marker(conn: &mut Conn) -> StoreResult<u32> {
     )
     .fetch_one(&mut *conn)
     .await?;
-    u32::try_from(v).map_err(|_| StoreError::Internal("marker_id space exhausted".into()))
+    u32::try_from(v).map_err(|_| StoreError::internal("marker_id space exhausted"))
 }
 
 impl SqlStore {

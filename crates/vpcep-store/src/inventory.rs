@@ -427,9 +427,8 @@ pub(crate) async fn backend_of(
     let vpc = match (opt_text(&row, "cidr")?, opt_text(&row, "routes")?) {
         (Some(cidr), Some(routes)) => Some((
             cidr.parse()
-                .map_err(|_| StoreError::Internal(format!("stored cidr {cidr:?}")))?,
-            serde_json::from_str(&routes)
-                .map_err(|_| StoreError::Internal("stored routes".into()))?,
+                .map_err(|_| StoreError::internal(format!("stored cidr {cidr:?}")))?,
+            serde_json::from_str(&routes).map_err(|_| StoreError::internal("stored routes"))?,
         )),
         _ => None,
     };

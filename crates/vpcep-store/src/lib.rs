@@ -39,7 +39,7 @@ use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::model::{EndpointService, ServiceStatus, Tag};
 use vpcep_domain::network::{Port, Subnet, Vpc};
-use vpcep_domain::{ApiError, ApiResult};
+use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 
 pub use endpoints::{DATAPLANE_FAILURE, DATAPLANE_WARNING};
 pub use sql::{open, SqlStore, StoreOptions};
@@ -62,9 +62,52 @@ pub enum StoreError {
     /// lasts until a restart. Nothing was written.
     #[error("storage fault: {0}")]
     Fault(String),
-    /// Anything else; logged, answered as a 500.
+    /// Anything else; logged, answered as a 500. Keeps the error that caused it.
     #[error("store error: {0}")]
-    Internal(String),
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// An [`StoreError::Internal`] caused by `e` (an error, or a message).
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Internal(Arc::from(e.into()))
+    }
+}
+
+/// Maps store failures to API errors: domain refusals pass through, a busy database is 503, a
+/// full disk 507 EndPoint.0507, a database that cannot be read or written 503 EndPoint.0503
+/// (each logged, with a message that says what happened and no internals); anything else is
+/// logged and answered as a generic 500.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Api(a) => a,
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "store unavailable");
+                ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
+            }
+            StoreError::Full(m) => {
+                tracing::error!(error = %m, "storage full");
+                metrics::counter!("vpcep_store_failures_total", "kind" => "full").increment(1);
+                ApiError::new(
+                ErrorCode::StorageFull,
+                "The server's storage is full: nothing was changed. Retry once the operator has freed space.",
+            )
+            }
+            StoreError::Fault(m) => {
+                tracing::error!(error = %m, "storage fault");
+                metrics::counter!("vpcep_store_failures_total", "kind" => "fault").increment(1);
+                ApiError::new(
+                ErrorCode::StorageFault,
+                "The server cannot read or write its database: the change was not confirmed. Retry later; the operator must check the database.",
+            )
+            }
+            StoreError::Internal(m) => {
+                tracing::error!(error = %m, source = ?m, "store error");
+                ApiError::internal()
+            }
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -92,7 +135,7 @@ impl From<sqlx::Error> for StoreError {
                 // PostgreSQL io_error, read_only_sql_transaction
                 StoreError::Fault(e.to_string())
             }
-            _ => StoreError::Internal(e.to_string()),
+            _ => StoreError::internal(e),
         }
     }
 }
@@ -318,4 +361,37 @@ pub enum PermissionChange {
         /// The new description.
         description: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn internal_errors_keep_their_source_and_answer_a_bare_500() {
+        let e = StoreError::from(sqlx::Error::Protocol("unexpected frame".into()));
+        assert!(matches!(e, StoreError::Internal(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "store error: encountered unexpected or invalid data: unexpected frame"
+        );
+        let source = e.source().expect("the cause is the error's source");
+        assert_eq!(
+            source.to_string(),
+            "encountered unexpected or invalid data: unexpected frame"
+        );
+        let StoreError::Internal(cause) = &e else {
+            unreachable!()
+        };
+        assert!(cause.downcast_ref::<sqlx::Error>().is_some(), "{cause:?}");
+        let api = ApiError::from(e);
+        assert_eq!(api, ApiError::internal(), "no internals reach the client");
+    }
+
+    #[test]
+    fn api_refusals_pass_through_unchanged() {
+        let refusal = ApiError::new(ErrorCode::VpcMissing, "VPC x not found");
+        assert_eq!(ApiError::from(StoreError::from(refusal.clone())), refusal);
+    }
 }

@@ -40,7 +40,7 @@ impl Record for Permission {
             permission: text(row, "permission")?,
             permission_type: PermissionType::parse("permission_type", &kind, ErrorCode::System)
                 .map_err(|_| {
-                    StoreError::Internal(format!("stored permission_type {kind:?} is not valid"))
+                    StoreError::internal(format!("stored permission_type {kind:?} is not valid"))
                 })?,
             description: text(row, "description")?,
             created_at: int(row, "created_at")?,

@@ -28,7 +28,7 @@ const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, po
     created_at, updated_at, server_resources";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Internal(format!("stored {what} {value:?} is not valid"))
+    StoreError::internal(format!("stored {what} {value:?} is not valid"))
 }
 
 fn parse_enum<T>(
