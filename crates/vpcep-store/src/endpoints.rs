@@ -11,12 +11,11 @@ use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
-use crate::services::{insert_tags, load_tags, release_quota, take_quota};
 use crate::sql::SqlStore;
+use crate::{tags, usage};
 use crate::{
     ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck,
-    EndpointFilter, EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource,
-    USAGE_ENDPOINT,
+    EndpointFilter, EndpointMutation, StoreError, StoreResult, USAGE_ENDPOINT,
 };
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -25,7 +24,7 @@ use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{
-    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType, Tag,
+    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType,
 };
 use vpcep_domain::network::{Subnet, Vpc};
 use vpcep_domain::{ApiError, ErrorCode};
@@ -187,7 +186,7 @@ async fn attach(conn: &mut Conn, eps: &mut [Endpoint]) -> StoreResult<()> {
         return Ok(());
     }
     let ids: Vec<String> = eps.iter().map(|e| e.id.to_string()).collect();
-    let mut tags = load_tags(conn, ResourceKind::Endpoint.as_str(), &ids).await?;
+    let mut tags = tags::load_tags(conn, ResourceKind::Endpoint.as_str(), &ids).await?;
     let mut service_ids: Vec<String> = eps.iter().map(|e| e.service_id.to_string()).collect();
     service_ids.sort();
     service_ids.dedup();
@@ -418,9 +417,9 @@ impl SqlStore {
                     }
                 }
                 crate::dataplane::publish_endpoint(c, ep.id).await?;
-                insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
+                tags::insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
                 // Last, so that on PostgreSQL the project's counter row stays locked briefly.
-                take_quota(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
+                usage::take(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
                 Ok(ep)
             })
         })
@@ -788,118 +787,9 @@ impl SqlStore {
             *per_project.entry(row.try_get("project_id")?).or_default() += 1;
         }
         for (project, n) in per_project {
-            release_quota(c, &project, USAGE_ENDPOINT, n).await?;
+            usage::release(c, &project, USAGE_ENDPOINT, n).await?;
         }
         Ok(gone.len() as u64)
-    }
-
-    /// Changes the tags of a service or endpoint of a project (404 when absent).
-    pub async fn modify_tags(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-        id: Uuid,
-        change: TagMutation,
-    ) -> StoreResult<()> {
-        let lock = self.dialect.for_update();
-        let project_id = project_id.to_string();
-        self.write(move |c| {
-            Box::pin(async move {
-                let table = match kind {
-                    ResourceKind::EndpointService => "endpoint_services",
-                    ResourceKind::Endpoint => "endpoints",
-                };
-                let exists: Option<String> = query_scalar(&format!(
-                    "SELECT id FROM {table} WHERE id = $1 AND project_id = $2{lock}"
-                ))
-                .bind(id.to_string())
-                .bind(&project_id)
-                .fetch_optional(&mut *c)
-                .await?;
-                if exists.is_none() {
-                    return Err(ApiError::not_found(kind.as_str(), &id.to_string()).into());
-                }
-                let rid = id.to_string();
-                let mut tags = load_tags(c, kind.as_str(), std::slice::from_ref(&rid))
-                    .await?
-                    .remove(&rid)
-                    .unwrap_or_default();
-                let before = tags.clone();
-                change(&mut tags)?;
-                if tags != before {
-                    query(
-                        "DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2",
-                    )
-                    .bind(kind.as_str())
-                    .bind(&rid)
-                    .execute(&mut *c)
-                    .await?;
-                    insert_tags(c, kind.as_str(), &rid, &project_id, &tags).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
-    }
-
-    /// Every tag of a project's resources of one kind, sorted by key and value.
-    pub async fn project_tags(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-    ) -> StoreResult<Vec<Tag>> {
-        let mut c = self.reader().await?;
-        let rows = query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
-            .bind(project_id)
-            .bind(kind.as_str())
-            .fetch_all(&mut c)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Tag {
-                    key: r.try_get("key")?,
-                    value: r.try_get("value")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Every resource of one kind in a project, with its name and tags.
-    pub async fn tagged_resources(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-    ) -> StoreResult<Vec<TaggedResource>> {
-        let mut c = self.reader().await?;
-        let sql = match kind {
-            ResourceKind::EndpointService => "SELECT id, full_name AS name FROM endpoint_services WHERE project_id = $1 ORDER BY seq",
-            ResourceKind::Endpoint => "SELECT id, id AS name FROM endpoints WHERE project_id = $1 ORDER BY seq",
-        };
-        let rows = query(sql).bind(project_id).fetch_all(&mut c).await?;
-        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-        let all = query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
-            .bind(project_id)
-            .bind(kind.as_str())
-            .fetch_all(&mut c)
-            .await?;
-        for r in &all {
-            tags.entry(r.try_get("resource_id")?)
-                .or_default()
-                .push(Tag {
-                    key: r.try_get("key")?,
-                    value: r.try_get("value")?,
-                });
-        }
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(TaggedResource {
-                    tags: tags.remove(&id).unwrap_or_default(),
-                    name: r.try_get("name")?,
-                    id,
-                })
-            })
-            .collect()
     }
 }
 

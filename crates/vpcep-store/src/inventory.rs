@@ -11,8 +11,8 @@ use crate::query::Where;
 use crate::record::{
     self, fetch, fetch_all, int, json, opt_text, parsed, text, to_json, Record, Value,
 };
-use crate::services::{release_quota, take_quota};
 use crate::sql::SqlStore;
+use crate::usage;
 use crate::{PortFilter, PortMutation, StoreError, StoreResult, SubnetMutation, VpcMutation};
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
@@ -459,7 +459,7 @@ impl SqlStore {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                take_quota(c, &vpc.project_id, USAGE_VPC, quota).await
+                usage::take(c, &vpc.project_id, USAGE_VPC, quota).await
             })
         })
         .await
@@ -682,7 +682,7 @@ impl SqlStore {
                     .into());
                 }
                 record::delete::<Vpc>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_VPC, 1).await
+                usage::release(c, &project_id, USAGE_VPC, 1).await
             })
         })
         .await
@@ -702,7 +702,7 @@ impl SqlStore {
                     fetch_all(c, &by("vpc_id", subnet.vpc_id.to_string())).await?;
                 check_subnet_fits(&vpc, subnet.cidr, &siblings)?;
                 record::insert(c, &subnet).await?;
-                take_quota(c, &subnet.project_id, USAGE_SUBNET, quota).await
+                usage::take(c, &subnet.project_id, USAGE_SUBNET, quota).await
             })
         })
         .await
@@ -731,7 +731,7 @@ impl SqlStore {
                     .into());
                 }
                 record::delete::<Subnet>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_SUBNET, 1).await
+                usage::release(c, &project_id, USAGE_SUBNET, 1).await
             })
         })
         .await
@@ -784,7 +784,7 @@ impl SqlStore {
                     updated_at: now,
                 };
                 record::insert(c, &port).await?;
-                take_quota(c, &project_id, USAGE_PORT, quota).await?;
+                usage::take(c, &project_id, USAGE_PORT, quota).await?;
                 Ok(port)
             })
         })
@@ -818,7 +818,7 @@ impl SqlStore {
                 }
                 release_ips(c, &id.to_string()).await?;
                 record::delete::<Port>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_PORT, 1).await
+                usage::release(c, &project_id, USAGE_PORT, 1).await
             })
         })
         .await

@@ -32,6 +32,8 @@ mod query;
 mod record;
 mod services;
 pub mod sql;
+mod tags;
+mod usage;
 
 use std::sync::Arc;
 use uuid::Uuid;

@@ -11,7 +11,6 @@
 use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::{limit_offset, order_by, Where};
 use crate::record::{self, int, parsed, text, Record, Value};
-use crate::services::usage;
 use crate::sql::SqlStore;
 use crate::{PermissionChange, StoreError, StoreResult};
 use std::collections::HashMap;
@@ -323,14 +322,6 @@ impl SqlStore {
             })
         })
         .await
-    }
-
-    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`],
-    /// [`USAGE_VPC`], [`USAGE_SUBNET`], [`USAGE_PORT`]) of a project: resources it holds, those
-    /// being deleted included.
-    pub async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
-        let mut c = self.reader().await?;
-        usage(&mut c, project_id, resource).await
     }
 }
 

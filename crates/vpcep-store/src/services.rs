@@ -5,16 +5,17 @@ use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
+use crate::{tags, usage};
 use crate::{
     DataplaneGate, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError,
-    StoreResult, USAGE_ENDPOINT_SERVICE, USAGE_PORT, USAGE_SUBNET, USAGE_VPC,
+    StoreResult, USAGE_ENDPOINT_SERVICE,
 };
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
-    ServiceType, Tag, TcpProxy,
+    ServiceType, TcpProxy,
 };
 use vpcep_domain::network::{check_service_backend, BackendAddress};
 use vpcep_domain::{ApiError, ErrorCode};
@@ -108,143 +109,14 @@ fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
     })
 }
 
-/// Loads the tags of the given resources, sorted by key.
-pub(crate) async fn load_tags(
-    conn: &mut Conn,
-    resource_type: &str,
-    ids: &[String],
-) -> StoreResult<HashMap<String, Vec<Tag>>> {
-    let mut out: HashMap<String, Vec<Tag>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT resource_id, key, value FROM resource_tags WHERE resource_type = $1 AND resource_id IN ({}) ORDER BY key",
-        placeholders(2, ids.len())
-    );
-    let mut q = query(&sql).bind(resource_type);
-    for id in ids {
-        q = q.bind(id);
-    }
-    for row in q.fetch_all(&mut *conn).await? {
-        out.entry(row.try_get("resource_id")?)
-            .or_default()
-            .push(Tag {
-                key: row.try_get("key")?,
-                value: row.try_get("value")?,
-            });
-    }
-    Ok(out)
-}
-
 /// Fills `tags` of the given services from `resource_tags`.
 async fn attach_tags(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
+    let mut tags = tags::load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
     for s in services {
         s.tags = tags.remove(&s.id.to_string()).unwrap_or_default();
     }
     Ok(())
-}
-
-/// Inserts the tags of one resource.
-pub(crate) async fn insert_tags(
-    conn: &mut Conn,
-    resource_type: &str,
-    resource_id: &str,
-    project_id: &str,
-    tags: &[Tag],
-) -> StoreResult<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let rows = (0..tags.len())
-        .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES {rows}");
-    let mut q = query(&sql);
-    for t in tags {
-        q = q
-            .bind(resource_type)
-            .bind(resource_id)
-            .bind(project_id)
-            .bind(&t.key)
-            .bind(&t.value);
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Takes one unit of `resource` usage for a project if that stays within `quota`: one
-/// conditional upsert, so concurrent takers on any node serialize on the counter row and the
-/// quota holds exactly. Refused: Endpoint.1018 for the VPCEP resources, 409 VPC.0114 for the
-/// network inventory's (`vpc`, `subnet`, `port`).
-pub(crate) async fn take_quota(
-    conn: &mut Conn,
-    project_id: &str,
-    resource: &str,
-    quota: u64,
-) -> StoreResult<()> {
-    let exceeded = || -> StoreError {
-        if matches!(resource, USAGE_VPC | USAGE_SUBNET | USAGE_PORT) {
-            return ApiError::new(
-                ErrorCode::NetworkQuotaExceeded,
-                format!(
-                    "Quota exceeded for resources: ['{resource}']: the project already has its quota of {quota}"
-                ),
-            )
-            .into();
-        }
-        ApiError::new(
-            ErrorCode::QuotaExceeded,
-            format!(
-                "Quota exceeded: the project already has its quota of {quota} {resource} resources"
-            ),
-        )
-        .into()
-    };
-    if quota == 0 {
-        return Err(exceeded());
-    }
-    let taken: Option<i64> = query_scalar(
-        "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
-         ON CONFLICT (project_id, resource) DO UPDATE SET used = project_usage.used + 1 \
-         WHERE project_usage.used < $3 RETURNING used",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-    .fetch_optional(&mut *conn)
-    .await?;
-    taken.map(|_| ()).ok_or_else(exceeded)
-}
-
-/// Gives back `n` units of `resource` usage.
-pub(crate) async fn release_quota(
-    conn: &mut Conn,
-    project_id: &str,
-    resource: &str,
-    n: i64,
-) -> StoreResult<()> {
-    query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
-        .bind(project_id)
-        .bind(resource)
-        .bind(n)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Reads the usage counter of a project.
-pub(crate) async fn usage(conn: &mut Conn, project_id: &str, resource: &str) -> StoreResult<u64> {
-    let used: Option<i64> =
-        query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
-            .bind(project_id)
-            .bind(resource)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(used.unwrap_or(0).max(0) as u64)
 }
 
 /// The distinct claims a service's ports make: `(protocol, side, port)`, sorted so that
@@ -433,7 +305,7 @@ async fn insert_service(
     if s.service_type == ServiceType::Interface {
         claim_backend(conn, s, &backend, enforce_claims).await?;
     }
-    insert_tags(
+    tags::insert_tags(
         conn,
         TAG_TYPE_SERVICE,
         &s.id.to_string(),
@@ -442,7 +314,7 @@ async fn insert_service(
     )
     .await?;
     // Last, so that on PostgreSQL the project's counter row stays locked as briefly as possible.
-    take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
+    usage::take(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
 }
 
 /// Due `creating` interface services whose backend the data plane may not connect to become
@@ -650,7 +522,7 @@ impl SqlStore {
         let mut c = self.reader().await?;
         let total = match scope {
             ServiceScope::Project(p) if filter.is_empty() => {
-                usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
+                usage::read(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
             }
             _ => {
                 let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
@@ -822,7 +694,7 @@ impl SqlStore {
                     *per_project.entry(row.try_get("project_id")?).or_default() += 1;
                 }
                 for (project, n) in per_project {
-                    release_quota(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
+                    usage::release(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
                 }
                 let endpoints = SqlStore::ep_complete_deletions(c, lock, cutoff, limit).await?;
                 if gone.len() as u64 + endpoints > 0 {
