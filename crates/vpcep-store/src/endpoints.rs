@@ -1,5 +1,5 @@
-//! Endpoint persistence: endpoints, their addresses, connections (the owner's view), tags of
-//! services and endpoints, and the reconciler's endpoint transitions.
+//! Endpoint persistence: endpoints, their addresses, connections (the owner's view) and the
+//! reconciler's endpoint transitions.
 //!
 //! Concurrency: creating an endpoint share-locks its service row, so a concurrent service delete
 //! (which row-locks the service and then counts its endpoints) either sees the endpoint or makes

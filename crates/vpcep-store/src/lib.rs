@@ -8,15 +8,29 @@
 //! ([`StoreError::Full`]) and files that cannot be used ([`StoreError::Fault`]).
 //!
 //! # Layout
+//! [`SqlStore`]'s operations are inherent methods, one `impl` block per module; the modules below
+//! call one another one way (resources use `tags`, `usage`, `claims` and `dataplane`, never each
+//! other's helpers).
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
-//!   commit; PostgreSQL: a transaction per call on a pool) and the read connections.
-//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
-//!   truncated under the running store: a lasting [`StoreError::Fault`]).
-//! - `inventory`: VPCs, subnets, ports and address allocations, with their quotas.
+//!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
+//!   `health` and `close`.
 //! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
 //!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
-//! - `services`: endpoint-service rows, port claims, tags and usage counters.
-//! - [`conformance`] (feature `conformance`): behaviour every backend must show.
+//! - `query` and `record`: `WHERE` clauses and pages; rows as typed records.
+//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
+//!   truncated under the running store: a lasting [`StoreError::Fault`]).
+//! - `services`: endpoint services (rows, port claims, backends), the default account and the
+//!   reconciler's transitions.
+//! - `endpoints`: endpoints and the owner's connections.
+//! - `permissions`: the permission records of services.
+//! - `inventory`: VPCs, subnets, ports and address allocations.
+//! - `tags`: tags of services and endpoints, and the tag queries.
+//! - `usage`: per-project usage counters, which the quotas are checked against.
+//! - `claims`: one owner per data-plane address of an address space.
+//! - `dataplane`: the data plane's versioned desired state and the agents' reports.
+//! - `dns`: what private DNS serves.
+//! - [`conformance`] (feature `conformance`): behaviour every backend must show, one module per
+//!   resource, and `TestDb`, the fresh database tests open.
 
 mod claims;
 #[cfg(feature = "conformance")]

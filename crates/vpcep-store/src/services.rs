@@ -1,4 +1,5 @@
-//! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
+//! Endpoint-service persistence: rows, port claims and backends, the default account, and the
+//! reconciler's transitions (services first, then their endpoints, in one transaction).
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};

@@ -1,4 +1,4 @@
-//! The SQL implementation of [`Store`](crate::Store), serving SQLite and PostgreSQL with one set
+//! The SQL store, [`SqlStore`], serving SQLite and PostgreSQL with one set
 //! of queries (`$n` placeholders work on both) written against one connection interface,
 //! `conn::Conn`. Where the dialects differ (row locks, migrations) [`Dialect`] says so.
 //!

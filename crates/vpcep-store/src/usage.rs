@@ -78,9 +78,9 @@ pub(crate) async fn read(conn: &mut Conn, project_id: &str, resource: &str) -> S
 }
 
 impl SqlStore {
-    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`],
-    /// [`USAGE_VPC`], [`USAGE_SUBNET`], [`USAGE_PORT`]) of a project: resources it holds, those
-    /// being deleted included.
+    /// The usage counter of `resource` ([`crate::USAGE_ENDPOINT_SERVICE`],
+    /// [`crate::USAGE_ENDPOINT`], [`USAGE_VPC`], [`USAGE_SUBNET`], [`USAGE_PORT`]) of a project:
+    /// resources it holds, those being deleted included.
     pub async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
         let mut c = self.reader().await?;
         read(&mut c, project_id, resource).await

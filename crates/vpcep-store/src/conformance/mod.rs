@@ -376,3 +376,20 @@ fn octets(vpc: &Vpc, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(".")
 }
+
+/// Marks a service of `project` as `deleting` at `at` (what a delete request does), for the
+/// reconciler to remove.
+pub async fn mark_deleting(store: &SqlStore, project: &str, id: Uuid, at: i64) {
+    store
+        .modify_service(
+            project,
+            id,
+            at,
+            Box::new(|s| {
+                s.status = ServiceStatus::Deleting;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+}

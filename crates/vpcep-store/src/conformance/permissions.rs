@@ -6,7 +6,6 @@ use crate::SqlStore;
 use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::list::{Page, SortDir, SortKey};
-use vpcep_domain::model::ServiceStatus;
 use vpcep_domain::permission::{Permission, PermissionType};
 use vpcep_domain::ErrorCode;
 
@@ -482,18 +481,7 @@ pub async fn deleted_services_lose_their_permissions(store: &SqlStore) {
         )
         .await
         .unwrap();
-    store
-        .modify_service(
-            P1,
-            s.id,
-            10,
-            Box::new(|s| {
-                s.status = ServiceStatus::Deleting;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    mark_deleting(store, P1, s.id, 10).await;
     assert_eq!(perms_of(store, P1, s.id).await.1, 1, "kept while deleting");
     assert_eq!(store.complete_deletions(10, 100).await.unwrap(), 1);
     assert_eq!(

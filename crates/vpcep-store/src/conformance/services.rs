@@ -154,18 +154,7 @@ pub async fn quota_holds_under_concurrency(store: Arc<SqlStore>) {
         .await
         .unwrap();
     assert_eq!((all.len(), n), (5, 5));
-    store
-        .modify_service(
-            P2,
-            all[0].id,
-            10,
-            Box::new(|s| {
-                s.status = ServiceStatus::Deleting;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    mark_deleting(&store, P2, all[0].id, 10).await;
     assert_eq!(store.complete_deletions(10, 100).await.unwrap(), 1);
     store
         .create_service(&sample_service(P2, &port, &[(999, 999)], 99), 5)
@@ -360,18 +349,7 @@ pub async fn transitions_complete_when_due(store: &SqlStore) {
         (got.status, got.updated_at),
         (ServiceStatus::Available, 150)
     );
-    store
-        .modify_service(
-            P1,
-            s.id,
-            200,
-            Box::new(|s| {
-                s.status = ServiceStatus::Deleting;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    mark_deleting(store, P1, s.id, 200).await;
     assert_eq!(store.complete_deletions(199, 100).await.unwrap(), 0);
     assert!(store.get_service(P1, s.id).await.unwrap().is_some());
     assert_eq!(store.complete_deletions(200, 100).await.unwrap(), 1);

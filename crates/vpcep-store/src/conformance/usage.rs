@@ -6,7 +6,6 @@ use crate::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::sync::Arc;
 use uuid::Uuid;
-use vpcep_domain::model::ServiceStatus;
 use vpcep_domain::network::{random_mac, NewPort};
 use vpcep_domain::ErrorCode;
 
@@ -25,18 +24,7 @@ pub async fn quota_usage_counts_per_project(store: &SqlStore) {
     assert_eq!(usage(P1, USAGE_ENDPOINT_SERVICE).await, 2);
     assert_eq!(usage(P1, USAGE_ENDPOINT).await, 0);
     assert_eq!(usage(P2, USAGE_ENDPOINT_SERVICE).await, 0);
-    store
-        .modify_service(
-            P1,
-            a.id,
-            10,
-            Box::new(|s| {
-                s.status = ServiceStatus::Deleting;
-                Ok(())
-            }),
-        )
-        .await
-        .unwrap();
+    mark_deleting(store, P1, a.id, 10).await;
     assert_eq!(
         usage(P1, USAGE_ENDPOINT_SERVICE).await,
         2,
