@@ -254,38 +254,6 @@ fn port_ip_error(e: StoreError) -> StoreError {
     }
 }
 
-/// The counts of endpoints per service: (connected, all).
-pub(crate) async fn endpoint_counts(
-    conn: &mut Conn,
-    services: &mut [EndpointService],
-) -> StoreResult<()> {
-    if services.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut w = Where::default();
-    w.is_in("service_id", &ids);
-    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
-    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
-        let status: String = row.try_get("status")?;
-        let n: i64 = row.try_get("n")?;
-        let e = counts.entry(row.try_get("service_id")?).or_default();
-        if EndpointStatus::parse("status", &status, ErrorCode::System)
-            .is_ok_and(EndpointStatus::is_connected)
-        {
-            e.0 += n;
-        }
-        e.1 += n;
-    }
-    for s in services {
-        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
-        s.connection_count = connected;
-        s.endpoint_count = all;
-    }
-    Ok(())
-}
-
 /// A route table serves one gateway endpoint of a service in a VPC (EndPoint.2039).
 async fn check_routetables(c: &mut Conn, ep: &Endpoint) -> StoreResult<()> {
     let mut others = Where::default();
@@ -613,7 +581,7 @@ impl SqlStore {
     ///   when no live agent serves it at all (past the gate's grace),
     ///
     /// and moves between the two as reports change. The `ip` stays shown once it was approved.
-    pub(crate) async fn ep_complete_creations(
+    pub(crate) async fn complete_endpoint_creations(
         c: &mut Conn,
         lock: &str,
         cutoff: i64,
@@ -686,9 +654,16 @@ impl SqlStore {
             .rows_affected();
         if let Some(before) = gate.unserved_before {
             let due = due_creations(limit, lock, "$1");
-            moved +=
-                Self::ep_fail_unserved(c, now, cutoff, before, gate.alive_since, &due, needs_owner)
-                    .await?;
+            moved += Self::fail_unserved_endpoints(
+                c,
+                now,
+                cutoff,
+                before,
+                gate.alive_since,
+                &due,
+                needs_owner,
+            )
+            .await?;
         }
         // Settled endpoints show what live agents report now (a note, a new reason); this changes
         // no status, bumps no version and counts no move.
@@ -714,7 +689,7 @@ impl SqlStore {
     /// Endpoints the owner wants that no live agent serves at all (none reported them since
     /// `alive_since`), changed before `before`, become `failed` with the time an agent last
     /// served them. `due` selects the due creations with the cutoff as `$1`.
-    async fn ep_fail_unserved(
+    async fn fail_unserved_endpoints(
         c: &mut Conn,
         now: i64,
         cutoff: i64,
@@ -755,7 +730,7 @@ impl SqlStore {
 
     /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags
     /// and usage.
-    pub(crate) async fn ep_complete_deletions(
+    pub(crate) async fn remove_deleted_endpoints(
         c: &mut Conn,
         lock: &str,
         cutoff: i64,

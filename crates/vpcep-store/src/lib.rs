@@ -9,8 +9,8 @@
 //!
 //! # Layout
 //! [`SqlStore`]'s operations are inherent methods, one `impl` block per module; the modules below
-//! call one another one way (resources use `tags`, `usage`, `claims` and `dataplane`, never each
-//! other's helpers).
+//! call one another one way: `transitions` → `endpoints` → `services` → `permissions`,
+//! `inventory`; all of them → `tags`, `usage`, `claims`, `dataplane`.
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
 //!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
 //!   `health` and `close`.
@@ -19,9 +19,10 @@
 //! - `query` and `record`: `WHERE` clauses and pages; rows as typed records.
 //! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
 //!   truncated under the running store: a lasting [`StoreError::Fault`]).
-//! - `services`: endpoint services (rows, port claims, backends), the default account and the
-//!   reconciler's transitions.
-//! - `endpoints`: endpoints and the owner's connections.
+//! - `services`: endpoint services (rows, port claims, backends) and the default account.
+//! - `endpoints`: endpoints and the owner's connections (endpoints read their service).
+//! - `transitions`: the reconciler's passes: due services, then their endpoints, in one
+//!   transaction.
 //! - `permissions`: the permission records of services.
 //! - `inventory`: VPCs, subnets, ports and address allocations.
 //! - `tags`: tags of services and endpoints, and the tag queries.
@@ -47,6 +48,7 @@ mod record;
 mod services;
 pub mod sql;
 mod tags;
+mod transitions;
 mod usage;
 
 use std::sync::Arc;

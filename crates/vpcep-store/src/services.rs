@@ -1,5 +1,5 @@
 //! Endpoint-service persistence: rows, port claims and backends, the default account, and the
-//! reconciler's transitions (services first, then their endpoints, in one transaction).
+//! service steps of the reconciler's passes (run by `transitions`).
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
@@ -13,6 +13,7 @@ use crate::{
 };
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
+use vpcep_domain::endpoint::EndpointStatus;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
@@ -406,7 +407,7 @@ async fn update_service_row(
 /// Fills the tags and endpoint counts of services read from rows.
 async fn attach_all(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     attach_tags(conn, services).await?;
-    crate::endpoints::endpoint_counts(conn, services).await
+    endpoint_counts(conn, services).await
 }
 
 /// The first service matching `w` (with an optional lock clause), complete.
@@ -599,111 +600,109 @@ impl SqlStore {
         })
         .await
     }
+}
 
-    /// Moves services that have been `creating` since `cutoff` or earlier to `available`;
-    /// answers how many moved. Safe to run on several nodes at once.
-    pub async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64> {
-        self.complete_due_creations(cutoff, now, limit, None).await
+/// Due `creating` services become `available`; with a data plane (`gate`), only while an
+/// agent is alive, and `failed` when the data plane may not connect to their backend (a
+/// domain name, an address another VPC holds, or one the operator's policy refuses). Answers
+/// how many changed.
+pub(crate) async fn complete_service_creations(
+    c: &mut Conn,
+    lock: &str,
+    cutoff: i64,
+    now: i64,
+    limit: u32,
+    gate: Option<&DataplaneGate>,
+) -> StoreResult<u64> {
+    let mut services = 0;
+    if let Some(g) = gate {
+        services += fail_refused_backends(c, lock, cutoff, now, limit, g).await?;
     }
+    let alive = gate.map(|g| g.alive_since);
+    let live = if alive.is_some() {
+        " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
+         WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
+         ORDER BY status_at LIMIT {limit}{lock}){live}"
+    );
+    let mut q = query(&sql).bind(now).bind(cutoff);
+    if let Some(t) = alive {
+        q = q.bind(t);
+    }
+    services += q.execute(&mut *c).await?.rows_affected();
+    Ok(services)
+}
 
-    /// Like [`SqlStore::complete_creations`], but with a data plane: services become `available`
-    /// only while an agent is alive (`failed` when the data plane may not connect to their
-    /// backend), and endpoints follow live agents' reports (`accepted` ⇄ `failed`; see
-    /// [`DataplaneGate`]).
-    pub async fn complete_creations_gated(
-        &self,
-        cutoff: i64,
-        now: i64,
-        limit: u32,
-        gate: DataplaneGate,
-    ) -> StoreResult<u64> {
-        self.complete_due_creations(cutoff, now, limit, Some(gate))
-            .await
+/// Removes services that have been `deleting` since `cutoff` or earlier, with their port and
+/// address claims, tags, permissions and usage; answers how many went.
+pub(crate) async fn remove_deleted_services(
+    c: &mut Conn,
+    lock: &str,
+    cutoff: i64,
+    limit: u32,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
+         WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
+         RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
+    );
+    let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+    let mut per_project: HashMap<String, i64> = HashMap::new();
+    for row in &gone {
+        let id: String = row.try_get("id")?;
+        release_ports(c, &id).await?;
+        if row.try_get::<i64, _>("backend_held")? == 1 {
+            claims::release(
+                c,
+                &row.try_get::<String, _>("backend_space")?,
+                &row.try_get::<String, _>("backend_ip")?,
+                &row.try_get::<String, _>("vpc_id")?,
+            )
+            .await?;
+        }
+        query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+            .bind(TAG_TYPE_SERVICE)
+            .bind(&id)
+            .execute(&mut *c)
+            .await?;
+        crate::permissions::delete_service_permissions(c, &id).await?;
+        *per_project.entry(row.try_get("project_id")?).or_default() += 1;
     }
+    for (project, n) in per_project {
+        usage::release(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
+    }
+    Ok(gone.len() as u64)
+}
 
-    /// Due `creating` services become `available`; with a data plane (`gate`), only while an
-    /// agent is alive, and `failed` when the data plane may not connect to their backend (a
-    /// domain name, an address another VPC holds, or one the operator's policy refuses). Then
-    /// endpoints settle.
-    async fn complete_due_creations(
-        &self,
-        cutoff: i64,
-        now: i64,
-        limit: u32,
-        gate: Option<DataplaneGate>,
-    ) -> StoreResult<u64> {
-        let lock = self.dialect.skip_locked();
-        self.write(move |c| {
-            Box::pin(async move {
-                let mut services = 0;
-                if let Some(g) = &gate {
-                    services += fail_refused_backends(c, lock, cutoff, now, limit, g).await?;
-                }
-                let alive = gate.as_ref().map(|g| g.alive_since);
-                let live = if alive.is_some() { " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)" } else { "" };
-                let sql = format!(
-                    "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
-                     WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
-                     ORDER BY status_at LIMIT {limit}{lock}){live}"
-                );
-                let mut q = query(&sql).bind(now).bind(cutoff);
-                if let Some(t) = alive {
-                    q = q.bind(t);
-                }
-                services += q.execute(&mut *c).await?.rows_affected();
-                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit, gate.as_ref()).await?;
-                if services + endpoints > 0 {
-                    crate::dataplane::bump_version(c).await?;
-                }
-                Ok(services + endpoints)
-            })
-        })
-        .await
+/// The counts of endpoints per service: (connected, all).
+async fn endpoint_counts(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
+    if services.is_empty() {
+        return Ok(());
     }
-
-    /// Removes services that have been `deleting` since `cutoff` or earlier, with their claims,
-    /// tags and usage; answers how many went. Safe to run on several nodes at once.
-    pub async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
-        let lock = self.dialect.skip_locked();
-        self.write(move |c| {
-            Box::pin(async move {
-                let sql = format!(
-                    "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
-                     WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
-                     RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
-                );
-                let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
-                let mut per_project: HashMap<String, i64> = HashMap::new();
-                for row in &gone {
-                    let id: String = row.try_get("id")?;
-                    release_ports(c, &id).await?;
-                    if row.try_get::<i64, _>("backend_held")? == 1 {
-                        claims::release(
-                            c,
-                            &row.try_get::<String, _>("backend_space")?,
-                            &row.try_get::<String, _>("backend_ip")?,
-                            &row.try_get::<String, _>("vpc_id")?,
-                        )
-                        .await?;
-                    }
-                    query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
-                        .bind(TAG_TYPE_SERVICE)
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
-                    crate::permissions::delete_service_permissions(c, &id).await?;
-                    *per_project.entry(row.try_get("project_id")?).or_default() += 1;
-                }
-                for (project, n) in per_project {
-                    usage::release(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
-                }
-                let endpoints = SqlStore::ep_complete_deletions(c, lock, cutoff, limit).await?;
-                if gone.len() as u64 + endpoints > 0 {
-                    crate::dataplane::bump_version(c).await?;
-                }
-                Ok(gone.len() as u64 + endpoints)
-            })
-        })
-        .await
+    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
+    let mut w = Where::default();
+    w.is_in("service_id", &ids);
+    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
+    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        let e = counts.entry(row.try_get("service_id")?).or_default();
+        if EndpointStatus::parse("status", &status, ErrorCode::System)
+            .is_ok_and(EndpointStatus::is_connected)
+        {
+            e.0 += n;
+        }
+        e.1 += n;
     }
+    for s in services {
+        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
+        s.connection_count = connected;
+        s.endpoint_count = all;
+    }
+    Ok(())
 }
