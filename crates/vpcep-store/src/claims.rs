@@ -8,7 +8,7 @@
 //! get it and are never served. The owner keeps the address until its last resource is gone;
 //! then [`SqlStore::claims_settle`] gives it to the oldest resource waiting for it.
 
-use crate::conn::{query, query_scalar, Conn};
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult};
 use ipnet::Ipv4Net;
@@ -242,4 +242,25 @@ pub(crate) fn space_of_key(key: &str) -> AddressSpace {
         Some(ns) => AddressSpace::Netns(ns.to_string()),
         None => AddressSpace::Host,
     }
+}
+
+/// Gives back the address a removed row held: when its `held` column is 1, the claim on
+/// (`space`, `ip`) of its `vpc_id` (columns named by the caller).
+pub(crate) async fn release_held(
+    c: &mut Conn,
+    row: &Row,
+    held: &str,
+    space: &str,
+    ip: &str,
+) -> StoreResult<()> {
+    if row.try_get::<i64, _>(held)? == 1 {
+        release(
+            c,
+            &row.try_get::<String, _>(space)?,
+            &row.try_get::<String, _>(ip)?,
+            &row.try_get::<String, _>("vpc_id")?,
+        )
+        .await?;
+    }
+    Ok(())
 }

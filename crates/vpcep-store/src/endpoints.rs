@@ -745,20 +745,8 @@ impl SqlStore {
         for row in &gone {
             let id: String = row.try_get("id")?;
             release_ips(c, &id).await?;
-            if row.try_get::<i64, _>("addr_held")? == 1 {
-                claims::release(
-                    c,
-                    &row.try_get::<String, _>("addr_space")?,
-                    &row.try_get::<String, _>("ip")?,
-                    &row.try_get::<String, _>("vpc_id")?,
-                )
-                .await?;
-            }
-            query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
-                .bind(ResourceKind::Endpoint.as_str())
-                .bind(&id)
-                .execute(&mut *c)
-                .await?;
+            claims::release_held(c, row, "addr_held", "addr_space", "ip").await?;
+            tags::delete_tags(c, ResourceKind::Endpoint.as_str(), &id).await?;
             *per_project.entry(row.try_get("project_id")?).or_default() += 1;
         }
         for (project, n) in per_project {

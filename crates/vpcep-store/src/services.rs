@@ -655,20 +655,8 @@ pub(crate) async fn remove_deleted_services(
     for row in &gone {
         let id: String = row.try_get("id")?;
         release_ports(c, &id).await?;
-        if row.try_get::<i64, _>("backend_held")? == 1 {
-            claims::release(
-                c,
-                &row.try_get::<String, _>("backend_space")?,
-                &row.try_get::<String, _>("backend_ip")?,
-                &row.try_get::<String, _>("vpc_id")?,
-            )
-            .await?;
-        }
-        query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
-            .bind(TAG_TYPE_SERVICE)
-            .bind(&id)
-            .execute(&mut *c)
-            .await?;
+        claims::release_held(c, row, "backend_held", "backend_space", "backend_ip").await?;
+        tags::delete_tags(c, TAG_TYPE_SERVICE, &id).await?;
         crate::permissions::delete_service_permissions(c, &id).await?;
         *per_project.entry(row.try_get("project_id")?).or_default() += 1;
     }

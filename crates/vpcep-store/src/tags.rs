@@ -68,6 +68,20 @@ pub(crate) async fn insert_tags(
     Ok(())
 }
 
+/// Removes every tag of one resource.
+pub(crate) async fn delete_tags(
+    conn: &mut Conn,
+    resource_type: &str,
+    resource_id: &str,
+) -> StoreResult<()> {
+    query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
+        .bind(resource_type)
+        .bind(resource_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Changes the tags of a service or endpoint of a project (404 when absent).
     pub async fn modify_tags(
@@ -103,13 +117,7 @@ impl SqlStore {
                 let before = tags.clone();
                 change(&mut tags)?;
                 if tags != before {
-                    query(
-                        "DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2",
-                    )
-                    .bind(kind.as_str())
-                    .bind(&rid)
-                    .execute(&mut *c)
-                    .await?;
+                    delete_tags(c, kind.as_str(), &rid).await?;
                     insert_tags(c, kind.as_str(), &rid, &project_id, &tags).await?;
                 }
                 Ok(())
