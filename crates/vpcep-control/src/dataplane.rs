@@ -1,7 +1,7 @@
 //! The control plane's side of the data plane: the desired-state feed agents long-poll, and
 //! their reports, which the reconciler turns into `available`/`accepted`/`failed`.
 
-use crate::{store_error, Ctx};
+use crate::Ctx;
 use std::time::Duration;
 use vpcep_domain::dataplane::{AgentReport, Snapshot};
 use vpcep_domain::time::now_millis;
@@ -25,7 +25,7 @@ pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResul
     let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
     if let Some(since) = since {
         while tokio::time::Instant::now() < deadline {
-            if ctx.store.dataplane_version().await.map_err(store_error)? != since {
+            if ctx.store.dataplane_version().await? != since {
                 break;
             }
             tokio::time::sleep(
@@ -34,11 +34,7 @@ pub async fn snapshot(ctx: &Ctx, since: Option<u64>, wait: Duration) -> ApiResul
             .await;
         }
     }
-    let mut snapshot = ctx
-        .store
-        .dataplane_snapshot(&ctx.policy)
-        .await
-        .map_err(store_error)?;
+    let mut snapshot = ctx.store.dataplane_snapshot(&ctx.policy).await?;
     snapshot.report_every_ms =
         u64::try_from((ctx.agent_grace / REPORTS_PER_GRACE).as_millis()).ok();
     Ok(snapshot)
@@ -49,10 +45,7 @@ pub async fn report(ctx: &Ctx, report: &AgentReport) -> ApiResult<()> {
     if report.agent_id.is_empty() || report.agent_id.len() > 128 {
         return Err(ApiError::param("agent_id must have 1 to 128 characters"));
     }
-    ctx.store
-        .record_agent_report(report, now_millis())
-        .await
-        .map_err(store_error)?;
+    ctx.store.record_agent_report(report, now_millis()).await?;
     ctx.wake_reconciler();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! #24, #28, #30) and the owner's connections to a service (#1, #15, #22).
 
 use crate::services::path_id;
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -97,8 +97,7 @@ pub async fn create_endpoint(
     let created = ctx
         .store
         .create_endpoint(&endpoint, port_ip, caller.account.quotas.endpoint, check)
-        .await
-        .map_err(store_error)?;
+        .await?;
     ctx.wake_reconciler();
     Ok(created)
 }
@@ -108,8 +107,7 @@ pub async fn show_endpoint(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<En
     let uuid = endpoint_id(id)?;
     ctx.store
         .get_endpoint(&caller.project_id, uuid)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::EndpointNotFound,
@@ -130,10 +128,10 @@ pub async fn list_endpoints(
         vpc_id: q.get("vpc_id").map(str::to_string),
         id: q.get("id").map(str::to_string),
     };
-    ctx.store
+    Ok(ctx
+        .store
         .list_endpoints(&caller.project_id, &filter, &page)
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 async fn modify(
@@ -143,10 +141,10 @@ async fn modify(
     mutate: impl FnOnce(&mut Endpoint) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<Endpoint> {
     let uuid = endpoint_id(id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .modify_endpoint(&caller.project_id, uuid, now_millis(), Box::new(mutate))
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #28: replaces the client whitelist and/or turns it on or off (interface endpoints).
@@ -190,8 +188,7 @@ async fn target_service(
     let svc = ctx
         .store
         .find_service(&ServiceLookup::Id(ep.service_id))
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::ServiceRefNotFound,
@@ -357,10 +354,10 @@ pub async fn list_connections(
             .map(|s| EndpointStatus::parse("status", s, ErrorCode::InvalidStatus))
             .transpose()?,
     };
-    ctx.store
+    Ok(ctx
+        .store
         .list_connections(&caller.project_id, sid, &filter, &page)
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 pub use vpcep_store::ConnectionOutcome;
@@ -396,8 +393,7 @@ async fn modify_connections(
     let mut out = ctx
         .store
         .modify_connections(&caller.project_id, sid, ids, now_millis(), mutate)
-        .await
-        .map_err(store_error)?;
+        .await?;
     out.extend(bad);
     Ok(out)
 }

@@ -20,13 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use vpcep_domain::dataplane::AddressPolicy;
-use vpcep_domain::{ApiError, ErrorCode};
-use vpcep_store::{Store, StoreError};
+use vpcep_store::SqlStore;
 
 /// Everything a use case needs; one per process, shared.
 pub struct Ctx {
     /// The storage.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<SqlStore>,
     /// Region name used in service names.
     pub region: String,
     /// Tenants.
@@ -63,40 +62,6 @@ pub struct Caller {
     pub account: Arc<Account>,
     /// The `{project_id}` of the path, owned by `account`.
     pub project_id: String,
-}
-
-/// Maps store failures to API errors: domain refusals pass through, a busy database is 503, a
-/// full disk 507 EndPoint.0507, a database that cannot be read or written 503 EndPoint.0503
-/// (each logged, with a message that says what happened and no internals); anything else is
-/// logged and answered as a generic 500.
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Api(a) => a,
-        StoreError::Unavailable(m) => {
-            tracing::warn!(error = %m, "store unavailable");
-            ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
-        }
-        StoreError::Full(m) => {
-            tracing::error!(error = %m, "storage full");
-            metrics::counter!("vpcep_store_failures_total", "kind" => "full").increment(1);
-            ApiError::new(
-                ErrorCode::StorageFull,
-                "The server's storage is full: nothing was changed. Retry once the operator has freed space.",
-            )
-        }
-        StoreError::Fault(m) => {
-            tracing::error!(error = %m, "storage fault");
-            metrics::counter!("vpcep_store_failures_total", "kind" => "fault").increment(1);
-            ApiError::new(
-                ErrorCode::StorageFault,
-                "The server cannot read or write its database: the change was not confirmed. Retry later; the operator must check the database.",
-            )
-        }
-        StoreError::Internal(m) => {
-            tracing::error!(error = %m, "store error");
-            ApiError::internal()
-        }
-    }
 }
 
 // Permissions (#3, #4, #5, #18, #27) and quotas (#14).

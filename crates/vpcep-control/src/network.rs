@@ -1,6 +1,6 @@
 //! Network inventory operations (the VPC API v1 subset) and the operator's inventory preload.
 
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use rand::Rng;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -61,8 +61,7 @@ pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> A
     );
     ctx.store
         .create_vpc(&vpc, caller.account.quotas.vpc)
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(vpc)
 }
 
@@ -70,10 +69,7 @@ pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> A
 pub async fn show_vpc(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Vpc> {
     let uuid = id_or(ErrorCode::VpcMissing, "VPC", id)?;
     missing(
-        ctx.store
-            .get_vpc(&caller.project_id, uuid)
-            .await
-            .map_err(store_error)?,
+        ctx.store.get_vpc(&caller.project_id, uuid).await?,
         ErrorCode::VpcMissing,
         "VPC",
         id,
@@ -86,8 +82,7 @@ pub async fn list_vpcs(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult
     let mut vpcs = ctx
         .store
         .list_vpcs(&caller.project_id, q.get("id"), limit, marker.as_deref())
-        .await
-        .map_err(store_error)?;
+        .await?;
     if let Some(ep) = q
         .get("enterprise_project_id")
         .filter(|e| *e != "all_granted_eps")
@@ -106,7 +101,8 @@ pub async fn update_vpc(
 ) -> ApiResult<Vpc> {
     let patch = parse_update_vpc(&body(&req.vpc, "vpc", ErrorCode::VpcParam)?)?;
     let uuid = id_or(ErrorCode::VpcMissing, "VPC", id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .modify_vpc(
             &caller.project_id,
             uuid,
@@ -116,17 +112,13 @@ pub async fn update_vpc(
                 check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #13 delete VPC (refused while it has subnets).
 pub async fn delete_vpc(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::VpcMissing, "VPC", id)?;
-    ctx.store
-        .delete_vpc(&caller.project_id, uuid)
-        .await
-        .map_err(store_error)
+    Ok(ctx.store.delete_vpc(&caller.project_id, uuid).await?)
 }
 
 /// #2 create subnet.
@@ -145,8 +137,7 @@ pub async fn create_subnet(
     );
     ctx.store
         .create_subnet(&subnet, caller.account.quotas.subnet)
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(subnet)
 }
 
@@ -154,10 +145,7 @@ pub async fn create_subnet(
 pub async fn show_subnet(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Subnet> {
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", id)?;
     missing(
-        ctx.store
-            .get_subnet(&caller.project_id, uuid)
-            .await
-            .map_err(store_error)?,
+        ctx.store.get_subnet(&caller.project_id, uuid).await?,
         ErrorCode::SubnetMissing,
         "Subnet",
         id,
@@ -167,15 +155,15 @@ pub async fn show_subnet(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Subn
 /// #6 list subnets (`limit`, `marker`, `vpc_id`).
 pub async fn list_subnets(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult<Vec<Subnet>> {
     let (limit, marker) = limit_marker(q, ErrorCode::SubnetParam)?;
-    ctx.store
+    Ok(ctx
+        .store
         .list_subnets(
             &caller.project_id,
             q.get("vpc_id"),
             limit,
             marker.as_deref(),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #10 update subnet (the path's VPC must be the subnet's).
@@ -190,7 +178,8 @@ pub async fn update_subnet(
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", id)?;
     let vpc = id_or(ErrorCode::VpcMissing, "VPC", vpc_id)?;
     let shown = id.to_string();
-    ctx.store
+    Ok(ctx
+        .store
         .modify_subnet(
             &caller.project_id,
             uuid,
@@ -206,25 +195,25 @@ pub async fn update_subnet(
                 Ok(())
             }),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #4 delete subnet (refused while addresses are in use).
 pub async fn delete_subnet(ctx: &Ctx, caller: &Caller, vpc_id: &str, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", id)?;
     let vpc = id_or(ErrorCode::VpcMissing, "VPC", vpc_id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .delete_subnet(&caller.project_id, vpc, uuid)
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #1 create port (allocating its address).
 pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) -> ApiResult<Port> {
     let new = parse_create_port(&body(&req.port, "port", ErrorCode::PortParam)?)?;
     let mac = random_mac(rand::thread_rng().gen());
-    ctx.store
+    Ok(ctx
+        .store
         .create_port(
             &caller.project_id,
             new,
@@ -233,18 +222,14 @@ pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) ->
             now_millis(),
             caller.account.quotas.port,
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #7 show port.
 pub async fn show_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Port> {
     let uuid = id_or(ErrorCode::PortMissing, "Port", id)?;
     missing(
-        ctx.store
-            .get_port(&caller.project_id, uuid)
-            .await
-            .map_err(store_error)?,
+        ctx.store.get_port(&caller.project_id, uuid).await?,
         ErrorCode::PortMissing,
         "Port",
         id,
@@ -312,10 +297,10 @@ pub async fn list_ports(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResul
         fixed_subnet_ids,
         security_groups: all("security_groups"),
     };
-    ctx.store
+    Ok(ctx
+        .store
         .list_ports(&caller.project_id, &filter, limit, marker.as_deref())
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #9 update port.
@@ -327,7 +312,8 @@ pub async fn update_port(
 ) -> ApiResult<Port> {
     let patch = parse_update_port(&body(&req.port, "port", ErrorCode::PortParam)?)?;
     let uuid = id_or(ErrorCode::PortMissing, "Port", id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .modify_port(
             &caller.project_id,
             uuid,
@@ -337,17 +323,13 @@ pub async fn update_port(
                 Ok(())
             }),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #3 delete port (refused while an endpoint service uses it).
 pub async fn delete_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::PortMissing, "Port", id)?;
-    ctx.store
-        .delete_port(&caller.project_id, uuid)
-        .await
-        .map_err(store_error)
+    Ok(ctx.store.delete_port(&caller.project_id, uuid).await?)
 }
 
 /// #11 list a subnet's allocated addresses.
@@ -359,10 +341,10 @@ pub async fn list_private_ips(
 ) -> ApiResult<Vec<PrivateIp>> {
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", subnet_id)?;
     let (limit, marker) = limit_marker(q, ErrorCode::SubnetParam)?;
-    ctx.store
+    Ok(ctx
+        .store
         .list_private_ips(&caller.project_id, uuid, limit, marker.as_deref())
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// The operator's inventory file (`--inventory`): VPCs with their subnets and ports, created at
@@ -450,13 +432,7 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
     let now = now_millis();
     for v in &file.vpc {
         let project = v.project_id.as_str();
-        if ctx
-            .store
-            .get_vpc(project, v.id)
-            .await
-            .map_err(store_error)?
-            .is_none()
-        {
+        if ctx.store.get_vpc(project, v.id).await?.is_none() {
             let opt = CreateVpcOption {
                 name: Some(v.name.clone()),
                 cidr: Some(v.cidr.clone()),
@@ -466,27 +442,12 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
             vpc.netns = v.netns.clone();
             match ctx.store.create_vpc(&vpc, PRELOAD_QUOTA).await {
                 Ok(()) => created += 1,
-                Err(e)
-                    if ctx
-                        .store
-                        .get_vpc(project, v.id)
-                        .await
-                        .map_err(store_error)?
-                        .is_none() =>
-                {
-                    return Err(store_error(e))
-                }
+                Err(e) if ctx.store.get_vpc(project, v.id).await?.is_none() => return Err(e.into()),
                 Err(_) => {}
             }
         }
         for s in &v.subnet {
-            if ctx
-                .store
-                .get_subnet(project, s.id)
-                .await
-                .map_err(store_error)?
-                .is_none()
-            {
+            if ctx.store.get_subnet(project, s.id).await?.is_none() {
                 let opt = CreateSubnetOption {
                     name: Some(s.name.clone()),
                     cidr: Some(s.cidr.clone()),
@@ -503,27 +464,14 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
                 );
                 match ctx.store.create_subnet(&subnet, PRELOAD_QUOTA).await {
                     Ok(()) => created += 1,
-                    Err(e)
-                        if ctx
-                            .store
-                            .get_subnet(project, s.id)
-                            .await
-                            .map_err(store_error)?
-                            .is_none() =>
-                    {
-                        return Err(store_error(e))
+                    Err(e) if ctx.store.get_subnet(project, s.id).await?.is_none() => {
+                        return Err(e.into())
                     }
                     Err(_) => {}
                 }
             }
             for p in &s.port {
-                if ctx
-                    .store
-                    .get_port(project, p.id)
-                    .await
-                    .map_err(store_error)?
-                    .is_none()
-                {
+                if ctx.store.get_port(project, p.id).await?.is_none() {
                     let ip = p
                         .ip_address
                         .as_deref()
@@ -544,15 +492,8 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
                         .await
                     {
                         Ok(_) => created += 1,
-                        Err(e)
-                            if ctx
-                                .store
-                                .get_port(project, p.id)
-                                .await
-                                .map_err(store_error)?
-                                .is_none() =>
-                        {
-                            return Err(store_error(e))
+                        Err(e) if ctx.store.get_port(project, p.id).await?.is_none() => {
+                            return Err(e.into())
                         }
                         Err(_) => {}
                     }

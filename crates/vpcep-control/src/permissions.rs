@@ -3,7 +3,7 @@
 //! (404 EndPoint.0005 otherwise); every change is one transaction.
 
 use crate::services::path_id;
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_PERMISSION_LIMIT};
 use vpcep_domain::permission::{
@@ -48,10 +48,10 @@ pub async fn list_permissions(
 ) -> ApiResult<(Vec<Permission>, u64)> {
     let service = path_id(KIND, id)?;
     let page = parse_page(q, MAX_PERMISSION_LIMIT)?;
-    ctx.store
+    Ok(ctx
+        .store
         .list_permissions(&caller.project_id, service, q.get("permission"), &page)
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #3: adds (idempotently, with an empty description) or removes (absent ones ignored) the
@@ -76,8 +76,7 @@ pub async fn permission_action(
     };
     ctx.store
         .change_permissions(&caller.project_id, service, now, change)
-        .await
-        .map_err(store_error)?;
+        .await?;
     Ok(edit)
 }
 
@@ -96,15 +95,15 @@ pub async fn batch_add_permissions(
         .iter()
         .map(|e| record(service, &e.permission, kind, &e.description, now))
         .collect();
-    ctx.store
+    Ok(ctx
+        .store
         .change_permissions(
             &caller.project_id,
             service,
             now,
             PermissionChange::Upsert(records),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #5: deletes the records with the given ids, all or none (an unknown id is 404); answers the
@@ -117,15 +116,15 @@ pub async fn batch_remove_permissions(
 ) -> ApiResult<Vec<Permission>> {
     let ids = parse_batch_delete(req)?;
     let service = path_id(KIND, id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .change_permissions(
             &caller.project_id,
             service,
             now_millis(),
             PermissionChange::RemoveIds(ids),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #27: sets the description of one record of the service (404 for an unknown one).
@@ -139,7 +138,8 @@ pub async fn update_permission_description(
     let description = parse_permission_description(req)?;
     let service = path_id(KIND, id)?;
     let record = path_id("permission", permission_id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .change_permissions(
             &caller.project_id,
             service,
@@ -149,6 +149,5 @@ pub async fn update_permission_description(
                 description,
             },
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }

@@ -1,7 +1,7 @@
 //! Resource quotas (#14): per-project usage from the store's counters, limits from the caller's
 //! account (`[account.quotas]` in the accounts file).
 
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use vpcep_domain::list::QueryParams;
 use vpcep_domain::quota::{parse_quota_type, QuotaType, QuotaUsage};
 use vpcep_domain::ApiResult;
@@ -27,8 +27,7 @@ pub async fn list_quotas(
         let used = ctx
             .store
             .project_usage(&caller.project_id, resource)
-            .await
-            .map_err(store_error)?;
+            .await?;
         rows.push(QuotaUsage { kind, used, quota });
     }
     Ok(rows)

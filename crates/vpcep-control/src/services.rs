@@ -1,7 +1,7 @@
 //! Endpoint-service operations (v1, and the v2 add-server-resources and upgrade). Each
 //! validates with the domain, then makes one store call.
 
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use uuid::Uuid;
 use vpcep_domain::ids::{new_id, parse_uuid};
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
@@ -77,8 +77,7 @@ pub async fn create_service(
     };
     ctx.store
         .create_service(&service, caller.account.quotas.endpoint_service)
-        .await
-        .map_err(store_error)?;
+        .await?;
     ctx.wake_reconciler();
     Ok(service)
 }
@@ -88,8 +87,7 @@ pub async fn show_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<End
     let uuid = path_id(KIND, id)?;
     ctx.store
         .get_service(&caller.project_id, uuid)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::not_found(KIND, id))
 }
 
@@ -121,14 +119,14 @@ pub async fn list_services(
     if other_border_group(q) {
         return Ok((Vec::new(), 0));
     }
-    ctx.store
+    Ok(ctx
+        .store
         .list_services(
             &ServiceScope::Project(caller.project_id.clone()),
             &filter,
             &page,
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #19: a page of the public services (those of operator accounts).
@@ -142,10 +140,7 @@ pub async fn list_public_services(
         ..service_filter(q)?
     };
     let scope = ServiceScope::Domains(ctx.accounts.operator_domains().to_vec());
-    ctx.store
-        .list_services(&scope, &filter, &page)
-        .await
-        .map_err(store_error)
+    Ok(ctx.store.list_services(&scope, &filter, &page).await?)
 }
 
 /// #16: the summary of any service, by `id` or full `endpoint_service_name`.
@@ -161,8 +156,7 @@ pub async fn describe_service(ctx: &Ctx, q: &QueryParams) -> ApiResult<EndpointS
     };
     ctx.store
         .find_service(&lookup)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::not_found(KIND, shown))
 }
 
@@ -173,10 +167,10 @@ async fn modify(
     mutate: impl FnOnce(&mut EndpointService) -> ApiResult<()> + Send + 'static,
 ) -> ApiResult<EndpointService> {
     let uuid = path_id(KIND, id)?;
-    ctx.store
+    Ok(ctx
+        .store
         .modify_service(&caller.project_id, uuid, now_millis(), Box::new(mutate))
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #25: applies the given fields; `ports` replaces the list (claims re-checked in the store).
@@ -250,8 +244,7 @@ pub async fn add_server_resources(
         let port = ctx
             .store
             .get_port(&caller.project_id, port_id)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::PortNotFound,

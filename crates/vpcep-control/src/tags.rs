@@ -1,7 +1,7 @@
 //! Tag operations on services and endpoints (#31, #32, #33).
 
 use crate::services::path_id;
-use crate::{store_error, Caller, Ctx};
+use crate::{Caller, Ctx};
 use std::collections::BTreeMap;
 use vpcep_domain::model::{ResourceKind, Tag};
 use vpcep_domain::tags::{parse_resource_query, parse_tag_change};
@@ -25,15 +25,15 @@ pub async fn tag_action(
     let kind = resource_kind(kind)?;
     let id = path_id(kind.as_str(), id)?;
     let change = parse_tag_change(req)?;
-    ctx.store
+    Ok(ctx
+        .store
         .modify_tags(
             &caller.project_id,
             kind,
             id,
             Box::new(move |tags| change.apply(tags)),
         )
-        .await
-        .map_err(store_error)
+        .await?)
 }
 
 /// #32: every key used on the project's resources of a kind, with its distinct values.
@@ -43,11 +43,7 @@ pub async fn project_tags(
     kind: &str,
 ) -> ApiResult<Vec<(String, Vec<String>)>> {
     let kind = resource_kind(kind)?;
-    let tags: Vec<Tag> = ctx
-        .store
-        .project_tags(&caller.project_id, kind)
-        .await
-        .map_err(store_error)?;
+    let tags: Vec<Tag> = ctx.store.project_tags(&caller.project_id, kind).await?;
     let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for t in tags {
         let values = by_key.entry(t.key).or_default();
@@ -67,11 +63,7 @@ pub async fn query_resources(
 ) -> ApiResult<(Option<Vec<TaggedResource>>, u64)> {
     let kind = resource_kind(kind)?;
     let q = parse_resource_query(req)?;
-    let all = ctx
-        .store
-        .tagged_resources(&caller.project_id, kind)
-        .await
-        .map_err(store_error)?;
+    let all = ctx.store.tagged_resources(&caller.project_id, kind).await?;
     let matching: Vec<TaggedResource> = all
         .into_iter()
         .filter(|r| q.matches(&r.name, &r.tags))

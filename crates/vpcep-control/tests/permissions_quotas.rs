@@ -70,7 +70,7 @@ async fn ctx(db: &TestDb) -> Ctx {
 }
 
 async fn service(ctx: &Ctx, c: &Caller) -> String {
-    let b = make_backend(&*ctx.store, &c.project_id).await;
+    let b = make_backend(&ctx.store, &c.project_id).await;
     let s = services::create_service(
         ctx,
         c,

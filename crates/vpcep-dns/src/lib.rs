@@ -32,7 +32,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use vpcep_proxy::netns::NetnsPool;
-use vpcep_store::{DnsRecords, Store};
+use vpcep_store::{DnsRecords, SqlStore};
 
 use crate::handler::Handler;
 use crate::metrics::QueryMetrics;
@@ -94,7 +94,7 @@ const FULL_REFRESH: Duration = Duration::from_secs(10);
 /// when the address cannot be bound; a store that does not answer yet leaves the zone empty
 /// until it does.
 pub async fn start(
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     region: &str,
     opts: DnsOptions,
     cancel: CancellationToken,
@@ -232,7 +232,7 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Keeps the zone in step with the store until the task is dropped.
 async fn refresh(
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     origin: String,
     zone: Arc<ArcSwap<Zone>>,
     records: DnsRecords,

@@ -8,7 +8,7 @@
 //! get it and are never served. The owner keeps the address until its last resource is gone;
 //! then [`SqlStore::claims_settle`] gives it to the oldest resource waiting for it.
 
-use crate::conn::{query, query_scalar, Conn};
+use crate::conn::{query, query_scalar, Conn, Row};
 use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult};
 use ipnet::Ipv4Net;
@@ -159,14 +159,14 @@ const SERVICES_WAITING: &str = "SELECT s.id, s.vpc_id, s.ip, s.backend_space, s.
 
 fn stored_ip(s: &str) -> StoreResult<Ipv4Addr> {
     s.parse()
-        .map_err(|_| StoreError::Internal(format!("stored ip {s:?} is not an IPv4 address")))
+        .map_err(|_| StoreError::internal(format!("stored ip {s:?} is not an IPv4 address")))
 }
 
 impl SqlStore {
-    /// Settles the resources that do not hold their address: those never evaluated (stored
-    /// before claims existed) get their space and try to claim; those waiting for an address
-    /// whose claim is gone take it, oldest first. Answers how many now hold their address.
-    pub(crate) async fn claims_settle(&self, limit: u32) -> StoreResult<u64> {
+    /// Settles address claims (see the `claims` module): resources stored before claims
+    /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
+    /// waiting for them. Answers how many resources now hold their address.
+    pub async fn settle_claims(&self, limit: u32) -> StoreResult<u64> {
         // Most passes find nothing to do: look with a reader before taking the writer.
         let pending: i64 = {
             let mut r = self.reader().await?;
@@ -242,4 +242,25 @@ pub(crate) fn space_of_key(key: &str) -> AddressSpace {
         Some(ns) => AddressSpace::Netns(ns.to_string()),
         None => AddressSpace::Host,
     }
+}
+
+/// Gives back the address a removed row held: when its `held` column is 1, the claim on
+/// (`space`, `ip`) of its `vpc_id` (columns named by the caller).
+pub(crate) async fn release_held(
+    c: &mut Conn,
+    row: &Row,
+    held: &str,
+    space: &str,
+    ip: &str,
+) -> StoreResult<()> {
+    if row.try_get::<i64, _>(held)? == 1 {
+        release(
+            c,
+            &row.try_get::<String, _>(space)?,
+            &row.try_get::<String, _>(ip)?,
+            &row.try_get::<String, _>("vpc_id")?,
+        )
+        .await?;
+    }
+    Ok(())
 }

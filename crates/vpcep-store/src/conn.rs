@@ -132,6 +132,17 @@ impl std::fmt::Display for DbError {
     }
 }
 
+/// Shows as the driver's error (see `Display`), so its source is the driver error's source.
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DbError::Sqlx(e) => e.source(),
+            DbError::Sqlite(e) => e.source(),
+            DbError::Usage(_) => None,
+        }
+    }
+}
+
 impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         DbError::Sqlx(e)
@@ -180,9 +191,9 @@ impl From<DbError> for crate::StoreError {
                 | C::PermissionDenied
                 | C::DatabaseCorrupt
                 | C::NotADatabase => crate::StoreError::Fault(e.to_string()),
-                _ => crate::StoreError::Internal(e.to_string()),
+                _ => crate::StoreError::internal(e),
             },
-            other => crate::StoreError::Internal(other.to_string()),
+            other => crate::StoreError::internal(other),
         }
     }
 }

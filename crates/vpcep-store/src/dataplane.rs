@@ -123,7 +123,8 @@ pub(crate) fn backend_refusal(
 }
 
 impl SqlStore {
-    pub(crate) async fn dp_oldest_transition(&self) -> StoreResult<Option<i64>> {
+    /// When the oldest resource still in `creating` or `deleting` entered that state.
+    pub async fn oldest_transition(&self) -> StoreResult<Option<i64>> {
         let mut c = self.reader().await?;
         let mut oldest: Option<i64> = None;
         for table in ["endpoint_services", "endpoints"] {
@@ -139,12 +140,16 @@ impl SqlStore {
         Ok(oldest)
     }
 
-    pub(crate) async fn dp_version(&self) -> StoreResult<u64> {
+    /// The current version of the data plane's desired state.
+    pub async fn dataplane_version(&self) -> StoreResult<u64> {
         let mut c = self.reader().await?;
         version(&mut c).await
     }
 
-    pub(crate) async fn dp_snapshot(&self, policy: &AddressPolicy) -> StoreResult<Snapshot> {
+    /// The data plane's desired state: every endpoint agents must serve, with its version.
+    /// Endpoints whose address or backend the data plane may not use (not held by their VPC, or
+    /// refused by `policy`) carry the reason in `refused`.
+    pub async fn dataplane_snapshot(&self, policy: &AddressPolicy) -> StoreResult<Snapshot> {
         // One read transaction, so the version matches the content.
         let mut tx = self.read_tx().await?;
         let v = version(&mut tx).await?;
@@ -194,7 +199,7 @@ impl SqlStore {
             };
             let ports: Vec<(u16, u16, String)> =
                 serde_json::from_str(&r.try_get::<String, _>("ports")?)
-                    .map_err(|e| crate::StoreError::Internal(format!("stored ports: {e}")))?;
+                    .map_err(|e| crate::StoreError::internal(format!("stored ports: {e}")))?;
             endpoints.push(EndpointSpec {
                 endpoint_id: r.try_get("id")?,
                 marker_id: u32::try_from(r.try_get::<i64, _>("marker_id")?).unwrap_or(0),
@@ -217,7 +222,7 @@ impl SqlStore {
                     .unwrap_or(0),
                 whitelist_enabled: r.try_get::<i64, _>("enable_whitelist")? != 0,
                 whitelist: serde_json::from_str(&r.try_get::<String, _>("whitelist")?)
-                    .map_err(|e| crate::StoreError::Internal(format!("stored whitelist: {e}")))?,
+                    .map_err(|e| crate::StoreError::internal(format!("stored whitelist: {e}")))?,
                 refused,
             });
         }
@@ -228,7 +233,9 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn dp_overview(&self, alive_since: i64) -> StoreResult<crate::AgentsOverview> {
+    /// The agents and when each last reported, and how many endpoints the owner wants
+    /// (`accepted` or `failed`) are served by how many agents alive since `alive_since`.
+    pub async fn agents_overview(&self, alive_since: i64) -> StoreResult<crate::AgentsOverview> {
         let mut c = self.reader().await?;
         let agents = query("SELECT agent_id, reported_at FROM agents ORDER BY agent_id")
             .fetch_all(&mut c)
@@ -259,7 +266,8 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn dp_report(&self, report: &AgentReport, now: i64) -> StoreResult<()> {
+    /// Records what an agent realized (replacing its previous report).
+    pub async fn record_agent_report(&self, report: &AgentReport, now: i64) -> StoreResult<()> {
         let report = report.clone();
         self.write(move |c| {
             Box::pin(async move {

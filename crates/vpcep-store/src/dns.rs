@@ -13,7 +13,9 @@ const RESOLVED: &str = "SELECT e.id, e.vpc_id, e.ip, e.ipv6_address, e.dns_names
      AND e.ip IS NOT NULL AND e.addr_held = 1 ORDER BY e.seq";
 
 impl SqlStore {
-    pub(crate) async fn dns_fingerprint_of(&self) -> StoreResult<(i64, i64, i64)> {
+    /// A value that changes whenever any endpoint is created, changed or removed (cheap: private
+    /// DNS polls it and reads [`SqlStore::dns_records`] only when it moves).
+    pub async fn dns_fingerprint(&self) -> StoreResult<(i64, i64, i64)> {
         let mut c = self.reader().await?;
         let r = query(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) AS latest, \
@@ -24,7 +26,9 @@ impl SqlStore {
         Ok((r.try_get("n")?, r.try_get("latest")?, r.try_get("spread")?))
     }
 
-    pub(crate) async fn dns_records_of(&self) -> StoreResult<DnsRecords> {
+    /// What private DNS answers: accepted interface endpoints with `enable_dns`, an address
+    /// their VPC holds, and their names; plus the namespaces VPCs live in.
+    pub async fn dns_records(&self) -> StoreResult<DnsRecords> {
         let mut tx = self.read_tx().await?;
         let rows = query(RESOLVED).fetch_all(&mut tx).await?;
         let spaces =

@@ -1,5 +1,5 @@
-//! Endpoint persistence: endpoints, their addresses, connections (the owner's view), tags of
-//! services and endpoints, and the reconciler's endpoint transitions.
+//! Endpoint persistence: endpoints, their addresses, connections (the owner's view) and the
+//! reconciler's endpoint transitions.
 //!
 //! Concurrency: creating an endpoint share-locks its service row, so a concurrent service delete
 //! (which row-locks the service and then counts its endpoints) either sees the endpoint or makes
@@ -11,12 +11,11 @@ use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
-use crate::services::{insert_tags, load_tags, release_quota, take_quota};
 use crate::sql::SqlStore;
+use crate::{tags, usage};
 use crate::{
     ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck,
-    EndpointFilter, EndpointMutation, StoreError, StoreResult, TagMutation, TaggedResource,
-    USAGE_ENDPOINT,
+    EndpointFilter, EndpointMutation, StoreError, StoreResult, USAGE_ENDPOINT,
 };
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -25,7 +24,7 @@ use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{
-    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType, Tag,
+    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType,
 };
 use vpcep_domain::network::{Subnet, Vpc};
 use vpcep_domain::{ApiError, ErrorCode};
@@ -69,7 +68,7 @@ impl Record for Endpoint {
                 None => Ok(None),
                 Some(s) => serde_json::from_str(&s)
                     .map(Some)
-                    .map_err(|_| StoreError::Internal(format!("stored {col} is not JSON"))),
+                    .map_err(|_| StoreError::internal(format!("stored {col} is not JSON"))),
             }
         };
         let error = match (
@@ -90,20 +89,20 @@ impl Record for Endpoint {
                 &text(row, "service_type")?,
                 ErrorCode::System,
             )
-            .map_err(|e| StoreError::Internal(e.msg))?,
+            .map_err(|e| StoreError::internal(e.msg))?,
             vpc_id: parsed(row, "vpc_id")?,
             subnet_id: opt_text(row, "subnet_id")?
                 .map(|s| s.parse())
                 .transpose()
-                .map_err(|_| StoreError::Internal("stored subnet_id".into()))?,
+                .map_err(|_| StoreError::internal("stored subnet_id"))?,
             ip: opt_text(row, "ip")?
                 .map(|s| s.parse())
                 .transpose()
-                .map_err(|_| StoreError::Internal("stored ip".into()))?,
+                .map_err(|_| StoreError::internal("stored ip"))?,
             ever_accepted: int(row, "ever_accepted")? != 0,
             approved: int(row, "approved")? != 0,
             status: EndpointStatus::parse("status", &text(row, "status")?, ErrorCode::System)
-                .map_err(|e| StoreError::Internal(e.msg))?,
+                .map_err(|e| StoreError::internal(e.msg))?,
             marker_id: u32::try_from(int(row, "marker_id")?).unwrap_or(0),
             enable_dns: int(row, "enable_dns")? != 0,
             dns_names: json(row, "dns_names")?,
@@ -187,7 +186,7 @@ async fn attach(conn: &mut Conn, eps: &mut [Endpoint]) -> StoreResult<()> {
         return Ok(());
     }
     let ids: Vec<String> = eps.iter().map(|e| e.id.to_string()).collect();
-    let mut tags = load_tags(conn, ResourceKind::Endpoint.as_str(), &ids).await?;
+    let mut tags = tags::load_tags(conn, ResourceKind::Endpoint.as_str(), &ids).await?;
     let mut service_ids: Vec<String> = eps.iter().map(|e| e.service_id.to_string()).collect();
     service_ids.sort();
     service_ids.dedup();
@@ -255,38 +254,6 @@ fn port_ip_error(e: StoreError) -> StoreError {
     }
 }
 
-/// The counts of endpoints per service: (connected, all).
-pub(crate) async fn endpoint_counts(
-    conn: &mut Conn,
-    services: &mut [EndpointService],
-) -> StoreResult<()> {
-    if services.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut w = Where::default();
-    w.is_in("service_id", &ids);
-    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
-    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
-        let status: String = row.try_get("status")?;
-        let n: i64 = row.try_get("n")?;
-        let e = counts.entry(row.try_get("service_id")?).or_default();
-        if EndpointStatus::parse("status", &status, ErrorCode::System)
-            .is_ok_and(EndpointStatus::is_connected)
-        {
-            e.0 += n;
-        }
-        e.1 += n;
-    }
-    for s in services {
-        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
-        s.connection_count = connected;
-        s.endpoint_count = all;
-    }
-    Ok(())
-}
-
 /// A route table serves one gateway endpoint of a service in a VPC (EndPoint.2039).
 async fn check_routetables(c: &mut Conn, ep: &Endpoint) -> StoreResult<()> {
     let mut others = Where::default();
@@ -320,11 +287,14 @@ async fn next_marker(conn: &mut Conn) -> StoreResult<u32> {
     )
     .fetch_one(&mut *conn)
     .await?;
-    u32::try_from(v).map_err(|_| StoreError::Internal("marker_id space exhausted".into()))
+    u32::try_from(v).map_err(|_| StoreError::internal("marker_id space exhausted"))
 }
 
 impl SqlStore {
-    pub(crate) async fn ep_create(
+    /// Creates an endpoint in one transaction: `check` decides on the target service (and its
+    /// permission entries), then the quota, the caller's VPC and subnet, an address (`port_ip`
+    /// or the lowest free one), a marker id and the row. Answers the stored endpoint.
+    pub async fn create_endpoint(
         &self,
         endpoint: &Endpoint,
         port_ip: Option<Ipv4Addr>,
@@ -415,28 +385,41 @@ impl SqlStore {
                     }
                 }
                 crate::dataplane::publish_endpoint(c, ep.id).await?;
-                insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
+                tags::insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
                 // Last, so that on PostgreSQL the project's counter row stays locked briefly.
-                take_quota(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
+                usage::take(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
                 Ok(ep)
             })
         })
         .await
     }
 
-    pub(crate) async fn ep_get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
+    /// One endpoint of a project.
+    pub async fn get_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>> {
         let mut c = self.reader().await?;
         fetch_endpoint(&mut c, &owned(project_id, id), "").await
     }
 
-    pub(crate) async fn ep_list(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
+    /// A page of a project's endpoints and the total.
+    pub async fn list_endpoints(
+        &self,
+        project_id: &str,
+        filter: &EndpointFilter,
+        page: &Page,
+    ) -> StoreResult<(Vec<Endpoint>, u64)> {
+        self.list_where(endpoint_where(project_id, filter), page)
+            .await
+    }
+
+    async fn list_where(&self, w: Where, page: &Page) -> StoreResult<(Vec<Endpoint>, u64)> {
         let mut c = self.reader().await?;
         let (mut eps, total) = record::page_sorted::<Endpoint>(&mut c, &w, page).await?;
         attach(&mut c, &mut eps).await?;
         Ok((eps, total))
     }
 
-    pub(crate) async fn ep_modify(
+    /// Changes an endpoint of a project in one transaction (404 EndPoint.2006 when absent).
+    pub async fn modify_endpoint(
         &self,
         project_id: &str,
         id: Uuid,
@@ -478,7 +461,8 @@ impl SqlStore {
             .ok_or_else(|| ApiError::not_found("endpoint service", &service_id.to_string()).into())
     }
 
-    pub(crate) async fn conn_list(
+    /// A page of the connections (endpoints) of a service the project owns (404 otherwise).
+    pub async fn list_connections(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -500,10 +484,12 @@ impl SqlStore {
         if let Some(s) = f.status {
             w.eq("status", s.as_str());
         }
-        self.ep_list(w, page).await
+        self.list_where(w, page).await
     }
 
-    pub(crate) async fn conn_modify(
+    /// Applies `mutate` to each named connection of a service the project owns, in one
+    /// transaction; each endpoint gets its own result (unknown, of another service, refused).
+    pub async fn modify_connections(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -595,7 +581,7 @@ impl SqlStore {
     ///   when no live agent serves it at all (past the gate's grace),
     ///
     /// and moves between the two as reports change. The `ip` stays shown once it was approved.
-    pub(crate) async fn ep_complete_creations(
+    pub(crate) async fn complete_endpoint_creations(
         c: &mut Conn,
         lock: &str,
         cutoff: i64,
@@ -668,9 +654,16 @@ impl SqlStore {
             .rows_affected();
         if let Some(before) = gate.unserved_before {
             let due = due_creations(limit, lock, "$1");
-            moved +=
-                Self::ep_fail_unserved(c, now, cutoff, before, gate.alive_since, &due, needs_owner)
-                    .await?;
+            moved += Self::fail_unserved_endpoints(
+                c,
+                now,
+                cutoff,
+                before,
+                gate.alive_since,
+                &due,
+                needs_owner,
+            )
+            .await?;
         }
         // Settled endpoints show what live agents report now (a note, a new reason); this changes
         // no status, bumps no version and counts no move.
@@ -696,7 +689,7 @@ impl SqlStore {
     /// Endpoints the owner wants that no live agent serves at all (none reported them since
     /// `alive_since`), changed before `before`, become `failed` with the time an agent last
     /// served them. `due` selects the due creations with the cutoff as `$1`.
-    async fn ep_fail_unserved(
+    async fn fail_unserved_endpoints(
         c: &mut Conn,
         now: i64,
         cutoff: i64,
@@ -737,7 +730,7 @@ impl SqlStore {
 
     /// Endpoint half of the reconciler: due `deleting` endpoints go, with their address, tags
     /// and usage.
-    pub(crate) async fn ep_complete_deletions(
+    pub(crate) async fn remove_deleted_endpoints(
         c: &mut Conn,
         lock: &str,
         cutoff: i64,
@@ -752,132 +745,14 @@ impl SqlStore {
         for row in &gone {
             let id: String = row.try_get("id")?;
             release_ips(c, &id).await?;
-            if row.try_get::<i64, _>("addr_held")? == 1 {
-                claims::release(
-                    c,
-                    &row.try_get::<String, _>("addr_space")?,
-                    &row.try_get::<String, _>("ip")?,
-                    &row.try_get::<String, _>("vpc_id")?,
-                )
-                .await?;
-            }
-            query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
-                .bind(ResourceKind::Endpoint.as_str())
-                .bind(&id)
-                .execute(&mut *c)
-                .await?;
+            claims::release_held(c, row, "addr_held", "addr_space", "ip").await?;
+            tags::delete_tags(c, ResourceKind::Endpoint.as_str(), &id).await?;
             *per_project.entry(row.try_get("project_id")?).or_default() += 1;
         }
         for (project, n) in per_project {
-            release_quota(c, &project, USAGE_ENDPOINT, n).await?;
+            usage::release(c, &project, USAGE_ENDPOINT, n).await?;
         }
         Ok(gone.len() as u64)
-    }
-
-    pub(crate) async fn tags_modify(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-        id: Uuid,
-        change: TagMutation,
-    ) -> StoreResult<()> {
-        let lock = self.dialect.for_update();
-        let project_id = project_id.to_string();
-        self.write(move |c| {
-            Box::pin(async move {
-                let table = match kind {
-                    ResourceKind::EndpointService => "endpoint_services",
-                    ResourceKind::Endpoint => "endpoints",
-                };
-                let exists: Option<String> = query_scalar(&format!(
-                    "SELECT id FROM {table} WHERE id = $1 AND project_id = $2{lock}"
-                ))
-                .bind(id.to_string())
-                .bind(&project_id)
-                .fetch_optional(&mut *c)
-                .await?;
-                if exists.is_none() {
-                    return Err(ApiError::not_found(kind.as_str(), &id.to_string()).into());
-                }
-                let rid = id.to_string();
-                let mut tags = load_tags(c, kind.as_str(), std::slice::from_ref(&rid))
-                    .await?
-                    .remove(&rid)
-                    .unwrap_or_default();
-                let before = tags.clone();
-                change(&mut tags)?;
-                if tags != before {
-                    query(
-                        "DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2",
-                    )
-                    .bind(kind.as_str())
-                    .bind(&rid)
-                    .execute(&mut *c)
-                    .await?;
-                    insert_tags(c, kind.as_str(), &rid, &project_id, &tags).await?;
-                }
-                Ok(())
-            })
-        })
-        .await
-    }
-
-    pub(crate) async fn tags_of_project(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-    ) -> StoreResult<Vec<Tag>> {
-        let mut c = self.reader().await?;
-        let rows = query("SELECT key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key, value")
-            .bind(project_id)
-            .bind(kind.as_str())
-            .fetch_all(&mut c)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Tag {
-                    key: r.try_get("key")?,
-                    value: r.try_get("value")?,
-                })
-            })
-            .collect()
-    }
-
-    pub(crate) async fn tags_resources(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-    ) -> StoreResult<Vec<TaggedResource>> {
-        let mut c = self.reader().await?;
-        let sql = match kind {
-            ResourceKind::EndpointService => "SELECT id, full_name AS name FROM endpoint_services WHERE project_id = $1 ORDER BY seq",
-            ResourceKind::Endpoint => "SELECT id, id AS name FROM endpoints WHERE project_id = $1 ORDER BY seq",
-        };
-        let rows = query(sql).bind(project_id).fetch_all(&mut c).await?;
-        let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-        let all = query("SELECT resource_id, key, value FROM resource_tags WHERE project_id = $1 AND resource_type = $2 ORDER BY key")
-            .bind(project_id)
-            .bind(kind.as_str())
-            .fetch_all(&mut c)
-            .await?;
-        for r in &all {
-            tags.entry(r.try_get("resource_id")?)
-                .or_default()
-                .push(Tag {
-                    key: r.try_get("key")?,
-                    value: r.try_get("value")?,
-                });
-        }
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                Ok(TaggedResource {
-                    tags: tags.remove(&id).unwrap_or_default(),
-                    name: r.try_get("name")?,
-                    id,
-                })
-            })
-            .collect()
     }
 }
 

@@ -11,9 +11,10 @@ use crate::query::Where;
 use crate::record::{
     self, fetch, fetch_all, int, json, opt_text, parsed, text, to_json, Record, Value,
 };
-use crate::services::{release_quota, take_quota};
 use crate::sql::SqlStore;
-use crate::{PortFilter, StoreError, StoreResult, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
+use crate::usage;
+use crate::{PortFilter, PortMutation, StoreError, StoreResult, SubnetMutation, VpcMutation};
+use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 use vpcep_domain::network::{
@@ -426,9 +427,8 @@ pub(crate) async fn backend_of(
     let vpc = match (opt_text(&row, "cidr")?, opt_text(&row, "routes")?) {
         (Some(cidr), Some(routes)) => Some((
             cidr.parse()
-                .map_err(|_| StoreError::Internal(format!("stored cidr {cidr:?}")))?,
-            serde_json::from_str(&routes)
-                .map_err(|_| StoreError::Internal("stored routes".into()))?,
+                .map_err(|_| StoreError::internal(format!("stored cidr {cidr:?}")))?,
+            serde_json::from_str(&routes).map_err(|_| StoreError::internal("stored routes"))?,
         )),
         _ => None,
     };
@@ -442,7 +442,9 @@ pub(crate) async fn backend_of(
 }
 
 impl SqlStore {
-    pub(crate) async fn inv_create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()> {
+    /// Inserts a VPC; a name already used in the project is VPC.0115, a project that already
+    /// holds `quota` VPCs 409 VPC.0114 (counted in [`USAGE_VPC`]).
+    pub async fn create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()> {
         let vpc = vpc.clone();
         self.write(move |c| {
             Box::pin(async move {
@@ -457,26 +459,121 @@ impl SqlStore {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                take_quota(c, &vpc.project_id, USAGE_VPC, quota).await
+                usage::take(c, &vpc.project_id, USAGE_VPC, quota).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_get<R: Record>(
+    /// One VPC of a project.
+    pub async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>> {
+        self.get_owned(project_id, id).await
+    }
+
+    /// VPCs of a project after `marker` (insertion order).
+    pub async fn list_vpcs(
+        &self,
+        project_id: &str,
+        id: Option<&str>,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Vpc>> {
+        self.page(
+            vpc_where(project_id, id),
+            limit,
+            marker,
+            ErrorCode::VpcParam,
+        )
+        .await
+    }
+
+    /// Changes a VPC in one transaction (404 VPC.0003 when absent).
+    pub async fn modify_vpc(
         &self,
         project_id: &str,
         id: Uuid,
-    ) -> StoreResult<Option<R>> {
+        now: i64,
+        mutate: VpcMutation,
+    ) -> StoreResult<Vpc> {
+        self.modify_owned(
+            project_id,
+            id,
+            now,
+            vpc_missing,
+            |v: &Vpc| Some(v.id),
+            mutate,
+        )
+        .await
+    }
+
+    /// Changes a subnet in one transaction (404 VPC.0202 when absent).
+    pub async fn modify_subnet(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: SubnetMutation,
+    ) -> StoreResult<Subnet> {
+        let missing = |id: Uuid| subnet_missing(id);
+        self.modify_owned(
+            project_id,
+            id,
+            now,
+            missing,
+            |_: &Subnet| None,
+            Box::new(move |s, _| mutate(s)),
+        )
+        .await
+    }
+
+    /// One port of a project.
+    pub async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>> {
+        self.get_owned(project_id, id).await
+    }
+
+    /// Ports of a project after `marker`.
+    pub async fn list_ports(
+        &self,
+        project_id: &str,
+        filter: &PortFilter,
+        limit: u32,
+        marker: Option<&str>,
+    ) -> StoreResult<Vec<Port>> {
+        self.page(
+            port_where(project_id, filter),
+            limit,
+            marker,
+            ErrorCode::PortParam,
+        )
+        .await
+    }
+
+    /// Changes a port in one transaction (404 VPC.0702 when absent).
+    pub async fn modify_port(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        now: i64,
+        mutate: PortMutation,
+    ) -> StoreResult<Port> {
+        self.modify_owned(
+            project_id,
+            id,
+            now,
+            port_missing,
+            |_: &Port| None,
+            Box::new(move |p, _| mutate(p)),
+        )
+        .await
+    }
+
+    async fn get_owned<R: Record>(&self, project_id: &str, id: Uuid) -> StoreResult<Option<R>> {
         let mut c = self.reader().await?;
         fetch(&mut c, &owned(project_id, id), "").await
     }
 
-    pub(crate) async fn inv_get_subnet(
-        &self,
-        project_id: &str,
-        id: Uuid,
-    ) -> StoreResult<Option<Subnet>> {
+    /// One subnet of a project, with its free-address count.
+    pub async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>> {
         let mut c = self.reader().await?;
         let Some(s) = fetch::<Subnet>(&mut c, &owned(project_id, id), "").await? else {
             return Ok(None);
@@ -487,7 +584,7 @@ impl SqlStore {
         Ok(Some(s))
     }
 
-    pub(crate) async fn inv_page<R: Record>(
+    async fn page<R: Record>(
         &self,
         w: Where,
         limit: u32,
@@ -501,15 +598,16 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn inv_list_subnets(
+    /// Subnets of a project (optionally of one VPC) after `marker`.
+    pub async fn list_subnets(
         &self,
-        w: Where,
+        project_id: &str,
+        vpc_id: Option<&str>,
         limit: u32,
         marker: Option<&str>,
     ) -> StoreResult<Vec<Subnet>> {
-        let mut subnets: Vec<Subnet> = self
-            .inv_page(w, limit, marker, ErrorCode::SubnetParam)
-            .await?;
+        let w = subnet_where(project_id, vpc_id);
+        let mut subnets: Vec<Subnet> = self.page(w, limit, marker, ErrorCode::SubnetParam).await?;
         let mut c = self.reader().await?;
         allocated_counts(&mut c, &mut subnets).await?;
         Ok(subnets)
@@ -517,7 +615,7 @@ impl SqlStore {
 
     /// Loads a record of a project (row-locked), lets `mutate` change it (with the subnets of the
     /// VPC `context_vpc` names, for checks that need them) and writes it back if it changed.
-    pub(crate) async fn inv_modify<R: Record + Clone + PartialEq>(
+    async fn modify_owned<R: Record + Clone + PartialEq>(
         &self,
         project_id: &str,
         id: Uuid,
@@ -549,7 +647,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn inv_delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
+    /// Deletes a VPC without subnets (409 VPC.0109 otherwise), giving back its quota.
+    pub async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
         self.write(move |c| {
@@ -583,13 +682,15 @@ impl SqlStore {
                     .into());
                 }
                 record::delete::<Vpc>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_VPC, 1).await
+                usage::release(c, &project_id, USAGE_VPC, 1).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()> {
+    /// Inserts a subnet inside its VPC's CIDR, not overlapping its siblings (VPC.0204); a
+    /// project that already holds `quota` subnets is 409 VPC.0114 ([`USAGE_SUBNET`]).
+    pub async fn create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let subnet = subnet.clone();
         self.write(move |c| {
@@ -601,18 +702,15 @@ impl SqlStore {
                     fetch_all(c, &by("vpc_id", subnet.vpc_id.to_string())).await?;
                 check_subnet_fits(&vpc, subnet.cidr, &siblings)?;
                 record::insert(c, &subnet).await?;
-                take_quota(c, &subnet.project_id, USAGE_SUBNET, quota).await
+                usage::take(c, &subnet.project_id, USAGE_SUBNET, quota).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_delete_subnet(
-        &self,
-        project_id: &str,
-        vpc_id: Uuid,
-        id: Uuid,
-    ) -> StoreResult<()> {
+    /// Deletes a subnet of `vpc_id` with no address in use (409 VPC.0211 otherwise), giving
+    /// back its quota.
+    pub async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
         self.write(move |c| {
@@ -633,13 +731,15 @@ impl SqlStore {
                     .into());
                 }
                 record::delete::<Subnet>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_SUBNET, 1).await
+                usage::release(c, &project_id, USAGE_SUBNET, 1).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_create_port(
+    /// Creates a port in its subnet with the requested or the lowest free address; a project
+    /// that already holds `quota` ports is 409 VPC.0114 ([`USAGE_PORT`]).
+    pub async fn create_port(
         &self,
         project_id: &str,
         new: NewPort,
@@ -684,14 +784,16 @@ impl SqlStore {
                     updated_at: now,
                 };
                 record::insert(c, &port).await?;
-                take_quota(c, &project_id, USAGE_PORT, quota).await?;
+                usage::take(c, &project_id, USAGE_PORT, quota).await?;
                 Ok(port)
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
+    /// Deletes a port no endpoint service uses (409 VPC.0710 otherwise), freeing its address
+    /// and its quota.
+    pub async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
         self.write(move |c| {
@@ -716,13 +818,14 @@ impl SqlStore {
                 }
                 release_ips(c, &id.to_string()).await?;
                 record::delete::<Port>(c, &id.to_string()).await?;
-                release_quota(c, &project_id, USAGE_PORT, 1).await
+                usage::release(c, &project_id, USAGE_PORT, 1).await
             })
         })
         .await
     }
 
-    pub(crate) async fn inv_list_private_ips(
+    /// The allocated addresses of a subnet (404 VPC.0202 when the subnet is absent).
+    pub async fn list_private_ips(
         &self,
         project_id: &str,
         subnet_id: Uuid,
@@ -736,7 +839,7 @@ impl SqlStore {
                 .ok_or_else(|| subnet_missing(subnet_id))?;
         }
         let rows: Vec<Allocation> = self
-            .inv_page(
+            .page(
                 by("subnet_id", subnet_id.to_string()),
                 limit,
                 marker,

@@ -1,4 +1,4 @@
-//! vpcep storage: one [`Store`] trait, one SQL implementation serving both the embedded SQLite
+//! vpcep storage: one store type, [`SqlStore`], whose SQL serves both the embedded SQLite
 //! default and PostgreSQL, and the conformance suite both must pass.
 //!
 //! Every method that changes state is one transaction. Rules that must hold under concurrent
@@ -8,15 +8,30 @@
 //! ([`StoreError::Full`]) and files that cannot be used ([`StoreError::Fault`]).
 //!
 //! # Layout
+//! [`SqlStore`]'s operations are inherent methods, one `impl` block per module; the modules below
+//! call one another one way: `transitions` → `endpoints` → `services` → `permissions`,
+//! `inventory`; all of them → `tags`, `usage`, `claims`, `dataplane`.
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
-//!   commit; PostgreSQL: a transaction per call on a pool) and the read connections.
-//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
-//!   truncated under the running store: a lasting [`StoreError::Fault`]).
-//! - `inventory`: VPCs, subnets, ports and address allocations, with their quotas.
+//!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
+//!   `health` and `close`.
 //! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
 //!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
-//! - `services`: endpoint-service rows, port claims, tags and usage counters.
-//! - [`conformance`] (feature `conformance`): behaviour every backend must show.
+//! - `query` and `record`: `WHERE` clauses and pages; rows as typed records.
+//! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
+//!   truncated under the running store: a lasting [`StoreError::Fault`]).
+//! - `services`: endpoint services (rows, port claims, backends) and the default account.
+//! - `endpoints`: endpoints and the owner's connections (endpoints read their service).
+//! - `transitions`: the reconciler's passes: due services, then their endpoints, in one
+//!   transaction.
+//! - `permissions`: the permission records of services.
+//! - `inventory`: VPCs, subnets, ports and address allocations.
+//! - `tags`: tags of services and endpoints, and the tag queries.
+//! - `usage`: per-project usage counters, which the quotas are checked against.
+//! - `claims`: one owner per data-plane address of an address space.
+//! - `dataplane`: the data plane's versioned desired state and the agents' reports.
+//! - `dns`: what private DNS serves.
+//! - [`conformance`] (feature `conformance`): behaviour every backend must show, one module per
+//!   resource, and `TestDb`, the fresh database tests open.
 
 mod claims;
 #[cfg(feature = "conformance")]
@@ -32,18 +47,17 @@ mod query;
 mod record;
 mod services;
 pub mod sql;
-mod store_impl;
+mod tags;
+mod transitions;
+mod usage;
 
-use async_trait::async_trait;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
-use vpcep_domain::list::Page;
-use vpcep_domain::model::{EndpointService, ResourceKind, ServiceStatus, Tag};
-use vpcep_domain::network::{NewPort, Port, PrivateIp, Subnet, Vpc};
-use vpcep_domain::{ApiError, ApiResult};
+use vpcep_domain::model::{EndpointService, ServiceStatus, Tag};
+use vpcep_domain::network::{Port, Subnet, Vpc};
+use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 
 pub use endpoints::{DATAPLANE_FAILURE, DATAPLANE_WARNING};
 pub use sql::{open, SqlStore, StoreOptions};
@@ -66,9 +80,52 @@ pub enum StoreError {
     /// lasts until a restart. Nothing was written.
     #[error("storage fault: {0}")]
     Fault(String),
-    /// Anything else; logged, answered as a 500.
+    /// Anything else; logged, answered as a 500. Keeps the error that caused it.
     #[error("store error: {0}")]
-    Internal(String),
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// An [`StoreError::Internal`] caused by `e` (an error, or a message).
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Internal(Arc::from(e.into()))
+    }
+}
+
+/// Maps store failures to API errors: domain refusals pass through, a busy database is 503, a
+/// full disk 507 EndPoint.0507, a database that cannot be read or written 503 EndPoint.0503
+/// (each logged, with a message that says what happened and no internals); anything else is
+/// logged and answered as a generic 500.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Api(a) => a,
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "store unavailable");
+                ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
+            }
+            StoreError::Full(m) => {
+                tracing::error!(error = %m, "storage full");
+                metrics::counter!("vpcep_store_failures_total", "kind" => "full").increment(1);
+                ApiError::new(
+                ErrorCode::StorageFull,
+                "The server's storage is full: nothing was changed. Retry once the operator has freed space.",
+            )
+            }
+            StoreError::Fault(m) => {
+                tracing::error!(error = %m, "storage fault");
+                metrics::counter!("vpcep_store_failures_total", "kind" => "fault").increment(1);
+                ApiError::new(
+                ErrorCode::StorageFault,
+                "The server cannot read or write its database: the change was not confirmed. Retry later; the operator must check the database.",
+            )
+            }
+            StoreError::Internal(m) => {
+                tracing::error!(error = %m, source = ?m, "store error");
+                ApiError::internal()
+            }
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -96,12 +153,12 @@ impl From<sqlx::Error> for StoreError {
                 // PostgreSQL io_error, read_only_sql_transaction
                 StoreError::Fault(e.to_string())
             }
-            _ => StoreError::Internal(e.to_string()),
+            _ => StoreError::internal(e),
         }
     }
 }
 
-/// How the reconciler judges the data plane ([`Store::complete_creations_gated`]).
+/// How the reconciler judges the data plane ([`SqlStore::complete_creations_gated`]).
 #[derive(Debug, Clone)]
 pub struct DataplaneGate {
     /// Agents that reported at or after this time (ms since the epoch) are alive; only their
@@ -116,7 +173,7 @@ pub struct DataplaneGate {
     pub policy: AddressPolicy,
 }
 
-/// What [`Store::agents_overview`] answers.
+/// What [`SqlStore::agents_overview`] answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentsOverview {
     /// Every agent that ever reported, with the time (ms) of its last report.
@@ -268,7 +325,7 @@ pub struct TaggedResource {
     pub tags: Vec<Tag>,
 }
 
-/// One endpoint private DNS answers for (see [`Store::dns_records`]).
+/// One endpoint private DNS answers for (see [`SqlStore::dns_records`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsEntry {
     /// Endpoint id.
@@ -294,296 +351,11 @@ pub struct DnsRecords {
     pub namespaces: Vec<String>,
 }
 
-/// The storage behind the control plane. Implementations must pass [`conformance`].
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
-    fn backend(&self) -> &'static str;
-
-    /// Stores `toml` as the default account unless one is stored already; answers the stored one.
-    async fn default_account(&self, toml: String) -> StoreResult<String>;
-
-    /// The stored default account, if one was stored (never stores one).
-    async fn stored_default_account(&self) -> StoreResult<Option<String>>;
-
-    /// Inserts a new service with its port claims, tags and usage count in one transaction.
-    /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
-    /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.
-    async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()>;
-
-    /// One service of a project.
-    async fn get_service(&self, project_id: &str, id: Uuid)
-        -> StoreResult<Option<EndpointService>>;
-
-    /// One service of any project, by id or full name.
-    async fn find_service(&self, lookup: &ServiceLookup) -> StoreResult<Option<EndpointService>>;
-
-    /// A page of services and the total matching the filter.
-    async fn list_services(
-        &self,
-        scope: &ServiceScope,
-        filter: &ServiceFilter,
-        page: &Page,
-    ) -> StoreResult<(Vec<EndpointService>, u64)>;
-
-    /// Loads a service of a project, lets `mutate` change it, and writes the result (row, port
-    /// claims when ports or `port_id` changed) in the same transaction. 404 when absent.
-    async fn modify_service(
-        &self,
-        project_id: &str,
-        id: Uuid,
-        now: i64,
-        mutate: ServiceMutation,
-    ) -> StoreResult<EndpointService>;
-
-    /// Moves services that have been `creating` since `cutoff` or earlier to `available`;
-    /// answers how many moved. Safe to run on several nodes at once.
-    async fn complete_creations(&self, cutoff: i64, now: i64, limit: u32) -> StoreResult<u64>;
-
-    /// Removes services that have been `deleting` since `cutoff` or earlier, with their claims,
-    /// tags and usage; answers how many went. Safe to run on several nodes at once.
-    async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64>;
-
-    // ---- network inventory (VPC API subset) ----
-
-    /// Inserts a VPC; a name already used in the project is VPC.0115, a project that already
-    /// holds `quota` VPCs 409 VPC.0114 (counted in [`USAGE_VPC`]).
-    async fn create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()>;
-    /// One VPC of a project.
-    async fn get_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Vpc>>;
-    /// VPCs of a project after `marker` (insertion order).
-    async fn list_vpcs(
-        &self,
-        project_id: &str,
-        id: Option<&str>,
-        limit: u32,
-        marker: Option<&str>,
-    ) -> StoreResult<Vec<Vpc>>;
-    /// Changes a VPC in one transaction (404 VPC.0003 when absent).
-    async fn modify_vpc(
-        &self,
-        project_id: &str,
-        id: Uuid,
-        now: i64,
-        mutate: VpcMutation,
-    ) -> StoreResult<Vpc>;
-    /// Deletes a VPC without subnets (409 VPC.0109 otherwise), giving back its quota.
-    async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
-    /// Inserts a subnet inside its VPC's CIDR, not overlapping its siblings (VPC.0204); a
-    /// project that already holds `quota` subnets is 409 VPC.0114 ([`USAGE_SUBNET`]).
-    async fn create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()>;
-    /// One subnet of a project, with its free-address count.
-    async fn get_subnet(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Subnet>>;
-    /// Subnets of a project (optionally of one VPC) after `marker`.
-    async fn list_subnets(
-        &self,
-        project_id: &str,
-        vpc_id: Option<&str>,
-        limit: u32,
-        marker: Option<&str>,
-    ) -> StoreResult<Vec<Subnet>>;
-    /// Changes a subnet in one transaction (404 VPC.0202 when absent).
-    async fn modify_subnet(
-        &self,
-        project_id: &str,
-        id: Uuid,
-        now: i64,
-        mutate: SubnetMutation,
-    ) -> StoreResult<Subnet>;
-    /// Deletes a subnet of `vpc_id` with no address in use (409 VPC.0211 otherwise), giving
-    /// back its quota.
-    async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()>;
-    /// Creates a port in its subnet with the requested or the lowest free address; a project
-    /// that already holds `quota` ports is 409 VPC.0114 ([`USAGE_PORT`]).
-    async fn create_port(
-        &self,
-        project_id: &str,
-        port: NewPort,
-        id: Uuid,
-        mac: String,
-        now: i64,
-        quota: u64,
-    ) -> StoreResult<Port>;
-    /// One port of a project.
-    async fn get_port(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Port>>;
-    /// Ports of a project after `marker`.
-    async fn list_ports(
-        &self,
-        project_id: &str,
-        filter: &PortFilter,
-        limit: u32,
-        marker: Option<&str>,
-    ) -> StoreResult<Vec<Port>>;
-    /// Changes a port in one transaction (404 VPC.0702 when absent).
-    async fn modify_port(
-        &self,
-        project_id: &str,
-        id: Uuid,
-        now: i64,
-        mutate: PortMutation,
-    ) -> StoreResult<Port>;
-    /// Deletes a port no endpoint service uses (409 VPC.0710 otherwise), freeing its address
-    /// and its quota.
-    async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()>;
-    /// The allocated addresses of a subnet (404 VPC.0202 when the subnet is absent).
-    async fn list_private_ips(
-        &self,
-        project_id: &str,
-        subnet_id: Uuid,
-        limit: u32,
-        marker: Option<&str>,
-    ) -> StoreResult<Vec<PrivateIp>>;
-
-    // ---- endpoints, connections, tags ----
-
-    /// Creates an endpoint in one transaction: `check` decides on the target service (and its
-    /// permission entries), then the quota, the caller's VPC and subnet, an address (`port_ip`
-    /// or the lowest free one), a marker id and the row. Answers the stored endpoint.
-    async fn create_endpoint(
-        &self,
-        endpoint: &Endpoint,
-        port_ip: Option<Ipv4Addr>,
-        quota: u64,
-        check: EndpointCheck,
-    ) -> StoreResult<Endpoint>;
-    /// One endpoint of a project.
-    async fn get_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<Option<Endpoint>>;
-    /// A page of a project's endpoints and the total.
-    async fn list_endpoints(
-        &self,
-        project_id: &str,
-        filter: &EndpointFilter,
-        page: &Page,
-    ) -> StoreResult<(Vec<Endpoint>, u64)>;
-    /// Changes an endpoint of a project in one transaction (404 EndPoint.2006 when absent).
-    async fn modify_endpoint(
-        &self,
-        project_id: &str,
-        id: Uuid,
-        now: i64,
-        mutate: EndpointMutation,
-    ) -> StoreResult<Endpoint>;
-    /// A page of the connections (endpoints) of a service the project owns (404 otherwise).
-    async fn list_connections(
-        &self,
-        project_id: &str,
-        service_id: Uuid,
-        filter: &ConnectionFilter,
-        page: &Page,
-    ) -> StoreResult<(Vec<Endpoint>, u64)>;
-    /// Applies `mutate` to each named connection of a service the project owns, in one
-    /// transaction; each endpoint gets its own result (unknown, of another service, refused).
-    async fn modify_connections(
-        &self,
-        project_id: &str,
-        service_id: Uuid,
-        ids: Vec<Uuid>,
-        now: i64,
-        mutate: ConnectionMutation,
-    ) -> StoreResult<Vec<ConnectionOutcome>>;
-    /// Changes the tags of a service or endpoint of a project (404 when absent).
-    async fn modify_tags(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-        id: Uuid,
-        change: TagMutation,
-    ) -> StoreResult<()>;
-    /// Every tag of a project's resources of one kind, sorted by key and value.
-    async fn project_tags(&self, project_id: &str, kind: ResourceKind) -> StoreResult<Vec<Tag>>;
-    /// Every resource of one kind in a project, with its name and tags.
-    async fn tagged_resources(
-        &self,
-        project_id: &str,
-        kind: ResourceKind,
-    ) -> StoreResult<Vec<TaggedResource>>;
-
-    // ---- data plane ----
-
-    /// Like [`Store::complete_creations`], but with a data plane: services become `available`
-    /// only while an agent is alive (`failed` when the data plane may not connect to their
-    /// backend), and endpoints follow live agents' reports (`accepted` ⇄ `failed`; see
-    /// [`DataplaneGate`]).
-    async fn complete_creations_gated(
-        &self,
-        cutoff: i64,
-        now: i64,
-        limit: u32,
-        gate: DataplaneGate,
-    ) -> StoreResult<u64>;
-    /// Settles address claims (see the `claims` module): resources stored before claims
-    /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
-    /// waiting for them. Answers how many resources now hold their address.
-    async fn settle_claims(&self, limit: u32) -> StoreResult<u64>;
-    /// A value that changes whenever any endpoint is created, changed or removed (cheap: private
-    /// DNS polls it and reads [`Store::dns_records`] only when it moves).
-    async fn dns_fingerprint(&self) -> StoreResult<(i64, i64, i64)>;
-    /// What private DNS answers: accepted interface endpoints with `enable_dns`, an address
-    /// their VPC holds, and their names; plus the namespaces VPCs live in.
-    async fn dns_records(&self) -> StoreResult<DnsRecords>;
-    /// The current version of the data plane's desired state.
-    async fn dataplane_version(&self) -> StoreResult<u64>;
-    /// The data plane's desired state: every endpoint agents must serve, with its version.
-    /// Endpoints whose address or backend the data plane may not use (not held by their VPC, or
-    /// refused by `policy`) carry the reason in `refused`.
-    async fn dataplane_snapshot(
-        &self,
-        policy: &AddressPolicy,
-    ) -> StoreResult<vpcep_domain::dataplane::Snapshot>;
-    /// Records what an agent realized (replacing its previous report).
-    async fn record_agent_report(
-        &self,
-        report: &vpcep_domain::dataplane::AgentReport,
-        now: i64,
-    ) -> StoreResult<()>;
-    /// The agents and when each last reported, and how many endpoints the owner wants
-    /// (`accepted` or `failed`) are served by how many agents alive since `alive_since`.
-    async fn agents_overview(&self, alive_since: i64) -> StoreResult<AgentsOverview>;
-    /// Closes the database for this process (see [`SqlStore::close`]): what a stopping server
-    /// does last, so that a successor can open a SQLite file this process held.
-    async fn close(&self);
-    /// When the oldest resource still in `creating` or `deleting` entered that state.
-    async fn oldest_transition(&self) -> StoreResult<Option<i64>>;
-    // ---- service permissions and quota usage (#3, #4, #5, #14, #18, #27) ----
-
-    /// A page of the permission records of a service of the project, optionally only those
-    /// whose entry contains `contains` (case-insensitive), and the total matching. 404
-    /// EndPoint.0005 when the project has no such service.
-    async fn list_permissions(
-        &self,
-        project_id: &str,
-        service_id: Uuid,
-        contains: Option<&str>,
-        page: &Page,
-    ) -> StoreResult<(Vec<Permission>, u64)>;
-
-    /// Applies `change` to the permission records of a service of the project in one
-    /// transaction (404 EndPoint.0005 when the project has no such service) and answers the
-    /// records it names (see [`PermissionChange`]). A refused change writes nothing.
-    async fn change_permissions(
-        &self,
-        project_id: &str,
-        service_id: Uuid,
-        now: i64,
-        change: PermissionChange,
-    ) -> StoreResult<Vec<Permission>>;
-
-    /// The usage counter of `resource` ([`USAGE_ENDPOINT_SERVICE`], [`USAGE_ENDPOINT`],
-    /// [`USAGE_VPC`], [`USAGE_SUBNET`], [`USAGE_PORT`]) of a project: resources it holds, those
-    /// being deleted included.
-    async fn project_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64>;
-
-    /// Whether the store can serve: `Err` ([`StoreError::Fault`]) once the SQLite database file
-    /// or its WAL was removed or replaced under the running store (checked in the background
-    /// and before each write is acknowledged). Cheap: `/health` calls it.
-    fn health(&self) -> StoreResult<()>;
-}
-
 // ---- service permissions ----
 
 use vpcep_domain::permission::Permission;
 
-/// A change to the permission records of one service ([`Store::change_permissions`]). Records
+/// A change to the permission records of one service ([`SqlStore::change_permissions`]). Records
 /// are unique per entry; a service holds at most `MAX_PERMISSIONS` (500) of them, more is
 /// EndPoint.3049.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -607,4 +379,37 @@ pub enum PermissionChange {
         /// The new description.
         description: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn internal_errors_keep_their_source_and_answer_a_bare_500() {
+        let e = StoreError::from(sqlx::Error::Protocol("unexpected frame".into()));
+        assert!(matches!(e, StoreError::Internal(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "store error: encountered unexpected or invalid data: unexpected frame"
+        );
+        let source = e.source().expect("the cause is the error's source");
+        assert_eq!(
+            source.to_string(),
+            "encountered unexpected or invalid data: unexpected frame"
+        );
+        let StoreError::Internal(cause) = &e else {
+            unreachable!()
+        };
+        assert!(cause.downcast_ref::<sqlx::Error>().is_some(), "{cause:?}");
+        let api = ApiError::from(e);
+        assert_eq!(api, ApiError::internal(), "no internals reach the client");
+    }
+
+    #[test]
+    fn api_refusals_pass_through_unchanged() {
+        let refusal = ApiError::new(ErrorCode::VpcMissing, "VPC x not found");
+        assert_eq!(ApiError::from(StoreError::from(refusal.clone())), refusal);
+    }
 }

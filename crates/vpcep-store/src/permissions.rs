@@ -11,7 +11,6 @@
 use crate::conn::{query, query_scalar, Conn, Row};
 use crate::query::{limit_offset, order_by, Where};
 use crate::record::{self, int, parsed, text, Record, Value};
-use crate::services::usage;
 use crate::sql::SqlStore;
 use crate::{PermissionChange, StoreError, StoreResult};
 use std::collections::HashMap;
@@ -40,7 +39,7 @@ impl Record for Permission {
             permission: text(row, "permission")?,
             permission_type: PermissionType::parse("permission_type", &kind, ErrorCode::System)
                 .map_err(|_| {
-                    StoreError::Internal(format!("stored permission_type {kind:?} is not valid"))
+                    StoreError::internal(format!("stored permission_type {kind:?} is not valid"))
                 })?,
             description: text(row, "description")?,
             created_at: int(row, "created_at")?,
@@ -263,7 +262,10 @@ async fn apply(
 }
 
 impl SqlStore {
-    pub(crate) async fn perm_list(
+    /// A page of the permission records of a service of the project, optionally only those
+    /// whose entry contains `contains` (case-insensitive), and the total matching. 404
+    /// EndPoint.0005 when the project has no such service.
+    pub async fn list_permissions(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -301,7 +303,10 @@ impl SqlStore {
         Ok((records, total))
     }
 
-    pub(crate) async fn perm_change(
+    /// Applies `change` to the permission records of a service of the project in one
+    /// transaction (404 EndPoint.0005 when the project has no such service) and answers the
+    /// records it names (see [`PermissionChange`]). A refused change writes nothing.
+    pub async fn change_permissions(
         &self,
         project_id: &str,
         service_id: Uuid,
@@ -318,18 +323,12 @@ impl SqlStore {
         })
         .await
     }
-
-    pub(crate) async fn perm_usage(&self, project_id: &str, resource: &str) -> StoreResult<u64> {
-        let mut c = self.reader().await?;
-        usage(&mut c, project_id, resource).await
-    }
 }
 
 #[cfg(all(test, feature = "conformance"))]
 mod tests {
     use super::*;
     use crate::conformance::{make_backend, sample_service, Backend, TestDb};
-    use crate::Store;
 
     const P: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 
@@ -340,7 +339,7 @@ mod tests {
         let store = crate::open(&db.url, crate::StoreOptions::default())
             .await
             .unwrap();
-        let b = make_backend(&*store, P).await;
+        let b = make_backend(&store, P).await;
         let s = sample_service(P, &b, &[(80, 80)], 1);
         store.create_service(&s, 10).await.unwrap();
         let p = |e: &str| Permission {

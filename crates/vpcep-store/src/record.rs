@@ -59,7 +59,7 @@ pub(crate) async fn update<R: Record>(conn: &mut Conn, r: &R) -> StoreResult<()>
     match query(&sql).bind_all(&values).execute(&mut *conn).await {
         Err(db) if db.is_unique_violation() => Err(match r.unique_violation() {
             Some(e) => e.into(),
-            None => StoreError::Internal(db.to_string()),
+            None => StoreError::internal(db),
         }),
         other => other.map(|_| ()).map_err(Into::into),
     }
@@ -184,14 +184,14 @@ pub(crate) fn int(row: &Row, col: &str) -> StoreResult<i64> {
 pub(crate) fn parsed<T: std::str::FromStr>(row: &Row, col: &str) -> StoreResult<T> {
     let s = text(row, col)?;
     s.parse()
-        .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))
+        .map_err(|_| StoreError::internal(format!("stored {col} {s:?} is not valid")))
 }
 
 /// Reads a JSON text column.
 pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &Row, col: &str) -> StoreResult<T> {
     let s = text(row, col)?;
     serde_json::from_str(&s)
-        .map_err(|_| StoreError::Internal(format!("stored {col} {s:?} is not valid")))
+        .map_err(|_| StoreError::internal(format!("stored {col} {s:?} is not valid")))
 }
 
 /// JSON text of a value.

@@ -1,20 +1,23 @@
-//! Endpoint-service persistence: rows, port claims, tags and the per-project usage counter.
+//! Endpoint-service persistence: rows, port claims and backends, the default account, and the
+//! service steps of the reconciler's passes (run by `transitions`).
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
 use crate::inventory::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
+use crate::{tags, usage};
 use crate::{
     DataplaneGate, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError,
-    StoreResult, USAGE_ENDPOINT_SERVICE, USAGE_PORT, USAGE_SUBNET, USAGE_VPC,
+    StoreResult, USAGE_ENDPOINT_SERVICE,
 };
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
+use vpcep_domain::endpoint::EndpointStatus;
 use vpcep_domain::list::Page;
 use vpcep_domain::model::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
-    ServiceType, Tag, TcpProxy,
+    ServiceType, TcpProxy,
 };
 use vpcep_domain::network::{check_service_backend, BackendAddress};
 use vpcep_domain::{ApiError, ErrorCode};
@@ -28,7 +31,7 @@ const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, po
     created_at, updated_at, server_resources";
 
 fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Internal(format!("stored {what} {value:?} is not valid"))
+    StoreError::internal(format!("stored {what} {value:?} is not valid"))
 }
 
 fn parse_enum<T>(
@@ -108,143 +111,14 @@ fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
     })
 }
 
-/// Loads the tags of the given resources, sorted by key.
-pub(crate) async fn load_tags(
-    conn: &mut Conn,
-    resource_type: &str,
-    ids: &[String],
-) -> StoreResult<HashMap<String, Vec<Tag>>> {
-    let mut out: HashMap<String, Vec<Tag>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!(
-        "SELECT resource_id, key, value FROM resource_tags WHERE resource_type = $1 AND resource_id IN ({}) ORDER BY key",
-        placeholders(2, ids.len())
-    );
-    let mut q = query(&sql).bind(resource_type);
-    for id in ids {
-        q = q.bind(id);
-    }
-    for row in q.fetch_all(&mut *conn).await? {
-        out.entry(row.try_get("resource_id")?)
-            .or_default()
-            .push(Tag {
-                key: row.try_get("key")?,
-                value: row.try_get("value")?,
-            });
-    }
-    Ok(out)
-}
-
 /// Fills `tags` of the given services from `resource_tags`.
 async fn attach_tags(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut tags = load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
+    let mut tags = tags::load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
     for s in services {
         s.tags = tags.remove(&s.id.to_string()).unwrap_or_default();
     }
     Ok(())
-}
-
-/// Inserts the tags of one resource.
-pub(crate) async fn insert_tags(
-    conn: &mut Conn,
-    resource_type: &str,
-    resource_id: &str,
-    project_id: &str,
-    tags: &[Tag],
-) -> StoreResult<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let rows = (0..tags.len())
-        .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("INSERT INTO resource_tags (resource_type, resource_id, project_id, key, value) VALUES {rows}");
-    let mut q = query(&sql);
-    for t in tags {
-        q = q
-            .bind(resource_type)
-            .bind(resource_id)
-            .bind(project_id)
-            .bind(&t.key)
-            .bind(&t.value);
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Takes one unit of `resource` usage for a project if that stays within `quota`: one
-/// conditional upsert, so concurrent takers on any node serialize on the counter row and the
-/// quota holds exactly. Refused: Endpoint.1018 for the VPCEP resources, 409 VPC.0114 for the
-/// network inventory's (`vpc`, `subnet`, `port`).
-pub(crate) async fn take_quota(
-    conn: &mut Conn,
-    project_id: &str,
-    resource: &str,
-    quota: u64,
-) -> StoreResult<()> {
-    let exceeded = || -> StoreError {
-        if matches!(resource, USAGE_VPC | USAGE_SUBNET | USAGE_PORT) {
-            return ApiError::new(
-                ErrorCode::NetworkQuotaExceeded,
-                format!(
-                    "Quota exceeded for resources: ['{resource}']: the project already has its quota of {quota}"
-                ),
-            )
-            .into();
-        }
-        ApiError::new(
-            ErrorCode::QuotaExceeded,
-            format!(
-                "Quota exceeded: the project already has its quota of {quota} {resource} resources"
-            ),
-        )
-        .into()
-    };
-    if quota == 0 {
-        return Err(exceeded());
-    }
-    let taken: Option<i64> = query_scalar(
-        "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
-         ON CONFLICT (project_id, resource) DO UPDATE SET used = project_usage.used + 1 \
-         WHERE project_usage.used < $3 RETURNING used",
-    )
-    .bind(project_id)
-    .bind(resource)
-    .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-    .fetch_optional(&mut *conn)
-    .await?;
-    taken.map(|_| ()).ok_or_else(exceeded)
-}
-
-/// Gives back `n` units of `resource` usage.
-pub(crate) async fn release_quota(
-    conn: &mut Conn,
-    project_id: &str,
-    resource: &str,
-    n: i64,
-) -> StoreResult<()> {
-    query("UPDATE project_usage SET used = used - $3 WHERE project_id = $1 AND resource = $2")
-        .bind(project_id)
-        .bind(resource)
-        .bind(n)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Reads the usage counter of a project.
-pub(crate) async fn usage(conn: &mut Conn, project_id: &str, resource: &str) -> StoreResult<u64> {
-    let used: Option<i64> =
-        query_scalar("SELECT used FROM project_usage WHERE project_id = $1 AND resource = $2")
-            .bind(project_id)
-            .bind(resource)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(used.unwrap_or(0).max(0) as u64)
 }
 
 /// The distinct claims a service's ports make: `(protocol, side, port)`, sorted so that
@@ -433,7 +307,7 @@ async fn insert_service(
     if s.service_type == ServiceType::Interface {
         claim_backend(conn, s, &backend, enforce_claims).await?;
     }
-    insert_tags(
+    tags::insert_tags(
         conn,
         TAG_TYPE_SERVICE,
         &s.id.to_string(),
@@ -442,7 +316,7 @@ async fn insert_service(
     )
     .await?;
     // Last, so that on PostgreSQL the project's counter row stays locked as briefly as possible.
-    take_quota(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
+    usage::take(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await
 }
 
 /// Due `creating` interface services whose backend the data plane may not connect to become
@@ -533,7 +407,7 @@ async fn update_service_row(
 /// Fills the tags and endpoint counts of services read from rows.
 async fn attach_all(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
     attach_tags(conn, services).await?;
-    crate::endpoints::endpoint_counts(conn, services).await
+    endpoint_counts(conn, services).await
 }
 
 /// The first service matching `w` (with an optional lock clause), complete.
@@ -556,7 +430,8 @@ pub(crate) async fn fetch_service(
 }
 
 impl SqlStore {
-    pub(crate) async fn svc_default_account(&self, toml: String) -> StoreResult<String> {
+    /// Stores `toml` as the default account unless one is stored already; answers the stored one.
+    pub async fn default_account(&self, toml: String) -> StoreResult<String> {
         self.write(move |c| {
             Box::pin(async move {
                 query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
@@ -571,7 +446,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn svc_stored_default_account(&self) -> StoreResult<Option<String>> {
+    /// The stored default account, if one was stored (never stores one).
+    pub async fn stored_default_account(&self) -> StoreResult<Option<String>> {
         let mut c = self.reader().await?;
         Ok(
             query_scalar("SELECT toml FROM default_account WHERE singleton = 1")
@@ -580,11 +456,10 @@ impl SqlStore {
         )
     }
 
-    pub(crate) async fn svc_create_service(
-        &self,
-        service: &EndpointService,
-        quota: u64,
-    ) -> StoreResult<()> {
+    /// Inserts a new service with its port claims, tags and usage count in one transaction.
+    /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
+    /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.
+    pub async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
         let s = service.clone();
         let share = self.dialect == crate::sql::Dialect::Postgres;
         let enforce = self.enforce_claims;
@@ -594,7 +469,8 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn svc_get_service(
+    /// One service of a project.
+    pub async fn get_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -603,7 +479,8 @@ impl SqlStore {
         fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
     }
 
-    pub(crate) async fn svc_find_service(
+    /// One service of any project, by id or full name.
+    pub async fn find_service(
         &self,
         lookup: &ServiceLookup,
     ) -> StoreResult<Option<EndpointService>> {
@@ -622,7 +499,8 @@ impl SqlStore {
         }
     }
 
-    pub(crate) async fn svc_list_services(
+    /// A page of services and the total matching the filter.
+    pub async fn list_services(
         &self,
         scope: &ServiceScope,
         filter: &ServiceFilter,
@@ -646,7 +524,7 @@ impl SqlStore {
         let mut c = self.reader().await?;
         let total = match scope {
             ServiceScope::Project(p) if filter.is_empty() => {
-                usage(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
+                usage::read(&mut c, p, USAGE_ENDPOINT_SERVICE).await?
             }
             _ => {
                 let sql = format!("SELECT COUNT(*) FROM endpoint_services WHERE {where_sql}");
@@ -673,7 +551,9 @@ impl SqlStore {
         Ok((services, total))
     }
 
-    pub(crate) async fn svc_modify_service(
+    /// Loads a service of a project, lets `mutate` change it, and writes the result (row, port
+    /// claims when ports or `port_id` changed) in the same transaction. 404 when absent.
+    pub async fn modify_service(
         &self,
         project_id: &str,
         id: Uuid,
@@ -720,88 +600,97 @@ impl SqlStore {
         })
         .await
     }
+}
 
-    /// Due `creating` services become `available`; with a data plane (`gate`), only while an
-    /// agent is alive, and `failed` when the data plane may not connect to their backend (a
-    /// domain name, an address another VPC holds, or one the operator's policy refuses). Then
-    /// endpoints settle.
-    pub(crate) async fn svc_complete_creations(
-        &self,
-        cutoff: i64,
-        now: i64,
-        limit: u32,
-        gate: Option<DataplaneGate>,
-    ) -> StoreResult<u64> {
-        let lock = self.dialect.skip_locked();
-        self.write(move |c| {
-            Box::pin(async move {
-                let mut services = 0;
-                if let Some(g) = &gate {
-                    services += fail_refused_backends(c, lock, cutoff, now, limit, g).await?;
-                }
-                let alive = gate.as_ref().map(|g| g.alive_since);
-                let live = if alive.is_some() { " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)" } else { "" };
-                let sql = format!(
-                    "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
-                     WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
-                     ORDER BY status_at LIMIT {limit}{lock}){live}"
-                );
-                let mut q = query(&sql).bind(now).bind(cutoff);
-                if let Some(t) = alive {
-                    q = q.bind(t);
-                }
-                services += q.execute(&mut *c).await?.rows_affected();
-                let endpoints = SqlStore::ep_complete_creations(c, lock, cutoff, now, limit, gate.as_ref()).await?;
-                if services + endpoints > 0 {
-                    crate::dataplane::bump_version(c).await?;
-                }
-                Ok(services + endpoints)
-            })
-        })
-        .await
+/// Due `creating` services become `available`; with a data plane (`gate`), only while an
+/// agent is alive, and `failed` when the data plane may not connect to their backend (a
+/// domain name, an address another VPC holds, or one the operator's policy refuses). Answers
+/// how many changed.
+pub(crate) async fn complete_service_creations(
+    c: &mut Conn,
+    lock: &str,
+    cutoff: i64,
+    now: i64,
+    limit: u32,
+    gate: Option<&DataplaneGate>,
+) -> StoreResult<u64> {
+    let mut services = 0;
+    if let Some(g) = gate {
+        services += fail_refused_backends(c, lock, cutoff, now, limit, g).await?;
     }
+    let alive = gate.map(|g| g.alive_since);
+    let live = if alive.is_some() {
+        " AND EXISTS (SELECT 1 FROM agents WHERE reported_at >= $3)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
+         WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
+         ORDER BY status_at LIMIT {limit}{lock}){live}"
+    );
+    let mut q = query(&sql).bind(now).bind(cutoff);
+    if let Some(t) = alive {
+        q = q.bind(t);
+    }
+    services += q.execute(&mut *c).await?.rows_affected();
+    Ok(services)
+}
 
-    pub(crate) async fn svc_complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
-        let lock = self.dialect.skip_locked();
-        self.write(move |c| {
-            Box::pin(async move {
-                let sql = format!(
-                    "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
-                     WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
-                     RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
-                );
-                let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
-                let mut per_project: HashMap<String, i64> = HashMap::new();
-                for row in &gone {
-                    let id: String = row.try_get("id")?;
-                    release_ports(c, &id).await?;
-                    if row.try_get::<i64, _>("backend_held")? == 1 {
-                        claims::release(
-                            c,
-                            &row.try_get::<String, _>("backend_space")?,
-                            &row.try_get::<String, _>("backend_ip")?,
-                            &row.try_get::<String, _>("vpc_id")?,
-                        )
-                        .await?;
-                    }
-                    query("DELETE FROM resource_tags WHERE resource_type = $1 AND resource_id = $2")
-                        .bind(TAG_TYPE_SERVICE)
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
-                    crate::permissions::delete_service_permissions(c, &id).await?;
-                    *per_project.entry(row.try_get("project_id")?).or_default() += 1;
-                }
-                for (project, n) in per_project {
-                    release_quota(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
-                }
-                let endpoints = SqlStore::ep_complete_deletions(c, lock, cutoff, limit).await?;
-                if gone.len() as u64 + endpoints > 0 {
-                    crate::dataplane::bump_version(c).await?;
-                }
-                Ok(gone.len() as u64 + endpoints)
-            })
-        })
-        .await
+/// Removes services that have been `deleting` since `cutoff` or earlier, with their port and
+/// address claims, tags, permissions and usage; answers how many went.
+pub(crate) async fn remove_deleted_services(
+    c: &mut Conn,
+    lock: &str,
+    cutoff: i64,
+    limit: u32,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
+         WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
+         RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
+    );
+    let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
+    let mut per_project: HashMap<String, i64> = HashMap::new();
+    for row in &gone {
+        let id: String = row.try_get("id")?;
+        release_ports(c, &id).await?;
+        claims::release_held(c, row, "backend_held", "backend_space", "backend_ip").await?;
+        tags::delete_tags(c, TAG_TYPE_SERVICE, &id).await?;
+        crate::permissions::delete_service_permissions(c, &id).await?;
+        *per_project.entry(row.try_get("project_id")?).or_default() += 1;
     }
+    for (project, n) in per_project {
+        usage::release(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
+    }
+    Ok(gone.len() as u64)
+}
+
+/// The counts of endpoints per service: (connected, all).
+async fn endpoint_counts(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
+    let mut w = Where::default();
+    w.is_in("service_id", &ids);
+    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
+    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        let e = counts.entry(row.try_get("service_id")?).or_default();
+        if EndpointStatus::parse("status", &status, ErrorCode::System)
+            .is_ok_and(EndpointStatus::is_connected)
+        {
+            e.0 += n;
+        }
+        e.1 += n;
+    }
+    for s in services {
+        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
+        s.connection_count = connected;
+        s.endpoint_count = all;
+    }
+    Ok(())
 }

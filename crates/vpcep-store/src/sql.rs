@@ -1,4 +1,4 @@
-//! The SQL implementation of [`Store`](crate::Store), serving SQLite and PostgreSQL with one set
+//! The SQL store, [`SqlStore`], serving SQLite and PostgreSQL with one set
 //! of queries (`$n` placeholders work on both) written against one connection interface,
 //! `conn::Conn`. Where the dialects differ (row locks, migrations) [`Dialect`] says so.
 //!
@@ -219,7 +219,7 @@ fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
     if let Some(dir) = Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                crate::StoreError::Internal(format!("cannot create {}: {e}", dir.display()))
+                crate::StoreError::internal(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
     }
@@ -304,7 +304,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         POSTGRES_MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| crate::StoreError::Internal(format!("migration failed: {e}")))?;
+            .map_err(|e| crate::StoreError::internal(format!("migration failed: {e}")))?;
         return Ok(Arc::new(SqlStore {
             dialect: Dialect::Postgres,
             enforce_claims: opts.enforce_claims,
@@ -312,7 +312,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         }));
     }
     if !url.starts_with("sqlite:") {
-        return Err(crate::StoreError::Internal(format!(
+        return Err(crate::StoreError::internal(format!(
             "unsupported database URL {url:?}; use sqlite://PATH or postgres://..."
         )));
     }
@@ -330,23 +330,23 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         let conn = sqlite_connect(&path, true).map_err(in_use)?;
         sqlite_migrate(&conn).map_err(|e| match in_use(e) {
             crate::StoreError::Unavailable(m) => crate::StoreError::Unavailable(m),
-            e => crate::StoreError::Internal(format!("migration failed: {e}")),
+            e => crate::StoreError::internal(format!("migration failed: {e}")),
         })?;
         Ok((conn, path))
     })
     .await
-    .map_err(|e| crate::StoreError::Internal(format!("opening the database: {e}")))??;
+    .map_err(|e| crate::StoreError::internal(format!("opening the database: {e}")))??;
     let (conn, path) = writer;
     conn.execute_batch(SQLITE_WRITER_PRAGMAS)?;
     let guard = FileGuard::start(&path).map_err(|e| {
-        crate::StoreError::Internal(format!("cannot watch {}: {e}", path.display()))
+        crate::StoreError::internal(format!("cannot watch {}: {e}", path.display()))
     })?;
     let checkpointer_conn = sqlite_connect(&path, false)?;
     let (committed, commits) = std::sync::mpsc::sync_channel(1);
     let wal_frames = Arc::new(AtomicI64::new(0));
     let frames = wal_frames.clone();
     let thread_error =
-        |e: std::io::Error| crate::StoreError::Internal(format!("cannot start a thread: {e}"));
+        |e: std::io::Error| crate::StoreError::internal(format!("cannot start a thread: {e}"));
     std::thread::Builder::new()
         .name("vpcep-sqlite-checkpoint".into())
         .spawn({
@@ -644,9 +644,19 @@ impl Reader<'_> {
 }
 
 impl SqlStore {
-    /// [`crate::Store::health`]: the SQLite files' lasting fault, if any; PostgreSQL is healthy
-    /// here (its failures show on each call).
-    pub(crate) fn sqlite_health(&self) -> StoreResult<()> {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    /// Whether the store can serve: `Err` ([`StoreError::Fault`](crate::StoreError::Fault)) once
+    /// the SQLite database file or its WAL was removed or replaced under the running store
+    /// (checked in the background and before each write is acknowledged); PostgreSQL is healthy
+    /// here (its failures show on each call). Cheap: `/health` calls it.
+    pub fn health(&self) -> StoreResult<()> {
         match &self.backend {
             Backend::Sqlite { guard, .. } => guard.state(),
             Backend::Postgres(_) => Ok(()),

@@ -12,7 +12,7 @@ use vpcep_api::AppState;
 use vpcep_control::accounts::{AccountsFile, Registry};
 use vpcep_control::Ctx;
 use vpcep_domain::dataplane::AddressPolicy;
-use vpcep_store::{Store, StoreOptions};
+use vpcep_store::{SqlStore, StoreOptions};
 
 /// Default `--listen`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
@@ -143,7 +143,7 @@ fn default_account_path(database: &str) -> PathBuf {
 /// printed once on first start). Also answers the stored default accounts, for reloads.
 async fn load_accounts(
     cfg: &ServeConfig,
-    store: &dyn Store,
+    store: &SqlStore,
 ) -> anyhow::Result<(AccountsFile, Option<AccountsFile>)> {
     if let Some(path) = &cfg.accounts {
         let file = AccountsFile::load(path)
@@ -316,7 +316,7 @@ impl ControlPlane {
             Vec::new()
         };
         let policy = AddressPolicy::new(cfg.proxy.dataplane_cidrs.clone(), host);
-        let (accounts, default_accounts) = load_accounts(cfg, &*store).await?;
+        let (accounts, default_accounts) = load_accounts(cfg, &store).await?;
         let ctx = Arc::new(Ctx {
             store,
             region: cfg.region.clone(),

@@ -56,8 +56,8 @@ async fn start(db: &TestDb) -> Server {
         ..ServeConfig::default()
     };
     let plane = ControlPlane::open(&cfg).await.unwrap();
-    let backend = make_backend(&*plane.ctx.store, PROJECT).await;
-    let foreign = make_backend(&*plane.ctx.store, OTHER_PROJECT).await;
+    let backend = make_backend(&plane.ctx.store, PROJECT).await;
+    let foreign = make_backend(&plane.ctx.store, OTHER_PROJECT).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();

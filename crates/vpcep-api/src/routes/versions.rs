@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vpcep_domain::wire::{version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS};
-use vpcep_domain::ErrorCode;
+use vpcep_domain::{ApiError, ErrorCode};
 
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
@@ -90,6 +90,6 @@ pub(crate) async fn show_version_slash(
         (status = 503, description = "The store cannot serve (EndPoint.0503)", body = ErrorBody),
     ))]
 pub(crate) async fn health(State(app): State<AppState>) -> HttpResult<Json<Health>> {
-    app.ctx.store.health().map_err(vpcep_control::store_error)?;
+    app.ctx.store.health().map_err(ApiError::from)?;
     Ok(Json(Health { status: "ok" }))
 }

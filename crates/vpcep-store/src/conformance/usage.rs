@@ -1,0 +1,137 @@
+//! Usage counters and the quotas they hold, also under concurrency.
+
+use super::*;
+use crate::SqlStore;
+use crate::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
+use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
+use std::sync::Arc;
+use uuid::Uuid;
+use vpcep_domain::network::{random_mac, NewPort};
+use vpcep_domain::ErrorCode;
+
+/// Usage counters per project and kind: services count from creation until the reconciler
+/// removes them; endpoints start at 0.
+pub async fn quota_usage_counts_per_project(store: &SqlStore) {
+    let usage =
+        |p: &'static str, r: &'static str| async move { store.project_usage(p, r).await.unwrap() };
+    assert_eq!(usage(P1, USAGE_ENDPOINT_SERVICE).await, 0);
+    let a = new_service(store, P1).await;
+    let b = make_backend_with(store, P1, "10.1.0.0/16", "compute:az").await;
+    store
+        .create_service(&sample_service(P1, &b, &[(81, 81)], 2), 100)
+        .await
+        .unwrap();
+    assert_eq!(usage(P1, USAGE_ENDPOINT_SERVICE).await, 2);
+    assert_eq!(usage(P1, USAGE_ENDPOINT).await, 0);
+    assert_eq!(usage(P2, USAGE_ENDPOINT_SERVICE).await, 0);
+    mark_deleting(store, P1, a.id, 10).await;
+    assert_eq!(
+        usage(P1, USAGE_ENDPOINT_SERVICE).await,
+        2,
+        "deleting still counts"
+    );
+    store.complete_deletions(10, 100).await.unwrap();
+    assert_eq!(usage(P1, USAGE_ENDPOINT_SERVICE).await, 1);
+}
+
+/// Counts the outcomes of concurrent creates: how many succeeded; every refusal must be the
+/// network quota's 409 VPC.0114.
+async fn count_created<T>(tasks: Vec<tokio::task::JoinHandle<crate::StoreResult<T>>>) -> usize {
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(code_of(e), ErrorCode::NetworkQuotaExceeded),
+        }
+    }
+    ok
+}
+
+/// The VPC, subnet and port quotas hold exactly under concurrent creates (one counter row per
+/// project and kind, taken in each create's transaction); a refused create leaves no row and no
+/// address; deletions give quota back; other projects are not affected.
+pub async fn network_quotas_hold_under_concurrency(store: Arc<SqlStore>) {
+    let mut tasks = Vec::new();
+    for i in 0..12u8 {
+        let store = store.clone();
+        let vpc = sample_vpc(P1, &format!("10.{i}.0.0/16"));
+        tasks.push(tokio::spawn(async move { store.create_vpc(&vpc, 4).await }));
+    }
+    assert_eq!(count_created(tasks).await, 4);
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 4);
+    let vpcs = store.list_vpcs(P1, None, 100, None).await.unwrap();
+    assert_eq!(vpcs.len(), 4, "refused VPCs leave no row");
+    store
+        .create_vpc(&sample_vpc(P2, "10.0.0.0/16"), 1)
+        .await
+        .unwrap();
+
+    let vpc = vpcs[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10u8 {
+        let store = store.clone();
+        let subnet = sample_subnet(&vpc, &format!("{}.{i}.0/24", octets(&vpc, 2)));
+        tasks.push(tokio::spawn(async move {
+            store.create_subnet(&subnet, 3).await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 3);
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 3);
+    let subnets = store.list_subnets(P1, None, 100, None).await.unwrap();
+    assert_eq!(subnets.len(), 3);
+
+    let subnet = subnets[0].clone();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_port(
+                    P1,
+                    NewPort::simple(subnet.id, None, "compute:az1"),
+                    Uuid::new_v4(),
+                    random_mac(i),
+                    1,
+                    5,
+                )
+                .await
+        }));
+    }
+    assert_eq!(count_created(tasks).await, 5);
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 5);
+    let ips = store
+        .list_private_ips(P1, subnet.id, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(ips.len(), 5, "refused ports hold no address");
+
+    // Deleting gives quota back, one unit each.
+    let ports = store
+        .list_ports(P1, &crate::PortFilter::default(), 100, None)
+        .await
+        .unwrap();
+    store.delete_port(P1, ports[0].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_PORT).await.unwrap(), 4);
+    let spare = subnets[2].clone();
+    store
+        .delete_subnet(P1, spare.vpc_id, spare.id)
+        .await
+        .unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_SUBNET).await.unwrap(), 2);
+    store.delete_vpc(P1, vpcs[3].id).await.unwrap();
+    assert_eq!(store.project_usage(P1, USAGE_VPC).await.unwrap(), 3);
+    store
+        .create_vpc(&sample_vpc(P1, "10.200.0.0/16"), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .create_vpc(&sample_vpc(P1, "10.201.0.0/16"), 4)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::NetworkQuotaExceeded
+    );
+    assert_eq!(store.project_usage(P2, USAGE_VPC).await.unwrap(), 1);
+}
