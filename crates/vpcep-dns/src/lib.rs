@@ -10,10 +10,12 @@
 //! - Split horizon: with the in-process data plane, a resolver inside each VPC network
 //!   namespace (on [`DnsOptions::vpc_listen`], default `127.0.0.53:53`) answers only the
 //!   endpoints of VPCs in that namespace.
-//! - DNS parsing and encoding are hickory's (`hickory-server`); nothing here reads packets.
+//! - DNS parsing and encoding are hickory's (`hickory-server`); nothing here parses messages
+//!   (TCP framing, a 2-byte length, is `tcp.rs`'s: our accept loop caps open connections).
 
 mod handler;
 pub mod metrics;
+mod tcp;
 mod udp;
 pub mod zone;
 
@@ -27,7 +29,6 @@ use arc_swap::ArcSwap;
 use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::Resolver;
-use hickory_server::ServerFuture;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,9 @@ pub use crate::zone::{zone_name, Scope, Zone};
 pub const DEFAULT_VPC_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53)), 53);
 
+/// Default [`DnsOptions::tcp_max_connections`].
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 256;
+
 /// Settings of the DNS server (`vpcep serve --dns-listen ...`).
 #[derive(Debug, Clone)]
 pub struct DnsOptions {
@@ -55,6 +59,8 @@ pub struct DnsOptions {
     pub vpc_listen: Option<SocketAddr>,
     /// A TCP connection that sends no query for this long is closed.
     pub tcp_idle_timeout: Duration,
+    /// Most DNS TCP connections open at once (per listener); more are closed at once.
+    pub tcp_max_connections: usize,
     /// How often the store is asked whether endpoints changed.
     pub poll_every: Duration,
 }
@@ -67,6 +73,7 @@ impl DnsOptions {
             upstream: None,
             vpc_listen: None,
             tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
             poll_every: Duration::from_millis(200),
         }
     }
@@ -121,7 +128,13 @@ pub async fn start(
         upstream: upstream.clone(),
         metrics: metrics.clone(),
     });
-    let mut server = ServerFuture::new((*handler).clone());
+    tcp::spawn(
+        tokio::net::TcpListener::from_std(tcp)?,
+        handler.clone(),
+        opts.tcp_idle_timeout,
+        opts.tcp_max_connections,
+        cancel.clone(),
+    );
     for s in udp {
         udp::spawn(
             s,
@@ -130,10 +143,6 @@ pub async fn start(
             tokio::runtime::Handle::current(),
         )?;
     }
-    server.register_listener(
-        tokio::net::TcpListener::from_std(tcp)?,
-        opts.tcp_idle_timeout,
-    );
     tracing::info!(%addr, zone = %origin, upstream = ?opts.upstream, names = zone.load().view(&Scope::All).len(), "private DNS listening (UDP and TCP)");
     let split = opts.vpc_listen.map(|listen| SplitHorizon {
         listen,
@@ -141,6 +150,7 @@ pub async fn start(
         upstream: upstream.clone(),
         metrics: metrics.clone(),
         idle: opts.tcp_idle_timeout,
+        tcp_max: opts.tcp_max_connections,
         pool: NetnsPool::new(),
         running: HashMap::new(),
         failed: HashMap::new(),
@@ -160,7 +170,6 @@ pub async fn start(
             _ = refresher => {}
             _ = cancel.cancelled() => {}
         }
-        let _ = server.shutdown_gracefully().await;
     });
     Ok(DnsServer { addr, task })
 }
@@ -288,6 +297,7 @@ struct SplitHorizon {
     upstream: Option<Arc<Resolver<TokioConnectionProvider>>>,
     metrics: Arc<QueryMetrics>,
     idle: Duration,
+    tcp_max: usize,
     pool: NetnsPool,
     running: HashMap<String, CancellationToken>,
     failed: HashMap<String, Instant>,
@@ -345,20 +355,20 @@ impl SplitHorizon {
             upstream: self.upstream.clone(),
             metrics: self.metrics.clone(),
         });
-        let mut server = ServerFuture::new((*handler).clone());
-        server.register_listener(tokio::net::TcpListener::from_std(tcp)?, self.idle);
         let token = self.cancel.child_token();
+        tcp::spawn(
+            tokio::net::TcpListener::from_std(tcp)?,
+            handler.clone(),
+            self.idle,
+            self.tcp_max,
+            token.clone(),
+        );
         udp::spawn(
             udp,
             handler,
             token.clone(),
             tokio::runtime::Handle::current(),
         )?;
-        let stop = token.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            let _ = server.shutdown_gracefully().await;
-        });
         Ok(token)
     }
 }

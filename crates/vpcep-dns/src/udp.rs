@@ -31,7 +31,7 @@ use crate::handler::Handler;
 const PLAIN_UDP: u16 = 512;
 
 /// Encoded answers waiting for the batch's `sendmmsg`, with their destinations.
-type Outbox = Arc<Mutex<Vec<(Vec<u8>, SocketAddr)>>>;
+pub(crate) type Outbox = Arc<Mutex<Vec<(Vec<u8>, SocketAddr)>>>;
 
 /// Where answers go: straight out (forwarded queries, answered later by a task), or into the
 /// batch the receive loop sends with one `sendmmsg`.
@@ -44,9 +44,22 @@ enum Sink {
 /// Sends one answer to `dst`, at most the size the client can take (its EDNS payload size,
 /// else 512 bytes; hickory truncates and sets TC beyond it).
 #[derive(Clone)]
-struct Reply {
+pub(crate) struct Reply {
     sink: Sink,
     dst: SocketAddr,
+    /// Over TCP: any size up to the 16-bit length prefix (no EDNS limit, no truncation).
+    tcp: bool,
+}
+
+impl Reply {
+    /// A reply over TCP: the answers are collected in `out`, for the caller to write.
+    pub(crate) fn tcp(out: Outbox, dst: SocketAddr) -> Self {
+        Reply {
+            sink: Sink::Batch(out),
+            dst,
+            tcp: true,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -63,11 +76,15 @@ impl ResponseHandler for Reply {
         >,
     ) -> io::Result<ResponseInfo> {
         let id = response.header().id();
-        let max = response
-            .get_edns()
-            .as_ref()
-            .map(|e| e.max_payload().max(PLAIN_UDP))
-            .unwrap_or(PLAIN_UDP);
+        let max = if self.tcp {
+            u16::MAX
+        } else {
+            response
+                .get_edns()
+                .as_ref()
+                .map(|e| e.max_payload().max(PLAIN_UDP))
+                .unwrap_or(PLAIN_UDP)
+        };
         let mut buf = Vec::with_capacity(512);
         let info = {
             let mut encoder = BinEncoder::new(&mut buf);
@@ -226,6 +243,7 @@ fn answer(
         let reply = Reply {
             sink: Sink::Direct(socket.clone()),
             dst: src,
+            tcp: false,
         };
         runtime.spawn(async move {
             handler.handle_request(&request, reply).await;
@@ -234,6 +252,7 @@ fn answer(
         let reply = Reply {
             sink: Sink::Batch(outbox.clone()),
             dst: src,
+            tcp: false,
         };
         // Nothing on this path waits (the zone is in memory, the answer goes to the batch).
         futures::executor::block_on(handler.handle_request(&request, reply));
@@ -250,17 +269,21 @@ fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
 /// A message whose header decodes but whose body does not: FORMERR (as hickory's own server
 /// does); anything shorter than a header, or a response, is dropped.
 fn form_error(socket: &UdpSocket, bytes: &[u8], src: SocketAddr, handler: &Handler) {
-    let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
-        return;
-    };
+    if let Some(buf) = form_error_answer(bytes, handler) {
+        let _ = send(socket, &buf, src);
+    }
+}
+
+/// The FORMERR answer to a message whose header decodes (`None`: no answer), counted.
+pub(crate) fn form_error_answer(bytes: &[u8], handler: &Handler) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
     if header.message_type() == MessageType::Response {
-        return;
+        return None;
     }
     let mut h = Header::response_from_request(&header);
     h.set_response_code(ResponseCode::FormErr);
     let mut buf = Vec::with_capacity(12);
-    if h.emit(&mut BinEncoder::new(&mut buf)).is_ok() {
-        handler.metrics.count(None, ResponseCode::FormErr);
-        let _ = send(socket, &buf, src);
-    }
+    h.emit(&mut BinEncoder::new(&mut buf)).ok()?;
+    handler.metrics.count(None, ResponseCode::FormErr);
+    Some(buf)
 }

@@ -826,3 +826,64 @@ async fn dns_plane() -> (Plane, SocketAddr) {
     .await;
     (plane, SocketAddr::from(([127, 0, 0, 1], port)))
 }
+
+/// An anonymous flood of TCP connections cannot take the server's descriptors: past the cap
+/// new DNS TCP connections are closed at once, UDP keeps answering, and TCP answers again once
+/// connections close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connections_are_capped_and_udp_keeps_answering() {
+    init_tracing();
+    if !have_dig() {
+        return;
+    }
+    let port = free_dns_port();
+    let plane = Plane::start(PlaneOptions {
+        dns: Some(DnsOptions {
+            tcp_max_connections: 4,
+            tcp_idle_timeout: Duration::from_secs(30),
+            ..dns_options(port, None)
+        }),
+        ..PlaneOptions::default()
+    })
+    .await;
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let ns = "ns.vpcep.e2e-1.internal.";
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(server).await.unwrap());
+    }
+    // Let the server take all four before the next one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let mut extra = TcpStream::connect(server).await.unwrap();
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "a connection past the cap was kept: {closed:?}"
+        );
+    }
+    assert_eq!(
+        dig(server, &["+notcp", "+short", ns, "A"]).await.trim(),
+        "127.0.0.1",
+        "UDP answers while TCP is full"
+    );
+    drop(held);
+    eventually(Duration::from_secs(5), || async {
+        let out = dig(server, &["+tcp", "+short", ns, "A"]).await;
+        if out.trim() == "127.0.0.1" {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert!(
+        plane
+            .metrics()
+            .await
+            .contains("vpcep_dns_tcp_refused_total"),
+        "refused connections counted"
+    );
+    plane.shutdown().await;
+}
