@@ -3,9 +3,16 @@
 //! parses requests into these calls and renders their results.
 //!
 //! # Layout
-//! - [`accounts`]: the accounts file, the default account, the AK registry.
-//! - [`services`]: endpoint-service operations (#7, #10, #12, #16, #17, #19, #25, #26).
-//! - [`reconciler`]: drives `creating` → `available` and `deleting` → gone.
+//! - [`accounts`]: the accounts file, the default accounts, the AK registry.
+//! - [`services`]: endpoint-service operations (v1, and v2 add-server-resources and upgrade).
+//! - [`endpoints`]: the consumer's endpoints and the owner's connections to a service.
+//! - [`permissions`]: a service's permissions (whitelists).
+//! - [`tags`]: tags on services and endpoints.
+//! - [`quotas`]: per-project usage and limits.
+//! - [`network`]: the VPC API subset (VPCs, subnets, ports) and the inventory preload.
+//! - [`dataplane`]: the feed agents long-poll and their reports.
+//! - [`reconciler`]: drives `creating` → `available`, `deleting` → gone, and statuses from
+//!   agents' reports.
 
 pub mod accounts;
 pub mod dataplane;
