@@ -54,6 +54,15 @@ impl Cluster {
         })
     }
 
+    /// A SQLite cluster with one `serve --require-agent` node on a free port: the cluster, the
+    /// node's URL and the node.
+    async fn one_node() -> (Cluster, String, Child) {
+        let c = Cluster::new(Db::Sqlite).await.unwrap();
+        let listen = listen_addr();
+        let node = c.serve("serve", &listen, &["--require-agent"]).await;
+        (c, format!("http://{listen}"), node)
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_str().unwrap().to_string()
     }
@@ -192,10 +201,7 @@ fn error_text(ep: &serde_json::Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_whose_agent_died_is_failed_within_the_grace_and_recovers() {
     init_tracing();
-    let c = Cluster::new(Db::Sqlite).await.unwrap();
-    let listen = listen_addr();
-    let base = format!("http://{listen}");
-    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let (c, base, _node) = Cluster::one_node().await;
     let agent = c.agent("agent", "ops-died", &base, &[]);
     let api = Api::tenant(&base);
     let (ep, dst, _backend) = endpoint_through(&api, "127.90", "127.91").await;
@@ -229,10 +235,7 @@ async fn an_endpoint_whose_agent_died_is_failed_within_the_grace_and_recovers() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_serve_one_endpoint_and_losing_one_keeps_it_served() {
     init_tracing();
-    let c = Cluster::new(Db::Sqlite).await.unwrap();
-    let listen = listen_addr();
-    let base = format!("http://{listen}");
-    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let (c, base, _node) = Cluster::one_node().await;
     let first = c.agent("agent one", "ops-one", &base, &[]);
     let _second = c.agent("agent two", "ops-two", &base, &[]);
     let api = Api::tenant(&base);
@@ -267,10 +270,7 @@ async fn two_agents_serve_one_endpoint_and_losing_one_keeps_it_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_restart_refuses_no_connection() {
     init_tracing();
-    let c = Cluster::new(Db::Sqlite).await.unwrap();
-    let listen = listen_addr();
-    let base = format!("http://{listen}");
-    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let (c, base, _node) = Cluster::one_node().await;
     let mut old = c.agent(
         "old agent",
         "ops-restart",
@@ -310,10 +310,7 @@ async fn an_agent_restart_refuses_no_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_agent_starts_while_a_stopped_one_drains() {
     init_tracing();
-    let c = Cluster::new(Db::Sqlite).await.unwrap();
-    let listen = listen_addr();
-    let base = format!("http://{listen}");
-    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let (c, base, _node) = Cluster::one_node().await;
     let mut old = c.agent(
         "old agent",
         "ops-stop-start",
@@ -454,10 +451,7 @@ async fn an_agent_follows_any_control_plane_node_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_for_the_drain_timeout_and_exits_when_connections_finish() {
     init_tracing();
-    let c = Cluster::new(Db::Sqlite).await.unwrap();
-    let listen = listen_addr();
-    let base = format!("http://{listen}");
-    let _node = c.serve("serve", &listen, &["--require-agent"]).await;
+    let (c, base, _node) = Cluster::one_node().await;
     let api = Api::tenant(&base);
     let mut patient = c.agent(
         "patient agent",
