@@ -55,7 +55,7 @@ pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> A
     let vpc = Vpc::new(
         &caller.project_id,
         new,
-        Uuid::new_v4(),
+        vpcep_domain::ids::new_id(),
         new_vni(),
         now_millis(),
     );
@@ -131,8 +131,8 @@ pub async fn create_subnet(
     let subnet = Subnet::new(
         &caller.project_id,
         new,
-        Uuid::new_v4(),
-        Uuid::new_v4(),
+        vpcep_domain::ids::new_id(),
+        vpcep_domain::ids::new_id(),
         now_millis(),
     );
     ctx.store
@@ -217,7 +217,7 @@ pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) ->
         .create_port(
             &caller.project_id,
             new,
-            Uuid::new_v4(),
+            vpcep_domain::ids::new_id(),
             mac,
             now_millis(),
             caller.account.quotas.port,
@@ -459,7 +459,7 @@ pub async fn preload(ctx: &Ctx, file: &InventoryFile) -> ApiResult<usize> {
                     project,
                     parse_create_subnet(&opt)?,
                     s.id,
-                    Uuid::new_v4(),
+                    vpcep_domain::ids::new_id(),
                     now,
                 );
                 match ctx.store.create_subnet(&subnet, PRELOAD_QUOTA).await {

@@ -23,14 +23,30 @@ pub fn parse_uuid(field: &str, value: &str, code: ErrorCode) -> ApiResult<Uuid> 
     ))
 }
 
-/// A fresh random resource id.
+/// A fresh resource id: a version 7 UUID (RFC 9562), 48 bits of Unix milliseconds then 74
+/// random bits. Ids made later sort later, so the store's id indexes grow at their right edge
+/// (one page written per batch of creates instead of one per create); they stay as hard to
+/// guess as a version 4 id within a millisecond, and reveal only the creation time the API
+/// shows anyway. Within one process ids are strictly increasing (the `uuid` crate's counter).
 pub fn new_id() -> Uuid {
-    Uuid::new_v4()
+    Uuid::now_v7()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ids_are_v7_uuids_that_follow_time() {
+        let ids: Vec<Uuid> = (0..1000).map(|_| new_id()).collect();
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids sort by creation");
+        let text = ids[0].to_string();
+        assert_eq!(
+            parse_uuid("id", &text, ErrorCode::Parameter).unwrap(),
+            ids[0]
+        );
+    }
 
     #[test]
     fn hex32_accepts_only_lowercase_hex_of_32() {

@@ -122,12 +122,17 @@ impl FileGuard {
         let Some(problem) = self.files.iter().find_map(Watched::problem) else {
             return Ok(());
         };
+        self.fail(problem)
+    }
+
+    /// Makes `problem` the store's lasting fault (the first one stays); answers it.
+    pub(crate) fn fail(&self, problem: String) -> StoreResult<()> {
         {
             let mut reason = self.reason.lock().expect("guard lock");
             if reason.is_none() {
                 tracing::error!(
                     problem = %problem,
-                    "the SQLite database changed under the running server; refusing reads and writes until a restart"
+                    "the SQLite database cannot be trusted any more; refusing reads and writes until a restart"
                 );
                 metrics::counter!("vpcep_store_file_faults_total").increment(1);
                 *reason = Some(problem);
@@ -135,6 +140,11 @@ impl FileGuard {
         }
         self.faulted.store(true, Ordering::Release);
         self.state()
+    }
+
+    /// The WAL's path.
+    pub(crate) fn wal_path(&self) -> &Path {
+        &self.files[1].path
     }
 }
 

@@ -369,7 +369,7 @@ pub(crate) async fn allocate_ip(
         })?,
     };
     let alloc = Allocation {
-        id: Uuid::new_v4(),
+        id: vpcep_domain::ids::new_id(),
         subnet_id: subnet.id,
         ip,
         project_id: subnet.project_id.clone(),

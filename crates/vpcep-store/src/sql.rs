@@ -10,9 +10,15 @@
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
 //!   queue up on a channel; the thread takes whatever is queued (up to `max_batch` calls), runs
 //!   it in one `BEGIN IMMEDIATE` transaction, each call inside its own SAVEPOINT (a failing call
-//!   rolls back only itself), commits once with `synchronous=FULL`, and only then answers the
-//!   callers (group commit: every acknowledged write is durable, and one fsync serves many
-//!   writes). A write call is an async function like any other store code; on the writer thread
+//!   rolls back only itself) and commits once. The commit's `fdatasync` of the WAL is not on the
+//!   writer's path: a syncer thread beside it syncs the WAL and only then answers the callers of
+//!   every batch committed before the sync began (group commit: every acknowledged write is
+//!   durable, one sync serves many batches, and the writer runs the next batch while the disk
+//!   flushes the last). Another connection may read a committed write a moment before it is
+//!   durable, as from any database whose commit is still being flushed; a write that depends on
+//!   it commits later in the same WAL, so it is never acknowledged before what it read. A failed
+//!   sync answers its callers with the error and faults the store (as the file guard does):
+//!   nothing is acknowledged until a restart, because what reached the disk is unknown. A write call is an async function like any other store code; on the writer thread
 //!   its future is driven with `block_on`, which never waits since SQLite statements complete
 //!   synchronously. WAL checkpoints run on a checkpointer thread beside the writer (`PASSIVE`,
 //!   at most every 50 ms), so that copying pages into the database file and syncing it do not
@@ -133,8 +139,9 @@ pub struct SqlStore {
     backend: Backend,
 }
 
-/// Every SQLite connection's settings. `synchronous = FULL`: a commit is durable (the WAL is
-/// synced) before it is acknowledged. `temp_store = MEMORY` keeps the statement journals of the
+/// Every SQLite connection's settings. `synchronous = FULL` for every connection but the writer
+/// (whose commits the syncer thread makes durable before they are acknowledged; see the module
+/// docs); checkpoints sync the WAL before copying it and the database file after. `temp_store = MEMORY` keeps the statement journals of the
 /// writer's per-call savepoints in memory rather than in temporary files. No `mmap_size`: pages
 /// are read with `pread`, because a read through a memory map of a database file that shrank
 /// under the process (truncated or overwritten in place) is a SIGBUS, where `pread` answers an
@@ -153,8 +160,9 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 const SQLITE_VFS: &str = "unix-excl";
 
 /// The writer's own settings: no automatic checkpoints in its commits (the checkpointer thread
-/// runs them beside it).
-const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
+/// runs them beside it), and commits that write the WAL without syncing it (the syncer thread
+/// syncs it before the callers are answered).
+const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL;";
 
 /// Least time between two background WAL checkpoints.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
@@ -205,6 +213,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "network quotas",
         include_str!("../migrations/sqlite/0007_network_quotas.sql"),
+    ),
+    (
+        8,
+        "compact claims",
+        include_str!("../migrations/sqlite/0008_compact_claims.sql"),
     ),
 ];
 
@@ -354,6 +367,17 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
             move || sqlite_checkpointer(checkpointer_conn, commits, frames, guard)
         })
         .map_err(thread_error)?;
+    let wal = std::fs::File::open(guard.wal_path()).map_err(|e| {
+        crate::StoreError::internal(format!("cannot open {}: {e}", guard.wal_path().display()))
+    })?;
+    let (synced, to_sync) = std::sync::mpsc::channel();
+    let syncer = std::thread::Builder::new()
+        .name("vpcep-sqlite-sync".into())
+        .spawn({
+            let guard = guard.clone();
+            move || sqlite_syncer(wal, to_sync, guard)
+        })
+        .map_err(thread_error)?;
     let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
     let closing = Arc::new(AtomicBool::new(false));
@@ -364,6 +388,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         committed,
         wal_frames,
         guard: guard.clone(),
+        synced: Some((synced, syncer)),
         closing: closing.clone(),
         ended: Some(ended_tx),
     };
@@ -442,6 +467,12 @@ struct Writer {
     committed: std::sync::mpsc::SyncSender<()>,
     wal_frames: Arc<AtomicI64>,
     guard: Arc<FileGuard>,
+    /// Committed batches' answers go to the syncer thread, which answers them once the WAL is
+    /// synced; joined when the writer ends.
+    synced: Option<(
+        std::sync::mpsc::Sender<Vec<Deliver>>,
+        std::thread::JoinHandle<()>,
+    )>,
     /// Set by [`SqlStore::close`]: the writer ends after the batch it is on.
     closing: Arc<AtomicBool>,
     /// Told when the writer ends (its connection, and so the database file, closed).
@@ -487,14 +518,32 @@ impl Writer {
             }
             batch.clear();
             let _ = self.committed.try_send(());
-            for deliver in delivers {
-                deliver(outcome.clone());
+            match (outcome, &self.synced) {
+                (Ok(()), Some((synced, _))) => {
+                    if let Err(unsent) = synced.send(delivers) {
+                        for deliver in unsent.0 {
+                            deliver(Err(crate::StoreError::Unavailable(
+                                "the syncer has stopped".into(),
+                            )));
+                        }
+                    }
+                }
+                (outcome, _) => {
+                    for deliver in delivers {
+                        deliver(outcome.clone());
+                    }
+                }
             }
             // After answering, so that this batch's callers do not wait for it.
             self.restart_wal();
             if self.closing.load(Ordering::SeqCst) {
                 break;
             }
+        }
+        // Every committed batch is answered (synced) before the store counts as closed.
+        if let Some((synced, syncer)) = self.synced.take() {
+            drop(synced);
+            let _ = syncer.join();
         }
         if let Some(ended) = self.ended.take() {
             let _ = ended.send(());
@@ -553,6 +602,31 @@ impl Writer {
                 tracing::warn!(error = %e, "sqlite checkpoint failed");
                 self.wal_frames.store(0, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// The syncer thread (see the module docs): takes every committed batch queued so far, syncs the
+/// WAL once, then answers them all. A failed sync faults the store for good.
+fn sqlite_syncer(
+    wal: std::fs::File,
+    batches: std::sync::mpsc::Receiver<Vec<Deliver>>,
+    guard: Arc<FileGuard>,
+) {
+    while let Ok(first) = batches.recv() {
+        let mut ready = vec![first];
+        ready.extend(batches.try_iter());
+        let outcome = guard.state().and_then(|()| {
+            wal.sync_data().or_else(|e| {
+                guard.fail(format!(
+                    "syncing {} failed ({e}): commits may not have reached the disk",
+                    guard.wal_path().display()
+                ))
+            })
+        });
+        metrics::histogram!("vpcep_store_sync_batches").record(ready.len() as f64);
+        for deliver in ready.into_iter().flatten() {
+            deliver(outcome.clone());
         }
     }
 }

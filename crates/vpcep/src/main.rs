@@ -318,6 +318,12 @@ fn raise_nofile_limit() -> u64 {
     }
 }
 
+/// mimalloc instead of glibc's allocator: list pages and creates allocate many short strings
+/// per row on several threads, where glibc's arenas spent a quarter of the list path's time
+/// (`bench/perf.sh`; profile in README's Performance section).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     // One line naming what failed (the cause chain), never a backtrace.
