@@ -49,7 +49,8 @@ pub(crate) struct RunningListener {
     stop: CancellationToken,
     /// Cancelled to end the connections still open after the drain deadline.
     abort: CancellationToken,
-    accept_task: JoinHandle<()>,
+    /// One accept loop per runtime worker, all on the one socket.
+    accept_tasks: Vec<JoinHandle<()>>,
     /// Connection tasks, so a drain can wait for them.
     conns: TaskTracker,
     /// A duplicate of the listening socket, for a successor to take over
@@ -95,20 +96,33 @@ impl RunningListener {
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
         let conns = TaskTracker::new();
-        let accept_task = tokio::spawn(accept_loop(
-            listener,
-            key.clone(),
-            route.clone(),
-            shared,
-            stop.clone(),
-            abort.clone(),
-            conns.clone(),
-        ));
+        // As many accept loops as the runtime has workers: under a burst of connections every
+        // worker accepts (each connection's task then starts on the worker that accepted it),
+        // instead of one loop feeding them all. One socket, so a handover passes one socket
+        // and no accept queue is split.
+        let listener = Arc::new(listener);
+        let loops = tokio::runtime::Handle::current()
+            .metrics()
+            .num_workers()
+            .max(1);
+        let accept_tasks = (0..loops)
+            .map(|_| {
+                tokio::spawn(accept_loop(
+                    listener.clone(),
+                    key.clone(),
+                    route.clone(),
+                    shared.clone(),
+                    stop.clone(),
+                    abort.clone(),
+                    conns.clone(),
+                ))
+            })
+            .collect();
         Ok(RunningListener {
             route,
             stop,
             abort,
-            accept_task,
+            accept_tasks,
             conns,
             socket,
         })
@@ -134,7 +148,9 @@ impl RunningListener {
     /// every connection is gone.
     pub(crate) async fn close(self, deadline: Duration) -> impl std::future::Future<Output = ()> {
         self.stop.cancel();
-        let _ = self.accept_task.await;
+        for task in self.accept_tasks {
+            let _ = task.await;
+        }
         drop(self.socket);
         let (conns, abort) = (self.conns, self.abort);
         conns.close();
@@ -152,7 +168,7 @@ impl RunningListener {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     key: ListenerKey,
     route: Arc<ArcSwap<Route>>,
     shared: Arc<Shared>,
