@@ -2,10 +2,7 @@
 //! endpoint policy (#23, #9), gateway route tables (#24) and the v2 upgrade (#30); and the
 //! endpoint quota (also under concurrent creates).
 
-#[macro_use]
-mod common;
-
-use common::*;
+use vpcep_testkit::app::*;
 use serde_json::{json, Value};
 
 api_tests!(
@@ -60,10 +57,7 @@ fn statement(effect: &str) -> Value {
     json!({"Effect": effect, "Action": ["obs:object:GetObject"], "Resource": ["obs:*:*:object:bucket/*"]})
 }
 
-async fn whitelist_update_replaces_clears_and_toggles(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn whitelist_update_replaces_clears_and_toggles(app: &mut TestApp) {
     let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
     let peer = app.owner_other_project();
     // Turned on with entries: shown as given.
@@ -132,13 +126,9 @@ async fn whitelist_update_replaces_clears_and_toggles(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(shown["whitelist"], json!(["10.0.0.9"]));
-    app.shutdown().await;
 }
 
-async fn null_whitelist_clears_it_as_terraform_sends_it(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn null_whitelist_clears_it_as_terraform_sends_it(app: &mut TestApp) {
     let (_, id) = accepted_interface_endpoint(&app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
@@ -156,13 +146,9 @@ async fn null_whitelist_clears_it_as_terraform_sends_it(backend: Backend) {
         peer.show_endpoint(&id).await.ok(200)["whitelist"],
         json!([])
     );
-    app.shutdown().await;
 }
 
-async fn whitelist_update_refuses_bad_entries_and_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn whitelist_update_refuses_bad_entries_and_changes_nothing(app: &mut TestApp) {
     let (_, id) = accepted_interface_endpoint(&app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
@@ -201,13 +187,9 @@ async fn whitelist_update_refuses_bad_entries_and_changes_nothing(backend: Backe
         .update_whitelist(&id_of(&e), &json!({"whitelist": ["10.0.0.1"]}))
         .await
         .err_naming(400, "EndPoint.0002", "whitelist");
-    app.shutdown().await;
 }
 
-async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(app: &mut TestApp) {
     let small = app.small();
     let sid = available(&small, small.service().await).await;
     let net = small.network().await;
@@ -272,15 +254,9 @@ async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(back
         Some(&(SMALL_ENDPOINT_QUOTA, SMALL_ENDPOINT_QUOTA))
     );
     assert_eq!(quotas.get("endpoint_service"), Some(&(1, SMALL_QUOTA)));
-    app.shutdown().await;
 }
 
-async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it(
-    backend: Backend,
-) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it(app: &mut TestApp) {
     let peer = app.owner_other_project();
     let document = json!({"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"], "Principal": "*"}]});
     // Service without enable_policy: no policy of either kind.
@@ -346,13 +322,9 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
     ))
     .await
     .err(400, "EndPoint.2048");
-    app.shutdown().await;
 }
 
-async fn gateway_endpoint_takes_a_policy_statement(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn gateway_endpoint_takes_a_policy_statement(app: &mut TestApp) {
     let sid = gateway_service(&app, true).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
@@ -412,13 +384,9 @@ async fn gateway_endpoint_takes_a_policy_statement(backend: Backend) {
         .create_endpoint(&json!({"endpoint_service_id": sid, "vpc_id": other.vpc_id, "routetables": [uuid()], "policy_document": {"Statement": []}}))
         .await
         .err(400, "EndPoint.2048");
-    app.shutdown().await;
 }
 
-async fn gateway_endpoint_route_tables_are_replaced_and_checked(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestApp) {
     let sid = gateway_service(&app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
@@ -480,13 +448,9 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(backend: Backend
         .update_routetables(&uuid(), &json!({ "routetables": [uuid()] }))
         .await
         .err(404, "EndPoint.2006");
-    app.shutdown().await;
 }
 
-async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(app: &mut TestApp) {
     let sid = gateway_service(&app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
@@ -513,13 +477,9 @@ async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses
         consumer.show_endpoint(&id_of(&a)).await.ok(200)["routetables"],
         json!([rt1])
     );
-    app.shutdown().await;
 }
 
-async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(app: &mut TestApp) {
     let (_, id) = accepted_interface_endpoint(&app, &[]).await;
     let peer = app.owner_other_project();
     for body in [
@@ -547,13 +507,9 @@ async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(b
         .upgrade_endpoint(&id, &json!({"action": "start"}))
         .await
         .err(404, "EndPoint.2006");
-    app.shutdown().await;
 }
 
-async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(app: &mut TestApp) {
     let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
     let owner = app.owner();
     let peer = app.owner_other_project();
@@ -587,5 +543,4 @@ async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(backend: Backend) 
         peer.show_endpoint(&other).await.ok(200)["specification_name"],
         "default"
     );
-    app.shutdown().await;
 }

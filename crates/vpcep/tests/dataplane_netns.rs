@@ -11,12 +11,10 @@
 //! Needs root (`ip netns add`): prints SKIPPED and passes otherwise. The namespaces are deleted
 //! even when the test fails.
 
-mod dp;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dp::*;
+use vpcep_testkit::dp::*;
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};

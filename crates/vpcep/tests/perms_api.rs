@@ -4,65 +4,62 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use vpcep::server::{ControlPlane, ServeConfig};
 use vpcep_client::Client;
-use vpcep_store::conformance::{make_backend, Backend, TestDb};
+use vpcep_store::conformance::make_backend;
+use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas};
+use vpcep_testkit::db::{Backend, TestDb};
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const OTHER_PROJECT: &str = "7e9dfd51d1124e8d8498dce894923a0d";
-const ACCOUNTS: &str = r#"
-[[account]]
-domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "acme"
-projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
-[account.quotas]
-endpoint_service = 5
-endpoint = 6
-[[account.credential]]
-access_key = "AKACME"
-secret_key = "acme-sk"
-
-[[account]]
-domain_id   = "1f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "other"
-projects    = ["7e9dfd51d1124e8d8498dce894923a0d"]
-[[account.credential]]
-access_key = "AKOTHER"
-secret_key = "other-sk"
-"#;
+const ACME: AccountSpec = AccountSpec {
+    domain_id: "0f8a1c2e3d4b5a69788796a5b4c3d2e1",
+    domain_name: "acme",
+    operator: false,
+    projects: &[PROJECT],
+    quotas: Quotas {
+        endpoint_service: Some(5),
+        endpoint: Some(6),
+        ..Quotas::DEFAULT
+    },
+    access_key: "AKACME",
+    secret_key: "acme-sk",
+};
+const OTHER: AccountSpec = AccountSpec {
+    domain_id: "1f8a1c2e3d4b5a69788796a5b4c3d2e1",
+    domain_name: "other",
+    operator: false,
+    projects: &[OTHER_PROJECT],
+    quotas: Quotas::DEFAULT,
+    access_key: "AKOTHER",
+    secret_key: "other-sk",
+};
 
 struct Server {
     acme: Client,
     other: Client,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: vpcep_testkit::server::Server,
     service: String,
     /// The service's backend port (acme's).
     port: String,
     /// A port of the other account's project.
     foreign_port: String,
-    accounts: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 async fn start(db: &TestDb) -> Server {
-    let accounts = std::env::temp_dir().join(format!("vpcep-perms-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(&accounts, ACCOUNTS).unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let accounts = write_accounts(dir.path(), &[ACME, OTHER]);
     let cfg = ServeConfig {
         database: db.url.clone(),
-        accounts: Some(accounts.clone()),
+        accounts: Some(accounts),
         ..ServeConfig::default()
     };
     let plane = ControlPlane::open(&cfg).await.unwrap();
     let backend = make_backend(&plane.ctx.store, PROJECT).await;
     let foreign = make_backend(&plane.ctx.store, OTHER_PROJECT).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    let task = tokio::spawn(plane.serve(listener, async move { stopped.cancelled().await }));
+    let server = vpcep_testkit::server::Server::serve(plane).await;
+    let base = server.url.clone();
     let acme = Client::new(&base, "AKACME", "acme-sk", PROJECT).unwrap();
     let other = Client::new(&base, "AKOTHER", "other-sk", OTHER_PROJECT).unwrap();
     let created: Value = acme
@@ -81,20 +78,17 @@ async fn start(db: &TestDb) -> Server {
     Server {
         acme,
         other,
-        stop,
-        task,
+        server,
         service: created["id"].as_str().unwrap().to_string(),
         port: backend.port_id.to_string(),
         foreign_port: foreign.port_id.to_string(),
-        accounts,
+        _dir: dir,
     }
 }
 
 impl Server {
     async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.unwrap().unwrap();
-        let _ = std::fs::remove_file(&self.accounts);
+        self.server.stop().await;
     }
 }
 

@@ -9,10 +9,7 @@
 //! The disk-full test mounts a small tmpfs (`mount -t tmpfs`, which needs root); where that is
 //! not possible it prints SKIPPED and passes.
 
-#[allow(unused_macros)]
-mod common;
-
-use common::*;
+use vpcep_testkit::app::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -43,6 +43,8 @@ use vpcep_client::Client;
 macro_rules! api_tests {
     ($( $(#[sqlite $sqlite_attr:meta])* $(#[postgres $postgres_attr:meta])* $name:ident $(= $configure:expr)? ),+ $(,)?) => {
         mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 $(#[$sqlite_attr])*
@@ -52,6 +54,8 @@ macro_rules! api_tests {
             )+
         }
         mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 $(#[$postgres_attr])*

@@ -79,11 +79,6 @@ pub const OPERATOR_SK: &str = "e2e-operator-secret";
 /// The accounts of every test server of this module.
 pub const ACCOUNTS: &[AccountSpec] = &[TENANT, VICTIM, ATTACKER, OPERATOR];
 
-/// The accounts file of every test server.
-pub fn accounts_toml() -> String {
-    crate::accounts::accounts_toml(ACCOUNTS)
-}
-
 /// How soon a change of desired state must show in the data plane.
 pub const PROMPT: Duration = Duration::from_secs(1);
 
