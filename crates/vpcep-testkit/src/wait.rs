@@ -1,5 +1,5 @@
 //! Waiting and small shared helpers: [`eventually`] (poll until a condition holds, no blind
-//! sleeps), [`free_port`], clock helpers.
+//! sleeps) and [`holds_within`], [`free_port`], clock helpers.
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -61,5 +61,24 @@ pub async fn next_millisecond() {
     let start = millis();
     while millis() <= start {
         tokio::task::yield_now().await;
+    }
+}
+
+/// Polls `check` every 20 ms until it answers `true` or `timeout` passes; answers whether it
+/// held (for tests that assert it themselves, or that expect it not to happen).
+pub async fn holds_within<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

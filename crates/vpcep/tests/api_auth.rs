@@ -1,8 +1,8 @@
 //! Authentication and tenancy at the edge: SDK-HMAC-SHA256 signatures, project ownership,
 //! project id syntax, the open routes, and the request id on every answer.
 
-use vpcep_testkit::app::*;
 use reqwest::Method;
+use vpcep_testkit::app::*;
 
 api_tests!(
     signed_request_is_accepted,

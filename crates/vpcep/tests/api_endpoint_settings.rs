@@ -2,8 +2,8 @@
 //! endpoint policy (#23, #9), gateway route tables (#24) and the v2 upgrade (#30); and the
 //! endpoint quota (also under concurrent creates).
 
-use vpcep_testkit::app::*;
 use serde_json::{json, Value};
+use vpcep_testkit::app::*;
 
 api_tests!(
     whitelist_update_replaces_clears_and_toggles,
@@ -256,7 +256,9 @@ async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(app:
     assert_eq!(quotas.get("endpoint_service"), Some(&(1, SMALL_QUOTA)));
 }
 
-async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it(app: &mut TestApp) {
+async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it(
+    app: &mut TestApp,
+) {
     let peer = app.owner_other_project();
     let document = json!({"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"], "Principal": "*"}]});
     // Service without enable_policy: no policy of either kind.
@@ -450,7 +452,9 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestAp
         .err(404, "EndPoint.2006");
 }
 
-async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(app: &mut TestApp) {
+async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(
+    app: &mut TestApp,
+) {
     let sid = gateway_service(&app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;

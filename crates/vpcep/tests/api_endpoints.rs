@@ -2,10 +2,10 @@
 //! #1 accept/reject, #22 connection descriptions): the endpoint status machine driven by the
 //! reconciler and the owner's decisions, who may connect, addresses, and what the owner sees.
 
-use vpcep_testkit::app::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_creating_with_the_documented_fields,

@@ -2,17 +2,18 @@
 //! reconciler (after the provisioning delay), delete → 204 → `deleting` → 404, what `deleting`
 //! allows, and that a restarted server finishes transitions the previous one left.
 
-use vpcep_testkit::app::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_creating_and_the_reconciler_makes_it_available,
     service_stays_creating_until_the_provisioning_delay_passes = |b| b.provisioning_delay(DELAY),
     changes_made_while_creating_survive_the_transition = |b| b.provisioning_delay(FOREVER),
     delete_answers_204_then_the_service_goes_away,
-    deleting_service_accepts_a_second_delete_and_refuses_changes = |b| b.provisioning_delay(FOREVER),
+    deleting_service_accepts_a_second_delete_and_refuses_changes =
+        |b| b.provisioning_delay(FOREVER),
     deleted_service_frees_its_ports,
     restarted_server_finishes_interrupted_transitions = |b| b.provisioning_delay(FOREVER),
 );

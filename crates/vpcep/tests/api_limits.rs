@@ -3,10 +3,10 @@
 //! inside a request body, answered with the operation's own error before any item is parsed.
 //! Each test runs on SQLite and PostgreSQL.
 
-use vpcep_testkit::app::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back,
@@ -41,7 +41,9 @@ async fn concurrent_creates(
     ok
 }
 
-async fn network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back(app: &mut TestApp) {
+async fn network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back(
+    app: &mut TestApp,
+) {
     let t = app.net_small();
     let [vpcs, subnets, ports] = NET_SMALL_QUOTAS.map(|q| q as usize);
 

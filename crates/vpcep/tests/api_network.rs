@@ -2,12 +2,12 @@
 //! marker paging, CIDR and address rules (also under concurrent requests), deletion guards,
 //! tenancy, the checks endpoint services make against it, and the `--inventory` preload.
 
-use vpcep_testkit::app::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use vpcep::server::ControlPlane;
+use vpcep_testkit::app::*;
 
 api_tests!(
     vpc_is_created_shown_updated_listed_and_deleted,
@@ -821,7 +821,9 @@ async fn fixed_ip_must_be_an_assignable_free_address_of_the_subnet(app: &mut Tes
     assert_eq!(owner.allocated(&net.subnet_id).await, vec!["10.0.1.9"]);
 }
 
-async fn allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full(app: &mut TestApp) {
+async fn allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full(
+    app: &mut TestApp,
+) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     // A /29 with the gateway in the middle: hosts .1-.6, gateway .4.

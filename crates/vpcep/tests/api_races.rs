@@ -2,9 +2,9 @@
 //! reference dangles (a service on a deleted port, an endpoint on a deleted service or subnet)
 //! and no address is handed out twice.
 
-use vpcep_testkit::app::*;
 use serde_json::json;
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     port_delete_racing_a_service_create_never_leaves_a_service_without_its_port,
@@ -14,7 +14,9 @@ api_tests!(
     endpoints_and_ports_created_together_never_share_an_address,
 );
 
-async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_port(app: &mut TestApp) {
+async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_port(
+    app: &mut TestApp,
+) {
     let owner = app.owner();
     for _ in 0..4 {
         let backing = owner.fresh_port().await;
@@ -56,7 +58,9 @@ async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_
     }
 }
 
-async fn service_delete_racing_endpoint_creates_never_leaves_an_endpoint_without_its_service(app: &mut TestApp) {
+async fn service_delete_racing_endpoint_creates_never_leaves_an_endpoint_without_its_service(
+    app: &mut TestApp,
+) {
     let owner = app.owner();
     let peer = app.owner_other_project();
     let net = peer.network().await;
@@ -106,7 +110,9 @@ async fn service_delete_racing_endpoint_creates_never_leaves_an_endpoint_without
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
 }
 
-async fn subnet_delete_racing_an_endpoint_create_never_leaves_an_endpoint_without_its_subnet(app: &mut TestApp) {
+async fn subnet_delete_racing_an_endpoint_create_never_leaves_an_endpoint_without_its_subnet(
+    app: &mut TestApp,
+) {
     let owner = app.owner();
     let sid = id_of(
         &owner

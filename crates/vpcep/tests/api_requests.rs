@@ -2,9 +2,9 @@
 //! values, the body size limit, unknown routes and methods. Every refusal has the API's error
 //! shape, and none creates anything.
 
-use vpcep_testkit::app::*;
 use reqwest::Method;
 use serde_json::json;
+use vpcep_testkit::app::*;
 
 api_tests!(
     malformed_json_is_invalid_request,

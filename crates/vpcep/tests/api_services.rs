@@ -2,9 +2,9 @@
 //! #16 describe, #19 public): field rules and defaults, port claims across services sharing a
 //! `port_id` (also under concurrent requests), lists, tenancy and quotas.
 
-use vpcep_testkit::app::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_the_service_with_documented_defaults,
@@ -28,7 +28,8 @@ api_tests!(
     update_changes_only_the_given_fields,
     update_refuses_invalid_fields,
     rename_answers_the_full_name,
-    list_filters_by_name_id_and_status = |b| b.provisioning_delay(std::time::Duration::from_secs(3600)),
+    list_filters_by_name_id_and_status =
+        |b| b.provisioning_delay(std::time::Duration::from_secs(3600)),
     list_pages_and_sorts,
     list_refuses_out_of_range_parameters_with_their_codes,
     page_past_the_end_is_empty_with_the_true_total,

@@ -1,9 +1,9 @@
 //! Tags of endpoint services and endpoints: the tag action (#31), the project's tags (#32) and
 //! the resource query by tags (#33).
 
-use vpcep_testkit::app::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     tag_action_adds_replaces_and_removes_service_tags,

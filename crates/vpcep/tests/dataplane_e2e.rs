@@ -11,10 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use vpcep_testkit::dp::*;
 use ppp::v2;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vpcep_testkit::dp::*;
 
 fn with_agent() -> PlaneOptions {
     PlaneOptions {

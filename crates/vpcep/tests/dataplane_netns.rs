@@ -14,11 +14,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use vpcep_testkit::dp::*;
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use vpcep_proxy::netns::NetnsPool;
+use vpcep_testkit::dp::*;
 
 /// Connects from `src` inside namespace `ns` to `dst`.
 async fn connect_in(

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vpcep_testkit::dp::*;
 use vpcep_testkit::db::TestDb;
+use vpcep_testkit::dp::*;
 
 /// Short enough for tests, long enough for a loaded machine (agents report 3 times as often).
 const GRACE: &str = "3s";

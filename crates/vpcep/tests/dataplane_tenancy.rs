@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use vpcep_testkit::dp::*;
 use reqwest::Method;
 use serde_json::{json, Value};
+use vpcep_testkit::dp::*;
 
 fn with_agent() -> PlaneOptions {
     PlaneOptions {

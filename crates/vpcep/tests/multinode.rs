@@ -9,9 +9,9 @@
 use reqwest::Method;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use vpcep_testkit::nodes::*;
 use tokio::task::JoinSet;
 use vpcep::server::ControlPlane;
+use vpcep_testkit::nodes::*;
 
 /// The tests of this file run one at a time: each starts several nodes with their own
 /// connection pools, and the PostgreSQL server is shared.

@@ -7,30 +7,26 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vpcep_client::{Client, ClientError};
+use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas};
+use vpcep_testkit::process::vpcep_bin;
+use vpcep_testkit::wait::free_port;
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
-const ACCOUNTS: &str = r#"
-[[account]]
-domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "acme"
-projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
-[account.quotas]
-endpoint_service = 100000
-[[account.credential]]
-access_key = "AKACME"
-secret_key = "acme-sk"
-"#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const ACME: AccountSpec = AccountSpec {
+    domain_id: "0f8a1c2e3d4b5a69788796a5b4c3d2e1",
+    domain_name: "acme",
+    operator: false,
+    projects: &[PROJECT],
+    quotas: Quotas {
+        endpoint_service: Some(100_000),
+        ..Quotas::DEFAULT
+    },
+    access_key: "AKACME",
+    secret_key: "acme-sk",
+};
 
 fn spawn(dir: &std::path::Path, port: u16, delay: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vpcep"))
+    Command::new(vpcep_bin())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args([
             "--database",
@@ -70,7 +66,7 @@ async fn post(c: &Client, path: &str, body: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("accounts.toml"), ACCOUNTS).unwrap();
+    write_accounts(dir.path(), &[ACME]);
     let port = free_port();
     let mut child = spawn(dir.path(), port, "1h");
     wait_healthy(port).await;

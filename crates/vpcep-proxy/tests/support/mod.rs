@@ -1,7 +1,6 @@
 //! Fakes for the data-plane tests: echo backends on loopback, snapshot builders, polling.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,11 +24,8 @@ pub fn init_tracing() {
     }
 }
 
-/// A port that was free on `ip` a moment ago.
-pub fn free_port(ip: &str) -> u16 {
-    let l = std::net::TcpListener::bind((ip, 0)).expect("bind an ephemeral port");
-    l.local_addr().unwrap().port()
-}
+#[allow(unused_imports)]
+pub use vpcep_testkit::wait::free_port_on as free_port;
 
 /// Where test backends listen: a loopback address the data plane may connect to (the host's
 /// own `127.0.0.1` it may not).
@@ -180,20 +176,6 @@ pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {
     }
 }
 
-/// Polls `f` until it returns true or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// Polls until the condition is true or the timeout passes; answers whether it held.
+#[allow(unused_imports)]
+pub use vpcep_testkit::wait::holds_within as eventually;

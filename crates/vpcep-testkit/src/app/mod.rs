@@ -274,7 +274,6 @@ pub struct TestApp {
     networks: Networks,
 }
 
-
 impl TestApp {
     /// A builder with the defaults (no provisioning delay).
     pub fn builder(backend: Backend) -> TestAppBuilder {

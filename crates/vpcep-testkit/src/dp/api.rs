@@ -16,8 +16,13 @@ impl Api {
     /// The tenant's client of the server at `base_url`.
     pub fn tenant(base_url: &str) -> Api {
         Api {
-            client: Client::new(base_url, TENANT.access_key, TENANT.secret_key, TENANT.project())
-                .expect("client"),
+            client: Client::new(
+                base_url,
+                TENANT.access_key,
+                TENANT.secret_key,
+                TENANT.project(),
+            )
+            .expect("client"),
         }
     }
 

@@ -255,10 +255,7 @@ impl Plane {
     }
 
     /// Like [`Plane::second_node`], with its own private DNS server (`dns`).
-    pub async fn second_node_with_dns(
-        &self,
-        dns: Option<vpcep_dns::DnsOptions>,
-    ) -> Server {
+    pub async fn second_node_with_dns(&self, dns: Option<vpcep_dns::DnsOptions>) -> Server {
         let cfg = ServeConfig {
             with_agent: false,
             require_agent: true,
