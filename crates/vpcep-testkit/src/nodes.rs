@@ -250,8 +250,6 @@ pub fn ports_of(v: &Value) -> Vec<(u16, u16)> {
         .collect()
 }
 
-/// The `id` of a JSON object.
-
 impl Api {
     pub fn new(url: &str, t: AccountSpec) -> Api {
         Api {
