@@ -58,7 +58,7 @@ fn statement(effect: &str) -> Value {
 }
 
 async fn whitelist_update_replaces_clears_and_toggles(app: &mut TestApp) {
-    let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
+    let (sid, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     // Turned on with entries: shown as given.
     let v = peer
@@ -129,7 +129,7 @@ async fn whitelist_update_replaces_clears_and_toggles(app: &mut TestApp) {
 }
 
 async fn null_whitelist_clears_it_as_terraform_sends_it(app: &mut TestApp) {
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
         &id,
@@ -149,7 +149,7 @@ async fn null_whitelist_clears_it_as_terraform_sends_it(app: &mut TestApp) {
 }
 
 async fn whitelist_update_refuses_bad_entries_and_changes_nothing(app: &mut TestApp) {
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
         &id,
@@ -177,7 +177,7 @@ async fn whitelist_update_refuses_bad_entries_and_changes_nothing(app: &mut Test
     assert_eq!(shown["whitelist"], json!(["10.0.0.1"]));
     assert_eq!(shown["enable_whitelist"], true);
     // A gateway endpoint has no whitelist.
-    let gw = gateway_service(&app, false).await;
+    let gw = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -262,7 +262,7 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
     let peer = app.owner_other_project();
     let document = json!({"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"], "Principal": "*"}]});
     // Service without enable_policy: no policy of either kind.
-    let (_, plain) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, plain) = accepted_interface_endpoint(app, &[]).await;
     for body in [
         json!({ "policy_document": document }),
         json!({"policy_statement": [statement("Allow")]}),
@@ -275,7 +275,7 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
     }
     peer.delete_policy(&plain).await.err(400, "EndPoint.2049");
     // Service with enable_policy: a document, set on create or later, and removed.
-    let (sid, id) = accepted_interface_endpoint(&app, &[("enable_policy", json!(true))]).await;
+    let (sid, id) = accepted_interface_endpoint(app, &[("enable_policy", json!(true))]).await;
     let set = peer
         .update_policy(&id, &json!({ "policy_document": document }))
         .await
@@ -327,7 +327,7 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
 }
 
 async fn gateway_endpoint_takes_a_policy_statement(app: &mut TestApp) {
-    let sid = gateway_service(&app, true).await;
+    let sid = gateway_service(app, true).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -389,7 +389,7 @@ async fn gateway_endpoint_takes_a_policy_statement(app: &mut TestApp) {
 }
 
 async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestApp) {
-    let sid = gateway_service(&app, false).await;
+    let sid = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -441,7 +441,7 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestAp
         json!([rt1, rt2])
     );
     // Interface endpoints have no route tables.
-    let (_, interface) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, interface) = accepted_interface_endpoint(app, &[]).await;
     app.owner_other_project()
         .update_routetables(&interface, &json!({ "routetables": [uuid()] }))
         .await
@@ -455,7 +455,7 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestAp
 async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(
     app: &mut TestApp,
 ) {
-    let sid = gateway_service(&app, false).await;
+    let sid = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let (rt1, rt2) = (uuid(), uuid());
@@ -484,7 +484,7 @@ async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses
 }
 
 async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(app: &mut TestApp) {
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     for body in [
         json!({}),
@@ -514,7 +514,7 @@ async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(a
 }
 
 async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(app: &mut TestApp) {
-    let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
+    let (sid, id) = accepted_interface_endpoint(app, &[]).await;
     let owner = app.owner();
     let peer = app.owner_other_project();
     // The SDK's upgrade has no body.

@@ -1423,7 +1423,7 @@ async fn inventory_file_is_preloaded_once(app: &mut TestApp) {
                 .err(404, "VPC.0003");
         }
     };
-    check(&app).await;
+    check(app).await;
     // The preloaded ports back services like any other.
     let owner = app.owner();
     let lb = Backing {
@@ -1441,7 +1441,7 @@ async fn inventory_file_is_preloaded_once(app: &mut TestApp) {
         .await;
     // A second start over the same database creates nothing twice and keeps the addresses.
     app.restart(Duration::ZERO).await;
-    check(&app).await;
+    check(app).await;
     app.owner().wait_status(&id_of(&svc), "available").await;
 }
 

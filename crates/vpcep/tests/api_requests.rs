@@ -110,7 +110,7 @@ async fn wrong_json_types_are_refused_naming_the_field_path(app: &mut TestApp) {
         .create(&json!([base.clone()]))
         .await
         .err(400, "EndPoint.0002");
-    nothing_created(&app).await;
+    nothing_created(app).await;
 }
 
 async fn unknown_enum_values_are_refused_naming_the_field(app: &mut TestApp) {
@@ -140,7 +140,7 @@ async fn unknown_enum_values_are_refused_naming_the_field(app: &mut TestApp) {
             .await
             .err_naming(400, code, field);
     }
-    nothing_created(&app).await;
+    nothing_created(app).await;
 }
 
 async fn body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
@@ -149,7 +149,7 @@ async fn body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
     body["description"] = json!(filler);
     let r = app.owner().create(&body).await;
     r.err(413, "APIG.0201");
-    nothing_created(&app).await;
+    nothing_created(app).await;
 }
 
 /// Without a `Content-Length` the limit applies while reading: a chunked body that grows past
@@ -205,7 +205,7 @@ async fn chunked_body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
         "{text}"
     );
     assert!(text.contains("\"error_code\":\"APIG.0201\""), "{text}");
-    nothing_created(&app).await;
+    nothing_created(app).await;
 }
 
 /// A large body that fits is read whole and reaches validation (here: the description rule).
@@ -219,7 +219,7 @@ async fn body_just_under_the_limit_is_read(app: &mut TestApp) {
         .create(&body)
         .await
         .err_naming(400, "EndPoint.0002", "description");
-    nothing_created(&app).await;
+    nothing_created(app).await;
 }
 
 async fn unknown_route_is_a_json_404(app: &mut TestApp) {
