@@ -53,6 +53,18 @@ impl AccountSpec {
     }
 }
 
+/// A plain tenant with one project and the server's default quotas (the tests that run the
+/// binary with a small accounts file of their own).
+pub const ACME: AccountSpec = AccountSpec {
+    domain_id: "0f8a1c2e3d4b5a69788796a5b4c3d2e1",
+    domain_name: "acme",
+    operator: false,
+    projects: &["6e9dfd51d1124e8d8498dce894923a0d"],
+    quotas: Quotas::DEFAULT,
+    access_key: "AKACME",
+    secret_key: "acme-sk",
+};
+
 /// The accounts file (TOML) holding `accounts`.
 pub fn accounts_toml(accounts: &[AccountSpec]) -> String {
     let mut out = String::new();

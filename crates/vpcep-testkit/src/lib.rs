@@ -4,6 +4,8 @@
 //! - `db.rs`: [`db::Backend`] and [`db::TestDb`], a fresh database per test (a temporary SQLite
 //!   file or a PostgreSQL schema), and the PostgreSQL URL and skip rules.
 //! - `wait.rs`: [`wait::eventually`], [`wait::free_port`], clock helpers.
+//! - `net.rs`: echo backends that record PROXY headers, clients from a chosen source address,
+//!   network namespaces (the data-plane tests of `vpcep` and `vpcep-proxy`).
 //! - `accounts.rs`: [`accounts::AccountSpec`] and the accounts file of the test servers.
 //! - `server.rs` (feature `app`): [`server::Server`], one control plane served in this
 //!   process, which every harness below runs.
@@ -12,7 +14,7 @@
 //!   `signed.rs`).
 //! - `dp/` (feature `app`): the data-plane harness, [`dp::Plane`] with the agent in process
 //!   or as `vpcep serve` / `vpcep agent` child processes (`mod.rs`; `api.rs`: its signed
-//!   client; `net.rs`: echo backends, clients from chosen addresses, network namespaces).
+//!   client).
 //! - `nodes.rs` (feature `app`): several nodes on one database, in process or as
 //!   `vpcep serve` child processes (for signals and crashes), and a direct look at the rows.
 //! - `process.rs` (feature `app`): the `vpcep` binary as a child process.
@@ -22,6 +24,7 @@
 
 pub mod accounts;
 pub mod db;
+pub mod net;
 pub mod wait;
 
 #[cfg(feature = "app")]

@@ -7,23 +7,19 @@ use serde_json::{json, Value};
 use vpcep::server::{ControlPlane, ServeConfig};
 use vpcep_client::Client;
 use vpcep_store::conformance::make_backend;
-use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas};
+use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas, ACME};
 use vpcep_testkit::db::{Backend, TestDb};
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const OTHER_PROJECT: &str = "7e9dfd51d1124e8d8498dce894923a0d";
-const ACME: AccountSpec = AccountSpec {
-    domain_id: "0f8a1c2e3d4b5a69788796a5b4c3d2e1",
-    domain_name: "acme",
-    operator: false,
-    projects: &[PROJECT],
+/// [`ACME`] with small quotas.
+const SMALL_ACME: AccountSpec = AccountSpec {
     quotas: Quotas {
         endpoint_service: Some(5),
         endpoint: Some(6),
         ..Quotas::DEFAULT
     },
-    access_key: "AKACME",
-    secret_key: "acme-sk",
+    ..ACME
 };
 const OTHER: AccountSpec = AccountSpec {
     domain_id: "1f8a1c2e3d4b5a69788796a5b4c3d2e1",
@@ -49,7 +45,7 @@ struct Server {
 
 async fn start(db: &TestDb) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let accounts = write_accounts(dir.path(), &[ACME, OTHER]);
+    let accounts = write_accounts(dir.path(), &[SMALL_ACME, OTHER]);
     let cfg = ServeConfig {
         database: db.url.clone(),
         accounts: Some(accounts),

@@ -7,22 +7,18 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vpcep_client::{Client, ClientError};
-use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas};
+use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas, ACME};
 use vpcep_testkit::process::vpcep_bin;
 use vpcep_testkit::wait::free_port;
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
-const ACME: AccountSpec = AccountSpec {
-    domain_id: "0f8a1c2e3d4b5a69788796a5b4c3d2e1",
-    domain_name: "acme",
-    operator: false,
-    projects: &[PROJECT],
+/// [`ACME`] with a quota large enough never to matter.
+const BIG_ACME: AccountSpec = AccountSpec {
     quotas: Quotas {
         endpoint_service: Some(100_000),
         ..Quotas::DEFAULT
     },
-    access_key: "AKACME",
-    secret_key: "acme-sk",
+    ..ACME
 };
 
 fn spawn(dir: &std::path::Path, port: u16, delay: &str) -> Child {
@@ -66,7 +62,7 @@ async fn post(c: &Client, path: &str, body: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    write_accounts(dir.path(), &[ACME]);
+    write_accounts(dir.path(), &[BIG_ACME]);
     let port = free_port();
     let mut child = spawn(dir.path(), port, "1h");
     wait_healthy(port).await;

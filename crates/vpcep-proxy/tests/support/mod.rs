@@ -1,13 +1,13 @@
 //! Fakes for the data-plane tests: echo backends on loopback, snapshot builders, polling.
 #![allow(dead_code)]
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use vpcep_proxy::{EndpointSpec, PortPair, ProxyOptions, Snapshot};
 
 pub const V2_SIGNATURE: [u8; 12] = [
@@ -150,22 +150,8 @@ pub async fn read_proxy_header(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(h)
 }
 
-/// Connects to `dst` from source address `src`.
-pub async fn connect_from(src: &str, dst: SocketAddr) -> std::io::Result<TcpStream> {
-    let s = TcpSocket::new_v4()?;
-    s.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0))?;
-    s.connect(dst).await
-}
-
-/// Writes `msg` and reads the same number of bytes back.
-pub async fn roundtrip(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
-    s.write_all(msg).await?;
-    let mut back = vec![0u8; msg.len()];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
-        .await
-        .map_err(|_| std::io::Error::other("timed out"))??;
-    Ok(back)
-}
+#[allow(unused_imports)]
+pub use vpcep_testkit::net::{connect_from, roundtrip};
 
 /// True when the peer closed the connection without sending anything (EOF or reset).
 pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {

@@ -5,20 +5,19 @@
 //! - [`Plane`] with [`PlaneOptions`] (`--with-agent`, `--require-agent`, `--inventory`,
 //!   `--dataplane-cidrs`, private DNS) and more nodes on its database ([`Plane::second_node`]).
 //! - [`Api`] (`api.rs`): the signed client of the VPC and VPCEP resources these tests use.
-//! - `net.rs`: echo [`Backend`]s that record PROXY headers, clients from a chosen source
-//!   address, network namespaces.
+//! - [`crate::net`] (re-exported): echo [`Backend`]s, clients from a chosen source address,
+//!   network namespaces.
 
 mod api;
-mod net;
 
 pub use crate::accounts::{AccountSpec, Quotas};
 pub use crate::app::id_of;
 pub use crate::db::{notice, Backend as Db};
+pub use crate::net::*;
 pub use crate::process::{healthy, Child};
 pub use crate::server::Server;
 pub use crate::wait::{eventually, free_port_on as free_port, SETTLE};
 pub use api::Api;
-pub use net::*;
 
 use crate::db::TestDb;
 use reqwest::Method;
