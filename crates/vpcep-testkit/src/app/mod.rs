@@ -198,9 +198,24 @@ pub struct TestAppBuilder {
     provisioning_delay: Duration,
     inventory: Option<String>,
     sqlite_file: Option<std::path::PathBuf>,
+    accounts: &'static [AccountSpec],
+    region: String,
 }
 
 impl TestAppBuilder {
+    /// Serves these accounts instead of [`ACCOUNTS`] (then [`TestApp::tenant`] is the way to a
+    /// client).
+    pub fn accounts(mut self, accounts: &'static [AccountSpec]) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
+    /// Runs in this region instead of [`REGION`].
+    pub fn region(mut self, region: &str) -> Self {
+        self.region = region.into();
+        self
+    }
+
     /// Keeps the SQLite database in this file (its directory must exist) instead of a fresh
     /// temporary one; SQLite only.
     pub fn sqlite_file(mut self, path: std::path::PathBuf) -> Self {
@@ -226,7 +241,7 @@ impl TestAppBuilder {
     pub async fn start(self) -> Option<TestApp> {
         let db = TestDb::or_skip(self.backend).await?;
         let dir = tempfile::tempdir().expect("temp dir");
-        let accounts = crate::accounts::write_accounts(dir.path(), ACCOUNTS);
+        let accounts = crate::accounts::write_accounts(dir.path(), self.accounts);
         let inventory = self.inventory.map(|text| {
             let path = dir.path().join("inventory.toml");
             std::fs::write(&path, text).expect("write the inventory file");
@@ -238,7 +253,7 @@ impl TestAppBuilder {
         };
         let config = ServeConfig {
             database,
-            region: REGION.into(),
+            region: self.region,
             accounts: Some(accounts),
             provisioning_delay: self.provisioning_delay,
             inventory,
@@ -282,6 +297,8 @@ impl TestApp {
             provisioning_delay: Duration::ZERO,
             inventory: None,
             sqlite_file: None,
+            accounts: ACCOUNTS,
+            region: REGION.into(),
         }
     }
 
@@ -301,6 +318,11 @@ impl TestApp {
         let server = Server::start(&self.config).await;
         self.base_url = server.url.clone();
         self.server = Some(server);
+    }
+
+    /// The running control plane's shared state (its store, to seed what the API cannot make).
+    pub fn ctx(&self) -> &vpcep_control::Ctx {
+        &self.server.as_ref().expect("running").ctx
     }
 
     /// The settings the current server runs with (its database, accounts, inventory).
