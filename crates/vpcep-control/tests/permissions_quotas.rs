@@ -19,7 +19,8 @@ use vpcep_domain::wire_permission::{
     PermissionActionRequest, PermissionDescDto, RemovePermissionDto, UpdatePermissionDescRequest,
 };
 use vpcep_domain::{ApiError, ErrorCode};
-use vpcep_store::conformance::{make_backend, Backend, TestDb};
+use vpcep_store::conformance::{make_backend, open_store};
+use vpcep_testkit::db::{Backend, TestDb};
 
 const PROJECT: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 const OTHER_PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
@@ -57,7 +58,7 @@ fn code<T: std::fmt::Debug>(r: Result<T, ApiError>) -> ErrorCode {
 
 async fn ctx(db: &TestDb) -> Ctx {
     Ctx {
-        store: db.store().await,
+        store: open_store(&db.url).await,
         region: "local-1".into(),
         accounts: Arc::new(Registry::new(&AccountsFile::default())),
         reconciler_wake: Arc::new(Notify::new()),

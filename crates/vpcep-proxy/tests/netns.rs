@@ -36,21 +36,7 @@ impl Drop for Namespaces {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
+use vpcep_testkit::net::ip;
 
 /// Adds namespace `ns` with a veth pair to the host (host end up, unaddressed) and `addrs`
 /// on the namespace end.

@@ -31,7 +31,7 @@
 //! - `dataplane`: the data plane's versioned desired state and the agents' reports.
 //! - `dns`: what private DNS serves.
 //! - [`conformance`] (feature `conformance`): behaviour every backend must show, one module per
-//!   resource, and `TestDb`, the fresh database tests open.
+//!   resource (each check runs on a fresh database of the test kit, `vpcep_testkit::db`).
 
 mod claims;
 #[cfg(feature = "conformance")]

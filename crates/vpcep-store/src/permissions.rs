@@ -328,7 +328,8 @@ impl SqlStore {
 #[cfg(all(test, feature = "conformance"))]
 mod tests {
     use super::*;
-    use crate::conformance::{make_backend, sample_service, Backend, TestDb};
+    use crate::conformance::{make_backend, sample_service};
+    use vpcep_testkit::db::{Backend, TestDb};
 
     const P: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 

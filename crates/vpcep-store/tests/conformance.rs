@@ -5,10 +5,11 @@
 //! every check on SQLite. The PostgreSQL tests skip (with a notice) when the server is not
 //! reachable, unless `VPCEP_REQUIRE_PG=1`.
 
-use vpcep_store::conformance::{Backend, TestDb};
+use vpcep_store::conformance::open_store;
+use vpcep_testkit::db::{Backend, TestDb};
 
 /// Runs one check on a fresh database of `backend`: the check takes the store (`store`: by
-/// reference, `arc`: shared) or the database itself (`db`).
+/// reference, `arc`: shared) or the database URL (`db`).
 macro_rules! on {
     ($backend:expr, $kind:ident, $check:path) => {{
         let Some(db) = TestDb::new($backend).await else {
@@ -18,14 +19,14 @@ macro_rules! on {
         db.cleanup().await;
     }};
     (@call store, $db:ident, $check:path) => {{
-        let store = $db.store().await;
+        let store = open_store(&$db.url).await;
         $check(&store).await
     }};
     (@call arc, $db:ident, $check:path) => {
-        $check($db.store().await).await
+        $check(open_store(&$db.url).await).await
     };
     (@call db, $db:ident, $check:path) => {
-        $check(&$db).await
+        $check(&$db.url).await
     };
 }
 

@@ -1,11 +1,8 @@
 //! Authentication and tenancy at the edge: SDK-HMAC-SHA256 signatures, project ownership,
 //! project id syntax, the open routes, and the request id on every answer.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use reqwest::Method;
+use vpcep_testkit::app::*;
 
 api_tests!(
     signed_request_is_accepted,
@@ -29,22 +26,15 @@ api_tests!(
 
 const LIST: &str = "/v1/{project_id}/vpc-endpoint-services";
 
-async fn signed_request_is_accepted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn signed_request_is_accepted(app: &mut TestApp) {
     let v = app.owner().list("").await.ok(200);
     assert_eq!(v["total_count"], 0);
     assert_eq!(v["endpoint_services"], serde_json::json!([]));
-    app.shutdown().await;
 }
 
 /// The hand-signing helper the negative tests tamper with is itself accepted when untouched,
 /// so each rejection below is caused by the one thing the test changes.
-async fn hand_signed_request_is_accepted_as_a_baseline(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn hand_signed_request_is_accepted_as_a_baseline(app: &mut TestApp) {
     app.hand_signed(OWNER, "GET", LIST)
         .query("limit=5&offset=0")
         .send()
@@ -64,25 +54,17 @@ async fn hand_signed_request_is_accepted_as_a_baseline(backend: Backend) {
             .await
             .ok(200);
     }
-    app.shutdown().await;
 }
 
-async fn unknown_access_key_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn unknown_access_key_is_rejected(app: &mut TestApp) {
     app.hand_signed(OWNER, "GET", LIST)
         .keys("AKNOBODY000000000000", OWNER.secret_key)
         .send()
         .await
         .err(401, "EndPoint.0003");
-    app.shutdown().await;
 }
 
-async fn wrong_secret_key_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn wrong_secret_key_is_rejected(app: &mut TestApp) {
     app.hand_signed(OWNER, "GET", LIST)
         .keys(OWNER.access_key, "not-the-owner-secret")
         .send()
@@ -94,13 +76,9 @@ async fn wrong_secret_key_is_rejected(backend: Backend) {
         .send()
         .await
         .err(401, "EndPoint.0003");
-    app.shutdown().await;
 }
 
-async fn altered_body_is_rejected_and_creates_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn altered_body_is_rejected_and_creates_nothing(app: &mut TestApp) {
     let body = app.owner().service().await;
     let signed = body.to_string();
     let sent = with(body, "approval_enabled", false.into()).to_string();
@@ -111,13 +89,9 @@ async fn altered_body_is_rejected_and_creates_nothing(backend: Backend) {
         .await
         .err(401, "EndPoint.0003");
     assert_eq!(app.owner().list_ids("").await, (vec![], 0));
-    app.shutdown().await;
 }
 
-async fn altered_query_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn altered_query_is_rejected(app: &mut TestApp) {
     app.hand_signed(OWNER, "GET", LIST)
         .query("limit=5")
         .send_query("limit=6")
@@ -130,15 +104,11 @@ async fn altered_query_is_rejected(backend: Backend) {
         .send()
         .await
         .err(401, "EndPoint.0003");
-    app.shutdown().await;
 }
 
 /// `X-Sdk-Content-Sha256` replaces the body hash only when it is signed: unsigned, it cannot
 /// vouch for a tampered body; signed, it must be the body's digest or `UNSIGNED-PAYLOAD`.
-async fn content_sha256_header_counts_only_when_signed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn content_sha256_header_counts_only_when_signed(app: &mut TestApp) {
     let owner = app.owner();
     let body = owner.service().await;
     let signed = body.to_string();
@@ -186,13 +156,9 @@ async fn content_sha256_header_counts_only_when_signed(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(owner.list_ids("").await.1, 2);
-    app.shutdown().await;
 }
 
-async fn date_more_than_fifteen_minutes_off_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn date_more_than_fifteen_minutes_off_is_rejected(app: &mut TestApp) {
     for offset in [-16 * 60, 16 * 60, -24 * 3600] {
         let msg = app
             .hand_signed(OWNER, "GET", LIST)
@@ -202,13 +168,9 @@ async fn date_more_than_fifteen_minutes_off_is_rejected(backend: Backend) {
             .err(401, "EndPoint.0003");
         assert!(msg.contains("expired"), "offset {offset}: {msg}");
     }
-    app.shutdown().await;
 }
 
-async fn missing_authorization_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn missing_authorization_is_rejected(app: &mut TestApp) {
     app.hand_signed(OWNER, "GET", LIST)
         .without_authorization()
         .send()
@@ -226,13 +188,9 @@ async fn missing_authorization_is_rejected(backend: Backend) {
     app.get_unsigned(&service_path)
         .await
         .err(401, "EndPoint.0003");
-    app.shutdown().await;
 }
 
-async fn host_and_date_must_be_signed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn host_and_date_must_be_signed(app: &mut TestApp) {
     for (header, name) in [("Host", "host"), ("X-Sdk-Date", "x-sdk-date")] {
         let msg = app
             .hand_signed(OWNER, "GET", LIST)
@@ -248,15 +206,11 @@ async fn host_and_date_must_be_signed(backend: Backend) {
         .send()
         .await
         .ok(200);
-    app.shutdown().await;
 }
 
 /// The server canonicalises the query as the SDK does (decoded, sorted, re-encoded), so
 /// percent-encoded and reordered parameters verify, and the filter sees the decoded value.
-async fn queries_with_encoded_characters_verify(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn queries_with_encoded_characters_verify(app: &mut TestApp) {
     let owner = app.owner();
     let s = owner
         .create_ok(&with(
@@ -291,13 +245,9 @@ async fn queries_with_encoded_characters_verify(backend: Backend) {
         .send()
         .await
         .ok(200);
-    app.shutdown().await;
 }
 
-async fn project_of_another_account_is_forbidden(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn project_of_another_account_is_forbidden(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner.create_ok(&owner.service().await).await;
     let id = id_of(&created);
@@ -319,13 +269,9 @@ async fn project_of_another_account_is_forbidden(backend: Backend) {
         .await
         .err(403, "EndPoint.0004");
     owner.show(&id).await.ok(200);
-    app.shutdown().await;
 }
 
-async fn malformed_project_id_is_rejected(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn malformed_project_id_is_rejected(app: &mut TestApp) {
     for bad in [
         "not-a-project",
         "1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A",
@@ -339,13 +285,9 @@ async fn malformed_project_id_is_rejected(backend: Backend) {
             .await
             .err(400, "EndPoint.0014");
     }
-    app.shutdown().await;
 }
 
-async fn open_routes_need_no_signature(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn open_routes_need_no_signature(app: &mut TestApp) {
     let versions = app.get_unsigned("/").await.ok(200);
     let ids: Vec<_> = versions["versions"]
         .as_array()
@@ -378,15 +320,11 @@ async fn open_routes_need_no_signature(backend: Backend) {
         "{}",
         metrics.text()
     );
-    app.shutdown().await;
 }
 
 /// The SDK signs version discovery like any call (with `X-Project-Id`); the server must not
 /// care, whatever the signature.
-async fn version_routes_accept_sdk_signed_requests(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn version_routes_accept_sdk_signed_requests(app: &mut TestApp) {
     let v = app.owner().send(Method::GET, "/", None).await.ok(200);
     assert_eq!(v["versions"][0]["id"], "v1");
     let v = app.owner().send(Method::GET, "/v1", None).await.ok(200);
@@ -396,14 +334,10 @@ async fn version_routes_accept_sdk_signed_requests(backend: Backend) {
         .send()
         .await
         .ok(200);
-    app.shutdown().await;
 }
 
 /// A client following a version's `self` link gets that version.
-async fn version_self_links_resolve(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn version_self_links_resolve(app: &mut TestApp) {
     let versions = app.get_unsigned("/").await.ok(200);
     for v in versions["versions"].as_array().expect("versions") {
         let href = v["links"][0]["href"].as_str().expect("href");
@@ -413,13 +347,9 @@ async fn version_self_links_resolve(backend: Backend) {
         let one = app.get_unsigned(path).await.ok(200);
         assert_eq!(one["version"]["id"], v["id"], "{href}");
     }
-    app.shutdown().await;
 }
 
-async fn every_answer_carries_a_distinct_request_id(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn every_answer_carries_a_distinct_request_id(app: &mut TestApp) {
     let owner = app.owner();
     let answers = vec![
         app.get_unsigned("/").await,
@@ -447,5 +377,4 @@ async fn every_answer_carries_a_distinct_request_id(backend: Backend) {
             assert!(v["error_msg"].is_string(), "{v}");
         }
     }
-    app.shutdown().await;
 }

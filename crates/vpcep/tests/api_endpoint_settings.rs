@@ -2,11 +2,8 @@
 //! endpoint policy (#23, #9), gateway route tables (#24) and the v2 upgrade (#30); and the
 //! endpoint quota (also under concurrent creates).
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
+use vpcep_testkit::app::*;
 
 api_tests!(
     whitelist_update_replaces_clears_and_toggles,
@@ -60,11 +57,8 @@ fn statement(effect: &str) -> Value {
     json!({"Effect": effect, "Action": ["obs:object:GetObject"], "Resource": ["obs:*:*:object:bucket/*"]})
 }
 
-async fn whitelist_update_replaces_clears_and_toggles(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
+async fn whitelist_update_replaces_clears_and_toggles(app: &mut TestApp) {
+    let (sid, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     // Turned on with entries: shown as given.
     let v = peer
@@ -132,14 +126,10 @@ async fn whitelist_update_replaces_clears_and_toggles(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(shown["whitelist"], json!(["10.0.0.9"]));
-    app.shutdown().await;
 }
 
-async fn null_whitelist_clears_it_as_terraform_sends_it(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+async fn null_whitelist_clears_it_as_terraform_sends_it(app: &mut TestApp) {
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
         &id,
@@ -156,14 +146,10 @@ async fn null_whitelist_clears_it_as_terraform_sends_it(backend: Backend) {
         peer.show_endpoint(&id).await.ok(200)["whitelist"],
         json!([])
     );
-    app.shutdown().await;
 }
 
-async fn whitelist_update_refuses_bad_entries_and_changes_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+async fn whitelist_update_refuses_bad_entries_and_changes_nothing(app: &mut TestApp) {
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     peer.update_whitelist(
         &id,
@@ -191,7 +177,7 @@ async fn whitelist_update_refuses_bad_entries_and_changes_nothing(backend: Backe
     assert_eq!(shown["whitelist"], json!(["10.0.0.1"]));
     assert_eq!(shown["enable_whitelist"], true);
     // A gateway endpoint has no whitelist.
-    let gw = gateway_service(&app, false).await;
+    let gw = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -201,13 +187,9 @@ async fn whitelist_update_refuses_bad_entries_and_changes_nothing(backend: Backe
         .update_whitelist(&id_of(&e), &json!({"whitelist": ["10.0.0.1"]}))
         .await
         .err_naming(400, "EndPoint.0002", "whitelist");
-    app.shutdown().await;
 }
 
-async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(app: &mut TestApp) {
     let small = app.small();
     let sid = available(&small, small.service().await).await;
     let net = small.network().await;
@@ -272,19 +254,15 @@ async fn endpoint_quota_refuses_creates_past_the_limit_even_when_concurrent(back
         Some(&(SMALL_ENDPOINT_QUOTA, SMALL_ENDPOINT_QUOTA))
     );
     assert_eq!(quotas.get("endpoint_service"), Some(&(1, SMALL_QUOTA)));
-    app.shutdown().await;
 }
 
 async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allows_it(
-    backend: Backend,
+    app: &mut TestApp,
 ) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
     let peer = app.owner_other_project();
     let document = json!({"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"], "Principal": "*"}]});
     // Service without enable_policy: no policy of either kind.
-    let (_, plain) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, plain) = accepted_interface_endpoint(app, &[]).await;
     for body in [
         json!({ "policy_document": document }),
         json!({"policy_statement": [statement("Allow")]}),
@@ -297,7 +275,7 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
     }
     peer.delete_policy(&plain).await.err(400, "EndPoint.2049");
     // Service with enable_policy: a document, set on create or later, and removed.
-    let (sid, id) = accepted_interface_endpoint(&app, &[("enable_policy", json!(true))]).await;
+    let (sid, id) = accepted_interface_endpoint(app, &[("enable_policy", json!(true))]).await;
     let set = peer
         .update_policy(&id, &json!({ "policy_document": document }))
         .await
@@ -346,14 +324,10 @@ async fn interface_endpoint_policy_is_a_document_and_only_where_the_service_allo
     ))
     .await
     .err(400, "EndPoint.2048");
-    app.shutdown().await;
 }
 
-async fn gateway_endpoint_takes_a_policy_statement(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let sid = gateway_service(&app, true).await;
+async fn gateway_endpoint_takes_a_policy_statement(app: &mut TestApp) {
+    let sid = gateway_service(app, true).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -412,14 +386,10 @@ async fn gateway_endpoint_takes_a_policy_statement(backend: Backend) {
         .create_endpoint(&json!({"endpoint_service_id": sid, "vpc_id": other.vpc_id, "routetables": [uuid()], "policy_document": {"Statement": []}}))
         .await
         .err(400, "EndPoint.2048");
-    app.shutdown().await;
 }
 
-async fn gateway_endpoint_route_tables_are_replaced_and_checked(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let sid = gateway_service(&app, false).await;
+async fn gateway_endpoint_route_tables_are_replaced_and_checked(app: &mut TestApp) {
+    let sid = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let e = consumer
@@ -471,7 +441,7 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(backend: Backend
         json!([rt1, rt2])
     );
     // Interface endpoints have no route tables.
-    let (_, interface) = accepted_interface_endpoint(&app, &[]).await;
+    let (_, interface) = accepted_interface_endpoint(app, &[]).await;
     app.owner_other_project()
         .update_routetables(&interface, &json!({ "routetables": [uuid()] }))
         .await
@@ -480,14 +450,12 @@ async fn gateway_endpoint_route_tables_are_replaced_and_checked(backend: Backend
         .update_routetables(&uuid(), &json!({ "routetables": [uuid()] }))
         .await
         .err(404, "EndPoint.2006");
-    app.shutdown().await;
 }
 
-async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let sid = gateway_service(&app, false).await;
+async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses(
+    app: &mut TestApp,
+) {
+    let sid = gateway_service(app, false).await;
     let consumer = app.consumer();
     let net = consumer.network().await;
     let (rt1, rt2) = (uuid(), uuid());
@@ -513,14 +481,10 @@ async fn route_table_update_refuses_a_table_another_endpoint_of_the_service_uses
         consumer.show_endpoint(&id_of(&a)).await.ok(200)["routetables"],
         json!([rt1])
     );
-    app.shutdown().await;
 }
 
-async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let (_, id) = accepted_interface_endpoint(&app, &[]).await;
+async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(app: &mut TestApp) {
+    let (_, id) = accepted_interface_endpoint(app, &[]).await;
     let peer = app.owner_other_project();
     for body in [
         json!({}),
@@ -547,14 +511,10 @@ async fn endpoint_upgrade_needs_a_service_that_supports_professional_endpoints(b
         .upgrade_endpoint(&id, &json!({"action": "start"}))
         .await
         .err(404, "EndPoint.2006");
-    app.shutdown().await;
 }
 
-async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
-    let (sid, id) = accepted_interface_endpoint(&app, &[]).await;
+async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(app: &mut TestApp) {
+    let (sid, id) = accepted_interface_endpoint(app, &[]).await;
     let owner = app.owner();
     let peer = app.owner_other_project();
     // The SDK's upgrade has no body.
@@ -587,5 +547,4 @@ async fn endpoint_of_an_upgraded_service_is_upgraded_with_202(backend: Backend) 
         peer.show_endpoint(&other).await.ok(200)["specification_name"],
         "default"
     );
-    app.shutdown().await;
 }

@@ -2,20 +2,17 @@
 //! #1 accept/reject, #22 connection descriptions): the endpoint status machine driven by the
 //! reconciler and the owner's decisions, who may connect, addresses, and what the owner sees.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_creating_with_the_documented_fields,
     endpoint_waits_for_acceptance_when_the_service_requires_approval,
     endpoint_is_accepted_at_once_when_the_service_needs_no_approval,
     create_refuses_bad_references_and_fields_creating_nothing,
-    endpoint_to_a_service_that_is_not_available_is_refused,
+    endpoint_to_a_service_that_is_not_available_is_refused = |b| b.provisioning_delay(FOREVER),
     port_ip_must_be_a_free_address_inside_the_subnet,
     endpoint_subnet_must_not_overlap_the_reserved_range,
     another_account_needs_permission_to_connect,
@@ -110,10 +107,7 @@ fn is_inside(ip: &str, cidr: &str) -> bool {
     u32::from(ip) & mask == u32::from(net)
 }
 
-async fn create_answers_creating_with_the_documented_fields(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_answers_creating_with_the_documented_fields(app: &mut TestApp) {
     let owner = app.owner();
     let service = owner
         .available_service(&with(
@@ -181,13 +175,9 @@ async fn create_answers_creating_with_the_documented_fields(backend: Backend) {
         "{dns}"
     );
     assert_ne!(dns["marker_id"], e["marker_id"]);
-    app.shutdown().await;
 }
 
-async fn endpoint_waits_for_acceptance_when_the_service_requires_approval(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_waits_for_acceptance_when_the_service_requires_approval(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -209,13 +199,9 @@ async fn endpoint_waits_for_acceptance_when_the_service_requires_approval(backen
         let shown = peer.show_endpoint(&id_of(&e)).await.ok(200);
         assert_eq!(shown["status"], "pendingAcceptance");
     }
-    app.shutdown().await;
 }
 
-async fn endpoint_is_accepted_at_once_when_the_service_needs_no_approval(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_is_accepted_at_once_when_the_service_needs_no_approval(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     // The owner may connect to its own service, from any of its projects.
@@ -231,13 +217,9 @@ async fn endpoint_is_accepted_at_once_when_the_service_needs_no_approval(backend
         assert_eq!(conn["status"], "accepted");
         assert_eq!(conn["domain_id"], OWNER.domain_id);
     }
-    app.shutdown().await;
 }
 
-async fn create_refuses_bad_references_and_fields_creating_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_refuses_bad_references_and_fields_creating_nothing(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     let peer = app.owner_other_project();
@@ -340,17 +322,9 @@ async fn create_refuses_bad_references_and_fields_creating_nothing(backend: Back
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
     assert_eq!(owner.connections(&sid, "").await.ok(200)["total_count"], 0);
     peer.endpoint_ok(&base).await;
-    app.shutdown().await;
 }
 
-async fn endpoint_to_a_service_that_is_not_available_is_refused(backend: Backend) {
-    let Some(app) = TestApp::builder(backend)
-        .provisioning_delay(FOREVER)
-        .start()
-        .await
-    else {
-        return;
-    };
+async fn endpoint_to_a_service_that_is_not_available_is_refused(app: &mut TestApp) {
     let owner = app.owner();
     let creating = id_of(&owner.create_ok(&owner.service().await).await);
     let deleting = id_of(&owner.create_ok(&owner.service().await).await);
@@ -364,13 +338,9 @@ async fn endpoint_to_a_service_that_is_not_available_is_refused(backend: Backend
     }
     assert_eq!(peer.list_endpoint_ids("").await, (vec![], 0));
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
-    app.shutdown().await;
 }
 
-async fn port_ip_must_be_a_free_address_inside_the_subnet(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_ip_must_be_a_free_address_inside_the_subnet(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     let peer = app.owner_other_project();
@@ -426,15 +396,11 @@ async fn port_ip_must_be_a_free_address_inside_the_subnet(backend: Backend) {
     let auto = id_of(&peer.endpoint_ok(&endpoint_to(&sid, &net)).await);
     let e = peer.wait_endpoint_status(&auto, "accepted").await;
     assert_eq!(e["ip"], "10.0.1.2");
-    app.shutdown().await;
 }
 
 /// vpcep-api-spec.md §3.19: for the endpoint's `subnet_id`, "the same 198.19.128.0/17 rule
 /// applies" as for a service's VPC (EndPoint.3009, or 0002).
-async fn endpoint_subnet_must_not_overlap_the_reserved_range(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_subnet_must_not_overlap_the_reserved_range(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     let peer = app.owner_other_project();
@@ -449,13 +415,9 @@ async fn endpoint_subnet_must_not_overlap_the_reserved_range(backend: Backend) {
     );
     assert_eq!(peer.list_endpoint_ids("").await, (vec![], 0));
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
-    app.shutdown().await;
 }
 
-async fn another_account_needs_permission_to_connect(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn another_account_needs_permission_to_connect(app: &mut TestApp) {
     let owner = app.owner();
     let private = service_of(&owner, true).await;
     let consumer = app.consumer();
@@ -491,13 +453,9 @@ async fn another_account_needs_permission_to_connect(backend: Backend) {
     assert_eq!(r["connections"][0]["status"], "accepted");
     let e = consumer.wait_endpoint_status(&id, "accepted").await;
     assert!(e["ip"].as_str().is_some(), "{e}");
-    app.shutdown().await;
 }
 
-async fn permission_for_its_account_lets_another_account_connect(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn permission_for_its_account_lets_another_account_connect(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let consumer = app.consumer();
@@ -563,13 +521,9 @@ async fn permission_for_its_account_lets_another_account_connect(backend: Backen
         .create_endpoint(&endpoint_to(&sid, &small_net))
         .await
         .err(400, "EndPoint.2012");
-    app.shutdown().await;
 }
 
-async fn wildcard_permission_lets_every_account_connect(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn wildcard_permission_lets_every_account_connect(app: &mut TestApp) {
     let owner = app.owner();
     for wildcard in ["*", "iam:domain::*"] {
         let sid = service_of(&owner, false).await;
@@ -599,13 +553,9 @@ async fn wildcard_permission_lets_every_account_connect(backend: Backend) {
             "{wildcard}"
         );
     }
-    app.shutdown().await;
 }
 
-async fn owner_accepts_rejects_and_accepts_again(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn owner_accepts_rejects_and_accepts_again(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -669,13 +619,9 @@ async fn owner_accepts_rejects_and_accepts_again(backend: Backend) {
     assert_eq!(v["connections"][0]["status"], "rejected");
     let e = peer.wait_endpoint_status(&other, "rejected").await;
     assert!(e.get("ip").is_none_or(Value::is_null), "{e}");
-    app.shutdown().await;
 }
 
-async fn connection_action_reports_per_endpoint_errors_in_its_entries(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn connection_action_reports_per_endpoint_errors_in_its_entries(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let other_sid = service_of(&owner, true).await;
@@ -729,13 +675,9 @@ async fn connection_action_reports_per_endpoint_errors_in_its_entries(backend: B
         peer.show_endpoint(&theirs).await.ok(200)["status"],
         "pendingAcceptance"
     );
-    app.shutdown().await;
 }
 
-async fn connection_action_takes_exactly_one_endpoint(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn connection_action_takes_exactly_one_endpoint(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -762,13 +704,9 @@ async fn connection_action_takes_exactly_one_endpoint(backend: Backend) {
             "pendingAcceptance"
         );
     }
-    app.shutdown().await;
 }
 
-async fn connections_filter_by_id_status_and_marker_id_and_page(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn connections_filter_by_id_status_and_marker_id_and_page(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -855,13 +793,9 @@ async fn connections_filter_by_id_status_and_marker_id_and_page(backend: Backend
         .connections(&uuid(), "")
         .await
         .err(404, "EndPoint.0005");
-    app.shutdown().await;
 }
 
-async fn connection_count_counts_creating_pending_and_accepted_connections(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn connection_count_counts_creating_pending_and_accepted_connections(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let count = || {
@@ -905,13 +839,9 @@ async fn connection_count_counts_creating_pending_and_accepted_connections(backe
     assert_eq!(count().await, 1);
     peer.wait_endpoint_gone(&ids[2]).await;
     assert_eq!(count().await, 1);
-    app.shutdown().await;
 }
 
-async fn service_with_endpoints_cannot_be_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_with_endpoints_cannot_be_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -933,13 +863,9 @@ async fn service_with_endpoints_cannot_be_deleted(backend: Backend) {
     owner.delete_endpoint(&id).await.err(404, "EndPoint.2006");
     peer.delete_endpoint(&id).await.ok(204);
     peer.wait_endpoint_gone(&id).await;
-    app.shutdown().await;
 }
 
-async fn deleted_endpoint_goes_away_and_frees_its_address(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn deleted_endpoint_goes_away_and_frees_its_address(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     let peer = app.owner_other_project();
@@ -981,13 +907,9 @@ async fn deleted_endpoint_goes_away_and_frees_its_address(backend: Backend) {
     peer.delete_endpoint(&uuid())
         .await
         .err(404, "EndPoint.2006");
-    app.shutdown().await;
 }
 
-async fn deleting_endpoint_refuses_changes_until_it_is_gone(backend: Backend) {
-    let Some(mut app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn deleting_endpoint_refuses_changes_until_it_is_gone(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -1022,15 +944,11 @@ async fn deleting_endpoint_refuses_changes_until_it_is_gone(backend: Backend) {
     peer.wait_endpoint_gone(&id).await;
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
     owner.wait_gone(&sid).await;
-    app.shutdown().await;
 }
 
 /// A rejected endpoint does not hold its service; so the owner must not accept it again once the
 /// service is being deleted (it would be served by a service that is gone).
-async fn a_service_being_deleted_accepts_no_connection(backend: Backend) {
-    let Some(mut app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn a_service_being_deleted_accepts_no_connection(app: &mut TestApp) {
     let sid = service_of(&app.owner(), true).await;
     let peer = app.owner_other_project();
     let net = peer.network().await;
@@ -1057,13 +975,9 @@ async fn a_service_being_deleted_accepts_no_connection(backend: Backend) {
     assert_eq!(peer.show_endpoint(&id).await.ok(200)["status"], "rejected");
     app.restart(Duration::ZERO).await;
     app.owner().wait_gone(&sid).await;
-    app.shutdown().await;
 }
 
-async fn creating_endpoint_cannot_be_accepted_or_rejected_yet(backend: Backend) {
-    let Some(mut app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn creating_endpoint_cannot_be_accepted_or_rejected_yet(app: &mut TestApp) {
     let sid = service_of(&app.owner(), true).await;
     // From here on the endpoint stays `creating` until the next restart.
     app.restart(FOREVER).await;
@@ -1092,13 +1006,9 @@ async fn creating_endpoint_cannot_be_accepted_or_rejected_yet(backend: Backend) 
         .await
         .ok(200);
     peer.wait_endpoint_status(&id, "accepted").await;
-    app.shutdown().await;
 }
 
-async fn endpoint_list_filters_sorts_and_pages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_list_filters_sorts_and_pages(app: &mut TestApp) {
     let owner = app.owner();
     let named = |name: &'static str| {
         let owner = owner.clone();
@@ -1207,13 +1117,9 @@ async fn endpoint_list_filters_sorts_and_pages(backend: Backend) {
     }
     // The owner's own project holds none of them.
     assert_eq!(owner.list_endpoint_ids("").await, (vec![], 0));
-    app.shutdown().await;
 }
 
-async fn endpoint_shows_the_current_name_of_its_service(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoint_shows_the_current_name_of_its_service(app: &mut TestApp) {
     let owner = app.owner();
     let body = with(
         with(owner.service().await, "service_name", json!("before")),
@@ -1234,13 +1140,9 @@ async fn endpoint_shows_the_current_name_of_its_service(backend: Backend) {
         peer.list_endpoint_ids("endpoint_service_name=before").await,
         (vec![], 0)
     );
-    app.shutdown().await;
 }
 
-async fn other_projects_cannot_see_or_touch_an_endpoint(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn other_projects_cannot_see_or_touch_an_endpoint(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, false).await;
     let peer = app.owner_other_project();
@@ -1285,13 +1187,9 @@ async fn other_projects_cannot_see_or_touch_an_endpoint(backend: Backend) {
     assert_eq!(shown["status"], "accepted");
     assert_eq!(shown["whitelist"], json!([]));
     assert_eq!(shown["description"], "peer-only text");
-    app.shutdown().await;
 }
 
-async fn owner_describes_connections(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn owner_describes_connections(app: &mut TestApp) {
     let owner = app.owner();
     let sid = service_of(&owner, true).await;
     let peer = app.owner_other_project();
@@ -1348,5 +1246,4 @@ async fn owner_describes_connections(backend: Backend) {
         .connection_descriptions(&sid, &body)
         .await
         .err(404, "EndPoint.0005");
-    app.shutdown().await;
 }

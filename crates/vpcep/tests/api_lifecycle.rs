@@ -2,31 +2,29 @@
 //! reconciler (after the provisioning delay), delete → 204 → `deleting` → 404, what `deleting`
 //! allows, and that a restarted server finishes transitions the previous one left.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_creating_and_the_reconciler_makes_it_available,
-    service_stays_creating_until_the_provisioning_delay_passes,
-    changes_made_while_creating_survive_the_transition,
+    service_stays_creating_until_the_provisioning_delay_passes = |b| b.provisioning_delay(DELAY),
+    changes_made_while_creating_survive_the_transition = |b| b.provisioning_delay(FOREVER),
     delete_answers_204_then_the_service_goes_away,
-    deleting_service_accepts_a_second_delete_and_refuses_changes,
+    deleting_service_accepts_a_second_delete_and_refuses_changes =
+        |b| b.provisioning_delay(FOREVER),
     deleted_service_frees_its_ports,
-    restarted_server_finishes_interrupted_transitions,
+    restarted_server_finishes_interrupted_transitions = |b| b.provisioning_delay(FOREVER),
 );
 
 /// Long enough that no transition completes during a test.
 const FOREVER: Duration = Duration::from_secs(3600);
 
-async fn create_answers_creating_and_the_reconciler_makes_it_available(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+/// The provisioning delay of `service_stays_creating_until_the_provisioning_delay_passes`.
+const DELAY: Duration = Duration::from_millis(1500);
+
+async fn create_answers_creating_and_the_reconciler_makes_it_available(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner.create_ok(&owner.service().await).await;
     assert_eq!(created["status"], "creating");
@@ -39,20 +37,12 @@ async fn create_answers_creating_and_the_reconciler_makes_it_available(backend: 
     let (ids, total) = owner.list_ids("status=available").await;
     assert_eq!((ids, total), (vec![id.clone()], 1));
     assert_eq!(owner.list_ids("status=creating").await, (vec![], 0));
-    app.shutdown().await;
 }
 
-async fn service_stays_creating_until_the_provisioning_delay_passes(backend: Backend) {
-    let delay = Duration::from_millis(1500);
+async fn service_stays_creating_until_the_provisioning_delay_passes(app: &mut TestApp) {
+    let delay = DELAY;
     // The server keeps times in whole milliseconds, so its view may run up to 1 ms behind.
     let slack = Duration::from_millis(2);
-    let Some(app) = TestApp::builder(backend)
-        .provisioning_delay(delay)
-        .start()
-        .await
-    else {
-        return;
-    };
     let owner = app.owner();
     let started = Instant::now();
     let created = owner.create_ok(&owner.service().await).await;
@@ -82,19 +72,11 @@ async fn service_stays_creating_until_the_provisioning_delay_passes(backend: Bac
         available_after + slack >= delay,
         "available after {available_after:?}, before the delay of {delay:?}"
     );
-    app.shutdown().await;
 }
 
-async fn changes_made_while_creating_survive_the_transition(backend: Backend) {
+async fn changes_made_while_creating_survive_the_transition(app: &mut TestApp) {
     // The service stays `creating` for as long as the first server runs; the second one
     // finishes the transition.
-    let Some(mut app) = TestApp::builder(backend)
-        .provisioning_delay(FOREVER)
-        .start()
-        .await
-    else {
-        return;
-    };
     let owner = app.owner();
     let id = id_of(&owner.create_ok(&owner.service().await).await);
     let updated = owner
@@ -111,13 +93,9 @@ async fn changes_made_while_creating_survive_the_transition(backend: Backend) {
     assert_eq!(available["description"], "changed early");
     assert_eq!(available["ports"], updated["ports"]);
     assert_eq!(available["service_name"], renamed["endpoint_service_name"]);
-    app.shutdown().await;
 }
 
-async fn delete_answers_204_then_the_service_goes_away(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn delete_answers_204_then_the_service_goes_away(app: &mut TestApp) {
     let owner = app.owner();
     let keep = id_of(&owner.create_ok(&owner.service().await).await);
     let id = id_of(&owner.create_ok(&owner.service().await).await);
@@ -147,17 +125,9 @@ async fn delete_answers_204_then_the_service_goes_away(backend: Backend) {
         .await
         .err(404, "EndPoint.0005");
     owner.show(&keep).await.ok(200);
-    app.shutdown().await;
 }
 
-async fn deleting_service_accepts_a_second_delete_and_refuses_changes(backend: Backend) {
-    let Some(app) = TestApp::builder(backend)
-        .provisioning_delay(FOREVER)
-        .start()
-        .await
-    else {
-        return;
-    };
+async fn deleting_service_accepts_a_second_delete_and_refuses_changes(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.fresh_port().await;
     let id = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
@@ -186,13 +156,9 @@ async fn deleting_service_accepts_a_second_delete_and_refuses_changes(backend: B
         .delete_port(&backing.port_id)
         .await
         .err(409, "VPC.0710");
-    app.shutdown().await;
 }
 
-async fn deleted_service_frees_its_ports(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn deleted_service_frees_its_ports(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.fresh_port().await;
     let id = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
@@ -207,17 +173,9 @@ async fn deleted_service_frees_its_ports(backend: Backend) {
     // With no service left on it, the port itself may go.
     owner.delete_port(&backing.port_id).await.ok(204);
     owner.show_port(&backing.port_id).await.err(404, "VPC.0702");
-    app.shutdown().await;
 }
 
-async fn restarted_server_finishes_interrupted_transitions(backend: Backend) {
-    let Some(mut app) = TestApp::builder(backend)
-        .provisioning_delay(FOREVER)
-        .start()
-        .await
-    else {
-        return;
-    };
+async fn restarted_server_finishes_interrupted_transitions(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.fresh_port().await;
     let creating = id_of(&owner.create_ok(&service_on(&backing, &[(80, 8080)])).await);
@@ -240,5 +198,4 @@ async fn restarted_server_finishes_interrupted_transitions(backend: Backend) {
         .create(&service_on(&backing, &[(80, 9999)]))
         .await
         .err(400, "EndPoint.3044");
-    app.shutdown().await;
 }

@@ -3,13 +3,10 @@
 //! inside a request body, answered with the operation's own error before any item is parsed.
 //! Each test runs on SQLite and PostgreSQL.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back,
@@ -44,10 +41,9 @@ async fn concurrent_creates(
     ok
 }
 
-async fn network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back(
+    app: &mut TestApp,
+) {
     let t = app.net_small();
     let [vpcs, subnets, ports] = NET_SMALL_QUOTAS.map(|q| q as usize);
 
@@ -135,13 +131,9 @@ async fn network_quotas_hold_under_concurrent_creates_and_deletes_give_them_back
 
     // Another tenant's quota is its own.
     app.owner().vpc_ok("10.0.0.0/16").await;
-    app.shutdown().await;
 }
 
-async fn network_quotas_show_in_the_quota_api_only_when_asked(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn network_quotas_show_in_the_quota_api_only_when_asked(app: &mut TestApp) {
     let t = app.net_small();
     let net = t.network().await;
     t.port_ok(&net.subnet_id, "compute:az1").await;
@@ -160,7 +152,6 @@ async fn network_quotas_show_in_the_quota_api_only_when_asked(backend: Backend) 
     t.send(Method::GET, "/v1/{project_id}/quotas?type=router", None)
         .await
         .err(400, "EndPoint.0002");
-    app.shutdown().await;
 }
 
 /// `n` copies of `v`.
@@ -168,10 +159,7 @@ fn many(v: Value, n: usize) -> Value {
     Value::Array(vec![v; n])
 }
 
-async fn every_list_in_a_request_body_is_capped(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn every_list_in_a_request_body_is_capped(app: &mut TestApp) {
     let t = app.owner();
     let net = t.network().await;
     let backing = t.backing_in(&net, "compute:az1").await;
@@ -299,5 +287,4 @@ async fn every_list_in_a_request_body_is_capped(backend: Backend) {
     t.tag_action("endpoint_service", &svc_id, &body)
         .await
         .err(400, "EndPoint.3069");
-    app.shutdown().await;
 }

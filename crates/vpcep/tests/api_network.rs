@@ -2,15 +2,12 @@
 //! marker paging, CIDR and address rules (also under concurrent requests), deletion guards,
 //! tenancy, the checks endpoint services make against it, and the `--inventory` preload.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use vpcep::server::ControlPlane;
+use vpcep_testkit::app::*;
 
 api_tests!(
     vpc_is_created_shown_updated_listed_and_deleted,
@@ -42,7 +39,7 @@ api_tests!(
     service_vpc_must_not_overlap_the_reserved_range,
     service_vpc_routes_must_not_overlap_the_reserved_range,
     service_update_rechecks_a_new_port,
-    inventory_file_is_preloaded_once,
+    inventory_file_is_preloaded_once = |b| b.inventory(&inventory_toml()),
     inventory_preloaded_by_two_nodes_at_once_is_created_once,
     invalid_inventory_file_stops_the_start_naming_the_file,
 );
@@ -135,10 +132,7 @@ fn ids_of(v: &Value, key: &str) -> Vec<String> {
     ids_in(&v[key])
 }
 
-async fn vpc_is_created_shown_updated_listed_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_is_created_shown_updated_listed_and_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner
         .create_vpc(&json!({"name": "vpc-1", "description": "first", "cidr": "10.1.0.0/16"}))
@@ -218,13 +212,9 @@ async fn vpc_is_created_shown_updated_listed_and_deleted(backend: Backend) {
     owner.show_vpc("not-a-uuid").await.err(404, "VPC.0003");
     let listed = owner.list_vpcs("").await.ok(200);
     assert_eq!(ids_of(&listed, "vpcs"), vec![id_of(&default)]);
-    app.shutdown().await;
 }
 
-async fn vpc_cidr_must_be_a_canonical_unicast_network(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_cidr_must_be_a_canonical_unicast_network(app: &mut TestApp) {
     let owner = app.owner();
     for bad in [
         "10.0.0.1/16",
@@ -266,13 +256,9 @@ async fn vpc_cidr_must_be_a_canonical_unicast_network(backend: Backend) {
     }
     let listed = owner.list_vpcs("").await.ok(200);
     assert_eq!(listed["vpcs"].as_array().map(Vec::len), Some(4));
-    app.shutdown().await;
 }
 
-async fn vpc_names_are_unique_in_a_project(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_names_are_unique_in_a_project(app: &mut TestApp) {
     let owner = app.owner();
     owner
         .create_vpc(&json!({"name": "shared", "cidr": "10.0.0.0/16"}))
@@ -291,13 +277,9 @@ async fn vpc_names_are_unique_in_a_project(backend: Backend) {
     owner.create_vpc(&json!({})).await.ok(200);
     let listed = owner.list_vpcs("").await.ok(200);
     assert_eq!(listed["vpcs"].as_array().map(Vec::len), Some(3));
-    app.shutdown().await;
 }
 
-async fn vpc_cidr_change_must_keep_every_subnet_inside(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_cidr_change_must_keep_every_subnet_inside(app: &mut TestApp) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     owner.subnet_ok(&vpc, "10.0.5.0/24").await;
@@ -323,13 +305,9 @@ async fn vpc_cidr_change_must_keep_every_subnet_inside(backend: Backend) {
         .update_vpc(&vpc, &json!({"cidr": "10.0.4.1/22"}))
         .await
         .err_naming(400, "VPC.0101", "vpc.cidr");
-    app.shutdown().await;
 }
 
-async fn vpc_list_pages_with_a_marker(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_list_pages_with_a_marker(app: &mut TestApp) {
     let owner = app.owner();
     let mut created = Vec::new();
     for i in 0..5 {
@@ -371,13 +349,9 @@ async fn vpc_list_pages_with_a_marker(backend: Backend) {
         .err_naming(400, "VPC.0101", "marker");
     let most = owner.list_vpcs("limit=2000").await.ok(200);
     assert_eq!(ids_of(&most, "vpcs"), created);
-    app.shutdown().await;
 }
 
-async fn subnet_is_created_shown_updated_listed_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn subnet_is_created_shown_updated_listed_and_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     let created = owner
@@ -471,13 +445,9 @@ async fn subnet_is_created_shown_updated_listed_and_deleted(backend: Backend) {
         .await
         .err(404, "VPC.0202");
     owner.show_subnet("nope").await.err(404, "VPC.0202");
-    app.shutdown().await;
 }
 
-async fn subnet_must_lie_inside_its_vpc_without_overlapping_siblings(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn subnet_must_lie_inside_its_vpc_without_overlapping_siblings(app: &mut TestApp) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     let subnet = |cidr: &str| json!({"name": "s", "cidr": cidr, "gateway_ip": first_host(cidr), "vpc_id": vpc});
@@ -525,13 +495,9 @@ async fn subnet_must_lie_inside_its_vpc_without_overlapping_siblings(backend: Ba
     owner.create_subnet(&body).await.err(404, "VPC.0003");
     let listed = owner.list_subnets(&format!("vpc_id={vpc}")).await.ok(200);
     assert_eq!(listed["subnets"].as_array().map(Vec::len), Some(3));
-    app.shutdown().await;
 }
 
-async fn subnet_gateway_must_be_a_host_address_inside_it(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn subnet_gateway_must_be_a_host_address_inside_it(app: &mut TestApp) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     for gateway in ["10.0.1.0", "10.0.1.255", "10.0.2.1", "10.0.1", "gw"] {
@@ -546,13 +512,9 @@ async fn subnet_gateway_must_be_a_host_address_inside_it(backend: Backend) {
         json!({"name": "s", "cidr": "10.0.1.0/24", "gateway_ip": "10.0.1.254", "vpc_id": vpc});
     let s = owner.create_subnet(&body).await.ok(200);
     assert_eq!(s["subnet"]["gateway_ip"], "10.0.1.254");
-    app.shutdown().await;
 }
 
-async fn concurrent_overlapping_subnets_admit_exactly_one(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn concurrent_overlapping_subnets_admit_exactly_one(app: &mut TestApp) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     // 10.0.0.0/20 ... 10.0.0.0/29 all contain 10.0.0.0: every pair overlaps.
@@ -579,13 +541,9 @@ async fn concurrent_overlapping_subnets_admit_exactly_one(backend: Backend) {
     assert_eq!(created.len(), 1, "{created:?}");
     let listed = owner.list_subnets(&format!("vpc_id={vpc}")).await.ok(200);
     assert_eq!(ids_of(&listed, "subnets"), created);
-    app.shutdown().await;
 }
 
-async fn port_is_created_shown_updated_listed_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_is_created_shown_updated_listed_and_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
     let subnet = owner.show_subnet(&net.subnet_id).await.ok(200)["subnet"].clone();
@@ -684,13 +642,9 @@ async fn port_is_created_shown_updated_listed_and_deleted(backend: Backend) {
     // Its address is free again: the next allocation takes it.
     let next = owner.port_ok(&net.subnet_id, VM_OWNER).await;
     assert_eq!(port_ip(&next), "10.0.1.2");
-    app.shutdown().await;
 }
 
-async fn port_list_filters_and_pages_with_a_marker(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_list_filters_and_pages_with_a_marker(app: &mut TestApp) {
     let owner = app.owner();
     let a = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
     let b = owner.network_with("10.1.0.0/16", "10.1.1.0/24").await;
@@ -756,13 +710,9 @@ async fn port_list_filters_and_pages_with_a_marker(backend: Backend) {
             .await
             .err_naming(400, "VPC.0701", field);
     }
-    app.shutdown().await;
 }
 
-async fn port_list_takes_every_value_of_a_repeated_filter(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_list_takes_every_value_of_a_repeated_filter(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network().await;
     let a = owner.port_ok(&net.subnet_id, VM_OWNER).await;
@@ -781,13 +731,9 @@ async fn port_list_takes_every_value_of_a_repeated_filter(backend: Backend) {
         let got: HashSet<String> = ids_of(&v, "ports").into_iter().collect();
         assert_eq!(got, both, "{query}");
     }
-    app.shutdown().await;
 }
 
-async fn port_list_filters_by_fixed_ip_subnet_and_security_group(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_list_filters_by_fixed_ip_subnet_and_security_group(app: &mut TestApp) {
     let owner = app.owner();
     let one = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
     let two = owner.network_with("10.1.0.0/16", "10.1.1.0/24").await;
@@ -810,13 +756,9 @@ async fn port_list_filters_by_fixed_ip_subnet_and_security_group(backend: Backen
         let v = owner.list_ports(&query).await.ok(200);
         assert_eq!(ids_of(&v, "ports"), vec![id_of(&in_one)], "{query}");
     }
-    app.shutdown().await;
 }
 
-async fn fixed_ip_must_be_an_assignable_free_address_of_the_subnet(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn fixed_ip_must_be_an_assignable_free_address_of_the_subnet(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
     let with_ip = |ip: &str| json!({"network_id": net.subnet_id, "fixed_ips": [{"ip_address": ip}], "device_owner": VM_OWNER});
@@ -877,13 +819,11 @@ async fn fixed_ip_must_be_an_assignable_free_address_of_the_subnet(backend: Back
     assert_eq!(port_ip(&elsewhere["port"]), "10.1.0.9");
     // Only the one good port was made in the subnet.
     assert_eq!(owner.allocated(&net.subnet_id).await, vec!["10.0.1.9"]);
-    app.shutdown().await;
 }
 
-async fn allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full(
+    app: &mut TestApp,
+) {
     let owner = app.owner();
     let vpc = owner.vpc_ok("10.0.0.0/16").await;
     // A /29 with the gateway in the middle: hosts .1-.6, gateway .4.
@@ -919,13 +859,9 @@ async fn allocation_skips_network_gateway_and_broadcast_until_the_subnet_is_full
         .ok(200);
     owner.delete_port(&id_of(&ports["ports"][0])).await.ok(204);
     assert_eq!(port_ip(&owner.port_ok(&subnet, VM_OWNER).await), "10.0.0.3");
-    app.shutdown().await;
 }
 
-async fn thirty_concurrent_port_creates_never_share_an_address(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn thirty_concurrent_port_creates_never_share_an_address(app: &mut TestApp) {
     let owner = app.owner();
     // A /27 has 29 assignable addresses (without .0, the gateway .1 and .31): one of 30
     // concurrent creates must find the subnet full.
@@ -958,13 +894,9 @@ async fn thirty_concurrent_port_creates_never_share_an_address(backend: Backend)
     ips.sort_by_key(|s| ip(s));
     assert_eq!(ips, expected);
     assert_eq!(owner.allocated(&net.subnet_id).await, expected);
-    app.shutdown().await;
 }
 
-async fn private_ips_list_every_allocated_address(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn private_ips_list_every_allocated_address(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
     assert_eq!(
@@ -1011,13 +943,9 @@ async fn private_ips_list_every_allocated_address(backend: Backend) {
         .ok(200);
     assert_eq!(rest["privateips"][0]["ip_address"], port_ip(&unbound));
     owner.private_ips(&uuid(), "").await.err(404, "VPC.0202");
-    app.shutdown().await;
 }
 
-async fn vpc_with_subnets_cannot_be_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_with_subnets_cannot_be_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network().await;
     let msg = owner.delete_vpc(&net.vpc_id).await.err(409, "VPC.0109");
@@ -1030,13 +958,9 @@ async fn vpc_with_subnets_cannot_be_deleted(backend: Backend) {
         .ok(204);
     owner.delete_vpc(&net.vpc_id).await.ok(204);
     owner.show_vpc(&net.vpc_id).await.err(404, "VPC.0003");
-    app.shutdown().await;
 }
 
-async fn subnet_with_ports_or_endpoint_addresses_cannot_be_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn subnet_with_ports_or_endpoint_addresses_cannot_be_deleted(app: &mut TestApp) {
     let owner = app.owner();
     // A port holds an address.
     let with_port = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
@@ -1084,13 +1008,9 @@ async fn subnet_with_ports_or_endpoint_addresses_cannot_be_deleted(backend: Back
         .delete_subnet(&consumer_net.vpc_id, &consumer_net.subnet_id)
         .await
         .ok(204);
-    app.shutdown().await;
 }
 
-async fn port_backing_a_service_cannot_be_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn port_backing_a_service_cannot_be_deleted(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.backend().await;
     let id = id_of(&owner.create_ok(&service_on(&backing, DEFAULT_PORTS)).await);
@@ -1119,15 +1039,11 @@ async fn port_backing_a_service_cannot_be_deleted(backend: Backend) {
         .await
         .ok(204);
     owner.delete_vpc(&backing.vpc_id).await.ok(204);
-    app.shutdown().await;
 }
 
 /// A gateway endpoint holds no address, only its VPC (and route tables): deleting the VPC under
 /// it would leave the endpoint pointing at nothing.
-async fn vpc_with_a_gateway_endpoint_cannot_be_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn vpc_with_a_gateway_endpoint_cannot_be_deleted(app: &mut TestApp) {
     let operator = app.operator();
     let body = with(
         with(operator.service().await, "service_type", json!("gateway")),
@@ -1149,13 +1065,9 @@ async fn vpc_with_a_gateway_endpoint_cannot_be_deleted(backend: Backend) {
     consumer.delete_endpoint(&id_of(&e)).await.ok(204);
     consumer.wait_endpoint_gone(&id_of(&e)).await;
     consumer.delete_vpc(&vpc).await.ok(204);
-    app.shutdown().await;
 }
 
-async fn other_projects_get_404_for_every_inventory_resource(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn other_projects_get_404_for_every_inventory_resource(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.backend().await;
     for other in [app.owner_other_project(), app.consumer()] {
@@ -1234,13 +1146,9 @@ async fn other_projects_get_404_for_every_inventory_resource(backend: Backend) {
     let port = owner.show_port(&backing.port_id).await.ok(200);
     assert_eq!(port["port"]["name"], "");
     assert_eq!(owner.allocated(&backing.subnet_id).await, vec![backing.ip]);
-    app.shutdown().await;
 }
 
-async fn marker_of_another_project_is_refused_like_an_unknown_one(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn marker_of_another_project_is_refused_like_an_unknown_one(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network().await;
     let port = owner.port_ok(&net.subnet_id, VM_OWNER).await;
@@ -1270,13 +1178,9 @@ async fn marker_of_another_project_is_refused_like_an_unknown_one(backend: Backe
         );
         assert!(r.text().contains(field), "{}", r.text());
     }
-    app.shutdown().await;
 }
 
-async fn service_needs_an_existing_port_of_the_project(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_needs_an_existing_port_of_the_project(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.backend().await;
     let missing = Backing {
@@ -1301,13 +1205,9 @@ async fn service_needs_an_existing_port_of_the_project(backend: Backend) {
         .await
         .err(400, "EndPoint.3008");
     assert_eq!(owner.list_ids("").await, (vec![], 0));
-    app.shutdown().await;
 }
 
-async fn service_port_must_be_in_the_given_vpc(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_port_must_be_in_the_given_vpc(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.backend().await;
     let elsewhere = owner.network_with("10.9.0.0/16", "10.9.0.0/24").await;
@@ -1324,13 +1224,9 @@ async fn service_port_must_be_in_the_given_vpc(backend: Backend) {
     }
     assert_eq!(owner.list_ids("").await, (vec![], 0));
     owner.create_ok(&service_on(&backing, DEFAULT_PORTS)).await;
-    app.shutdown().await;
 }
 
-async fn service_server_type_must_match_the_port(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_server_type_must_match_the_port(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network().await;
     let typed = |b: &Backing, t: &str| with(service_on(b, DEFAULT_PORTS), "server_type", json!(t));
@@ -1357,13 +1253,9 @@ async fn service_server_type_must_match_the_port(backend: Backend) {
     for (b, t) in [(&vm, "VM"), (&lb, "LB"), (&vip, "VIP"), (&unbound, "VM")] {
         assert_eq!(owner.create_ok(&typed(b, t)).await["server_type"], t);
     }
-    app.shutdown().await;
 }
 
-async fn service_vpc_must_not_overlap_the_reserved_range(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_vpc_must_not_overlap_the_reserved_range(app: &mut TestApp) {
     let owner = app.owner();
     for (vpc, subnet) in [
         ("198.19.128.0/17", "198.19.128.0/24"),
@@ -1389,15 +1281,11 @@ async fn service_vpc_must_not_overlap_the_reserved_range(backend: Backend) {
         let b = owner.backing_in(&net, VM_OWNER).await;
         owner.create_ok(&service_on(&b, DEFAULT_PORTS)).await;
     }
-    app.shutdown().await;
 }
 
 /// The seed: "The destination address of the custom route in the VPC route table cannot overlap
 /// with 198.19.128.0/17."
-async fn service_vpc_routes_must_not_overlap_the_reserved_range(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_vpc_routes_must_not_overlap_the_reserved_range(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.backend().await;
     for destination in ["198.19.128.0/20", "198.19.0.0/16"] {
@@ -1422,13 +1310,9 @@ async fn service_vpc_routes_must_not_overlap_the_reserved_range(backend: Backend
         .await
         .ok(200);
     owner.create_ok(&service_on(&backing, DEFAULT_PORTS)).await;
-    app.shutdown().await;
 }
 
-async fn service_update_rechecks_a_new_port(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_update_rechecks_a_new_port(app: &mut TestApp) {
     let owner = app.owner();
     let net = owner.network().await;
     let backing = owner.backing_in(&net, VM_OWNER).await;
@@ -1461,7 +1345,6 @@ async fn service_update_rechecks_a_new_port(backend: Backend) {
     assert_eq!(moved["port_id"], next.port_id);
     owner.delete_port(&backing.port_id).await.ok(204);
     owner.delete_port(&next.port_id).await.err(409, "VPC.0710");
-    app.shutdown().await;
 }
 
 const INVENTORY_VPC: &str = "6b3c1f0e-0000-4000-8000-000000000001";
@@ -1507,14 +1390,7 @@ cidr = "10.9.0.0/16"
     )
 }
 
-async fn inventory_file_is_preloaded_once(backend: Backend) {
-    let Some(mut app) = TestApp::builder(backend)
-        .inventory(&inventory_toml())
-        .start()
-        .await
-    else {
-        return;
-    };
+async fn inventory_file_is_preloaded_once(app: &mut TestApp) {
     let check = |app: &TestApp| {
         let owner = app.owner();
         let consumer = app.consumer();
@@ -1547,7 +1423,7 @@ async fn inventory_file_is_preloaded_once(backend: Backend) {
                 .err(404, "VPC.0003");
         }
     };
-    check(&app).await;
+    check(app).await;
     // The preloaded ports back services like any other.
     let owner = app.owner();
     let lb = Backing {
@@ -1565,15 +1441,11 @@ async fn inventory_file_is_preloaded_once(backend: Backend) {
         .await;
     // A second start over the same database creates nothing twice and keeps the addresses.
     app.restart(Duration::ZERO).await;
-    check(&app).await;
+    check(app).await;
     app.owner().wait_status(&id_of(&svc), "available").await;
-    app.shutdown().await;
 }
 
-async fn inventory_preloaded_by_two_nodes_at_once_is_created_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn inventory_preloaded_by_two_nodes_at_once_is_created_once(app: &mut TestApp) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("inventory.toml");
     std::fs::write(&path, inventory_toml()).expect("write the inventory");
@@ -1598,13 +1470,9 @@ async fn inventory_preloaded_by_two_nodes_at_once_is_created_once(backend: Backe
     );
     let theirs = app.consumer().list_vpcs("").await.ok(200);
     assert_eq!(ids_of(&theirs, "vpcs"), vec![INVENTORY_CONSUMER_VPC]);
-    app.shutdown().await;
 }
 
-async fn invalid_inventory_file_stops_the_start_naming_the_file(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn invalid_inventory_file_stops_the_start_naming_the_file(app: &mut TestApp) {
     let dir = tempfile::tempdir().expect("temp dir");
     let owner_project = OWNER.projects[0];
     for (name, text) in [
@@ -1638,5 +1506,4 @@ async fn invalid_inventory_file_stops_the_start_naming_the_file(backend: Backend
         .show_subnet(INVENTORY_SUBNET)
         .await
         .err(404, "VPC.0202");
-    app.shutdown().await;
 }

@@ -2,12 +2,9 @@
 //! reference dangles (a service on a deleted port, an endpoint on a deleted service or subnet)
 //! and no address is handed out twice.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::json;
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     port_delete_racing_a_service_create_never_leaves_a_service_without_its_port,
@@ -18,11 +15,8 @@ api_tests!(
 );
 
 async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_port(
-    backend: Backend,
+    app: &mut TestApp,
 ) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
     let owner = app.owner();
     for _ in 0..4 {
         let backing = owner.fresh_port().await;
@@ -62,15 +56,11 @@ async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_
             .await
             .ok(200);
     }
-    app.shutdown().await;
 }
 
 async fn service_delete_racing_endpoint_creates_never_leaves_an_endpoint_without_its_service(
-    backend: Backend,
+    app: &mut TestApp,
 ) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
     let owner = app.owner();
     let peer = app.owner_other_project();
     let net = peer.network().await;
@@ -118,15 +108,11 @@ async fn service_delete_racing_endpoint_creates_never_leaves_an_endpoint_without
     }
     assert_eq!(peer.list_endpoint_ids("").await, (vec![], 0));
     assert_eq!(peer.allocated(&net.subnet_id).await, Vec::<String>::new());
-    app.shutdown().await;
 }
 
 async fn subnet_delete_racing_an_endpoint_create_never_leaves_an_endpoint_without_its_subnet(
-    backend: Backend,
+    app: &mut TestApp,
 ) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
     let owner = app.owner();
     let sid = id_of(
         &owner
@@ -185,13 +171,9 @@ async fn subnet_delete_racing_an_endpoint_create_never_leaves_an_endpoint_withou
             .await
             .ok(200);
     }
-    app.shutdown().await;
 }
 
-async fn concurrent_endpoints_asking_for_the_same_port_ip_admit_exactly_one(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn concurrent_endpoints_asking_for_the_same_port_ip_admit_exactly_one(app: &mut TestApp) {
     let owner = app.owner();
     let sid = id_of(&owner.available_service(&owner.service().await).await);
     let net = owner.network_with("10.0.0.0/16", "10.0.1.0/24").await;
@@ -213,13 +195,9 @@ async fn concurrent_endpoints_asking_for_the_same_port_ip_admit_exactly_one(back
     assert_eq!(made.len(), 1, "{made:?}");
     assert_eq!(owner.list_endpoint_ids("").await, (made, 1));
     assert_eq!(owner.allocated(&net.subnet_id).await, vec!["10.0.1.50"]);
-    app.shutdown().await;
 }
 
-async fn endpoints_and_ports_created_together_never_share_an_address(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn endpoints_and_ports_created_together_never_share_an_address(app: &mut TestApp) {
     let owner = app.owner();
     let sid = id_of(
         &owner
@@ -288,5 +266,4 @@ async fn endpoints_and_ports_created_together_never_share_an_address(backend: Ba
     let expected: HashSet<String> = (2..=14).map(|i| format!("10.0.0.{i}")).collect();
     assert_eq!(ips.into_iter().collect::<HashSet<_>>(), expected);
     assert_eq!(owner.allocated(&net.subnet_id).await.len(), 13);
-    app.shutdown().await;
 }

@@ -2,12 +2,9 @@
 //! values, the body size limit, unknown routes and methods. Every refusal has the API's error
 //! shape, and none creates anything.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::json;
+use vpcep_testkit::app::*;
 
 api_tests!(
     malformed_json_is_invalid_request,
@@ -29,10 +26,7 @@ async fn nothing_created(app: &TestApp) {
     assert_eq!(app.owner().list_ids("").await, (vec![], 0));
 }
 
-async fn malformed_json_is_invalid_request(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn malformed_json_is_invalid_request(app: &mut TestApp) {
     let owner = app.owner();
     for body in [
         &b"{"[..],
@@ -65,13 +59,9 @@ async fn malformed_json_is_invalid_request(backend: Backend) {
         )
         .await
         .err(400, "EndPoint.1004");
-    app.shutdown().await;
 }
 
-async fn wrong_json_types_are_refused_naming_the_field_path(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn wrong_json_types_are_refused_naming_the_field_path(app: &mut TestApp) {
     let owner = app.owner();
     let base = owner.service().await;
     let cases = [
@@ -120,14 +110,10 @@ async fn wrong_json_types_are_refused_naming_the_field_path(backend: Backend) {
         .create(&json!([base.clone()]))
         .await
         .err(400, "EndPoint.0002");
-    nothing_created(&app).await;
-    app.shutdown().await;
+    nothing_created(app).await;
 }
 
-async fn unknown_enum_values_are_refused_naming_the_field(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn unknown_enum_values_are_refused_naming_the_field(app: &mut TestApp) {
     let owner = app.owner();
     let base = owner.service().await;
     let cases = [
@@ -154,32 +140,24 @@ async fn unknown_enum_values_are_refused_naming_the_field(backend: Backend) {
             .await
             .err_naming(400, code, field);
     }
-    nothing_created(&app).await;
-    app.shutdown().await;
+    nothing_created(app).await;
 }
 
-async fn body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
     let mut body = app.owner().service().await;
     let filler = "x".repeat(1024 * 1024);
     body["description"] = json!(filler);
     let r = app.owner().create(&body).await;
     r.err(413, "APIG.0201");
-    nothing_created(&app).await;
-    app.shutdown().await;
+    nothing_created(app).await;
 }
 
 /// Without a `Content-Length` the limit applies while reading: a chunked body that grows past
 /// 1 MiB is refused the same way. Sent over a raw socket, since the HTTP client here only sends
 /// bodies of known length; its headers are signed (over an empty body), since a request whose
 /// headers fail authentication is answered 401 before its body is read.
-async fn chunked_body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
+async fn chunked_body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
     let addr = app.base_url.strip_prefix("http://").expect("http");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let path = format!("/v1/{}/vpc-endpoint-services", OWNER.projects[0]);
@@ -227,15 +205,11 @@ async fn chunked_body_over_one_mebibyte_is_refused_with_413(backend: Backend) {
         "{text}"
     );
     assert!(text.contains("\"error_code\":\"APIG.0201\""), "{text}");
-    nothing_created(&app).await;
-    app.shutdown().await;
+    nothing_created(app).await;
 }
 
 /// A large body that fits is read whole and reaches validation (here: the description rule).
-async fn body_just_under_the_limit_is_read(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn body_just_under_the_limit_is_read(app: &mut TestApp) {
     let mut body = app.owner().service().await;
     body["description"] = json!("");
     let room = 1024 * 1024 - body.to_string().len();
@@ -245,14 +219,10 @@ async fn body_just_under_the_limit_is_read(backend: Backend) {
         .create(&body)
         .await
         .err_naming(400, "EndPoint.0002", "description");
-    nothing_created(&app).await;
-    app.shutdown().await;
+    nothing_created(app).await;
 }
 
-async fn unknown_route_is_a_json_404(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn unknown_route_is_a_json_404(app: &mut TestApp) {
     let owner = app.owner();
     owner
         .send(Method::GET, "/v1/{project_id}/no-such-resource", None)
@@ -272,13 +242,9 @@ async fn unknown_route_is_a_json_404(backend: Backend) {
     app.get_unsigned("/no/such/path")
         .await
         .err(404, "APIG.0101");
-    app.shutdown().await;
 }
 
-async fn service_id_that_is_not_utf8_is_not_found(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_id_that_is_not_utf8_is_not_found(app: &mut TestApp) {
     let owner = app.owner();
     let path = "/v1/{project_id}/vpc-endpoint-services/%FF";
     for (method, path, body) in [
@@ -296,15 +262,11 @@ async fn service_id_that_is_not_utf8_is_not_found(backend: Backend) {
             .await
             .err(404, "EndPoint.0005");
     }
-    app.shutdown().await;
 }
 
 /// A NUL character is valid JSON. Whatever the server decides (store it, or refuse it naming
 /// the field), it must not fail, and the answer must not depend on the backend.
-async fn nul_in_description_is_stored_or_refused_never_a_500(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn nul_in_description_is_stored_or_refused_never_a_500(app: &mut TestApp) {
     let owner = app.owner();
     let text = "a\u{0}b";
     let stored_or_refused = |r: Resp| {
@@ -321,14 +283,10 @@ async fn nul_in_description_is_stored_or_refused_never_a_500(backend: Backend) {
     );
     let id = id_of(&owner.create_ok(&owner.service().await).await);
     stored_or_refused(owner.update(&id, &json!({ "description": text })).await);
-    app.shutdown().await;
 }
 
 /// Like any other invalid value, a NUL character is refused naming the field it is in.
-async fn nul_in_a_body_field_is_refused_naming_the_field(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn nul_in_a_body_field_is_refused_naming_the_field(app: &mut TestApp) {
     let owner = app.owner();
     owner
         .create(&with(
@@ -338,15 +296,11 @@ async fn nul_in_a_body_field_is_refused_naming_the_field(backend: Backend) {
         ))
         .await
         .err_naming(400, "EndPoint.0002", "description");
-    app.shutdown().await;
 }
 
 /// No service name or id contains NUL, so a filter with one matches nothing (or is refused
 /// naming the parameter); it must not fail, nor match everything.
-async fn nul_in_filters_matches_nothing_and_never_fails(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn nul_in_filters_matches_nothing_and_never_fails(app: &mut TestApp) {
     let owner = app.owner();
     owner.create_ok(&owner.service().await).await;
     app.operator()
@@ -373,13 +327,9 @@ async fn nul_in_filters_matches_nothing_and_never_fails(backend: Backend) {
     } else {
         r.err_naming(400, "EndPoint.0002", "endpoint_service_name");
     }
-    app.shutdown().await;
 }
 
-async fn wrong_method_is_a_json_405(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn wrong_method_is_a_json_405(app: &mut TestApp) {
     let owner = app.owner();
     owner
         .send(
@@ -389,5 +339,4 @@ async fn wrong_method_is_a_json_405(backend: Backend) {
         )
         .await
         .err(405, "APIG.0101");
-    app.shutdown().await;
 }

@@ -2,12 +2,9 @@
 //! #16 describe, #19 public): field rules and defaults, port claims across services sharing a
 //! `port_id` (also under concurrent requests), lists, tenancy and quotas.
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     create_answers_the_service_with_documented_defaults,
@@ -31,7 +28,8 @@ api_tests!(
     update_changes_only_the_given_fields,
     update_refuses_invalid_fields,
     rename_answers_the_full_name,
-    list_filters_by_name_id_and_status,
+    list_filters_by_name_id_and_status =
+        |b| b.provisioning_delay(std::time::Duration::from_secs(3600)),
     list_pages_and_sorts,
     list_refuses_out_of_range_parameters_with_their_codes,
     page_past_the_end_is_empty_with_the_true_total,
@@ -98,10 +96,7 @@ fn tcp(pairs: &[(u64, u64)]) -> Vec<(u64, u64, String)> {
     pairs.iter().map(|&(c, s)| (c, s, "TCP".into())).collect()
 }
 
-async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_answers_the_service_with_documented_defaults(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.fresh_port().await;
     let body = service_on(&backing, &[(8080, 90), (8081, 80), (22, 2222)]);
@@ -167,13 +162,9 @@ async fn create_answers_the_service_with_documented_defaults(backend: Backend) {
         .await;
     assert_eq!(s["approval_enabled"], false);
     assert_eq!(s["service_type"], "interface");
-    app.shutdown().await;
 }
 
-async fn create_requires_each_mandatory_field(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_requires_each_mandatory_field(app: &mut TestApp) {
     let owner = app.owner();
     for field in ["port_id", "vpc_id", "server_type", "ports"] {
         owner
@@ -187,13 +178,9 @@ async fn create_requires_each_mandatory_field(backend: Backend) {
             .err_naming(400, "EndPoint.0002", field);
     }
     owner.create(&json!({})).await.err(400, "EndPoint.0002");
-    app.shutdown().await;
 }
 
-async fn create_requires_uuid_port_and_vpc_ids(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_requires_uuid_port_and_vpc_ids(app: &mut TestApp) {
     let owner = app.owner();
     let not_uuids = [
         "",
@@ -213,13 +200,9 @@ async fn create_requires_uuid_port_and_vpc_ids(backend: Backend) {
             .await
             .err_naming(400, "EndPoint.0020", "vpc_id");
     }
-    app.shutdown().await;
 }
 
-async fn create_accepts_each_server_type_and_refuses_others(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_accepts_each_server_type_and_refuses_others(app: &mut TestApp) {
     let owner = app.owner();
     // Each on a port of the matching kind.
     for t in ["VM", "VIP", "LB"] {
@@ -233,13 +216,9 @@ async fn create_accepts_each_server_type_and_refuses_others(backend: Backend) {
             .await
             .err_naming(400, "EndPoint.3021", "server_type");
     }
-    app.shutdown().await;
 }
 
-async fn create_enforces_port_mapping_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn create_enforces_port_mapping_rules(app: &mut TestApp) {
     let owner = app.owner();
     let base = owner.service().await;
     let bad = |ports: Value| with(base.clone(), "ports", ports);
@@ -299,13 +278,9 @@ async fn create_enforces_port_mapping_rules(backend: Backend) {
         ))
         .await;
     assert_eq!(ports_of(&shared), tcp(&[(80, 8080), (81, 8080)]));
-    app.shutdown().await;
 }
 
-async fn protocol_defaults_to_tcp_and_is_returned_upper_case(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn protocol_defaults_to_tcp_and_is_returned_upper_case(app: &mut TestApp) {
     let owner = app.owner();
     let s = owner
         .create_ok(&with(
@@ -321,13 +296,9 @@ async fn protocol_defaults_to_tcp_and_is_returned_upper_case(backend: Backend) {
     assert_eq!(ports_of(&s), tcp(&[(80, 8080), (81, 8081), (82, 8082)]));
     let shown = owner.show(&id_of(&s)).await.ok(200);
     assert_eq!(ports_of(&shown), tcp(&[(80, 8080), (81, 8081), (82, 8082)]));
-    app.shutdown().await;
 }
 
-async fn service_name_becomes_region_name_id(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_name_becomes_region_name_id(app: &mut TestApp) {
     let owner = app.owner();
     for name in ["a", "obs_test", "My-svc_1", "abcdefghij012345"] {
         let s = owner
@@ -348,13 +319,9 @@ async fn service_name_becomes_region_name_id(backend: Backend) {
         let s = owner.create_ok(&body).await;
         assert_eq!(s["service_name"], format!("{REGION}.{}", id_of(&s)));
     }
-    app.shutdown().await;
 }
 
-async fn service_name_rules_are_enforced(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn service_name_rules_are_enforced(app: &mut TestApp) {
     let owner = app.owner();
     for bad in [
         "abcdefghij0123456",
@@ -370,13 +337,9 @@ async fn service_name_rules_are_enforced(backend: Backend) {
             .await
             .err_naming(400, "EndPoint.1003", "service_name");
     }
-    app.shutdown().await;
 }
 
-async fn gateway_services_are_only_for_operators(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn gateway_services_are_only_for_operators(app: &mut TestApp) {
     let owner = app.owner();
     let gateway = with(owner.service().await, "service_type", json!("gateway"));
     owner.create(&gateway).await.err(403, "EndPoint.0004");
@@ -385,13 +348,9 @@ async fn gateway_services_are_only_for_operators(backend: Backend) {
     let gateway = with(operator.service().await, "service_type", json!("gateway"));
     let s = operator.create_ok(&gateway).await;
     assert_eq!(s["service_type"], "gateway");
-    app.shutdown().await;
 }
 
-async fn tcp_proxy_accepts_the_documented_values_and_defaults_to_close(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tcp_proxy_accepts_the_documented_values_and_defaults_to_close(app: &mut TestApp) {
     let owner = app.owner();
     for mode in ["close", "toa_open", "proxy_open", "open", "proxy_vni"] {
         let s = owner
@@ -410,17 +369,13 @@ async fn tcp_proxy_accepts_the_documented_values_and_defaults_to_close(backend: 
             .await
             .err_naming(400, "EndPoint.0002", "tcp_proxy");
     }
-    app.shutdown().await;
 }
 
 fn tag(key: &str, value: &str) -> Value {
     json!({"key": key, "value": value})
 }
 
-async fn tags_within_limits_are_stored(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tags_within_limits_are_stored(app: &mut TestApp) {
     let owner = app.owner();
     let key36 = "k".repeat(36);
     let value43 = "é".repeat(43);
@@ -459,13 +414,9 @@ async fn tags_within_limits_are_stored(backend: Backend) {
         assert!(got.contains(&("a b".into(), "x y".into())));
         assert!(got.contains(&("长".repeat(36), "v".into())));
     }
-    app.shutdown().await;
 }
 
-async fn tag_rules_are_enforced(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tag_rules_are_enforced(app: &mut TestApp) {
     let owner = app.owner();
     let refused = |tags: Value, code: &'static str| {
         let owner = owner.clone();
@@ -496,13 +447,9 @@ async fn tag_rules_are_enforced(backend: Backend) {
     }
     refused(json!([tag("k", "1"), tag("k", "2")]), "EndPoint.3067").await;
     assert_eq!(owner.list_ids("").await, (vec![], 0));
-    app.shutdown().await;
 }
 
-async fn description_rules_are_enforced(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn description_rules_are_enforced(app: &mut TestApp) {
     let owner = app.owner();
     let d128 = "描".repeat(128);
     let s = owner
@@ -521,13 +468,9 @@ async fn description_rules_are_enforced(backend: Backend) {
             .await
             .err_naming(400, "EndPoint.0002", "description");
     }
-    app.shutdown().await;
 }
 
-async fn refused_creates_leave_nothing_behind(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn refused_creates_leave_nothing_behind(app: &mut TestApp) {
     let owner = app.owner();
     let backing = owner.fresh_port().await;
     // Each refusal would otherwise have claimed 80 and 8080 on the port.
@@ -552,13 +495,9 @@ async fn refused_creates_leave_nothing_behind(backend: Backend) {
     }
     assert_eq!(owner.list_ids("").await, (vec![], 0));
     owner.create_ok(&service_on(&backing, &[(80, 8080)])).await;
-    app.shutdown().await;
 }
 
-async fn ports_are_claimed_across_services_sharing_a_port_id(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn ports_are_claimed_across_services_sharing_a_port_id(app: &mut TestApp) {
     let owner = app.owner();
     let shared = owner.fresh_port().await;
     owner
@@ -600,13 +539,9 @@ async fn ports_are_claimed_across_services_sharing_a_port_id(backend: Backend) {
     owner.create_ok(&service_on(&shared, &[(8080, 80)])).await;
     let (_, total) = owner.list_ids("").await;
     assert_eq!(total, 4);
-    app.shutdown().await;
 }
 
-async fn concurrent_creates_of_the_same_ports_admit_exactly_one(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn concurrent_creates_of_the_same_ports_admit_exactly_one(app: &mut TestApp) {
     let owner = app.owner();
     let shared = owner.fresh_port().await;
     let mut tasks = tokio::task::JoinSet::new();
@@ -637,13 +572,9 @@ async fn concurrent_creates_of_the_same_ports_admit_exactly_one(backend: Backend
     assert_eq!(refused, 19);
     let (ids, total) = owner.list_ids("limit=100").await;
     assert_eq!((ids, total), (created, 1));
-    app.shutdown().await;
 }
 
-async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn update_replacing_ports_rechecks_and_frees_claims(app: &mut TestApp) {
     let owner = app.owner();
     let shared = owner.fresh_port().await;
     let a = id_of(&owner.create_ok(&service_on(&shared, &[(80, 8080)])).await);
@@ -696,13 +627,9 @@ async fn update_replacing_ports_rechecks_and_frees_claims(backend: Backend) {
     assert_eq!(moved["port_id"], other.port_id);
     // ...and frees the claims on the old one.
     owner.create_ok(&service_on(&shared, &[(80, 8080)])).await;
-    app.shutdown().await;
 }
 
-async fn concurrent_updates_to_the_same_port_admit_exactly_one(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn concurrent_updates_to_the_same_port_admit_exactly_one(app: &mut TestApp) {
     let owner = app.owner();
     let shared = owner.fresh_port().await;
     let mut ids = Vec::new();
@@ -747,13 +674,9 @@ async fn concurrent_updates_to_the_same_port_admit_exactly_one(backend: Backend)
         .create(&service_on(&shared, &[(5000, 7000)]))
         .await
         .err(400, "EndPoint.3044");
-    app.shutdown().await;
 }
 
-async fn update_changes_only_the_given_fields(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn update_changes_only_the_given_fields(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner
         .create_ok(&with(
@@ -807,13 +730,9 @@ async fn update_changes_only_the_given_fields(backend: Backend) {
     // An empty update answers the service unchanged.
     let same = owner.update(&id, &json!({})).await.ok(200);
     assert_eq!(same["description"], "new text");
-    app.shutdown().await;
 }
 
-async fn update_refuses_invalid_fields(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn update_refuses_invalid_fields(app: &mut TestApp) {
     let owner = app.owner();
     let id = id_of(&owner.create_ok(&owner.service().await).await);
     for (body, code, field) in [
@@ -851,13 +770,9 @@ async fn update_refuses_invalid_fields(backend: Backend) {
         .update(&uuid(), &json!({"description": "x"}))
         .await
         .err(404, "EndPoint.0005");
-    app.shutdown().await;
 }
 
-async fn rename_answers_the_full_name(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn rename_answers_the_full_name(app: &mut TestApp) {
     let owner = app.owner();
     let id = id_of(&owner.create_ok(&owner.service().await).await);
     let v = owner.rename(&id, "obs_test").await.ok(200);
@@ -890,18 +805,10 @@ async fn rename_answers_the_full_name(backend: Backend) {
         owner.show(&id).await.ok(200)["service_name"],
         format!("{REGION}.{id}")
     );
-    app.shutdown().await;
 }
 
-async fn list_filters_by_name_id_and_status(backend: Backend) {
+async fn list_filters_by_name_id_and_status(app: &mut TestApp) {
     // A long delay keeps every status where the requests put it.
-    let Some(app) = TestApp::builder(backend)
-        .provisioning_delay(std::time::Duration::from_secs(3600))
-        .start()
-        .await
-    else {
-        return;
-    };
     let owner = app.owner();
     let mut ids = Vec::new();
     for name in ["Alpha-web", "beta_web", "gamma"] {
@@ -988,13 +895,9 @@ async fn list_filters_by_name_id_and_status(backend: Backend) {
             "list entry lacks {key}"
         );
     }
-    app.shutdown().await;
 }
 
-async fn list_pages_and_sorts(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn list_pages_and_sorts(app: &mut TestApp) {
     let owner = app.owner();
     let mut created = Vec::new();
     for _ in 0..12 {
@@ -1052,13 +955,9 @@ async fn list_pages_and_sorts(backend: Backend) {
     assert_eq!(ids.len(), 1);
     let (ids, _) = owner.list_ids("limit=1000&offset=0").await;
     assert_eq!(ids.len(), 12);
-    app.shutdown().await;
 }
 
-async fn list_refuses_out_of_range_parameters_with_their_codes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn list_refuses_out_of_range_parameters_with_their_codes(app: &mut TestApp) {
     let owner = app.owner();
     let cases = [
         ("limit=0", "EndPoint.0006"),
@@ -1084,13 +983,9 @@ async fn list_refuses_out_of_range_parameters_with_their_codes(backend: Backend)
             owner.public(query).await.err_naming(400, code, field);
         }
     }
-    app.shutdown().await;
 }
 
-async fn page_past_the_end_is_empty_with_the_true_total(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn page_past_the_end_is_empty_with_the_true_total(app: &mut TestApp) {
     let owner = app.owner();
     for _ in 0..3 {
         owner.create_ok(&owner.service().await).await;
@@ -1110,13 +1005,9 @@ async fn page_past_the_end_is_empty_with_the_true_total(backend: Backend) {
     // The last partial page.
     let (ids, total) = owner.list_ids("offset=2&limit=2").await;
     assert_eq!((ids.len(), total), (1, 3));
-    app.shutdown().await;
 }
 
-async fn other_tenants_get_404_and_never_the_data(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn other_tenants_get_404_and_never_the_data(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner
         .create_ok(&with(
@@ -1153,13 +1044,9 @@ async fn other_tenants_get_404_and_never_the_data(backend: Backend) {
     // A path id that is not a UUID names nothing.
     owner.show("not-a-uuid").await.err(404, "EndPoint.0005");
     owner.delete("not-a-uuid").await.err(404, "EndPoint.0005");
-    app.shutdown().await;
 }
 
-async fn quota_refuses_services_past_the_limit(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn quota_refuses_services_past_the_limit(app: &mut TestApp) {
     let small = app.small();
     // Concurrent creates: exactly the quota is admitted.
     let mut tasks = tokio::task::JoinSet::new();
@@ -1199,13 +1086,9 @@ async fn quota_refuses_services_past_the_limit(backend: Backend) {
         .await
         .err(400, "Endpoint.1018");
     assert_eq!(small.list_ids("").await.1, SMALL_QUOTA);
-    app.shutdown().await;
 }
 
-async fn describe_shows_a_summary_to_any_account(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn describe_shows_a_summary_to_any_account(app: &mut TestApp) {
     let owner = app.owner();
     let created = owner
         .create_ok(&with(owner.service().await, "service_name", json!("shop")))
@@ -1259,13 +1142,9 @@ async fn describe_shows_a_summary_to_any_account(backend: Backend) {
         .await
         .err(404, "EndPoint.0005");
     consumer.describe("").await.err(400, "EndPoint.0002");
-    app.shutdown().await;
 }
 
-async fn public_list_shows_only_operator_services(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn public_list_shows_only_operator_services(app: &mut TestApp) {
     let operator = app.operator();
     let obs = operator
         .create_ok(&with(
@@ -1326,5 +1205,4 @@ async fn public_list_shows_only_operator_services(backend: Backend) {
     let v = consumer.public("offset=5").await.ok(200);
     assert_eq!(v["endpoint_services"], json!([]));
     assert_eq!(v["total_count"], 2);
-    app.shutdown().await;
 }

@@ -1,12 +1,9 @@
 //! Tags of endpoint services and endpoints: the tag action (#31), the project's tags (#32) and
 //! the resource query by tags (#33).
 
-#[macro_use]
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use vpcep_testkit::app::*;
 
 api_tests!(
     tag_action_adds_replaces_and_removes_service_tags,
@@ -59,10 +56,7 @@ async fn tag_ok(t: &Tenant, kind: &str, id: &str, body: &Value) {
     assert!(r.body.is_empty(), "204 with a body: {}", r.text());
 }
 
-async fn tag_action_adds_replaces_and_removes_service_tags(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tag_action_adds_replaces_and_removes_service_tags(app: &mut TestApp) {
     let owner = app.owner();
     let id = id_of(
         &owner
@@ -135,13 +129,9 @@ async fn tag_action_adds_replaces_and_removes_service_tags(backend: Backend) {
     // Lists show the same tags.
     let listed = owner.list(&format!("id={id}")).await.ok(200);
     assert_eq!(pairs(&listed["endpoint_services"][0]), kv(&[("empty", "")]));
-    app.shutdown().await;
 }
 
-async fn tag_action_works_on_endpoints_too(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tag_action_works_on_endpoints_too(app: &mut TestApp) {
     let owner = app.owner();
     let sid = id_of(&owner.available_service(&owner.service().await).await);
     let net = owner.network().await;
@@ -190,13 +180,9 @@ async fn tag_action_works_on_endpoints_too(backend: Backend) {
         .tag_action(SERVICE, &id, &tags_body("create", &[tag("x", "y")]))
         .await
         .err(404, "EndPoint.0005");
-    app.shutdown().await;
 }
 
-async fn tag_action_keeps_at_most_ten_tags_and_changes_nothing_when_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tag_action_keeps_at_most_ten_tags_and_changes_nothing_when_refused(app: &mut TestApp) {
     let owner = app.owner();
     let nine: Vec<Value> = (0..9).map(|i| tag(&format!("k{i}"), "v")).collect();
     let id = id_of(
@@ -257,13 +243,9 @@ async fn tag_action_keeps_at_most_ten_tags_and_changes_nothing_when_refused(back
         .collect();
     assert_eq!(keys.len(), 10);
     assert!(keys.contains("x2") && !keys.contains("k2"), "{keys:?}");
-    app.shutdown().await;
 }
 
-async fn tag_action_refuses_bad_input_with_its_codes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tag_action_refuses_bad_input_with_its_codes(app: &mut TestApp) {
     let owner = app.owner();
     let id = id_of(
         &owner
@@ -330,13 +312,9 @@ async fn tag_action_refuses_bad_input_with_its_codes(backend: Backend) {
         &tags_body("create", &[tag(&"键".repeat(36), &"值".repeat(43))]),
     )
     .await;
-    app.shutdown().await;
 }
 
-async fn tags_of_other_projects_resources_cannot_be_changed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn tags_of_other_projects_resources_cannot_be_changed(app: &mut TestApp) {
     let owner = app.owner();
     let sid = id_of(
         &owner
@@ -369,13 +347,9 @@ async fn tags_of_other_projects_resources_cannot_be_changed(backend: Backend) {
     }
     assert_eq!(pairs(&owner.show(&sid).await.ok(200)), kv(&[("k", "v")]));
     assert_eq!(pairs(&owner.show_endpoint(&eid).await.ok(200)), vec![]);
-    app.shutdown().await;
 }
 
-async fn project_tags_list_every_key_with_its_distinct_values(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn project_tags_list_every_key_with_its_distinct_values(app: &mut TestApp) {
     let owner = app.owner();
     assert_eq!(
         owner.project_tags(SERVICE).await.ok(200),
@@ -442,7 +416,6 @@ async fn project_tags_list_every_key_with_its_distinct_values(backend: Backend) 
             .ok(200),
         json!({"tags": []})
     );
-    app.shutdown().await;
 }
 
 /// Creates services with these tags and names (approval off); answers their ids and full names.
@@ -471,10 +444,7 @@ fn resource_ids(v: &Value) -> HashSet<String> {
         .collect()
 }
 
-async fn resource_query_filters_by_tags_and_name(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn resource_query_filters_by_tags_and_name(app: &mut TestApp) {
     let owner = app.owner();
     let s = tagged_services(
         &owner,
@@ -605,13 +575,9 @@ async fn resource_query_filters_by_tags_and_name(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(resource_ids(&v), HashSet::from([eid.clone()]));
-    app.shutdown().await;
 }
 
-async fn resource_query_pages_and_counts_with_string_numbers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn resource_query_pages_and_counts_with_string_numbers(app: &mut TestApp) {
     let owner = app.owner();
     let specs: Vec<(&str, Value)> = (0..5)
         .map(|i| ("", json!([tag("n", &i.to_string()), tag("all", "yes")])))
@@ -659,13 +625,9 @@ async fn resource_query_pages_and_counts_with_string_numbers(backend: Backend) {
         .await
         .ok(200);
     assert_eq!(v, json!({"resources": [], "total_count": 5}));
-    app.shutdown().await;
 }
 
-async fn resource_query_refuses_bad_input_with_its_codes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
-        return;
-    };
+async fn resource_query_refuses_bad_input_with_its_codes(app: &mut TestApp) {
     let owner = app.owner();
     let tv = |k: &str, vs: &[&str]| json!({"key": k, "values": vs});
     let eleven_keys: Vec<Value> = (0..11).map(|i| tv(&format!("k{i}"), &[])).collect();
@@ -740,5 +702,4 @@ async fn resource_query_refuses_bad_input_with_its_codes(backend: Backend) {
     ] {
         owner.query_resources(SERVICE, &body).await.ok(200);
     }
-    app.shutdown().await;
 }

@@ -173,8 +173,7 @@ impl Drop for Server {
 }
 
 fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", vpcep_testkit::wait::free_port())
 }
 
 /// Polls `f` until it is true or 20 s passed.

@@ -4,13 +4,11 @@
 //!
 //! PostgreSQL cases skip with a notice when it is unreachable, unless `VPCEP_REQUIRE_PG=1`.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::*;
+use vpcep_testkit::nodes::*;
 
 /// Services created (and partly deleted) before the kill, answered and settled.
 const SETTLED: usize = 30;

@@ -9,14 +9,12 @@
 //! Each test owns its address ranges (provider 127.2x.0.0/16, consumer 127.3x.0.0/16), so the
 //! tests run in parallel without sharing a listener.
 
-mod dp;
-
 use std::time::{Duration, Instant};
 
-use dp::*;
 use ppp::v2;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vpcep_testkit::dp::*;
 
 fn with_agent() -> PlaneOptions {
     PlaneOptions {
@@ -537,8 +535,7 @@ async fn in_process_data_plane_comes_back_after_a_restart() {
 async fn separate_agent_process_gates_services_and_serves_endpoints() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let accounts = dir.path().join("accounts.toml");
-    std::fs::write(&accounts, accounts_toml()).unwrap();
+    let accounts = vpcep_testkit::accounts::write_accounts(dir.path(), ACCOUNTS);
     let (pvpc, psub, pport) = (uuid(), uuid(), uuid());
     let (cvpc, csub) = (uuid(), uuid());
     let inventory = dir.path().join("inventory.toml");

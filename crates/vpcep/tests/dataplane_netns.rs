@@ -11,16 +11,14 @@
 //! Needs root (`ip netns add`): prints SKIPPED and passes otherwise. The namespaces are deleted
 //! even when the test fails.
 
-mod dp;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dp::*;
 use ppp::v2;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use vpcep_proxy::netns::NetnsPool;
+use vpcep_testkit::dp::*;
 
 /// Connects from `src` inside namespace `ns` to `dst`.
 async fn connect_in(

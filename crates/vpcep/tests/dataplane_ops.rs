@@ -14,14 +14,12 @@
 //!
 //! Each test owns its address range (127.9x–127.12x).
 
-mod dp;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dp::*;
-use vpcep_store::conformance::TestDb;
+use vpcep_testkit::db::TestDb;
+use vpcep_testkit::dp::*;
 
 /// Short enough for tests, long enough for a loaded machine (agents report 3 times as often).
 const GRACE: &str = "3s";
@@ -40,8 +38,7 @@ impl Cluster {
     async fn new(db: Db) -> Option<Cluster> {
         let test_db = TestDb::new(db).await?;
         let dir = tempfile::tempdir().unwrap();
-        let accounts = dir.path().join("accounts.toml");
-        std::fs::write(&accounts, accounts_toml()).unwrap();
+        let accounts = vpcep_testkit::accounts::write_accounts(dir.path(), ACCOUNTS);
         let database = match db {
             Db::Sqlite => format!("sqlite://{}", dir.path().join("vpcep.db").display()),
             Db::Postgres => test_db.url.clone(),

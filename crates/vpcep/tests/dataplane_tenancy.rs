@@ -6,13 +6,11 @@
 //! rejected it, and anyone reading other tenants' endpoints off `/metrics`. Each test owns its
 //! address ranges (127.7x–127.9x), so they run in parallel with the other data-plane tests.
 
-mod dp;
-
 use std::time::Duration;
 
-use dp::*;
 use reqwest::Method;
 use serde_json::{json, Value};
+use vpcep_testkit::dp::*;
 
 fn with_agent() -> PlaneOptions {
     PlaneOptions {
@@ -114,9 +112,9 @@ async fn racing_claims_through_two_nodes_leave_one_owner_on_postgres() {
     else {
         return;
     };
-    let (node_b, stop_b, task_b) = plane.second_node().await;
+    let node_b = plane.second_node().await;
     let victim = Api::of(&plane.base_url, VICTIM);
-    let attacker = Api::of(&node_b, ATTACKER);
+    let attacker = Api::of(&node_b.url, ATTACKER);
     let (v_svc, v_backend) = victim.published("127.74", true).await;
     let (a_svc, a_backend) = attacker.published("127.76", true).await;
     let v_net = victim
@@ -144,7 +142,7 @@ async fn racing_claims_through_two_nodes_leave_one_owner_on_postgres() {
         owner.wait_endpoint(&winner, "pendingAcceptance").await;
         // The owner accepts through both nodes at once.
         let other_node = if std::ptr::eq(owner, &victim) {
-            victim.at(&node_b)
+            victim.at(&node_b.url)
         } else {
             attacker.at(&plane.base_url)
         };
@@ -164,8 +162,7 @@ async fn racing_claims_through_two_nodes_leave_one_owner_on_postgres() {
             "round {i}: the address carries its owner's traffic only"
         );
     }
-    stop_b.cancel();
-    task_b.await.unwrap().unwrap();
+    node_b.stop().await;
     plane.shutdown().await;
 }
 

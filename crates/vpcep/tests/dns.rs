@@ -7,13 +7,10 @@
 //! Without `dig` the tests print SKIPPED and pass, except under CI (`CI=true`), where they
 //! fail: CI must run them.
 
-mod dp;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dp::*;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -30,6 +27,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use vpcep_dns::DnsOptions;
+use vpcep_testkit::dp::*;
 
 /// The zone of the test servers (region `e2e-1`).
 const ZONE: &str = "vpcep.e2e-1.internal.";
@@ -632,13 +630,13 @@ async fn several_postgres_nodes_answer_the_same_records() {
     else {
         return;
     };
-    let (url2, stop2, task2) = plane
+    let node2 = plane
         .second_node_with_dns(Some(dns_options(p2, None)))
         .await;
     let s1 = SocketAddr::from(([127, 0, 0, 1], p1));
     let s2 = SocketAddr::from(([127, 0, 0, 1], p2));
     let api1 = &plane.api;
-    let api2 = api1.at(&url2);
+    let api2 = api1.at(&node2.url);
     let (svc, _backend) = api1.published("127.49", false).await;
     let (vpc, subnet) = api1
         .vpc_with_subnet("consumer", "127.50.0.0/16", "127.50.0.0/24")
@@ -660,8 +658,7 @@ async fn several_postgres_nodes_answer_the_same_records() {
         let took = until_answer(s, &name, "").await;
         assert!(took < DNS_PROMPT, "{s}: {took:?}");
     }
-    stop2.cancel();
-    let _ = task2.await;
+    node2.stop().await;
     plane.shutdown().await;
 }
 

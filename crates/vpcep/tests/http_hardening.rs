@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use vpcep_client::Client;
+use vpcep_testkit::wait::{free_port, holds_within};
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const OPERATOR_PROJECT: &str = "0a0b0c0d0e0f00000000000000000001";
@@ -37,14 +38,6 @@ projects    = ["0a0b0c0d0e0f00000000000000000001"]
 access_key = "AKOPS"
 secret_key = "ops-sk"
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A `vpcep serve` child process with its own directory, accounts file and log.
 struct Server {
@@ -182,19 +175,15 @@ impl Drop for Server {
 }
 
 /// Polls `check` until it holds or `within` passes.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+async fn eventually<F, Fut>(within: Duration, what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        holds_within(within, check).await,
+        "not within {within:?}: {what}"
+    );
 }
 
 /// Waits until the server closes `s` (EOF or reset); returns how long that took.

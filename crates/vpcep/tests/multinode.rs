@@ -6,14 +6,12 @@
 //! PostgreSQL only (`VPCEP_TEST_POSTGRES_URL`, default `postgres://root@127.0.0.1:5432/test`);
 //! each test skips with a notice when it is unreachable, unless `VPCEP_REQUIRE_PG=1`.
 
-mod support;
-
 use reqwest::Method;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::*;
 use tokio::task::JoinSet;
 use vpcep::server::ControlPlane;
+use vpcep_testkit::nodes::*;
 
 /// The tests of this file run one at a time: each starts several nodes with their own
 /// connection pools, and the PostgreSQL server is shared.
@@ -392,7 +390,7 @@ async fn many_deletes_through_both_nodes_end_with_exact_usage() {
     assert_stored_consistent(&stored);
     assert!(stored.claims.is_empty(), "claims left: {:?}", stored.claims);
     assert_eq!(
-        stored.usage.get(OWNER.project_id),
+        stored.usage.get(OWNER.project()),
         Some(&0),
         "usage counter after deleting everything"
     );
@@ -476,7 +474,7 @@ async fn concurrent_reconciler_passes_on_two_nodes_move_each_service_once() {
     let stored = Stored::read(env.url()).await;
     assert_stored_consistent(&stored);
     assert!(stored.services.is_empty() && stored.claims.is_empty());
-    assert_eq!(stored.usage.get(OWNER.project_id), Some(&0));
+    assert_eq!(stored.usage.get(OWNER.project()), Some(&0));
     a.stop().await;
     b.stop().await;
 }

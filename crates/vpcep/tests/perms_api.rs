@@ -4,65 +4,59 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use vpcep::server::{ControlPlane, ServeConfig};
 use vpcep_client::Client;
-use vpcep_store::conformance::{make_backend, Backend, TestDb};
+use vpcep_store::conformance::make_backend;
+use vpcep_testkit::accounts::ACME;
+use vpcep_testkit::app::*;
+
+api_tests!(
+    permissions_over_http = perms_server,
+    quotas_and_v2_over_http = perms_server,
+);
+
+/// The server of these tests: their two accounts, in the default region.
+fn perms_server(b: TestAppBuilder) -> TestAppBuilder {
+    b.accounts(&[SMALL_ACME, OTHER])
+        .region(vpcep::server::DEFAULT_REGION)
+}
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
 const OTHER_PROJECT: &str = "7e9dfd51d1124e8d8498dce894923a0d";
-const ACCOUNTS: &str = r#"
-[[account]]
-domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "acme"
-projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
-[account.quotas]
-endpoint_service = 5
-endpoint = 6
-[[account.credential]]
-access_key = "AKACME"
-secret_key = "acme-sk"
+/// [`ACME`] with small quotas.
+const SMALL_ACME: AccountSpec = AccountSpec {
+    quotas: Quotas {
+        endpoint_service: Some(5),
+        endpoint: Some(6),
+        ..Quotas::DEFAULT
+    },
+    ..ACME
+};
+const OTHER: AccountSpec = AccountSpec {
+    domain_id: "1f8a1c2e3d4b5a69788796a5b4c3d2e1",
+    domain_name: "other",
+    operator: false,
+    projects: &[OTHER_PROJECT],
+    quotas: Quotas::DEFAULT,
+    access_key: "AKOTHER",
+    secret_key: "other-sk",
+};
 
-[[account]]
-domain_id   = "1f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "other"
-projects    = ["7e9dfd51d1124e8d8498dce894923a0d"]
-[[account.credential]]
-access_key = "AKOTHER"
-secret_key = "other-sk"
-"#;
-
-struct Server {
+/// What every test starts from: a client of each account, and a service of acme's.
+struct Seeded {
     acme: Client,
     other: Client,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
     service: String,
     /// The service's backend port (acme's).
     port: String,
     /// A port of the other account's project.
     foreign_port: String,
-    accounts: PathBuf,
 }
 
-async fn start(db: &TestDb) -> Server {
-    let accounts = std::env::temp_dir().join(format!("vpcep-perms-{}.toml", uuid::Uuid::new_v4()));
-    std::fs::write(&accounts, ACCOUNTS).unwrap();
-    let cfg = ServeConfig {
-        database: db.url.clone(),
-        accounts: Some(accounts.clone()),
-        ..ServeConfig::default()
-    };
-    let plane = ControlPlane::open(&cfg).await.unwrap();
-    let backend = make_backend(&plane.ctx.store, PROJECT).await;
-    let foreign = make_backend(&plane.ctx.store, OTHER_PROJECT).await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    let task = tokio::spawn(plane.serve(listener, async move { stopped.cancelled().await }));
+/// Seeds a backend port of each project (through the store) and acme's service.
+async fn seed(app: &TestApp) -> Seeded {
+    let backend = make_backend(&app.ctx().store, PROJECT).await;
+    let foreign = make_backend(&app.ctx().store, OTHER_PROJECT).await;
+    let base = app.base_url.clone();
     let acme = Client::new(&base, "AKACME", "acme-sk", PROJECT).unwrap();
     let other = Client::new(&base, "AKOTHER", "other-sk", OTHER_PROJECT).unwrap();
     let created: Value = acme
@@ -78,23 +72,12 @@ async fn start(db: &TestDb) -> Server {
         )
         .await
         .unwrap();
-    Server {
+    Seeded {
         acme,
         other,
-        stop,
-        task,
         service: created["id"].as_str().unwrap().to_string(),
         port: backend.port_id.to_string(),
         foreign_port: foreign.port_id.to_string(),
-        accounts,
-    }
-}
-
-impl Server {
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.unwrap().unwrap();
-        let _ = std::fs::remove_file(&self.accounts);
     }
 }
 
@@ -112,11 +95,8 @@ fn keys(v: &Value) -> Vec<&str> {
     k
 }
 
-async fn permissions_over_http(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
-    let s = start(&db).await;
+async fn permissions_over_http(app: &mut TestApp) {
+    let s = seed(app).await;
     let base = format!(
         "/v1/{{project_id}}/vpc-endpoint-services/{}/permissions",
         s.service
@@ -248,16 +228,10 @@ async fn permissions_over_http(backend: Backend) {
         (st, body["error_code"].as_str()),
         (404, Some("EndPoint.0005"))
     );
-
-    s.stop().await;
-    db.cleanup().await;
 }
 
-async fn quotas_and_v2_over_http(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
-    let s = start(&db).await;
+async fn quotas_and_v2_over_http(app: &mut TestApp) {
+    let s = seed(app).await;
     let (st, body) = send(&s.acme, Method::GET, "/v1/{project_id}/quotas", None).await;
     assert_eq!(st, 200);
     assert_eq!(
@@ -374,27 +348,4 @@ async fn quotas_and_v2_over_http(backend: Backend) {
             || (st, body["error_code"].as_str()) == (400, Some("EndPoint.3045")),
         "{st} {body}"
     );
-
-    s.stop().await;
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissions_over_http_sqlite() {
-    permissions_over_http(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissions_over_http_postgres() {
-    permissions_over_http(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quotas_and_v2_over_http_sqlite() {
-    quotas_and_v2_over_http(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quotas_and_v2_over_http_postgres() {
-    quotas_and_v2_over_http(Backend::Postgres).await;
 }

@@ -4,61 +4,44 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vpcep_client::{Client, ClientError};
+use vpcep_testkit::accounts::{write_accounts, AccountSpec, Quotas, ACME};
+use vpcep_testkit::process::{healthy, Child};
+use vpcep_testkit::wait::free_port;
 
 const PROJECT: &str = "6e9dfd51d1124e8d8498dce894923a0d";
-const ACCOUNTS: &str = r#"
-[[account]]
-domain_id   = "0f8a1c2e3d4b5a69788796a5b4c3d2e1"
-domain_name = "acme"
-projects    = ["6e9dfd51d1124e8d8498dce894923a0d"]
-[account.quotas]
-endpoint_service = 100000
-[[account.credential]]
-access_key = "AKACME"
-secret_key = "acme-sk"
-"#;
+/// [`ACME`] with a quota large enough never to matter.
+const BIG_ACME: AccountSpec = AccountSpec {
+    quotas: Quotas {
+        endpoint_service: Some(100_000),
+        ..Quotas::DEFAULT
+    },
+    ..ACME
+};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(dir: &std::path::Path, port: u16, delay: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vpcep"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args([
-            "--database",
-            &format!("sqlite://{}", dir.join("vpcep.db").display()),
-        ])
-        .args([
-            "--accounts",
-            &dir.join("accounts.toml").display().to_string(),
-        ])
-        .args(["--provisioning-delay", delay])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vpcep serve")
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(format!("http://127.0.0.1:{port}/health"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up on port {port}");
+/// `vpcep serve` on the SQLite file and accounts file of `dir` with `--provisioning-delay
+/// delay`, once healthy; answers it and its URL.
+async fn serve(dir: &std::path::Path, delay: &str) -> (Child, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let database = format!("sqlite://{}", dir.join("vpcep.db").display());
+    let accounts = dir.join("accounts.toml").display().to_string();
+    let args = [
+        "serve",
+        "--listen",
+        &listen,
+        "--database",
+        &database,
+        "--accounts",
+        &accounts,
+        "--provisioning-delay",
+        delay,
+    ];
+    let url = format!("http://{listen}");
+    (
+        healthy(Child::vpcep("vpcep serve", dir, &args), &url).await,
+        url,
+    )
 }
 
 async fn post(c: &Client, path: &str, body: Value) -> Value {
@@ -70,17 +53,9 @@ async fn post(c: &Client, path: &str, body: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("accounts.toml"), ACCOUNTS).unwrap();
-    let port = free_port();
-    let mut child = spawn(dir.path(), port, "1h");
-    wait_healthy(port).await;
-    let c = Client::new(
-        &format!("http://127.0.0.1:{port}"),
-        "AKACME",
-        "acme-sk",
-        PROJECT,
-    )
-    .unwrap();
+    write_accounts(dir.path(), &[BIG_ACME]);
+    let (mut child, url) = serve(dir.path(), "1h").await;
+    let c = Client::new(&url, "AKACME", "acme-sk", PROJECT).unwrap();
     let vpc = post(
         &c,
         "/v1/{project_id}/vpcs",
@@ -121,11 +96,7 @@ async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_re
         }));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    child.terminate();
     let mut created = Vec::new();
     let mut unanswered = 0;
     for t in tasks {
@@ -138,17 +109,10 @@ async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_re
             Err(e) => panic!("a request answered during the stop failed: {e}"),
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not exit after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = child
+        .exited_within(Duration::from_secs(30))
+        .await
+        .expect("the server did not exit after SIGTERM");
     assert!(status.success(), "exit status {status}");
     assert!(
         !created.is_empty(),
@@ -156,10 +120,8 @@ async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_re
     );
 
     // Restart without the delay: every answered create is there and the reconciler finishes it.
-    let port2 = free_port();
-    let mut child2 = spawn(dir.path(), port2, "0s");
-    wait_healthy(port2).await;
-    let c2 = c.clone_to(&format!("http://127.0.0.1:{port2}"));
+    let (child2, url2) = serve(dir.path(), "0s").await;
+    let c2 = c.clone_to(&url2);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let list: Value = c2
@@ -187,6 +149,5 @@ async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_re
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child2.kill();
-    let _ = child2.wait();
+    child2.kill().await;
 }

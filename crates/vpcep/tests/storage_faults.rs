@@ -9,14 +9,11 @@
 //! The disk-full test mounts a small tmpfs (`mount -t tmpfs`, which needs root); where that is
 //! not possible it prints SKIPPED and passes.
 
-#[allow(unused_macros)]
-mod common;
-
-use common::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use vpcep_testkit::app::*;
 
 /// A server on a SQLite file in `dir`; answers the app and the database path.
 async fn app_in(dir: &Path) -> (TestApp, PathBuf) {

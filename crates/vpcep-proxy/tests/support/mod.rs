@@ -1,14 +1,13 @@
 //! Fakes for the data-plane tests: echo backends on loopback, snapshot builders, polling.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use vpcep_proxy::{EndpointSpec, PortPair, ProxyOptions, Snapshot};
 
 pub const V2_SIGNATURE: [u8; 12] = [
@@ -25,11 +24,8 @@ pub fn init_tracing() {
     }
 }
 
-/// A port that was free on `ip` a moment ago.
-pub fn free_port(ip: &str) -> u16 {
-    let l = std::net::TcpListener::bind((ip, 0)).expect("bind an ephemeral port");
-    l.local_addr().unwrap().port()
-}
+#[allow(unused_imports)]
+pub use vpcep_testkit::wait::free_port_on as free_port;
 
 /// Where test backends listen: a loopback address the data plane may connect to (the host's
 /// own `127.0.0.1` it may not).
@@ -154,22 +150,8 @@ pub async fn read_proxy_header(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     Ok(h)
 }
 
-/// Connects to `dst` from source address `src`.
-pub async fn connect_from(src: &str, dst: SocketAddr) -> std::io::Result<TcpStream> {
-    let s = TcpSocket::new_v4()?;
-    s.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0))?;
-    s.connect(dst).await
-}
-
-/// Writes `msg` and reads the same number of bytes back.
-pub async fn roundtrip(s: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
-    s.write_all(msg).await?;
-    let mut back = vec![0u8; msg.len()];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
-        .await
-        .map_err(|_| std::io::Error::other("timed out"))??;
-    Ok(back)
-}
+#[allow(unused_imports)]
+pub use vpcep_testkit::net::{connect_from, roundtrip};
 
 /// True when the peer closed the connection without sending anything (EOF or reset).
 pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {
@@ -180,20 +162,6 @@ pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {
     }
 }
 
-/// Polls `f` until it returns true or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// Polls until the condition is true or the timeout passes; answers whether it held.
+#[allow(unused_imports)]
+pub use vpcep_testkit::wait::holds_within as eventually;

@@ -54,14 +54,16 @@ async fn refusal(store: &SqlStore, endpoint: Uuid) -> Option<String> {
 /// clear; without, the second is stored but never served); the same address in two network
 /// namespaces is two addresses; resources of one VPC share its address; and when the owner's
 /// last resource goes, the oldest waiter takes the address over.
-pub async fn address_claims_have_one_owner(db: &TestDb) {
-    let plain = db.store().await;
-    let enforced = db
-        .store_with(StoreOptions {
+pub async fn address_claims_have_one_owner(url: &str) {
+    let plain = open_store(url).await;
+    let enforced = open_store_with(
+        url,
+        StoreOptions {
             enforce_claims: true,
             ..StoreOptions::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let store = &*enforced;
     let svc = available_service(store, P1, false).await;
     let (v1, s1) = network_in(store, P1, "127.61.0.0/16", None).await;
@@ -203,13 +205,15 @@ pub async fn address_claims_have_one_owner(db: &TestDb) {
 
 /// Concurrent claims of one address from many VPCs of one space (e.g. through several nodes):
 /// exactly one create succeeds.
-pub async fn concurrent_claims_admit_one(db: &TestDb) {
-    let store = db
-        .store_with(StoreOptions {
+pub async fn concurrent_claims_admit_one(url: &str) {
+    let store = open_store_with(
+        url,
+        StoreOptions {
             enforce_claims: true,
             ..StoreOptions::default()
-        })
-        .await;
+        },
+    )
+    .await;
     let svc = available_service(&store, P1, false).await;
     let mut nets = Vec::new();
     for _ in 0..6 {

@@ -3,9 +3,9 @@
 //! SQLite and on PostgreSQL (`cargo test -p vpcep-store services::service_round_trip::sqlite`);
 //! so can any other crate that wants a fresh store.
 //!
-//! [`TestDb`] makes a fresh, migrated store: a temporary SQLite file, or a new schema in the
-//! PostgreSQL database named by `VPCEP_TEST_POSTGRES_URL` (default
-//! `postgres://root@127.0.0.1:5432/test`).
+//! The fresh database each check runs on comes from the test kit (`vpcep_testkit::db::TestDb`:
+//! a temporary SQLite file, or a new schema in the PostgreSQL database named by
+//! `VPCEP_TEST_POSTGRES_URL`); [`open_store`] opens the store on it.
 
 pub mod claims;
 pub mod endpoints;
@@ -36,100 +36,16 @@ use vpcep_domain::network::{random_mac, NewPort, NewSubnet, NewVpc, Subnet, Vpc}
 use vpcep_domain::permission::{Permission, PermissionType};
 use vpcep_domain::ErrorCode;
 
-/// Default PostgreSQL URL for tests (local server, trust auth, database `test`).
-pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432/test";
-
-/// Which backend a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A temporary SQLite file.
-    Sqlite,
-    /// A fresh schema in the test PostgreSQL database.
-    Postgres,
+/// Opens the store on the fresh database at `url` (a `vpcep_testkit::db::TestDb`'s).
+pub async fn open_store(url: &str) -> Arc<SqlStore> {
+    open_store_with(url, StoreOptions::default()).await
 }
 
-/// A fresh database for one test; dropping it removes the SQLite file (the PostgreSQL schema is
-/// dropped by [`TestDb::cleanup`]).
-pub struct TestDb {
-    /// The URL a server or store can open.
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    schema: Option<String>,
+/// Opens the store on the fresh database at `url` with `opts`.
+pub async fn open_store_with(url: &str, opts: StoreOptions) -> Arc<SqlStore> {
+    open(url, opts).await.expect("open store")
 }
 
-/// The PostgreSQL URL tests use.
-pub fn postgres_base_url() -> String {
-    std::env::var("VPCEP_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.into())
-}
-
-/// Whether the test run must fail rather than skip when PostgreSQL is unreachable.
-pub fn postgres_required() -> bool {
-    std::env::var("VPCEP_REQUIRE_PG").is_ok_and(|v| v == "1" || v == "true")
-}
-
-impl TestDb {
-    /// A fresh database on `backend`, or `None` (with a printed notice) when PostgreSQL is not
-    /// reachable and not required. Panics when it is required and unreachable.
-    pub async fn new(backend: Backend) -> Option<TestDb> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}", dir.path().join("vpcep.db").display());
-                Some(TestDb {
-                    url,
-                    _dir: Some(dir),
-                    schema: None,
-                })
-            }
-            Backend::Postgres => {
-                use sqlx::{Connection, Executor};
-                sqlx::any::install_default_drivers();
-                let base = postgres_base_url();
-                let mut conn = match sqlx::AnyConnection::connect(&base).await {
-                    Ok(c) => c,
-                    Err(e) if !postgres_required() => {
-                        eprintln!("SKIPPED: PostgreSQL not reachable at {base} ({e}); set VPCEP_REQUIRE_PG=1 to make this fail");
-                        return None;
-                    }
-                    Err(e) => panic!("PostgreSQL is required (VPCEP_REQUIRE_PG=1) but not reachable at {base}: {e}"),
-                };
-                let schema = format!("vpcep_t_{}", Uuid::new_v4().simple());
-                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
-                    .await
-                    .expect("create schema");
-                let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-                Some(TestDb {
-                    url,
-                    _dir: None,
-                    schema: Some(schema),
-                })
-            }
-        }
-    }
-
-    /// Opens the store on this database.
-    pub async fn store(&self) -> Arc<SqlStore> {
-        self.store_with(StoreOptions::default()).await
-    }
-
-    /// Opens the store on this database with `opts`.
-    pub async fn store_with(&self, opts: StoreOptions) -> Arc<SqlStore> {
-        open(&self.url, opts).await.expect("open store")
-    }
-
-    /// Drops the PostgreSQL schema (no-op for SQLite).
-    pub async fn cleanup(self) {
-        if let Some(schema) = &self.schema {
-            use sqlx::{Connection, Executor};
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_base_url()).await {
-                let _ = conn
-                    .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-                    .await;
-            }
-        }
-    }
-}
 /// No quota for the inventory's creates (the quota tests set their own).
 const NO_QUOTA: u64 = u64::MAX;
 const P1: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";

@@ -1,81 +1,57 @@
-//! Small helpers of the multi-node and crash tests (kept apart from `tests/common`):
-//! fixed tenants, fresh databases, in-process nodes, `vpcep serve` child processes, a signed
-//! API wrapper and a direct look at the stored rows.
-#![allow(dead_code)]
+//! Several control-plane nodes on one database (the multi-node and crash tests): an [`Env`]
+//! (fresh database and accounts file), in-process [`Node`]s, `vpcep serve` child
+//! [`Process`]es, a signed [`Api`] wrapper and a direct look at the stored rows ([`Stored`]).
 
+pub use crate::accounts::{AccountSpec, Quotas};
+pub use crate::app::id_of;
+pub use crate::db::{skip_notice, Backend};
+pub use crate::server::Server as Node;
+pub use crate::wait::{eventually, free_port};
+
+use crate::db::TestDb;
+use crate::process::Child;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use vpcep::server::{ControlPlane, ServeConfig};
+use vpcep::server::ServeConfig;
 use vpcep_client::Client;
-use vpcep_control::Ctx;
-pub use vpcep_store::conformance::Backend;
-use vpcep_store::conformance::TestDb;
 
 /// Region of every test server.
 pub const REGION: &str = "mn-1";
 
-/// One tenant of the accounts file.
-#[derive(Debug, Clone, Copy)]
-pub struct Tenant {
-    pub domain_id: &'static str,
-    pub project_id: &'static str,
-    pub access_key: &'static str,
-    pub secret_key: &'static str,
-}
-
 /// The usual owner: a quota large enough never to matter.
-pub const OWNER: Tenant = Tenant {
+pub const OWNER: AccountSpec = AccountSpec {
     domain_id: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-    project_id: "5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b",
+    domain_name: "owner",
+    operator: false,
+    projects: &["5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b"],
+    quotas: Quotas {
+        endpoint_service: Some(1_000_000),
+        ..Quotas::DEFAULT
+    },
     access_key: "AKMNOWNER00000000001",
     secret_key: "mn-owner-secret",
 };
 
 /// A tenant whose project holds at most [`SMALL_QUOTA`] services.
-pub const SMALL: Tenant = Tenant {
+pub const SMALL: AccountSpec = AccountSpec {
     domain_id: "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a",
-    project_id: "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b",
+    domain_name: "small",
+    operator: false,
+    projects: &["6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b"],
+    quotas: Quotas {
+        endpoint_service: Some(SMALL_QUOTA),
+        ..Quotas::DEFAULT
+    },
     access_key: "AKMNSMALL00000000001",
     secret_key: "mn-small-secret",
 };
 
 /// The endpoint-service quota of [`SMALL`].
 pub const SMALL_QUOTA: u64 = 7;
-
-fn accounts_toml() -> String {
-    let mut out = String::new();
-    for (t, name, quota) in [(OWNER, "owner", 1_000_000), (SMALL, "small", SMALL_QUOTA)] {
-        out.push_str(&format!(
-            "[[account]]\ndomain_id = {:?}\ndomain_name = {name:?}\nprojects = [{:?}]\n\
-             [account.quotas]\nendpoint_service = {quota}\n\
-             [[account.credential]]\naccess_key = {:?}\nsecret_key = {:?}\n\n",
-            t.domain_id, t.project_id, t.access_key, t.secret_key
-        ));
-    }
-    out
-}
-
-/// Prints a skip notice past the test harness's capture.
-pub fn skip_notice(why: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("this test")
-        .to_string();
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("SKIPPED {test}: {why} (VPCEP_REQUIRE_PG=1 makes this a failure)\n").as_bytes(),
-    );
-}
 
 /// A fresh database plus a temp dir holding the accounts file and logs. The PostgreSQL schema
 /// is dropped when this goes out of scope, also after a panic.
@@ -90,13 +66,9 @@ impl Env {
     /// A fresh environment, or `None` (with a notice) when PostgreSQL is unreachable and not
     /// required.
     pub async fn new(backend: Backend) -> Option<Env> {
-        let Some(db) = TestDb::new(backend).await else {
-            skip_notice("PostgreSQL is not reachable");
-            return None;
-        };
+        let db = TestDb::or_skip(backend).await?;
         let dir = tempfile::tempdir().expect("temp dir");
-        let accounts = dir.path().join("accounts.toml");
-        std::fs::write(&accounts, accounts_toml()).expect("write accounts");
+        let accounts = crate::accounts::write_accounts(dir.path(), &[OWNER, SMALL]);
         Some(Env {
             backend,
             db: Some(db),
@@ -125,88 +97,21 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         if let Some(db) = self.db.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(db.cleanup());
-                }
-            })
-            .join();
+            db.cleanup_blocking();
         }
     }
-}
-
-/// A control plane served in this process on `127.0.0.1:<ephemeral>`.
-pub struct Node {
-    pub url: String,
-    pub ctx: Arc<Ctx>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Node {
-    /// Opens (migrating) and serves.
-    pub async fn start(cfg: &ServeConfig) -> Node {
-        Self::serve(ControlPlane::open(cfg).await.expect("open control plane")).await
-    }
-
-    /// Serves an opened control plane.
-    pub async fn serve(plane: ControlPlane) -> Node {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let ctx = plane.ctx.clone();
-        let stop = CancellationToken::new();
-        let signal = stop.clone();
-        let task = tokio::spawn(plane.serve(listener, async move { signal.cancelled().await }));
-        Node {
-            url,
-            ctx,
-            stop,
-            task: Some(task),
-        }
-    }
-
     /// A signed API client of `tenant` on this node.
-    pub fn api(&self, tenant: Tenant) -> Api {
+    pub fn api(&self, tenant: AccountSpec) -> Api {
         Api::new(&self.url, tenant)
     }
-
-    /// Stops gracefully; panics when the server failed or hangs.
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        let task = self.task.take().expect("running");
-        match tokio::time::timeout(Duration::from_secs(10), task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => panic!("the node failed: {e:#}"),
-            Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => panic!("the node did not stop within 10 s"),
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-}
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A `vpcep serve` child process; killed (SIGKILL) when dropped.
 pub struct Process {
-    child: tokio::process::Child,
+    child: Child,
     pub url: String,
     pub log: PathBuf,
 }
@@ -222,33 +127,26 @@ impl Process {
         log_name: &str,
     ) -> Process {
         let port = free_port();
-        let log = cwd.join(log_name);
-        let stderr = std::fs::File::create(&log).expect("log file");
-        let stdout = stderr.try_clone().expect("log file");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vpcep"));
-        cmd.arg("serve")
-            .arg("--database")
-            .arg(database)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--region")
-            .arg(REGION)
-            .arg("--provisioning-delay")
-            .arg(delay)
-            .current_dir(cwd)
-            .env("VPCEP_LOG", "warn")
-            .env("VPCEP_CONFIG", cwd.join("client-config.toml"))
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true);
-        if let Some(a) = accounts {
-            cmd.arg("--accounts").arg(a);
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "serve",
+            "--database",
+            database,
+            "--listen",
+            &listen,
+            "--region",
+            REGION,
+            "--provisioning-delay",
+            delay,
+        ];
+        let accounts = accounts.map(|a| a.display().to_string());
+        if let Some(a) = &accounts {
+            args.extend(["--accounts", a]);
         }
-        let child = cmd.spawn().expect("spawn vpcep serve");
+        let log = cwd.join(log_name);
         Process {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            child: Child::spawn("vpcep serve", cwd, &args, "warn", log.clone()),
+            url: format!("http://{listen}"),
             log,
         }
     }
@@ -264,9 +162,7 @@ impl Process {
                     return;
                 }
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("vpcep serve exited with {status}: {}", self.log_text());
-            }
+            self.child.assert_running();
             if Instant::now() >= deadline {
                 panic!(
                     "vpcep serve not healthy within {timeout:?}: {}",
@@ -279,33 +175,21 @@ impl Process {
 
     /// The log written so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.child.log_text()
     }
 
     /// `kill -9` and reap.
     pub async fn kill9(&mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        let _ = self.child.wait().await;
+        self.child.kill9().await;
     }
 
     /// SIGTERM (graceful stop) and reap.
     pub async fn terminate(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            self.kill9().await;
-        }
+        self.child.stop_gracefully().await;
     }
 
     /// A signed API client of `tenant` on this process.
-    pub fn api(&self, tenant: Tenant) -> Api {
+    pub fn api(&self, tenant: AccountSpec) -> Api {
         Api::new(&self.url, tenant)
     }
 }
@@ -366,18 +250,10 @@ pub fn ports_of(v: &Value) -> Vec<(u16, u16)> {
         .collect()
 }
 
-/// The `id` of a JSON object.
-pub fn id_of(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_string()
-}
-
 impl Api {
-    pub fn new(url: &str, t: Tenant) -> Api {
+    pub fn new(url: &str, t: AccountSpec) -> Api {
         Api {
-            client: Client::new(url, t.access_key, t.secret_key, t.project_id).expect("client"),
+            client: Client::new(url, t.access_key, t.secret_key, t.project()).expect("client"),
         }
     }
 
@@ -529,25 +405,6 @@ impl Api {
             if n < 1000 {
                 return (all, first_total.unwrap_or(0));
             }
-        }
-    }
-}
-
-/// Polls `check` every 20 ms until it answers `Ok`; panics after `timeout` with the last `Err`.
-pub async fn eventually<T, E, F, Fut>(timeout: Duration, mut check: F) -> T
-where
-    E: std::fmt::Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
-                panic!("condition not met within {timeout:?}; last observed: {last:?}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
 }
