@@ -236,7 +236,7 @@ pub fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "Operations",
     responses(
         (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
-        (status = 404, description = "Metrics are not enabled (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
+        (status = 404, description = "Metrics are not enabled (APIG.0101)", body = vpcep_domain::error::ErrorBody),
     ))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     match &state.metrics {

@@ -19,8 +19,8 @@ use utoipa::openapi::{
     ResponseBuilder,
 };
 use utoipa::{IntoParams, Modify, OpenApi};
+use vpcep_domain::error::ErrorBody;
 use vpcep_domain::list::{SortDir, SortKey};
-use vpcep_domain::wire::ErrorBody;
 
 /// Name of the security scheme in `components.securitySchemes`.
 pub const SECURITY_SCHEME: &str = "sdk_hmac_sha256";
@@ -608,7 +608,7 @@ mod tests {
                 .map(|v| v.as_str().unwrap().to_string())
                 .collect()
         };
-        use vpcep_domain::model::{ServerType, ServiceStatus};
+        use vpcep_domain::service::{ServerType, ServiceStatus};
         assert_eq!(
             values("ServerType"),
             ServerType::ALL

@@ -6,21 +6,20 @@ use crate::{Caller, Ctx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+use vpcep_domain::endpoint::wire::{
+    ConnectionActionRequest, ConnectionsDescRequest, CreateEndpointRequest,
+    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
+    UpgradeEndpointRequest,
+};
 use vpcep_domain::endpoint::{
     check_service_for_endpoint, parse_create_endpoint, parse_policy_document,
     parse_policy_statement, parse_whitelist, ConnectionAction, Endpoint, EndpointStatus,
 };
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
-use vpcep_domain::model::{EndpointService, ServiceType};
 use vpcep_domain::permission::permits;
-use vpcep_domain::service::parse_description;
+use vpcep_domain::service::{parse_description, EndpointService, ServiceType};
 use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_endpoint::{
-    ConnectionActionRequest, ConnectionsDescRequest, CreateEndpointRequest,
-    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
-    UpgradeEndpointRequest,
-};
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::{ConnectionFilter, EndpointFilter, ServiceLookup};
 

@@ -5,16 +5,18 @@ use rand::Rng;
 use serde::Deserialize;
 use uuid::Uuid;
 use vpcep_domain::list::{parse_limit, QueryParams};
-use vpcep_domain::network::{
-    check_vpc_cidr_holds_subnets, parse_create_port, parse_create_subnet, parse_create_vpc,
-    parse_update_port, parse_update_subnet, parse_update_vpc, random_mac, NewPort, Port, PrivateIp,
-    Subnet, Vpc,
+use vpcep_domain::network::port::{
+    parse_create_port, parse_update_port, random_mac, NewPort, Port,
 };
-use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_vpc::{
+use vpcep_domain::network::subnet::{parse_create_subnet, parse_update_subnet, PrivateIp, Subnet};
+use vpcep_domain::network::vpc::{
+    check_vpc_cidr_holds_subnets, parse_create_vpc, parse_update_vpc, Vpc,
+};
+use vpcep_domain::network::wire::{
     CreatePortRequest, CreateSubnetOption, CreateSubnetRequest, CreateVpcOption, CreateVpcRequest,
     UpdatePortRequest, UpdateSubnetRequest, UpdateVpcRequest,
 };
+use vpcep_domain::time::now_millis;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::PortFilter;
 

@@ -6,15 +6,15 @@ use crate::services::path_id;
 use crate::{Caller, Ctx};
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_PERMISSION_LIMIT};
+use vpcep_domain::permission::wire::{
+    BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
+    UpdatePermissionDescRequest,
+};
 use vpcep_domain::permission::{
     parse_batch_create, parse_batch_delete, parse_permission_action, parse_permission_description,
     Permission, PermissionAction, PermissionEdit, PermissionType,
 };
 use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_permission::{
-    BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
-    UpdatePermissionDescRequest,
-};
 use vpcep_domain::ApiResult;
 use vpcep_store::PermissionChange;
 

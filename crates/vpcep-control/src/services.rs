@@ -5,16 +5,15 @@ use crate::{Caller, Ctx};
 use uuid::Uuid;
 use vpcep_domain::ids::{new_id, parse_uuid};
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
-use vpcep_domain::model::{EndpointService, ServiceStatus, ServiceType};
-use vpcep_domain::service::{
-    merge_server_resources, parse_create, parse_rename, parse_server_resources, parse_update,
-    parse_upgrade,
-};
-use vpcep_domain::time::now_millis;
-use vpcep_domain::wire::{
+use vpcep_domain::service::wire::{
     AddServerResourcesRequest, CreateServiceRequest, UpdateServiceRequest, UpgradeServiceRequest,
     PUBLIC_BORDER_GROUP,
 };
+use vpcep_domain::service::{
+    merge_server_resources, parse_create, parse_rename, parse_server_resources, parse_update,
+    parse_upgrade, EndpointService, ServiceStatus, ServiceType,
+};
+use vpcep_domain::time::now_millis;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::{ServiceFilter, ServiceLookup, ServiceScope};
 

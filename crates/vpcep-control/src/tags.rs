@@ -3,9 +3,8 @@
 use crate::services::path_id;
 use crate::{Caller, Ctx};
 use std::collections::BTreeMap;
-use vpcep_domain::model::{ResourceKind, Tag};
-use vpcep_domain::tags::{parse_resource_query, parse_tag_change};
-use vpcep_domain::wire_endpoint::{ResourceQueryRequest, TagActionRequest};
+use vpcep_domain::tag::wire::{ResourceQueryRequest, TagActionRequest};
+use vpcep_domain::tag::{parse_resource_query, parse_tag_change, ResourceKind, Tag};
 use vpcep_domain::{ApiResult, ErrorCode};
 use vpcep_store::TaggedResource;
 

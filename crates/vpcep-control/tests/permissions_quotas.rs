@@ -7,17 +7,17 @@ use tokio::sync::Notify;
 use vpcep_control::accounts::{Account, AccountsFile, Quotas, Registry};
 use vpcep_control::{permissions, quotas, services, Caller, Ctx};
 use vpcep_domain::list::QueryParams;
-use vpcep_domain::model::ServerResource;
-use vpcep_domain::network::{random_mac, NewPort};
-use vpcep_domain::quota::QuotaType;
-use vpcep_domain::wire::{
-    AddServerResourcesRequest, CreateServiceRequest, PortDto, ServerResourceDto,
-    UpgradeServiceRequest,
-};
-use vpcep_domain::wire_permission::{
+use vpcep_domain::network::port::{random_mac, NewPort};
+use vpcep_domain::permission::wire::{
     AddPermissionDto, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,
     PermissionActionRequest, PermissionDescDto, RemovePermissionDto, UpdatePermissionDescRequest,
 };
+use vpcep_domain::quota::QuotaType;
+use vpcep_domain::service::wire::{
+    AddServerResourcesRequest, CreateServiceRequest, PortDto, ServerResourceDto,
+    UpgradeServiceRequest,
+};
+use vpcep_domain::service::ServerResource;
 use vpcep_domain::{ApiError, ErrorCode};
 use vpcep_store::conformance::{make_backend, Backend, TestDb};
 

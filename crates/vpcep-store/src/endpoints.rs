@@ -23,10 +23,10 @@ use uuid::Uuid;
 use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
-    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType,
-};
-use vpcep_domain::network::{Subnet, Vpc};
+use vpcep_domain::network::subnet::Subnet;
+use vpcep_domain::network::vpc::Vpc;
+use vpcep_domain::service::{EndpointService, ResourceError, ServiceStatus, ServiceType};
+use vpcep_domain::tag::ResourceKind;
 use vpcep_domain::{ApiError, ErrorCode};
 
 impl Record for Endpoint {

@@ -17,10 +17,11 @@ use crate::{PortFilter, PortMutation, StoreError, StoreResult, SubnetMutation, V
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
-use vpcep_domain::network::{
-    assignable_count, check_subnet_fits, first_free, is_assignable, NewPort, Port, PrivateIp,
-    Subnet, Vpc,
+use vpcep_domain::network::port::{NewPort, Port};
+use vpcep_domain::network::subnet::{
+    assignable_count, check_subnet_fits, first_free, is_assignable, PrivateIp, Subnet,
 };
+use vpcep_domain::network::vpc::Vpc;
 use vpcep_domain::{ApiError, ErrorCode};
 
 impl Record for Vpc {
@@ -409,7 +410,7 @@ pub(crate) async fn backend_of(
     project_id: &str,
     port_id: Uuid,
     vpc_id: Uuid,
-) -> StoreResult<Option<vpcep_domain::network::BackendFacts>> {
+) -> StoreResult<Option<vpcep_domain::network::port::BackendFacts>> {
     let lock = if share_lock { " FOR SHARE OF p" } else { "" };
     let sql = format!(
         "SELECT p.vpc_id, p.device_owner, p.ip_address, v.cidr, v.routes, v.netns FROM ports p \
@@ -432,7 +433,7 @@ pub(crate) async fn backend_of(
         )),
         _ => None,
     };
-    Ok(Some(vpcep_domain::network::BackendFacts {
+    Ok(Some(vpcep_domain::network::port::BackendFacts {
         port_vpc_id: parsed(&row, "vpc_id")?,
         device_owner: text(&row, "device_owner")?,
         vpc,

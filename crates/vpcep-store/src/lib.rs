@@ -55,8 +55,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
-use vpcep_domain::model::{EndpointService, ServiceStatus, Tag};
-use vpcep_domain::network::{Port, Subnet, Vpc};
+use vpcep_domain::network::port::Port;
+use vpcep_domain::network::subnet::Subnet;
+use vpcep_domain::network::vpc::Vpc;
+use vpcep_domain::service::{EndpointService, ServiceStatus};
+use vpcep_domain::tag::Tag;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 
 pub use endpoints::{DATAPLANE_FAILURE, DATAPLANE_WARNING};

@@ -15,11 +15,11 @@ use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 use vpcep_domain::endpoint::EndpointStatus;
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
+use vpcep_domain::network::port::{check_service_backend, BackendAddress};
+use vpcep_domain::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
     ServiceType, TcpProxy,
 };
-use vpcep_domain::network::{check_service_backend, BackendAddress};
 use vpcep_domain::{ApiError, ErrorCode};
 
 /// `resource_type` of services in `resource_tags`.

@@ -14,18 +14,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::endpoints::{self, ConnectionOutcome};
 use vpcep_control::{tags, Caller};
-use vpcep_domain::endpoint::EndpointStatus;
-use vpcep_domain::model::ResourceKind;
-use vpcep_domain::wire::tag_views;
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire_endpoint::{
+use vpcep_domain::endpoint::wire::{
     ConnectionActionRequest, ConnectionEntry, ConnectionView, ConnectionsDescRequest,
     ConnectionsResponse, CreateEndpointRequest, EndpointView, ListConnectionsResponse,
-    ListEndpointsResponse, ProjectTagsResponse, QueryErrorView, ResourceQueryRequest,
-    ResourceQueryResponse, ResourceView, TagActionRequest, TagValuesView,
-    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
-    UpdateRoutetablesResponse, UpgradeEndpointRequest,
+    ListEndpointsResponse, QueryErrorView, UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest,
+    UpdateRoutetablesRequest, UpdateRoutetablesResponse, UpgradeEndpointRequest,
 };
+use vpcep_domain::endpoint::EndpointStatus;
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::tag::wire::{
+    tag_views, ProjectTagsResponse, ResourceQueryRequest, ResourceQueryResponse, ResourceView,
+    TagActionRequest, TagValuesView,
+};
+use vpcep_domain::tag::ResourceKind;
 
 /// `{vpc_endpoint_id}`: a UUID; anything else names no endpoint (404).
 #[derive(Deserialize, IntoParams)]

@@ -12,13 +12,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{permissions, quotas, Caller};
 use vpcep_domain::list::{SortDir, SortKey};
-use vpcep_domain::quota::QuotaType;
-use vpcep_domain::quota::QuotasResponse;
-use vpcep_domain::wire_permission::{
+use vpcep_domain::permission::wire::{
     permission_views, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,
     ListPermissionsResponse, PermissionActionRequest, PermissionActionResponse,
     PermissionsResponse, UpdatePermissionDescRequest,
 };
+use vpcep_domain::quota::{QuotaType, QuotasResponse};
 
 /// `{vpc_endpoint_service_id}/permissions/{permission_id}`.
 #[derive(Deserialize, IntoParams)]

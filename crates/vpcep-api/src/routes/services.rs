@@ -12,13 +12,13 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{services, Caller};
-use vpcep_domain::model::ServiceStatus;
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire::{
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::service::wire::{
     AddServerResourcesRequest, CreateServiceRequest, DescribeServiceView,
     ListPublicServicesResponse, ListServicesResponse, PublicServiceView, RenameServiceRequest,
     RenameServiceResponse, ServiceView, UpdateServiceRequest, UpgradeServiceRequest,
 };
+use vpcep_domain::service::ServiceStatus;
 
 /// `{vpc_endpoint_service_id}`: a UUID; anything else names no service (404).
 #[derive(Deserialize, IntoParams)]

@@ -7,7 +7,8 @@ use axum::Json;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vpcep_domain::wire::{version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS};
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::version::{version_view, VersionResponse, VersionsResponse, VERSIONS};
 use vpcep_domain::{ApiError, ErrorCode};
 
 fn base_url(headers: &HeaderMap) -> String {

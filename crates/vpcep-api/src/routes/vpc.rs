@@ -11,8 +11,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{network, Caller};
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire_vpc::{
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::network::wire::{
     CreatePortRequest, CreateSubnetRequest, CreateVpcRequest, PortResponse, PortView,
     PortsResponse, PrivateIpView, PrivateIpsResponse, SubnetResponse, SubnetResult, SubnetView,
     SubnetsResponse, UpdatePortRequest, UpdateSubnetRequest, UpdateSubnetResponse,

@@ -7,12 +7,15 @@
 //! Delete → `deleting` → gone. Nothing else is ever reported, because clients fail on any status
 //! outside these (`client-expectations.md` §1.2).
 
+pub mod wire;
+
+use crate::endpoint::wire::CreateEndpointRequest;
 use crate::ids::parse_uuid;
-use crate::model::{EndpointService, ResourceError, ServiceStatus, ServiceType, Tag};
 use crate::service::parse_description;
-use crate::tags::parse_tags;
+use crate::service::{EndpointService, ResourceError, ServiceStatus, ServiceType};
+use crate::tag::parse_tags;
+use crate::tag::Tag;
 use crate::time::Millis;
-use crate::wire_endpoint::CreateEndpointRequest;
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
 use ipnet::Ipv4Net;
 use serde_json::Value;
@@ -496,7 +499,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire_endpoint::CreateEndpointRequest;
+    use crate::endpoint::wire::CreateEndpointRequest;
 
     fn req() -> CreateEndpointRequest {
         CreateEndpointRequest {

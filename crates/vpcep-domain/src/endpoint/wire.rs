@@ -2,9 +2,10 @@
 //! #11, #13, #15, #22, #23, #24, #28, #30, #31, #32, #33), as the official SDK sends and reads them.
 
 use crate::endpoint::{ConnectionAction, Endpoint, EndpointStatus};
-use crate::model::{ResourceError, ServiceType};
+use crate::service::wire::PUBLIC_BORDER_GROUP;
+use crate::service::{ResourceError, ServiceType};
+use crate::tag::wire::{tag_views, TagDto, TagView};
 use crate::time::format_millis;
-use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -350,103 +351,4 @@ pub struct ConnectionsDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = true, nullable = false)]
     pub connections: Option<Vec<ConnectionDescDto>>,
-}
-
-/// Body of the tag action (#31).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct TagActionRequest {
-    /// `create` or `delete`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(create|delete)$")]
-    #[schema(required = true, nullable = false)]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<TagDto>>,
-}
-
-/// `TagValuesList`: a key with values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagValuesDto {
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub values: Option<Vec<String>>,
-}
-
-/// A key with its values (responses).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagValuesView {
-    pub key: String,
-    pub values: Vec<String>,
-}
-
-/// Response of the project tags (#32).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProjectTagsResponse {
-    pub tags: Vec<TagValuesView>,
-}
-
-/// `Match` of the resource query.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MatchDto {
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-/// A number that clients send as a JSON number or as a string (`"limit": "1000"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum NumOrString {
-    /// `1000`.
-    Num(i64),
-    /// `"1000"`.
-    Str(String),
-}
-
-/// Body of the resource query by tags (#33).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct ResourceQueryRequest {
-    /// `filter` (a page of resources) or `count` (only `total_count`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(filter|count)$")]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags_any: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_tags_any: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sys_tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<NumOrString>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<NumOrString>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matches: Option<Vec<MatchDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub without_any_tag: Option<bool>,
-}
-
-/// One resource of the query result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ResourceView {
-    pub resource_id: String,
-    pub resource_name: String,
-    pub tags: Vec<TagView>,
-}
-
-/// Response of `filter` (#33); `count` answers only `total_count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ResourceQueryResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub resources: Option<Vec<ResourceView>>,
-    pub total_count: u64,
 }

@@ -1,7 +1,10 @@
 //! Request and response bodies of the VPC API v1 subset, field for field as `huaweicloudsdkvpc`
 //! 3.1.219 (client v2) sends and reads them (`shared/reference/vpc-api-subset-surface.md`).
 
-use crate::network::{AddressPair, DhcpOpt, Port, PrivateIp, Route, Subnet, Vpc};
+use crate::network::port::{AddressPair, Port};
+use crate::network::subnet::{PrivateIp, Subnet};
+use crate::network::vpc::{Route, Vpc};
+use crate::network::DhcpOpt;
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -3,12 +3,14 @@
 //! `organizations:orgPath::<path>` (`orgPath`). The owner's own account is always allowed and
 //! the services of operator accounts (public services) are open to everyone.
 
+pub mod wire;
+
 use crate::ids::{is_hex32, parse_uuid};
-use crate::service::parse_description;
-use crate::wire_permission::{
+use crate::permission::wire::{
     BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
     UpdatePermissionDescRequest,
 };
+use crate::service::parse_description;
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
 use uuid::Uuid;
 
@@ -277,7 +279,7 @@ mod tests {
         ));
     }
 
-    use crate::wire_permission::{AddPermissionDto, PermissionDescDto, RemovePermissionDto};
+    use crate::permission::wire::{AddPermissionDto, PermissionDescDto, RemovePermissionDto};
 
     fn action(
         action: Option<&str>,

@@ -5,27 +5,14 @@
 //! (naming the field) from validation rather than a serde message; wrong JSON types are caught
 //! by the deserializer and reported with the field's path.
 
-use crate::model::{
+use crate::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerResource, ServerType, ServiceStatus,
-    ServiceType, Tag, TcpProxy,
+    ServiceType, TcpProxy, UpgradeAction,
 };
-use crate::service::UpgradeAction;
+use crate::tag::wire::{tag_views, TagDto, TagView};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// `TagList` / `ResourceTag` in requests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagDto {
-    /// Tag key: 1 to 36 characters, none of `=*<>\,|/`, no surrounding spaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 36)]
-    pub key: Option<String>,
-    /// Tag value: up to 43 characters, the same characters as keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 43)]
-    pub value: Option<String>,
-}
 
 /// `PortList` in requests. Ports are wide integers so out-of-range values reach validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -189,13 +176,6 @@ pub struct PortView {
     pub protocol: String,
 }
 
-/// `TagList` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagView {
-    pub key: String,
-    pub value: String,
-}
-
 /// Where a resource sits (answered as `public_border_group`).
 pub const PUBLIC_BORDER_GROUP: &str = "center";
 
@@ -207,20 +187,6 @@ impl From<&PortMapping> for PortView {
             protocol: p.protocol.as_str().to_string(),
         }
     }
-}
-
-impl From<&Tag> for TagView {
-    fn from(t: &Tag) -> Self {
-        TagView {
-            key: t.key.clone(),
-            value: t.value.clone(),
-        }
-    }
-}
-
-/// Renders tags for a response.
-pub fn tag_views(tags: &[Tag]) -> Vec<TagView> {
-    tags.iter().map(TagView::from).collect()
 }
 
 impl From<&EndpointService> for ServiceView {
@@ -331,73 +297,6 @@ impl From<&EndpointService> for PublicServiceView {
 pub struct ListPublicServicesResponse {
     pub endpoint_services: Vec<PublicServiceView>,
     pub total_count: u64,
-}
-
-/// `Link` of a version object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct LinkView {
-    pub href: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub rel: String,
-}
-
-/// `VersionObject` (#20, #21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionView {
-    pub id: String,
-    pub status: String,
-    pub updated: String,
-    pub version: String,
-    pub min_version: String,
-    pub links: Vec<LinkView>,
-}
-
-/// Response of `GET /` (#21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionsResponse {
-    pub versions: Vec<VersionView>,
-}
-
-/// Response of `GET /{version}` (#20).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionResponse {
-    pub version: VersionView,
-}
-
-/// The API versions this server offers: `(id, updated)`.
-pub const VERSIONS: &[(&str, &str)] = &[
-    ("v1", "2018-09-30T00:00:00Z"),
-    ("v2", "2020-03-30T00:00:00Z"),
-];
-
-/// The version object for `id`, with its self link under `base_url`.
-pub fn version_view(base_url: &str, id: &str) -> Option<VersionView> {
-    VERSIONS
-        .iter()
-        .find(|(v, _)| *v == id)
-        .map(|(v, updated)| VersionView {
-            id: (*v).into(),
-            status: "CURRENT".into(),
-            updated: (*updated).into(),
-            version: v.trim_start_matches('v').into(),
-            min_version: String::new(),
-            links: vec![LinkView {
-                href: format!("{}/{v}/", base_url.trim_end_matches('/')),
-                kind: "application/json".into(),
-                rel: "self".into(),
-            }],
-        })
-}
-
-/// The error body: `{"error_code", "error_msg", "request_id"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error_code: String,
-    pub error_msg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub request_id: Option<String>,
 }
 
 /// `ServerResource` in the v2 add-server-resources body (#2).

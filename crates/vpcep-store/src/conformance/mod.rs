@@ -28,12 +28,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
+use vpcep_domain::network::port::{random_mac, NewPort};
+use vpcep_domain::network::subnet::{NewSubnet, Subnet};
+use vpcep_domain::network::vpc::{NewVpc, Vpc};
+use vpcep_domain::permission::{Permission, PermissionType};
+use vpcep_domain::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType,
     TcpProxy,
 };
-use vpcep_domain::network::{random_mac, NewPort, NewSubnet, NewVpc, Subnet, Vpc};
-use vpcep_domain::permission::{Permission, PermissionType};
 use vpcep_domain::ErrorCode;
 
 /// Default PostgreSQL URL for tests (local server, trust auth, database `test`).
