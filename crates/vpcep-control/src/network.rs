@@ -1,4 +1,4 @@
-//! Network inventory operations (the VPC API v1 subset) and the operator's inventory preload.
+//! Network operations (the VPC API v1 subset) and the operator's inventory preload.
 
 use crate::{Caller, Ctx};
 use rand::Rng;

@@ -8,7 +8,7 @@ use vpcep_domain::ApiResult;
 use vpcep_store::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 
 /// #14: one row per kind. Without `type`: `endpoint` and `endpoint_service`; `type` names one of
-/// those or the network inventory's `vpc`, `subnet`, `port` (else EndPoint.0002).
+/// those or the network resources' `vpc`, `subnet`, `port` (else EndPoint.0002).
 pub async fn list_quotas(
     ctx: &Ctx,
     caller: &Caller,

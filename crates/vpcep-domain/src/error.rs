@@ -176,7 +176,7 @@ pub enum ErrorCode {
     NoSuchApi,
     /// 405 APIG.0101: the route exists, but not with this method.
     MethodNotAllowed,
-    /// 409 EndPoint.0002-like conflict for network inventory deletions (resource in use).
+    /// 409 EndPoint.0002-like conflict for network deletions (resource in use).
     InUse,
     /// 414 APIG.0201: the request URI is too long.
     UriTooLong,

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 str_enum! {
     /// `type` of a quota row; also the name of its usage counter. `vpc`, `subnet` and `port` are
-    /// the network inventory's (the VPC API's quota types share the path `/v1/{project_id}/quotas`).
+    /// the network resources' (the VPC API's quota types share the path `/v1/{project_id}/quotas`).
     pub enum QuotaType {
         Endpoint = "endpoint",
         EndpointService = "endpoint_service",
@@ -18,7 +18,7 @@ str_enum! {
 }
 
 /// The rows a quota query without `type` answers: the VPCEP API's two kinds (endpoints first, as
-/// in the documented example). The inventory's kinds are answered when named.
+/// in the documented example). The network kinds are answered when named.
 pub const DEFAULT_QUOTA_TYPES: &[QuotaType] = &[QuotaType::Endpoint, QuotaType::EndpointService];
 
 /// Parses the `type` filter: absent answers [`DEFAULT_QUOTA_TYPES`], else the one named; another

@@ -8,7 +8,7 @@
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
-use crate::inventory::{allocate_ip, owned, release_ips};
+use crate::network::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
 use crate::sql::SqlStore;
@@ -241,7 +241,7 @@ fn endpoint_missing(id: impl std::fmt::Display) -> StoreError {
     .into()
 }
 
-/// Maps the inventory's address errors onto the endpoint API's codes.
+/// Maps the network's address errors onto the endpoint API's codes.
 fn port_ip_error(e: StoreError) -> StoreError {
     match e {
         StoreError::Api(a) if a.code == ErrorCode::PortParam => {

@@ -10,7 +10,7 @@
 //! # Layout
 //! [`SqlStore`]'s operations are inherent methods, one `impl` block per module; the modules below
 //! call one another one way: `transitions` → `endpoints` → `services` → `permissions`,
-//! `inventory`; all of them → `tags`, `usage`, `claims`, `dataplane`.
+//! `network`; all of them → `tags`, `usage`, `claims`, `dataplane`.
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
 //!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
 //!   `health` and `close`.
@@ -24,7 +24,7 @@
 //! - `transitions`: the reconciler's passes: due services, then their endpoints, in one
 //!   transaction.
 //! - `permissions`: the permission records of services.
-//! - `inventory`: VPCs, subnets, ports and address allocations.
+//! - `network`: VPCs, subnets, ports and address allocations.
 //! - `tags`: tags of services and endpoints, and the tag queries.
 //! - `usage`: per-project usage counters, which the quotas are checked against.
 //! - `claims`: one owner per data-plane address of an address space.
@@ -41,7 +41,7 @@ mod dataplane;
 mod dns;
 mod endpoints;
 mod guard;
-mod inventory;
+mod network;
 mod permissions;
 mod query;
 mod record;
@@ -335,7 +335,7 @@ pub struct DnsEntry {
     pub endpoint_id: String,
     /// The consumer VPC the endpoint lives in.
     pub vpc_id: String,
-    /// That VPC's network namespace (the inventory's `netns`), if any.
+    /// That VPC's network namespace (the VPC's `netns`), if any.
     pub netns: Option<String>,
     /// The endpoint's IPv4 address (`ip`).
     pub ip: String,

@@ -3,7 +3,7 @@
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
-use crate::inventory::backend_of;
+use crate::network::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
 use crate::{tags, usage};
@@ -222,7 +222,7 @@ async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Checks the service's backend port against the inventory (share-locking the port); answers
+/// Checks the service's backend port against the network resources (share-locking the port); answers
 /// where the data plane would connect.
 async fn check_backend(
     conn: &mut Conn,
@@ -476,7 +476,7 @@ impl SqlStore {
         id: Uuid,
     ) -> StoreResult<Option<EndpointService>> {
         let mut c = self.reader().await?;
-        fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
+        fetch_service(&mut c, &crate::network::owned(project_id, id), "").await
     }
 
     /// One service of any project, by id or full name.
@@ -569,7 +569,7 @@ impl SqlStore {
                 let sid = id.to_string();
                 let Some(old) = fetch_service(
                     c,
-                    &crate::inventory::owned(&project_id, id),
+                    &crate::network::owned(&project_id, id),
                     dialect.for_update(),
                 )
                 .await?

@@ -59,7 +59,7 @@ pub(crate) struct PermissionListQuery {
 #[allow(dead_code)]
 pub(crate) struct QuotaQuery {
     /// Only this kind (default: `endpoint` and `endpoint_service`; `vpc`, `subnet` and `port`
-    /// are the network inventory's; else 400 EndPoint.0002).
+    /// are the network resources'; else 400 EndPoint.0002).
     #[param(rename = "type", inline, nullable = false)]
     kind: Option<QuotaType>,
 }

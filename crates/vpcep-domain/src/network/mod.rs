@@ -1,4 +1,4 @@
-//! The network inventory the endpoint APIs validate against: VPCs, subnets, ports and the
+//! The network resources the endpoint APIs validate against: VPCs, subnets, ports and the
 //! addresses allocated in subnets (the VPC API v1 subset of `vpc-api-subset-surface.md`).
 //!
 //! Address rules: a subnet's CIDR lies inside its VPC's and does not overlap the VPC's other
@@ -52,7 +52,7 @@ pub const MAX_DHCP_OPTS: usize = 20;
 pub const MAX_NETWORK_TAGS: usize = crate::tag::MAX_TAGS;
 
 /// Refuses a request list of more than `max` items with `code` naming `field`. Every list of an
-/// inventory request passes here before any of its items is parsed, so that an oversized body
+/// network request passes here before any of its items is parsed, so that an oversized body
 /// costs no more than its count.
 pub fn ensure_at_most(field: &str, len: usize, max: usize, code: ErrorCode) -> ApiResult<()> {
     if len > max {
@@ -213,10 +213,10 @@ mod tests {
         assert!(parse_cidr("cidr", "banana", 8..=28, c).is_err());
     }
 
-    /// Every list of an inventory request has a cap, checked on its length before any item is
+    /// Every list of a network request has a cap, checked on its length before any item is
     /// parsed: one entry over the cap, made of items that are each invalid, answers the cap.
     #[test]
-    fn inventory_lists_are_capped_before_their_items_are_parsed() {
+    fn network_lists_are_capped_before_their_items_are_parsed() {
         let over = |n: usize| n + 1;
         let cap_msg = |e: ApiError| {
             assert!(e.msg.contains("at most"), "{}", e.msg);

@@ -309,7 +309,7 @@ pub struct BackendFacts {
     pub vpc: Option<(Ipv4Net, Vec<Route>)>,
     /// The port's fixed IP (the data plane's backend address unless the service has an `ip`).
     pub port_ip: Ipv4Addr,
-    /// The network namespace of the service's VPC (the inventory's `netns`), if any.
+    /// The network namespace of the service's VPC (the VPC's `netns`), if any.
     pub netns: Option<String>,
 }
 

@@ -35,7 +35,7 @@ pub struct Vpc {
     pub enable_network_address_usage_metrics: bool,
     /// 24-bit virtual network id (sent to backends with `tcp_proxy` `proxy_vni`).
     pub vni: u32,
-    /// Network namespace the data plane uses for this VPC's addresses (operator inventory only).
+    /// Network namespace the data plane uses for this VPC's addresses (set only by the operator's `--inventory` file).
     pub netns: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,

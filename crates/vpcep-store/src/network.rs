@@ -1,4 +1,4 @@
-//! Network inventory persistence: VPCs, subnets, ports and address allocations.
+//! Network persistence: VPCs, subnets, ports and address allocations.
 //!
 //! Concurrency: creating a subnet locks its VPC row, and allocating an address locks its subnet
 //! row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so overlap checks and allocation
@@ -224,8 +224,8 @@ impl Record for Port {
     }
 }
 
-/// A change to an inventory record, given the subnets of a VPC when the record names one.
-pub(crate) type InventoryMutation<R> =
+/// A change to a network record, given the subnets of a VPC when the record names one.
+pub(crate) type NetworkMutation<R> =
     Box<dyn FnOnce(&mut R, &[Subnet]) -> vpcep_domain::ApiResult<()> + Send>;
 
 /// One address allocated in a subnet.
@@ -623,7 +623,7 @@ impl SqlStore {
         now: i64,
         missing: fn(Uuid) -> StoreError,
         context_vpc: fn(&R) -> Option<Uuid>,
-        mutate: InventoryMutation<R>,
+        mutate: NetworkMutation<R>,
     ) -> StoreResult<R> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();

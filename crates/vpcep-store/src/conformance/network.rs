@@ -1,4 +1,4 @@
-//! The network inventory: VPCs, subnets, ports and their addresses.
+//! The network resources: VPCs, subnets, ports and their addresses.
 
 use super::*;
 use crate::SqlStore;

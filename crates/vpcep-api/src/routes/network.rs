@@ -1,4 +1,4 @@
-//! The VPC API v1 subset (VPCs, subnets, ports, private IPs): the network inventory.
+//! The VPC API v1 subset (VPCs, subnets, ports, private IPs): the network resources.
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
