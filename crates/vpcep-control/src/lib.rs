@@ -71,6 +71,8 @@ pub struct Caller {
     pub project_id: String,
 }
 
-// Permissions (#3, #4, #5, #18, #27) and quotas (#14).
+// Permissions (`add_or_remove_service_permissions`, `batch_add_endpoint_service_permissions`,
+// `batch_remove_endpoint_service_permissions`, `list_service_permissions_details`,
+// `update_endpoint_service_permission_desc`) and quotas (`list_quota_details`).
 pub mod permissions;
 pub mod quotas;

@@ -1,5 +1,5 @@
-//! Resource quotas (#14): which resource kinds have a per-project quota, the `type` filter, and
-//! the response body `{"quotas": {"resources": [{"type", "used", "quota"}]}}`.
+//! Resource quotas (`list_quota_details`): which resource kinds have a per-project quota, the
+//! `type` filter, and the response body `{"quotas": {"resources": [{"type", "used", "quota"}]}}`.
 
 use crate::{str_enum, ApiResult, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,7 @@ pub struct QuotaResources {
     pub resources: Vec<QuotaView>,
 }
 
-/// Response of #14.
+/// Response of `list_quota_details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotasResponse {
     pub quotas: QuotaResources,

@@ -12,7 +12,7 @@ pub struct LinkView {
     pub rel: String,
 }
 
-/// `VersionObject` (#20, #21).
+/// `VersionObject` (`list_specified_version_details`, `list_version_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionView {
     pub id: String,
@@ -23,13 +23,13 @@ pub struct VersionView {
     pub links: Vec<LinkView>,
 }
 
-/// Response of `GET /` (#21).
+/// Response of `GET /` (`list_version_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionsResponse {
     pub versions: Vec<VersionView>,
 }
 
-/// Response of `GET /{version}` (#20).
+/// Response of `GET /{version}` (`list_specified_version_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionResponse {
     pub version: VersionView,

@@ -7,10 +7,10 @@
 
 pub(crate) mod agent;
 pub(crate) mod endpoints;
+pub(crate) mod network;
 pub(crate) mod permissions;
 pub(crate) mod services;
 pub(crate) mod versions;
-pub(crate) mod network;
 
 use crate::AppState;
 use axum::handler::Handler;

@@ -1,4 +1,4 @@
-//! Version discovery (#20, #21) and health.
+//! Version discovery (`list_specified_version_details`, `list_version_details`) and health.
 
 use crate::error::{HttpError, HttpResult};
 use crate::AppState;
@@ -34,7 +34,7 @@ pub(crate) struct Health {
     status: &'static str,
 }
 
-/// Handles `GET /` (#21): every API version.
+/// Handles `GET /` (`list_version_details`): every API version.
 #[utoipa::path(get, path = "/", operation_id = "list_version_details", tag = "Versions",
     responses((status = 200, description = "Every API version", body = VersionsResponse)))]
 pub(crate) async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> {
@@ -47,7 +47,8 @@ pub(crate) async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> 
     })
 }
 
-/// Handles `GET /{version}` (#20): one version, 404 for an unknown one.
+/// Handles `GET /{version}` (`list_specified_version_details`): one version, 404 for an unknown
+/// one.
 #[utoipa::path(get, path = "/{version}", operation_id = "list_specified_version_details", tag = "Versions",
     params(VersionPath),
     responses(
@@ -69,7 +70,8 @@ pub(crate) async fn show_version(
         })
 }
 
-/// Handles `GET /{version}/` (#20 with the trailing slash of the version's self link).
+/// Handles `GET /{version}/` (`list_specified_version_details` with the trailing slash of the
+/// version's self link).
 #[utoipa::path(get, path = "/{version}/", operation_id = "list_specified_version_details_slash", tag = "Versions",
     params(VersionPath),
     responses(

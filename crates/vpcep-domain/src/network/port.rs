@@ -107,7 +107,7 @@ pub const MAX_PORT_SECURITY_GROUPS: usize = 5;
 /// Most allowed address pairs of a port (Neutron's default `max_allowed_address_pair`).
 pub const MAX_ADDRESS_PAIRS: usize = 10;
 
-/// A validated port create (#1).
+/// A validated port create (`create_port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPort {
     pub name: String,
@@ -181,7 +181,8 @@ fn parse_security_groups(groups: Option<&[String]>) -> ApiResult<Vec<String>> {
         .collect()
 }
 
-/// Validates create port (#1). Whether the IP fits the subnet is checked with the subnet.
+/// Validates create port (`create_port`). Whether the IP fits the subnet is checked with the
+/// subnet.
 pub fn parse_create_port(o: &CreatePortOption) -> ApiResult<NewPort> {
     let c = ErrorCode::PortParam;
     let network_id = parse_uuid(
@@ -221,7 +222,7 @@ pub fn parse_create_port(o: &CreatePortOption) -> ApiResult<NewPort> {
     })
 }
 
-/// A validated port update (#9).
+/// A validated port update (`update_port`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortPatch {
     pub name: Option<String>,
@@ -230,7 +231,7 @@ pub struct PortPatch {
     pub extra_dhcp_opts: Option<Vec<DhcpOpt>>,
 }
 
-/// Validates update port (#9).
+/// Validates update port (`update_port`).
 pub fn parse_update_port(o: &UpdatePortOption) -> ApiResult<PortPatch> {
     let c = ErrorCode::PortParam;
     Ok(PortPatch {

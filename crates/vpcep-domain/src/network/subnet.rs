@@ -115,7 +115,8 @@ fn parse_dns_list(list: Option<&[String]>) -> ApiResult<Vec<String>> {
         .collect()
 }
 
-/// Validates create subnet (#2); where it sits in its VPC is checked by [`check_subnet_fits`].
+/// Validates create subnet (`create_subnet`); where it sits in its VPC is checked by
+/// [`check_subnet_fits`].
 pub fn parse_create_subnet(o: &CreateSubnetOption) -> ApiResult<NewSubnet> {
     let c = ErrorCode::SubnetParam;
     ensure_at_most("subnet.tags", count(o.tags.as_deref()), MAX_NETWORK_TAGS, c)?;
@@ -198,7 +199,7 @@ pub fn check_subnet_fits(vpc: &Vpc, cidr: Ipv4Net, siblings: &[Subnet]) -> ApiRe
     Ok(())
 }
 
-/// A validated subnet update (#10).
+/// A validated subnet update (`update_subnet`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubnetPatch {
     pub name: Option<String>,
@@ -210,7 +211,7 @@ pub struct SubnetPatch {
     pub extra_dhcp_opts: Option<Vec<DhcpOpt>>,
 }
 
-/// Validates update subnet (#10): `name` is mandatory there.
+/// Validates update subnet (`update_subnet`): `name` is mandatory there.
 pub fn parse_update_subnet(o: &UpdateSubnetOption) -> ApiResult<SubnetPatch> {
     let c = ErrorCode::SubnetParam;
     let name = o

@@ -58,7 +58,7 @@ pub struct NewVpc {
 /// The CIDR a VPC gets when none is given (the console's default).
 pub const DEFAULT_VPC_CIDR: &str = "192.168.0.0/16";
 
-/// Validates create VPC (#12).
+/// Validates create VPC (`create_vpc`).
 pub fn parse_create_vpc(o: &CreateVpcOption) -> ApiResult<NewVpc> {
     let c = ErrorCode::VpcParam;
     ensure_at_most("vpc.tags", count(o.tags.as_deref()), MAX_NETWORK_TAGS, c)?;
@@ -85,7 +85,7 @@ pub fn parse_create_vpc(o: &CreateVpcOption) -> ApiResult<NewVpc> {
     })
 }
 
-/// A validated VPC update (#16): `None` leaves a field.
+/// A validated VPC update (`update_vpc`): `None` leaves a field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VpcPatch {
     pub name: Option<String>,
@@ -95,8 +95,8 @@ pub struct VpcPatch {
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
-/// Validates update VPC (#16). Whether a new CIDR still holds the subnets is checked against
-/// them by [`check_vpc_cidr_holds_subnets`].
+/// Validates update VPC (`update_vpc`). Whether a new CIDR still holds the subnets is checked
+/// against them by [`check_vpc_cidr_holds_subnets`].
 pub fn parse_update_vpc(o: &UpdateVpcOption) -> ApiResult<VpcPatch> {
     let c = ErrorCode::VpcParam;
     ensure_at_most("vpc.routes", count(o.routes.as_deref()), MAX_ROUTES, c)?;

@@ -35,7 +35,7 @@ opt_struct! {
     pub struct FixedIpDto { pub ip_address: String, pub subnet_id: String }
 }
 opt_struct! {
-    /// `vpc` of create VPC (#12).
+    /// `vpc` of create VPC (`create_vpc`).
     pub struct CreateVpcOption {
         pub cidr: String,
         pub name: String,
@@ -47,7 +47,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `vpc` of update VPC (#16).
+    /// `vpc` of update VPC (`update_vpc`).
     pub struct UpdateVpcOption {
         pub name: String,
         pub description: String,
@@ -57,7 +57,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `subnet` of create subnet (#2).
+    /// `subnet` of create subnet (`create_subnet`).
     pub struct CreateSubnetOption {
         #[schema(required = true, nullable = false)]
         pub name: String,
@@ -81,7 +81,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `subnet` of update subnet (#10).
+    /// `subnet` of update subnet (`update_subnet`).
     pub struct UpdateSubnetOption {
         #[schema(required = true, nullable = false)]
         pub name: String,
@@ -97,7 +97,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `port` of create port (#1).
+    /// `port` of create port (`create_port`).
     pub struct CreatePortOption {
         pub name: String,
         #[schema(required = true, nullable = false)]
@@ -112,7 +112,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `port` of update port (#9).
+    /// `port` of update port (`update_port`).
     pub struct UpdatePortOption {
         pub name: String,
         pub security_groups: Vec<String>,

@@ -190,7 +190,8 @@ impl EndpointService {
     }
 }
 
-/// A validated create request (#7). Who creates it (project, domain) comes from the caller.
+/// A validated create request (`create_endpoint_service`). Who creates it (project, domain) comes
+/// from the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewService {
     pub port_id: Uuid,
@@ -209,7 +210,7 @@ pub struct NewService {
     pub enable_policy: bool,
 }
 
-/// A validated update (#25): `None` leaves a field as it is.
+/// A validated update (`update_endpoint_service`): `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServicePatch {
     pub approval_enabled: Option<bool>,
@@ -388,7 +389,7 @@ fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {
         .transpose()
 }
 
-/// Validates a create request (#7) into a [`NewService`].
+/// Validates a create request (`create_endpoint_service`) into a [`NewService`].
 pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
     let port_id = parse_uuid(
         "port_id",
@@ -445,7 +446,7 @@ pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
     })
 }
 
-/// Validates an update request (#25) into a [`ServicePatch`].
+/// Validates an update request (`update_endpoint_service`) into a [`ServicePatch`].
 pub fn parse_update(req: &UpdateServiceRequest) -> ApiResult<ServicePatch> {
     Ok(ServicePatch {
         approval_enabled: req.approval_enabled,
@@ -470,7 +471,8 @@ pub fn parse_update(req: &UpdateServiceRequest) -> ApiResult<ServicePatch> {
     })
 }
 
-/// Validates the body of rename (#26): `endpoint_service_name`, 0–16 characters.
+/// Validates the body of rename (`update_endpoint_service_name`): `endpoint_service_name`, 0–16
+/// characters.
 pub fn parse_rename(name: Option<&str>) -> ApiResult<Option<String>> {
     let name = name.ok_or_else(|| ApiError::param("endpoint_service_name is mandatory"))?;
     parse_service_name("endpoint_service_name", name)
@@ -495,10 +497,10 @@ pub const MAX_SERVER_RESOURCES: usize = 20;
 /// Longest `resource_id` and `availability_zone_id`.
 pub const MAX_RESOURCE_ID: usize = 64;
 
-/// Validates the body of v2 add-server-resources (#2): 1–20 entries, each with a non-empty
-/// `resource_id` of at most 64 characters; `availability_zone_id` at most 64 (empty means
-/// none). A `resource_id` given twice is kept once, at its first position, with the last
-/// availability zone given.
+/// Validates the body of v2 add-server-resources (`add_endpoint_service_server_resource`): 1–20
+/// entries, each with a non-empty `resource_id` of at most 64 characters; `availability_zone_id` at
+/// most 64 (empty means none). A `resource_id` given twice is kept once, at its first position,
+/// with the last availability zone given.
 pub fn parse_server_resources(req: &AddServerResourcesRequest) -> ApiResult<Vec<ServerResource>> {
     let dtos = mandatory("server_resources", &req.server_resources)?;
     if dtos.is_empty() {
@@ -543,8 +545,9 @@ pub fn parse_server_resources(req: &AddServerResourcesRequest) -> ApiResult<Vec<
     Ok(out)
 }
 
-/// Adds backend resources to a service's list (#2): a `resource_id` already there takes the new
-/// entry in place; the list may hold at most [`MAX_SERVER_RESOURCES`] (else EndPoint.0002).
+/// Adds backend resources to a service's list (`add_endpoint_service_server_resource`): a
+/// `resource_id` already there takes the new entry in place; the list may hold at most
+/// [`MAX_SERVER_RESOURCES`] (else EndPoint.0002).
 pub fn merge_server_resources(
     list: &mut Vec<ServerResource>,
     new: Vec<ServerResource>,
@@ -567,7 +570,7 @@ pub fn merge_server_resources(
 }
 
 str_enum! {
-    /// `action` of the v2 service upgrade (#29).
+    /// `action` of the v2 service upgrade (`upgrade_endpoint_service`).
     pub enum UpgradeAction { Upgrade = "upgrade", Rollback = "rollback" }
 }
 
@@ -581,8 +584,8 @@ impl UpgradeAction {
     }
 }
 
-/// Validates the v2 upgrade body (#29): none (what the SDK sends) or no `action` means
-/// `upgrade`; another action than `upgrade` | `rollback` is EndPoint.0007.
+/// Validates the v2 upgrade body (`upgrade_endpoint_service`): none (what the SDK sends) or no
+/// `action` means `upgrade`; another action than `upgrade` | `rollback` is EndPoint.0007.
 pub fn parse_upgrade(req: Option<&UpgradeServiceRequest>) -> ApiResult<UpgradeAction> {
     match req.and_then(|r| r.action.as_deref()) {
         None => Ok(UpgradeAction::Upgrade),

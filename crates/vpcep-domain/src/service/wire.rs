@@ -31,7 +31,7 @@ pub struct PortDto {
     pub protocol: Option<String>,
 }
 
-/// Body of create endpoint service (#7).
+/// Body of create endpoint service (`create_endpoint_service`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateServiceRequest {
@@ -74,7 +74,8 @@ pub struct CreateServiceRequest {
     pub enable_policy: Option<bool>,
 }
 
-/// Body of update endpoint service (#25); every field optional, `ports` replaces the list.
+/// Body of update endpoint service (`update_endpoint_service`); every field optional, `ports`
+/// replaces the list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateServiceRequest {
@@ -97,7 +98,7 @@ pub struct UpdateServiceRequest {
     pub ip: Option<String>,
 }
 
-/// Body of rename endpoint service (#26).
+/// Body of rename endpoint service (`update_endpoint_service_name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RenameServiceRequest {
@@ -106,7 +107,7 @@ pub struct RenameServiceRequest {
     pub endpoint_service_name: Option<String>,
 }
 
-/// Response of rename (#26): the new full name.
+/// Response of rename (`update_endpoint_service_name`): the new full name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RenameServiceResponse {
     pub endpoint_service_name: String,
@@ -122,7 +123,8 @@ pub struct ServiceErrorView {
     pub error_message: String,
 }
 
-/// The endpoint service object every service operation answers with (#7, #12, #17, #25).
+/// The endpoint service object every service operation answers with (`create_endpoint_service`,
+/// `list_endpoint_service`, `list_service_details`, `update_endpoint_service`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceView {
     pub id: String,
@@ -159,8 +161,9 @@ pub struct ServiceView {
     pub snat_network_id: Option<String>,
     pub supported_editions: Vec<String>,
     pub public_border_group: String,
-    /// Backends added with the v2 add-server-resources call (#2); not in the SDK's model, which
-    /// ignores it. `[]` when none.
+    /// Backends added with the v2 add-server-resources call
+    /// (`add_endpoint_service_server_resource`); not in the SDK's model, which ignores it. `[]`
+    /// when none.
     #[serde(default)]
     #[schema(required = true)]
     pub server_resources: Vec<ServerResource>,
@@ -231,14 +234,15 @@ impl From<&EndpointService> for ServiceView {
     }
 }
 
-/// Response of list endpoint services (#12).
+/// Response of list endpoint services (`list_endpoint_service`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListServicesResponse {
     pub endpoint_services: Vec<ServiceView>,
     pub total_count: u64,
 }
 
-/// Response of describe (#16): the basic, backend-free summary any account may see.
+/// Response of describe (`list_service_describe_details`): the basic, backend-free summary any
+/// account may see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DescribeServiceView {
     pub id: String,
@@ -265,7 +269,7 @@ impl From<&EndpointService> for DescribeServiceView {
     }
 }
 
-/// One entry of the public service list (#19).
+/// One entry of the public service list (`list_service_public_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicServiceView {
     pub id: String,
@@ -292,14 +296,14 @@ impl From<&EndpointService> for PublicServiceView {
     }
 }
 
-/// Response of the public service list (#19).
+/// Response of the public service list (`list_service_public_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListPublicServicesResponse {
     pub endpoint_services: Vec<PublicServiceView>,
     pub total_count: u64,
 }
 
-/// `ServerResource` in the v2 add-server-resources body (#2).
+/// `ServerResource` in the v2 add-server-resources body (`add_endpoint_service_server_resource`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ServerResourceDto {
@@ -312,7 +316,7 @@ pub struct ServerResourceDto {
     pub availability_zone_id: Option<String>,
 }
 
-/// Body of v2 add-server-resources (#2).
+/// Body of v2 add-server-resources (`add_endpoint_service_server_resource`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AddServerResourcesRequest {
@@ -321,8 +325,8 @@ pub struct AddServerResourcesRequest {
     pub server_resources: Option<Vec<ServerResourceDto>>,
 }
 
-/// Body of v2 service upgrade (#29), which the SDK sends empty; the current docs describe
-/// `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
+/// Body of v2 service upgrade (`upgrade_endpoint_service`), which the SDK sends empty; the current
+/// docs describe `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeServiceRequest {

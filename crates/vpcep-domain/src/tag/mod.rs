@@ -20,7 +20,8 @@ pub struct Tag {
 }
 
 str_enum! {
-    /// `resource_type` of the tag operations (#31–#33).
+    /// `resource_type` of the tag operations (`batch_add_or_remove_resource_instance`,
+    /// `list_query_project_resource_tags`, `list_resource_instances`).
     pub enum ResourceKind { EndpointService = "endpoint_service", Endpoint = "endpoint" }
 }
 
@@ -124,7 +125,7 @@ pub fn ensure_count(n: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// `action` of the tag action (#31).
+/// `action` of the tag action (`batch_add_or_remove_resource_instance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagAction {
     /// Add tags, replacing the value of a key the resource already has.
@@ -142,8 +143,8 @@ pub struct TagChange {
     pub tags: Vec<(String, Option<String>)>,
 }
 
-/// Validates the body of the tag action (#31): at most [`MAX_TAGS`] tags, each key valid and
-/// named once, values valid.
+/// Validates the body of the tag action (`batch_add_or_remove_resource_instance`): at most
+/// [`MAX_TAGS`] tags, each key valid and named once, values valid.
 pub fn parse_tag_change(req: &crate::tag::wire::TagActionRequest) -> ApiResult<TagChange> {
     let action = match req.action.as_deref() {
         Some("create") => TagAction::Create,
@@ -207,7 +208,7 @@ impl TagChange {
     }
 }
 
-/// A validated resource query by tags (#33).
+/// A validated resource query by tags (`list_resource_instances`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceQuery {
     /// `count` answers only the total.
@@ -296,7 +297,7 @@ fn parse_num(
     })
 }
 
-/// Validates the body of the resource query by tags (#33).
+/// Validates the body of the resource query by tags (`list_resource_instances`).
 pub fn parse_resource_query(
     req: &crate::tag::wire::ResourceQueryRequest,
 ) -> ApiResult<ResourceQuery> {

@@ -39,7 +39,7 @@ pub fn tag_views(tags: &[Tag]) -> Vec<TagView> {
     tags.iter().map(TagView::from).collect()
 }
 
-/// Body of the tag action (#31).
+/// Body of the tag action (`batch_add_or_remove_resource_instance`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct TagActionRequest {
@@ -68,7 +68,7 @@ pub struct TagValuesView {
     pub values: Vec<String>,
 }
 
-/// Response of the project tags (#32).
+/// Response of the project tags (`list_query_project_resource_tags`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProjectTagsResponse {
     pub tags: Vec<TagValuesView>,
@@ -93,7 +93,7 @@ pub enum NumOrString {
     Str(String),
 }
 
-/// Body of the resource query by tags (#33).
+/// Body of the resource query by tags (`list_resource_instances`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ResourceQueryRequest {
@@ -129,7 +129,7 @@ pub struct ResourceView {
     pub tags: Vec<TagView>,
 }
 
-/// Response of `filter` (#33); `count` answers only `total_count`.
+/// Response of `filter` (`list_resource_instances`); `count` answers only `total_count`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourceQueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
