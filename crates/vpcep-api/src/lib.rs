@@ -15,7 +15,7 @@
 //!   through a table that records it ([`registered_routes`]).
 //! - [`serve`]: the server loop (connection deadlines and caps).
 //! - `conns`: the table of open connections and their watchdog (deadlines, idle shedding).
-//! - [`tls`]: HTTPS.
+//! - [`tls`]: HTTPS from PEM files, reloaded on SIGHUP.
 //! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
 //! - [`console`]: the web console's static files at `/console/`.
 
