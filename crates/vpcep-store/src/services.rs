@@ -222,7 +222,7 @@ async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Checks the service's backend port against the network resources (share-locking the port); answers
+/// Checks the service's backend port against the network (share-locking the port); answers
 /// where the data plane would connect.
 async fn check_backend(
     conn: &mut Conn,
