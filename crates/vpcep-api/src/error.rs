@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
 use std::sync::OnceLock;
-use vpcep_domain::wire::ErrorBody;
+use vpcep_domain::error::ErrorBody;
 use vpcep_domain::{ApiError, ErrorCode};
 
 /// Per-request facts the logging middleware reports: the id, and the account once known.

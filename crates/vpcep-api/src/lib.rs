@@ -10,9 +10,12 @@
 //! - [`auth`]: signature verification middleware, body limit.
 //! - [`extract`]: JSON bodies, query parameters, `Caller`.
 //! - [`json`]: strict JSON (one value, UTF-8, objects where objects belong).
-//! - `routes`: one module per resource; every route is registered through a table that records
-//!   it ([`registered_routes`]).
-//! - [`serve`]: the server loop (connection deadlines and caps); [`tls`]: HTTPS.
+//! - `routes`: one module per resource (`services`, `endpoints` with connections and tags,
+//!   `permissions` with quotas, `network`, `versions`, `agent`); every route is registered
+//!   through a table that records it ([`registered_routes`]).
+//! - [`serve`]: the server loop (connection deadlines and caps).
+//! - `conns`: the table of open connections and their watchdog (deadlines, idle shedding).
+//! - [`tls`]: HTTPS from PEM files, reloaded on SIGHUP.
 //! - [`openapi`]: the OpenAPI 3 document of every route (`GET /openapi.json`).
 //! - [`console`]: the web console's static files at `/console/`.
 
@@ -236,7 +239,7 @@ pub fn router(state: AppState) -> Router {
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "Operations",
     responses(
         (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
-        (status = 404, description = "Metrics are not enabled (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
+        (status = 404, description = "Metrics are not enabled (APIG.0101)", body = vpcep_domain::error::ErrorBody),
     ))]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     match &state.metrics {

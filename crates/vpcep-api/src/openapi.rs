@@ -19,8 +19,8 @@ use utoipa::openapi::{
     ResponseBuilder,
 };
 use utoipa::{IntoParams, Modify, OpenApi};
+use vpcep_domain::error::ErrorBody;
 use vpcep_domain::list::{SortDir, SortKey};
-use vpcep_domain::wire::ErrorBody;
 
 /// Name of the security scheme in `components.securitySchemes`.
 pub const SECURITY_SCHEME: &str = "sdk_hmac_sha256";
@@ -100,22 +100,22 @@ pub(crate) struct PageQuery {
         routes::permissions::batch_delete,
         routes::permissions::describe,
         routes::permissions::list_quotas,
-        routes::vpc::create_vpc,
-        routes::vpc::list_vpcs,
-        routes::vpc::show_vpc,
-        routes::vpc::update_vpc,
-        routes::vpc::delete_vpc,
-        routes::vpc::create_subnet,
-        routes::vpc::list_subnets,
-        routes::vpc::show_subnet,
-        routes::vpc::update_subnet,
-        routes::vpc::delete_subnet,
-        routes::vpc::list_private_ips,
-        routes::vpc::create_port,
-        routes::vpc::list_ports,
-        routes::vpc::show_port,
-        routes::vpc::update_port,
-        routes::vpc::delete_port,
+        routes::network::create_vpc,
+        routes::network::list_vpcs,
+        routes::network::show_vpc,
+        routes::network::update_vpc,
+        routes::network::delete_vpc,
+        routes::network::create_subnet,
+        routes::network::list_subnets,
+        routes::network::show_subnet,
+        routes::network::update_subnet,
+        routes::network::delete_subnet,
+        routes::network::list_private_ips,
+        routes::network::create_port,
+        routes::network::list_ports,
+        routes::network::show_port,
+        routes::network::update_port,
+        routes::network::delete_port,
         routes::agent::snapshot,
         routes::agent::report,
         routes::agent::metrics,
@@ -123,13 +123,13 @@ pub(crate) struct PageQuery {
     components(schemas(ErrorBody)),
     modifiers(&Shared),
     tags(
-        (name = "Versions", description = "API version discovery (#20, #21)"),
-        (name = "Endpoint services", description = "Endpoint services (#2, #7, #10, #12, #16, #17, #19, #25, #26, #29)"),
-        (name = "Connections", description = "Connections of a service's endpoints (#1, #15, #22)"),
-        (name = "Permissions", description = "Whitelist of who may connect to a service (#3, #4, #5, #18, #27)"),
-        (name = "Endpoints", description = "VPC endpoints (#6, #8, #9, #11, #13, #23, #24, #28, #30)"),
-        (name = "Tags", description = "Tags of services and endpoints (#31, #32, #33)"),
-        (name = "Quotas", description = "Resource quotas (#14)"),
+        (name = "Versions", description = "API version discovery"),
+        (name = "Endpoint services", description = "Endpoint services"),
+        (name = "Connections", description = "Connections of a service's endpoints"),
+        (name = "Permissions", description = "Whitelist of who may connect to a service"),
+        (name = "Endpoints", description = "VPC endpoints"),
+        (name = "Tags", description = "Tags of services and endpoints"),
+        (name = "Quotas", description = "Resource quotas"),
         (name = "VPC", description = "The VPC API v1 subset: VPCs, subnets, ports, private IPs"),
         (name = "Agent", description = "The data-plane feed (operator accounts only)"),
         (name = "Operations", description = "Health, metrics and this document (no signature)"),
@@ -608,7 +608,7 @@ mod tests {
                 .map(|v| v.as_str().unwrap().to_string())
                 .collect()
         };
-        use vpcep_domain::model::{ServerType, ServiceStatus};
+        use vpcep_domain::service::{ServerType, ServiceStatus};
         assert_eq!(
             values("ServerType"),
             ServerType::ALL

@@ -17,6 +17,15 @@
 //!
 //! `vpcep-bench resilience --before-bin OLD --after-bin NEW` measures the data plane through
 //! agent restarts, control-plane node loss and outages instead (see `resilience`).
+//!
+//! # Layout
+//! - `load`: the scenarios, the closed-loop load and the figures.
+//! - `http`: one keep-alive connection sending signed requests.
+//! - `spawn`: `vpcep serve` child processes over SQLite or PostgreSQL.
+//! - `bulk`: growing the listed project to 10^5 or 10^6 services in SQL.
+//! - `soak`: what anonymous floods cost signed clients (`--soak`).
+//! - `resilience`: the data plane through restarts, node loss and outages (`resilience/cluster.rs`:
+//!   one measured setup; `resilience/traffic.rs`: traffic through an endpoint).
 
 mod bulk;
 mod http;

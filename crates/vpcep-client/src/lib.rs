@@ -1,5 +1,8 @@
 //! A signed HTTP client for the vpcep API: signs every request with `SDK-HMAC-SHA256` the way
 //! the official SDK does (headers `Host`, `X-Sdk-Date`, `X-Project-Id`, `Content-Type`).
+//!
+//! # Layout
+//! - this file only: [`Client`] (signing, a custom CA), [`RawResponse`] and [`ClientError`].
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;

@@ -70,7 +70,7 @@ pub struct Quotas {
     /// Endpoints per project.
     #[serde(default = "default_endpoint_quota")]
     pub endpoint: u64,
-    /// VPCs per project (the network inventory).
+    /// VPCs per project (the network resources).
     #[serde(default = "default_vpc_quota")]
     pub vpc: u64,
     /// Subnets per project.

@@ -1,26 +1,28 @@
-//! Endpoint and connection operations: the consumer's endpoints (#6, #8, #9, #11, #13, #23,
-//! #24, #28, #30) and the owner's connections to a service (#1, #15, #22).
+//! Endpoint and connection operations: the consumer's endpoints (`create_endpoint`,
+//! `delete_endpoint`, `delete_endpoint_policy`, `list_endpoint_info_details`, `list_endpoints`,
+//! `update_endpoint_policy`, `update_endpoint_routetable`, `update_endpoint_white`,
+//! `upgrade_endpoint`) and the owner's connections to a service (`accept_or_reject_endpoint`,
+//! `list_service_connections`, `update_endpoint_connections_desc`).
 
 use crate::services::path_id;
 use crate::{Caller, Ctx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+use vpcep_domain::endpoint::wire::{
+    ConnectionActionRequest, ConnectionsDescRequest, CreateEndpointRequest,
+    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
+    UpgradeEndpointRequest,
+};
 use vpcep_domain::endpoint::{
     check_service_for_endpoint, parse_create_endpoint, parse_policy_document,
     parse_policy_statement, parse_whitelist, ConnectionAction, Endpoint, EndpointStatus,
 };
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
-use vpcep_domain::model::{EndpointService, ServiceType};
 use vpcep_domain::permission::permits;
-use vpcep_domain::service::parse_description;
+use vpcep_domain::service::{parse_description, EndpointService, ServiceType};
 use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_endpoint::{
-    ConnectionActionRequest, ConnectionsDescRequest, CreateEndpointRequest,
-    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
-    UpgradeEndpointRequest,
-};
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::{ConnectionFilter, EndpointFilter, ServiceLookup};
 
@@ -40,7 +42,8 @@ pub fn dns_name(region: &str, id: Uuid) -> String {
     format!("{id}.vpcep.{region}.internal")
 }
 
-/// #6: validates, then creates the endpoint as `creating` (the reconciler settles it).
+/// `create_endpoint`: validates, then creates the endpoint as `creating` (the reconciler settles
+/// it).
 pub async fn create_endpoint(
     ctx: &Ctx,
     caller: &Caller,
@@ -102,7 +105,7 @@ pub async fn create_endpoint(
     Ok(created)
 }
 
-/// #11: one of the caller's endpoints.
+/// `list_endpoint_info_details`: one of the caller's endpoints.
 pub async fn show_endpoint(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
     let uuid = endpoint_id(id)?;
     ctx.store
@@ -116,7 +119,7 @@ pub async fn show_endpoint(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<En
         })
 }
 
-/// #13: a page of the caller's endpoints and the total.
+/// `list_endpoints`: a page of the caller's endpoints and the total.
 pub async fn list_endpoints(
     ctx: &Ctx,
     caller: &Caller,
@@ -147,7 +150,8 @@ async fn modify(
         .await?)
 }
 
-/// #28: replaces the client whitelist and/or turns it on or off (interface endpoints).
+/// `update_endpoint_white`: replaces the client whitelist and/or turns it on or off (interface
+/// endpoints).
 pub async fn update_whitelist(
     ctx: &Ctx,
     caller: &Caller,
@@ -198,8 +202,8 @@ async fn target_service(
     Ok((ep, svc))
 }
 
-/// #23: sets the endpoint policy: `policy_statement` for gateway endpoints, `policy_document`
-/// for interface ones, only when the service allows custom policies.
+/// `update_endpoint_policy`: sets the endpoint policy: `policy_statement` for gateway endpoints,
+/// `policy_document` for interface ones, only when the service allows custom policies.
 pub async fn update_policy(
     ctx: &Ctx,
     caller: &Caller,
@@ -245,7 +249,7 @@ pub async fn update_policy(
     .await
 }
 
-/// #9: removes the endpoint's policy (EndPoint.2049 when it has none).
+/// `delete_endpoint_policy`: removes the endpoint's policy (EndPoint.2049 when it has none).
 pub async fn delete_policy(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
     modify(ctx, caller, id, |e| {
         e.status.ensure_modifiable()?;
@@ -262,7 +266,7 @@ pub async fn delete_policy(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<En
     .await
 }
 
-/// #24: replaces the route tables of a gateway endpoint.
+/// `update_endpoint_routetable`: replaces the route tables of a gateway endpoint.
 pub async fn update_routetables(
     ctx: &Ctx,
     caller: &Caller,
@@ -288,7 +292,8 @@ pub async fn update_routetables(
     .await
 }
 
-/// #30: upgrades the endpoint to the professional edition (the service must support it).
+/// `upgrade_endpoint`: upgrades the endpoint to the professional edition (the service must support
+/// it).
 pub async fn upgrade_endpoint(
     ctx: &Ctx,
     caller: &Caller,
@@ -320,14 +325,15 @@ pub async fn upgrade_endpoint(
     .map(|_| ())
 }
 
-/// #8: marks the endpoint `deleting`; the reconciler frees its address and removes it.
+/// `delete_endpoint`: marks the endpoint `deleting`; the reconciler frees its address and removes
+/// it.
 pub async fn delete_endpoint(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     modify(ctx, caller, id, Endpoint::begin_delete).await?;
     ctx.wake_reconciler();
     Ok(())
 }
 
-/// #15: a page of the connections of one of the caller's services.
+/// `list_service_connections`: a page of the connections of one of the caller's services.
 pub async fn list_connections(
     ctx: &Ctx,
     caller: &Caller,
@@ -398,8 +404,8 @@ async fn modify_connections(
     Ok(out)
 }
 
-/// #1: the owner accepts (`receive`) or rejects one endpoint's connection; a refusal for that
-/// endpoint is reported in its entry, not as an HTTP error.
+/// `accept_or_reject_endpoint`: the owner accepts (`receive`) or rejects one endpoint's connection;
+/// a refusal for that endpoint is reported in its entry, not as an HTTP error.
 pub async fn act_on_connection(
     ctx: &Ctx,
     caller: &Caller,
@@ -439,7 +445,7 @@ pub async fn act_on_connection(
     Ok(results)
 }
 
-/// #22: the owner's descriptions of connections.
+/// `update_endpoint_connections_desc`: the owner's descriptions of connections.
 pub async fn describe_connections(
     ctx: &Ctx,
     caller: &Caller,

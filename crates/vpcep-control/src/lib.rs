@@ -9,7 +9,8 @@
 //! - [`permissions`]: a service's permissions (whitelists).
 //! - [`tags`]: tags on services and endpoints.
 //! - [`quotas`]: per-project usage and limits.
-//! - [`network`]: the VPC API subset (VPCs, subnets, ports) and the inventory preload.
+//! - [`network`]: the VPC API subset (VPCs, subnets, ports) and the preload of the
+//!   operator's `--inventory` file.
 //! - [`dataplane`]: the feed agents long-poll and their reports.
 //! - [`reconciler`]: drives `creating` → `available`, `deleting` → gone, and statuses from
 //!   agents' reports.
@@ -18,6 +19,8 @@ pub mod accounts;
 pub mod dataplane;
 pub mod endpoints;
 pub mod network;
+pub mod permissions;
+pub mod quotas;
 pub mod reconciler;
 pub mod services;
 pub mod tags;
@@ -70,7 +73,3 @@ pub struct Caller {
     /// The `{project_id}` of the path, owned by `account`.
     pub project_id: String,
 }
-
-// Permissions (#3, #4, #5, #18, #27) and quotas (#14).
-pub mod permissions;
-pub mod quotas;

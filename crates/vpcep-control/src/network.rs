@@ -1,20 +1,22 @@
-//! Network inventory operations (the VPC API v1 subset) and the operator's inventory preload.
+//! Network operations (the VPC API v1 subset) and the operator's inventory preload.
 
 use crate::{Caller, Ctx};
 use rand::Rng;
 use serde::Deserialize;
 use uuid::Uuid;
 use vpcep_domain::list::{parse_limit, QueryParams};
-use vpcep_domain::network::{
-    check_vpc_cidr_holds_subnets, parse_create_port, parse_create_subnet, parse_create_vpc,
-    parse_update_port, parse_update_subnet, parse_update_vpc, random_mac, NewPort, Port, PrivateIp,
-    Subnet, Vpc,
+use vpcep_domain::network::port::{
+    parse_create_port, parse_update_port, random_mac, NewPort, Port,
 };
-use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_vpc::{
+use vpcep_domain::network::subnet::{parse_create_subnet, parse_update_subnet, PrivateIp, Subnet};
+use vpcep_domain::network::vpc::{
+    check_vpc_cidr_holds_subnets, parse_create_vpc, parse_update_vpc, Vpc,
+};
+use vpcep_domain::network::wire::{
     CreatePortRequest, CreateSubnetOption, CreateSubnetRequest, CreateVpcOption, CreateVpcRequest,
     UpdatePortRequest, UpdateSubnetRequest, UpdateVpcRequest,
 };
+use vpcep_domain::time::now_millis;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::PortFilter;
 
@@ -49,7 +51,7 @@ fn new_vni() -> u32 {
     rand::thread_rng().gen_range(1..=0x00FF_FFFF)
 }
 
-/// #12 create VPC.
+/// `create_vpc`.
 pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> ApiResult<Vpc> {
     let new = parse_create_vpc(&body(&req.vpc, "vpc", ErrorCode::VpcParam)?)?;
     let vpc = Vpc::new(
@@ -65,7 +67,7 @@ pub async fn create_vpc(ctx: &Ctx, caller: &Caller, req: &CreateVpcRequest) -> A
     Ok(vpc)
 }
 
-/// #15 show VPC.
+/// `show_vpc`.
 pub async fn show_vpc(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Vpc> {
     let uuid = id_or(ErrorCode::VpcMissing, "VPC", id)?;
     missing(
@@ -76,7 +78,7 @@ pub async fn show_vpc(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Vpc> {
     )
 }
 
-/// #14 list VPCs (`limit`, `marker`, `id`).
+/// `list_vpcs` (`limit`, `marker`, `id`).
 pub async fn list_vpcs(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult<Vec<Vpc>> {
     let (limit, marker) = limit_marker(q, ErrorCode::VpcParam)?;
     let mut vpcs = ctx
@@ -92,7 +94,7 @@ pub async fn list_vpcs(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult
     Ok(vpcs)
 }
 
-/// #16 update VPC; a new CIDR must still contain every subnet.
+/// `update_vpc`; a new CIDR must still contain every subnet.
 pub async fn update_vpc(
     ctx: &Ctx,
     caller: &Caller,
@@ -115,13 +117,13 @@ pub async fn update_vpc(
         .await?)
 }
 
-/// #13 delete VPC (refused while it has subnets).
+/// `delete_vpc` (refused while it has subnets).
 pub async fn delete_vpc(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::VpcMissing, "VPC", id)?;
     Ok(ctx.store.delete_vpc(&caller.project_id, uuid).await?)
 }
 
-/// #2 create subnet.
+/// `create_subnet`.
 pub async fn create_subnet(
     ctx: &Ctx,
     caller: &Caller,
@@ -141,7 +143,7 @@ pub async fn create_subnet(
     Ok(subnet)
 }
 
-/// #8 show subnet.
+/// `show_subnet`.
 pub async fn show_subnet(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Subnet> {
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", id)?;
     missing(
@@ -152,7 +154,7 @@ pub async fn show_subnet(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Subn
     )
 }
 
-/// #6 list subnets (`limit`, `marker`, `vpc_id`).
+/// `list_subnets` (`limit`, `marker`, `vpc_id`).
 pub async fn list_subnets(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult<Vec<Subnet>> {
     let (limit, marker) = limit_marker(q, ErrorCode::SubnetParam)?;
     Ok(ctx
@@ -166,7 +168,7 @@ pub async fn list_subnets(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiRes
         .await?)
 }
 
-/// #10 update subnet (the path's VPC must be the subnet's).
+/// `update_subnet` (the path's VPC must be the subnet's).
 pub async fn update_subnet(
     ctx: &Ctx,
     caller: &Caller,
@@ -198,7 +200,7 @@ pub async fn update_subnet(
         .await?)
 }
 
-/// #4 delete subnet (refused while addresses are in use).
+/// `delete_subnet` (refused while addresses are in use).
 pub async fn delete_subnet(ctx: &Ctx, caller: &Caller, vpc_id: &str, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::SubnetMissing, "Subnet", id)?;
     let vpc = id_or(ErrorCode::VpcMissing, "VPC", vpc_id)?;
@@ -208,7 +210,7 @@ pub async fn delete_subnet(ctx: &Ctx, caller: &Caller, vpc_id: &str, id: &str) -
         .await?)
 }
 
-/// #1 create port (allocating its address).
+/// `create_port` (allocating its address).
 pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) -> ApiResult<Port> {
     let new = parse_create_port(&body(&req.port, "port", ErrorCode::PortParam)?)?;
     let mac = random_mac(rand::thread_rng().gen());
@@ -225,7 +227,7 @@ pub async fn create_port(ctx: &Ctx, caller: &Caller, req: &CreatePortRequest) ->
         .await?)
 }
 
-/// #7 show port.
+/// `show_port`.
 pub async fn show_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Port> {
     let uuid = id_or(ErrorCode::PortMissing, "Port", id)?;
     missing(
@@ -236,7 +238,7 @@ pub async fn show_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<Port> 
     )
 }
 
-/// #5 list ports with the documented filters.
+/// `list_ports` with the documented filters.
 pub async fn list_ports(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResult<Vec<Port>> {
     let (limit, marker) = limit_marker(q, ErrorCode::PortParam)?;
     let admin_state_up = match q.get("admin_state_up") {
@@ -303,7 +305,7 @@ pub async fn list_ports(ctx: &Ctx, caller: &Caller, q: &QueryParams) -> ApiResul
         .await?)
 }
 
-/// #9 update port.
+/// `update_port`.
 pub async fn update_port(
     ctx: &Ctx,
     caller: &Caller,
@@ -326,13 +328,13 @@ pub async fn update_port(
         .await?)
 }
 
-/// #3 delete port (refused while an endpoint service uses it).
+/// `delete_port` (refused while an endpoint service uses it).
 pub async fn delete_port(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     let uuid = id_or(ErrorCode::PortMissing, "Port", id)?;
     Ok(ctx.store.delete_port(&caller.project_id, uuid).await?)
 }
 
-/// #11 list a subnet's allocated addresses.
+/// `list_privateips`: a subnet's allocated addresses.
 pub async fn list_private_ips(
     ctx: &Ctx,
     caller: &Caller,

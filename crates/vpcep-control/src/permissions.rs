@@ -1,20 +1,22 @@
-//! Permission (whitelist) operations of an endpoint service (#3, #4, #5, #18, #27). Each
-//! validates with the domain, then makes one store call on a service of the caller's project
-//! (404 EndPoint.0005 otherwise); every change is one transaction.
+//! Permission (whitelist) operations of an endpoint service (`add_or_remove_service_permissions`,
+//! `batch_add_endpoint_service_permissions`, `batch_remove_endpoint_service_permissions`,
+//! `list_service_permissions_details`, `update_endpoint_service_permission_desc`). Each validates
+//! with the domain, then makes one store call on a service of the caller's project (404
+//! EndPoint.0005 otherwise); every change is one transaction.
 
 use crate::services::path_id;
 use crate::{Caller, Ctx};
 use vpcep_domain::ids::new_id;
 use vpcep_domain::list::{parse_page, QueryParams, MAX_PERMISSION_LIMIT};
+use vpcep_domain::permission::wire::{
+    BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
+    UpdatePermissionDescRequest,
+};
 use vpcep_domain::permission::{
     parse_batch_create, parse_batch_delete, parse_permission_action, parse_permission_description,
     Permission, PermissionAction, PermissionEdit, PermissionType,
 };
 use vpcep_domain::time::now_millis;
-use vpcep_domain::wire_permission::{
-    BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
-    UpdatePermissionDescRequest,
-};
 use vpcep_domain::ApiResult;
 use vpcep_store::PermissionChange;
 
@@ -38,8 +40,8 @@ fn record(
     }
 }
 
-/// #18: a page of the service's records (`permission`: case-insensitive substring filter;
-/// `limit` 1–500, default 10) and the total matching.
+/// `list_service_permissions_details`: a page of the service's records (`permission`:
+/// case-insensitive substring filter; `limit` 1–500, default 10) and the total matching.
 pub async fn list_permissions(
     ctx: &Ctx,
     caller: &Caller,
@@ -54,8 +56,8 @@ pub async fn list_permissions(
         .await?)
 }
 
-/// #3: adds (idempotently, with an empty description) or removes (absent ones ignored) the
-/// entries; answers the validated request, which the response echoes.
+/// `add_or_remove_service_permissions`: adds (idempotently, with an empty description) or removes
+/// (absent ones ignored) the entries; answers the validated request, which the response echoes.
 pub async fn permission_action(
     ctx: &Ctx,
     caller: &Caller,
@@ -80,8 +82,8 @@ pub async fn permission_action(
     Ok(edit)
 }
 
-/// #4: creates the records of new entries; entries already present take the given
-/// description. Answers the record of each distinct entry, in request order.
+/// `batch_add_endpoint_service_permissions`: creates the records of new entries; entries already
+/// present take the given description. Answers the record of each distinct entry, in request order.
 pub async fn batch_add_permissions(
     ctx: &Ctx,
     caller: &Caller,
@@ -106,8 +108,8 @@ pub async fn batch_add_permissions(
         .await?)
 }
 
-/// #5: deletes the records with the given ids, all or none (an unknown id is 404); answers the
-/// deleted records.
+/// `batch_remove_endpoint_service_permissions`: deletes the records with the given ids, all or none
+/// (an unknown id is 404); answers the deleted records.
 pub async fn batch_remove_permissions(
     ctx: &Ctx,
     caller: &Caller,
@@ -127,7 +129,8 @@ pub async fn batch_remove_permissions(
         .await?)
 }
 
-/// #27: sets the description of one record of the service (404 for an unknown one).
+/// `update_endpoint_service_permission_desc`: sets the description of one record of the service
+/// (404 for an unknown one).
 pub async fn update_permission_description(
     ctx: &Ctx,
     caller: &Caller,

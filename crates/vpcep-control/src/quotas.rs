@@ -1,5 +1,5 @@
-//! Resource quotas (#14): per-project usage from the store's counters, limits from the caller's
-//! account (`[account.quotas]` in the accounts file).
+//! Resource quotas (`list_quota_details`): per-project usage from the store's counters, limits from
+//! the caller's account (`[account.quotas]` in the accounts file).
 
 use crate::{Caller, Ctx};
 use vpcep_domain::list::QueryParams;
@@ -7,8 +7,9 @@ use vpcep_domain::quota::{parse_quota_type, QuotaType, QuotaUsage};
 use vpcep_domain::ApiResult;
 use vpcep_store::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 
-/// #14: one row per kind. Without `type`: `endpoint` and `endpoint_service`; `type` names one of
-/// those or the network inventory's `vpc`, `subnet`, `port` (else EndPoint.0002).
+/// `list_quota_details`: one row per kind. Without `type`: `endpoint` and `endpoint_service`;
+/// `type` names one of those or the network resources' `vpc`, `subnet`, `port` (else
+/// EndPoint.0002).
 pub async fn list_quotas(
     ctx: &Ctx,
     caller: &Caller,

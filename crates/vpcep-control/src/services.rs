@@ -5,16 +5,15 @@ use crate::{Caller, Ctx};
 use uuid::Uuid;
 use vpcep_domain::ids::{new_id, parse_uuid};
 use vpcep_domain::list::{parse_page, QueryParams, MAX_LIMIT};
-use vpcep_domain::model::{EndpointService, ServiceStatus, ServiceType};
-use vpcep_domain::service::{
-    merge_server_resources, parse_create, parse_rename, parse_server_resources, parse_update,
-    parse_upgrade,
-};
-use vpcep_domain::time::now_millis;
-use vpcep_domain::wire::{
+use vpcep_domain::service::wire::{
     AddServerResourcesRequest, CreateServiceRequest, UpdateServiceRequest, UpgradeServiceRequest,
     PUBLIC_BORDER_GROUP,
 };
+use vpcep_domain::service::{
+    merge_server_resources, parse_create, parse_rename, parse_server_resources, parse_update,
+    parse_upgrade, EndpointService, ServiceStatus, ServiceType,
+};
+use vpcep_domain::time::now_millis;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 use vpcep_store::{ServiceFilter, ServiceLookup, ServiceScope};
 
@@ -28,7 +27,7 @@ pub fn path_id(kind: &str, id: &str) -> ApiResult<Uuid> {
 
 const KIND: &str = "endpoint service";
 
-/// #7: validates, stores the service as `creating` and wakes the reconciler.
+/// `create_endpoint_service`: validates, stores the service as `creating` and wakes the reconciler.
 pub async fn create_service(
     ctx: &Ctx,
     caller: &Caller,
@@ -82,7 +81,7 @@ pub async fn create_service(
     Ok(service)
 }
 
-/// #17: one of the caller's services.
+/// `list_service_details`: one of the caller's services.
 pub async fn show_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
     let uuid = path_id(KIND, id)?;
     ctx.store
@@ -108,7 +107,7 @@ fn other_border_group(q: &QueryParams) -> bool {
         .is_some_and(|g| g != PUBLIC_BORDER_GROUP)
 }
 
-/// #12: a page of the caller's services and the total.
+/// `list_endpoint_service`: a page of the caller's services and the total.
 pub async fn list_services(
     ctx: &Ctx,
     caller: &Caller,
@@ -129,7 +128,7 @@ pub async fn list_services(
         .await?)
 }
 
-/// #19: a page of the public services (those of operator accounts).
+/// `list_service_public_details`: a page of the public services (those of operator accounts).
 pub async fn list_public_services(
     ctx: &Ctx,
     q: &QueryParams,
@@ -143,7 +142,8 @@ pub async fn list_public_services(
     Ok(ctx.store.list_services(&scope, &filter, &page).await?)
 }
 
-/// #16: the summary of any service, by `id` or full `endpoint_service_name`.
+/// `list_service_describe_details`: the summary of any service, by `id` or full
+/// `endpoint_service_name`.
 pub async fn describe_service(ctx: &Ctx, q: &QueryParams) -> ApiResult<EndpointService> {
     let (lookup, shown) = match (q.get("id"), q.get("endpoint_service_name")) {
         (Some(id), _) => (ServiceLookup::Id(path_id(KIND, id)?), id),
@@ -173,7 +173,8 @@ async fn modify(
         .await?)
 }
 
-/// #25: applies the given fields; `ports` replaces the list (claims re-checked in the store).
+/// `update_endpoint_service`: applies the given fields; `ports` replaces the list (claims
+/// re-checked in the store).
 pub async fn update_service(
     ctx: &Ctx,
     caller: &Caller,
@@ -191,7 +192,7 @@ pub async fn update_service(
     .await
 }
 
-/// #26: sets the short name and answers the new full name.
+/// `update_endpoint_service_name`: sets the short name and answers the new full name.
 pub async fn rename_service(
     ctx: &Ctx,
     caller: &Caller,
@@ -210,8 +211,8 @@ pub async fn rename_service(
     Ok(s.full_name)
 }
 
-/// #10: marks the service `deleting`; the reconciler removes it. Deleting again while it is
-/// being deleted is accepted and changes nothing.
+/// `delete_endpoint_service`: marks the service `deleting`; the reconciler removes it. Deleting
+/// again while it is being deleted is accepted and changes nothing.
 pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<()> {
     modify(ctx, caller, id, |s| {
         if s.status != ServiceStatus::Deleting {
@@ -225,10 +226,10 @@ pub async fn delete_service(ctx: &Ctx, caller: &Caller, id: &str) -> ApiResult<(
     Ok(())
 }
 
-/// v2 #2: adds backend resources (`resource_id` deduplicated, at most 20 in all). Each
-/// `resource_id` names a port of the caller's project in the service's VPC, as `port_id` does at
-/// create: not a port id is EndPoint.3003, no such port in the project EndPoint.3008, a port of
-/// another VPC EndPoint.3042. A service being deleted is EndPoint.3045.
+/// v2 `add_endpoint_service_server_resource`: adds backend resources (`resource_id` deduplicated,
+/// at most 20 in all). Each `resource_id` names a port of the caller's project in the service's
+/// VPC, as `port_id` does at create: not a port id is EndPoint.3003, no such port in the project
+/// EndPoint.3008, a port of another VPC EndPoint.3042. A service being deleted is EndPoint.3045.
 pub async fn add_server_resources(
     ctx: &Ctx,
     caller: &Caller,
@@ -269,9 +270,9 @@ pub async fn add_server_resources(
     Ok(())
 }
 
-/// v2 #29: `upgrade` (also no body, as the SDK sends) makes `supported_editions`
-/// `["basic","profession"]`, `rollback` makes it `["basic"]`; repeating one changes nothing.
-/// A service being deleted is EndPoint.3045.
+/// v2 `upgrade_endpoint_service`: `upgrade` (also no body, as the SDK sends) makes
+/// `supported_editions` `["basic","profession"]`, `rollback` makes it `["basic"]`; repeating one
+/// changes nothing. A service being deleted is EndPoint.3045.
 pub async fn upgrade_service(
     ctx: &Ctx,
     caller: &Caller,

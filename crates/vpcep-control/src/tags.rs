@@ -1,11 +1,11 @@
-//! Tag operations on services and endpoints (#31, #32, #33).
+//! Tag operations on services and endpoints (`batch_add_or_remove_resource_instance`,
+//! `list_query_project_resource_tags`, `list_resource_instances`).
 
 use crate::services::path_id;
 use crate::{Caller, Ctx};
 use std::collections::BTreeMap;
-use vpcep_domain::model::{ResourceKind, Tag};
-use vpcep_domain::tags::{parse_resource_query, parse_tag_change};
-use vpcep_domain::wire_endpoint::{ResourceQueryRequest, TagActionRequest};
+use vpcep_domain::tag::wire::{ResourceQueryRequest, TagActionRequest};
+use vpcep_domain::tag::{parse_resource_query, parse_tag_change, ResourceKind, Tag};
 use vpcep_domain::{ApiResult, ErrorCode};
 use vpcep_store::TaggedResource;
 
@@ -14,7 +14,8 @@ pub fn resource_kind(v: &str) -> ApiResult<ResourceKind> {
     ResourceKind::parse("resource_type", v, ErrorCode::InvalidResourceType)
 }
 
-/// #31: adds or removes tags of one resource (at most 10 remain).
+/// `batch_add_or_remove_resource_instance`: adds or removes tags of one resource (at most 10
+/// remain).
 pub async fn tag_action(
     ctx: &Ctx,
     caller: &Caller,
@@ -36,7 +37,8 @@ pub async fn tag_action(
         .await?)
 }
 
-/// #32: every key used on the project's resources of a kind, with its distinct values.
+/// `list_query_project_resource_tags`: every key used on the project's resources of a kind, with
+/// its distinct values.
 pub async fn project_tags(
     ctx: &Ctx,
     caller: &Caller,
@@ -54,7 +56,8 @@ pub async fn project_tags(
     Ok(by_key.into_iter().collect())
 }
 
-/// #33: the resources of a kind that match a tag query: a page of them, or only the count.
+/// `list_resource_instances`: the resources of a kind that match a tag query: a page of them, or
+/// only the count.
 pub async fn query_resources(
     ctx: &Ctx,
     caller: &Caller,

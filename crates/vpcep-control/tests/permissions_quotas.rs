@@ -1,5 +1,8 @@
-//! Use cases of permissions (#3, #4, #5, #18, #27), quotas (#14) and the v2 service operations
-//! (#2, #29), on SQLite and PostgreSQL.
+//! Use cases of permissions (`add_or_remove_service_permissions`,
+//! `batch_add_endpoint_service_permissions`, `batch_remove_endpoint_service_permissions`,
+//! `list_service_permissions_details`, `update_endpoint_service_permission_desc`), quotas
+//! (`list_quota_details`) and the v2 service operations (`add_endpoint_service_server_resource`,
+//! `upgrade_endpoint_service`), on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,17 +10,17 @@ use tokio::sync::Notify;
 use vpcep_control::accounts::{Account, AccountsFile, Quotas, Registry};
 use vpcep_control::{permissions, quotas, services, Caller, Ctx};
 use vpcep_domain::list::QueryParams;
-use vpcep_domain::model::ServerResource;
-use vpcep_domain::network::{random_mac, NewPort};
-use vpcep_domain::quota::QuotaType;
-use vpcep_domain::wire::{
-    AddServerResourcesRequest, CreateServiceRequest, PortDto, ServerResourceDto,
-    UpgradeServiceRequest,
-};
-use vpcep_domain::wire_permission::{
+use vpcep_domain::network::port::{random_mac, NewPort};
+use vpcep_domain::permission::wire::{
     AddPermissionDto, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,
     PermissionActionRequest, PermissionDescDto, RemovePermissionDto, UpdatePermissionDescRequest,
 };
+use vpcep_domain::quota::QuotaType;
+use vpcep_domain::service::wire::{
+    AddServerResourcesRequest, CreateServiceRequest, PortDto, ServerResourceDto,
+    UpgradeServiceRequest,
+};
+use vpcep_domain::service::ServerResource;
 use vpcep_domain::{ApiError, ErrorCode};
 use vpcep_store::conformance::{make_backend, open_store};
 use vpcep_testkit::db::{Backend, TestDb};
@@ -110,7 +113,7 @@ async fn permissions_flow(backend: Backend) {
     let d = "iam:domain::6e9dfd51d1124e8d8498dce894923a0d";
     let org = "organizations:orgPath::o-1/r-2/*";
 
-    // #3 add echoes the request; adding again is idempotent.
+    // `add_or_remove_service_permissions` add echoes the request; adding again is idempotent.
     let edit = permissions::permission_action(&ctx, &me, &sid, &action("add", None, &[d, "*", d]))
         .await
         .unwrap();
@@ -132,7 +135,7 @@ async fn permissions_flow(backend: Backend) {
         vec![d, "*", org]
     );
     assert_eq!(list[2].permission_type.as_str(), "orgPath");
-    // #18 filters and limits.
+    // `list_service_permissions_details` filters and limits.
     let (hit, n) = permissions::list_permissions(&ctx, &me, &sid, &q(&[("permission", "ORGPATH")]))
         .await
         .unwrap();
@@ -159,7 +162,8 @@ async fn permissions_flow(backend: Backend) {
             .await
             .is_ok()
     );
-    // #3 remove; an absent entry is a no-op; bad requests keep their codes.
+    // `add_or_remove_service_permissions` remove; an absent entry is a no-op; bad requests keep
+    // their codes.
     permissions::permission_action(
         &ctx,
         &me,
@@ -236,7 +240,7 @@ async fn permissions_flow(backend: Backend) {
         ErrorCode::NotFound
     );
 
-    // #4 creates new records and describes present ones.
+    // `batch_add_endpoint_service_permissions` creates new records and describes present ones.
     let add = |p: &str, desc: &str| AddPermissionDto {
         permission: Some(p.into()),
         description: Some(desc.into()),
@@ -269,7 +273,8 @@ async fn permissions_flow(backend: Backend) {
         3
     );
 
-    // #27 sets one description; unknown and malformed ids are 404.
+    // `update_endpoint_service_permission_desc` sets one description; unknown and malformed ids are
+    // 404.
     let upd = |desc: &str| UpdatePermissionDescRequest {
         permission: Some(PermissionDescDto {
             description: Some(desc.into()),
@@ -319,7 +324,7 @@ async fn permissions_flow(backend: Backend) {
         ErrorCode::Parameter
     );
 
-    // #5 deletes all or nothing.
+    // `batch_remove_endpoint_service_permissions` deletes all or nothing.
     let del = |ids: Vec<String>| BatchRemovePermissionsRequest {
         permissions: Some(
             ids.into_iter()
@@ -405,7 +410,8 @@ async fn quotas_and_v2(backend: Backend) {
         ErrorCode::Parameter
     );
 
-    // #2 add-server-resources: stored, deduplicated by resource_id, at most 20.
+    // `add_endpoint_service_server_resource` add-server-resources: stored, deduplicated by
+    // resource_id, at most 20.
     let res = |ids: &[&str]| AddServerResourcesRequest {
         server_resources: Some(
             ids.iter()
@@ -486,7 +492,7 @@ async fn quotas_and_v2(backend: Backend) {
         ErrorCode::NotFound
     );
 
-    // #29 upgrade / rollback.
+    // `upgrade_endpoint_service` upgrade / rollback.
     services::upgrade_service(&ctx, &me, &sid, None)
         .await
         .unwrap();

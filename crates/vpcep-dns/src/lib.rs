@@ -12,6 +12,14 @@
 //!   endpoints of VPCs in that namespace.
 //! - DNS parsing and encoding are hickory's (`hickory-server`); nothing here parses messages
 //!   (TCP framing, a 2-byte length, is `tcp.rs`'s: our accept loop caps open connections).
+//!
+//! # Layout
+//! - [`zone`]: the endpoint zone in memory, built whole from the store's records.
+//! - `handler`: answers one request (authoritative inside the zone, forwarded or REFUSED outside).
+//! - `udp`: the UDP receive loops (`recvmmsg`/`sendmmsg`, one thread per socket).
+//! - `tcp`: DNS over TCP with a capped accept loop.
+//! - [`metrics`]: query counters by type and response code.
+//! - here: [`DnsOptions`] and the server that ties them together.
 
 mod handler;
 pub mod metrics;

@@ -99,7 +99,7 @@ pub struct EndpointResult {
 }
 
 /// The address space a data-plane address lives in: the host's own network stack, or a VPC's
-/// network namespace (the inventory's `netns`). Two VPCs' addresses can only collide inside the
+/// network namespace (the VPC's `netns`). Two VPCs' addresses can only collide inside the
 /// same space, so ownership of an address is decided per space ([`AddressSpace::key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AddressSpace {

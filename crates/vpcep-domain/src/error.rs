@@ -4,7 +4,9 @@
 //! `vpcep-api-spec.md` §5.2. Where a specific code exists we use it; otherwise `EndPoint.0002`
 //! with a message that names the field.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use utoipa::ToSchema;
 
 /// One documented error condition: its wire code and HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +176,7 @@ pub enum ErrorCode {
     NoSuchApi,
     /// 405 APIG.0101: the route exists, but not with this method.
     MethodNotAllowed,
-    /// 409 EndPoint.0002-like conflict for network inventory deletions (resource in use).
+    /// 409 EndPoint.0002-like conflict for network deletions (resource in use).
     InUse,
     /// 414 APIG.0201: the request URI is too long.
     UriTooLong,
@@ -440,6 +442,16 @@ impl std::error::Error for ApiError {}
 
 /// Shorthand for results that end at the API edge.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The error body: `{"error_code", "error_msg", "request_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error_code: String,
+    pub error_msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub request_id: Option<String>,
+}
 
 #[cfg(test)]
 mod tests {

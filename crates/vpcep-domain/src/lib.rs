@@ -2,36 +2,41 @@
 //! them, their status machines and the API's error codes.
 //!
 //! Nothing here does IO or knows HTTP; the store, the control layer and the API build on it.
+//! Each resource has a folder: `mod.rs` holds its model and rules, `wire.rs` its request and
+//! response bodies exactly as the official SDK sends and reads them.
 //!
 //! # Layout
-//! - [`error`]: `ErrorCode` (wire code + HTTP status) and `ApiError`.
-//! - [`wire`]: request and response bodies exactly as the official SDK sends and reads them.
-//! - [`model`]: domain values (`EndpointService`, `PortMapping`, `Tag`, statuses, ...).
-//! - [`service`]: endpoint-service validation (create, update, rename) and state rules.
-//! - [`tags`], [`list`], [`ids`], [`time`]: shared field rules.
+//! - [`service`]: endpoint services (`EndpointService`, port mappings, backends, statuses) and
+//!   their create, update, rename and upgrade rules.
+//! - [`endpoint`]: endpoints and their connections: create rules, whitelists, policies, routes,
+//!   the status machine.
+//! - [`permission`]: the whitelist of accounts and organizations a service admits.
+//! - [`tag`]: resource tags, the tag action and the resource query.
+//! - [`network`]: the VPC API subset: [`network::vpc`], [`network::subnet`], [`network::port`].
+//! - [`quota`]: quota types and the quota listing.
+//! - [`dataplane`]: what the control plane hands agents and they report back, and the
+//!   data-plane address policy.
+//! - [`version`]: the API version documents.
+//! - [`error`]: `ErrorCode` (wire code + HTTP status), `ApiError` and the error body.
+//! - [`list`], [`ids`], [`time`]: shared field rules (paging, ids, timestamps).
+//! - `strenum`: the `str_enum!` macro for enums with fixed wire strings.
 
 pub mod dataplane;
 pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod list;
-pub mod model;
 pub mod network;
 pub mod permission;
+pub mod quota;
 pub mod service;
 mod strenum;
-pub mod tags;
+pub mod tag;
 pub mod time;
-pub mod wire;
-pub mod wire_endpoint;
-pub mod wire_vpc;
+pub mod version;
 
 pub use error::{ApiError, ApiResult, ErrorCode};
 
 /// For `str_enum!`'s OpenAPI schema (the macro is exported).
 #[doc(hidden)]
 pub use utoipa as __utoipa;
-
-// Permissions (whitelists), quotas: wire bodies and rules.
-pub mod quota;
-pub mod wire_permission;

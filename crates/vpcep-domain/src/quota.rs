@@ -1,5 +1,5 @@
-//! Resource quotas (#14): which resource kinds have a per-project quota, the `type` filter, and
-//! the response body `{"quotas": {"resources": [{"type", "used", "quota"}]}}`.
+//! Resource quotas (`list_quota_details`): which resource kinds have a per-project quota, the
+//! `type` filter, and the response body `{"quotas": {"resources": [{"type", "used", "quota"}]}}`.
 
 use crate::{str_enum, ApiResult, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 str_enum! {
     /// `type` of a quota row; also the name of its usage counter. `vpc`, `subnet` and `port` are
-    /// the network inventory's (the VPC API's quota types share the path `/v1/{project_id}/quotas`).
+    /// the network resources' (the VPC API's quota types share the path `/v1/{project_id}/quotas`).
     pub enum QuotaType {
         Endpoint = "endpoint",
         EndpointService = "endpoint_service",
@@ -18,7 +18,7 @@ str_enum! {
 }
 
 /// The rows a quota query without `type` answers: the VPCEP API's two kinds (endpoints first, as
-/// in the documented example). The inventory's kinds are answered when named.
+/// in the documented example). The network kinds are answered when named.
 pub const DEFAULT_QUOTA_TYPES: &[QuotaType] = &[QuotaType::Endpoint, QuotaType::EndpointService];
 
 /// Parses the `type` filter: absent answers [`DEFAULT_QUOTA_TYPES`], else the one named; another
@@ -67,7 +67,7 @@ pub struct QuotaResources {
     pub resources: Vec<QuotaView>,
 }
 
-/// Response of #14.
+/// Response of `list_quota_details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QuotasResponse {
     pub quotas: QuotaResources,

@@ -11,7 +11,7 @@
 //!   [`DataPlane::reports`] (what `vpcep serve --with-agent` does);
 //! - as an agent: [`run_agent`] long-polls the control plane and posts reports.
 //!
-//! Layout:
+//! # Layout
 //! - [`config`]: snapshot → validated per-listener configs ([`config::plan`]), options;
 //! - [`supervisor`]: diffs listeners by key, starts/updates/closes them, builds the report;
 //! - `listener`: one bound socket, its accept loop and swappable config;

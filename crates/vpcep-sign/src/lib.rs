@@ -12,6 +12,9 @@
 //!
 //! String to sign: `SDK-HMAC-SHA256 \n X-Sdk-Date \n hex(sha256(canonical request))`; the
 //! signature is hex HMAC-SHA256 keyed with the SK bytes. No derived key.
+//!
+//! # Layout
+//! - this file only: canonicalization, [`sign`] and [`verify`], and their tests.
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

@@ -8,7 +8,7 @@
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
-use crate::inventory::{allocate_ip, owned, release_ips};
+use crate::network::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
 use crate::sql::SqlStore;
@@ -23,10 +23,10 @@ use uuid::Uuid;
 use vpcep_domain::dataplane::AddressSpace;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
-    EndpointService, ResourceError, ResourceKind, ServiceStatus, ServiceType,
-};
-use vpcep_domain::network::{Subnet, Vpc};
+use vpcep_domain::network::subnet::Subnet;
+use vpcep_domain::network::vpc::Vpc;
+use vpcep_domain::service::{EndpointService, ResourceError, ServiceStatus, ServiceType};
+use vpcep_domain::tag::ResourceKind;
 use vpcep_domain::{ApiError, ErrorCode};
 
 impl Record for Endpoint {
@@ -241,7 +241,7 @@ fn endpoint_missing(id: impl std::fmt::Display) -> StoreError {
     .into()
 }
 
-/// Maps the inventory's address errors onto the endpoint API's codes.
+/// Maps the network's address errors onto the endpoint API's codes.
 fn port_ip_error(e: StoreError) -> StoreError {
     match e {
         StoreError::Api(a) if a.code == ErrorCode::PortParam => {

@@ -10,7 +10,7 @@
 //! # Layout
 //! [`SqlStore`]'s operations are inherent methods, one `impl` block per module; the modules below
 //! call one another one way: `transitions` → `endpoints` → `services` → `permissions`,
-//! `inventory`; all of them → `tags`, `usage`, `claims`, `dataplane`.
+//! `network`; all of them → `tags`, `usage`, `claims`, `dataplane`.
 //! - [`sql`]: connection setup, migrations, the write path (SQLite: one writer thread with group
 //!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
 //!   `health` and `close`.
@@ -24,7 +24,7 @@
 //! - `transitions`: the reconciler's passes: due services, then their endpoints, in one
 //!   transaction.
 //! - `permissions`: the permission records of services.
-//! - `inventory`: VPCs, subnets, ports and address allocations.
+//! - `network`: VPCs, subnets, ports and address allocations.
 //! - `tags`: tags of services and endpoints, and the tag queries.
 //! - `usage`: per-project usage counters, which the quotas are checked against.
 //! - `claims`: one owner per data-plane address of an address space.
@@ -41,7 +41,7 @@ mod dataplane;
 mod dns;
 mod endpoints;
 mod guard;
-mod inventory;
+mod network;
 mod permissions;
 mod query;
 mod record;
@@ -55,8 +55,11 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::dataplane::AddressPolicy;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
-use vpcep_domain::model::{EndpointService, ServiceStatus, Tag};
-use vpcep_domain::network::{Port, Subnet, Vpc};
+use vpcep_domain::network::port::Port;
+use vpcep_domain::network::subnet::Subnet;
+use vpcep_domain::network::vpc::Vpc;
+use vpcep_domain::service::{EndpointService, ServiceStatus};
+use vpcep_domain::tag::Tag;
 use vpcep_domain::{ApiError, ApiResult, ErrorCode};
 
 pub use endpoints::{DATAPLANE_FAILURE, DATAPLANE_WARNING};
@@ -185,7 +188,7 @@ pub struct AgentsOverview {
 /// Results of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Filters of the endpoint-service lists (#12, #19).
+/// Filters of the endpoint-service lists (`list_endpoint_service`, `list_service_public_details`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceFilter {
     /// Case-insensitive substring of the full service name.
@@ -206,13 +209,14 @@ impl ServiceFilter {
 /// Whose services a list covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceScope {
-    /// The services of one project (#12).
+    /// The services of one project (`list_endpoint_service`).
     Project(String),
-    /// The services owned by these accounts (#19: operators' public services).
+    /// The services owned by these accounts (`list_service_public_details`: operators' public
+    /// services).
     Domains(Vec<String>),
 }
 
-/// How a service is looked up across tenants (#16 describe).
+/// How a service is looked up across tenants (`list_service_describe_details` describe).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceLookup {
     /// By id.
@@ -233,7 +237,7 @@ pub type SubnetMutation = Box<dyn FnOnce(&mut Subnet) -> ApiResult<()> + Send>;
 /// A change to a stored port.
 pub type PortMutation = Box<dyn FnOnce(&mut Port) -> ApiResult<()> + Send>;
 
-/// Filters of the port list (#5 of the VPC subset). A filter given several values matches any
+/// Filters of the port list (`list_ports`). A filter given several values matches any
 /// of them (`?id=a&id=b`); filters combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortFilter {
@@ -276,7 +280,7 @@ pub type ConnectionMutation = Arc<dyn Fn(&mut Endpoint) -> ApiResult<()> + Send 
 /// A change to the tags of one resource.
 pub type TagMutation = Box<dyn FnOnce(&mut Vec<Tag>) -> ApiResult<()> + Send>;
 
-/// Filters of the consumer's endpoint list (#13).
+/// Filters of the consumer's endpoint list (`list_endpoints`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointFilter {
     /// Case-insensitive substring of the target service's full name.
@@ -285,7 +289,7 @@ pub struct EndpointFilter {
     pub id: Option<String>,
 }
 
-/// Filters of the owner's connection list (#15).
+/// Filters of the owner's connection list (`list_service_connections`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectionFilter {
     /// Endpoint id.
@@ -294,7 +298,8 @@ pub struct ConnectionFilter {
     pub status: Option<EndpointStatus>,
 }
 
-/// One endpoint's outcome of a connection operation (#1, #22).
+/// One endpoint's outcome of a connection operation (`accept_or_reject_endpoint`,
+/// `update_endpoint_connections_desc`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionOutcome {
     /// The endpoint id as given.
@@ -332,7 +337,7 @@ pub struct DnsEntry {
     pub endpoint_id: String,
     /// The consumer VPC the endpoint lives in.
     pub vpc_id: String,
-    /// That VPC's network namespace (the inventory's `netns`), if any.
+    /// That VPC's network namespace (the VPC's `netns`), if any.
     pub netns: Option<String>,
     /// The endpoint's IPv4 address (`ip`).
     pub ip: String,
@@ -360,19 +365,21 @@ use vpcep_domain::permission::Permission;
 /// EndPoint.3049.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionChange {
-    /// Adds the entries not yet present, as the given records (#3 `add`); present entries keep
-    /// their record. Answers the stored record of each distinct entry, in order.
+    /// Adds the entries not yet present, as the given records (`add_or_remove_service_permissions`
+    /// `add`); present entries keep their record. Answers the stored record of each distinct entry,
+    /// in order.
     Add(Vec<Permission>),
-    /// Like `Add`, and present entries take the given description (#4 batch-create).
+    /// Like `Add`, and present entries take the given description
+    /// (`batch_add_endpoint_service_permissions` batch-create).
     Upsert(Vec<Permission>),
-    /// Removes the records of these entries; absent ones are ignored (#3 `remove`). Answers the
-    /// removed records.
+    /// Removes the records of these entries; absent ones are ignored
+    /// (`add_or_remove_service_permissions` `remove`). Answers the removed records.
     RemoveEntries(Vec<String>),
-    /// Removes the records with these ids (#5); one unknown id is 404 EndPoint.0005 and removes
-    /// nothing. Answers the removed records, in order.
+    /// Removes the records with these ids (`batch_remove_endpoint_service_permissions`); one
+    /// unknown id is 404 EndPoint.0005 and removes nothing. Answers the removed records, in order.
     RemoveIds(Vec<Uuid>),
-    /// Sets the description of one record (#27); an unknown id is 404 EndPoint.0005. Answers
-    /// the record.
+    /// Sets the description of one record (`update_endpoint_service_permission_desc`); an unknown
+    /// id is 404 EndPoint.0005. Answers the record.
     Describe {
         /// The record.
         id: Uuid,

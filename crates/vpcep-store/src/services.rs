@@ -3,7 +3,7 @@
 
 use crate::claims;
 use crate::conn::{query, query_scalar, Conn, Row};
-use crate::inventory::backend_of;
+use crate::network::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
 use crate::{tags, usage};
@@ -15,11 +15,11 @@ use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 use vpcep_domain::endpoint::EndpointStatus;
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
+use vpcep_domain::network::port::{check_service_backend, BackendAddress};
+use vpcep_domain::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ResourceError, ServerType, ServiceStatus,
     ServiceType, TcpProxy,
 };
-use vpcep_domain::network::{check_service_backend, BackendAddress};
 use vpcep_domain::{ApiError, ErrorCode};
 
 /// `resource_type` of services in `resource_tags`.
@@ -222,7 +222,7 @@ async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Checks the service's backend port against the inventory (share-locking the port); answers
+/// Checks the service's backend port against the network (share-locking the port); answers
 /// where the data plane would connect.
 async fn check_backend(
     conn: &mut Conn,
@@ -476,7 +476,7 @@ impl SqlStore {
         id: Uuid,
     ) -> StoreResult<Option<EndpointService>> {
         let mut c = self.reader().await?;
-        fetch_service(&mut c, &crate::inventory::owned(project_id, id), "").await
+        fetch_service(&mut c, &crate::network::owned(project_id, id), "").await
     }
 
     /// One service of any project, by id or full name.
@@ -569,7 +569,7 @@ impl SqlStore {
                 let sid = id.to_string();
                 let Some(old) = fetch_service(
                     c,
-                    &crate::inventory::owned(&project_id, id),
+                    &crate::network::owned(&project_id, id),
                     dialect.for_update(),
                 )
                 .await?

@@ -7,7 +7,7 @@ use crate::sql::SqlStore;
 use crate::{StoreResult, TagMutation, TaggedResource};
 use std::collections::HashMap;
 use uuid::Uuid;
-use vpcep_domain::model::{ResourceKind, Tag};
+use vpcep_domain::tag::{ResourceKind, Tag};
 use vpcep_domain::ApiError;
 
 /// Loads the tags of the given resources, sorted by key.

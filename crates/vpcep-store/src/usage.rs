@@ -9,7 +9,7 @@ use vpcep_domain::{ApiError, ErrorCode};
 /// Takes one unit of `resource` usage for a project if that stays within `quota`: one
 /// conditional upsert, so concurrent takers on any node serialize on the counter row and the
 /// quota holds exactly. Refused: Endpoint.1018 for the VPCEP resources, 409 VPC.0114 for the
-/// network inventory's (`vpc`, `subnet`, `port`).
+/// network resources' (`vpc`, `subnet`, `port`).
 pub(crate) async fn take(
     conn: &mut Conn,
     project_id: &str,

@@ -72,7 +72,7 @@ checks!(usage {
     network_quotas_hold_under_concurrency(arc),
 });
 
-checks!(inventory {
+checks!(network {
     vpcs_round_trip_and_guard_deletion(store),
     subnets_never_overlap(arc),
     ports_allocate_unique_addresses(arc),

@@ -334,7 +334,7 @@ impl Api {
         port["port"]["id"].as_str().expect("port id").to_string()
     }
 
-    /// #7.
+    /// `create_endpoint_service`.
     pub async fn try_create(
         &self,
         b: &BackendPort,
@@ -344,37 +344,37 @@ impl Api {
             .await
     }
 
-    /// #7; panics on transport failure.
+    /// `create_endpoint_service`; panics on transport failure.
     pub async fn create(&self, b: &BackendPort, ports: &[(u16, u16)]) -> Answer {
         self.try_create(b, ports).await.expect("transport")
     }
 
-    /// #7, asserting 200; answers the service.
+    /// `create_endpoint_service`, asserting 200; answers the service.
     pub async fn create_ok(&self, b: &BackendPort, ports: &[(u16, u16)]) -> Value {
         let a = self.create(b, ports).await;
         assert_eq!(a.status, 200, "create: {}", a.body);
         a.body
     }
 
-    /// #17.
+    /// `list_service_details`.
     pub async fn show(&self, id: &str) -> Answer {
         self.send(Method::GET, &format!("{SERVICES}/{id}"), None)
             .await
     }
 
-    /// #10.
+    /// `delete_endpoint_service`.
     pub async fn try_delete(&self, id: &str) -> Result<Answer, String> {
         self.try_send(Method::DELETE, &format!("{SERVICES}/{id}"), None)
             .await
     }
 
-    /// #25 with a JSON body.
+    /// `update_endpoint_service` with a JSON body.
     pub async fn update(&self, id: &str, body: &Value) -> Answer {
         self.send(Method::PUT, &format!("{SERVICES}/{id}"), Some(body))
             .await
     }
 
-    /// #12 with a query (without `?`), asserting 200: (services, total_count).
+    /// `list_endpoint_service` with a query (without `?`), asserting 200: (services, total_count).
     pub async fn list(&self, query: &str) -> (Vec<Value>, u64) {
         let a = self
             .send(Method::GET, &format!("{SERVICES}?{query}"), None)

@@ -1,6 +1,7 @@
-//! What a consumer sets on its endpoints after creating them: the client whitelist (#28), the
-//! endpoint policy (#23, #9), gateway route tables (#24) and the v2 upgrade (#30); and the
-//! endpoint quota (also under concurrent creates).
+//! What a consumer sets on its endpoints after creating them: the client whitelist
+//! (`update_endpoint_white`), the endpoint policy (`update_endpoint_policy`,
+//! `delete_endpoint_policy`), gateway route tables (`update_endpoint_routetable`) and the v2
+//! upgrade (`upgrade_endpoint`); and the endpoint quota (also under concurrent creates).
 
 use serde_json::{json, Value};
 use vpcep_testkit::app::*;

@@ -1,6 +1,7 @@
-//! VPC endpoints and connections (#6 create, #11 show, #13 list, #8 delete, #15 connections,
-//! #1 accept/reject, #22 connection descriptions): the endpoint status machine driven by the
-//! reconciler and the owner's decisions, who may connect, addresses, and what the owner sees.
+//! VPC endpoints and connections (`create_endpoint`, `list_endpoint_info_details`,
+//! `list_endpoints`, `delete_endpoint`, `list_service_connections`, `accept_or_reject_endpoint`,
+//! `update_endpoint_connections_desc`): the endpoint status machine driven by the reconciler and
+//! the owner's decisions, who may connect, addresses, and what the owner sees.
 
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -34,7 +35,7 @@ api_tests!(
     owner_describes_connections,
 );
 
-/// Keys of the endpoint object (#6, #11, #13).
+/// Keys of the endpoint object (`create_endpoint`, `list_endpoint_info_details`, `list_endpoints`).
 const ENDPOINT_KEYS: &[&str] = &[
     "id",
     "service_type",
@@ -64,7 +65,8 @@ const ENDPOINT_KEYS: &[&str] = &[
     "ip_version",
 ];
 
-/// Keys of a connection (#1, #15, #22).
+/// Keys of a connection (`accept_or_reject_endpoint`, `list_service_connections`,
+/// `update_endpoint_connections_desc`).
 const CONNECTION_KEYS: &[&str] = &[
     "id",
     "marker_id",
@@ -993,7 +995,8 @@ async fn creating_endpoint_cannot_be_accepted_or_rejected_yet(app: &mut TestApp)
     }
     assert_eq!(peer.show_endpoint(&id).await.ok(200)["status"], "creating");
     let c = owner.connections(&sid, "status=creating").await;
-    // `creating` is not a documented filter value of #15; either way the endpoint is listed.
+    // `creating` is not a documented filter value of `list_service_connections`; either way the
+    // endpoint is listed.
     if c.status == 200 {
         assert_eq!(connection_ids(&c.json()), vec![id.clone()]);
     }

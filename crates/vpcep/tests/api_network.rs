@@ -44,7 +44,7 @@ api_tests!(
     invalid_inventory_file_stops_the_start_naming_the_file,
 );
 
-/// Keys of a VPC (VPC #12, #14, #15, #16).
+/// Keys of a VPC (`create_vpc`, `list_vpcs`, `show_vpc`, `update_vpc`).
 const VPC_KEYS: &[&str] = &[
     "id",
     "name",
@@ -58,7 +58,7 @@ const VPC_KEYS: &[&str] = &[
     "updated_at",
 ];
 
-/// Keys of a subnet (VPC #2, #6, #8).
+/// Keys of a subnet (`create_subnet`, `list_subnets`, `show_subnet`).
 const SUBNET_KEYS: &[&str] = &[
     "id",
     "name",
@@ -82,7 +82,7 @@ const SUBNET_KEYS: &[&str] = &[
     "available_ip_address_count",
 ];
 
-/// Keys of a port (VPC #1, #5, #7, #9).
+/// Keys of a port (`create_port`, `list_ports`, `show_port`, `update_port`).
 const PORT_KEYS: &[&str] = &[
     "id",
     "name",

@@ -1,6 +1,8 @@
-//! Endpoint services (#7 create, #12 list, #17 show, #25 update, #26 rename, #10 delete,
-//! #16 describe, #19 public): field rules and defaults, port claims across services sharing a
-//! `port_id` (also under concurrent requests), lists, tenancy and quotas.
+//! Endpoint services (`create_endpoint_service`, `list_endpoint_service`, `list_service_details`,
+//! `update_endpoint_service`, `update_endpoint_service_name`, `delete_endpoint_service`,
+//! `list_service_describe_details`, `list_service_public_details`): field rules and defaults, port
+//! claims across services sharing a `port_id` (also under concurrent requests), lists, tenancy and
+//! quotas.
 
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -39,7 +41,8 @@ api_tests!(
     public_list_shows_only_operator_services,
 );
 
-/// Keys of the full service object (#7, #12, #17, #25).
+/// Keys of the full service object (`create_endpoint_service`, `list_endpoint_service`,
+/// `list_service_details`, `update_endpoint_service`).
 const SERVICE_KEYS: &[&str] = &[
     "id",
     "port_id",

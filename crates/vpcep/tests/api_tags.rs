@@ -1,5 +1,6 @@
-//! Tags of endpoint services and endpoints: the tag action (#31), the project's tags (#32) and
-//! the resource query by tags (#33).
+//! Tags of endpoint services and endpoints: the tag action
+//! (`batch_add_or_remove_resource_instance`), the project's tags
+//! (`list_query_project_resource_tags`) and the resource query by tags (`list_resource_instances`).
 
 use serde_json::{json, Value};
 use std::collections::HashSet;

@@ -686,9 +686,10 @@ fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// A realization failure that happens after the endpoint is `accepted` (here: PUT #25 moves
-/// the listener to a port something else holds) turns the endpoint `failed` with the reason and
-/// its address shown; once the port is free again it is `accepted` again and carries traffic.
+/// A realization failure that happens after the endpoint is `accepted` (here: PUT
+/// `update_endpoint_service` moves the listener to a port something else holds) turns the endpoint
+/// `failed` with the reason and its address shown; once the port is free again it is `accepted`
+/// again and carries traffic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_fails_after_acceptance_turns_the_endpoint_failed_until_it_recovers() {
     init_tracing();

@@ -201,7 +201,7 @@ async fn start_upstream() -> (SocketAddr, ServerFuture<Upstream>) {
     (addr, server)
 }
 
-/// #6 with `enable_dns` at `ip`; answers the endpoint.
+/// `create_endpoint` with `enable_dns` at `ip`; answers the endpoint.
 async fn dns_endpoint(
     api: &Api,
     svc: &str,

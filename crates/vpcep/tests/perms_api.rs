@@ -1,6 +1,9 @@
-//! HTTP behaviour of permissions (#3, #4, #5, #18, #27), quotas (#14) and the v2 service
-//! operations (#2, #29) against a real server on an ephemeral port, on SQLite and PostgreSQL:
-//! routes, status codes and exact body shapes.
+//! HTTP behaviour of permissions (`add_or_remove_service_permissions`,
+//! `batch_add_endpoint_service_permissions`, `batch_remove_endpoint_service_permissions`,
+//! `list_service_permissions_details`, `update_endpoint_service_permission_desc`), quotas
+//! (`list_quota_details`) and the v2 service operations (`add_endpoint_service_server_resource`,
+//! `upgrade_endpoint_service`) against a real server on an ephemeral port, on SQLite and
+//! PostgreSQL: routes, status codes and exact body shapes.
 
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -107,7 +107,7 @@ pub(crate) async fn report(
 #[utoipa::path(get, path = "/agent/v1/metrics", operation_id = "agent_metrics", tag = "Agent",
     responses(
         (status = 200, description = "Prometheus text exposition of the in-process data plane", content_type = "text/plain", body = String),
-        (status = 404, description = "This server runs no data plane in process (APIG.0101)", body = vpcep_domain::wire::ErrorBody),
+        (status = 404, description = "This server runs no data plane in process (APIG.0101)", body = vpcep_domain::error::ErrorBody),
     ))]
 pub(crate) async fn metrics(
     State(app): State<AppState>,

@@ -1,5 +1,9 @@
-//! Endpoints (#6, #8, #9, #11, #13, #23, #24, #28, #30), connections (#1, #15, #22) and tags
-//! (#31, #32, #33).
+//! Endpoints (`create_endpoint`, `delete_endpoint`, `delete_endpoint_policy`,
+//! `list_endpoint_info_details`, `list_endpoints`, `update_endpoint_policy`,
+//! `update_endpoint_routetable`, `update_endpoint_white`, `upgrade_endpoint`), connections
+//! (`accept_or_reject_endpoint`, `list_service_connections`, `update_endpoint_connections_desc`)
+//! and tags (`batch_add_or_remove_resource_instance`, `list_query_project_resource_tags`,
+//! `list_resource_instances`).
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
@@ -14,18 +18,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::endpoints::{self, ConnectionOutcome};
 use vpcep_control::{tags, Caller};
-use vpcep_domain::endpoint::EndpointStatus;
-use vpcep_domain::model::ResourceKind;
-use vpcep_domain::wire::tag_views;
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire_endpoint::{
+use vpcep_domain::endpoint::wire::{
     ConnectionActionRequest, ConnectionEntry, ConnectionView, ConnectionsDescRequest,
     ConnectionsResponse, CreateEndpointRequest, EndpointView, ListConnectionsResponse,
-    ListEndpointsResponse, ProjectTagsResponse, QueryErrorView, ResourceQueryRequest,
-    ResourceQueryResponse, ResourceView, TagActionRequest, TagValuesView,
-    UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest, UpdateRoutetablesRequest,
-    UpdateRoutetablesResponse, UpgradeEndpointRequest,
+    ListEndpointsResponse, QueryErrorView, UpdateEndpointPolicyRequest, UpdateEndpointWhiteRequest,
+    UpdateRoutetablesRequest, UpdateRoutetablesResponse, UpgradeEndpointRequest,
 };
+use vpcep_domain::endpoint::EndpointStatus;
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::tag::wire::{
+    tag_views, ProjectTagsResponse, ResourceQueryRequest, ResourceQueryResponse, ResourceView,
+    TagActionRequest, TagValuesView,
+};
+use vpcep_domain::tag::ResourceKind;
 
 /// `{vpc_endpoint_id}`: a UUID; anything else names no endpoint (404).
 #[derive(Deserialize, IntoParams)]
@@ -57,7 +62,7 @@ pub(crate) struct TagPath {
     resource_id: String,
 }
 
-/// Filters of the endpoint list (#13).
+/// Filters of the endpoint list (`list_endpoints`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -73,7 +78,7 @@ pub(crate) struct EndpointFilterQuery {
     id: Option<String>,
 }
 
-/// Filters of the connection list (#15).
+/// Filters of the connection list (`list_service_connections`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -123,7 +128,7 @@ pub(crate) fn routes() -> RouteTable {
         )
 }
 
-/// Handles `POST /v1/{project_id}/vpc-endpoints` (#6): 200 with status `creating`.
+/// Handles `POST /v1/{project_id}/vpc-endpoints` (`create_endpoint`): 200 with status `creating`.
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoints",
     operation_id = "create_endpoint", tag = "Endpoints",
     params(ProjectPath), request_body = CreateEndpointRequest,
@@ -140,7 +145,7 @@ pub(crate) async fn create(
     Ok(Json(EndpointView::from(&e)))
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoints` (#13).
+/// Handles `GET /v1/{project_id}/vpc-endpoints` (`list_endpoints`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoints",
     operation_id = "list_endpoints", tag = "Endpoints",
     params(ProjectPath, PageQuery, EndpointFilterQuery),
@@ -157,7 +162,7 @@ pub(crate) async fn list(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoints/{id}` (#11).
+/// Handles `GET /v1/{project_id}/vpc-endpoints/{id}` (`list_endpoint_info_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
     operation_id = "list_endpoint_info_details", tag = "Endpoints",
     params(ProjectPath, EndpointPath),
@@ -171,7 +176,8 @@ pub(crate) async fn show(
     Ok(Json(EndpointView::from(&e)))
 }
 
-/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}` (#28): the client whitelist.
+/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}` (`update_endpoint_white`): the client
+/// whitelist.
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
     operation_id = "update_endpoint_white", tag = "Endpoints",
     params(ProjectPath, EndpointPath), request_body = UpdateEndpointWhiteRequest,
@@ -186,7 +192,8 @@ pub(crate) async fn update_whitelist(
     Ok(Json(EndpointView::from(&e)))
 }
 
-/// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}` (#8): 204; the reconciler removes it.
+/// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}` (`delete_endpoint`): 204; the reconciler
+/// removes it.
 #[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}",
     operation_id = "delete_endpoint", tag = "Endpoints",
     params(ProjectPath, EndpointPath),
@@ -200,7 +207,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/policy` (#23).
+/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/policy` (`update_endpoint_policy`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy",
     operation_id = "update_endpoint_policy", tag = "Endpoints",
     params(ProjectPath, EndpointPath), request_body = UpdateEndpointPolicyRequest,
@@ -215,7 +222,8 @@ pub(crate) async fn update_policy(
     Ok(Json(EndpointView::from(&e)))
 }
 
-/// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}/policy` (#9): 200 with the endpoint.
+/// Handles `DELETE /v1/{project_id}/vpc-endpoints/{id}/policy` (`delete_endpoint_policy`): 200 with
+/// the endpoint.
 #[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy",
     operation_id = "delete_endpoint_policy", tag = "Endpoints",
     params(ProjectPath, EndpointPath),
@@ -229,7 +237,7 @@ pub(crate) async fn delete_policy(
     Ok(Json(EndpointView::from(&e)))
 }
 
-/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/routetables` (#24).
+/// Handles `PUT /v1/{project_id}/vpc-endpoints/{id}/routetables` (`update_endpoint_routetable`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/routetables",
     operation_id = "update_endpoint_routetable", tag = "Endpoints",
     params(ProjectPath, EndpointPath), request_body = UpdateRoutetablesRequest,
@@ -246,7 +254,7 @@ pub(crate) async fn update_routetables(
     }))
 }
 
-/// Handles `POST /v2/{project_id}/vpc-endpoints/{id}/upgrade` (#30): 202.
+/// Handles `POST /v2/{project_id}/vpc-endpoints/{id}/upgrade` (`upgrade_endpoint`): 202.
 #[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoints/{vpc_endpoint_id}/upgrade",
     operation_id = "upgrade_endpoint", tag = "Endpoints",
     params(ProjectPath, EndpointPath), request_body = UpgradeEndpointRequest,
@@ -264,7 +272,7 @@ pub(crate) async fn upgrade(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Handles `GET .../vpc-endpoint-services/{id}/connections` (#15).
+/// Handles `GET .../vpc-endpoint-services/{id}/connections` (`list_service_connections`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections",
     operation_id = "list_service_connections", tag = "Connections",
     params(ProjectPath, crate::routes::services::ServicePath, PageQuery, ConnectionFilterQuery),
@@ -306,7 +314,7 @@ fn connection_entries(results: Vec<ConnectionOutcome>) -> ConnectionsResponse {
     ConnectionsResponse { connections }
 }
 
-/// Handles `POST .../vpc-endpoint-services/{id}/connections/action` (#1).
+/// Handles `POST .../vpc-endpoint-services/{id}/connections/action` (`accept_or_reject_endpoint`).
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/action",
     operation_id = "accept_or_reject_endpoint", tag = "Connections",
     params(ProjectPath, crate::routes::services::ServicePath), request_body = ConnectionActionRequest,
@@ -322,7 +330,8 @@ pub(crate) async fn connection_action(
     Ok(Json(connection_entries(results)))
 }
 
-/// Handles `PUT .../vpc-endpoint-services/{id}/connections/description` (#22).
+/// Handles `PUT .../vpc-endpoint-services/{id}/connections/description`
+/// (`update_endpoint_connections_desc`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/description",
     operation_id = "update_endpoint_connections_desc", tag = "Connections",
     params(ProjectPath, crate::routes::services::ServicePath), request_body = ConnectionsDescRequest,
@@ -339,7 +348,8 @@ pub(crate) async fn connection_descriptions(
     Ok(Json(connection_entries(results)))
 }
 
-/// Handles `POST /v1/{project_id}/{resource_type}/{resource_id}/tags/action` (#31): 204.
+/// Handles `POST /v1/{project_id}/{resource_type}/{resource_id}/tags/action`
+/// (`batch_add_or_remove_resource_instance`): 204.
 #[utoipa::path(post, path = "/v1/{project_id}/{resource_type}/{resource_id}/tags/action",
     operation_id = "batch_add_or_remove_resource_instance", tag = "Tags",
     params(ProjectPath, TagPath), request_body = TagActionRequest,
@@ -354,7 +364,7 @@ pub(crate) async fn tag_action(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `GET /v1/{project_id}/{resource_type}/tags` (#32).
+/// Handles `GET /v1/{project_id}/{resource_type}/tags` (`list_query_project_resource_tags`).
 #[utoipa::path(get, path = "/v1/{project_id}/{resource_type}/tags",
     operation_id = "list_query_project_resource_tags", tag = "Tags",
     params(ProjectPath, KindPath),
@@ -373,7 +383,8 @@ pub(crate) async fn project_tags(
     }))
 }
 
-/// Handles `POST /v1/{project_id}/{resource_type}/resource_instances/action` (#33).
+/// Handles `POST /v1/{project_id}/{resource_type}/resource_instances/action`
+/// (`list_resource_instances`).
 #[utoipa::path(post, path = "/v1/{project_id}/{resource_type}/resource_instances/action",
     operation_id = "list_resource_instances", tag = "Tags",
     params(ProjectPath, KindPath), request_body = ResourceQueryRequest,

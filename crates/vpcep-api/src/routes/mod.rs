@@ -7,10 +7,10 @@
 
 pub(crate) mod agent;
 pub(crate) mod endpoints;
+pub(crate) mod network;
 pub(crate) mod permissions;
 pub(crate) mod services;
 pub(crate) mod versions;
-pub(crate) mod vpc;
 
 use crate::AppState;
 use axum::handler::Handler;
@@ -96,7 +96,7 @@ pub(crate) fn open_routes() -> RouteTable {
 /// caller owns.
 pub(crate) fn signed_routes() -> RouteTable {
     services::routes()
-        .merge(vpc::routes())
+        .merge(network::routes())
         .merge(endpoints::routes())
         .merge(agent::routes())
         .merge(permissions::routes())

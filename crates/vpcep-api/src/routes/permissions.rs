@@ -1,4 +1,7 @@
-//! Permissions (whitelist) of an endpoint service (#3, #4, #5, #18, #27) and quotas (#14).
+//! Permissions (whitelist) of an endpoint service (`add_or_remove_service_permissions`,
+//! `batch_add_endpoint_service_permissions`, `batch_remove_endpoint_service_permissions`,
+//! `list_service_permissions_details`, `update_endpoint_service_permission_desc`) and quotas
+//! (`list_quota_details`).
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
@@ -12,13 +15,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{permissions, quotas, Caller};
 use vpcep_domain::list::{SortDir, SortKey};
-use vpcep_domain::quota::QuotaType;
-use vpcep_domain::quota::QuotasResponse;
-use vpcep_domain::wire_permission::{
+use vpcep_domain::permission::wire::{
     permission_views, BatchAddPermissionsRequest, BatchRemovePermissionsRequest,
     ListPermissionsResponse, PermissionActionRequest, PermissionActionResponse,
     PermissionsResponse, UpdatePermissionDescRequest,
 };
+use vpcep_domain::quota::{QuotaType, QuotasResponse};
 
 /// `{vpc_endpoint_service_id}/permissions/{permission_id}`.
 #[derive(Deserialize, IntoParams)]
@@ -32,7 +34,8 @@ pub(crate) struct PermissionPath {
     permission_id: String,
 }
 
-/// Query of the permission list (#18); its pages hold at most 500 records.
+/// Query of the permission list (`list_service_permissions_details`); its pages hold at most 500
+/// records.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -54,13 +57,13 @@ pub(crate) struct PermissionListQuery {
     sort_dir: Option<SortDir>,
 }
 
-/// Query of the quota list (#14).
+/// Query of the quota list (`list_quota_details`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct QuotaQuery {
     /// Only this kind (default: `endpoint` and `endpoint_service`; `vpc`, `subnet` and `port`
-    /// are the network inventory's; else 400 EndPoint.0002).
+    /// are the network resources'; else 400 EndPoint.0002).
     #[param(rename = "type", inline, nullable = false)]
     kind: Option<QuotaType>,
 }
@@ -76,7 +79,7 @@ pub(crate) fn routes() -> RouteTable {
         .get("/v1/{project_id}/quotas", list_quotas)
 }
 
-/// Handles `GET .../vpc-endpoint-services/{id}/permissions` (#18).
+/// Handles `GET .../vpc-endpoint-services/{id}/permissions` (`list_service_permissions_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions",
     operation_id = "list_service_permissions_details", tag = "Permissions",
     params(ProjectPath, ServicePath, PermissionListQuery),
@@ -95,8 +98,8 @@ pub(crate) async fn list(
     }))
 }
 
-/// Handles `POST .../vpc-endpoint-services/{id}/permissions/action` (#3): 200 echoing the
-/// entries and their type.
+/// Handles `POST .../vpc-endpoint-services/{id}/permissions/action`
+/// (`add_or_remove_service_permissions`): 200 echoing the entries and their type.
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/action",
     operation_id = "add_or_remove_service_permissions", tag = "Permissions",
     params(ProjectPath, ServicePath), request_body = PermissionActionRequest,
@@ -115,7 +118,8 @@ pub(crate) async fn action(
     }))
 }
 
-/// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-create` (#4).
+/// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-create`
+/// (`batch_add_endpoint_service_permissions`).
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/batch-create",
     operation_id = "batch_add_endpoint_service_permissions", tag = "Permissions",
     params(ProjectPath, ServicePath), request_body = BatchAddPermissionsRequest,
@@ -134,7 +138,8 @@ pub(crate) async fn batch_create(
     }))
 }
 
-/// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-delete` (#5).
+/// Handles `POST .../vpc-endpoint-services/{id}/permissions/batch-delete`
+/// (`batch_remove_endpoint_service_permissions`).
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/batch-delete",
     operation_id = "batch_remove_endpoint_service_permissions", tag = "Permissions",
     params(ProjectPath, ServicePath), request_body = BatchRemovePermissionsRequest,
@@ -153,7 +158,8 @@ pub(crate) async fn batch_delete(
     }))
 }
 
-/// Handles `PUT .../vpc-endpoint-services/{id}/permissions/{permission_id}` (#27).
+/// Handles `PUT .../vpc-endpoint-services/{id}/permissions/{permission_id}`
+/// (`update_endpoint_service_permission_desc`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/{permission_id}",
     operation_id = "update_endpoint_service_permission_desc", tag = "Permissions",
     params(ProjectPath, PermissionPath), request_body = UpdatePermissionDescRequest,
@@ -177,7 +183,7 @@ pub(crate) async fn describe(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/quotas` (#14).
+/// Handles `GET /v1/{project_id}/quotas` (`list_quota_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/quotas",
     operation_id = "list_quota_details", tag = "Quotas",
     params(ProjectPath, QuotaQuery),

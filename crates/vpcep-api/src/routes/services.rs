@@ -1,4 +1,7 @@
-//! Endpoint services (#7, #10, #12, #16, #17, #19, #25, #26; v2: #2, #29).
+//! Endpoint services (`create_endpoint_service`, `delete_endpoint_service`,
+//! `list_endpoint_service`, `list_service_describe_details`, `list_service_details`,
+//! `list_service_public_details`, `update_endpoint_service`, `update_endpoint_service_name`; v2:
+//! `add_endpoint_service_server_resource`, `upgrade_endpoint_service`).
 
 use crate::error::HttpResult;
 use crate::extract::{parse_json, JsonBody, Params};
@@ -12,13 +15,13 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{services, Caller};
-use vpcep_domain::model::ServiceStatus;
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire::{
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::service::wire::{
     AddServerResourcesRequest, CreateServiceRequest, DescribeServiceView,
     ListPublicServicesResponse, ListServicesResponse, PublicServiceView, RenameServiceRequest,
     RenameServiceResponse, ServiceView, UpdateServiceRequest, UpgradeServiceRequest,
 };
+use vpcep_domain::service::ServiceStatus;
 
 /// `{vpc_endpoint_service_id}`: a UUID; anything else names no service (404).
 #[derive(Deserialize, IntoParams)]
@@ -51,7 +54,7 @@ pub(crate) fn routes() -> RouteTable {
         )
 }
 
-/// Filters of the service lists (#12, #19).
+/// Filters of the service lists (`list_endpoint_service`, `list_service_public_details`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -64,7 +67,7 @@ pub(crate) struct ServiceFilterQuery {
     id: Option<String>,
 }
 
-/// `status` filter of the caller's service list (#12).
+/// `status` filter of the caller's service list (`list_endpoint_service`).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -77,7 +80,8 @@ pub(crate) struct ServiceStatusQuery {
     public_border_group: Option<String>,
 }
 
-/// The lookup of describe (#16): `id` or the full `endpoint_service_name`; neither is 400.
+/// The lookup of describe (`list_service_describe_details`): `id` or the full
+/// `endpoint_service_name`; neither is 400.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
@@ -90,7 +94,8 @@ pub(crate) struct DescribeQuery {
     endpoint_service_name: Option<String>,
 }
 
-/// Handles `POST /v1/{project_id}/vpc-endpoint-services` (#7): 200 with status `creating`.
+/// Handles `POST /v1/{project_id}/vpc-endpoint-services` (`create_endpoint_service`): 200 with
+/// status `creating`.
 #[utoipa::path(post, path = "/v1/{project_id}/vpc-endpoint-services",
     operation_id = "create_endpoint_service", tag = "Endpoint services",
     params(ProjectPath), request_body = CreateServiceRequest,
@@ -107,7 +112,7 @@ pub(crate) async fn create(
     Ok(Json(ServiceView::from(&s)))
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoint-services` (#12).
+/// Handles `GET /v1/{project_id}/vpc-endpoint-services` (`list_endpoint_service`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services",
     operation_id = "list_endpoint_service", tag = "Endpoint services",
     params(ProjectPath, PageQuery, ServiceFilterQuery, ServiceStatusQuery),
@@ -124,7 +129,7 @@ pub(crate) async fn list(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoint-services/{id}` (#17).
+/// Handles `GET /v1/{project_id}/vpc-endpoint-services/{id}` (`list_service_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
     operation_id = "list_service_details", tag = "Endpoint services",
     params(ProjectPath, ServicePath),
@@ -138,7 +143,7 @@ pub(crate) async fn show(
     Ok(Json(ServiceView::from(&s)))
 }
 
-/// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}` (#25).
+/// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}` (`update_endpoint_service`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
     operation_id = "update_endpoint_service", tag = "Endpoint services",
     params(ProjectPath, ServicePath), request_body = UpdateServiceRequest,
@@ -153,7 +158,7 @@ pub(crate) async fn update(
     Ok(Json(ServiceView::from(&s)))
 }
 
-/// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}/name` (#26).
+/// Handles `PUT /v1/{project_id}/vpc-endpoint-services/{id}/name` (`update_endpoint_service_name`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/name",
     operation_id = "update_endpoint_service_name", tag = "Endpoint services",
     params(ProjectPath, ServicePath), request_body = RenameServiceRequest,
@@ -176,8 +181,8 @@ pub(crate) async fn rename(
     }))
 }
 
-/// Handles `DELETE /v1/{project_id}/vpc-endpoint-services/{id}` (#10): 204; the reconciler
-/// removes the service.
+/// Handles `DELETE /v1/{project_id}/vpc-endpoint-services/{id}` (`delete_endpoint_service`): 204;
+/// the reconciler removes the service.
 #[utoipa::path(delete, path = "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}",
     operation_id = "delete_endpoint_service", tag = "Endpoint services",
     params(ProjectPath, ServicePath),
@@ -194,7 +199,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoint-services/describe` (#16).
+/// Handles `GET /v1/{project_id}/vpc-endpoint-services/describe` (`list_service_describe_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/describe",
     operation_id = "list_service_describe_details", tag = "Endpoint services",
     params(ProjectPath, DescribeQuery),
@@ -211,7 +216,7 @@ pub(crate) async fn describe(
     Ok(Json(DescribeServiceView::from(&s)))
 }
 
-/// Handles `GET /v1/{project_id}/vpc-endpoint-services/public` (#19).
+/// Handles `GET /v1/{project_id}/vpc-endpoint-services/public` (`list_service_public_details`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpc-endpoint-services/public",
     operation_id = "list_service_public_details", tag = "Endpoint services",
     params(ProjectPath, PageQuery, ServiceFilterQuery),
@@ -228,7 +233,8 @@ pub(crate) async fn public(
     }))
 }
 
-/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/add-server-resources` (#2): 204.
+/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/add-server-resources`
+/// (`add_endpoint_service_server_resource`): 204.
 #[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/add-server-resources",
     operation_id = "add_endpoint_service_server_resource", tag = "Endpoint services",
     params(ProjectPath, ServicePath), request_body = AddServerResourcesRequest,
@@ -243,8 +249,9 @@ pub(crate) async fn add_server_resources(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/upgrade` (#29): 204. The SDK sends
-/// no body; the documented optional body `{"action"}` (or `null`) is accepted too.
+/// Handles `POST /v2/{project_id}/vpc-endpoint-services/{id}/upgrade` (`upgrade_endpoint_service`):
+/// 204. The SDK sends no body; the documented optional body `{"action"}` (or `null`) is accepted
+/// too.
 #[utoipa::path(post, path = "/v2/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/upgrade",
     operation_id = "upgrade_endpoint_service", tag = "Endpoint services",
     params(ProjectPath, ServicePath),

@@ -1,4 +1,4 @@
-//! Version discovery (#20, #21) and health.
+//! Version discovery (`list_specified_version_details`, `list_version_details`) and health.
 
 use crate::error::{HttpError, HttpResult};
 use crate::AppState;
@@ -7,7 +7,8 @@ use axum::Json;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vpcep_domain::wire::{version_view, ErrorBody, VersionResponse, VersionsResponse, VERSIONS};
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::version::{version_view, VersionResponse, VersionsResponse, VERSIONS};
 use vpcep_domain::{ApiError, ErrorCode};
 
 fn base_url(headers: &HeaderMap) -> String {
@@ -33,7 +34,7 @@ pub(crate) struct Health {
     status: &'static str,
 }
 
-/// Handles `GET /` (#21): every API version.
+/// Handles `GET /` (`list_version_details`): every API version.
 #[utoipa::path(get, path = "/", operation_id = "list_version_details", tag = "Versions",
     responses((status = 200, description = "Every API version", body = VersionsResponse)))]
 pub(crate) async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> {
@@ -46,7 +47,8 @@ pub(crate) async fn list_versions(headers: HeaderMap) -> Json<VersionsResponse> 
     })
 }
 
-/// Handles `GET /{version}` (#20): one version, 404 for an unknown one.
+/// Handles `GET /{version}` (`list_specified_version_details`): one version, 404 for an unknown
+/// one.
 #[utoipa::path(get, path = "/{version}", operation_id = "list_specified_version_details", tag = "Versions",
     params(VersionPath),
     responses(
@@ -68,7 +70,8 @@ pub(crate) async fn show_version(
         })
 }
 
-/// Handles `GET /{version}/` (#20 with the trailing slash of the version's self link).
+/// Handles `GET /{version}/` (`list_specified_version_details` with the trailing slash of the
+/// version's self link).
 #[utoipa::path(get, path = "/{version}/", operation_id = "list_specified_version_details_slash", tag = "Versions",
     params(VersionPath),
     responses(

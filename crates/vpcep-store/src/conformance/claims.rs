@@ -5,7 +5,7 @@ use crate::USAGE_ENDPOINT;
 use crate::{SqlStore, StoreOptions};
 use uuid::Uuid;
 use vpcep_domain::endpoint::EndpointStatus;
-use vpcep_domain::network::{random_mac, NewPort};
+use vpcep_domain::network::port::{random_mac, NewPort};
 use vpcep_domain::ErrorCode;
 
 /// A VPC of `project` with `cidr` (in network namespace `netns`, if any) and a subnet on its

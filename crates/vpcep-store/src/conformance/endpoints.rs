@@ -6,8 +6,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::ResourceKind;
-use vpcep_domain::model::Tag;
+use vpcep_domain::tag::{ResourceKind, Tag};
 use vpcep_domain::ErrorCode;
 
 /// An endpoint's life: created `creating` with an address and a fresh marker id, settled by the

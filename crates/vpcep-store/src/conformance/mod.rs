@@ -9,7 +9,7 @@
 
 pub mod claims;
 pub mod endpoints;
-pub mod inventory;
+pub mod network;
 pub mod permissions;
 pub mod services;
 pub mod tags;
@@ -17,7 +17,7 @@ pub mod usage;
 
 pub use claims::*;
 pub use endpoints::*;
-pub use inventory::*;
+pub use network::*;
 pub use permissions::*;
 pub use services::*;
 pub use tags::*;
@@ -28,12 +28,14 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::endpoint::{Endpoint, EndpointStatus};
 use vpcep_domain::list::Page;
-use vpcep_domain::model::{
+use vpcep_domain::network::port::{random_mac, NewPort};
+use vpcep_domain::network::subnet::{NewSubnet, Subnet};
+use vpcep_domain::network::vpc::{NewVpc, Vpc};
+use vpcep_domain::permission::{Permission, PermissionType};
+use vpcep_domain::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerType, ServiceStatus, ServiceType,
     TcpProxy,
 };
-use vpcep_domain::network::{random_mac, NewPort, NewSubnet, NewVpc, Subnet, Vpc};
-use vpcep_domain::permission::{Permission, PermissionType};
 use vpcep_domain::ErrorCode;
 
 /// Opens the store on the fresh database at `url` (a `vpcep_testkit::db::TestDb`'s).
@@ -46,7 +48,7 @@ pub async fn open_store_with(url: &str, opts: StoreOptions) -> Arc<SqlStore> {
     open(url, opts).await.expect("open store")
 }
 
-/// No quota for the inventory's creates (the quota tests set their own).
+/// No quota for the network's creates (the quota tests set their own).
 const NO_QUOTA: u64 = u64::MAX;
 const P1: &str = "0f8a1c2e3d4b5a69788796a5b4c3d2e1";
 const P2: &str = "6e9dfd51d1124e8d8498dce894923a0d";
@@ -64,7 +66,7 @@ fn ports(pairs: &[(u16, u16)]) -> Vec<PortMapping> {
         .collect()
 }
 
-/// A backend in the inventory: a port in a subnet of a VPC.
+/// A backend in the network: a port in a subnet of a VPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackendRef {
     /// The VPC.

@@ -5,8 +5,8 @@ use crate::{ServiceFilter, ServiceLookup, ServiceScope, SqlStore};
 use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::list::{Page, SortDir, SortKey};
-use vpcep_domain::model::ServerResource;
-use vpcep_domain::model::{EndpointService, ServerType, ServiceStatus, Tag, TcpProxy};
+use vpcep_domain::service::{EndpointService, ServerResource, ServerType, ServiceStatus, TcpProxy};
+use vpcep_domain::tag::Tag;
 use vpcep_domain::ErrorCode;
 
 /// Create, then read back by project, by id across projects and by full name: every field

@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::SqlStore;
-use vpcep_domain::model::ResourceKind;
-use vpcep_domain::model::Tag;
+use vpcep_domain::tag::{ResourceKind, Tag};
 use vpcep_domain::ErrorCode;
 
 /// Tags of services and endpoints change in one transaction, are listed per project and feed

@@ -6,7 +6,7 @@ use crate::{USAGE_ENDPOINT, USAGE_ENDPOINT_SERVICE};
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::sync::Arc;
 use uuid::Uuid;
-use vpcep_domain::network::{random_mac, NewPort};
+use vpcep_domain::network::port::{random_mac, NewPort};
 use vpcep_domain::ErrorCode;
 
 /// Usage counters per project and kind: services count from creation until the reconciler

@@ -51,28 +51,28 @@ impl Tenant {
         }
     }
 
-    /// #7 with a JSON body.
+    /// `create_endpoint_service` with a JSON body.
     pub async fn create(&self, body: &Value) -> Resp {
         self.create_raw(body.to_string().into_bytes()).await
     }
 
-    /// #7 with raw bytes.
+    /// `create_endpoint_service` with raw bytes.
     pub async fn create_raw(&self, body: Vec<u8>) -> Resp {
         self.send(Method::POST, SERVICES, Some(body)).await
     }
 
-    /// #7, asserting 200; answers the service.
+    /// `create_endpoint_service`, asserting 200; answers the service.
     pub async fn create_ok(&self, body: &Value) -> Value {
         self.create(body).await.ok(200)
     }
 
-    /// #17.
+    /// `list_service_details`.
     pub async fn show(&self, id: &str) -> Resp {
         self.send(Method::GET, &format!("{SERVICES}/{id}"), None)
             .await
     }
 
-    /// #12 with a raw query string (without `?`).
+    /// `list_endpoint_service` with a raw query string (without `?`).
     pub async fn list(&self, query: &str) -> Resp {
         let path = if query.is_empty() {
             SERVICES.to_string()
@@ -82,7 +82,7 @@ impl Tenant {
         self.send(Method::GET, &path, None).await
     }
 
-    /// #12, asserting 200; answers (ids in order, total_count).
+    /// `list_endpoint_service`, asserting 200; answers (ids in order, total_count).
     pub async fn list_ids(&self, query: &str) -> (Vec<String>, u64) {
         let v = self.list(query).await.ok(200);
         let ids = v["endpoint_services"]
@@ -94,7 +94,7 @@ impl Tenant {
         (ids, v["total_count"].as_u64().expect("total_count"))
     }
 
-    /// #25.
+    /// `update_endpoint_service`.
     pub async fn update(&self, id: &str, body: &Value) -> Resp {
         self.send(
             Method::PUT,
@@ -104,7 +104,7 @@ impl Tenant {
         .await
     }
 
-    /// #26.
+    /// `update_endpoint_service_name`.
     pub async fn rename(&self, id: &str, name: &str) -> Resp {
         self.send(
             Method::PUT,
@@ -118,19 +118,19 @@ impl Tenant {
         .await
     }
 
-    /// #10.
+    /// `delete_endpoint_service`.
     pub async fn delete(&self, id: &str) -> Resp {
         self.send(Method::DELETE, &format!("{SERVICES}/{id}"), None)
             .await
     }
 
-    /// #16 with a raw query string.
+    /// `list_service_describe_details` with a raw query string.
     pub async fn describe(&self, query: &str) -> Resp {
         self.send(Method::GET, &format!("{SERVICES}/describe?{query}"), None)
             .await
     }
 
-    /// #19 with a raw query string.
+    /// `list_service_public_details` with a raw query string.
     pub async fn public(&self, query: &str) -> Resp {
         let path = if query.is_empty() {
             format!("{SERVICES}/public")
@@ -140,7 +140,7 @@ impl Tenant {
         self.send(Method::GET, &path, None).await
     }
 
-    /// Polls #17 until the service has `status`; answers it.
+    /// Polls `list_service_details` until the service has `status`; answers it.
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
         eventually(SETTLE, || async {
             let r = self.show(id).await;
@@ -152,7 +152,7 @@ impl Tenant {
         .await
     }
 
-    /// Polls #17 until the service is gone (404 EndPoint.0005).
+    /// Polls `list_service_details` until the service is gone (404 EndPoint.0005).
     pub async fn wait_gone(&self, id: &str) {
         eventually(SETTLE, || async {
             let r = self.show(id).await;
@@ -308,43 +308,43 @@ impl Tenant {
         self.send(Method::DELETE, path, None).await
     }
 
-    /// VPC #12 with `{"vpc": vpc}`.
+    /// `create_vpc` with `{"vpc": vpc}`.
     pub async fn create_vpc(&self, vpc: &Value) -> Resp {
         self.post(VPCS, &json!({ "vpc": vpc })).await
     }
 
-    /// VPC #12 with this CIDR, asserting 200; answers the VPC id.
+    /// `create_vpc` with this CIDR, asserting 200; answers the VPC id.
     pub async fn vpc_ok(&self, cidr: &str) -> String {
         id_of(&self.create_vpc(&json!({ "cidr": cidr })).await.ok(200)["vpc"])
     }
 
-    /// VPC #15.
+    /// `show_vpc`.
     pub async fn show_vpc(&self, id: &str) -> Resp {
         self.get(&format!("{VPCS}/{id}")).await
     }
 
-    /// VPC #14 with a raw query.
+    /// `list_vpcs` with a raw query.
     pub async fn list_vpcs(&self, query: &str) -> Resp {
         self.get(&with_query(VPCS, query)).await
     }
 
-    /// VPC #16 with `{"vpc": vpc}`.
+    /// `update_vpc` with `{"vpc": vpc}`.
     pub async fn update_vpc(&self, id: &str, vpc: &Value) -> Resp {
         self.put(&format!("{VPCS}/{id}"), &json!({ "vpc": vpc }))
             .await
     }
 
-    /// VPC #13.
+    /// `delete_vpc`.
     pub async fn delete_vpc(&self, id: &str) -> Resp {
         self.del(&format!("{VPCS}/{id}")).await
     }
 
-    /// VPC #2 with `{"subnet": subnet}`.
+    /// `create_subnet` with `{"subnet": subnet}`.
     pub async fn create_subnet(&self, subnet: &Value) -> Resp {
         self.post(SUBNETS, &json!({ "subnet": subnet })).await
     }
 
-    /// VPC #2 with this CIDR (gateway: its first host), asserting 200; answers the subnet id.
+    /// `create_subnet` with this CIDR (gateway: its first host), asserting 200; answers the subnet id.
     pub async fn subnet_ok(&self, vpc_id: &str, cidr: &str) -> String {
         let body = json!({
             "name": "subnet",
@@ -355,17 +355,17 @@ impl Tenant {
         id_of(&self.create_subnet(&body).await.ok(200)["subnet"])
     }
 
-    /// VPC #8.
+    /// `show_subnet`.
     pub async fn show_subnet(&self, id: &str) -> Resp {
         self.get(&format!("{SUBNETS}/{id}")).await
     }
 
-    /// VPC #6 with a raw query.
+    /// `list_subnets` with a raw query.
     pub async fn list_subnets(&self, query: &str) -> Resp {
         self.get(&with_query(SUBNETS, query)).await
     }
 
-    /// VPC #10 with `{"subnet": subnet}`.
+    /// `update_subnet` with `{"subnet": subnet}`.
     pub async fn update_subnet(&self, vpc_id: &str, id: &str, subnet: &Value) -> Resp {
         self.put(
             &format!("{VPCS}/{vpc_id}/subnets/{id}"),
@@ -374,44 +374,44 @@ impl Tenant {
         .await
     }
 
-    /// VPC #4.
+    /// `delete_subnet`.
     pub async fn delete_subnet(&self, vpc_id: &str, id: &str) -> Resp {
         self.del(&format!("{VPCS}/{vpc_id}/subnets/{id}")).await
     }
 
-    /// VPC #1 with `{"port": port}`.
+    /// `create_port` with `{"port": port}`.
     pub async fn create_port(&self, port: &Value) -> Resp {
         self.post(PORTS, &json!({ "port": port })).await
     }
 
-    /// VPC #1 in `subnet_id` with `device_owner`, asserting 200; answers the port.
+    /// `create_port` in `subnet_id` with `device_owner`, asserting 200; answers the port.
     pub async fn port_ok(&self, subnet_id: &str, device_owner: &str) -> Value {
         let body = json!({ "network_id": subnet_id, "device_owner": device_owner });
         self.create_port(&body).await.ok(200)["port"].clone()
     }
 
-    /// VPC #7.
+    /// `show_port`.
     pub async fn show_port(&self, id: &str) -> Resp {
         self.get(&format!("{PORTS}/{id}")).await
     }
 
-    /// VPC #5 with a raw query.
+    /// `list_ports` with a raw query.
     pub async fn list_ports(&self, query: &str) -> Resp {
         self.get(&with_query(PORTS, query)).await
     }
 
-    /// VPC #9 with `{"port": port}`.
+    /// `update_port` with `{"port": port}`.
     pub async fn update_port(&self, id: &str, port: &Value) -> Resp {
         self.put(&format!("{PORTS}/{id}"), &json!({ "port": port }))
             .await
     }
 
-    /// VPC #3.
+    /// `delete_port`.
     pub async fn delete_port(&self, id: &str) -> Resp {
         self.del(&format!("{PORTS}/{id}")).await
     }
 
-    /// VPC #11 with a raw query.
+    /// `list_privateips` with a raw query.
     pub async fn private_ips(&self, subnet_id: &str, query: &str) -> Resp {
         self.get(&with_query(
             &format!("{SUBNETS}/{subnet_id}/privateips"),
@@ -420,7 +420,7 @@ impl Tenant {
         .await
     }
 
-    /// VPC #11, asserting 200; answers the allocated addresses, sorted.
+    /// `list_privateips`, asserting 200; answers the allocated addresses, sorted.
     pub async fn allocated(&self, subnet_id: &str) -> Vec<String> {
         let v = self.private_ips(subnet_id, "").await.ok(200);
         let mut ips: Vec<String> = v["privateips"]
@@ -497,33 +497,33 @@ impl Tenant {
         service_on(&self.fresh_port().await, DEFAULT_PORTS)
     }
 
-    /// #7 with `body`, then waits until the service is `available`; answers it.
+    /// `create_endpoint_service` with `body`, then waits until the service is `available`; answers it.
     pub async fn available_service(&self, body: &Value) -> Value {
         let id = id_of(&self.create_ok(body).await);
         self.wait_status(&id, "available").await
     }
 
-    /// #6.
+    /// `create_endpoint`.
     pub async fn create_endpoint(&self, body: &Value) -> Resp {
         self.post(ENDPOINTS, body).await
     }
 
-    /// #6, asserting 200; answers the endpoint.
+    /// `create_endpoint`, asserting 200; answers the endpoint.
     pub async fn endpoint_ok(&self, body: &Value) -> Value {
         self.create_endpoint(body).await.ok(200)
     }
 
-    /// #11.
+    /// `list_endpoint_info_details`.
     pub async fn show_endpoint(&self, id: &str) -> Resp {
         self.get(&format!("{ENDPOINTS}/{id}")).await
     }
 
-    /// #13 with a raw query.
+    /// `list_endpoints` with a raw query.
     pub async fn list_endpoints(&self, query: &str) -> Resp {
         self.get(&with_query(ENDPOINTS, query)).await
     }
 
-    /// #13, asserting 200; answers (ids in order, total_count).
+    /// `list_endpoints`, asserting 200; answers (ids in order, total_count).
     pub async fn list_endpoint_ids(&self, query: &str) -> (Vec<String>, u64) {
         let v = self.list_endpoints(query).await.ok(200);
         (
@@ -532,33 +532,33 @@ impl Tenant {
         )
     }
 
-    /// #28.
+    /// `update_endpoint_white`.
     pub async fn update_whitelist(&self, id: &str, body: &Value) -> Resp {
         self.put(&format!("{ENDPOINTS}/{id}"), body).await
     }
 
-    /// #8.
+    /// `delete_endpoint`.
     pub async fn delete_endpoint(&self, id: &str) -> Resp {
         self.del(&format!("{ENDPOINTS}/{id}")).await
     }
 
-    /// #23.
+    /// `update_endpoint_policy`.
     pub async fn update_policy(&self, id: &str, body: &Value) -> Resp {
         self.put(&format!("{ENDPOINTS}/{id}/policy"), body).await
     }
 
-    /// #9.
+    /// `delete_endpoint_policy`.
     pub async fn delete_policy(&self, id: &str) -> Resp {
         self.del(&format!("{ENDPOINTS}/{id}/policy")).await
     }
 
-    /// #24.
+    /// `update_endpoint_routetable`.
     pub async fn update_routetables(&self, id: &str, body: &Value) -> Resp {
         self.put(&format!("{ENDPOINTS}/{id}/routetables"), body)
             .await
     }
 
-    /// #30.
+    /// `upgrade_endpoint`.
     pub async fn upgrade_endpoint(&self, id: &str, body: &Value) -> Resp {
         self.post(
             &format!("/v2/{{project_id}}/vpc-endpoints/{id}/upgrade"),
@@ -567,7 +567,7 @@ impl Tenant {
         .await
     }
 
-    /// Polls #11 until the endpoint has `status`; answers it.
+    /// Polls `list_endpoint_info_details` until the endpoint has `status`; answers it.
     pub async fn wait_endpoint_status(&self, id: &str, status: &str) -> Value {
         eventually(SETTLE, || async {
             let r = self.show_endpoint(id).await;
@@ -579,7 +579,7 @@ impl Tenant {
         .await
     }
 
-    /// Polls #11 until the endpoint is gone (404 EndPoint.2006).
+    /// Polls `list_endpoint_info_details` until the endpoint is gone (404 EndPoint.2006).
     pub async fn wait_endpoint_gone(&self, id: &str) {
         eventually(SETTLE, || async {
             let r = self.show_endpoint(id).await;
@@ -594,7 +594,7 @@ impl Tenant {
         .await
     }
 
-    /// #15 with a raw query.
+    /// `list_service_connections` with a raw query.
     pub async fn connections(&self, service_id: &str, query: &str) -> Resp {
         self.get(&with_query(
             &format!("{SERVICES}/{service_id}/connections"),
@@ -603,7 +603,7 @@ impl Tenant {
         .await
     }
 
-    /// #1 with `action` on `endpoints`.
+    /// `accept_or_reject_endpoint` with `action` on `endpoints`.
     pub async fn connection_action(
         &self,
         service_id: &str,
@@ -617,7 +617,7 @@ impl Tenant {
         .await
     }
 
-    /// #22.
+    /// `update_endpoint_connections_desc`.
     pub async fn connection_descriptions(&self, service_id: &str, body: &Value) -> Resp {
         self.put(
             &format!("{SERVICES}/{service_id}/connections/description"),
@@ -626,7 +626,7 @@ impl Tenant {
         .await
     }
 
-    /// #3 with `action` (`add` or `remove`) on `permissions` (type `domainId`).
+    /// `add_or_remove_service_permissions` with `action` (`add` or `remove`) on `permissions` (type `domainId`).
     pub async fn permission_action(
         &self,
         service_id: &str,
@@ -640,7 +640,7 @@ impl Tenant {
         .await
     }
 
-    /// #4 with a raw body.
+    /// `batch_add_endpoint_service_permissions` with a raw body.
     pub async fn batch_add_permissions(&self, service_id: &str, body: &Value) -> Resp {
         self.post(
             &format!("{SERVICES}/{service_id}/permissions/batch-create"),
@@ -649,7 +649,7 @@ impl Tenant {
         .await
     }
 
-    /// v2 #29 with an optional JSON body (the SDK sends none).
+    /// v2 `upgrade_endpoint_service` with an optional JSON body (the SDK sends none).
     pub async fn upgrade_service(&self, service_id: &str, body: Option<&Value>) -> Resp {
         self.send(
             Method::POST,
@@ -659,7 +659,7 @@ impl Tenant {
         .await
     }
 
-    /// #14 with a raw query; asserting 200, answers `(used, quota)` per resource type.
+    /// `list_quota_details` with a raw query; asserting 200, answers `(used, quota)` per resource type.
     pub async fn quotas(&self, query: &str) -> HashMap<String, (u64, u64)> {
         let v = self
             .get(&with_query("/v1/{project_id}/quotas", query))
@@ -681,18 +681,18 @@ impl Tenant {
             .collect()
     }
 
-    /// #31 on `/v1/{project_id}/{kind}/{id}/tags/action`.
+    /// `batch_add_or_remove_resource_instance` on `/v1/{project_id}/{kind}/{id}/tags/action`.
     pub async fn tag_action(&self, kind: &str, id: &str, body: &Value) -> Resp {
         self.post(&format!("/v1/{{project_id}}/{kind}/{id}/tags/action"), body)
             .await
     }
 
-    /// #32.
+    /// `list_query_project_resource_tags`.
     pub async fn project_tags(&self, kind: &str) -> Resp {
         self.get(&format!("/v1/{{project_id}}/{kind}/tags")).await
     }
 
-    /// #33.
+    /// `list_resource_instances`.
     pub async fn query_resources(&self, kind: &str, body: &Value) -> Resp {
         self.post(
             &format!("/v1/{{project_id}}/{kind}/resource_instances/action"),

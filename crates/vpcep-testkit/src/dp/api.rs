@@ -132,7 +132,7 @@ impl Api {
         p["port"]["id"].as_str().expect("port id").to_string()
     }
 
-    /// #7: an interface service on `port_id`; answers its id.
+    /// `create_endpoint_service`: an interface service on `port_id`; answers its id.
     pub async fn service(
         &self,
         port_id: &str,
@@ -155,7 +155,7 @@ impl Api {
         v["id"].as_str().expect("service id").to_string()
     }
 
-    /// #17.
+    /// `list_service_details`.
     pub async fn show_service(&self, id: &str) -> (u16, Value) {
         self.send(
             Method::GET,
@@ -165,7 +165,7 @@ impl Api {
         .await
     }
 
-    /// Polls #17 until the service has `status`.
+    /// Polls `list_service_details` until the service has `status`.
     pub async fn wait_service(&self, id: &str, status: &str) -> Value {
         eventually(SETTLE, || async {
             let (code, v) = self.show_service(id).await;
@@ -178,7 +178,7 @@ impl Api {
         .await
     }
 
-    /// #25 with `ports`.
+    /// `update_endpoint_service` with `ports`.
     pub async fn set_service_ports(&self, id: &str, ports: &[(u16, u16)]) -> Value {
         self.ok(
             Method::PUT,
@@ -188,7 +188,7 @@ impl Api {
         .await
     }
 
-    /// #6: an interface endpoint at `ip` in the subnet, optionally with a whitelist.
+    /// `create_endpoint`: an interface endpoint at `ip` in the subnet, optionally with a whitelist.
     pub async fn endpoint(
         &self,
         service_id: &str,
@@ -209,7 +209,7 @@ impl Api {
             .await
     }
 
-    /// #11.
+    /// `list_endpoint_info_details`.
     pub async fn show_endpoint(&self, id: &str) -> (u16, Value) {
         self.send(
             Method::GET,
@@ -219,7 +219,7 @@ impl Api {
         .await
     }
 
-    /// Polls #11 until the endpoint has `status`.
+    /// Polls `list_endpoint_info_details` until the endpoint has `status`.
     pub async fn wait_endpoint(&self, id: &str, status: &str) -> Value {
         eventually(SETTLE, || async {
             let (code, v) = self.show_endpoint(id).await;
@@ -232,7 +232,7 @@ impl Api {
         .await
     }
 
-    /// #28.
+    /// `update_endpoint_white`.
     pub async fn set_whitelist(&self, id: &str, whitelist: &[&str], enable: bool) -> Value {
         self.ok(
             Method::PUT,
@@ -242,7 +242,7 @@ impl Api {
         .await
     }
 
-    /// #8.
+    /// `delete_endpoint`.
     pub async fn delete_endpoint(&self, id: &str) {
         self.ok(
             Method::DELETE,
@@ -252,7 +252,7 @@ impl Api {
         .await;
     }
 
-    /// #1 with `action` (`receive` or `reject`); answers the connection entry.
+    /// `accept_or_reject_endpoint` with `action` (`receive` or `reject`); answers the connection entry.
     pub async fn connection(&self, service_id: &str, endpoint_id: &str, action: &str) -> Value {
         let v = self
             .ok(

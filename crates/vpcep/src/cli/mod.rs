@@ -323,7 +323,7 @@ pub enum ClientCommand {
         #[command(flatten)]
         conn: ClientOpts,
     },
-    /// VPCs (the network inventory).
+    /// VPCs (the network resources).
     Vpc {
         #[command(flatten)]
         conn: ClientOpts,

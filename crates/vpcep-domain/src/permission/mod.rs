@@ -3,12 +3,14 @@
 //! `organizations:orgPath::<path>` (`orgPath`). The owner's own account is always allowed and
 //! the services of operator accounts (public services) are open to everyone.
 
+pub mod wire;
+
 use crate::ids::{is_hex32, parse_uuid};
-use crate::service::parse_description;
-use crate::wire_permission::{
+use crate::permission::wire::{
     BatchAddPermissionsRequest, BatchRemovePermissionsRequest, PermissionActionRequest,
     UpdatePermissionDescRequest,
 };
+use crate::service::parse_description;
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
 use uuid::Uuid;
 
@@ -23,7 +25,7 @@ str_enum! {
 }
 
 str_enum! {
-    /// `action` of the permissions action call (#3).
+    /// `action` of the permissions action call (`add_or_remove_service_permissions`).
     pub enum PermissionAction { Add = "add", Remove = "remove" }
 }
 
@@ -100,7 +102,7 @@ pub fn permits(
         })
 }
 
-/// A validated add-or-remove request (#3).
+/// A validated add-or-remove request (`add_or_remove_service_permissions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionEdit {
     /// `add` or `remove`.
@@ -111,7 +113,7 @@ pub struct PermissionEdit {
     pub entries: Vec<String>,
 }
 
-/// A validated entry of batch-create (#4).
+/// A validated entry of batch-create (`batch_add_endpoint_service_permissions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPermission {
     /// The entry exactly as given.
@@ -140,9 +142,9 @@ fn check_batch_size(n: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// Validates #3: `action` (mandatory, `add` | `remove`, else EndPoint.3035), `permission_type`
-/// (default `domainId`), `permissions` (1–500 entries, each valid for the type, else
-/// EndPoint.3002 naming it).
+/// Validates `add_or_remove_service_permissions`: `action` (mandatory, `add` | `remove`, else
+/// EndPoint.3035), `permission_type` (default `domainId`), `permissions` (1–500 entries, each valid
+/// for the type, else EndPoint.3002 naming it).
 pub fn parse_permission_action(req: &PermissionActionRequest) -> ApiResult<PermissionEdit> {
     let action = match req.action.as_deref() {
         None => return Err(ApiError::param("action is mandatory")),
@@ -164,9 +166,9 @@ pub fn parse_permission_action(req: &PermissionActionRequest) -> ApiResult<Permi
     })
 }
 
-/// Validates #4: `permission_type` (default `domainId`) and 1–500 `{permission, description}`
-/// entries. An absent description is empty. An entry given twice is kept once, at its first
-/// position, with the last description given.
+/// Validates `batch_add_endpoint_service_permissions`: `permission_type` (default `domainId`) and
+/// 1–500 `{permission, description}` entries. An absent description is empty. An entry given twice
+/// is kept once, at its first position, with the last description given.
 pub fn parse_batch_create(
     req: &BatchAddPermissionsRequest,
 ) -> ApiResult<(PermissionType, Vec<NewPermission>)> {
@@ -198,8 +200,9 @@ pub fn parse_batch_create(
     Ok((kind, out))
 }
 
-/// Validates #5: 1–500 `{id}` entries, each mandatory. An id that is not a UUID names no
-/// record: 404 EndPoint.0005, like an unknown one. Ids given twice are kept once.
+/// Validates `batch_remove_endpoint_service_permissions`: 1–500 `{id}` entries, each mandatory. An
+/// id that is not a UUID names no record: 404 EndPoint.0005, like an unknown one. Ids given twice
+/// are kept once.
 pub fn parse_batch_delete(req: &BatchRemovePermissionsRequest) -> ApiResult<Vec<Uuid>> {
     let dtos = req
         .permissions
@@ -220,7 +223,8 @@ pub fn parse_batch_delete(req: &BatchRemovePermissionsRequest) -> ApiResult<Vec<
     Ok(out)
 }
 
-/// Validates #27: `permission.description` is mandatory, ≤ 128 characters without `<` `>`.
+/// Validates `update_endpoint_service_permission_desc`: `permission.description` is mandatory, ≤
+/// 128 characters without `<` `>`.
 pub fn parse_permission_description(req: &UpdatePermissionDescRequest) -> ApiResult<String> {
     let d = req
         .permission
@@ -277,7 +281,7 @@ mod tests {
         ));
     }
 
-    use crate::wire_permission::{AddPermissionDto, PermissionDescDto, RemovePermissionDto};
+    use crate::permission::wire::{AddPermissionDto, PermissionDescDto, RemovePermissionDto};
 
     fn action(
         action: Option<&str>,

@@ -1,13 +1,16 @@
-//! Request and response bodies of the permission (whitelist) operations #3, #4, #5, #18, #27,
-//! field for field as `huaweicloudsdkvpcep` 3.1.219 sends and reads them. Request fields are
-//! `Option` so that a missing one gets the API's own error naming it.
+//! Request and response bodies of the permission (whitelist) operations
+//! `add_or_remove_service_permissions`, `batch_add_endpoint_service_permissions`,
+//! `batch_remove_endpoint_service_permissions`, `list_service_permissions_details`,
+//! `update_endpoint_service_permission_desc`, field for field as `huaweicloudsdkvpcep` 3.1.219
+//! sends and reads them. Request fields are `Option` so that a missing one gets the API's own error
+//! naming it.
 
 use crate::permission::{Permission, PermissionAction, PermissionType};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Body of add or remove permissions (#3).
+/// Body of add or remove permissions (`add_or_remove_service_permissions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PermissionActionRequest {
@@ -25,7 +28,7 @@ pub struct PermissionActionRequest {
     pub action: Option<String>,
 }
 
-/// Response of #3: the entries as given and their type.
+/// Response of `add_or_remove_service_permissions`: the entries as given and their type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionActionResponse {
     pub permissions: Vec<String>,
@@ -33,7 +36,7 @@ pub struct PermissionActionResponse {
     pub permission_type: String,
 }
 
-/// `EpsAddPermissionRequest`: one entry of batch-create (#4).
+/// `EpsAddPermissionRequest`: one entry of batch-create (`batch_add_endpoint_service_permissions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AddPermissionDto {
@@ -44,7 +47,7 @@ pub struct AddPermissionDto {
     pub description: Option<String>,
 }
 
-/// Body of batch-create (#4).
+/// Body of batch-create (`batch_add_endpoint_service_permissions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BatchAddPermissionsRequest {
@@ -56,7 +59,8 @@ pub struct BatchAddPermissionsRequest {
     pub permission_type: Option<String>,
 }
 
-/// `EpsRemovePermissionRequest`: one entry of batch-delete (#5).
+/// `EpsRemovePermissionRequest`: one entry of batch-delete
+/// (`batch_remove_endpoint_service_permissions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RemovePermissionDto {
@@ -65,7 +69,7 @@ pub struct RemovePermissionDto {
     pub id: Option<String>,
 }
 
-/// Body of batch-delete (#5).
+/// Body of batch-delete (`batch_remove_endpoint_service_permissions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BatchRemovePermissionsRequest {
@@ -74,7 +78,7 @@ pub struct BatchRemovePermissionsRequest {
     pub permissions: Option<Vec<RemovePermissionDto>>,
 }
 
-/// `EpsUpdatePermissionDesc`: the nested object of #27.
+/// `EpsUpdatePermissionDesc`: the nested object of `update_endpoint_service_permission_desc`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PermissionDescDto {
@@ -83,7 +87,8 @@ pub struct PermissionDescDto {
     pub description: Option<String>,
 }
 
-/// Body of update permission description (#27): `{"permission": {"description"}}`.
+/// Body of update permission description (`update_endpoint_service_permission_desc`):
+/// `{"permission": {"description"}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdatePermissionDescRequest {
@@ -92,8 +97,10 @@ pub struct UpdatePermissionDescRequest {
     pub permission: Option<PermissionDescDto>,
 }
 
-/// A permission record on the wire: `PermissionObject` (#18) and `EpsPermission` (#4, #5, #27)
-/// share this shape; `description` is always written (the reference recommends it for both).
+/// A permission record on the wire: `PermissionObject` (`list_service_permissions_details`) and
+/// `EpsPermission` (`batch_add_endpoint_service_permissions`,
+/// `batch_remove_endpoint_service_permissions`, `update_endpoint_service_permission_desc`) share
+/// this shape; `description` is always written (the reference recommends it for both).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionView {
     pub id: String,
@@ -123,14 +130,16 @@ pub fn permission_views(ps: &[Permission]) -> Vec<PermissionView> {
     ps.iter().map(PermissionView::from).collect()
 }
 
-/// Response of the permission list (#18).
+/// Response of the permission list (`list_service_permissions_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListPermissionsResponse {
     pub permissions: Vec<PermissionView>,
     pub total_count: u64,
 }
 
-/// Response of #4, #5 and #27: the records created, deleted or changed.
+/// Response of `batch_add_endpoint_service_permissions`,
+/// `batch_remove_endpoint_service_permissions` and `update_endpoint_service_permission_desc`: the
+/// records created, deleted or changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PermissionsResponse {
     pub permissions: Vec<PermissionView>,

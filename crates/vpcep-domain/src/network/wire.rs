@@ -1,7 +1,10 @@
 //! Request and response bodies of the VPC API v1 subset, field for field as `huaweicloudsdkvpc`
 //! 3.1.219 (client v2) sends and reads them (`shared/reference/vpc-api-subset-surface.md`).
 
-use crate::network::{AddressPair, DhcpOpt, Port, PrivateIp, Route, Subnet, Vpc};
+use crate::network::port::{AddressPair, Port};
+use crate::network::subnet::{PrivateIp, Subnet};
+use crate::network::vpc::{Route, Vpc};
+use crate::network::DhcpOpt;
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -32,7 +35,7 @@ opt_struct! {
     pub struct FixedIpDto { pub ip_address: String, pub subnet_id: String }
 }
 opt_struct! {
-    /// `vpc` of create VPC (#12).
+    /// `vpc` of create VPC (`create_vpc`).
     pub struct CreateVpcOption {
         pub cidr: String,
         pub name: String,
@@ -44,7 +47,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `vpc` of update VPC (#16).
+    /// `vpc` of update VPC (`update_vpc`).
     pub struct UpdateVpcOption {
         pub name: String,
         pub description: String,
@@ -54,7 +57,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `subnet` of create subnet (#2).
+    /// `subnet` of create subnet (`create_subnet`).
     pub struct CreateSubnetOption {
         #[schema(required = true, nullable = false)]
         pub name: String,
@@ -78,7 +81,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `subnet` of update subnet (#10).
+    /// `subnet` of update subnet (`update_subnet`).
     pub struct UpdateSubnetOption {
         #[schema(required = true, nullable = false)]
         pub name: String,
@@ -94,7 +97,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `port` of create port (#1).
+    /// `port` of create port (`create_port`).
     pub struct CreatePortOption {
         pub name: String,
         #[schema(required = true, nullable = false)]
@@ -109,7 +112,7 @@ opt_struct! {
     }
 }
 opt_struct! {
-    /// `port` of update port (#9).
+    /// `port` of update port (`update_port`).
     pub struct UpdatePortOption {
         pub name: String,
         pub security_groups: Vec<String>,

@@ -1,10 +1,11 @@
-//! The network inventory: VPCs, subnets, ports and their addresses.
+//! The network resources: VPCs, subnets, ports and their addresses.
 
 use super::*;
 use crate::SqlStore;
 use std::sync::Arc;
 use uuid::Uuid;
-use vpcep_domain::network::{random_mac, NewPort, Vpc};
+use vpcep_domain::network::port::{random_mac, NewPort};
+use vpcep_domain::network::vpc::Vpc;
 use vpcep_domain::ErrorCode;
 
 /// VPCs: round trip, unique non-empty names per project, marker paging, CIDR changes that must
@@ -83,7 +84,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
             9,
             Box::new(|v, subnets| {
                 v.cidr = "10.0.0.0/22".parse().unwrap();
-                vpcep_domain::network::check_vpc_cidr_holds_subnets(v.cidr, subnets)
+                vpcep_domain::network::vpc::check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),
         )
         .await
@@ -96,7 +97,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
             9,
             Box::new(|v, subnets| {
                 v.cidr = "10.0.0.0/8".parse().unwrap();
-                vpcep_domain::network::check_vpc_cidr_holds_subnets(v.cidr, subnets)
+                vpcep_domain::network::vpc::check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),
         )
         .await

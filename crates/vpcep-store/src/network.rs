@@ -1,4 +1,4 @@
-//! Network inventory persistence: VPCs, subnets, ports and address allocations.
+//! Network persistence: VPCs, subnets, ports and address allocations.
 //!
 //! Concurrency: creating a subnet locks its VPC row, and allocating an address locks its subnet
 //! row (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so overlap checks and allocation
@@ -17,10 +17,11 @@ use crate::{PortFilter, PortMutation, StoreError, StoreResult, SubnetMutation, V
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
-use vpcep_domain::network::{
-    assignable_count, check_subnet_fits, first_free, is_assignable, NewPort, Port, PrivateIp,
-    Subnet, Vpc,
+use vpcep_domain::network::port::{NewPort, Port};
+use vpcep_domain::network::subnet::{
+    assignable_count, check_subnet_fits, first_free, is_assignable, PrivateIp, Subnet,
 };
+use vpcep_domain::network::vpc::Vpc;
 use vpcep_domain::{ApiError, ErrorCode};
 
 impl Record for Vpc {
@@ -223,8 +224,8 @@ impl Record for Port {
     }
 }
 
-/// A change to an inventory record, given the subnets of a VPC when the record names one.
-pub(crate) type InventoryMutation<R> =
+/// A change to a network record, given the subnets of a VPC when the record names one.
+pub(crate) type NetworkMutation<R> =
     Box<dyn FnOnce(&mut R, &[Subnet]) -> vpcep_domain::ApiResult<()> + Send>;
 
 /// One address allocated in a subnet.
@@ -409,7 +410,7 @@ pub(crate) async fn backend_of(
     project_id: &str,
     port_id: Uuid,
     vpc_id: Uuid,
-) -> StoreResult<Option<vpcep_domain::network::BackendFacts>> {
+) -> StoreResult<Option<vpcep_domain::network::port::BackendFacts>> {
     let lock = if share_lock { " FOR SHARE OF p" } else { "" };
     let sql = format!(
         "SELECT p.vpc_id, p.device_owner, p.ip_address, v.cidr, v.routes, v.netns FROM ports p \
@@ -432,7 +433,7 @@ pub(crate) async fn backend_of(
         )),
         _ => None,
     };
-    Ok(Some(vpcep_domain::network::BackendFacts {
+    Ok(Some(vpcep_domain::network::port::BackendFacts {
         port_vpc_id: parsed(&row, "vpc_id")?,
         device_owner: text(&row, "device_owner")?,
         vpc,
@@ -622,7 +623,7 @@ impl SqlStore {
         now: i64,
         missing: fn(Uuid) -> StoreError,
         context_vpc: fn(&R) -> Option<Uuid>,
-        mutate: InventoryMutation<R>,
+        mutate: NetworkMutation<R>,
     ) -> StoreResult<R> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();

@@ -1,15 +1,19 @@
-//! Request and response bodies of the endpoint, connection and tag operations (#1, #6, #8, #9,
-//! #11, #13, #15, #22, #23, #24, #28, #30, #31, #32, #33), as the official SDK sends and reads them.
+//! Request and response bodies of the endpoint and connection operations
+//! (`accept_or_reject_endpoint`, `create_endpoint`, `delete_endpoint`, `delete_endpoint_policy`,
+//! `list_endpoint_info_details`, `list_endpoints`, `list_service_connections`,
+//! `update_endpoint_connections_desc`, `update_endpoint_policy`, `update_endpoint_routetable`,
+//! `update_endpoint_white`, `upgrade_endpoint`), as the official SDK sends and reads them.
 
 use crate::endpoint::{ConnectionAction, Endpoint, EndpointStatus};
-use crate::model::{ResourceError, ServiceType};
+use crate::service::wire::PUBLIC_BORDER_GROUP;
+use crate::service::{ResourceError, ServiceType};
+use crate::tag::wire::{tag_views, TagDto, TagView};
 use crate::time::format_millis;
-use crate::wire::{tag_views, TagDto, TagView, PUBLIC_BORDER_GROUP};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// Body of create endpoint (#6).
+/// Body of create endpoint (`create_endpoint`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateEndpointRequest {
@@ -60,8 +64,8 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Body of update endpoint whitelist (#28). An absent `whitelist` leaves it; `null` or `[]`
-/// clears it (Terraform sends `null` to clear).
+/// Body of update endpoint whitelist (`update_endpoint_white`). An absent `whitelist` leaves it;
+/// `null` or `[]` clears it (Terraform sends `null` to clear).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointWhiteRequest {
@@ -74,7 +78,7 @@ pub struct UpdateEndpointWhiteRequest {
     pub enable_whitelist: Option<bool>,
 }
 
-/// Body of update endpoint policy (#23).
+/// Body of update endpoint policy (`update_endpoint_policy`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateEndpointPolicyRequest {
@@ -88,7 +92,7 @@ pub struct UpdateEndpointPolicyRequest {
     pub policy_document: Option<Value>,
 }
 
-/// Body of update route tables (#24).
+/// Body of update route tables (`update_endpoint_routetable`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateRoutetablesRequest {
@@ -97,13 +101,14 @@ pub struct UpdateRoutetablesRequest {
     pub routetables: Option<Vec<String>>,
 }
 
-/// Response of update route tables (#24); `error` only when a binding failed.
+/// Response of update route tables (`update_endpoint_routetable`); `error` only when a binding
+/// failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRoutetablesResponse {
     pub routetables: Vec<String>,
 }
 
-/// Body of the v2 endpoint upgrade (#30).
+/// Body of the v2 endpoint upgrade (`upgrade_endpoint`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeEndpointRequest {
@@ -130,7 +135,8 @@ impl From<&ResourceError> for QueryErrorView {
     }
 }
 
-/// The endpoint object (#6, #9, #11, #13, #23, #28).
+/// The endpoint object (`create_endpoint`, `delete_endpoint_policy`, `list_endpoint_info_details`,
+/// `list_endpoints`, `update_endpoint_policy`, `update_endpoint_white`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EndpointView {
     pub id: String,
@@ -218,14 +224,15 @@ impl From<&Endpoint> for EndpointView {
     }
 }
 
-/// Response of list endpoints (#13).
+/// Response of list endpoints (`list_endpoints`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListEndpointsResponse {
     pub endpoints: Vec<EndpointView>,
     pub total_count: u64,
 }
 
-/// A connection: the owner's view of an endpoint (#1, #15, #22).
+/// A connection: the owner's view of an endpoint (`accept_or_reject_endpoint`,
+/// `list_service_connections`, `update_endpoint_connections_desc`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
@@ -253,16 +260,16 @@ impl From<&Endpoint> for ConnectionView {
     }
 }
 
-/// Response of list connections (#15).
+/// Response of list connections (`list_service_connections`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListConnectionsResponse {
     pub connections: Vec<ConnectionView>,
     pub total_count: u64,
 }
 
-/// An entry of the connections action (#1) and connection descriptions (#22) responses: the
-/// connection's fields (with a per-endpoint refusal in `error`); for an id the service has no
-/// endpoint of, only the id and the error.
+/// An entry of the connections action (`accept_or_reject_endpoint`) and connection descriptions
+/// (`update_endpoint_connections_desc`) responses: the connection's fields (with a per-endpoint
+/// refusal in `error`); for an id the service has no endpoint of, only the id and the error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionEntry {
     pub id: String,
@@ -313,13 +320,14 @@ impl ConnectionEntry {
     }
 }
 
-/// Response of the connections action (#1) and connection descriptions (#22).
+/// Response of the connections action (`accept_or_reject_endpoint`) and connection descriptions
+/// (`update_endpoint_connections_desc`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionsResponse {
     pub connections: Vec<ConnectionEntry>,
 }
 
-/// Body of the connections action (#1).
+/// Body of the connections action (`accept_or_reject_endpoint`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionActionRequest {
@@ -331,7 +339,7 @@ pub struct ConnectionActionRequest {
     pub endpoints: Option<Vec<String>>,
 }
 
-/// One entry of the connection descriptions body (#22).
+/// One entry of the connection descriptions body (`update_endpoint_connections_desc`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionDescDto {
@@ -343,110 +351,11 @@ pub struct ConnectionDescDto {
     pub description: Option<String>,
 }
 
-/// Body of connection descriptions (#22).
+/// Body of connection descriptions (`update_endpoint_connections_desc`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ConnectionsDescRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = true, nullable = false)]
     pub connections: Option<Vec<ConnectionDescDto>>,
-}
-
-/// Body of the tag action (#31).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct TagActionRequest {
-    /// `create` or `delete`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(create|delete)$")]
-    #[schema(required = true, nullable = false)]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<TagDto>>,
-}
-
-/// `TagValuesList`: a key with values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagValuesDto {
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub values: Option<Vec<String>>,
-}
-
-/// A key with its values (responses).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagValuesView {
-    pub key: String,
-    pub values: Vec<String>,
-}
-
-/// Response of the project tags (#32).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProjectTagsResponse {
-    pub tags: Vec<TagValuesView>,
-}
-
-/// `Match` of the resource query.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MatchDto {
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub value: Option<String>,
-}
-
-/// A number that clients send as a JSON number or as a string (`"limit": "1000"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum NumOrString {
-    /// `1000`.
-    Num(i64),
-    /// `"1000"`.
-    Str(String),
-}
-
-/// Body of the resource query by tags (#33).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct ResourceQueryRequest {
-    /// `filter` (a page of resources) or `count` (only `total_count`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(filter|count)$")]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags_any: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_tags_any: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sys_tags: Option<Vec<TagValuesDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<NumOrString>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<NumOrString>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matches: Option<Vec<MatchDto>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub without_any_tag: Option<bool>,
-}
-
-/// One resource of the query result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ResourceView {
-    pub resource_id: String,
-    pub resource_name: String,
-    pub tags: Vec<TagView>,
-}
-
-/// Response of `filter` (#33); `count` answers only `total_count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ResourceQueryResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub resources: Option<Vec<ResourceView>>,
-    pub total_count: u64,
 }

@@ -1,14 +1,39 @@
 //! Resource tags (`tags` on create, the tag action): at most 10 per resource, key 1–36 and
 //! value 0–43 Unicode characters, none of `=*<>\,|/`, no leading or trailing space, unique keys.
+//!
+//! [`wire`]: the tag bodies (`tags` entries, the tag action, the project's tags, the
+//! resource query).
 
-use crate::{model::Tag, wire::TagDto, ApiError, ApiResult, ErrorCode};
+pub mod wire;
+
+use crate::tag::wire::TagDto;
+use crate::{str_enum, ApiError, ApiResult, ErrorCode};
+use serde::Serialize;
+
+/// A resource tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+pub struct Tag {
+    /// 1–36 characters.
+    pub key: String,
+    /// 0–43 characters.
+    pub value: String,
+}
+
+str_enum! {
+    /// `resource_type` of the tag operations (`batch_add_or_remove_resource_instance`,
+    /// `list_query_project_resource_tags`, `list_resource_instances`).
+    pub enum ResourceKind { EndpointService = "endpoint_service", Endpoint = "endpoint" }
+}
 
 /// Most tags one resource may carry.
 pub const MAX_TAGS: usize = 10;
+
 /// Longest key, in Unicode characters.
 pub const MAX_KEY_CHARS: usize = 36;
+
 /// Longest value, in Unicode characters.
 pub const MAX_VALUE_CHARS: usize = 43;
+
 const FORBIDDEN: &[char] = &['=', '*', '<', '>', '\\', ',', '|', '/'];
 
 fn check_chars(what: &str, s: &str) -> ApiResult<()> {
@@ -100,7 +125,7 @@ pub fn ensure_count(n: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// `action` of the tag action (#31).
+/// `action` of the tag action (`batch_add_or_remove_resource_instance`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagAction {
     /// Add tags, replacing the value of a key the resource already has.
@@ -118,9 +143,9 @@ pub struct TagChange {
     pub tags: Vec<(String, Option<String>)>,
 }
 
-/// Validates the body of the tag action (#31): at most [`MAX_TAGS`] tags, each key valid and
-/// named once, values valid.
-pub fn parse_tag_change(req: &crate::wire_endpoint::TagActionRequest) -> ApiResult<TagChange> {
+/// Validates the body of the tag action (`batch_add_or_remove_resource_instance`): at most
+/// [`MAX_TAGS`] tags, each key valid and named once, values valid.
+pub fn parse_tag_change(req: &crate::tag::wire::TagActionRequest) -> ApiResult<TagChange> {
     let action = match req.action.as_deref() {
         Some("create") => TagAction::Create,
         Some("delete") => TagAction::Delete,
@@ -183,7 +208,7 @@ impl TagChange {
     }
 }
 
-/// A validated resource query by tags (#33).
+/// A validated resource query by tags (`list_resource_instances`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceQuery {
     /// `count` answers only the total.
@@ -207,11 +232,12 @@ pub struct ResourceQuery {
 }
 
 const MAX_QUERY_KEYS: usize = 10;
+
 const MAX_QUERY_VALUES: usize = 10;
 
 fn parse_tag_filter(
     field: &str,
-    list: Option<&[crate::wire_endpoint::TagValuesDto]>,
+    list: Option<&[crate::tag::wire::TagValuesDto]>,
 ) -> ApiResult<Vec<(String, Vec<String>)>> {
     let list = list.unwrap_or_default();
     if list.len() > MAX_QUERY_KEYS {
@@ -248,12 +274,12 @@ fn parse_tag_filter(
 
 fn parse_num(
     field: &str,
-    v: Option<&crate::wire_endpoint::NumOrString>,
+    v: Option<&crate::tag::wire::NumOrString>,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
     code: ErrorCode,
 ) -> ApiResult<i64> {
-    use crate::wire_endpoint::NumOrString;
+    use crate::tag::wire::NumOrString;
     let n = match v {
         None => return Ok(default),
         Some(NumOrString::Num(n)) => Some(*n),
@@ -271,9 +297,9 @@ fn parse_num(
     })
 }
 
-/// Validates the body of the resource query by tags (#33).
+/// Validates the body of the resource query by tags (`list_resource_instances`).
 pub fn parse_resource_query(
-    req: &crate::wire_endpoint::ResourceQueryRequest,
+    req: &crate::tag::wire::ResourceQueryRequest,
 ) -> ApiResult<ResourceQuery> {
     let count_only = match req.action.as_deref() {
         Some("filter") => false,
@@ -379,7 +405,7 @@ mod tests {
 
     #[test]
     fn tag_action_upserts_deletes_and_limits() {
-        use crate::wire_endpoint::TagActionRequest;
+        use crate::tag::wire::TagActionRequest;
         let req = |action: &str, tags: Vec<TagDto>| TagActionRequest {
             action: Some(action.into()),
             tags: Some(tags),
@@ -441,7 +467,7 @@ mod tests {
 
     #[test]
     fn resource_query_semantics() {
-        use crate::wire_endpoint::{MatchDto, NumOrString, ResourceQueryRequest, TagValuesDto};
+        use crate::tag::wire::{MatchDto, NumOrString, ResourceQueryRequest, TagValuesDto};
         let tv = |k: &str, v: &[&str]| TagValuesDto {
             key: Some(k.into()),
             values: Some(v.iter().map(|s| s.to_string()).collect()),
@@ -534,7 +560,7 @@ mod tests {
     /// are matched per request tag in `TagChange::apply`, quadratic without the cap).
     #[test]
     fn oversized_tag_lists_are_refused_by_their_count_before_parsing() {
-        use crate::wire_endpoint::TagActionRequest;
+        use crate::tag::wire::TagActionRequest;
         let empty: Vec<TagDto> = (0..=MAX_TAGS).map(|_| dto("", "v")).collect();
         assert_eq!(
             parse_tags(Some(&empty)).unwrap_err().code,

@@ -7,12 +7,15 @@
 //! Delete → `deleting` → gone. Nothing else is ever reported, because clients fail on any status
 //! outside these (`client-expectations.md` §1.2).
 
+pub mod wire;
+
+use crate::endpoint::wire::CreateEndpointRequest;
 use crate::ids::parse_uuid;
-use crate::model::{EndpointService, ResourceError, ServiceStatus, ServiceType, Tag};
 use crate::service::parse_description;
-use crate::tags::parse_tags;
+use crate::service::{EndpointService, ResourceError, ServiceStatus, ServiceType};
+use crate::tag::parse_tags;
+use crate::tag::Tag;
 use crate::time::Millis;
-use crate::wire_endpoint::CreateEndpointRequest;
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
 use ipnet::Ipv4Net;
 use serde_json::Value;
@@ -26,7 +29,8 @@ pub const MAX_POLICY_STATEMENTS: usize = 10;
 /// Most route tables a gateway endpoint binds (`routetables`; vpcep's cap, the API documents
 /// none).
 pub const MAX_ROUTETABLES: usize = 20;
-/// Most connections one request describes (#22 `connections`; vpcep's cap, as for permissions).
+/// Most connections one request describes (`update_endpoint_connections_desc` `connections`;
+/// vpcep's cap, as for permissions).
 pub const MAX_CONNECTIONS_PER_REQUEST: usize = 500;
 
 /// Validates `routetables`: at most [`MAX_ROUTETABLES`] ids (counted first, EndPoint.0016), each
@@ -51,8 +55,8 @@ pub fn parse_routetables(tables: &[String]) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-/// Refuses a #22 request describing more than [`MAX_CONNECTIONS_PER_REQUEST`] connections
-/// (EndPoint.0016), before any entry is read.
+/// Refuses an `update_endpoint_connections_desc` request describing more than
+/// [`MAX_CONNECTIONS_PER_REQUEST`] connections (EndPoint.0016), before any entry is read.
 pub fn check_connection_batch(n: usize) -> ApiResult<()> {
     if n > MAX_CONNECTIONS_PER_REQUEST {
         return Err(err(
@@ -76,7 +80,7 @@ str_enum! {
 }
 
 str_enum! {
-    /// `action` of the connections action (#1).
+    /// `action` of the connections action (`accept_or_reject_endpoint`).
     pub enum ConnectionAction { Receive = "receive", Reject = "reject" }
 }
 
@@ -111,7 +115,7 @@ pub struct Endpoint {
     pub routetables: Vec<String>,
     /// The consumer's description.
     pub description: String,
-    /// The owner's description of the connection (#22).
+    /// The owner's description of the connection (`update_endpoint_connections_desc`).
     pub connection_description: String,
     pub policy_statement: Option<Value>,
     pub policy_document: Option<Value>,
@@ -133,7 +137,7 @@ impl Endpoint {
     }
 }
 
-/// A validated create request (#6).
+/// A validated create request (`create_endpoint`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEndpoint {
     pub service_id: Uuid,
@@ -242,8 +246,8 @@ pub fn parse_policy_document(v: &Value) -> ApiResult<Value> {
     }
 }
 
-/// Validates a create request (#6) on its own; [`check_service_for_endpoint`] adds the rules
-/// that need the target service.
+/// Validates a create request (`create_endpoint`) on its own; [`check_service_for_endpoint`] adds
+/// the rules that need the target service.
 pub fn parse_create_endpoint(r: &CreateEndpointRequest) -> ApiResult<NewEndpoint> {
     let service_id = match r.endpoint_service_id.as_deref() {
         None | Some("") => {
@@ -496,7 +500,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire_endpoint::CreateEndpointRequest;
+    use crate::endpoint::wire::CreateEndpointRequest;
 
     fn req() -> CreateEndpointRequest {
         CreateEndpointRequest {

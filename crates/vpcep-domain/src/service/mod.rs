@@ -1,29 +1,197 @@
 //! Endpoint-service rules: turning create, update and rename requests into domain values, and
 //! what each status allows. Field rules follow the seed page and `vpcep-api.md` ("Field rules").
+//!
+//! The stored `EndpointService` and its values (statuses, port mappings, backends) live here;
+//! [`wire`] holds the request and response bodies.
+
+pub mod wire;
 
 use crate::ids::parse_uuid;
-use crate::model::{
-    EndpointService, IpVersion, PortMapping, Protocol, ServerResource, ServerType, ServiceStatus,
-    ServiceType, Tag, TcpProxy,
-};
-use crate::tags::parse_tags;
-use crate::wire::{
+use crate::service::wire::{
     AddServerResourcesRequest, CreateServiceRequest, PortDto, UpdateServiceRequest,
     UpgradeServiceRequest,
 };
+use crate::tag::{parse_tags, Tag};
+use crate::time::Millis;
 use crate::{str_enum, ApiError, ApiResult, ErrorCode};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 
 /// Most port mappings one service may carry.
 pub const MAX_PORTS: usize = 200;
+
 /// Longest short service name.
 pub const MAX_SERVICE_NAME: usize = 16;
+
 /// Longest description, in characters.
 pub const MAX_DESCRIPTION: usize = 128;
 
-/// A validated create request (#7). Who creates it (project, domain) comes from the caller.
+str_enum! {
+    /// `server_type`: what kind of backend `port_id` is.
+    pub enum ServerType { Vm = "VM", Vip = "VIP", Lb = "LB" }
+}
+
+str_enum! {
+    /// `service_type`: interface services are reached at an address, gateway ones through routes.
+    pub enum ServiceType { Interface = "interface", Gateway = "gateway" }
+}
+
+str_enum! {
+    /// `tcp_proxy`: how the backend learns the client's address (TOA and/or PROXY protocol).
+    pub enum TcpProxy {
+        Close = "close",
+        ToaOpen = "toa_open",
+        ProxyOpen = "proxy_open",
+        Open = "open",
+        ProxyVni = "proxy_vni",
+    }
+}
+
+str_enum! {
+    /// Endpoint service `status`: `creating` → `available` | `failed`; delete → `deleting` → gone.
+    pub enum ServiceStatus {
+        Creating = "creating",
+        Available = "available",
+        Failed = "failed",
+        Deleting = "deleting",
+    }
+}
+
+str_enum! {
+    /// Port-mapping `protocol`; the API knows only TCP.
+    pub enum Protocol { Tcp = "TCP" }
+}
+
+str_enum! {
+    /// `ip_version` of a service.
+    pub enum IpVersion { Ipv4 = "ipv4", Ipv6 = "ipv6" }
+}
+
+/// One `ports` entry: consumers connect to `client_port`, the backend listens on `server_port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct PortMapping {
+    /// Port on the endpoint side, 1–65535.
+    pub client_port: u16,
+    /// Port on the backend, 1–65535.
+    pub server_port: u16,
+    /// Always TCP.
+    pub protocol: Protocol,
+}
+
+impl Serialize for Protocol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A failure recorded on a resource (`error[]` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceError {
+    /// Error code, e.g. `EndPoint.3001`.
+    pub code: String,
+    /// Why it failed.
+    pub message: String,
+}
+
+/// A backend resource attached with the v2 add-server-resources call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ServerResource {
+    /// The backend's id (e.g. a load balancer's).
+    pub resource_id: String,
+    /// Its availability zone, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub availability_zone_id: Option<String>,
+}
+
+/// A VPC endpoint service as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointService {
+    /// Service id (UUID).
+    pub id: Uuid,
+    /// Owning project.
+    pub project_id: String,
+    /// Owning account.
+    pub domain_id: String,
+    /// The short name given by the owner (`service_name` in requests), if any.
+    pub short_name: Option<String>,
+    /// `region.short_name.id` or `region.id`: the `service_name` clients see.
+    pub full_name: String,
+    /// Backend port.
+    pub port_id: Uuid,
+    /// Backend VPC.
+    pub vpc_id: Uuid,
+    /// Backend kind.
+    pub server_type: ServerType,
+    /// Interface or gateway.
+    pub service_type: ServiceType,
+    /// Whether connections wait for the owner's acceptance.
+    pub approval_enabled: bool,
+    /// Lifecycle status.
+    pub status: ServiceStatus,
+    /// Client-address passing mode.
+    pub tcp_proxy: TcpProxy,
+    /// Port mappings, in the order they were sent.
+    pub ports: Vec<PortMapping>,
+    /// Tags, sorted by key.
+    pub tags: Vec<Tag>,
+    /// Free text, ≤ 128 characters.
+    pub description: String,
+    /// Backend address override for the interface-VLAN scenario.
+    pub ip: Option<String>,
+    /// `ipv4` or `ipv6`.
+    pub ip_version: IpVersion,
+    /// SNAT network for IPv6 services.
+    pub snat_network_id: Option<String>,
+    /// Whether endpoints may carry custom policies.
+    pub enable_policy: bool,
+    /// `basic`, plus `profession` after the v2 upgrade.
+    pub supported_editions: Vec<String>,
+    /// Failure detail when `status` is `failed`.
+    pub error: Option<ResourceError>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Backends added with add-server-resources (v2).
+    pub server_resources: Vec<ServerResource>,
+    /// Connections in `creating`, `pendingAcceptance` or `accepted` (computed on read).
+    pub connection_count: i64,
+    /// Endpoints of any status that target this service (computed on read).
+    pub endpoint_count: i64,
+}
+
+impl EndpointService {
+    /// Delete is refused while endpoints are connected: pending (`creating`,
+    /// `pendingAcceptance`), `accepted`, or `failed` (wanted, waiting for the data plane)
+    /// (EndPoint.3006). Rejected endpoints do not hold the service (AWS's rule: reject the
+    /// available and pending connections first); they stay their owners', who delete them.
+    pub fn ensure_deletable(&self) -> crate::ApiResult<()> {
+        if self.connection_count > 0 {
+            return Err(crate::ApiError::new(
+                crate::ErrorCode::ServiceInUse,
+                format!(
+                    "The endpoint service is being used: {} endpoint(s) are pending or accepted; reject them first",
+                    self.connection_count
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The full service name: `region.name.id`, or `region.id` without a name.
+    pub fn full_name(region: &str, short_name: Option<&str>, id: Uuid) -> String {
+        match short_name {
+            Some(name) if !name.is_empty() => format!("{region}.{name}.{id}"),
+            _ => format!("{region}.{id}"),
+        }
+    }
+}
+
+/// A validated create request (`create_endpoint_service`). Who creates it (project, domain) comes
+/// from the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewService {
     pub port_id: Uuid,
@@ -42,7 +210,7 @@ pub struct NewService {
     pub enable_policy: bool,
 }
 
-/// A validated update (#25): `None` leaves a field as it is.
+/// A validated update (`update_endpoint_service`): `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServicePatch {
     pub approval_enabled: Option<bool>,
@@ -221,7 +389,7 @@ fn parse_tcp_proxy(v: Option<&str>) -> ApiResult<Option<TcpProxy>> {
         .transpose()
 }
 
-/// Validates a create request (#7) into a [`NewService`].
+/// Validates a create request (`create_endpoint_service`) into a [`NewService`].
 pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
     let port_id = parse_uuid(
         "port_id",
@@ -278,7 +446,7 @@ pub fn parse_create(req: &CreateServiceRequest) -> ApiResult<NewService> {
     })
 }
 
-/// Validates an update request (#25) into a [`ServicePatch`].
+/// Validates an update request (`update_endpoint_service`) into a [`ServicePatch`].
 pub fn parse_update(req: &UpdateServiceRequest) -> ApiResult<ServicePatch> {
     Ok(ServicePatch {
         approval_enabled: req.approval_enabled,
@@ -303,7 +471,8 @@ pub fn parse_update(req: &UpdateServiceRequest) -> ApiResult<ServicePatch> {
     })
 }
 
-/// Validates the body of rename (#26): `endpoint_service_name`, 0–16 characters.
+/// Validates the body of rename (`update_endpoint_service_name`): `endpoint_service_name`, 0–16
+/// characters.
 pub fn parse_rename(name: Option<&str>) -> ApiResult<Option<String>> {
     let name = name.ok_or_else(|| ApiError::param("endpoint_service_name is mandatory"))?;
     parse_service_name("endpoint_service_name", name)
@@ -324,13 +493,14 @@ impl ServiceStatus {
 
 /// Most backend resources one service may hold, and one add-server-resources call may carry.
 pub const MAX_SERVER_RESOURCES: usize = 20;
+
 /// Longest `resource_id` and `availability_zone_id`.
 pub const MAX_RESOURCE_ID: usize = 64;
 
-/// Validates the body of v2 add-server-resources (#2): 1–20 entries, each with a non-empty
-/// `resource_id` of at most 64 characters; `availability_zone_id` at most 64 (empty means
-/// none). A `resource_id` given twice is kept once, at its first position, with the last
-/// availability zone given.
+/// Validates the body of v2 add-server-resources (`add_endpoint_service_server_resource`): 1–20
+/// entries, each with a non-empty `resource_id` of at most 64 characters; `availability_zone_id` at
+/// most 64 (empty means none). A `resource_id` given twice is kept once, at its first position,
+/// with the last availability zone given.
 pub fn parse_server_resources(req: &AddServerResourcesRequest) -> ApiResult<Vec<ServerResource>> {
     let dtos = mandatory("server_resources", &req.server_resources)?;
     if dtos.is_empty() {
@@ -375,8 +545,9 @@ pub fn parse_server_resources(req: &AddServerResourcesRequest) -> ApiResult<Vec<
     Ok(out)
 }
 
-/// Adds backend resources to a service's list (#2): a `resource_id` already there takes the new
-/// entry in place; the list may hold at most [`MAX_SERVER_RESOURCES`] (else EndPoint.0002).
+/// Adds backend resources to a service's list (`add_endpoint_service_server_resource`): a
+/// `resource_id` already there takes the new entry in place; the list may hold at most
+/// [`MAX_SERVER_RESOURCES`] (else EndPoint.0002).
 pub fn merge_server_resources(
     list: &mut Vec<ServerResource>,
     new: Vec<ServerResource>,
@@ -399,7 +570,7 @@ pub fn merge_server_resources(
 }
 
 str_enum! {
-    /// `action` of the v2 service upgrade (#29).
+    /// `action` of the v2 service upgrade (`upgrade_endpoint_service`).
     pub enum UpgradeAction { Upgrade = "upgrade", Rollback = "rollback" }
 }
 
@@ -413,8 +584,8 @@ impl UpgradeAction {
     }
 }
 
-/// Validates the v2 upgrade body (#29): none (what the SDK sends) or no `action` means
-/// `upgrade`; another action than `upgrade` | `rollback` is EndPoint.0007.
+/// Validates the v2 upgrade body (`upgrade_endpoint_service`): none (what the SDK sends) or no
+/// `action` means `upgrade`; another action than `upgrade` | `rollback` is EndPoint.0007.
 pub fn parse_upgrade(req: Option<&UpgradeServiceRequest>) -> ApiResult<UpgradeAction> {
     match req.and_then(|r| r.action.as_deref()) {
         None => Ok(UpgradeAction::Upgrade),
@@ -425,7 +596,7 @@ pub fn parse_upgrade(req: Option<&UpgradeServiceRequest>) -> ApiResult<UpgradeAc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::TagDto;
+    use crate::tag::wire::TagDto;
 
     fn port(c: i64, s: i64) -> PortDto {
         PortDto {
@@ -709,7 +880,7 @@ mod tests {
 
     #[test]
     fn server_resources_rules() {
-        use crate::wire::ServerResourceDto;
+        use crate::service::wire::ServerResourceDto;
         let dto = |id: Option<&str>, az: Option<&str>| ServerResourceDto {
             resource_id: id.map(String::from),
             availability_zone_id: az.map(String::from),

@@ -5,27 +5,14 @@
 //! (naming the field) from validation rather than a serde message; wrong JSON types are caught
 //! by the deserializer and reported with the field's path.
 
-use crate::model::{
+use crate::service::{
     EndpointService, IpVersion, PortMapping, Protocol, ServerResource, ServerType, ServiceStatus,
-    ServiceType, Tag, TcpProxy,
+    ServiceType, TcpProxy, UpgradeAction,
 };
-use crate::service::UpgradeAction;
+use crate::tag::wire::{tag_views, TagDto, TagView};
 use crate::time::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-/// `TagList` / `ResourceTag` in requests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagDto {
-    /// Tag key: 1 to 36 characters, none of `=*<>\,|/`, no surrounding spaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 36)]
-    pub key: Option<String>,
-    /// Tag value: up to 43 characters, the same characters as keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 43)]
-    pub value: Option<String>,
-}
 
 /// `PortList` in requests. Ports are wide integers so out-of-range values reach validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -44,7 +31,7 @@ pub struct PortDto {
     pub protocol: Option<String>,
 }
 
-/// Body of create endpoint service (#7).
+/// Body of create endpoint service (`create_endpoint_service`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct CreateServiceRequest {
@@ -87,7 +74,8 @@ pub struct CreateServiceRequest {
     pub enable_policy: Option<bool>,
 }
 
-/// Body of update endpoint service (#25); every field optional, `ports` replaces the list.
+/// Body of update endpoint service (`update_endpoint_service`); every field optional, `ports`
+/// replaces the list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpdateServiceRequest {
@@ -110,7 +98,7 @@ pub struct UpdateServiceRequest {
     pub ip: Option<String>,
 }
 
-/// Body of rename endpoint service (#26).
+/// Body of rename endpoint service (`update_endpoint_service_name`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RenameServiceRequest {
@@ -119,7 +107,7 @@ pub struct RenameServiceRequest {
     pub endpoint_service_name: Option<String>,
 }
 
-/// Response of rename (#26): the new full name.
+/// Response of rename (`update_endpoint_service_name`): the new full name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RenameServiceResponse {
     pub endpoint_service_name: String,
@@ -135,7 +123,8 @@ pub struct ServiceErrorView {
     pub error_message: String,
 }
 
-/// The endpoint service object every service operation answers with (#7, #12, #17, #25).
+/// The endpoint service object every service operation answers with (`create_endpoint_service`,
+/// `list_endpoint_service`, `list_service_details`, `update_endpoint_service`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceView {
     pub id: String,
@@ -172,8 +161,9 @@ pub struct ServiceView {
     pub snat_network_id: Option<String>,
     pub supported_editions: Vec<String>,
     pub public_border_group: String,
-    /// Backends added with the v2 add-server-resources call (#2); not in the SDK's model, which
-    /// ignores it. `[]` when none.
+    /// Backends added with the v2 add-server-resources call
+    /// (`add_endpoint_service_server_resource`); not in the SDK's model, which ignores it. `[]`
+    /// when none.
     #[serde(default)]
     #[schema(required = true)]
     pub server_resources: Vec<ServerResource>,
@@ -189,13 +179,6 @@ pub struct PortView {
     pub protocol: String,
 }
 
-/// `TagList` in responses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TagView {
-    pub key: String,
-    pub value: String,
-}
-
 /// Where a resource sits (answered as `public_border_group`).
 pub const PUBLIC_BORDER_GROUP: &str = "center";
 
@@ -207,20 +190,6 @@ impl From<&PortMapping> for PortView {
             protocol: p.protocol.as_str().to_string(),
         }
     }
-}
-
-impl From<&Tag> for TagView {
-    fn from(t: &Tag) -> Self {
-        TagView {
-            key: t.key.clone(),
-            value: t.value.clone(),
-        }
-    }
-}
-
-/// Renders tags for a response.
-pub fn tag_views(tags: &[Tag]) -> Vec<TagView> {
-    tags.iter().map(TagView::from).collect()
 }
 
 impl From<&EndpointService> for ServiceView {
@@ -265,14 +234,15 @@ impl From<&EndpointService> for ServiceView {
     }
 }
 
-/// Response of list endpoint services (#12).
+/// Response of list endpoint services (`list_endpoint_service`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ListServicesResponse {
     pub endpoint_services: Vec<ServiceView>,
     pub total_count: u64,
 }
 
-/// Response of describe (#16): the basic, backend-free summary any account may see.
+/// Response of describe (`list_service_describe_details`): the basic, backend-free summary any
+/// account may see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DescribeServiceView {
     pub id: String,
@@ -299,7 +269,7 @@ impl From<&EndpointService> for DescribeServiceView {
     }
 }
 
-/// One entry of the public service list (#19).
+/// One entry of the public service list (`list_service_public_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicServiceView {
     pub id: String,
@@ -326,81 +296,14 @@ impl From<&EndpointService> for PublicServiceView {
     }
 }
 
-/// Response of the public service list (#19).
+/// Response of the public service list (`list_service_public_details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListPublicServicesResponse {
     pub endpoint_services: Vec<PublicServiceView>,
     pub total_count: u64,
 }
 
-/// `Link` of a version object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct LinkView {
-    pub href: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub rel: String,
-}
-
-/// `VersionObject` (#20, #21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionView {
-    pub id: String,
-    pub status: String,
-    pub updated: String,
-    pub version: String,
-    pub min_version: String,
-    pub links: Vec<LinkView>,
-}
-
-/// Response of `GET /` (#21).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionsResponse {
-    pub versions: Vec<VersionView>,
-}
-
-/// Response of `GET /{version}` (#20).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct VersionResponse {
-    pub version: VersionView,
-}
-
-/// The API versions this server offers: `(id, updated)`.
-pub const VERSIONS: &[(&str, &str)] = &[
-    ("v1", "2018-09-30T00:00:00Z"),
-    ("v2", "2020-03-30T00:00:00Z"),
-];
-
-/// The version object for `id`, with its self link under `base_url`.
-pub fn version_view(base_url: &str, id: &str) -> Option<VersionView> {
-    VERSIONS
-        .iter()
-        .find(|(v, _)| *v == id)
-        .map(|(v, updated)| VersionView {
-            id: (*v).into(),
-            status: "CURRENT".into(),
-            updated: (*updated).into(),
-            version: v.trim_start_matches('v').into(),
-            min_version: String::new(),
-            links: vec![LinkView {
-                href: format!("{}/{v}/", base_url.trim_end_matches('/')),
-                kind: "application/json".into(),
-                rel: "self".into(),
-            }],
-        })
-}
-
-/// The error body: `{"error_code", "error_msg", "request_id"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error_code: String,
-    pub error_msg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub request_id: Option<String>,
-}
-
-/// `ServerResource` in the v2 add-server-resources body (#2).
+/// `ServerResource` in the v2 add-server-resources body (`add_endpoint_service_server_resource`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ServerResourceDto {
@@ -413,7 +316,7 @@ pub struct ServerResourceDto {
     pub availability_zone_id: Option<String>,
 }
 
-/// Body of v2 add-server-resources (#2).
+/// Body of v2 add-server-resources (`add_endpoint_service_server_resource`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AddServerResourcesRequest {
@@ -422,8 +325,8 @@ pub struct AddServerResourcesRequest {
     pub server_resources: Option<Vec<ServerResourceDto>>,
 }
 
-/// Body of v2 service upgrade (#29), which the SDK sends empty; the current docs describe
-/// `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
+/// Body of v2 service upgrade (`upgrade_endpoint_service`), which the SDK sends empty; the current
+/// docs describe `{"action": "upgrade"|"rollback", "enable_multi_server": bool}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct UpgradeServiceRequest {

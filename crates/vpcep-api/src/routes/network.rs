@@ -1,4 +1,4 @@
-//! The VPC API v1 subset (VPCs, subnets, ports, private IPs): the network inventory.
+//! The VPC API v1 subset (VPCs, subnets, ports, private IPs): the network resources.
 
 use crate::error::HttpResult;
 use crate::extract::{JsonBody, Params};
@@ -11,8 +11,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vpcep_control::{network, Caller};
-use vpcep_domain::wire::ErrorBody;
-use vpcep_domain::wire_vpc::{
+use vpcep_domain::error::ErrorBody;
+use vpcep_domain::network::wire::{
     CreatePortRequest, CreateSubnetRequest, CreateVpcRequest, PortResponse, PortView,
     PortsResponse, PrivateIpView, PrivateIpsResponse, SubnetResponse, SubnetResult, SubnetView,
     SubnetsResponse, UpdatePortRequest, UpdateSubnetRequest, UpdateSubnetResponse,
@@ -158,7 +158,7 @@ pub(crate) fn routes() -> RouteTable {
         .delete("/v1/{project_id}/ports/{port_id}", delete_port)
 }
 
-/// Handles `POST /v1/{project_id}/vpcs` (VPC #12).
+/// Handles `POST /v1/{project_id}/vpcs` (`create_vpc`).
 #[utoipa::path(post, path = "/v1/{project_id}/vpcs", operation_id = "create_vpc", tag = "VPC",
     params(ProjectPath), request_body = CreateVpcRequest,
     responses((status = 200, description = "The VPC", body = VpcResponse)))]
@@ -173,7 +173,7 @@ pub(crate) async fn create_vpc(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/vpcs` (VPC #14).
+/// Handles `GET /v1/{project_id}/vpcs` (`list_vpcs`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpcs", operation_id = "list_vpcs", tag = "VPC",
     params(ProjectPath, MarkerQuery, VpcFilterQuery),
     responses((status = 200, description = "The project's VPCs", body = VpcsResponse)))]
@@ -188,7 +188,7 @@ pub(crate) async fn list_vpcs(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/vpcs/{vpc_id}` (VPC #15).
+/// Handles `GET /v1/{project_id}/vpcs/{vpc_id}` (`show_vpc`).
 #[utoipa::path(get, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "show_vpc", tag = "VPC",
     params(ProjectPath, VpcPath),
     responses((status = 200, description = "The VPC", body = VpcResponse)))]
@@ -203,7 +203,7 @@ pub(crate) async fn show_vpc(
     }))
 }
 
-/// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}` (VPC #16).
+/// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}` (`update_vpc`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "update_vpc", tag = "VPC",
     params(ProjectPath, VpcPath), request_body = UpdateVpcRequest,
     responses((status = 200, description = "The updated VPC", body = VpcResponse)))]
@@ -219,7 +219,7 @@ pub(crate) async fn update_vpc(
     }))
 }
 
-/// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}` (VPC #13): 204.
+/// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}` (`delete_vpc`): 204.
 #[utoipa::path(delete, path = "/v1/{project_id}/vpcs/{vpc_id}", operation_id = "delete_vpc", tag = "VPC",
     params(ProjectPath, VpcPath),
     responses(
@@ -235,7 +235,7 @@ pub(crate) async fn delete_vpc(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `POST /v1/{project_id}/subnets` (VPC #2).
+/// Handles `POST /v1/{project_id}/subnets` (`create_subnet`).
 #[utoipa::path(post, path = "/v1/{project_id}/subnets", operation_id = "create_subnet", tag = "VPC",
     params(ProjectPath), request_body = CreateSubnetRequest,
     responses((status = 200, description = "The subnet", body = SubnetResponse)))]
@@ -250,7 +250,7 @@ pub(crate) async fn create_subnet(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/subnets` (VPC #6).
+/// Handles `GET /v1/{project_id}/subnets` (`list_subnets`).
 #[utoipa::path(get, path = "/v1/{project_id}/subnets", operation_id = "list_subnets", tag = "VPC",
     params(ProjectPath, MarkerQuery, SubnetFilterQuery),
     responses((status = 200, description = "The project's subnets", body = SubnetsResponse)))]
@@ -265,7 +265,7 @@ pub(crate) async fn list_subnets(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/subnets/{subnet_id}` (VPC #8).
+/// Handles `GET /v1/{project_id}/subnets/{subnet_id}` (`show_subnet`).
 #[utoipa::path(get, path = "/v1/{project_id}/subnets/{subnet_id}", operation_id = "show_subnet", tag = "VPC",
     params(ProjectPath, SubnetPath),
     responses((status = 200, description = "The subnet", body = SubnetResponse)))]
@@ -280,7 +280,7 @@ pub(crate) async fn show_subnet(
     }))
 }
 
-/// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (VPC #10).
+/// Handles `PUT /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (`update_subnet`).
 #[utoipa::path(put, path = "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}", operation_id = "update_subnet", tag = "VPC",
     params(ProjectPath, VpcSubnetPath), request_body = UpdateSubnetRequest,
     responses((status = 200, description = "The subnet's id and status", body = UpdateSubnetResponse)))]
@@ -299,7 +299,7 @@ pub(crate) async fn update_subnet(
     }))
 }
 
-/// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (VPC #4): 204.
+/// Handles `DELETE /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` (`delete_subnet`): 204.
 #[utoipa::path(delete, path = "/v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}", operation_id = "delete_subnet", tag = "VPC",
     params(ProjectPath, VpcSubnetPath),
     responses(
@@ -315,7 +315,7 @@ pub(crate) async fn delete_subnet(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Handles `GET /v1/{project_id}/subnets/{subnet_id}/privateips` (VPC #11).
+/// Handles `GET /v1/{project_id}/subnets/{subnet_id}/privateips` (`list_privateips`).
 #[utoipa::path(get, path = "/v1/{project_id}/subnets/{subnet_id}/privateips", operation_id = "list_privateips", tag = "VPC",
     params(ProjectPath, SubnetPath, MarkerQuery),
     responses((status = 200, description = "The subnet's allocated addresses", body = PrivateIpsResponse)))]
@@ -331,7 +331,7 @@ pub(crate) async fn list_private_ips(
     }))
 }
 
-/// Handles `POST /v1/{project_id}/ports` (VPC #1).
+/// Handles `POST /v1/{project_id}/ports` (`create_port`).
 #[utoipa::path(post, path = "/v1/{project_id}/ports", operation_id = "create_port", tag = "VPC",
     params(ProjectPath), request_body = CreatePortRequest,
     responses(
@@ -349,7 +349,7 @@ pub(crate) async fn create_port(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/ports` (VPC #5).
+/// Handles `GET /v1/{project_id}/ports` (`list_ports`).
 #[utoipa::path(get, path = "/v1/{project_id}/ports", operation_id = "list_ports", tag = "VPC",
     params(ProjectPath, MarkerQuery, PortFilterQuery),
     responses((status = 200, description = "The project's ports", body = PortsResponse)))]
@@ -364,7 +364,7 @@ pub(crate) async fn list_ports(
     }))
 }
 
-/// Handles `GET /v1/{project_id}/ports/{port_id}` (VPC #7).
+/// Handles `GET /v1/{project_id}/ports/{port_id}` (`show_port`).
 #[utoipa::path(get, path = "/v1/{project_id}/ports/{port_id}", operation_id = "show_port", tag = "VPC",
     params(ProjectPath, PortPath),
     responses((status = 200, description = "The port", body = PortResponse)))]
@@ -379,7 +379,7 @@ pub(crate) async fn show_port(
     }))
 }
 
-/// Handles `PUT /v1/{project_id}/ports/{port_id}` (VPC #9).
+/// Handles `PUT /v1/{project_id}/ports/{port_id}` (`update_port`).
 #[utoipa::path(put, path = "/v1/{project_id}/ports/{port_id}", operation_id = "update_port", tag = "VPC",
     params(ProjectPath, PortPath), request_body = UpdatePortRequest,
     responses((status = 200, description = "The updated port", body = PortResponse)))]
@@ -395,7 +395,7 @@ pub(crate) async fn update_port(
     }))
 }
 
-/// Handles `DELETE /v1/{project_id}/ports/{port_id}` (VPC #3): 204.
+/// Handles `DELETE /v1/{project_id}/ports/{port_id}` (`delete_port`): 204.
 #[utoipa::path(delete, path = "/v1/{project_id}/ports/{port_id}", operation_id = "delete_port", tag = "VPC",
     params(ProjectPath, PortPath),
     responses(
