@@ -424,11 +424,6 @@ pub fn ruleset(
     ));
     for is_v4 in [true, false] {
         let (nfproto, _) = family_tag(is_v4);
-        let fam = if is_v4 {
-            stmt_ct::Family::IP
-        } else {
-            stmt_ct::Family::IP6
-        };
         b.add(rule(
             "cut",
             vec![
@@ -436,7 +431,11 @@ pub fn ruleset(
                 matches(
                     named(NamedExpression::Concat(vec![
                         ct("mark", None, None),
-                        ct("saddr", Some(fam), Some(stmt_ct::Dir::Original)),
+                        ct(
+                            if is_v4 { "ip saddr" } else { "ip6 saddr" },
+                            None,
+                            Some(stmt_ct::Dir::Original),
+                        ),
                     ])),
                     Operator::NEQ,
                     s(format!("@live{}", if is_v4 { 4 } else { 6 })),
@@ -489,7 +488,8 @@ pub fn ruleset(
     // Every packet is checked before NAT where it enters the host (prerouting) or leaves a
     // local socket (output), and counted once: where it enters, or where it leaves the host
     // (output, after NAT, not to loopback: those enter again).
-    b.add(rule("f_pre", vec![jump("cut"), jump("count")]));
+    b.add(rule("f_pre", vec![jump("cut")]));
+    b.add(rule("f_pre", vec![jump("count")]));
     b.add(rule("f_out_cut", vec![jump("cut")]));
     b.add(rule(
         "f_out_count",
