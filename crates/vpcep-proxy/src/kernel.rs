@@ -702,6 +702,25 @@ pub fn route_source(backend: SocketAddr) -> Option<IpAddr> {
     Some(s.local_addr().ok()?.ip())
 }
 
+/// Removes the tables of data planes whose process is gone (killed before it could remove its
+/// own: their rules would go on translating) and returns the tags of the others.
+pub fn remove_stale_tables() -> Result<HashSet<u32>, String> {
+    let mut used = HashSet::new();
+    for name in vpcep_tables()? {
+        match parse_table_name(&name) {
+            Some((pid, _)) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                tracing::info!(table = %name, "removing the nftables table of a data plane that is gone");
+                let _ = nft(&["delete", "table", "inet", &name], None);
+            }
+            Some((_, tag)) => {
+                used.insert(tag);
+            }
+            None => {}
+        }
+    }
+    Ok(used)
+}
+
 /// Serializes table creation in this process, so two data planes pick different tags.
 static START: Mutex<()> = Mutex::new(());
 static NEXT_LOCAL: AtomicU32 = AtomicU32::new(0);
@@ -757,20 +776,7 @@ impl KernelPath {
     /// gone. Fails where nftables cannot be used (no `nft`, no CAP_NET_ADMIN).
     pub(crate) fn start() -> Result<KernelPath, String> {
         let _one = START.lock().unwrap_or_else(|e| e.into_inner());
-        let tables = vpcep_tables()?;
-        let mut used = HashSet::new();
-        for name in &tables {
-            match parse_table_name(name) {
-                Some((pid, _)) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => {
-                    tracing::info!(table = %name, "removing the nftables table of a stopped data plane");
-                    let _ = nft(&["delete", "table", "inet", name], None);
-                }
-                Some((_, tag)) => {
-                    used.insert(tag);
-                }
-                None => {}
-            }
-        }
+        let used = remove_stale_tables()?;
         let free: Vec<u32> = (1..=255u32).filter(|t| !used.contains(t)).collect();
         if free.is_empty() {
             return Err("255 vpcep tables on this host already".into());

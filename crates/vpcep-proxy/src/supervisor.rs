@@ -81,6 +81,11 @@ impl Supervisor {
     /// replaced in one transaction; logs the path of each endpoint when it changes.
     async fn apply_kernel(&mut self, plan: &Plan) {
         if self.shared.opts.kernel_path == KernelPathMode::Off {
+            if !self.kernel_tried {
+                // Even without it, no table of a killed data plane may go on translating.
+                self.kernel_tried = true;
+                let _ = tokio::task::spawn_blocking(kernel::remove_stale_tables).await;
+            }
             return;
         }
         if !self.kernel_tried {
