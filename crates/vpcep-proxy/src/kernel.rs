@@ -89,6 +89,10 @@ pub struct KernelListener {
     pub snat: Option<IpAddr>,
     /// Who may connect.
     pub whitelist: Whitelist,
+    /// Whether new connections are translated; `false` for a listener that moved to the
+    /// user-space path (e.g. its `tcp_proxy` changed): its established kernel connections go
+    /// on, as a listener's connections do when its config changes.
+    pub translate: bool,
 }
 
 impl KernelListener {
@@ -339,7 +343,7 @@ pub fn ruleset(
         b.add(chain(&format!("ep_{slot}"), None));
     }
 
-    for l in listeners.iter().filter(|_| accept_new) {
+    for l in listeners.iter().filter(|l| accept_new && l.translate) {
         let is_v4 = v4(l.addr.ip());
         let (nfproto, proto) = family_tag(is_v4);
         let mut expr = vec![
@@ -690,6 +694,62 @@ fn kill_local_sockets(cut: &[&Tracked]) {
     }
 }
 
+/// Deletes every conntrack entry whose mark carries `tag` (a ctnetlink flush filtered by
+/// mark and mask).
+pub fn flush_conntrack(tag: u32) -> Result<(), String> {
+    use nix::sys::socket::{
+        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
+    };
+    use std::os::fd::AsRawFd;
+    const CTNETLINK_DELETE: u16 = (1 << 8) | 2; // NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_DELETE
+    const NLM_F_REQUEST_ACK: u16 = 0x1 | 0x4;
+    const CTA_MARK: u16 = 8;
+    const CTA_MARK_MASK: u16 = 21;
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkNetFilter,
+    )
+    .map_err(|e| format!("netlink socket: {e}"))?;
+    let attrs = [(CTA_MARK, tag), (CTA_MARK_MASK, TAG_MASK)];
+    let len = 16 + 4 + attrs.len() * 8;
+    let mut msg = Vec::with_capacity(len);
+    msg.extend((len as u32).to_ne_bytes());
+    msg.extend(CTNETLINK_DELETE.to_ne_bytes());
+    msg.extend(NLM_F_REQUEST_ACK.to_ne_bytes());
+    msg.extend(1u32.to_ne_bytes()); // sequence
+    msg.extend(0u32.to_ne_bytes()); // port id: the kernel
+    msg.extend([0u8, 0, 0, 0]); // nfgenmsg: any family, version 0, resource 0
+    for (ty, value) in attrs {
+        msg.extend(8u16.to_ne_bytes());
+        msg.extend(ty.to_ne_bytes());
+        msg.extend(value.to_be_bytes());
+    }
+    sendto(
+        fd.as_raw_fd(),
+        &msg,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| format!("netlink send: {e}"))?;
+    let mut buf = [0u8; 256];
+    let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())
+        .map_err(|e| format!("netlink receive: {e}"))?;
+    // NLMSG_ERROR (2) carries the result; 0 or "no such entry" are success.
+    if n >= 20 && u16::from_ne_bytes([buf[4], buf[5]]) == 2 {
+        let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
+        if err != 0 && err != -2 {
+            return Err(format!(
+                "ctnetlink: {}",
+                std::io::Error::from_raw_os_error(-err)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The source address this host uses towards `backend` (what the user-space path shows it).
 pub fn route_source(backend: SocketAddr) -> Option<IpAddr> {
     let any: SocketAddr = if backend.is_ipv4() {
@@ -823,17 +883,28 @@ impl KernelPath {
     }
 
     /// Replaces the table with rules for `wanted` (listener key, config, SNAT source), then
-    /// cuts the connections that are no longer admitted.
+    /// cuts the connections that are no longer admitted. `others` are the plan's remaining
+    /// listeners: one this table translated before keeps its established connections.
     pub(crate) fn apply(
         &mut self,
         wanted: &[(ListenerKey, ListenerConfig, Option<IpAddr>)],
+        others: &[(&ListenerKey, &ListenerConfig)],
         stats: &StatsRegistry,
-        accept_new: bool,
     ) -> Result<(), String> {
         let mut marks = HashMap::new();
         let mut slots = HashMap::new();
         let mut listeners = Vec::with_capacity(wanted.len());
-        for (key, cfg, snat) in wanted {
+        let moved = others.iter().filter_map(|(key, cfg)| {
+            self.marks
+                .contains_key(&(key.addr, cfg.endpoint_id.clone()))
+                .then(|| ((*key).clone(), (*cfg).clone(), None, false))
+        });
+        let all: Vec<_> = wanted
+            .iter()
+            .map(|(k, c, s)| (k.clone(), c.clone(), *s, true))
+            .chain(moved)
+            .collect();
+        for (key, cfg, snat, translate) in &all {
             let id = cfg.endpoint_id.clone();
             let mark = match self.marks.get(&(key.addr, id.clone())) {
                 Some(m) => *m,
@@ -860,9 +931,10 @@ impl KernelPath {
                 backend: cfg.backend,
                 snat: *snat,
                 whitelist: cfg.whitelist.clone(),
+                translate: *translate,
             });
         }
-        let doc = ruleset(&self.table, self.tag, &listeners, accept_new);
+        let doc = ruleset(&self.table, self.tag, &listeners, true);
         {
             let mut c = self.counters();
             c.flush(stats);
@@ -921,6 +993,11 @@ impl KernelPath {
         self.counters().flush(stats);
         self.listeners = wanted;
         self.cut();
+        // Conntrack would go on translating connections with remote peers after the table is
+        // gone: forget them, so their next packet meets no translation (and a reset).
+        if let Err(e) = flush_conntrack(self.tag) {
+            tracing::warn!(table = %self.table, "deleting its conntrack entries: {e}");
+        }
         if let Err(e) = nft(&["delete", "table", "inet", &self.table], None) {
             tracing::warn!(table = %self.table, "removing the table: {e}");
         }
@@ -945,6 +1022,7 @@ mod tests {
             backend: "10.1.0.10:8080".parse().unwrap(),
             snat: Some("10.1.0.1".parse().unwrap()),
             whitelist,
+            translate: true,
         }
     }
 
@@ -1035,6 +1113,16 @@ mod tests {
             .contains(r#"{"concat":[117440513,{"prefix":{"addr":"0.0.0.0","len":0}}]}"#));
         // Nothing may go on for the closed one: no live element carries its mark.
         assert!(!v.to_string().contains(r#"[117440514,{"prefix""#));
+    }
+
+    #[test]
+    fn a_listener_moved_to_user_space_keeps_its_connections_but_translates_nothing_new() {
+        let mut l = listener(1, 0x0700_0001, Whitelist::Disabled);
+        l.translate = false;
+        let v = json(&ruleset("t", 0x0700_0000, &[l], true));
+        assert!(rules_of(&v, "nat_pre").is_empty() && rules_of(&v, "nat_post").is_empty());
+        assert!(v.to_string().contains("[117440513,"));
+        assert!(rules_of(&v, "count")[0].to_string().contains("ep_1"));
     }
 
     #[test]

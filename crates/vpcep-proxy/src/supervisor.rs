@@ -104,15 +104,22 @@ impl Supervisor {
             }
         }
         if let Some(mut k) = self.kernel.take() {
-            let wanted: Vec<_> = plan
+            let (eligible, others): (Vec<_>, Vec<_>) = plan
                 .listeners
                 .iter()
-                .filter(|(key, cfg)| kernel::userspace_reason(key, cfg).is_none())
+                .partition(|(key, cfg)| kernel::userspace_reason(key, cfg).is_none());
+            let wanted: Vec<_> = eligible
+                .into_iter()
                 .map(|(key, cfg)| (key.clone(), cfg.clone(), kernel::route_source(cfg.backend)))
+                .collect();
+            let others: Vec<_> = others
+                .into_iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
                 .collect();
             let stats = self.stats.clone();
             let done = tokio::task::spawn_blocking(move || {
-                let r = k.apply(&wanted, &stats, true);
+                let others: Vec<_> = others.iter().map(|(k, c)| (k, c)).collect();
+                let r = k.apply(&wanted, &others, &stats);
                 (k, r)
             })
             .await;

@@ -329,3 +329,65 @@ async fn two_data_planes_keep_their_own_tables() {
     two.shutdown().await;
     assert!(nft_table(&t2).is_none());
 }
+
+/// The conntrack entries (TCP) whose mark carries the tag of `table`.
+fn tracked_of(table: &str) -> usize {
+    let tag = u32::from_str_radix(table.rsplit('_').next().unwrap(), 16).unwrap();
+    let text = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    vpcep_proxy::kernel::parse_conntrack(&text)
+        .iter()
+        .filter(|t| t.mark >> 24 == tag)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_to_a_proxy_mode_keeps_established_kernel_connections() {
+    require_nft!();
+    init_tracing();
+    let ip = "127.31.0.9";
+    let old = peer_backend().await;
+    let new = Backend::start(BACKEND_IP, Mode::ProxyThenEcho).await;
+    let port = free_port(ip);
+    let mut sup = Supervisor::new(kopts());
+    sup.apply(&snapshot(1, vec![spec("ep-k9", ip, port, old.addr)]))
+        .await;
+    let mut established = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
+    assert_eq!(roundtrip(&mut established, b"one").await.unwrap(), b"one");
+    let mut moved = spec("ep-k9", ip, port, new.addr);
+    moved.tcp_proxy = "proxy_open".into();
+    assert!(sup.apply(&snapshot(2, vec![moved])).await.endpoints[0].ok);
+    assert!(!sup.stats().get("ep-k9").unwrap().kernel_path);
+    // As on the user-space path: the open connection keeps its config, new ones take the new.
+    assert_eq!(roundtrip(&mut established, b"two").await.unwrap(), b"two");
+    let mut fresh = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
+    assert_eq!(roundtrip(&mut fresh, b"three").await.unwrap(), b"three");
+    assert_eq!(new.headers.lock().unwrap().len(), 1);
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_drains_then_cuts_and_forgets_its_connections() {
+    require_nft!();
+    init_tracing();
+    let ip = "127.31.0.10";
+    let backend = peer_backend().await;
+    let port = free_port(ip);
+    let mut sup = Supervisor::new(kopts());
+    sup.apply(&snapshot(1, vec![spec("ep-k10", ip, port, backend.addr)]))
+        .await;
+    let table = sup.kernel_table().unwrap().to_string();
+    let mut held = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
+    assert_eq!(roundtrip(&mut held, b"x").await.unwrap(), b"x");
+    assert!(tracked_of(&table) >= 1);
+    let started = Instant::now();
+    sup.shutdown().await;
+    // The drain (300 ms here) ran out with the connection still open: it is cut.
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(ends_within(&mut held, Duration::from_secs(1)).await);
+    assert!(nft_table(&table).is_none());
+    assert_eq!(
+        tracked_of(&table),
+        0,
+        "no conntrack entry of the table is left"
+    );
+}
