@@ -894,11 +894,13 @@ impl KernelPath {
         let mut marks = HashMap::new();
         let mut slots = HashMap::new();
         let mut listeners = Vec::with_capacity(wanted.len());
-        let moved = others.iter().filter_map(|(key, cfg)| {
-            self.marks
-                .contains_key(&(key.addr, cfg.endpoint_id.clone()))
-                .then(|| ((*key).clone(), (*cfg).clone(), None, false))
-        });
+        let moved = others
+            .iter()
+            .filter(|(key, cfg)| {
+                self.marks
+                    .contains_key(&(key.addr, cfg.endpoint_id.clone()))
+            })
+            .map(|(key, cfg)| ((*key).clone(), (*cfg).clone(), None, false));
         let all: Vec<_> = wanted
             .iter()
             .map(|(k, c, s)| (k.clone(), c.clone(), *s, true))
