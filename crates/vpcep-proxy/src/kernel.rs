@@ -492,9 +492,23 @@ pub fn ruleset(
     // Every packet is checked before NAT where it enters the host (prerouting) or leaves a
     // local socket (output), and counted once: where it enters, or where it leaves the host
     // (output, after NAT, not to loopback: those enter again).
+    // Packets of connections this table did not translate leave at the first rule.
+    let others = || {
+        vec![
+            matches(
+                ct("mark", None, None).and_mask(Expression::Number(TAG_MASK)),
+                Operator::NEQ,
+                Expression::Number(tag),
+            ),
+            Statement::Return(None),
+        ]
+    };
+    b.add(rule("f_pre", others()));
     b.add(rule("f_pre", vec![jump("cut")]));
     b.add(rule("f_pre", vec![jump("count")]));
+    b.add(rule("f_out_cut", others()));
     b.add(rule("f_out_cut", vec![jump("cut")]));
+    b.add(rule("f_out_count", others()));
     b.add(rule(
         "f_out_count",
         vec![

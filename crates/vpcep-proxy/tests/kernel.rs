@@ -391,3 +391,42 @@ async fn a_stop_drains_then_cuts_and_forgets_its_connections() {
         "no conntrack entry of the table is left"
     );
 }
+
+#[test]
+fn ipv6_rules_are_accepted_by_nft() {
+    require_nft!();
+    use std::io::Write as _;
+    let l = vpcep_proxy::kernel::KernelListener {
+        endpoint_id: "ep-v6".into(),
+        slot: 1,
+        mark: 0x0100_0001,
+        addr: "[fd00:31::1]:80".parse().unwrap(),
+        backend: "[fd00:32::1]:8080".parse().unwrap(),
+        snat: Some("fd00:32::2".parse().unwrap()),
+        whitelist: vpcep_proxy::config::Whitelist::parse(
+            true,
+            &["fd00:33::/64".into(), "10.0.0.0/8".into()],
+        )
+        .unwrap(),
+        translate: true,
+    };
+    let doc = vpcep_proxy::kernel::ruleset("vpcep_check_01", 0x0100_0000, &[l], true);
+    let mut child = Command::new("nft")
+        .args(["--check", "-j", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&doc).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
