@@ -951,6 +951,8 @@ impl KernelPath {
             });
         }
         let doc = ruleset(&self.table, self.tag, &listeners, true);
+        // A data plane killed since would go on translating with its last rules.
+        let _ = remove_stale_tables();
         {
             let mut c = self.counters();
             c.flush(stats);
