@@ -653,6 +653,21 @@ pub fn parse_conntrack(text: &str) -> Vec<Tracked> {
         .collect()
 }
 
+/// Whether `after` admits less than `before`: a mark gone or a source network no longer
+/// covered.
+pub fn narrows(before: &[KernelListener], after: &[KernelListener]) -> bool {
+    let after: HashMap<u32, Option<Vec<IpNet>>> =
+        after.iter().map(|l| (l.mark, l.sources())).collect();
+    before
+        .iter()
+        .any(|l| match (after.get(&l.mark), l.sources()) {
+            (None, _) => true,
+            (Some(None), _) => false,
+            (Some(Some(_)), None) => true,
+            (Some(Some(now)), Some(old)) => old.iter().any(|o| !now.iter().any(|n| n.contains(o))),
+        })
+}
+
 /// The entries of `tag` whose (mark, client address) `live` no longer admits.
 pub fn to_cut<'a>(
     tracked: &'a [Tracked],
@@ -962,8 +977,12 @@ impl KernelPath {
         }
         self.marks = marks;
         self.slots = slots;
-        self.listeners = listeners;
-        self.cut();
+        let before = std::mem::replace(&mut self.listeners, listeners);
+        // Reading the conntrack table costs time in proportion to its size: only when
+        // something may have to be cut.
+        if narrows(&before, &self.listeners) {
+            self.cut();
+        }
         Ok(())
     }
 
@@ -1227,6 +1246,47 @@ ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.2 sport=400
         // 40001: source no longer admitted; 40004: its listener is gone; 40002 is not
         // translated, 40003 belongs to another table.
         assert_eq!(cut, vec![40001, 40004]);
+    }
+
+    #[test]
+    fn only_a_narrower_plan_needs_a_cut() {
+        let open = listener(1, 0x0700_0001, Whitelist::Disabled);
+        let wl = |nets: &[&str]| {
+            Whitelist::parse(
+                true,
+                &nets.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let some = listener(1, 0x0700_0001, wl(&["10.2.0.0/24"]));
+        let wider = listener(1, 0x0700_0001, wl(&["10.2.0.0/16"]));
+        let other = listener(1, 0x0700_0001, wl(&["10.3.0.0/24"]));
+        let moved = listener(1, 0x0700_0002, Whitelist::Disabled);
+        assert!(!narrows(&[], std::slice::from_ref(&open)));
+        assert!(!narrows(
+            std::slice::from_ref(&some),
+            std::slice::from_ref(&wider)
+        ));
+        assert!(!narrows(
+            std::slice::from_ref(&some),
+            std::slice::from_ref(&open)
+        ));
+        assert!(narrows(
+            std::slice::from_ref(&open),
+            std::slice::from_ref(&some)
+        ));
+        assert!(narrows(
+            std::slice::from_ref(&wider),
+            std::slice::from_ref(&some)
+        ));
+        assert!(narrows(
+            std::slice::from_ref(&some),
+            std::slice::from_ref(&other)
+        ));
+        assert!(narrows(
+            std::slice::from_ref(&open),
+            std::slice::from_ref(&moved)
+        ));
     }
 
     #[test]
