@@ -840,7 +840,10 @@ impl Counters {
             let before = self.seen.get(name).copied().unwrap_or(0);
             let delta = value.saturating_sub(before);
             if delta > 0 {
-                stats.endpoint(id).kernel_add(kind, delta);
+                // An endpoint already gone from the registry is not brought back.
+                if let Some(m) = stats.existing(id) {
+                    m.kernel_add(kind, delta);
+                }
             }
         }
         self.seen = now;

@@ -301,6 +301,11 @@ impl StatsRegistry {
             .clone()
     }
 
+    /// The counters of an endpoint the registry still has.
+    pub(crate) fn existing(&self, endpoint_id: &str) -> Option<Arc<EndpointMetrics>> {
+        self.map().get(endpoint_id).cloned()
+    }
+
     /// Forgets endpoints that are gone (their open connections keep their own reference).
     pub(crate) fn retain(&self, keep: &std::collections::HashSet<&str>) {
         self.map().retain(|id, _| keep.contains(id.as_str()));
