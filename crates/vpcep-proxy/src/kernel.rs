@@ -779,6 +779,15 @@ pub fn flush_conntrack(tag: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Deletes `table` and the conntrack entries of `tag`: what is left to do about a table whose
+/// state is lost.
+pub(crate) fn abandon_table(table: &str, tag: u32) {
+    let _ = nft(&["delete", "table", "inet", table], None);
+    if let Err(e) = flush_conntrack(tag) {
+        tracing::warn!(table, "deleting its conntrack entries: {e}");
+    }
+}
+
 /// The source address this host uses towards `backend` (what the user-space path shows it).
 pub fn route_source(backend: SocketAddr) -> Option<IpAddr> {
     let any: SocketAddr = if backend.is_ipv4() {
@@ -897,6 +906,11 @@ impl KernelPath {
     /// The table's name.
     pub(crate) fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The tag its marks carry.
+    pub(crate) fn tag(&self) -> u32 {
+        self.tag
     }
 
     fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
@@ -1043,9 +1057,12 @@ impl KernelPath {
         }
     }
 
-    /// Removes the table at once (after a failed transaction: the old rules must not stay).
-    pub(crate) fn abandon(self) {
-        let _ = nft(&["delete", "table", "inet", &self.table], None);
+    /// Removes the table and cuts every connection it translated, at once (after a failed
+    /// transaction: neither the old rules nor connections nobody checks may stay).
+    pub(crate) fn abandon(mut self) {
+        self.listeners.clear();
+        self.cut();
+        abandon_table(&self.table, self.tag);
     }
 }
 

@@ -117,6 +117,7 @@ impl Supervisor {
                 .map(|(k, c)| (k.clone(), c.clone()))
                 .collect();
             let stats = self.stats.clone();
+            let (table, tag) = (k.table().to_string(), k.tag());
             let done = tokio::task::spawn_blocking(move || {
                 let others: Vec<_> = others.iter().map(|(k, c)| (k, c)).collect();
                 let r = k.apply(&wanted, &others, &stats);
@@ -128,11 +129,17 @@ impl Supervisor {
                 Ok((k, Err(e))) => {
                     warn!("kernel path failed: {e}; its table is removed and every endpoint takes the user-space path");
                     let _ = tokio::task::spawn_blocking(move || k.abandon()).await;
-                    if let Some(id) = self.kernel_refresher.take() {
-                        self.stats.remove_refresher(id);
-                    }
                 }
-                Err(e) => warn!("kernel path: {e}"),
+                Err(e) => {
+                    warn!("kernel path failed: {e}; its table is removed and every endpoint takes the user-space path");
+                    let _ = tokio::task::spawn_blocking(move || kernel::abandon_table(&table, tag))
+                        .await;
+                }
+            }
+            if self.kernel.is_none() {
+                if let Some(id) = self.kernel_refresher.take() {
+                    self.stats.remove_refresher(id);
+                }
             }
         }
         let on = self.kernel.is_some();
