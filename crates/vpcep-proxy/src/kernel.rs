@@ -870,6 +870,17 @@ pub(crate) struct KernelPath {
     slots: HashMap<String, u32>,
     listeners: Vec<KernelListener>,
     counters: Arc<Mutex<Counters>>,
+    /// Set once the table is deleted.
+    removed: bool,
+}
+
+impl Drop for KernelPath {
+    /// A data plane dropped without a stop (e.g. a panic) leaves no rules behind.
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = nft(&["delete", "table", "inet", &self.table], None);
+        }
+    }
 }
 
 impl KernelPath {
@@ -900,6 +911,7 @@ impl KernelPath {
             marks: HashMap::new(),
             slots: HashMap::new(),
             listeners: Vec::new(),
+            removed: false,
         })
     }
 
@@ -1055,6 +1067,7 @@ impl KernelPath {
         if let Err(e) = nft(&["delete", "table", "inet", &self.table], None) {
             tracing::warn!(table = %self.table, "removing the table: {e}");
         }
+        self.removed = true;
     }
 
     /// Removes the table and cuts every connection it translated, at once (after a failed
@@ -1063,6 +1076,7 @@ impl KernelPath {
         self.listeners.clear();
         self.cut();
         abandon_table(&self.table, self.tag);
+        self.removed = true;
     }
 }
 

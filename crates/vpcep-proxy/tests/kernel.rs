@@ -430,3 +430,18 @@ fn ipv6_rules_are_accepted_by_nft() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_plane_dropped_without_a_stop_leaves_no_rules() {
+    require_nft!();
+    let backend = peer_backend().await;
+    let ip = "127.31.0.11";
+    let port = free_port(ip);
+    let mut sup = Supervisor::new(kopts());
+    sup.apply(&snapshot(1, vec![spec("ep-k11", ip, port, backend.addr)]))
+        .await;
+    let table = sup.kernel_table().unwrap().to_string();
+    assert!(nft_table(&table).is_some());
+    drop(sup);
+    assert!(nft_table(&table).is_none());
+}
