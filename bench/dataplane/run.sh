@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Data-plane benchmark: the vpcep agent (splice and userspace copy) vs HAProxy (TCP mode,
 # send-proxy-v2, with and without splicing) vs direct to the backend, side by side on this
-# machine, plus agent and HAProxy memory per idle connection.
+# machine, plus agent and HAProxy memory per idle connection; and the agent's kernel fast path
+# (tcp_proxy close, nftables NAT: `agent-kernel`), run only while it is measured so that the
+# conntrack it turns on does not slow the other paths.
 #
 #   bench/dataplane/run.sh
 #
@@ -20,9 +22,12 @@ CPS_CONC="${CPS_CONC:-64}"
 CPS_SECS="${CPS_SECS:-5}"
 IDLE_CONNS="${IDLE_CONNS:-9000}"
 
-if ! command -v haproxy >/dev/null; then
-  echo "== installing haproxy"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+need=()
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v nft >/dev/null || need+=(nftables)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "== building (release)"
 cargo build --release -q -p vpcep-proxy --examples
@@ -92,6 +97,7 @@ start haproxy_splice haproxy -db -f "$T/hs.cfg"; wait_port 127.0.0.3:19004
 
 declare -A PROC=(
   [direct]=""
+  [agent-kernel]=""
   [agent-splice]=$PID_agent_splice
   [agent-userspace]=$PID_agent_user
   [haproxy]=$PID_haproxy
@@ -99,16 +105,26 @@ declare -A PROC=(
 )
 declare -A TARGET=(
   [direct]=127.0.0.4:19000
+  [agent-kernel]=127.0.0.2:19005
   [agent-splice]=127.0.0.2:19001
   [agent-userspace]=127.0.0.2:19002
   [haproxy]=127.0.0.3:19003
   [haproxy-splice]=127.0.0.3:19004
 )
-ORDER=(direct agent-splice agent-userspace haproxy haproxy-splice)
+ORDER=(direct agent-kernel agent-splice agent-userspace haproxy haproxy-splice)
+
+# The kernel path's agent runs only while its path is measured (with its table loaded, every
+# connection on the host is tracked by conntrack, which would slow the other paths too).
+kernel_up() {
+  start agent_kernel "$AG" 127.0.0.2:19005 127.0.0.4:19000 close kernel
+  PROC[agent-kernel]=$PID_agent_kernel
+}
+kernel_down() { stop "$PID_agent_kernel"; PROC[agent-kernel]=""; }
 
 echo "== throughput: $CONNS parallel uploads of $BYTES_PER_CONN bytes, $REPS reps (median)"
 for rep in $(seq "$REPS"); do
   for n in "${ORDER[@]}"; do
+    if [ "$n" = agent-kernel ]; then kernel_up; fi
     c0=$(cpu_s "${PROC[$n]}")
     v=$("$LG" throughput "${TARGET[$n]}" "$CONNS" "$BYTES_PER_CONN" | sed -E 's/.*gbytes_per_sec=([0-9.]+).*/\1/')
     c1=$(cpu_s "${PROC[$n]}")
@@ -116,12 +132,14 @@ for rep in $(seq "$REPS"); do
     echo "   rep $rep $n: $v GB/s, proxy CPU ${cpu} s/GB"
     echo -e "$n\tgbps\t$v" >> "$T/results.tsv"
     [ -n "${PROC[$n]}" ] && echo -e "$n\tcpu\t$cpu" >> "$T/results.tsv"
+    if [ "$n" = agent-kernel ]; then kernel_down; fi
   done
 done
 
 echo "== new connections/s: concurrency $CPS_CONC, ${CPS_SECS}s each, 2 reps (median)"
 for rep in 1 2; do
   for n in "${ORDER[@]}"; do
+    if [ "$n" = agent-kernel ]; then kernel_up; fi
     c0=$(cpu_s "${PROC[$n]}")
     line=$("$LG" cps "${TARGET[$n]}" "$CPS_CONC" "$CPS_SECS")
     c1=$(cpu_s "${PROC[$n]}")
@@ -131,6 +149,7 @@ for rep in 1 2; do
     echo "   rep $rep $n: $line, proxy CPU ${cpuk} ms/1k conns"
     echo -e "$n\tcps\t$v" >> "$T/results.tsv"
     [ -n "${PROC[$n]}" ] && echo -e "$n\tcpuconn\t$cpuk" >> "$T/results.tsv"
+    if [ "$n" = agent-kernel ]; then kernel_down; fi
     sleep 1
   done
 done
@@ -167,7 +186,7 @@ for line in open(sys.argv[1]):
 med = {k: statistics.median(v) for k, v in vals.items()}
 def g(n, m): return med.get((n, m))
 def r(a, b): return f"{a / b:.2f}x" if a is not None and b else "-"
-rows = ["direct", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice"]
+rows = ["direct", "agent-kernel", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice"]
 best_h = lambda m: max(x for x in (g("haproxy", m), g("haproxy-splice", m)) if x is not None)
 print(f"| {'path':<15} | {'GB/s':>6} | {'proxy CPU s/GB':>14} | {'conn/s':>7} | {'proxy CPU ms/1k conn':>20} | {'bytes/idle conn':>15} | {'GB/s vs direct':>14} | {'GB/s vs best HAProxy':>20} | {'conn/s vs best HAProxy':>22} |")
 print("|" + "|".join("-" * (w + 2) for w in (15, 6, 14, 7, 20, 15, 14, 20, 22)) + "|")
@@ -175,5 +194,10 @@ for n in rows:
     gb, cps, mem, cpu, cpuc = g(n, "gbps"), g(n, "cps"), g(n, "mem"), g(n, "cpu"), g(n, "cpuconn")
     print(f"| {n:<15} | {gb or 0:>6.2f} | {(f'{cpu:.3f}' if cpu is not None else '-'):>14} | {cps or 0:>7.0f} | {(f'{cpuc:.1f}' if cpuc is not None else '-'):>20} | {(f'{mem:.0f}' if mem else '-'):>15} | "
           f"{r(gb, g('direct', 'gbps')):>14} | {r(gb, best_h('gbps')):>20} | {r(cps, best_h('cps')):>22} |")
+k, d = g("agent-kernel", "gbps"), g("direct", "gbps")
+if k is not None and d:
+    ratio = k / d
+    print(f"\nGB/s close vs direct: {ratio:.2f} (target >= 0.9) {'met' if ratio >= 0.9 else 'missed'}")
 PY
-echo "(medians; memory measured with the agent in splice mode and HAProxy without splicing)"
+echo "(medians; memory measured with the agent in splice mode and HAProxy without splicing;"
+echo " agent-kernel: tcp_proxy close on the nftables path, its agent process idle, so no proxy CPU)"

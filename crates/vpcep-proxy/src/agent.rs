@@ -184,10 +184,17 @@ async fn supervise(
     let retry = supervisor.options().retry_interval;
     let mut current: Option<Arc<Snapshot>> = None;
     let mut failing = false;
+    // The kernel path's counters reach the recorder once a second.
+    let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            _ = poll.tick() => {
+                supervisor.poll_kernel().await;
+                continue;
+            }
             Some(Command::Offer(reply)) = commands.recv() => {
                 let offer = current.as_ref().and_then(|snapshot| {
                     let listeners = supervisor.dup_sockets().ok()?;

@@ -106,6 +106,27 @@ pub enum CopyMode {
     Userspace,
 }
 
+/// Whether `tcp_proxy = close` endpoints may be realized with nftables (see [`crate::kernel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelPathMode {
+    /// Where nftables can be used (the `nft` tool, CAP_NET_ADMIN): `--kernel-path auto`.
+    Auto,
+    /// Never: every endpoint on the user-space path (the library's default).
+    #[default]
+    Off,
+}
+
+impl FromStr for KernelPathMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(KernelPathMode::Auto),
+            "off" => Ok(KernelPathMode::Off),
+            other => Err(format!("{other:?}: expected auto or off")),
+        }
+    }
+}
+
 /// Tunables of the data plane, shared by every listener.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
@@ -140,6 +161,8 @@ pub struct ProxyOptions {
     /// Whether per-endpoint counters go to the process's `metrics` recorder (an agent's own
     /// `--metrics-listen`); off where that recorder is served to anyone (the API's `/metrics`).
     pub export_metrics: bool,
+    /// Whether eligible endpoints take the kernel path.
+    pub kernel_path: KernelPathMode,
 }
 
 impl Default for ProxyOptions {
@@ -158,6 +181,7 @@ impl Default for ProxyOptions {
             extra_host_addresses: Vec::new(),
             handover_socket: None,
             export_metrics: true,
+            kernel_path: KernelPathMode::Off,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! - `copy`: `splice(2)` or buffered bidirectional copy with half-close;
 //! - [`proxy_protocol`]: v1/v2 headers and the TLV numbers;
 //! - [`netns`]: sockets in other network namespaces;
+//! - [`kernel`]: the nftables fast path for `tcp_proxy = close` endpoints;
 //! - [`metrics`]: per-endpoint counters;
 //! - [`handover`]: listening sockets passed to a successor process (restarts refuse nothing);
 //! - `agent` and `sync`: the running task and the control-plane client.
@@ -30,6 +31,7 @@ pub mod config;
 mod connection;
 mod copy;
 pub mod handover;
+pub mod kernel;
 mod listener;
 pub mod metrics;
 pub mod netns;
@@ -38,7 +40,7 @@ pub mod supervisor;
 mod sync;
 
 pub use agent::DataPlane;
-pub use config::{CopyMode, ListenerKey, ProxyOptions, ProxyVersion, TcpProxy};
+pub use config::{CopyMode, KernelPathMode, ListenerKey, ProxyOptions, ProxyVersion, TcpProxy};
 pub use metrics::{EndpointStats, StatsRegistry};
 pub use supervisor::Supervisor;
 pub use sync::{

@@ -9,6 +9,10 @@
 //! | `vpcep_agent_connections_total` | counter (connections forwarded: admitted by the whitelist) | `endpoint_id` |
 //! | `vpcep_agent_bytes_total` | counter | `endpoint_id`, `direction` = `client_to_backend` \| `backend_to_client` |
 //! | `vpcep_agent_connections_refused_total` | counter | `endpoint_id`, `reason` = `whitelist` \| `backend_unreachable` |
+//! | `vpcep_agent_endpoint_path` | gauge (1 for the path the endpoint takes) | `endpoint_id`, `path` = `kernel` \| `userspace` |
+//!
+//! On the kernel path (see [`crate::kernel`]) connections and bytes come from nftables counters
+//! (bytes are IP bytes, headers included) and `connections_active` stays 0.
 //!
 //! Exported handles are taken from the recorder installed when an endpoint first appears.
 
@@ -26,6 +30,8 @@ pub const CONNECTIONS_TOTAL: &str = "vpcep_agent_connections_total";
 pub const BYTES_TOTAL: &str = "vpcep_agent_bytes_total";
 /// Counter of connections closed without forwarding, by reason.
 pub const CONNECTIONS_REFUSED_TOTAL: &str = "vpcep_agent_connections_refused_total";
+/// Gauge: 1 for the path (`kernel` or `userspace`) the endpoint's new connections take.
+pub const ENDPOINT_PATH: &str = "vpcep_agent_endpoint_path";
 
 /// Why a connection was closed without forwarding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,8 @@ pub struct EndpointStats {
     pub refused_whitelist: u64,
     /// Connections closed because the backend could not be reached.
     pub refused_backend_unreachable: u64,
+    /// Whether new connections take the kernel path (nftables NAT).
+    pub kernel_path: bool,
 }
 
 #[derive(Debug)]
@@ -80,6 +88,8 @@ struct Exported {
     b2c: Counter,
     refused_whitelist: Counter,
     refused_backend: Counter,
+    path_kernel: Gauge,
+    path_userspace: Gauge,
 }
 
 /// The live counters of one endpoint, shared by its listeners and connections.
@@ -91,6 +101,7 @@ pub(crate) struct EndpointMetrics {
     b2c: AtomicU64,
     refused_whitelist: AtomicU64,
     refused_backend: AtomicU64,
+    kernel_path: std::sync::atomic::AtomicBool,
     /// The recorder's handles, when exported.
     exported: Option<Exported>,
 }
@@ -105,13 +116,20 @@ impl EndpointMetrics {
             b2c: AtomicU64::new(0),
             refused_whitelist: AtomicU64::new(0),
             refused_backend: AtomicU64::new(0),
+            kernel_path: std::sync::atomic::AtomicBool::new(false),
             exported: export.then(|| Exported {
                 active: gauge!(CONNECTIONS_ACTIVE, "endpoint_id" => id.clone()),
                 total: counter!(CONNECTIONS_TOTAL, "endpoint_id" => id.clone()),
                 c2b: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "client_to_backend"),
                 b2c: counter!(BYTES_TOTAL, "endpoint_id" => id.clone(), "direction" => "backend_to_client"),
                 refused_whitelist: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id.clone(), "reason" => RefuseReason::Whitelist.as_str()),
-                refused_backend: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id, "reason" => RefuseReason::BackendUnreachable.as_str()),
+                refused_backend: counter!(CONNECTIONS_REFUSED_TOTAL, "endpoint_id" => id.clone(), "reason" => RefuseReason::BackendUnreachable.as_str()),
+                path_kernel: gauge!(ENDPOINT_PATH, "endpoint_id" => id.clone(), "path" => "kernel"),
+                path_userspace: {
+                    let g = gauge!(ENDPOINT_PATH, "endpoint_id" => id, "path" => "userspace");
+                    g.set(1.0);
+                    g
+                },
             }),
         }
     }
@@ -163,6 +181,31 @@ impl EndpointMetrics {
         }
     }
 
+    /// Records which path new connections take.
+    pub(crate) fn set_kernel_path(&self, kernel: bool) {
+        self.kernel_path.store(kernel, Relaxed);
+        if let Some(e) = &self.exported {
+            e.path_kernel.set(if kernel { 1.0 } else { 0.0 });
+            e.path_userspace.set(if kernel { 0.0 } else { 1.0 });
+        }
+    }
+
+    /// Adds what an nftables counter of the kernel path grew by: `conn` (connections), `c2b`
+    /// or `b2c` (bytes).
+    pub(crate) fn kernel_add(&self, counter: &str, n: u64) {
+        match counter {
+            "conn" => {
+                self.total.fetch_add(n, Relaxed);
+                if let Some(e) = &self.exported {
+                    e.total.increment(n);
+                }
+            }
+            "c2b" => self.bytes(Direction::ClientToBackend, n),
+            "b2c" => self.bytes(Direction::BackendToClient, n),
+            _ => {}
+        }
+    }
+
     fn snapshot(&self) -> EndpointStats {
         EndpointStats {
             connections_active: self.active.load(Relaxed),
@@ -171,6 +214,7 @@ impl EndpointMetrics {
             bytes_backend_to_client: self.b2c.load(Relaxed),
             refused_whitelist: self.refused_whitelist.load(Relaxed),
             refused_backend_unreachable: self.refused_backend.load(Relaxed),
+            kernel_path: self.kernel_path.load(Relaxed),
         }
     }
 }
@@ -197,6 +241,18 @@ struct Registry {
     /// Whether new endpoints' counters also go to the `metrics` recorder.
     export: bool,
     map: Mutex<HashMap<String, Arc<EndpointMetrics>>>,
+    /// Brings the kernel path's counters in before a read.
+    refresh: Mutex<Vec<Refresher>>,
+}
+
+/// Reads counters kept outside the registry (the kernel path's) into it.
+#[derive(Clone)]
+struct Refresher(u64, Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Refresher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Refresher({})", self.0)
+    }
 }
 
 impl StatsRegistry {
@@ -205,7 +261,32 @@ impl StatsRegistry {
         StatsRegistry(Arc::new(Registry {
             export,
             map: Mutex::default(),
+            refresh: Mutex::default(),
         }))
+    }
+
+    /// Calls `f` before every read of the counters, until [`StatsRegistry::remove_refresher`]
+    /// with the returned id.
+    pub(crate) fn add_refresher(&self, f: Arc<dyn Fn() + Send + Sync>) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Relaxed);
+        self.refreshers().push(Refresher(id, f));
+        id
+    }
+
+    pub(crate) fn remove_refresher(&self, id: u64) {
+        self.refreshers().retain(|r| r.0 != id);
+    }
+
+    fn refreshers(&self) -> std::sync::MutexGuard<'_, Vec<Refresher>> {
+        self.0.refresh.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refresh(&self) {
+        let fs: Vec<_> = self.refreshers().iter().map(|r| r.1.clone()).collect();
+        for f in fs {
+            f();
+        }
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<EndpointMetrics>>> {
@@ -220,6 +301,11 @@ impl StatsRegistry {
             .clone()
     }
 
+    /// The counters of an endpoint the registry still has.
+    pub(crate) fn existing(&self, endpoint_id: &str) -> Option<Arc<EndpointMetrics>> {
+        self.map().get(endpoint_id).cloned()
+    }
+
     /// Forgets endpoints that are gone (their open connections keep their own reference).
     pub(crate) fn retain(&self, keep: &std::collections::HashSet<&str>) {
         self.map().retain(|id, _| keep.contains(id.as_str()));
@@ -227,11 +313,13 @@ impl StatsRegistry {
 
     /// The counters of one endpoint, if it is served.
     pub fn get(&self, endpoint_id: &str) -> Option<EndpointStats> {
+        self.refresh();
         self.map().get(endpoint_id).map(|m| m.snapshot())
     }
 
     /// The counters of every served endpoint.
     pub fn all(&self) -> HashMap<String, EndpointStats> {
+        self.refresh();
         self.map()
             .iter()
             .map(|(k, v)| (k.clone(), v.snapshot()))
@@ -290,6 +378,19 @@ impl StatsRegistry {
                     (
                         format!("{},reason=\"backend_unreachable\"", id(e)),
                         s.refused_backend_unreachable,
+                    ),
+                ]
+            }),
+        );
+        family(
+            ENDPOINT_PATH,
+            "gauge",
+            &mut all.iter().flat_map(|(e, s)| {
+                [
+                    (format!("{},path=\"kernel\"", id(e)), s.kernel_path as u64),
+                    (
+                        format!("{},path=\"userspace\"", id(e)),
+                        !s.kernel_path as u64,
                     ),
                 ]
             }),

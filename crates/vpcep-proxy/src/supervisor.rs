@@ -6,7 +6,8 @@
 //!   the socket is untouched, open connections keep their config, new ones take the new one,
 //! - binds new listeners,
 //!
-//! and reports per endpoint what it realized.
+//! and reports per endpoint what it realized. Where the kernel path is on, it also brings the
+//! data plane's nftables table to the plan (see [`crate::kernel`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,8 +17,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use vpcep_domain::dataplane::{AddressPolicy, AgentReport, EndpointResult, Snapshot};
 
-use crate::config::{self, ListenerKey, ProxyOptions};
+use crate::config::{self, KernelPathMode, ListenerKey, Plan, ProxyOptions};
 use crate::connection::Route;
+use crate::kernel::{self, KernelPath};
 use crate::listener::{RunningListener, Shared};
 use crate::metrics::StatsRegistry;
 
@@ -34,6 +36,14 @@ pub struct Supervisor {
     stats: StatsRegistry,
     /// Drains of closed listeners, so shutdown can wait for them too.
     drains: TaskTracker,
+    /// The nftables table, while the kernel path is in use.
+    kernel: Option<KernelPath>,
+    /// Whether the kernel path was tried (once, at the first apply).
+    kernel_tried: bool,
+    /// The registry's reader of the table's counters.
+    kernel_refresher: Option<u64>,
+    /// Per endpoint, whether it takes the kernel path (as last logged).
+    paths: HashMap<String, bool>,
 }
 
 impl Supervisor {
@@ -47,7 +57,115 @@ impl Supervisor {
             adopted: HashMap::new(),
             stats,
             drains: TaskTracker::new(),
+            kernel: None,
+            kernel_tried: false,
+            kernel_refresher: None,
+            paths: HashMap::new(),
         }
+    }
+
+    /// The nftables table of the kernel path, while it is in use.
+    pub fn kernel_table(&self) -> Option<&str> {
+        self.kernel.as_ref().map(|k| k.table())
+    }
+
+    /// Brings the kernel path's counters into the registry (and so to the recorder).
+    pub async fn poll_kernel(&self) {
+        if self.kernel.is_some() {
+            let stats = self.stats.clone();
+            let _ = tokio::task::spawn_blocking(move || stats.all()).await;
+        }
+    }
+
+    /// Brings the nftables table to `plan`: rules for the listeners the kernel can serve,
+    /// replaced in one transaction; logs the path of each endpoint when it changes.
+    async fn apply_kernel(&mut self, plan: &Plan) {
+        if self.shared.opts.kernel_path == KernelPathMode::Off {
+            if !self.kernel_tried {
+                // Even without it, no table of a killed data plane may go on translating.
+                self.kernel_tried = true;
+                let _ = tokio::task::spawn_blocking(kernel::remove_stale_tables).await;
+            }
+            return;
+        }
+        if !self.kernel_tried {
+            self.kernel_tried = true;
+            match tokio::task::spawn_blocking(KernelPath::start).await {
+                Ok(Ok(k)) => {
+                    info!(table = %k.table(), "kernel path on: tcp_proxy close endpoints in this namespace are forwarded by nftables");
+                    let refresher = Arc::new(k.refresher(self.stats.clone()));
+                    self.kernel_refresher = Some(self.stats.add_refresher(refresher));
+                    self.kernel = Some(k);
+                }
+                Ok(Err(e)) => {
+                    info!("kernel path unavailable ({e}); every endpoint takes the user-space path")
+                }
+                Err(e) => warn!("kernel path: {e}"),
+            }
+        }
+        if let Some(mut k) = self.kernel.take() {
+            let (eligible, others): (Vec<_>, Vec<_>) = plan
+                .listeners
+                .iter()
+                .partition(|(key, cfg)| kernel::userspace_reason(key, cfg).is_none());
+            let wanted: Vec<_> = eligible
+                .into_iter()
+                .map(|(key, cfg)| (key.clone(), cfg.clone(), kernel::route_source(cfg.backend)))
+                .collect();
+            let others: Vec<_> = others
+                .into_iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect();
+            let stats = self.stats.clone();
+            let (table, tag) = (k.table().to_string(), k.tag());
+            let done = tokio::task::spawn_blocking(move || {
+                let others: Vec<_> = others.iter().map(|(k, c)| (k, c)).collect();
+                let r = k.apply(&wanted, &others, &stats);
+                (k, r)
+            })
+            .await;
+            match done {
+                Ok((k, Ok(()))) => self.kernel = Some(k),
+                Ok((k, Err(e))) => {
+                    warn!("kernel path failed: {e}; its table is removed and every endpoint takes the user-space path");
+                    let _ = tokio::task::spawn_blocking(move || k.abandon()).await;
+                }
+                Err(e) => {
+                    warn!("kernel path failed: {e}; its table is removed and every endpoint takes the user-space path");
+                    let _ = tokio::task::spawn_blocking(move || kernel::abandon_table(&table, tag))
+                        .await;
+                }
+            }
+            if self.kernel.is_none() {
+                if let Some(id) = self.kernel_refresher.take() {
+                    self.stats.remove_refresher(id);
+                }
+            }
+        }
+        let on = self.kernel.is_some();
+        let mut seen = HashSet::new();
+        for (key, cfg) in &plan.listeners {
+            if !seen.insert(cfg.endpoint_id.as_str()) {
+                continue;
+            }
+            let reason = if on {
+                kernel::userspace_reason(key, cfg)
+            } else {
+                Some("kernel path unavailable or off")
+            };
+            let kernel = reason.is_none();
+            if self.paths.get(&cfg.endpoint_id) != Some(&kernel) {
+                match reason {
+                    None => info!(endpoint_id = %cfg.endpoint_id, "path: kernel (nftables)"),
+                    Some(why) => info!(endpoint_id = %cfg.endpoint_id, "path: user space ({why})"),
+                }
+                self.paths.insert(cfg.endpoint_id.clone(), kernel);
+            }
+            self.stats
+                .endpoint(&cfg.endpoint_id)
+                .set_kernel_path(kernel);
+        }
+        self.paths.retain(|id, _| seen.contains(id.as_str()));
     }
 
     /// The options it runs with.
@@ -159,6 +277,7 @@ impl Supervisor {
         }
         // Sockets a predecessor handed over that this snapshot does not want are closed.
         self.adopted.clear();
+        self.apply_kernel(&plan).await;
         // An unchanged failure is logged once; one that cleared or is no longer wanted is
         // forgotten.
         let listening = &self.listeners;
@@ -202,7 +321,17 @@ impl Supervisor {
             let drain = l.close(deadline).await;
             self.drains.spawn(drain);
         }
+        if let Some(k) = self.kernel.take() {
+            let stats = self.stats.clone();
+            let stop = tokio::task::spawn_blocking(move || k.stop(&stats, deadline));
+            self.drains.spawn(async move {
+                let _ = stop.await;
+            });
+        }
         self.drains.close();
         self.drains.wait().await;
+        if let Some(id) = self.kernel_refresher.take() {
+            self.stats.remove_refresher(id);
+        }
     }
 }

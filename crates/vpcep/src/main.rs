@@ -79,6 +79,11 @@ struct ProxyArgs {
     /// Default: /run/vpcep/<agent id>.sock for an agent; beside the SQLite file for serve.
     #[arg(long, env = "VPCEP_HANDOVER_SOCKET")]
     handover_socket: Option<PathBuf>,
+    /// `auto`: endpoints with tcp_proxy close in this host's namespace are forwarded by
+    /// nftables NAT where the process may (the `nft` tool and CAP_NET_ADMIN), the others by
+    /// the user-space proxy; `off`: all by the user-space proxy.
+    #[arg(long, env = "VPCEP_KERNEL_PATH", default_value = "auto", value_parser = ["auto", "off"])]
+    kernel_path: String,
 }
 
 /// Checks a `--control-plane` URL (`http://` or `https://`, a host, an optional port).
@@ -113,6 +118,11 @@ impl ProxyArgs {
             dataplane_cidrs: self.dataplane_cidrs.0.clone(),
             drain_timeout: self.drain_timeout,
             handover_socket: self.handover_socket.clone(),
+            kernel_path: if self.kernel_path == "off" {
+                vpcep_proxy::KernelPathMode::Off
+            } else {
+                vpcep_proxy::KernelPathMode::Auto
+            },
             ..Default::default()
         }
     }
