@@ -234,6 +234,28 @@ impl Row {
         }
     }
 
+    /// The text of column `col` (by name), borrowed from the row: for values parsed at once
+    /// (ids, enums, JSON), which need no `String` of their own.
+    pub(crate) fn try_get_str<C: AsRef<str>>(&self, col: C) -> Result<&str, DbError> {
+        let col = col.as_ref();
+        match self {
+            Row::Any(row) => Ok(row.try_get::<&str, _>(col)?),
+            Row::Sqlite { names, values } => {
+                let i = names
+                    .iter()
+                    .position(|n| n == col)
+                    .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))?;
+                match &values[i] {
+                    rusqlite::types::Value::Text(s) => Ok(s),
+                    other => Err(DbError::Usage(format!(
+                        "column {col:?}: {:?} is not text",
+                        other.data_type()
+                    ))),
+                }
+            }
+        }
+    }
+
     /// The value of the first column.
     fn first<T: FromCol>(&self) -> Result<T, DbError> {
         match self {

@@ -71,40 +71,42 @@ fn ports_from_json(s: &str) -> StoreResult<Vec<PortMapping>> {
 
 fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
     let s = |c: &str| row.try_get::<String, _>(c);
+    // Borrowed: columns parsed at once need no String of their own.
+    let b = |c: &str| row.try_get_str(c);
     let opt = |c: &str| row.try_get::<Option<String>, _>(c);
     let error = match (opt("error_code")?, opt("error_message")?) {
         (Some(code), Some(message)) => Some(ResourceError { code, message }),
         _ => None,
     };
-    let editions = s("supported_editions")?;
+    let editions = b("supported_editions")?;
     Ok(EndpointService {
-        id: parse_stored_uuid("id", &s("id")?)?,
+        id: parse_stored_uuid("id", b("id")?)?,
         project_id: s("project_id")?,
         domain_id: s("domain_id")?,
         short_name: opt("short_name")?,
         full_name: s("full_name")?,
-        port_id: parse_stored_uuid("port_id", &s("port_id")?)?,
-        vpc_id: parse_stored_uuid("vpc_id", &s("vpc_id")?)?,
-        server_type: parse_enum("server_type", &s("server_type")?, ServerType::parse)?,
-        service_type: parse_enum("service_type", &s("service_type")?, ServiceType::parse)?,
+        port_id: parse_stored_uuid("port_id", b("port_id")?)?,
+        vpc_id: parse_stored_uuid("vpc_id", b("vpc_id")?)?,
+        server_type: parse_enum("server_type", b("server_type")?, ServerType::parse)?,
+        service_type: parse_enum("service_type", b("service_type")?, ServiceType::parse)?,
         approval_enabled: row.try_get::<i64, _>("approval_enabled")? != 0,
-        status: parse_enum("status", &s("status")?, ServiceStatus::parse)?,
-        tcp_proxy: parse_enum("tcp_proxy", &s("tcp_proxy")?, TcpProxy::parse)?,
-        ports: ports_from_json(&s("ports")?)?,
+        status: parse_enum("status", b("status")?, ServiceStatus::parse)?,
+        tcp_proxy: parse_enum("tcp_proxy", b("tcp_proxy")?, TcpProxy::parse)?,
+        ports: ports_from_json(b("ports")?)?,
         tags: Vec::new(),
         description: s("description")?,
         ip: opt("ip")?,
-        ip_version: parse_enum("ip_version", &s("ip_version")?, IpVersion::parse)?,
+        ip_version: parse_enum("ip_version", b("ip_version")?, IpVersion::parse)?,
         snat_network_id: opt("snat_network_id")?,
         enable_policy: row.try_get::<i64, _>("enable_policy")? != 0,
-        supported_editions: serde_json::from_str(&editions)
-            .map_err(|_| corrupt("supported_editions", &editions))?,
+        supported_editions: serde_json::from_str(editions)
+            .map_err(|_| corrupt("supported_editions", editions))?,
         error,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         server_resources: {
-            let raw = s("server_resources")?;
-            serde_json::from_str(&raw).map_err(|_| corrupt("server_resources", &raw))?
+            let raw = b("server_resources")?;
+            serde_json::from_str(raw).map_err(|_| corrupt("server_resources", raw))?
         },
         connection_count: 0,
         endpoint_count: 0,

@@ -571,7 +571,7 @@ async fn resource_query_filters_by_tags_and_name(app: &mut TestApp) {
     let v = owner
         .query_resources(
             ENDPOINT,
-            &json!({"action": "filter", "matches": [{"key": "resource_name", "value": &eid[..8]}]}),
+            &json!({"action": "filter", "matches": [{"key": "resource_name", "value": &eid[eid.len() - 12..]}]}),
         )
         .await
         .ok(200);
