@@ -30,6 +30,23 @@ const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, po
     ip_version, snat_network_id, enable_policy, supported_editions, error_code, error_message, \
     created_at, updated_at, server_resources";
 
+/// A read service's endpoint counts, as columns of the same statement (one index probe per row
+/// and count, instead of a second statement binding every id of a page).
+static ENDPOINT_COUNT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let connected = EndpointStatus::ALL
+        .iter()
+        .filter(|s| s.is_connected())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "(SELECT COUNT(*) FROM endpoints e WHERE e.service_id = endpoint_services.id) \
+         AS endpoint_count, \
+         (SELECT COUNT(*) FROM endpoints e WHERE e.service_id = endpoint_services.id \
+         AND e.status IN ({connected})) AS connection_count"
+    )
+});
+
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::internal(format!("stored {what} {value:?} is not valid"))
 }
@@ -108,8 +125,8 @@ fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
             let raw = b("server_resources")?;
             serde_json::from_str(raw).map_err(|_| corrupt("server_resources", raw))?
         },
-        connection_count: 0,
-        endpoint_count: 0,
+        connection_count: row.try_get("connection_count")?,
+        endpoint_count: row.try_get("endpoint_count")?,
     })
 }
 
@@ -408,8 +425,7 @@ async fn update_service_row(
 
 /// Fills the tags and endpoint counts of services read from rows.
 async fn attach_all(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
-    attach_tags(conn, services).await?;
-    endpoint_counts(conn, services).await
+    attach_tags(conn, services).await
 }
 
 /// The first service matching `w` (with an optional lock clause), complete.
@@ -418,17 +434,57 @@ pub(crate) async fn fetch_service(
     w: &Where,
     lock: &str,
 ) -> StoreResult<Option<EndpointService>> {
+    // A locking read counts in a statement of its own, after the lock: on PostgreSQL a statement
+    // that waited for the row lock evaluates subqueries as of before the wait, and would miss
+    // endpoints committed meanwhile (a racing delete would not see them).
+    let counts = if lock.is_empty() {
+        ENDPOINT_COUNT_COLS.as_str()
+    } else {
+        "0 AS endpoint_count, 0 AS connection_count"
+    };
     let sql = format!(
-        "SELECT {SERVICE_COLS} FROM endpoint_services WHERE {}{lock}",
+        "SELECT {SERVICE_COLS}, {counts} FROM endpoint_services WHERE {}{lock}",
         w.sql()
     );
     let Some(row) = w.bind(query(&sql)).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let mut s = [service_from_row(&row)?];
+    if !lock.is_empty() {
+        endpoint_counts(conn, &mut s).await?;
+    }
     attach_all(conn, &mut s).await?;
     let [s] = s;
     Ok(Some(s))
+}
+
+/// The counts of endpoints per service: (connected, all).
+async fn endpoint_counts(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
+    let mut w = Where::default();
+    w.is_in("service_id", &ids);
+    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
+    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
+        let status: String = row.try_get("status")?;
+        let n: i64 = row.try_get("n")?;
+        let e = counts.entry(row.try_get("service_id")?).or_default();
+        if EndpointStatus::parse("status", &status, ErrorCode::System)
+            .is_ok_and(EndpointStatus::is_connected)
+        {
+            e.0 += n;
+        }
+        e.1 += n;
+    }
+    for s in services {
+        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
+        s.connection_count = connected;
+        s.endpoint_count = all;
+    }
+    Ok(())
 }
 
 impl SqlStore {
@@ -540,7 +596,8 @@ impl SqlStore {
             return Ok((Vec::new(), total));
         }
         let sql = format!(
-            "SELECT {SERVICE_COLS} FROM endpoint_services WHERE {where_sql} {} {}",
+            "SELECT {SERVICE_COLS}, {} FROM endpoint_services WHERE {where_sql} {} {}",
+            *ENDPOINT_COUNT_COLS,
             order_by(page),
             limit_offset(page)
         );
@@ -666,33 +723,4 @@ pub(crate) async fn remove_deleted_services(
         usage::release(c, &project, USAGE_ENDPOINT_SERVICE, n).await?;
     }
     Ok(gone.len() as u64)
-}
-
-/// The counts of endpoints per service: (connected, all).
-async fn endpoint_counts(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
-    if services.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut w = Where::default();
-    w.is_in("service_id", &ids);
-    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
-    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
-        let status: String = row.try_get("status")?;
-        let n: i64 = row.try_get("n")?;
-        let e = counts.entry(row.try_get("service_id")?).or_default();
-        if EndpointStatus::parse("status", &status, ErrorCode::System)
-            .is_ok_and(EndpointStatus::is_connected)
-        {
-            e.0 += n;
-        }
-        e.1 += n;
-    }
-    for s in services {
-        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
-        s.connection_count = connected;
-        s.endpoint_count = all;
-    }
-    Ok(())
 }

@@ -154,9 +154,9 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
-) -> HttpResult<Json<ListEndpointsResponse>> {
+) -> HttpResult<super::PageJson<ListEndpointsResponse>> {
     let (items, total_count) = endpoints::list_endpoints(&app.ctx, &caller, &q).await?;
-    Ok(Json(ListEndpointsResponse {
+    Ok(super::PageJson(ListEndpointsResponse {
         endpoints: items.iter().map(EndpointView::from).collect(),
         total_count,
     }))
@@ -282,10 +282,10 @@ pub(crate) async fn list_connections(
     caller: Caller,
     Path(p): Path<ServicePath>,
     Params(q): Params,
-) -> HttpResult<Json<ListConnectionsResponse>> {
+) -> HttpResult<super::PageJson<ListConnectionsResponse>> {
     let (items, total_count) =
         endpoints::list_connections(&app.ctx, &caller, &p.vpc_endpoint_service_id, &q).await?;
-    Ok(Json(ListConnectionsResponse {
+    Ok(super::PageJson(ListConnectionsResponse {
         connections: items.iter().map(ConnectionView::from).collect(),
         total_count,
     }))

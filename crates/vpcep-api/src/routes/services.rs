@@ -121,10 +121,10 @@ pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Params(q): Params,
-) -> HttpResult<Json<ListServicesResponse>> {
+) -> HttpResult<super::PageJson<ListServicesResponse>> {
     let (items, total_count) = services::list_services(&app.ctx, &caller, &q).await?;
-    Ok(Json(ListServicesResponse {
-        endpoint_services: items.iter().map(ServiceView::from).collect(),
+    Ok(super::PageJson(ListServicesResponse {
+        endpoint_services: items.into_iter().map(ServiceView::from).collect(),
         total_count,
     }))
 }
@@ -225,9 +225,9 @@ pub(crate) async fn public(
     State(app): State<AppState>,
     _caller: Caller,
     Params(q): Params,
-) -> HttpResult<Json<ListPublicServicesResponse>> {
+) -> HttpResult<super::PageJson<ListPublicServicesResponse>> {
     let (items, total_count) = services::list_public_services(&app.ctx, &q).await?;
-    Ok(Json(ListPublicServicesResponse {
+    Ok(super::PageJson(ListPublicServicesResponse {
         endpoint_services: items.iter().map(PublicServiceView::from).collect(),
         total_count,
     }))

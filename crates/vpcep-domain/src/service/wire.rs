@@ -194,10 +194,17 @@ impl From<&PortMapping> for PortView {
 
 impl From<&EndpointService> for ServiceView {
     fn from(s: &EndpointService) -> Self {
+        ServiceView::from(s.clone())
+    }
+}
+
+/// By value: a page of services moves its strings into the views instead of copying them.
+impl From<EndpointService> for ServiceView {
+    fn from(s: EndpointService) -> Self {
         ServiceView {
             id: s.id.to_string(),
             port_id: s.port_id.to_string(),
-            service_name: s.full_name.clone(),
+            service_name: s.full_name,
             server_type: s.server_type.as_str().into(),
             vpc_id: s.vpc_id.to_string(),
             approval_enabled: s.approval_enabled,
@@ -205,31 +212,31 @@ impl From<&EndpointService> for ServiceView {
             service_type: s.service_type.as_str().into(),
             created_at: format_millis(s.created_at),
             updated_at: format_millis(s.updated_at),
-            project_id: s.project_id.clone(),
-            domain_id: s.domain_id.clone(),
+            project_id: s.project_id,
+            domain_id: s.domain_id,
             cidr_type: "internal".into(),
-            ip: s.ip.clone(),
+            ip: s.ip,
             ports: s.ports.iter().map(PortView::from).collect(),
             tcp_proxy: s.tcp_proxy.as_str().into(),
             tags: tag_views(&s.tags),
             error: s
                 .error
-                .iter()
+                .into_iter()
                 .map(|e| ServiceErrorView {
-                    code: e.code.clone(),
-                    message: e.message.clone(),
                     error_code: e.code.clone(),
                     error_message: e.message.clone(),
+                    code: e.code,
+                    message: e.message,
                 })
                 .collect(),
             connection_count: s.connection_count,
-            description: s.description.clone(),
+            description: s.description,
             enable_policy: s.enable_policy,
             ip_version: s.ip_version.as_str().into(),
-            snat_network_id: s.snat_network_id.clone(),
-            supported_editions: s.supported_editions.clone(),
+            snat_network_id: s.snat_network_id,
+            supported_editions: s.supported_editions,
             public_border_group: PUBLIC_BORDER_GROUP.into(),
-            server_resources: s.server_resources.clone(),
+            server_resources: s.server_resources,
         }
     }
 }
