@@ -12,7 +12,7 @@ use tracing::debug;
 use crate::config::{ListenerConfig, ProxyVersion};
 use crate::copy;
 use crate::listener::Shared;
-use crate::metrics::{EndpointMetrics, RefuseReason};
+use crate::metrics::{Direction, EndpointMetrics, RefuseReason};
 use crate::proxy_protocol;
 
 /// A listener's config together with the counters of its endpoint.
@@ -77,7 +77,13 @@ pub(crate) async fn serve(
             }),
         };
         let written = match header {
-            Ok(h) => backend.write_all(&h).await,
+            Ok(h) => match with_first_bytes(h, &client) {
+                Ok((h, n)) => {
+                    route.metrics.bytes(Direction::ClientToBackend, n as u64);
+                    backend.write_all(&h).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         if let Err(e) = written {
@@ -95,4 +101,23 @@ pub(crate) async fn serve(
             debug!(endpoint_id = %cfg.endpoint_id, %peer, "connection aborted after the drain deadline");
         }
     }
+}
+
+/// Most client bytes sent in the same write as the PROXY header.
+const FIRST_BYTES: usize = 4096;
+
+/// `header` followed by whatever the client has sent already (without waiting: a protocol where
+/// the server speaks first sends nothing yet), and how many client bytes that is. One write
+/// then carries both, so the backend gets one segment and one wake-up instead of two. An end
+/// of stream read here is read again by the copy that follows.
+fn with_first_bytes(mut header: Vec<u8>, client: &TcpStream) -> std::io::Result<(Vec<u8>, usize)> {
+    let start = header.len();
+    header.resize(start + FIRST_BYTES, 0);
+    let n = match client.try_read(&mut header[start..]) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    header.truncate(start + n);
+    Ok((header, n))
 }

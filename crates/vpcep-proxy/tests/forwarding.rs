@@ -337,3 +337,40 @@ async fn unreachable_backend_closes_the_client_and_is_counted() {
     );
     dp.shutdown().await;
 }
+
+/// A backend that speaks first (SMTP-like) still gets its PROXY header at once: the agent sends
+/// the client's first bytes with the header only when they have arrived, never waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_speaks_first_gets_the_header_without_waiting_for_the_client() {
+    init_tracing();
+    let listener = TcpListener::bind((BACKEND_IP, 0)).await.unwrap();
+    let backend_addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        // v2 header: 12-byte signature, version/command, family, 2-byte length, then the rest.
+        let mut fixed = [0u8; 16];
+        s.read_exact(&mut fixed).await.unwrap();
+        let mut rest = vec![0u8; u16::from_be_bytes([fixed[14], fixed[15]]) as usize];
+        s.read_exact(&mut rest).await.unwrap();
+        s.write_all(b"220 ready\r\n").await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    });
+    let port = free_port(ENDPOINT_IP);
+    let dp = DataPlane::start(opts());
+    let mut e = spec("ep-1", ENDPOINT_IP, port, backend_addr);
+    e.tcp_proxy = "proxy_open".into();
+    dp.push(snapshot(1, vec![e]));
+    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    let mut c = TcpStream::connect((ENDPOINT_IP, port)).await.unwrap();
+    let mut greeting = [0u8; 11];
+    tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut greeting))
+        .await
+        .expect("the backend's greeting arrives before the client sends anything")
+        .unwrap();
+    assert_eq!(&greeting, b"220 ready\r\n");
+    assert_eq!(roundtrip(&mut c, b"QUIT").await.unwrap(), b"QUIT");
+    server.await.unwrap();
+    dp.shutdown().await;
+}
