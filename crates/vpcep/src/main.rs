@@ -329,8 +329,8 @@ fn raise_nofile_limit() -> u64 {
 }
 
 /// mimalloc instead of glibc's allocator: list pages and creates allocate many short strings
-/// per row on several threads, where glibc's arenas spent a quarter of the list path's time
-/// (`bench/perf.sh`; profile in README's Performance section).
+/// per row on several threads, where glibc's malloc and free took about a quarter of the
+/// server's samples in a profile of list-services (`perf record` during `vpcep-bench`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
