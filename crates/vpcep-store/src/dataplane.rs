@@ -27,12 +27,28 @@ pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
 /// Bumps the version for a change of one endpoint and records it on the endpoint: only reports
 /// for that version or later say whether this change is realized.
 pub(crate) async fn publish_endpoint(conn: &mut Conn, endpoint_id: uuid::Uuid) -> StoreResult<()> {
+    publish_endpoints(conn, &[endpoint_id]).await
+}
+
+/// [`publish_endpoint`] for several endpoints with one bump. Call it once their rows are
+/// locked: the version counter is a row every data-plane change locks (the reconciler too,
+/// after the endpoints it took), so a transaction must not hold it while it waits for another
+/// endpoint's row.
+pub(crate) async fn publish_endpoints(
+    conn: &mut Conn,
+    endpoint_ids: &[uuid::Uuid],
+) -> StoreResult<()> {
+    if endpoint_ids.is_empty() {
+        return Ok(());
+    }
     let v = bump_version(conn).await?;
-    query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
-        .bind(endpoint_id.to_string())
-        .bind(i64::try_from(v).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await?;
+    for id in endpoint_ids {
+        query("UPDATE endpoints SET desired_version = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(i64::try_from(v).unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

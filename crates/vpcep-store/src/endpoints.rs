@@ -506,6 +506,22 @@ impl SqlStore {
                 // its connections) either sees an acceptance or makes it find the service deleting.
                 let svc = Self::owned_service(c, &project_id, service_id, share).await?;
                 let mut out = Vec::with_capacity(ids.len());
+                // The named endpoints' rows are locked up front in id order, so two calls naming
+                // the same endpoints in other orders wait for each other instead of deadlocking;
+                // and they are published together after the loop: holding the version counter
+                // while waiting for the next endpoint's row deadlocked with the reconciler.
+                if !lock.is_empty() {
+                    let mut sorted: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                    sorted.sort();
+                    let mut w = Where::default();
+                    w.is_in("id", &sorted);
+                    let sql = format!(
+                        "SELECT id FROM endpoints WHERE {} ORDER BY id{lock}",
+                        w.sql()
+                    );
+                    w.bind(query(&sql)).fetch_all(&mut *c).await?;
+                }
+                let mut changed = Vec::new();
                 for id in ids {
                     let mut w = Where::default();
                     w.eq("id", id.to_string());
@@ -554,7 +570,7 @@ impl SqlStore {
                             if new != old {
                                 new.updated_at = now;
                                 update_endpoint(c, &new, new.status != old.status).await?;
-                                crate::dataplane::publish_endpoint(c, new.id).await?;
+                                changed.push(new.id);
                             }
                             None
                         }
@@ -565,6 +581,7 @@ impl SqlStore {
                         error,
                     });
                 }
+                crate::dataplane::publish_endpoints(c, &changed).await?;
                 Ok(out)
             })
         })

@@ -12,6 +12,7 @@ api_tests!(
     subnet_delete_racing_an_endpoint_create_never_leaves_an_endpoint_without_its_subnet,
     concurrent_endpoints_asking_for_the_same_port_ip_admit_exactly_one,
     endpoints_and_ports_created_together_never_share_an_address,
+    connection_updates_in_any_order_racing_the_reconciler_all_succeed,
 );
 
 async fn port_delete_racing_a_service_create_never_leaves_a_service_without_its_port(
@@ -266,4 +267,44 @@ async fn endpoints_and_ports_created_together_never_share_an_address(app: &mut T
     let expected: HashSet<String> = (2..=14).map(|i| format!("10.0.0.{i}")).collect();
     assert_eq!(ips.into_iter().collect::<HashSet<_>>(), expected);
     assert_eq!(owner.allocated(&net.subnet_id).await.len(), 13);
+}
+
+/// Owners describing the same fresh connections in opposite orders, while the reconciler
+/// settles them (`creating` → `pendingAcceptance`), are all answered 200: no transaction waits
+/// for a row while holding one another needs (a deadlock answered 503 on PostgreSQL before).
+async fn connection_updates_in_any_order_racing_the_reconciler_all_succeed(app: &mut TestApp) {
+    let owner = app.owner();
+    let peer = app.owner_other_project();
+    let net = peer.network().await;
+    let body = with(owner.service().await, "approval_enabled", json!(true));
+    let sid = id_of(&owner.available_service(&body).await);
+    for round in 0..5 {
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(id_of(&peer.endpoint_ok(&endpoint_to(&sid, &net)).await));
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for (k, order) in [ids.clone(), ids.iter().rev().cloned().collect()]
+            .into_iter()
+            .enumerate()
+        {
+            for _ in 0..2 {
+                let owner = owner.clone();
+                let sid = sid.clone();
+                let connections: Vec<_> = order
+                    .iter()
+                    .map(|id| json!({"id": id, "description": format!("round {round} call {k}")}))
+                    .collect();
+                calls.spawn(async move {
+                    owner
+                        .connection_descriptions(&sid, &json!({ "connections": connections }))
+                        .await
+                });
+            }
+        }
+        while let Some(r) = calls.join_next().await {
+            let v = r.expect("task").ok(200);
+            assert_eq!(v["connections"].as_array().map(Vec::len), Some(4), "{v}");
+        }
+    }
 }
