@@ -384,10 +384,12 @@ impl SqlStore {
                         .into());
                     }
                 }
-                crate::dataplane::publish_endpoint(c, ep.id).await?;
                 tags::insert_tags(c, ResourceKind::Endpoint.as_str(), &ep.id.to_string(), &ep.project_id, &ep.tags).await?;
-                // Last, so that on PostgreSQL the project's counter row stays locked briefly.
+                // Late, so that on PostgreSQL the project's counter row stays locked briefly;
+                // then the version counter, in the order the reconciler takes them (a deletion
+                // pass releases usage, then bumps the version): the other order could deadlock.
                 usage::take(c, &ep.project_id, USAGE_ENDPOINT, quota).await?;
+                crate::dataplane::publish_endpoint(c, ep.id).await?;
                 Ok(ep)
             })
         })
