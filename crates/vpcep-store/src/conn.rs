@@ -224,10 +224,7 @@ impl Row {
         match self {
             Row::Any(row) => Ok(row.try_get::<T, _>(col)?),
             Row::Sqlite { names, values } => {
-                let i = names
-                    .iter()
-                    .position(|n| n == col)
-                    .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))?;
+                let i = column_index(names, col)?;
                 T::column_result(ValueRef::from(&values[i]))
                     .map_err(|e| DbError::Usage(format!("column {col:?}: {e}")))
             }
@@ -241,10 +238,7 @@ impl Row {
         match self {
             Row::Any(row) => Ok(row.try_get::<&str, _>(col)?),
             Row::Sqlite { names, values } => {
-                let i = names
-                    .iter()
-                    .position(|n| n == col)
-                    .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))?;
+                let i = column_index(names, col)?;
                 match &values[i] {
                     rusqlite::types::Value::Text(s) => Ok(s),
                     other => Err(DbError::Usage(format!(
@@ -268,6 +262,14 @@ impl Row {
             }
         }
     }
+}
+
+/// The position of column `col` in a SQLite row.
+fn column_index(names: &[String], col: &str) -> Result<usize, DbError> {
+    names
+        .iter()
+        .position(|n| n == col)
+        .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))
 }
 
 /// What `execute` did.

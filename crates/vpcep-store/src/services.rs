@@ -451,39 +451,26 @@ pub(crate) async fn fetch_service(
     };
     let mut s = [service_from_row(&row)?];
     if !lock.is_empty() {
-        endpoint_counts(conn, &mut s).await?;
+        recount_endpoints(conn, &mut s[0]).await?;
     }
     attach_all(conn, &mut s).await?;
     let [s] = s;
     Ok(Some(s))
 }
 
-/// The counts of endpoints per service: (connected, all).
-async fn endpoint_counts(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
-    if services.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
-    let mut w = Where::default();
-    w.is_in("service_id", &ids);
-    let sql = format!("SELECT service_id, status, COUNT(*) AS n FROM endpoints WHERE {} GROUP BY service_id, status", w.sql());
-    let mut counts: HashMap<String, (i64, i64)> = HashMap::new();
-    for row in w.bind(query(&sql)).fetch_all(&mut *conn).await? {
-        let status: String = row.try_get("status")?;
-        let n: i64 = row.try_get("n")?;
-        let e = counts.entry(row.try_get("service_id")?).or_default();
-        if EndpointStatus::parse("status", &status, ErrorCode::System)
-            .is_ok_and(EndpointStatus::is_connected)
-        {
-            e.0 += n;
-        }
-        e.1 += n;
-    }
-    for s in services {
-        let (connected, all) = counts.get(&s.id.to_string()).copied().unwrap_or_default();
-        s.connection_count = connected;
-        s.endpoint_count = all;
-    }
+/// Re-reads the counts of [`ENDPOINT_COUNT_COLS`] for one service in a statement of its own
+/// (for a locking read, after its lock).
+async fn recount_endpoints(conn: &mut Conn, service: &mut EndpointService) -> StoreResult<()> {
+    let sql = format!(
+        "SELECT {} FROM endpoint_services WHERE id = $1",
+        *ENDPOINT_COUNT_COLS
+    );
+    let row = query(&sql)
+        .bind(service.id.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+    service.endpoint_count = row.try_get("endpoint_count")?;
+    service.connection_count = row.try_get("connection_count")?;
     Ok(())
 }
 
