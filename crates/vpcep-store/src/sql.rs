@@ -18,7 +18,8 @@
 //!   durable, as from any database whose commit is still being flushed; a write that depends on
 //!   it commits later in the same WAL, so it is never acknowledged before what it read. A failed
 //!   sync answers its callers with the error and faults the store (as the file guard does):
-//!   nothing is acknowledged until a restart, because what reached the disk is unknown. A write call is an async function like any other store code; on the writer thread
+//!   nothing is acknowledged until a restart, because what reached the disk is unknown. A
+//!   write call is an async function like any other store code; on the writer thread
 //!   its future is driven with `block_on`, which never waits since SQLite statements complete
 //!   synchronously. WAL checkpoints run on a checkpointer thread beside the writer (`PASSIVE`,
 //!   at most every 50 ms), so that copying pages into the database file and syncing it do not
@@ -141,8 +142,9 @@ pub struct SqlStore {
 
 /// Every SQLite connection's settings. `synchronous = FULL` for every connection but the writer
 /// (whose commits the syncer thread makes durable before they are acknowledged; see the module
-/// docs); checkpoints sync the WAL before copying it and the database file after. `temp_store = MEMORY` keeps the statement journals of the
-/// writer's per-call savepoints in memory rather than in temporary files. No `mmap_size`: pages
+/// docs); checkpoints sync the WAL before copying it and the database file after.
+/// `temp_store = MEMORY` keeps the statement journals of the writer's per-call savepoints in
+/// memory rather than in temporary files. No `mmap_size`: pages
 /// are read with `pread`, because a read through a memory map of a database file that shrank
 /// under the process (truncated or overwritten in place) is a SIGBUS, where `pread` answers an
 /// error. (Measured with `vpcep-bench` show-service and list-services: the map made no
