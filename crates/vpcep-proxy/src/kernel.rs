@@ -19,14 +19,17 @@
 //! - `nat_post` (nat, postrouting): SNAT marked connections to the address the agent itself
 //!   would connect from (the route's source for the backend), so the backend never learns the
 //!   client's address, as with the user-space path;
-//! - `cut` (filter, prerouting and output, before NAT): a packet of a connection this table
-//!   marked whose `mark . original source` is no longer in `live4` / `live6` is answered with a
-//!   TCP reset. Conntrack keeps translating established connections after their rule is gone;
-//!   this is what ends them when an endpoint is deleted or rejected, changes owner or narrows
-//!   its whitelist. Sockets of such connections on this host are also destroyed at once
-//!   (`ss -K`), so an idle local peer learns it too;
-//! - `count` (filter): per endpoint, bytes by conntrack direction into named counters
-//!   (`c2b_<n>`, `b2c_<n>`; IP bytes, headers included), connections in `conn_<n>`.
+//! - `f_pre` / `f_out` (filter, prerouting / output, before NAT): a packet of a connection this
+//!   table marked is checked and counted once, where it enters the host or leaves it (not to
+//!   loopback: those enter again). One hash lookup of its mark picks its endpoint's chain
+//!   `ep_<n>`; a mark no live listener carries is answered with a TCP reset. `ep_<n>` resets
+//!   sources its whitelist (`wl4_<n>` / `wl6_<n>`) no longer admits, then counts bytes by
+//!   conntrack direction into named counters (`c2b_<n>`, `b2c_<n>`; IP bytes, headers
+//!   included); connections are counted in `conn_<n>` by the NAT rule. Conntrack keeps
+//!   translating established connections after their rule is gone; the reset is what ends
+//!   them when an endpoint is deleted or rejected, changes owner or narrows its whitelist.
+//!   Sockets of such connections on this host are also destroyed at once (`ss -K`), so an idle
+//!   local peer learns it too.
 //!
 //! Counters are read with `nft -j list counters` when the registry is read and once a second,
 //! and added to the same per-endpoint metrics as the user-space path.
@@ -160,14 +163,6 @@ fn prefix(net: IpNet) -> Expression<'static> {
     }))
 }
 
-fn all_of(ip_is_v4: bool) -> IpNet {
-    if ip_is_v4 {
-        "0.0.0.0/0".parse().unwrap()
-    } else {
-        "::/0".parse().unwrap()
-    }
-}
-
 fn matches(
     left: Expression<'static>,
     op: Operator,
@@ -180,10 +175,27 @@ fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'stati
     matches(left, Operator::EQ, right)
 }
 
-fn jump(target: impl Into<String>) -> Statement<'static> {
-    Statement::Jump(JumpTarget {
-        target: target.into().into(),
-    })
+/// Matches packets without the TCP RST flag.
+fn not_rst() -> Statement<'static> {
+    matches(
+        named(NamedExpression::Payload(Payload::PayloadField(
+            PayloadField {
+                protocol: "tcp".into(),
+                field: "flags".into(),
+            },
+        )))
+        .and_mask(Expression::String("rst".into())),
+        Operator::NEQ,
+        s("rst"),
+    )
+}
+
+/// Answers the packet with a TCP reset.
+fn reset() -> Statement<'static> {
+    Statement::Reject(Some(stmt::Reject::new(
+        Some(stmt::RejectType::TCPReset),
+        None,
+    )))
 }
 
 fn family_tag(is_v4: bool) -> (&'static str, &'static str) {
@@ -229,28 +241,6 @@ pub fn ruleset(
             ..Set::default()
         }))
     };
-    // live4 / live6: mark . source network of every connection that may go on.
-    for is_v4 in [true, false] {
-        let mut elems = Vec::new();
-        for l in listeners.iter().filter(|l| v4(l.addr.ip()) == is_v4) {
-            for net in l.sources().unwrap_or_else(|| vec![all_of(is_v4)]) {
-                elems.push(named(NamedExpression::Concat(vec![
-                    Expression::Number(l.mark),
-                    prefix(net),
-                ])));
-            }
-        }
-        let addr = if is_v4 {
-            SetType::Ipv4Addr
-        } else {
-            SetType::Ipv6Addr
-        };
-        b.add(set(
-            format!("live{}", if is_v4 { 4 } else { 6 }),
-            SetTypeValue::Concatenated(vec![SetType::Mark, addr].into()),
-            elems,
-        ));
-    }
     // Per endpoint: whitelist sets and counters.
     let mut endpoints: BTreeMap<u32, &KernelListener> = BTreeMap::new();
     for l in listeners {
@@ -325,19 +315,13 @@ pub fn ruleset(
         "nat_post",
         Some((NfChainType::NAT, NfHook::Postrouting, 100)),
     ));
-    b.add(chain("cut", None));
-    b.add(chain("count", None));
     b.add(chain(
         "f_pre",
         Some((NfChainType::Filter, NfHook::Prerouting, -150)),
     ));
     b.add(chain(
-        "f_out_cut",
+        "f_out",
         Some((NfChainType::Filter, NfHook::Output, -150)),
-    ));
-    b.add(chain(
-        "f_out_count",
-        Some((NfChainType::Filter, NfHook::Output, 300)),
     ));
     for slot in endpoints.keys() {
         b.add(chain(&format!("ep_{slot}"), None));
@@ -398,88 +382,81 @@ pub fn ruleset(
         b.add(rule("nat_post", post));
     }
 
-    // cut: resets (not themselves answered), then only this table's marks, then the live sets.
-    b.add(rule(
-        "cut",
-        vec![
-            eq(
-                named(NamedExpression::Payload(Payload::PayloadField(
-                    PayloadField {
-                        protocol: "tcp".into(),
-                        field: "flags".into(),
-                    },
-                )))
-                .and_mask(Expression::String("rst".into())),
-                s("rst"),
-            ),
-            Statement::Return(None),
-        ],
-    ));
-    b.add(rule(
-        "cut",
-        vec![
-            matches(
-                ct("mark", None, None).and_mask(Expression::Number(TAG_MASK)),
-                Operator::NEQ,
-                Expression::Number(tag),
-            ),
-            Statement::Return(None),
-        ],
-    ));
-    for is_v4 in [true, false] {
-        let (nfproto, _) = family_tag(is_v4);
-        b.add(rule(
-            "cut",
-            vec![
-                eq(meta(MetaKey::Nfproto), s(nfproto)),
-                matches(
-                    named(NamedExpression::Concat(vec![
-                        ct("mark", None, None),
-                        ct(
-                            if is_v4 { "ip saddr" } else { "ip6 saddr" },
-                            None,
-                            Some(stmt_ct::Dir::Original),
-                        ),
-                    ])),
-                    Operator::NEQ,
-                    s(format!("@live{}", if is_v4 { 4 } else { 6 })),
-                ),
-                Statement::Reject(Some(stmt::Reject::new(
-                    Some(stmt::RejectType::TCPReset),
-                    None,
-                ))),
-            ],
-        ));
-    }
-    // count: mark → the endpoint's chain, which counts by direction.
+    // One filter chain per hook, at -150 (before NAT): a packet of a connection this table
+    // translated is checked and counted where it enters the host (prerouting) or where it
+    // leaves it (output, not to loopback: those enter again). Its mark picks its endpoint's
+    // chain in one hash lookup (goto, so nothing after it runs); a mark that no live listener
+    // carries falls through to the reset. Everything else leaves at the first rule.
+    let mut filter = vec![vec![
+        matches(
+            ct("mark", None, None).and_mask(Expression::Number(TAG_MASK)),
+            Operator::NEQ,
+            Expression::Number(tag),
+        ),
+        Statement::Return(None),
+    ]];
     if !listeners.is_empty() {
         let items = listeners
             .iter()
             .map(|l| {
                 SetItem::Mapping(
                     Expression::Number(l.mark),
-                    Expression::Verdict(nftables::expr::Verdict::Jump(JumpTarget {
+                    Expression::Verdict(nftables::expr::Verdict::Goto(JumpTarget {
                         target: format!("ep_{}", l.slot).into(),
                     })),
                 )
             })
             .collect();
-        b.add(rule(
-            "count",
-            vec![Statement::VerdictMap(stmt::VerdictMap {
-                key: ct("mark", None, None),
-                data: named(NamedExpression::Set(items)),
-            })],
-        ));
+        filter.push(vec![Statement::VerdictMap(stmt::VerdictMap {
+            key: ct("mark", None, None),
+            data: named(NamedExpression::Set(items)),
+        })]);
     }
-    for slot in endpoints.keys() {
+    // Resets are not themselves answered.
+    filter.push(vec![not_rst(), reset()]);
+    for r in &filter {
+        b.add(rule("f_pre", r.clone()));
+    }
+    let mut out = filter;
+    out.insert(
+        1,
+        vec![eq(meta(MetaKey::Oif), s("lo")), Statement::Return(None)],
+    );
+    for r in out {
+        b.add(rule("f_out", r));
+    }
+    // Per endpoint: sources outside the whitelist are cut (the whitelist may have narrowed
+    // since the connection was translated), then bytes are counted by conntrack direction.
+    for (slot, l) in &endpoints {
         let ep = format!("ep_{slot}");
+        if matches!(l.whitelist, Whitelist::Only(_)) {
+            for is_v4 in [true, false] {
+                let (nfproto, _) = family_tag(is_v4);
+                b.add(rule(
+                    &ep,
+                    vec![
+                        eq(meta(MetaKey::Nfproto), s(nfproto)),
+                        not_rst(),
+                        matches(
+                            ct(
+                                if is_v4 { "ip saddr" } else { "ip6 saddr" },
+                                None,
+                                Some(stmt_ct::Dir::Original),
+                            ),
+                            Operator::NEQ,
+                            s(format!("@wl{}_{slot}", if is_v4 { 4 } else { 6 })),
+                        ),
+                        reset(),
+                    ],
+                ));
+            }
+        }
         b.add(rule(
             &ep,
             vec![
                 eq(ct("direction", None, None), s("original")),
                 Statement::Counter(stmt::Counter::Named(format!("c2b_{slot}").into())),
-                Statement::Return(None),
+                Statement::Accept(None),
             ],
         ));
         b.add(rule(
@@ -489,33 +466,6 @@ pub fn ruleset(
             ))],
         ));
     }
-    // Every packet is checked before NAT where it enters the host (prerouting) or leaves a
-    // local socket (output), and counted once: where it enters, or where it leaves the host
-    // (output, after NAT, not to loopback: those enter again).
-    // Packets of connections this table did not translate leave at the first rule.
-    let others = || {
-        vec![
-            matches(
-                ct("mark", None, None).and_mask(Expression::Number(TAG_MASK)),
-                Operator::NEQ,
-                Expression::Number(tag),
-            ),
-            Statement::Return(None),
-        ]
-    };
-    b.add(rule("f_pre", others()));
-    b.add(rule("f_pre", vec![jump("cut")]));
-    b.add(rule("f_pre", vec![jump("count")]));
-    b.add(rule("f_out_cut", others()));
-    b.add(rule("f_out_cut", vec![jump("cut")]));
-    b.add(rule("f_out_count", others()));
-    b.add(rule(
-        "f_out_count",
-        vec![
-            matches(meta(MetaKey::Oifname), Operator::NEQ, s("lo")),
-            jump("count"),
-        ],
-    ));
     b.to_nftables()
 }
 
@@ -1154,20 +1104,26 @@ mod tests {
         );
         // The whitelist set is merged (the /32 inside the /24) and per family.
         assert!(text.contains(r#""name":"wl4_3""#) && text.contains(r#""name":"wl6_3""#));
-        assert_eq!(
-            text.matches(r#""addr":"10.2.0.0","len":24"#).count(),
-            2,
-            "wl4 and live4"
-        );
+        assert_eq!(text.matches(r#""addr":"10.2.0.0","len":24"#).count(), 1);
         assert!(!text.contains("10.2.0.7"), "{text}");
-        // live4 holds mark . network.
+        // The mark leads to the endpoint's chain, which cuts sources the whitelist no longer
+        // admits (by the connection's original source) and counts the rest.
+        for chain in ["f_pre", "f_out"] {
+            assert!(rules_of(&v, chain).iter().any(|r| r
+                .to_string()
+                .contains(r#"[117440513,{"goto":{"target":"ep_3"}}]"#)));
+        }
+        let ep: Vec<String> = rules_of(&v, "ep_3").iter().map(|r| r.to_string()).collect();
+        assert_eq!(ep.len(), 4, "{ep:?}");
         assert!(
-            text.contains(r#"{"concat":[117440513,{"prefix":{"addr":"10.2.0.0","len":24}}]}"#),
-            "{text}"
+            ep[0].contains(r#"{"ct":{"dir":"original","key":"ip saddr"}}"#),
+            "{}",
+            ep[0]
         );
-        assert!(rules_of(&v, "count")[0]
-            .to_string()
-            .contains(r#""jump":{"target":"ep_3"}"#));
+        assert!(ep[0].contains(r#""right":"@wl4_3""#) && ep[0].contains("tcp reset"));
+        assert!(ep[1].contains(r#""right":"@wl6_3""#) && ep[1].contains("tcp reset"));
+        assert!(ep[2].contains(r#"{"counter":"c2b_3"}"#) && ep[2].contains("accept"));
+        assert!(ep[3].contains(r#"{"counter":"b2c_3"}"#));
     }
 
     #[test]
@@ -1179,11 +1135,11 @@ mod tests {
         let pre = rules_of(&v, "nat_pre");
         assert_eq!(pre.len(), 1);
         assert!(!pre[0].to_string().contains("@wl"));
-        assert!(v
-            .to_string()
-            .contains(r#"{"concat":[117440513,{"prefix":{"addr":"0.0.0.0","len":0}}]}"#));
-        // Nothing may go on for the closed one: no live element carries its mark.
-        assert!(!v.to_string().contains(r#"[117440514,{"prefix""#));
+        // The open one only counts; the closed one cuts every source (its sets are empty).
+        assert_eq!(rules_of(&v, "ep_1").len(), 2);
+        let shut: Vec<String> = rules_of(&v, "ep_2").iter().map(|r| r.to_string()).collect();
+        assert!(shut[0].contains("@wl4_2") && shut[0].contains("tcp reset"));
+        assert!(!v.to_string().contains(r#""name":"wl4_1""#));
     }
 
     #[test]
@@ -1192,30 +1148,46 @@ mod tests {
         l.translate = false;
         let v = json(&ruleset("t", 0x0700_0000, &[l], true));
         assert!(rules_of(&v, "nat_pre").is_empty() && rules_of(&v, "nat_post").is_empty());
-        assert!(v.to_string().contains("[117440513,"));
-        assert!(rules_of(&v, "count")[0].to_string().contains("ep_1"));
+        assert!(rules_of(&v, "f_pre")[1]
+            .to_string()
+            .contains(r#"[117440513,{"goto":{"target":"ep_1"}}]"#));
     }
 
     #[test]
-    fn a_stopping_table_translates_nothing_new_but_keeps_the_live_set() {
+    fn a_stopping_table_translates_nothing_new_but_keeps_its_connections() {
         let l = listener(1, 0x0700_0001, Whitelist::Disabled);
         let v = json(&ruleset("t", 0x0700_0000, &[l], false));
         assert!(rules_of(&v, "nat_pre").is_empty() && rules_of(&v, "nat_post").is_empty());
-        assert!(v.to_string().contains("[117440513,"));
+        assert!(rules_of(&v, "f_pre")[1]
+            .to_string()
+            .contains(r#"[117440513,{"goto":{"target":"ep_1"}}]"#));
     }
 
     #[test]
-    fn cut_checks_only_this_tables_marks() {
-        let v = json(&ruleset("t", 0x0700_0000, &[], true));
-        let cut: Vec<String> = rules_of(&v, "cut").iter().map(|r| r.to_string()).collect();
-        assert!(
-            cut[1].contains(r#"{"&":[{"ct":{"key":"mark"}},4278190080]}"#),
-            "{}",
-            cut[1]
-        );
-        assert!(cut[1].contains(r#""right":117440512"#));
-        assert!(cut[2].contains(r#""right":"@live4""#) && cut[2].contains("tcp reset"));
-        assert!(cut[3].contains(r#""right":"@live6""#));
+    fn only_this_tables_marks_are_checked_and_unknown_ones_are_reset() {
+        let l = listener(1, 0x0700_0001, Whitelist::Disabled);
+        let v = json(&ruleset("t", 0x0700_0000, &[l], true));
+        for chain in ["f_pre", "f_out"] {
+            let r: Vec<String> = rules_of(&v, chain).iter().map(|r| r.to_string()).collect();
+            assert!(
+                r[0].contains(r#"{"&":[{"ct":{"key":"mark"}},4278190080]}"#)
+                    && r[0].contains(r#""right":117440512"#)
+                    && r[0].contains("return"),
+                "{}",
+                r[0]
+            );
+            // After the goto: a packet whose mark no live listener carries is reset, unless
+            // it is a reset itself.
+            let last = r.last().unwrap();
+            assert!(last.contains(r#""op":"!=","right":"rst""#) && last.contains("tcp reset"));
+        }
+        // Packets to loopback are checked where they enter again, not twice.
+        assert!(rules_of(&v, "f_out")[1]
+            .to_string()
+            .contains(r#""right":"lo""#));
+        // With no listener at all, every marked packet is reset.
+        let empty = json(&ruleset("t", 0x0700_0000, &[], true));
+        assert_eq!(rules_of(&empty, "f_pre").len(), 2);
     }
 
     #[test]
