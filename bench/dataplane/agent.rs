@@ -13,6 +13,10 @@ use vpcep_proxy::{
     CopyMode, DataPlane, EndpointSpec, KernelPathMode, PortPair, ProxyOptions, Snapshot,
 };
 
+/// The allocator the `vpcep` binary runs the data plane with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 4 {

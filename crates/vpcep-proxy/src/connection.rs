@@ -41,9 +41,11 @@ pub(crate) async fn serve(
         return;
     }
     let _active = route.metrics.opened();
-    let connect = shared
-        .netns
-        .connect(cfg.backend_netns.as_deref(), cfg.backend);
+    let connect = shared.netns.connect(
+        cfg.backend_netns.as_deref(),
+        cfg.backend,
+        cfg.tcp_proxy.sends_proxy_header(),
+    );
     let backend = tokio::select! {
         r = tokio::time::timeout(shared.opts.connect_timeout, connect) => match r {
             Ok(Ok(s)) => s,
@@ -111,13 +113,7 @@ const FIRST_BYTES: usize = 4096;
 /// then carries both, so the backend gets one segment and one wake-up instead of two. An end
 /// of stream read here is read again by the copy that follows.
 fn with_first_bytes(mut header: Vec<u8>, client: &TcpStream) -> std::io::Result<(Vec<u8>, usize)> {
-    let start = header.len();
-    header.resize(start + FIRST_BYTES, 0);
-    let n = match client.try_read(&mut header[start..]) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
-    };
-    header.truncate(start + n);
+    header.reserve(FIRST_BYTES);
+    let n = copy::read_append(client, &mut header, FIRST_BYTES)?;
     Ok((header, n))
 }

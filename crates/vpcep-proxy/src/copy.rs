@@ -16,7 +16,7 @@
 //! `try_write`), which lets the two directions run concurrently on one pair of sockets without
 //! splitting them, and count bytes per chunk so the metrics move while a transfer runs.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,31 +113,77 @@ const SPLICE_FLAGS: SpliceFFlags =
 const SMALL_READ_BYTES: usize = 16 * 1024;
 
 enum Pumped {
-    /// The source sent FIN.
-    Eof,
+    /// The source sent FIN; its last `n` bytes came with it and are written.
+    Eof(usize),
     /// Nothing to read (readiness is cleared).
     Empty,
     /// `n` bytes read; `rest` (the unwritten tail) must still be written.
     Read { n: usize, rest: Option<Vec<u8>> },
 }
 
-/// One non-blocking read into a stack buffer and one write attempt. Synchronous, so the
-/// buffer never lives in the connection's future.
-fn pump_small(src: &TcpStream, dst: &TcpStream) -> io::Result<Pumped> {
-    let mut buf = [0u8; SMALL_READ_BYTES];
-    let n = match src.try_read(&mut buf) {
-        Ok(0) => return Ok(Pumped::Eof),
-        Ok(n) => n,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pumped::Empty),
-        Err(e) => return Err(e),
-    };
-    let written = match dst.try_write(&buf[..n]) {
-        Ok(w) => w,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
-    };
-    let rest = (written < n).then(|| buf[written..n].to_vec());
-    Ok(Pumped::Read { n, rest })
+thread_local! {
+    /// The small-read buffer of the connections this thread runs (a read and its write happen
+    /// without an await between them, so one per thread serves them all, and nothing is
+    /// zeroed per read).
+    static SMALL_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SMALL_READ_BYTES]);
+}
+
+/// One non-blocking read: `None` when there is nothing to read. A short read (fewer bytes
+/// than `buf` holds: the socket is drained) clears the socket's readiness, as tokio's own
+/// `poll_read` does, so the next wait is for new data instead of a read that finds none.
+pub(crate) fn read_some(src: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    let mut short = 0;
+    let r = src.try_io(Interest::READABLE, || {
+        let n = (&*socket2::SockRef::from(src)).read(buf)?;
+        if n > 0 && n < buf.len() {
+            short = n;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((short > 0).then_some(short)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Appends what `src` has to `out` (at most `max` bytes, without waiting): how many.
+pub(crate) fn read_append(src: &TcpStream, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    SMALL_BUF.with_borrow_mut(|buf| {
+        let max = max.min(buf.len());
+        let n = read_some(src, &mut buf[..max])?.unwrap_or(0);
+        out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    })
+}
+
+/// One non-blocking read into the thread's buffer and one write attempt. `fin_seen`: the
+/// source's FIN has arrived (its readiness says read-closed), so a short read has everything
+/// before it: the bytes are then written with `MSG_MORE`, and the FIN that follows at once
+/// (shutdown or close) leaves in the same segment instead of one of its own.
+fn pump_small(src: &TcpStream, dst: &TcpStream, fin_seen: bool) -> io::Result<Pumped> {
+    SMALL_BUF.with_borrow_mut(|buf| {
+        let n = match read_some(src, buf)? {
+            None => return Ok(Pumped::Empty),
+            Some(0) => return Ok(Pumped::Eof(0)),
+            Some(n) => n,
+        };
+        let last = fin_seen && n < buf.len();
+        let flags = if last { nix::libc::MSG_MORE } else { 0 };
+        let written = match dst.try_io(Interest::WRITABLE, || {
+            socket2::SockRef::from(dst).send_with_flags(&buf[..n], flags)
+        }) {
+            Ok(w) => w,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        if last && written == n {
+            return Ok(Pumped::Eof(n));
+        }
+        let rest = (written < n).then(|| buf[written..n].to_vec());
+        Ok(Pumped::Read { n, rest })
+    })
 }
 
 async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
@@ -159,9 +205,12 @@ async fn splice_one_way(
     dir: Direction,
 ) -> io::Result<()> {
     loop {
-        src.readable().await?;
-        match pump_small(src, dst)? {
-            Pumped::Eof => return Ok(()),
+        let ready = src.ready(Interest::READABLE).await?;
+        match pump_small(src, dst, ready.is_read_closed())? {
+            Pumped::Eof(n) => {
+                m.bytes(dir, n as u64);
+                return Ok(());
+            }
             Pumped::Empty => {}
             Pumped::Read { n, rest } => {
                 if let Some(rest) = rest {

@@ -124,7 +124,15 @@ impl NetnsPool {
     /// A connected stream to `addr` from `netns` (or the agent's own namespace), with
     /// `TCP_NODELAY`. Only socket creation hops to the namespace thread; the connect itself is
     /// asynchronous on the runtime.
-    pub async fn connect(&self, netns: Option<&str>, addr: SocketAddr) -> io::Result<TcpStream> {
+    /// `sends_first`: the caller writes as soon as the connection is up, so the handshake's
+    /// last ACK is left to ride on that first segment (`TCP_QUICKACK` off before connect)
+    /// instead of a packet of its own.
+    pub async fn connect(
+        &self,
+        netns: Option<&str>,
+        addr: SocketAddr,
+        sends_first: bool,
+    ) -> io::Result<TcpStream> {
         let socket = match netns {
             None => {
                 if addr.is_ipv4() {
@@ -138,6 +146,9 @@ impl NetnsPool {
             }
         };
         socket.set_nodelay(true)?;
+        if sends_first {
+            socket2::SockRef::from(&socket).set_tcp_quickack(false)?;
+        }
         socket.connect(addr).await
     }
 }

@@ -374,3 +374,55 @@ async fn a_backend_that_speaks_first_gets_the_header_without_waiting_for_the_cli
     server.await.unwrap();
     dp.shutdown().await;
 }
+
+/// A backend that answers and closes at once: the answer and its FIN often arrive together,
+/// and then leave for the client in one segment. Whichever way they come, the client gets the
+/// whole answer, then the end of stream, and every byte is counted; with or without a PROXY
+/// header first (the header rides on the handshake's last ACK).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_followed_at_once_by_the_backends_close_arrives_whole_and_counted() {
+    const ANSWER: usize = 5000;
+    const CONNS: usize = 200;
+    let answer: Vec<u8> = (0..ANSWER).map(|i| (i % 251) as u8).collect();
+    for tcp_proxy in ["close", "proxy_open"] {
+        let l = TcpListener::bind((BACKEND_IP, 0)).await.unwrap();
+        let backend_addr = l.local_addr().unwrap();
+        let sent = answer.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 512];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(&sent).await;
+                });
+            }
+        });
+        let fake = Backend {
+            addr: backend_addr,
+            accepted: Default::default(),
+            headers: Default::default(),
+        };
+        let (dp, ep) = start_endpoint(opts(), tcp_proxy, &fake).await;
+        for _ in 0..CONNS {
+            let mut c = TcpStream::connect(ep).await.unwrap();
+            c.write_all(b"q").await.unwrap();
+            let mut got = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut got))
+                .await
+                .expect("the end of stream arrives")
+                .unwrap();
+            assert_eq!(got.len(), ANSWER, "{tcp_proxy}");
+            assert!(got == answer, "{tcp_proxy}: the answer arrives intact");
+        }
+        let stats = dp.stats().get("ep-1").unwrap();
+        assert_eq!(
+            stats.bytes_backend_to_client,
+            (ANSWER * CONNS) as u64,
+            "{tcp_proxy}"
+        );
+        dp.shutdown().await;
+        server.abort();
+    }
+}

@@ -110,7 +110,10 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     assert!(report.endpoints[0].ok, "{report:?}");
 
     // Routing inside the consumer VPC reaches the decoy, not the provider.
-    let mut direct = pool.connect(Some(&consumer), backend_addr).await.unwrap();
+    let mut direct = pool
+        .connect(Some(&consumer), backend_addr, false)
+        .await
+        .unwrap();
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), direct.read_to_end(&mut got))
         .await
@@ -120,7 +123,10 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
 
     // Through the endpoint the client reaches the provider's backend, which sees its address.
     let endpoint: SocketAddr = "10.0.0.100:80".parse().unwrap();
-    let mut c = pool.connect(Some(&consumer), endpoint).await.unwrap();
+    let mut c = pool
+        .connect(Some(&consumer), endpoint, false)
+        .await
+        .unwrap();
     assert_eq!(
         roundtrip(&mut c, b"across VPCs").await.unwrap(),
         b"across VPCs"
@@ -144,7 +150,10 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     drop(c);
     dp.push(snapshot(2, vec![]));
     dp.applied(2).await.unwrap();
-    assert!(pool.connect(Some(&consumer), endpoint).await.is_err());
+    assert!(pool
+        .connect(Some(&consumer), endpoint, false)
+        .await
+        .is_err());
     dp.shutdown().await;
     drop(guard);
 }
