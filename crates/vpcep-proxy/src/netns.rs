@@ -124,6 +124,7 @@ impl NetnsPool {
     /// A connected stream to `addr` from `netns` (or the agent's own namespace), with
     /// `TCP_NODELAY`. Only socket creation hops to the namespace thread; the connect itself is
     /// asynchronous on the runtime.
+    ///
     /// `sends_first`: the caller writes as soon as the connection is up, so the handshake's
     /// last ACK is left to ride on that first segment (`TCP_QUICKACK` off before connect)
     /// instead of a packet of its own.
