@@ -213,6 +213,9 @@ pub(crate) enum Row {
     Sqlite {
         names: Arc<[String]>,
         values: Vec<rusqlite::types::Value>,
+        /// Where the next lookup by name starts: columns are mostly read in the order they
+        /// were selected, so that lookup usually matches at once.
+        next: std::sync::atomic::AtomicUsize,
     },
     Any(AnyRow),
 }
@@ -223,8 +226,12 @@ impl Row {
         let col = col.as_ref();
         match self {
             Row::Any(row) => Ok(row.try_get::<T, _>(col)?),
-            Row::Sqlite { names, values } => {
-                let i = column_index(names, col)?;
+            Row::Sqlite {
+                names,
+                values,
+                next,
+            } => {
+                let i = column_index(names, col, next)?;
                 T::column_result(ValueRef::from(&values[i]))
                     .map_err(|e| DbError::Usage(format!("column {col:?}: {e}")))
             }
@@ -237,8 +244,12 @@ impl Row {
         let col = col.as_ref();
         match self {
             Row::Any(row) => Ok(row.try_get::<&str, _>(col)?),
-            Row::Sqlite { names, values } => {
-                let i = column_index(names, col)?;
+            Row::Sqlite {
+                names,
+                values,
+                next,
+            } => {
+                let i = column_index(names, col, next)?;
                 match &values[i] {
                     rusqlite::types::Value::Text(s) => Ok(s),
                     other => Err(DbError::Usage(format!(
@@ -265,11 +276,20 @@ impl Row {
 }
 
 /// The position of column `col` in a SQLite row.
-fn column_index(names: &[String], col: &str) -> Result<usize, DbError> {
-    names
-        .iter()
-        .position(|n| n == col)
-        .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))
+/// The index of column `col`, searched from `next` on (wrapping), which then moves past it.
+fn column_index(
+    names: &[String],
+    col: &str,
+    next: &std::sync::atomic::AtomicUsize,
+) -> Result<usize, DbError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = next.load(Relaxed).min(names.len());
+    let i = (start..names.len())
+        .chain(0..start)
+        .find(|&i| names[i] == col)
+        .ok_or_else(|| DbError::Usage(format!("no column {col:?} in the row")))?;
+    next.store(i + 1, Relaxed);
+    Ok(i)
 }
 
 /// What `execute` did.
@@ -361,6 +381,7 @@ fn sqlite_rows(
         out.push(Row::Sqlite {
             names: names.clone(),
             values,
+            next: Default::default(),
         });
     }
     Ok(out)
@@ -515,5 +536,27 @@ mod tests {
         assert_eq!(rows[0].try_get::<String, _>("c").unwrap(), "x");
         assert_eq!(rows[0].try_get::<i64, _>("d").unwrap(), 16);
         assert!(sqlite_rows(&c, "SELECT $4", &args, None).is_err());
+    }
+
+    /// Columns are found by name in any order, the same one twice, and a missing one is an
+    /// error (the search from where the last one was found wraps around).
+    #[test]
+    fn columns_are_found_by_name_in_any_order() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let rows = sqlite_rows(&c, "SELECT 1 AS a, 2 AS b, 3 AS c", &[], None).unwrap();
+        let r = &rows[0];
+        for (col, want) in [
+            ("a", 1),
+            ("b", 2),
+            ("c", 3),
+            ("a", 1),
+            ("c", 3),
+            ("b", 2),
+            ("b", 2),
+        ] {
+            assert_eq!(r.try_get::<i64, _>(col).unwrap(), want, "{col}");
+        }
+        assert!(r.try_get::<i64, _>("d").is_err());
+        assert_eq!(r.try_get::<i64, _>("a").unwrap(), 1);
     }
 }

@@ -120,7 +120,10 @@ const PAGE_JSON_BYTES: usize = 128 * 1024;
 impl<T: serde::Serialize> axum::response::IntoResponse for PageJson<T> {
     fn into_response(self) -> axum::response::Response {
         let mut buf = Vec::with_capacity(PAGE_JSON_BYTES);
-        match serde_json::to_writer(&mut buf, &self.0) {
+        // sonic-rs writes the same JSON from the same `Serialize` impls as serde_json, with
+        // SIMD string escaping: serde_json's byte-at-a-time escaping was about 8 % of the
+        // server's samples in a profile of list-services.
+        match sonic_rs::to_writer(&mut buf, &self.0) {
             Ok(()) => (
                 [(
                     axum::http::header::CONTENT_TYPE,
@@ -135,5 +138,45 @@ impl<T: serde::Serialize> axum::response::IntoResponse for PageJson<T> {
             ))
             .into_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+
+    /// A page is written byte for byte as serde_json writes it (what the SDK was tested
+    /// against): escapes, non-ASCII text, numbers, nulls, nesting.
+    #[tokio::test]
+    async fn a_page_is_the_json_serde_json_writes() {
+        let page = serde_json::json!({
+            "endpoint_services": [{
+                "id": "0193a0f4-0000-7000-8000-000000000001",
+                "description": "quote \" backslash \\ slash / tab \t newline \n nul \u{0} bell \u{7} del \u{7f}",
+                "name": "ünïcödé 名前 😀 \u{2028}\u{2029}",
+                "ports": [{"client_port": 80, "server_port": 65535}],
+                "connection_count": 0,
+                "big": u64::MAX,
+                "negative": i64::MIN,
+                "ratio": 0.1,
+                "approval_enabled": false,
+                "error": null,
+                "tags": [],
+            }],
+            "total_count": 1,
+        });
+        let body = PageJson(&page)
+            .into_response()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            String::from_utf8(body.to_vec()).unwrap(),
+            serde_json::to_string(&page).unwrap()
+        );
     }
 }
