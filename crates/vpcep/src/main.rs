@@ -330,7 +330,10 @@ fn raise_nofile_limit() -> u64 {
 
 /// mimalloc instead of glibc's allocator: list pages and creates allocate many short strings
 /// per row on several threads, where glibc's malloc and free took about a quarter of the
-/// server's samples in a profile of list-services (`perf record` during `vpcep-bench`).
+/// server's samples in a profile of list-services (`perf record` during `vpcep-bench`). With
+/// the crate's `override` feature, C code's `malloc` is mimalloc's too: SQLite's writer
+/// allocates and frees its savepoints' statement journal in 1 KiB chunks, and creates at 256
+/// clients ran 7-10 % faster than with glibc's `malloc` (three alternating runs each).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
