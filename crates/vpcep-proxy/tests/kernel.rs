@@ -264,42 +264,27 @@ async fn an_owner_change_or_a_narrower_whitelist_cuts_kernel_connections() {
     sup.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_whose_endpoint_is_gone_gets_a_reset_on_its_next_packet() {
-    require_nft!();
+/// Serves `s` on the kernel path, opens a connection from 127.0.0.50, lets `edit` change the
+/// table by hand (a change whose sockets nobody destroys, as for a remote peer, whose socket
+/// cannot be destroyed here), and checks that the connection's next packet is answered with a
+/// reset: no byte more flows.
+async fn reset_after_editing_the_table_by_hand(
+    mut s: vpcep_proxy::EndpointSpec,
+    edit: impl FnOnce(&str),
+) {
     init_tracing();
-    // What protects a remote peer (whose socket cannot be destroyed here): the reset of a
-    // packet whose mark no live listener carries.
-    let ip = "127.31.0.6";
     let backend = peer_backend().await;
-    let port = free_port(ip);
+    let (ip, port) = (s.ip.clone(), free_port(&s.ip));
+    s.backend_ip = backend.addr.ip().to_string();
+    s.ports[0].client_port = port;
+    s.ports[0].server_port = backend.addr.port();
     let mut sup = Supervisor::new(kopts());
-    sup.apply(&snapshot(1, vec![spec("ep-k6", ip, port, backend.addr)]))
-        .await;
-    let mut c = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
+    sup.apply(&snapshot(1, vec![s])).await;
+    let mut c = connect_from("127.0.0.50", ep_addr(&ip, port))
+        .await
+        .unwrap();
     assert_eq!(roundtrip(&mut c, b"one").await.unwrap(), b"one");
-    // Taking the marks' lookup out by hand is a change whose sockets nobody destroys: the
-    // connection's mark is then no live listener's.
-    let table = sup.kernel_table().unwrap().to_string();
-    for chain in ["f_pre", "f_out"] {
-        let out = Command::new("nft")
-            .args(["-a", "list", "chain", "inet", &table, chain])
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let handle = text
-            .lines()
-            .find(|l| l.contains("vmap"))
-            .and_then(|l| l.rsplit("# handle ").next())
-            .unwrap_or_else(|| panic!("no vmap rule in {text}"))
-            .trim()
-            .to_string();
-        let out = Command::new("nft")
-            .args(["delete", "rule", "inet", &table, chain, "handle", &handle])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
+    edit(sup.kernel_table().unwrap());
     assert!(
         !ends_within(&mut c, Duration::from_millis(300)).await,
         "idle: nothing tells the client yet"
@@ -311,38 +296,48 @@ async fn a_connection_whose_endpoint_is_gone_gets_a_reset_on_its_next_packet() {
     sup.shutdown().await;
 }
 
+fn nft(args: &[&str]) -> String {
+    let out = Command::new("nft").args(args).output().unwrap();
+    assert!(out.status.success(), "nft {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_endpoint_is_gone_gets_a_reset_on_its_next_packet() {
+    require_nft!();
+    // Without the marks' lookup, the connection's mark is no live listener's.
+    let s = spec("ep-k6", "127.31.0.6", 1, "127.0.0.1:1".parse().unwrap());
+    reset_after_editing_the_table_by_hand(s, |table| {
+        for chain in ["f_pre", "f_out"] {
+            let text = nft(&["-a", "list", "chain", "inet", table, chain]);
+            let handle = text
+                .lines()
+                .find(|l| l.contains("vmap"))
+                .and_then(|l| l.rsplit("# handle ").next())
+                .unwrap_or_else(|| panic!("no vmap rule in {text}"))
+                .trim()
+                .to_string();
+            nft(&["delete", "rule", "inet", table, chain, "handle", &handle]);
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_the_whitelist_no_longer_admits_gets_a_reset_on_its_next_packet() {
     require_nft!();
-    init_tracing();
-    let ip = "127.31.0.9";
-    let backend = peer_backend().await;
-    let port = free_port(ip);
-    let mut sup = Supervisor::new(kopts());
-    let mut s = spec("ep-k9", ip, port, backend.addr);
+    let mut s = spec("ep-k9", "127.31.0.9", 1, "127.0.0.1:1".parse().unwrap());
     s.whitelist_enabled = true;
     s.whitelist = vec!["127.0.0.50".into()];
-    sup.apply(&snapshot(1, vec![s])).await;
-    let mut c = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
-    assert_eq!(roundtrip(&mut c, b"one").await.unwrap(), b"one");
-    // Emptying the endpoint's whitelist set by hand is a change whose sockets nobody destroys.
-    let table = sup.kernel_table().unwrap().to_string();
-    let text = nft_table(&table).unwrap();
-    let set = text
-        .split_whitespace()
-        .find(|w| w.starts_with("wl4_"))
-        .unwrap_or_else(|| panic!("no wl4 set in {text}"))
-        .to_string();
-    let out = Command::new("nft")
-        .args(["flush", "set", "inet", &table, &set])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let started = Instant::now();
-    let r = roundtrip(&mut c, b"two").await;
-    assert!(r.is_err(), "no byte more flows: {r:?}");
-    assert!(started.elapsed() < Duration::from_secs(1));
-    sup.shutdown().await;
+    reset_after_editing_the_table_by_hand(s, |table| {
+        let text = nft_table(table).unwrap();
+        let set = text
+            .split_whitespace()
+            .find(|w| w.starts_with("wl4_"))
+            .unwrap_or_else(|| panic!("no wl4 set in {text}"));
+        nft(&["flush", "set", "inet", table, set]);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

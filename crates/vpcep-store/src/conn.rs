@@ -226,15 +226,8 @@ impl Row {
         let col = col.as_ref();
         match self {
             Row::Any(row) => Ok(row.try_get::<T, _>(col)?),
-            Row::Sqlite {
-                names,
-                values,
-                next,
-            } => {
-                let i = column_index(names, col, next)?;
-                T::column_result(ValueRef::from(&values[i]))
-                    .map_err(|e| DbError::Usage(format!("column {col:?}: {e}")))
-            }
+            Row::Sqlite { .. } => T::column_result(ValueRef::from(self.sqlite_value(col)?))
+                .map_err(|e| DbError::Usage(format!("column {col:?}: {e}"))),
         }
     }
 
@@ -244,20 +237,25 @@ impl Row {
         let col = col.as_ref();
         match self {
             Row::Any(row) => Ok(row.try_get::<&str, _>(col)?),
+            Row::Sqlite { .. } => match self.sqlite_value(col)? {
+                rusqlite::types::Value::Text(s) => Ok(s),
+                other => Err(DbError::Usage(format!(
+                    "column {col:?}: {:?} is not text",
+                    other.data_type()
+                ))),
+            },
+        }
+    }
+
+    /// The value of column `col` of a SQLite row.
+    fn sqlite_value(&self, col: &str) -> Result<&rusqlite::types::Value, DbError> {
+        match self {
             Row::Sqlite {
                 names,
                 values,
                 next,
-            } => {
-                let i = column_index(names, col, next)?;
-                match &values[i] {
-                    rusqlite::types::Value::Text(s) => Ok(s),
-                    other => Err(DbError::Usage(format!(
-                        "column {col:?}: {:?} is not text",
-                        other.data_type()
-                    ))),
-                }
-            }
+            } => Ok(&values[column_index(names, col, next)?]),
+            Row::Any(_) => Err(DbError::Usage("not a SQLite row".into())),
         }
     }
 
