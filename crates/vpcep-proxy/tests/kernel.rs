@@ -101,6 +101,38 @@ async fn ends_within(s: &mut tokio::net::TcpStream, t: Duration) -> bool {
     )
 }
 
+/// A kernel-path endpoint and a connection through it.
+struct Served {
+    sup: Supervisor,
+    backend: PeerBackend,
+    /// The endpoint's address and client port.
+    addr: SocketAddr,
+    /// From 127.0.0.50; it has made one round trip.
+    conn: tokio::net::TcpStream,
+}
+
+/// A supervisor serving endpoint `id` on `ip` (a free client port) in front of a fresh echo
+/// backend, admitting only `whitelist` when it is not empty, and a connection through it.
+async fn serve_and_connect(id: &str, ip: &str, whitelist: &[&str]) -> Served {
+    init_tracing();
+    let backend = peer_backend().await;
+    let addr = ep_addr(ip, free_port(ip));
+    let mut s = spec(id, ip, addr.port(), backend.addr);
+    s.whitelist_enabled = !whitelist.is_empty();
+    s.whitelist = whitelist.iter().map(|w| w.to_string()).collect();
+    let mut sup = Supervisor::new(kopts());
+    let report = sup.apply(&snapshot(1, vec![s])).await;
+    assert!(report.endpoints[0].ok, "{report:?}");
+    let mut conn = connect_from("127.0.0.50", addr).await.unwrap();
+    assert_eq!(roundtrip(&mut conn, b"one").await.unwrap(), b"one");
+    Served {
+        sup,
+        backend,
+        addr,
+        conn,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_endpoints_are_forwarded_by_nftables_and_counted() {
     require_nft!();
@@ -200,15 +232,12 @@ async fn proxy_protocol_endpoints_stay_in_user_space() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_endpoint_cuts_an_idle_kernel_connection_within_a_second() {
     require_nft!();
-    init_tracing();
-    let ip = "127.31.0.4";
-    let backend = peer_backend().await;
-    let port = free_port(ip);
-    let mut sup = Supervisor::new(kopts());
-    sup.apply(&snapshot(1, vec![spec("ep-k4", ip, port, backend.addr)]))
-        .await;
-    let mut held = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
-    assert_eq!(roundtrip(&mut held, b"before").await.unwrap(), b"before");
+    let Served {
+        mut sup,
+        addr,
+        conn: mut held,
+        ..
+    } = serve_and_connect("ep-k4", "127.31.0.4", &[]).await;
     assert!(sup.stats().get("ep-k4").unwrap().kernel_path);
 
     let started = Instant::now();
@@ -219,9 +248,7 @@ async fn removing_the_endpoint_cuts_an_idle_kernel_connection_within_a_second() 
         started.elapsed()
     );
     assert!(ends_within(&mut held, Duration::from_secs(1)).await);
-    let err = tokio::net::TcpStream::connect(ep_addr(ip, port))
-        .await
-        .unwrap_err();
+    let err = tokio::net::TcpStream::connect(addr).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     sup.shutdown().await;
 }
@@ -229,15 +256,14 @@ async fn removing_the_endpoint_cuts_an_idle_kernel_connection_within_a_second() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_change_or_a_narrower_whitelist_cuts_kernel_connections() {
     require_nft!();
-    init_tracing();
     let ip = "127.31.0.5";
-    let backend = peer_backend().await;
-    let port = free_port(ip);
-    let mut sup = Supervisor::new(kopts());
-    sup.apply(&snapshot(1, vec![spec("ep-first", ip, port, backend.addr)]))
-        .await;
-    let mut old = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
-    assert_eq!(roundtrip(&mut old, b"one").await.unwrap(), b"one");
+    let Served {
+        mut sup,
+        backend,
+        addr,
+        conn: mut old,
+    } = serve_and_connect("ep-first", ip, &[]).await;
+    let port = addr.port();
     sup.apply(&snapshot(
         2,
         vec![spec("ep-second", ip, port, backend.addr)],
@@ -248,8 +274,8 @@ async fn an_owner_change_or_a_narrower_whitelist_cuts_kernel_connections() {
         "owner change"
     );
 
-    let mut a = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
-    let mut b = connect_from("127.0.0.51", ep_addr(ip, port)).await.unwrap();
+    let mut a = connect_from("127.0.0.50", addr).await.unwrap();
+    let mut b = connect_from("127.0.0.51", addr).await.unwrap();
     assert_eq!(roundtrip(&mut a, b"a").await.unwrap(), b"a");
     assert_eq!(roundtrip(&mut b, b"b").await.unwrap(), b"b");
     let mut narrower = spec("ep-second", ip, port, backend.addr);
@@ -264,33 +290,24 @@ async fn an_owner_change_or_a_narrower_whitelist_cuts_kernel_connections() {
     sup.shutdown().await;
 }
 
-/// Serves `s` on the kernel path, opens a connection from 127.0.0.50, lets `edit` change the
-/// table by hand (a change whose sockets nobody destroys, as for a remote peer, whose socket
-/// cannot be destroyed here), and checks that the connection's next packet is answered with a
-/// reset: no byte more flows.
+/// Serves endpoint `id` on `ip` (see [`serve_and_connect`]), lets `edit` change its table by
+/// hand (a change whose sockets nobody destroys, as for a remote peer, whose socket cannot be
+/// destroyed here), and checks that the connection's next packet is answered with a reset: no
+/// byte more flows.
 async fn reset_after_editing_the_table_by_hand(
-    mut s: vpcep_proxy::EndpointSpec,
+    id: &str,
+    ip: &str,
+    whitelist: &[&str],
     edit: impl FnOnce(&str),
 ) {
-    init_tracing();
-    let backend = peer_backend().await;
-    let (ip, port) = (s.ip.clone(), free_port(&s.ip));
-    s.backend_ip = backend.addr.ip().to_string();
-    s.ports[0].client_port = port;
-    s.ports[0].server_port = backend.addr.port();
-    let mut sup = Supervisor::new(kopts());
-    sup.apply(&snapshot(1, vec![s])).await;
-    let mut c = connect_from("127.0.0.50", ep_addr(&ip, port))
-        .await
-        .unwrap();
-    assert_eq!(roundtrip(&mut c, b"one").await.unwrap(), b"one");
+    let Served { sup, mut conn, .. } = serve_and_connect(id, ip, whitelist).await;
     edit(sup.kernel_table().unwrap());
     assert!(
-        !ends_within(&mut c, Duration::from_millis(300)).await,
+        !ends_within(&mut conn, Duration::from_millis(300)).await,
         "idle: nothing tells the client yet"
     );
     let started = Instant::now();
-    let r = roundtrip(&mut c, b"two").await;
+    let r = roundtrip(&mut conn, b"two").await;
     assert!(r.is_err(), "no byte more flows: {r:?}");
     assert!(started.elapsed() < Duration::from_secs(1));
     sup.shutdown().await;
@@ -306,8 +323,7 @@ fn nft(args: &[&str]) -> String {
 async fn a_connection_whose_endpoint_is_gone_gets_a_reset_on_its_next_packet() {
     require_nft!();
     // Without the marks' lookup, the connection's mark is no live listener's.
-    let s = spec("ep-k6", "127.31.0.6", 1, "127.0.0.1:1".parse().unwrap());
-    reset_after_editing_the_table_by_hand(s, |table| {
+    reset_after_editing_the_table_by_hand("ep-k6", "127.31.0.6", &[], |table| {
         for chain in ["f_pre", "f_out"] {
             let text = nft(&["-a", "list", "chain", "inet", table, chain]);
             let handle = text
@@ -326,10 +342,7 @@ async fn a_connection_whose_endpoint_is_gone_gets_a_reset_on_its_next_packet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_the_whitelist_no_longer_admits_gets_a_reset_on_its_next_packet() {
     require_nft!();
-    let mut s = spec("ep-k9", "127.31.0.9", 1, "127.0.0.1:1".parse().unwrap());
-    s.whitelist_enabled = true;
-    s.whitelist = vec!["127.0.0.50".into()];
-    reset_after_editing_the_table_by_hand(s, |table| {
+    reset_after_editing_the_table_by_hand("ep-k11", "127.31.0.11", &["127.0.0.50"], |table| {
         let text = nft_table(table).unwrap();
         let set = text
             .split_whitespace()
@@ -413,16 +426,12 @@ async fn switching_to_a_proxy_mode_keeps_established_kernel_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_drains_then_cuts_and_forgets_its_connections() {
     require_nft!();
-    init_tracing();
-    let ip = "127.31.0.10";
-    let backend = peer_backend().await;
-    let port = free_port(ip);
-    let mut sup = Supervisor::new(kopts());
-    sup.apply(&snapshot(1, vec![spec("ep-k10", ip, port, backend.addr)]))
-        .await;
+    let Served {
+        sup,
+        conn: mut held,
+        ..
+    } = serve_and_connect("ep-k10", "127.31.0.10", &[]).await;
     let table = sup.kernel_table().unwrap().to_string();
-    let mut held = connect_from("127.0.0.50", ep_addr(ip, port)).await.unwrap();
-    assert_eq!(roundtrip(&mut held, b"x").await.unwrap(), b"x");
     assert!(tracked_of(&table) >= 1);
     let started = Instant::now();
     sup.shutdown().await;
