@@ -231,7 +231,7 @@ pub fn service_body(b: &BackendPort, ports: &[(u16, u16)]) -> Value {
         "server_type": "VM",
         "service_type": "interface",
         "approval_enabled": false,
-        "ports": ports.iter().map(|&(c, s)| json!({"client_port": c, "server_port": s, "protocol": "TCP"})).collect::<Vec<_>>(),
+        "ports": crate::app::ports(ports),
     })
 }
 

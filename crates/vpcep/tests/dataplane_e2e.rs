@@ -234,18 +234,10 @@ async fn approval_lifecycle(db: Db, p: &str, c: &str) {
         return;
     };
     let api = &plane.api;
-    let (pvpc, psub) = api
-        .vpc_with_subnet("provider", &format!("{p}.0.0/16"), &format!("{p}.0.0/24"))
-        .await;
+    let (svc, _backend) = api.published(p, true).await;
     let (cvpc, csub) = api
         .vpc_with_subnet("consumer", &format!("{c}.0.0/16"), &format!("{c}.0.0/24"))
         .await;
-    let backend = Backend::start(&format!("{p}.0.10:0")).await;
-    let port_id = api.port(&psub, &format!("{p}.0.10")).await;
-    let svc = api
-        .service(&port_id, &pvpc, &[(80, backend.addr.port())], "close", true)
-        .await;
-    api.wait_service(&svc, "available").await;
     let ep = id_of(
         &api.endpoint(&svc, &cvpc, &csub, &format!("{c}.0.10"), None)
             .await,
@@ -309,24 +301,10 @@ async fn whitelist_change_refuses_new_connections_and_keeps_established_ones() {
     init_tracing();
     let plane = Plane::start(with_agent()).await;
     let api = &plane.api;
-    let (pvpc, psub) = api
-        .vpc_with_subnet("provider", "127.22.0.0/16", "127.22.0.0/24")
-        .await;
+    let (svc, _backend) = api.published("127.22", false).await;
     let (cvpc, csub) = api
         .vpc_with_subnet("consumer", "127.32.0.0/16", "127.32.0.0/24")
         .await;
-    let backend = Backend::start("127.22.0.10:0").await;
-    let port_id = api.port(&psub, "127.22.0.10").await;
-    let svc = api
-        .service(
-            &port_id,
-            &pvpc,
-            &[(80, backend.addr.port())],
-            "close",
-            false,
-        )
-        .await;
-    api.wait_service(&svc, "available").await;
     let (a, b) = ("127.32.0.50", "127.32.0.60");
     let ep = id_of(
         &api.endpoint(&svc, &cvpc, &csub, "127.32.0.10", Some(&[a]))

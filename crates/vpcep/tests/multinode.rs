@@ -231,7 +231,7 @@ async fn concurrent_updates_taking_one_port_across_nodes_admit_exactly_one() {
                 let shown = api.show(&id).await;
                 let mut ports = ports_of(&shown.body);
                 ports.push((wanted, 20_000 + round * 10 + k as u16));
-                let body = serde_json::json!({"ports": ports.iter().map(|&(c, s)| serde_json::json!({"client_port": c, "server_port": s, "protocol": "TCP"})).collect::<Vec<_>>()});
+                let body = serde_json::json!({ "ports": vpcep_testkit::app::ports(&ports) });
                 assert!(ports.contains(&(mine, mine)));
                 api.update(&id, &body).await
             });

@@ -15,6 +15,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use vpcep_client::Client;
 
+/// Polls `show` until the resource it reads has `status`; answers it.
+async fn poll_status<F: std::future::Future<Output = Resp>>(
+    show: impl Fn() -> F,
+    status: &str,
+) -> Value {
+    eventually(SETTLE, || async {
+        let r = show().await;
+        match r.status {
+            200 if r.json()["status"] == status => Ok(r.json()),
+            _ => Err((r.status, r.text())),
+        }
+    })
+    .await
+}
+
+/// Polls `show` until the resource it reads is gone: 404 with error code `code`.
+async fn poll_gone<F: std::future::Future<Output = Resp>>(show: impl Fn() -> F, code: &str) {
+    eventually(SETTLE, || async {
+        let r = show().await;
+        match r.status {
+            404 => {
+                r.err(404, code);
+                Ok(())
+            }
+            _ => Err((r.status, r.text())),
+        }
+    })
+    .await
+}
+
 /// Each project's default network (see [`Tenant::fresh_port`]), made on first use.
 pub(super) type Networks = Arc<tokio::sync::Mutex<HashMap<&'static str, Network>>>;
 
@@ -142,29 +172,12 @@ impl Tenant {
 
     /// Polls `list_service_details` until the service has `status`; answers it.
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        eventually(SETTLE, || async {
-            let r = self.show(id).await;
-            match r.status {
-                200 if r.json()["status"] == status => Ok(r.json()),
-                _ => Err((r.status, r.text())),
-            }
-        })
-        .await
+        poll_status(|| self.show(id), status).await
     }
 
     /// Polls `list_service_details` until the service is gone (404 EndPoint.0005).
     pub async fn wait_gone(&self, id: &str) {
-        eventually(SETTLE, || async {
-            let r = self.show(id).await;
-            match r.status {
-                404 => {
-                    r.err(404, "EndPoint.0005");
-                    Ok(())
-                }
-                _ => Err((r.status, r.text())),
-            }
-        })
-        .await
+        poll_gone(|| self.show(id), "EndPoint.0005").await
     }
 }
 
@@ -178,13 +191,18 @@ pub fn port(client: u16, server: u16) -> Value {
     json!({ "client_port": client, "server_port": server, "protocol": "TCP" })
 }
 
+/// The `ports` of a request body: TCP mappings (client, server), in order.
+pub fn ports(pairs: &[(u16, u16)]) -> Value {
+    pairs.iter().map(|&(c, s)| port(c, s)).collect()
+}
+
 /// A valid create body (the seed example's shape) on `backing` (a `VM` port) with `ports`.
 pub fn service_on(backing: &Backing, ports: &[(u16, u16)]) -> Value {
     json!({
         "port_id": backing.port_id,
         "vpc_id": backing.vpc_id,
         "server_type": "VM",
-        "ports": ports.iter().map(|&(c, s)| port(c, s)).collect::<Vec<_>>(),
+        "ports": self::ports(ports),
     })
 }
 
@@ -569,29 +587,12 @@ impl Tenant {
 
     /// Polls `list_endpoint_info_details` until the endpoint has `status`; answers it.
     pub async fn wait_endpoint_status(&self, id: &str, status: &str) -> Value {
-        eventually(SETTLE, || async {
-            let r = self.show_endpoint(id).await;
-            match r.status {
-                200 if r.json()["status"] == status => Ok(r.json()),
-                _ => Err((r.status, r.text())),
-            }
-        })
-        .await
+        poll_status(|| self.show_endpoint(id), status).await
     }
 
     /// Polls `list_endpoint_info_details` until the endpoint is gone (404 EndPoint.2006).
     pub async fn wait_endpoint_gone(&self, id: &str) {
-        eventually(SETTLE, || async {
-            let r = self.show_endpoint(id).await;
-            match r.status {
-                404 => {
-                    r.err(404, "EndPoint.2006");
-                    Ok(())
-                }
-                _ => Err((r.status, r.text())),
-            }
-        })
-        .await
+        poll_gone(|| self.show_endpoint(id), "EndPoint.2006").await
     }
 
     /// `list_service_connections` with a raw query.

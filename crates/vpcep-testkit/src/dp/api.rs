@@ -148,7 +148,7 @@ impl Api {
                 Some(json!({
                     "port_id": port_id, "vpc_id": vpc_id, "server_type": "VM",
                     "service_type": "interface", "tcp_proxy": tcp_proxy,
-                    "approval_enabled": approval, "ports": mappings(ports),
+                    "approval_enabled": approval, "ports": crate::app::ports(ports),
                 })),
             )
             .await;
@@ -167,15 +167,7 @@ impl Api {
 
     /// Polls `list_service_details` until the service has `status`.
     pub async fn wait_service(&self, id: &str, status: &str) -> Value {
-        eventually(SETTLE, || async {
-            let (code, v) = self.show_service(id).await;
-            if code == 200 && v["status"] == status {
-                Ok(v)
-            } else {
-                Err((code, v))
-            }
-        })
-        .await
+        poll_status(|| self.show_service(id), status).await
     }
 
     /// `update_endpoint_service` with `ports`.
@@ -183,7 +175,7 @@ impl Api {
         self.ok(
             Method::PUT,
             &format!("/v1/{{project_id}}/vpc-endpoint-services/{id}"),
-            Some(json!({ "ports": mappings(ports) })),
+            Some(json!({ "ports": crate::app::ports(ports) })),
         )
         .await
     }
@@ -221,15 +213,7 @@ impl Api {
 
     /// Polls `list_endpoint_info_details` until the endpoint has `status`.
     pub async fn wait_endpoint(&self, id: &str, status: &str) -> Value {
-        eventually(SETTLE, || async {
-            let (code, v) = self.show_endpoint(id).await;
-            if code == 200 && v["status"] == status {
-                Ok(v)
-            } else {
-                Err((code, v))
-            }
-        })
-        .await
+        poll_status(|| self.show_endpoint(id), status).await
     }
 
     /// `update_endpoint_white`.
@@ -272,9 +256,18 @@ impl Api {
     }
 }
 
-fn mappings(ports: &[(u16, u16)]) -> Value {
-    json!(ports
-        .iter()
-        .map(|&(c, s)| json!({"client_port": c, "server_port": s, "protocol": "TCP"}))
-        .collect::<Vec<_>>())
+/// Polls `show` (answering status code and body) until the resource has `status`; answers it.
+async fn poll_status<F: std::future::Future<Output = (u16, Value)>>(
+    show: impl Fn() -> F,
+    status: &str,
+) -> Value {
+    eventually(SETTLE, || async {
+        let (code, v) = show().await;
+        if code == 200 && v["status"] == status {
+            Ok(v)
+        } else {
+            Err((code, v))
+        }
+    })
+    .await
 }
