@@ -69,7 +69,9 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_s() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat" || echo 0; }
 # TCP segments this host has sent so far (all of them are on loopback here): per connection, a
 # figure of the kernel work a path causes that does not move with the VM's noise.
-tcp_out_segs() { awk '/^Tcp:/ { if (seen) print $12; seen = 1 }' /proc/net/snmp; }
+tcp_out_segs() {
+  awk '/^Tcp:/ { if (!col) { for (i = 1; i <= NF; i++) if ($i == "OutSegs") col = i } else print $col }' /proc/net/snmp
+}
 
 haproxy_cfg() { # PORT SPLICE(0|1); splicing needs pipes (maxpipes = maxconn/4), so fewer conns
   cat <<CFG
