@@ -114,30 +114,51 @@ pub(crate) async fn release_service_backend(c: &mut Conn, service_id: &str) -> S
     Ok(())
 }
 
-/// Claims a service's backend address (`None`: a domain name, which is never served) and
-/// records it on the service. Answers whether the service holds it.
-pub(crate) async fn claim_service_backend(
+/// A service's claim on its backend address, as its row records it (`backend_space`,
+/// `backend_ip`, `backend_held`).
+pub(crate) struct BackendClaim {
+    pub space: String,
+    pub ip: Option<String>,
+    pub held: bool,
+}
+
+/// Claims a service's backend address (`None`: a domain name, which is never served); the
+/// caller records the answer on the service's row (a new row with it, an existing one with
+/// [`record_service_backend`]).
+pub(crate) async fn claim_backend_address(
     c: &mut Conn,
-    service_id: &str,
     vpc_id: &str,
     space: &AddressSpace,
     ip: Option<Ipv4Addr>,
-) -> StoreResult<bool> {
+) -> StoreResult<BackendClaim> {
     let key = space.key();
     let held = match ip {
         Some(ip) => claim(c, &key, ip, vpc_id).await?,
         None => false,
     };
+    Ok(BackendClaim {
+        space: key,
+        ip: ip.map(|a| a.to_string()),
+        held,
+    })
+}
+
+/// Records a claim on an existing service's row.
+pub(crate) async fn record_service_backend(
+    c: &mut Conn,
+    service_id: &str,
+    claim: &BackendClaim,
+) -> StoreResult<()> {
     query(
         "UPDATE endpoint_services SET backend_space = $2, backend_ip = $3, backend_held = $4 WHERE id = $1",
     )
     .bind(service_id)
-    .bind(key)
-    .bind(ip.map(|a| a.to_string()))
-    .bind(i64::from(held))
+    .bind(&claim.space)
+    .bind(&claim.ip)
+    .bind(i64::from(claim.held))
     .execute(&mut *c)
     .await?;
-    Ok(held)
+    Ok(())
 }
 
 /// Endpoints that do not hold their address and could: never evaluated, or no other VPC holds it.
@@ -225,7 +246,9 @@ impl SqlStore {
                     };
                     let id: String = r.try_get("id")?;
                     let vpc: String = r.try_get("vpc_id")?;
-                    if claim_service_backend(c, &id, &vpc, &space, ip).await? {
+                    let claim = claim_backend_address(c, &vpc, &space, ip).await?;
+                    record_service_backend(c, &id, &claim).await?;
+                    if claim.held {
                         settled += 1;
                     }
                 }

@@ -802,8 +802,10 @@ impl SqlStore {
                 let _: Port = fetch(c, &owned(&project_id, id), lock)
                     .await?
                     .ok_or_else(|| port_missing(id))?;
-                let users: Vec<String> =
-                    query_scalar("SELECT id FROM endpoint_services WHERE port_id = $1 LIMIT 5")
+                // Every service holds claims on its port (see migration 0009).
+                let users: Vec<String> = query_scalar(
+                    "SELECT DISTINCT service_id FROM service_port_claims WHERE port_id = $1 LIMIT 5",
+                )
                         .bind(id.to_string())
                         .fetch_all(&mut *c)
                         .await?;

@@ -165,72 +165,56 @@ fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uu
     .into()
 }
 
-/// Claims the service's ports on its `port_id`. Another service holding one of them is
-/// Claims the service's ports on its `port_id` in one statement. A port another service
-/// holds is EndPoint.3044; the primary key makes this hold under concurrent transactions (on
-/// PostgreSQL a conflicting insert waits for the other transaction, then does nothing).
+/// Claims the service's ports on its `port_id`. A port another service holds is EndPoint.3044;
+/// the primary key makes this hold under concurrent transactions (on PostgreSQL a conflicting
+/// insert waits for the other transaction, then does nothing).
+///
+/// One single-row statement per claim: SQLite writes a multi-row insert (or one with
+/// `RETURNING`) through a statement journal, a copy of every page it changes, which cost more
+/// than the statements saved (most services have one or two mappings).
 async fn claim_ports(
     conn: &mut Conn,
     service_id: Uuid,
     port_id: Uuid,
     ports: &[PortMapping],
 ) -> StoreResult<()> {
-    let claims: Vec<_> = claims_of(ports).into_iter().collect();
-    if claims.is_empty() {
-        return Ok(());
-    }
     let sid = service_id.to_string();
     let pid = port_id.to_string();
-    let rows = (0..claims.len())
-        .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) VALUES {rows} \
-         ON CONFLICT DO NOTHING RETURNING protocol, side, port"
-    );
-    let mut q = query(&sql);
-    for (protocol, side, port) in &claims {
-        q = q
-            .bind(&pid)
-            .bind(*protocol)
-            .bind(*side)
-            .bind(i64::from(*port))
-            .bind(&sid);
-    }
-    let inserted = q.fetch_all(&mut *conn).await?;
-    if inserted.len() == claims.len() {
-        return Ok(());
-    }
-    // Name the first port someone else holds, for a readable error.
-    let mut got = std::collections::HashSet::new();
-    for row in &inserted {
-        got.insert((
-            row.try_get::<String, _>("protocol")?,
-            row.try_get::<String, _>("side")?,
-            row.try_get::<i64, _>("port")?,
+    for (protocol, side, port) in claims_of(ports) {
+        let inserted = query(
+            "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(&pid)
+        .bind(protocol)
+        .bind(side)
+        .bind(i64::from(port))
+        .bind(&sid)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            continue;
+        }
+        // Name the service that holds it, for a readable error.
+        let holder: Option<String> = query_scalar(
+            "SELECT service_id FROM service_port_claims WHERE port_id = $1 AND protocol = $2 AND side = $3 AND port = $4",
+        )
+        .bind(&pid)
+        .bind(protocol)
+        .bind(side)
+        .bind(i64::from(port))
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Err(port_conflict(
+            side,
+            i64::from(port),
+            protocol,
+            holder.as_deref().unwrap_or("created concurrently"),
+            port_id,
         ));
     }
-    let (protocol, side, port) = claims
-        .iter()
-        .find(|(p, s, n)| !got.contains(&(p.to_string(), s.to_string(), i64::from(*n))))
-        .expect("a claim was not inserted");
-    let holder: Option<String> = query_scalar(
-        "SELECT service_id FROM service_port_claims WHERE port_id = $1 AND protocol = $2 AND side = $3 AND port = $4",
-    )
-    .bind(&pid)
-    .bind(*protocol)
-    .bind(*side)
-    .bind(i64::from(*port))
-    .fetch_optional(&mut *conn)
-    .await?;
-    Err(port_conflict(
-        side,
-        i64::from(*port),
-        protocol,
-        holder.as_deref().unwrap_or("created concurrently"),
-        port_id,
-    ))
+    Ok(())
 }
 
 async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
@@ -260,18 +244,17 @@ async fn check_backend(
 
 /// Claims the service's backend address for its VPC (see `claims`). With a data plane
 /// (`enforce`), an address another VPC holds is EndPoint.3046 and the transaction rolls back.
+/// The caller records the claim on the service's row.
 async fn claim_backend(
     conn: &mut Conn,
     s: &EndpointService,
     backend: &BackendAddress,
     enforce: bool,
-) -> StoreResult<()> {
+) -> StoreResult<claims::BackendClaim> {
     let vpc = s.vpc_id.to_string();
-    let held =
-        claims::claim_service_backend(conn, &s.id.to_string(), &vpc, &backend.space, backend.ip)
-            .await?;
+    let claim = claims::claim_backend_address(conn, &vpc, &backend.space, backend.ip).await?;
     match backend.ip {
-        Some(ip) if !held && enforce => Err(ApiError::new(
+        Some(ip) if !claim.held && enforce => Err(ApiError::new(
             ErrorCode::IpConflictsWithService,
             format!(
                 "The backend address {ip} is held by another VPC's endpoint or backend in the data plane's address space ({}); use another port or ip",
@@ -279,7 +262,7 @@ async fn claim_backend(
             ),
         )
         .into()),
-        _ => Ok(()),
+        _ => Ok(claim),
     }
 }
 
@@ -292,9 +275,15 @@ async fn insert_service(
 ) -> StoreResult<()> {
     let backend = check_backend(conn, share_lock, s).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
+    // The backend claim is taken first so that the row is written once, with it.
+    let claim = match s.service_type {
+        ServiceType::Interface => Some(claim_backend(conn, s, &backend, enforce_claims).await?),
+        _ => None,
+    };
     query(&format!(
-        "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at) VALUES ({})",
-        placeholders(1, 25)
+        "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at, backend_space, backend_ip, \
+         backend_held) VALUES ({})",
+        placeholders(1, 28)
     ))
     .bind(s.id.to_string())
     .bind(&s.project_id)
@@ -321,11 +310,11 @@ async fn insert_service(
     .bind(s.updated_at)
     .bind(serde_json::to_string(&s.server_resources).expect("resources serialize"))
     .bind(s.updated_at)
+    .bind(claim.as_ref().map(|c| c.space.as_str()))
+    .bind(claim.as_ref().and_then(|c| c.ip.as_deref()))
+    .bind(i64::from(claim.as_ref().is_some_and(|c| c.held)))
     .execute(&mut *conn)
     .await?;
-    if s.service_type == ServiceType::Interface {
-        claim_backend(conn, s, &backend, enforce_claims).await?;
-    }
     tags::insert_tags(
         conn,
         TAG_TYPE_SERVICE,
@@ -505,10 +494,11 @@ impl SqlStore {
     /// Refuses with EndPoint.3044 when a port is claimed by another service on the same
     /// `port_id`, and with Endpoint.1018 when the project already has `quota` services.
     pub async fn create_service(&self, service: &EndpointService, quota: u64) -> StoreResult<()> {
-        let s = service.clone();
+        let s = std::sync::Arc::new(service.clone());
         let share = self.dialect == crate::sql::Dialect::Postgres;
         let enforce = self.enforce_claims;
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            let s = s.clone();
             Box::pin(async move { insert_service(c, share, enforce, &s, quota).await })
         })
         .await
@@ -632,7 +622,8 @@ impl SqlStore {
                     let backend = check_backend(c, share, &new).await?;
                     if new.service_type == ServiceType::Interface {
                         claims::release_service_backend(c, &sid).await?;
-                        claim_backend(c, &new, &backend, enforce).await?;
+                        let claim = claim_backend(c, &new, &backend, enforce).await?;
+                        claims::record_service_backend(c, &sid, &claim).await?;
                     }
                 }
                 if new.ports != old.ports || new.port_id != old.port_id {

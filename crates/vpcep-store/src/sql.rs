@@ -113,12 +113,21 @@ impl Default for StoreOptions {
     }
 }
 
-/// A write call, type-erased for the SQLite writer thread: runs inside a savepoint and answers
-/// whether it succeeded (its error, if not) plus how to deliver its result once the commit
-/// outcome is known.
+/// Answers a write call's caller with the outcome of the commit that carried it.
 type Deliver = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job =
-    Box<dyn for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, (StoreResult<()>, Deliver)> + Send>;
+
+/// Runs a write call and keeps its result for its [`Deliver`]; answers whether it succeeded.
+type Run = Box<dyn for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, StoreResult<()>> + Send>;
+
+/// A write call, type-erased for the SQLite writer thread.
+struct Job {
+    run: Run,
+    /// Whether `run` may run again after what it wrote was rolled back (its result then comes
+    /// from the last run). Such calls run without a savepoint (see [`Writer::commit_batch`]);
+    /// the others run in a savepoint each.
+    retryable: bool,
+    deliver: Deliver,
+}
 
 enum Backend {
     Sqlite {
@@ -226,6 +235,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "compact claims",
         include_str!("../migrations/sqlite/0008_compact_claims.sql"),
+    ),
+    (
+        9,
+        "port keyed claims",
+        include_str!("../migrations/sqlite/0009_port_keyed_claims.sql"),
     ),
 ];
 
@@ -497,15 +511,12 @@ impl Writer {
     /// changes are gone), and the calls not yet run move to the next batch, in order.
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
-        let mut carried: Vec<Job> = Vec::new();
         loop {
-            if carried.is_empty() {
+            if batch.is_empty() {
                 match rx.blocking_recv() {
                     Some(first) => batch.push(first),
                     None => break,
                 }
-            } else {
-                batch.append(&mut carried);
             }
             while batch.len() < self.max_batch {
                 match rx.try_recv() {
@@ -514,17 +525,16 @@ impl Writer {
                 }
             }
             metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
-            let mut delivers = Vec::with_capacity(batch.len());
-            let outcome = self
-                .commit_batch(&mut batch, &mut delivers, &mut carried)
-                .and_then(|()| self.guard.check());
+            let (ran, outcome) = self.commit_batch(&mut batch);
+            let outcome = outcome.and_then(|()| self.guard.check());
             if let Err(e) = &outcome {
                 tracing::error!(error = %e, "sqlite group commit failed; rolling back the batch");
                 if !sqlite_of(&self.conn).is_autocommit() {
                     let _ = control(&self.conn, "ROLLBACK");
                 }
             }
-            batch.clear();
+            // The calls that did not run stay in `batch` for the next one.
+            let delivers: Vec<Deliver> = batch.drain(..ran).map(|job| job.deliver).collect();
             let _ = self.committed.try_send(());
             match (outcome, &self.synced) {
                 (Ok(()), Some((synced, _))) => {
@@ -558,33 +568,69 @@ impl Writer {
         }
     }
 
-    /// Runs `batch` in one transaction, each call in its own savepoint, and commits. When the
-    /// transaction cannot go on (SQLite rolled it back, or a savepoint failed), the calls not
-    /// yet run go to `carried`.
-    fn commit_batch(
-        &mut self,
-        batch: &mut Vec<Job>,
-        delivers: &mut Vec<Deliver>,
-        carried: &mut Vec<Job>,
-    ) -> StoreResult<()> {
-        control(&self.conn, "BEGIN IMMEDIATE")?;
-        let mut jobs = batch.drain(..);
-        while let Some(job) = jobs.next() {
-            if let Err(e) = self.run_job(job, delivers) {
-                carried.extend(jobs);
-                return Err(e);
+    /// Runs `batch` in one transaction and commits; answers how many of its calls ran (from
+    /// the front: the others were not run, because the transaction could not go on) and the
+    /// outcome.
+    ///
+    /// A call fails alone: what it wrote is rolled back and the others commit. Retryable calls
+    /// go first and run without a savepoint (a savepoint copies every page a call writes to the
+    /// statement journal, and a savepoint spanning several calls makes each statement's release
+    /// walk that journal). A retryable call that fails having written nothing costs nothing
+    /// more. One that fails having written rows rolls the transaction back: the calls before it
+    /// run again and every call after it runs in a savepoint of its own (as the other calls
+    /// always do), so a call runs at most twice and a failed call leaves nothing written.
+    fn commit_batch(&mut self, batch: &mut [Job]) -> (usize, StoreResult<()>) {
+        // Calls of one batch are concurrent (no caller waits for another), so any order is one
+        // the callers could have seen.
+        batch.sort_by_key(|job| !job.retryable);
+        if let Err(e) = control(&self.conn, "BEGIN IMMEDIATE") {
+            return (0, Err(e.into()));
+        }
+        let mut optimistic = true;
+        for i in 0..batch.len() {
+            let step = if optimistic && batch[i].retryable {
+                self.run_unguarded(batch, i)
+                    .map(|undone| optimistic = !undone)
+            } else {
+                self.run_alone(&mut batch[i])
+            };
+            if let Err(e) = step {
+                return (i + 1, Err(e));
             }
         }
-        control(&self.conn, "COMMIT")?;
-        Ok(())
+        (
+            batch.len(),
+            control(&self.conn, "COMMIT").map_err(Into::into),
+        )
+    }
+
+    /// Runs retryable call `i` without a savepoint. When it fails having written rows, the
+    /// transaction is rolled back and begun again with the calls before it, each in its own
+    /// savepoint; answers whether that happened. `Err` when the transaction cannot go on.
+    fn run_unguarded(&mut self, batch: &mut [Job], i: usize) -> StoreResult<bool> {
+        let before = sqlite_of(&self.conn).total_changes();
+        let status = futures::executor::block_on((batch[i].run)(&mut self.conn));
+        match status {
+            Ok(()) => Ok(false),
+            Err(e) if sqlite_of(&self.conn).is_autocommit() => Err(e),
+            // A failed statement undoes its own rows; no row changed means nothing to undo.
+            Err(_) if sqlite_of(&self.conn).total_changes() == before => Ok(false),
+            Err(_) => {
+                control(&self.conn, "ROLLBACK")?;
+                control(&self.conn, "BEGIN IMMEDIATE")?;
+                for job in &mut batch[..i] {
+                    self.run_alone(job)?;
+                }
+                Ok(true)
+            }
+        }
     }
 
     /// Runs one call in its own savepoint; a failed call rolls back only itself. `Err` when the
     /// transaction cannot go on.
-    fn run_job(&mut self, job: Job, delivers: &mut Vec<Deliver>) -> StoreResult<()> {
+    fn run_alone(&mut self, job: &mut Job) -> StoreResult<()> {
         control(&self.conn, "SAVEPOINT w")?;
-        let (status, deliver) = futures::executor::block_on(job(&mut self.conn));
-        delivers.push(deliver);
+        let status = futures::executor::block_on((job.run)(&mut self.conn));
         if let Err(e) = status {
             if sqlite_of(&self.conn).is_autocommit() {
                 return Err(e);
@@ -762,8 +808,11 @@ impl SqlStore {
                 readers.closed.store(true, Ordering::SeqCst);
                 readers.idle.lock().expect("read pool lock").clear();
                 // Wake the writer if it waits for work: an empty call ends its last batch.
-                let wake: Job =
-                    Box::new(|_| Box::pin(async { (Ok(()), Box::new(|_| {}) as Deliver) }));
+                let wake = Job {
+                    run: Box::new(|_| Box::pin(async { Ok(()) })),
+                    retryable: true,
+                    deliver: Box::new(|_| {}),
+                };
                 let _ = writer.send(wake).await;
                 let ended = ended.lock().expect("writer end lock").take();
                 if let Some(ended) = ended {
@@ -812,8 +861,33 @@ impl SqlStore {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        let mut f = Some(f);
+        self.timed_write(false, move |c| match f.take() {
+            Some(f) => f(c),
+            None => Box::pin(async { Err(crate::StoreError::internal("a write call ran twice")) }),
+        })
+        .await
+    }
+
+    /// [`SqlStore::write`] for a call that may run more than once, each time from the state it
+    /// first ran on (a pure function of its captures and what it reads): on SQLite such calls
+    /// run without a savepoint of their own, and run again if a failure rolls the batch back
+    /// (see `Writer::commit_batch`).
+    pub(crate) async fn write_retryable<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.timed_write(true, f).await
+    }
+
+    async fn timed_write<T, F>(&self, retryable: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
         let started = std::time::Instant::now();
-        let result = self.write_inner(f).await;
+        let result = self.write_inner(retryable, f).await;
         let backend = match self.dialect {
             Dialect::Sqlite => "sqlite",
             Dialect::Postgres => "postgres",
@@ -823,10 +897,10 @@ impl SqlStore {
         result
     }
 
-    async fn write_inner<T, F>(&self, f: F) -> StoreResult<T>
+    async fn write_inner<T, F>(&self, retryable: bool, mut f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         match &self.backend {
             Backend::Postgres(pool) => {
@@ -839,17 +913,31 @@ impl SqlStore {
             }
             Backend::Sqlite { writer, guard, .. } => {
                 guard.state()?;
+                // The last run's result, for the answer once the commit's outcome is known.
+                let result = Arc::new(Mutex::new(None::<StoreResult<T>>));
                 let (tx, rx) = oneshot::channel::<StoreResult<T>>();
-                let job: Job = Box::new(move |conn| {
-                    Box::pin(async move {
-                        let result = f(conn).await;
-                        let status = result.as_ref().map(|_| ()).map_err(Clone::clone);
-                        let deliver: Deliver = Box::new(move |commit| {
-                            let _ = tx.send(commit.and(result));
-                        });
-                        (status, deliver)
-                    })
-                });
+                let kept = result.clone();
+                let job = Job {
+                    run: Box::new(move |conn| {
+                        let call = f(conn);
+                        let kept = kept.clone();
+                        Box::pin(async move {
+                            let r = call.await;
+                            let status = r.as_ref().map(|_| ()).map_err(Clone::clone);
+                            *kept.lock().expect("write result lock") = Some(r);
+                            status
+                        })
+                    }),
+                    retryable,
+                    deliver: Box::new(move |commit| {
+                        let r = result.lock().expect("write result lock").take();
+                        let _ = tx.send(commit.and_then(|()| {
+                            r.unwrap_or_else(|| {
+                                Err(crate::StoreError::internal("a write call did not run"))
+                            })
+                        }));
+                    }),
+                };
                 writer
                     .send(job)
                     .await
@@ -863,6 +951,9 @@ impl SqlStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::StoreResult;
+
     /// Migration 0007 sets the network usage counters from the rows stored before it (and
     /// corrects a stale counter).
     #[test]
@@ -895,6 +986,116 @@ mod tests {
             .unwrap()
         };
         assert_eq!((used("a"), used("b")), (3, 1));
+    }
+
+    /// Names a write call's type (closures do not infer a signature generic over lifetimes).
+    fn as_call<F>(f: F) -> F
+    where
+        F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, StoreResult<i64>>,
+    {
+        f
+    }
+
+    /// One batch of the SQLite writer mixing calls that run again (retryable) with calls that
+    /// cannot, some failing after they wrote and some before: every caller gets its own
+    /// outcome, exactly the succeeded calls' rows are committed, and a retryable call runs a
+    /// second time only when a failure after writes rolled the batch back before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_batch_commits_its_succeeded_calls_and_nothing_of_its_failed_ones() {
+        use crate::conn::{query, query_scalar};
+        use std::sync::atomic::AtomicUsize;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = super::open(&url, super::StoreOptions::default())
+            .await
+            .unwrap();
+        store
+            .write(|c| {
+                Box::pin(async move {
+                    query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+                        .execute(c)
+                        .await
+                        .map(|_| ())
+                        .map_err(Into::into)
+                })
+            })
+            .await
+            .unwrap();
+        let failed = || crate::StoreError::internal("refused");
+        // Holds the writer so that every call below joins one batch.
+        let hold = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(|_| {
+                        Box::pin(async {
+                            std::thread::sleep(Duration::from_millis(400));
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // (key, retryable, fails after inserting, fails before inserting)
+        let calls = [
+            (1, true, false, false),
+            (2, true, true, false),
+            (3, true, false, false),
+            (4, false, true, false),
+            (5, false, false, false),
+            (6, true, false, true),
+            (7, true, false, false),
+        ];
+        let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..8).map(|_| AtomicUsize::new(0)).collect());
+        let mut tasks = Vec::new();
+        for (k, retryable, fail_after, fail_before) in calls {
+            let store = store.clone();
+            let runs = runs.clone();
+            let call = as_call(move |c| {
+                runs[k as usize].fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    if fail_before {
+                        return Err(failed());
+                    }
+                    query("INSERT INTO t (k) VALUES ($1)")
+                        .bind(k)
+                        .execute(&mut *c)
+                        .await?;
+                    if fail_after {
+                        return Err(failed());
+                    }
+                    Ok(k)
+                })
+            });
+            tasks.push(tokio::spawn(async move {
+                if retryable {
+                    store.write_retryable(call).await
+                } else {
+                    store.write(call).await
+                }
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        hold.await.unwrap().unwrap();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap().ok());
+        }
+        assert_eq!(
+            answers,
+            [Some(1), None, Some(3), None, Some(5), None, Some(7)]
+        );
+        let mut r = store.reader().await.unwrap();
+        let keys: Vec<i64> = query_scalar("SELECT k FROM t ORDER BY k")
+            .fetch_all(&mut r)
+            .await
+            .unwrap();
+        assert_eq!(keys, [1, 3, 5, 7]);
+        let ran: Vec<usize> = runs.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+        // Call 2 failed after writing: call 1, before it, ran again; the others once.
+        assert_eq!(ran[1..], [2, 1, 1, 1, 1, 1, 1]);
     }
 
     /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.

@@ -36,7 +36,9 @@ impl SqlStore {
         gate: Option<DataplaneGate>,
     ) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
-        self.write(move |c| {
+        let gate = std::sync::Arc::new(gate);
+        self.write_retryable(move |c| {
+            let gate = gate.clone();
             Box::pin(async move {
                 let services = services::complete_service_creations(
                     c,
@@ -44,7 +46,7 @@ impl SqlStore {
                     cutoff,
                     now,
                     limit,
-                    gate.as_ref(),
+                    gate.as_ref().as_ref(),
                 )
                 .await?;
                 let endpoints = SqlStore::complete_endpoint_creations(
@@ -53,7 +55,7 @@ impl SqlStore {
                     cutoff,
                     now,
                     limit,
-                    gate.as_ref(),
+                    gate.as_ref().as_ref(),
                 )
                 .await?;
                 if services + endpoints > 0 {
@@ -69,7 +71,7 @@ impl SqlStore {
     /// tags and usage; answers how many went. Safe to run on several nodes at once.
     pub async fn complete_deletions(&self, cutoff: i64, limit: u32) -> StoreResult<u64> {
         let lock = self.dialect.skip_locked();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
             Box::pin(async move {
                 let services = services::remove_deleted_services(c, lock, cutoff, limit).await?;
                 let endpoints = SqlStore::remove_deleted_endpoints(c, lock, cutoff, limit).await?;
