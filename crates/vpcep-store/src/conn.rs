@@ -343,19 +343,18 @@ fn sqlite_prepare<'c>(
 
 /// `sql` with each `$n` placeholder written `?n` (SQLite's numbered parameter).
 fn positional(sql: &str) -> std::borrow::Cow<'_, str> {
-    if !sql.contains('$') {
+    let b = sql.as_bytes();
+    let is_placeholder = |i: usize| b[i] == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+    if !(0..b.len()).any(is_placeholder) {
         return sql.into();
     }
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(ch);
-        }
-    }
-    out.into()
+    // Only the ASCII `$` before a digit changes, so the bytes stay UTF-8.
+    let out: Vec<u8> = (0..b.len())
+        .map(|i| if is_placeholder(i) { b'?' } else { b[i] })
+        .collect();
+    String::from_utf8(out)
+        .expect("replacing an ASCII byte keeps UTF-8")
+        .into()
 }
 
 /// Runs `sql` and collects up to `limit` rows (all rows are stepped through only without a limit;

@@ -30,6 +30,15 @@ const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, po
     ip_version, snat_network_id, enable_policy, supported_editions, error_code, error_message, \
     created_at, updated_at, server_resources";
 
+/// A new service's row (the statement text is built once: creates are the hot write).
+static INSERT_SERVICE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at, backend_space, backend_ip, \
+         backend_held) VALUES ({})",
+        placeholders(1, 28)
+    )
+});
+
 /// A read service's endpoint counts, as columns of the same statement (one index probe per row
 /// and count, instead of a second statement binding every id of a page).
 static ENDPOINT_COUNT_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -280,11 +289,7 @@ async fn insert_service(
         ServiceType::Interface => Some(claim_backend(conn, s, &backend, enforce_claims).await?),
         _ => None,
     };
-    query(&format!(
-        "INSERT INTO endpoint_services ({SERVICE_COLS}, status_at, backend_space, backend_ip, \
-         backend_held) VALUES ({})",
-        placeholders(1, 28)
-    ))
+    query(&INSERT_SERVICE)
     .bind(s.id.to_string())
     .bind(&s.project_id)
     .bind(&s.domain_id)
