@@ -17,24 +17,51 @@ use vpcep_domain::dataplane::AddressSpace;
 
 /// Takes a reference on `(space, ip)` for `vpc_id`: true when that VPC now holds it (it was free,
 /// or the VPC already held it); false when another VPC holds it (nothing changes then).
+///
+/// Single-row statements without `RETURNING` (SQLite runs an upsert or a `RETURNING` statement
+/// through a statement journal, a copy of each page it changes): a reference on a claim the VPC
+/// holds; else a new claim; else, when someone claimed the address first, a reference again (on
+/// PostgreSQL that first claim may be the same VPC's, from a transaction that committed while
+/// this insert waited for it).
 pub(crate) async fn claim(
     c: &mut Conn,
     space: &str,
     ip: Ipv4Addr,
     vpc_id: &str,
 ) -> StoreResult<bool> {
-    let won: Option<String> = query_scalar(
+    let ip_text = ip.to_string();
+    if add_ref(c, space, &ip_text, vpc_id).await? {
+        return Ok(true);
+    }
+    let inserted = query(
         "INSERT INTO address_claims (space, ip, ipn, vpc_id, refs) VALUES ($1, $2, $3, $4, 1) \
-         ON CONFLICT (space, ip) DO UPDATE SET refs = address_claims.refs + 1 \
-         WHERE address_claims.vpc_id = excluded.vpc_id RETURNING vpc_id",
+         ON CONFLICT DO NOTHING",
     )
     .bind(space)
-    .bind(ip.to_string())
+    .bind(&ip_text)
     .bind(i64::from(u32::from(ip)))
     .bind(vpc_id)
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(won.is_some())
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(true);
+    }
+    add_ref(c, space, &ip_text, vpc_id).await
+}
+
+/// One more reference on a claim `vpc_id` holds; false when it holds none there.
+async fn add_ref(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -> StoreResult<bool> {
+    let updated = query(
+        "UPDATE address_claims SET refs = refs + 1 WHERE space = $1 AND ip = $2 AND vpc_id = $3",
+    )
+    .bind(space)
+    .bind(ip)
+    .bind(vpc_id)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
 }
 
 /// Gives back one reference of `vpc_id` on `(space, ip)`; the claim goes with its last reference.

@@ -9,8 +9,10 @@
 //! Writes:
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
 //!   queue up on a channel; the thread takes whatever is queued (up to `max_batch` calls), runs
-//!   it in one `BEGIN IMMEDIATE` transaction, each call inside its own SAVEPOINT (a failing call
-//!   rolls back only itself) and commits once. The commit's `fdatasync` of the WAL is not on the
+//!   it in one `BEGIN IMMEDIATE` transaction and commits once. A failing call rolls back only
+//!   itself: calls that may run again (creates, the reconciler's transitions) run first without
+//!   a savepoint, and a failure after writes rolls the transaction back and runs the calls
+//!   before it again; the other calls run inside a SAVEPOINT each (see `Writer::commit_batch`). The commit's `fdatasync` of the WAL is not on the
 //!   writer's path: a syncer thread beside it syncs the WAL and only then answers the callers of
 //!   every batch committed before the sync began (group commit: every acknowledged write is
 //!   durable, one sync serves many batches, and the writer runs the next batch while the disk
