@@ -282,6 +282,11 @@ async fn insert_service(
     s: &EndpointService,
     quota: u64,
 ) -> StoreResult<()> {
+    if !share_lock {
+        // SQLite: a create refused for its quota then writes nothing, so the writer has nothing
+        // to roll back (see `Writer::commit_batch`). PostgreSQL skips the extra round trip.
+        usage::check(conn, &s.project_id, USAGE_ENDPOINT_SERVICE, quota).await?;
+    }
     let backend = check_backend(conn, share_lock, s).await?;
     claim_ports(conn, s.id, s.port_id, &s.ports).await?;
     // The backend claim is taken first so that the row is written once, with it.

@@ -12,11 +12,11 @@
 //!   it in one `BEGIN IMMEDIATE` transaction and commits once. A failing call rolls back only
 //!   itself: calls that may run again (creates, the reconciler's transitions) run first without
 //!   a savepoint, and a failure after writes rolls the transaction back and runs the calls
-//!   before it again; the other calls run inside a SAVEPOINT each (see `Writer::commit_batch`). The commit's `fdatasync` of the WAL is not on the
-//!   writer's path: a syncer thread beside it syncs the WAL and only then answers the callers of
-//!   every batch committed before the sync began (group commit: every acknowledged write is
-//!   durable, one sync serves many batches, and the writer runs the next batch while the disk
-//!   flushes the last). Another connection may read a committed write a moment before it is
+//!   before it again; the other calls run inside a SAVEPOINT each (see `Writer::commit_batch`).
+//!   The commit's `fdatasync` of the WAL is not on the writer's path: a syncer thread beside
+//!   it syncs the WAL and only then answers the callers of every batch committed before the
+//!   sync began (group commit: every acknowledged write is durable, one sync serves many
+//!   batches, and the writer runs the next batch while the disk flushes the last). Another connection may read a committed write a moment before it is
 //!   durable, as from any database whose commit is still being flushed; a write that depends on
 //!   it commits later in the same WAL, so it is never acknowledged before what it read. A failed
 //!   sync answers its callers with the error and faults the store (as the file guard does):
@@ -510,7 +510,7 @@ impl Writer {
     ///
     /// A storage failure (disk full, I/O error) may make SQLite roll back the whole transaction
     /// inside a call: then the calls of the batch that ran are answered with that failure (their
-    /// changes are gone), and the calls not yet run move to the next batch, in order.
+    /// changes are gone), and the calls not yet run move to the next batch.
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
         loop {
@@ -585,8 +585,10 @@ impl Writer {
         // Calls of one batch are concurrent (no caller waits for another), so any order is one
         // the callers could have seen.
         batch.sort_by_key(|job| !job.retryable);
+        // A transaction that cannot begin fails the whole batch (rather than retrying it at
+        // once, forever).
         if let Err(e) = control(&self.conn, "BEGIN IMMEDIATE") {
-            return (0, Err(e.into()));
+            return (batch.len(), Err(e.into()));
         }
         let mut optimistic = true;
         for i in 0..batch.len() {

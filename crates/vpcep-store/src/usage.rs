@@ -6,48 +6,86 @@ use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use vpcep_domain::{ApiError, ErrorCode};
 
-/// Takes one unit of `resource` usage for a project if that stays within `quota`: one
-/// conditional upsert, so concurrent takers on any node serialize on the counter row and the
-/// quota holds exactly. Refused: Endpoint.1018 for the VPCEP resources, 409 VPC.0114 for the
-/// network resources' (`vpc`, `subnet`, `port`).
+/// The refusal of a unit beyond `quota`: Endpoint.1018 for the VPCEP resources, 409 VPC.0114
+/// for the network resources' (`vpc`, `subnet`, `port`).
+fn exceeded(resource: &str, quota: u64) -> StoreError {
+    if matches!(resource, USAGE_VPC | USAGE_SUBNET | USAGE_PORT) {
+        return ApiError::new(
+            ErrorCode::NetworkQuotaExceeded,
+            format!(
+                "Quota exceeded for resources: ['{resource}']: the project already has its quota of {quota}"
+            ),
+        )
+        .into();
+    }
+    ApiError::new(
+        ErrorCode::QuotaExceeded,
+        format!(
+            "Quota exceeded: the project already has its quota of {quota} {resource} resources"
+        ),
+    )
+    .into()
+}
+
+/// Takes one unit of `resource` usage for a project if that stays within `quota`, else refuses
+/// ([`exceeded`]). Concurrent takers on any node serialize on the counter row, so the quota
+/// holds exactly. Single-row statements without `RETURNING` (which SQLite would run through a
+/// statement journal): a unit on the project's counter, else a new counter, else (another
+/// transaction made the counter first; PostgreSQL's insert waited for it) a unit again.
 pub(crate) async fn take(
     conn: &mut Conn,
     project_id: &str,
     resource: &str,
     quota: u64,
 ) -> StoreResult<()> {
-    let exceeded = || -> StoreError {
-        if matches!(resource, USAGE_VPC | USAGE_SUBNET | USAGE_PORT) {
-            return ApiError::new(
-                ErrorCode::NetworkQuotaExceeded,
-                format!(
-                    "Quota exceeded for resources: ['{resource}']: the project already has its quota of {quota}"
-                ),
-            )
-            .into();
-        }
-        ApiError::new(
-            ErrorCode::QuotaExceeded,
-            format!(
-                "Quota exceeded: the project already has its quota of {quota} {resource} resources"
-            ),
-        )
-        .into()
-    };
     if quota == 0 {
-        return Err(exceeded());
+        return Err(exceeded(resource, quota));
     }
-    let taken: Option<i64> = query_scalar(
+    let quota_i = i64::try_from(quota).unwrap_or(i64::MAX);
+    let add_unit = async |conn: &mut Conn| -> StoreResult<bool> {
+        let updated = query(
+            "UPDATE project_usage SET used = used + 1 \
+             WHERE project_id = $1 AND resource = $2 AND used < $3",
+        )
+        .bind(project_id)
+        .bind(resource)
+        .bind(quota_i)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    };
+    if add_unit(conn).await? {
+        return Ok(());
+    }
+    let inserted = query(
         "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
-         ON CONFLICT (project_id, resource) DO UPDATE SET used = project_usage.used + 1 \
-         WHERE project_usage.used < $3 RETURNING used",
+         ON CONFLICT DO NOTHING",
     )
     .bind(project_id)
     .bind(resource)
-    .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-    .fetch_optional(&mut *conn)
-    .await?;
-    taken.map(|_| ()).ok_or_else(exceeded)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 || add_unit(conn).await? {
+        return Ok(());
+    }
+    Err(exceeded(resource, quota))
+}
+
+/// Refuses ([`exceeded`]) when the project already holds `quota` units, without taking one: a
+/// create checks it before it writes anything, so that a refusal has nothing to undo. (The
+/// [`take`] at the end of the create stays the check that holds under concurrency.)
+pub(crate) async fn check(
+    conn: &mut Conn,
+    project_id: &str,
+    resource: &str,
+    quota: u64,
+) -> StoreResult<()> {
+    if read(conn, project_id, resource).await? >= quota {
+        return Err(exceeded(resource, quota));
+    }
+    Ok(())
 }
 
 /// Gives back `n` units of `resource` usage.
