@@ -909,11 +909,18 @@ impl SqlStore {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut c = Conn::PgTx(pool.begin().await?);
-                let value = f(&mut c).await?;
+                let result = f(&mut c).await;
                 if let Conn::PgTx(tx) = c {
-                    tx.commit().await?;
+                    match &result {
+                        Ok(_) => tx.commit().await?,
+                        // Rolled back before the caller hears of the failure: a dropped
+                        // transaction is only rolled back when its connection is next used, and
+                        // until then keeps the row locks it took (a reconciler pass skipping
+                        // locked rows would skip them).
+                        Err(_) => tx.rollback().await?,
+                    }
                 }
-                Ok(value)
+                result
             }
             Backend::Sqlite { writer, guard, .. } => {
                 guard.state()?;
