@@ -70,7 +70,7 @@ echo "== vpcep (SQLite) and moto $MOTO_VERSION: $CONNECTIONS connections, ${WARM
   --moto-url "$moto_url" --moto-lb-arn "$moto_arn" --list-sizes "$LIST_SIZES" \
   --connections "$CONNECTIONS" --duration "$DURATION" --warmup "$WARMUP" \
   | tee "$OUT/perf.jsonl"
-# A durable create waits for its WAL sync (this machine's fdatasync takes ~3.7 ms), so with few
+# A durable create waits for its WAL sync (0.7-3.7 ms on this machine), so with few
 # clients the rate is bound by clients / sync time (Little's law), not by the server. The same
 # scenarios with more clients show what one sync per batch carries.
 echo "== vpcep (SQLite) and moto, $CONNECTIONS_HIGH connections"
