@@ -8,7 +8,7 @@
 //! get it and are never served. The owner keeps the address until its last resource is gone;
 //! then [`SqlStore::claims_settle`] gives it to the oldest resource waiting for it.
 
-use crate::conn::{query, query_scalar, Conn, Row};
+use crate::conn::{add_or_insert, query, query_scalar, Conn, Row};
 use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult};
 use ipnet::Ipv4Net;
@@ -16,13 +16,8 @@ use std::net::Ipv4Addr;
 use vpcep_domain::dataplane::AddressSpace;
 
 /// Takes a reference on `(space, ip)` for `vpc_id`: true when that VPC now holds it (it was free,
-/// or the VPC already held it); false when another VPC holds it (nothing changes then).
-///
-/// Single-row statements without `RETURNING` (SQLite runs an upsert or a `RETURNING` statement
-/// through a statement journal, a copy of each page it changes): a reference on a claim the VPC
-/// holds; else a new claim; else, when someone claimed the address first, a reference again (on
-/// PostgreSQL that first claim may be the same VPC's, from a transaction that committed while
-/// this insert waited for it).
+/// or the VPC already held it); false when another VPC holds it (nothing changes then). A
+/// reference on a claim the VPC holds, else a new claim ([`add_or_insert`]).
 pub(crate) async fn claim(
     c: &mut Conn,
     space: &str,
@@ -30,38 +25,23 @@ pub(crate) async fn claim(
     vpc_id: &str,
 ) -> StoreResult<bool> {
     let ip_text = ip.to_string();
-    if add_ref(c, space, &ip_text, vpc_id).await? {
-        return Ok(true);
-    }
-    let inserted = query(
+    let add_ref = || {
+        query(
+            "UPDATE address_claims SET refs = refs + 1 WHERE space = $1 AND ip = $2 AND vpc_id = $3",
+        )
+        .bind(space)
+        .bind(&ip_text)
+        .bind(vpc_id)
+    };
+    let insert = query(
         "INSERT INTO address_claims (space, ip, ipn, vpc_id, refs) VALUES ($1, $2, $3, $4, 1) \
          ON CONFLICT DO NOTHING",
     )
     .bind(space)
     .bind(&ip_text)
     .bind(i64::from(u32::from(ip)))
-    .bind(vpc_id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(true);
-    }
-    add_ref(c, space, &ip_text, vpc_id).await
-}
-
-/// One more reference on a claim `vpc_id` holds; false when it holds none there.
-async fn add_ref(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -> StoreResult<bool> {
-    let updated = query(
-        "UPDATE address_claims SET refs = refs + 1 WHERE space = $1 AND ip = $2 AND vpc_id = $3",
-    )
-    .bind(space)
-    .bind(ip)
-    .bind(vpc_id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
+    .bind(vpc_id);
+    Ok(add_or_insert(c, add_ref, insert).await?)
 }
 
 /// Gives back one reference of `vpc_id` on `(space, ip)`; the claim goes with its last reference.

@@ -411,6 +411,26 @@ pub(crate) fn query(sql: &str) -> Query<'_> {
     }
 }
 
+/// Adds to a row, else creates it, without an upsert: `add` (an UPDATE of one row, which changes
+/// it only when it may), else `insert` (`INSERT ... ON CONFLICT DO NOTHING`), else `add` again.
+/// Answers whether a row was added to or created.
+///
+/// Single-row statements without `RETURNING`: SQLite runs an upsert or a `RETURNING` statement
+/// through a statement journal, a copy of every page it changes. The second `add` is for
+/// PostgreSQL's read committed: when another transaction created the row first, the insert
+/// waited for it and did nothing, and the row is visible to the next statement.
+pub(crate) async fn add_or_insert<'q>(
+    c: &mut Conn,
+    add: impl Fn() -> Query<'q>,
+    insert: Query<'q>,
+) -> Result<bool, DbError> {
+    if add().execute(c).await?.rows_affected() == 1 || insert.execute(c).await?.rows_affected() == 1
+    {
+        return Ok(true);
+    }
+    Ok(add().execute(c).await?.rows_affected() == 1)
+}
+
 /// A statement whose rows are read as their first column.
 pub(crate) fn query_scalar<O: FromCol>(sql: &str) -> QueryScalar<'_, O> {
     QueryScalar {

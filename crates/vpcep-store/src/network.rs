@@ -806,9 +806,9 @@ impl SqlStore {
                 let users: Vec<String> = query_scalar(
                     "SELECT DISTINCT service_id FROM service_port_claims WHERE port_id = $1 LIMIT 5",
                 )
-                        .bind(id.to_string())
-                        .fetch_all(&mut *c)
-                        .await?;
+                .bind(id.to_string())
+                .fetch_all(&mut *c)
+                .await?;
                 if !users.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::PortInUse,

@@ -46,7 +46,7 @@ impl SqlStore {
                     cutoff,
                     now,
                     limit,
-                    gate.as_ref().as_ref(),
+                    Option::as_ref(&gate),
                 )
                 .await?;
                 let endpoints = SqlStore::complete_endpoint_creations(
@@ -55,7 +55,7 @@ impl SqlStore {
                     cutoff,
                     now,
                     limit,
-                    gate.as_ref().as_ref(),
+                    Option::as_ref(&gate),
                 )
                 .await?;
                 if services + endpoints > 0 {

@@ -1,7 +1,7 @@
 //! Per-project usage counters (`project_usage`): what quotas are checked against. A resource's
 //! create takes a unit inside its transaction; its removal gives it back.
 
-use crate::conn::{query, query_scalar, Conn};
+use crate::conn::{add_or_insert, query, query_scalar, Conn};
 use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult, USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use vpcep_domain::{ApiError, ErrorCode};
@@ -29,9 +29,7 @@ fn exceeded(resource: &str, quota: u64) -> StoreError {
 
 /// Takes one unit of `resource` usage for a project if that stays within `quota`, else refuses
 /// ([`exceeded`]). Concurrent takers on any node serialize on the counter row, so the quota
-/// holds exactly. Single-row statements without `RETURNING` (which SQLite would run through a
-/// statement journal): a unit on the project's counter, else a new counter, else (another
-/// transaction made the counter first; PostgreSQL's insert waited for it) a unit again.
+/// holds exactly. A unit on the project's counter, else a new counter ([`add_or_insert`]).
 pub(crate) async fn take(
     conn: &mut Conn,
     project_id: &str,
@@ -41,33 +39,22 @@ pub(crate) async fn take(
     if quota == 0 {
         return Err(exceeded(resource, quota));
     }
-    let quota_i = i64::try_from(quota).unwrap_or(i64::MAX);
-    let add_unit = async |conn: &mut Conn| -> StoreResult<bool> {
-        let updated = query(
+    let add_unit = || {
+        query(
             "UPDATE project_usage SET used = used + 1 \
              WHERE project_id = $1 AND resource = $2 AND used < $3",
         )
         .bind(project_id)
         .bind(resource)
-        .bind(quota_i)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        Ok(updated == 1)
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
     };
-    if add_unit(conn).await? {
-        return Ok(());
-    }
-    let inserted = query(
+    let insert = query(
         "INSERT INTO project_usage (project_id, resource, used) VALUES ($1, $2, 1) \
          ON CONFLICT DO NOTHING",
     )
     .bind(project_id)
-    .bind(resource)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 1 || add_unit(conn).await? {
+    .bind(resource);
+    if add_or_insert(conn, add_unit, insert).await? {
         return Ok(());
     }
     Err(exceeded(resource, quota))
