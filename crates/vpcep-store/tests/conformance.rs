@@ -99,6 +99,7 @@ checks!(permissions {
 checks!(claims {
     address_claims_have_one_owner(db),
     concurrent_claims_admit_one(db),
+    concurrent_claims_of_one_vpc_share_the_address(db),
 });
 
 #[test]

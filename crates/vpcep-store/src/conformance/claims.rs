@@ -241,3 +241,30 @@ pub async fn concurrent_claims_admit_one(url: &str) {
     }
     assert_eq!(ok, 1, "exactly one VPC holds the address");
 }
+
+/// Concurrent creates of one VPC's services on one backend address (e.g. through several
+/// nodes) all share its claim: on PostgreSQL the first claim's insert makes the others' wait,
+/// and they then take a reference on it instead of being refused as another VPC would be.
+pub async fn concurrent_claims_of_one_vpc_share_the_address(url: &str) {
+    let store = open_store_with(
+        url,
+        StoreOptions {
+            enforce_claims: true,
+            ..StoreOptions::default()
+        },
+    )
+    .await;
+    let port = make_backend(&store, P1).await;
+    let tasks: Vec<_> = (0..8u16)
+        .map(|i| {
+            let store = store.clone();
+            let s = sample_service(P1, &port, &[(100 + i, 100 + i)], i64::from(i));
+            tokio::spawn(async move { store.create_service(&s, 1000).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("a service of the VPC that holds the address");
+    }
+}
