@@ -21,8 +21,11 @@ cd "$(dirname "$0")"
 ran=()
 skipped=()
 step="the PostgreSQL check"
+finished=0
 summary() {
   local status=$?
+  # Killed from outside (a signal): the EXIT trap runs with the last command's status.
+  [ "$status" -eq 0 ] && [ "$finished" -eq 0 ] && status=130
   echo
   echo "== summary"
   for r in "${ran[@]}"; do echo "   ran:     $r"; done
@@ -34,6 +37,20 @@ summary() {
   if [ "$status" -eq 0 ]; then echo "== all passed"; else echo "== FAILED in $step (exit $status)"; fi
 }
 trap summary EXIT
+
+# Runs a step under a deadline (`timeout`: the step's whole process group is stopped), so a
+# step that hangs fails, naming itself, instead of holding CI until CI's own deadline.
+bounded() {
+  local deadline="$1"
+  shift
+  local status=0
+  timeout --kill-after=30s "$deadline" "$@" || status=$?
+  if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "== $step did not finish within $deadline" >&2
+    step="$step (past its deadline of $deadline)"
+  fi
+  return "$status"
+}
 
 pg_url="${VPCEP_TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/test}"
 pg_hostport="$(sed -E 's#^[a-z]+://([^@/]*@)?([^/?]+).*#\2#' <<<"$pg_url")"
@@ -53,10 +70,17 @@ fi
 step="cargo test"
 echo "== cargo test (unit, store conformance, API integration, CLI end to end)"
 log="$(mktemp)"
+# Each test bounds its own waits; this bounds the whole run, so a test that hangs anyway
+# fails here, naming itself ("has been running for over 60 seconds" above), instead of
+# holding CI until its own deadline.
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+bounded "${VPCEP_TEST_DEADLINE:-45m}" cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "== the tests still running then (VPCEP_TEST_DEADLINE sets the deadline):" >&2
+  grep -E 'has been running for over' "$log" >&2 || true
+fi
 [ "$status" -eq 0 ] || exit "$status"
 ran+=("cargo test --workspace ($(grep -Eo '^test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}') tests passed)")
 # Tests that cannot run here print "SKIPPED <test>: <why>" past the harness's capture.
@@ -67,15 +91,16 @@ rm -f "$log"
 
 step="compat/run.sh"
 echo "== compat suite (official SDK against a fresh server)"
-compat/run.sh
+bounded 25m compat/run.sh
 ran+=("compat/run.sh (official Python SDK)")
 
 step="console-tests/run.sh"
 echo "== console: the web console in headless Chromium (console-tests/)"
-console-tests/run.sh
+bounded 25m console-tests/run.sh
 ran+=("console-tests/run.sh (web console in headless Chromium)")
 
 step="fuzz/run.sh"
 echo "== fuzz: schemathesis against GET /openapi.json, every request signed"
-fuzz/run.sh
+bounded 25m fuzz/run.sh
 ran+=("fuzz/run.sh (schemathesis)")
+finished=1

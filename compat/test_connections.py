@@ -463,7 +463,7 @@ def test_error_types_are_sdk_exceptions(owner):
 # --- concurrency ----------------------------------------------------------------------------------
 
 def _race(n, make):
-    barrier = threading.Barrier(n)
+    barrier = threading.Barrier(n, timeout=60)
     results = [None] * n
 
     def worker(i):

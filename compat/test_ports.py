@@ -133,7 +133,7 @@ def test_deleted_service_releases_its_ports(vpcep, owner):
 
 def _race(vpcep, n, make):
     clients = [vpcep.client("owner") for _ in range(n)]
-    barrier = threading.Barrier(n)
+    barrier = threading.Barrier(n, timeout=60)
     results = [None] * n
 
     def worker(i):

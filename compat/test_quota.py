@@ -35,7 +35,7 @@ def test_concurrent_creates_never_exceed_the_quota(fresh_vpcep):
     n = 8
     clients = [fresh_vpcep.client("limited") for _ in range(n)]
     backends = [fresh_vpcep.backend("limited") for _ in range(n)]
-    barrier = threading.Barrier(n)
+    barrier = threading.Barrier(n, timeout=60)
     results = [None] * n
 
     def worker(i):

@@ -192,13 +192,15 @@ def test_vpc_list_pages_with_a_marker(owner_vpc):
     full = [v.id for v in owner_vpc.list_vpcs(ListVpcsRequest()).vpcs]
     assert full[-3:] == mine  # oldest first, and this test made the three newest
     paged, marker = [], None
-    while True:
+    for _ in range(100):  # a marker the server ignored would page forever
         page = owner_vpc.list_vpcs(ListVpcsRequest(limit=2, marker=marker)).vpcs
         assert len(page) <= 2
         if not page:
             break
         paged += [v.id for v in page]
         marker = page[-1].id
+    else:
+        raise AssertionError("the pages never ended")
     assert paged == full
     assert [v.id for v in owner_vpc.list_vpcs(ListVpcsRequest(limit=1, marker=mine[0])).vpcs] \
         == [mine[1]]
@@ -311,13 +313,15 @@ def test_subnet_list_pages_with_a_marker(owner_vpc):
     mine = [make_subnet(owner_vpc, v.id, f"10.68.{i}.0/24").id for i in range(5)]
     assert [s.id for s in owner_vpc.list_subnets(ListSubnetsRequest(vpc_id=v.id)).subnets] == mine
     paged, marker = [], None
-    while True:
+    for _ in range(100):  # a marker the server ignored would page forever
         page = owner_vpc.list_subnets(ListSubnetsRequest(vpc_id=v.id, limit=2, marker=marker))
         if not page.subnets:
             break
         assert len(page.subnets) <= 2
         paged += [s.id for s in page.subnets]
         marker = page.subnets[-1].id
+    else:
+        raise AssertionError("the pages never ended")
     assert paged == mine
 
 
@@ -528,7 +532,7 @@ def test_private_ips_page_with_a_marker(vpcep, owner_vpc):
     everything = owner_vpc.list_privateips(ListPrivateipsRequest(subnet_id=net.subnet_id))
     assert len(everything.privateips) == 5
     paged, marker = [], None
-    while True:
+    for _ in range(100):  # a marker the server ignored would page forever
         page = owner_vpc.list_privateips(ListPrivateipsRequest(
             subnet_id=net.subnet_id, limit=2, marker=marker)).privateips
         if not page:
@@ -536,6 +540,8 @@ def test_private_ips_page_with_a_marker(vpcep, owner_vpc):
         assert len(page) <= 2
         paged += [p.id for p in page]
         marker = page[-1].id
+    else:
+        raise AssertionError("the pages never ended")
     assert paged == [p.id for p in everything.privateips]
 
 

@@ -85,6 +85,12 @@ SERVER_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then
         kill "$SERVER_PID" 2>/dev/null || true
+        # A graceful stop gets 40 s (its drain is 30 s), then SIGKILL.
+        for _ in $(seq 1 400); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
     mkdir -p "$OUT"
@@ -116,7 +122,7 @@ RUST_LOG="${RUST_LOG:-info}" "$ROOT/target/debug/vpcep" serve \
     --log-format json >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
-    if curl -fsS "$BASE/health" >/dev/null 2>&1; then
+    if curl -fsS --max-time 2 "$BASE/health" >/dev/null 2>&1; then
         break
     fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -128,7 +134,7 @@ for _ in $(seq 1 100); do
 done
 log "server $BASE (pid $SERVER_PID)"
 
-curl -fsS "$BASE/openapi.json" -o "$TMP/openapi.json"
+curl -fsS --max-time 30 "$BASE/openapi.json" -o "$TMP/openapi.json"
 "$VENV/bin/openapi-spec-validator" "$TMP/openapi.json"
 mkdir -p "$OUT"
 cp "$TMP/openapi.json" "$OUT/openapi.json"

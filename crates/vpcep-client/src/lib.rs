@@ -19,7 +19,12 @@ pub struct Client {
     secret_key: String,
     /// Project the requests act in (`{project_id}`).
     pub project_id: String,
+    /// Longest wait for a whole answer ([`Client::with_timeout`]); none by default.
+    timeout: Option<std::time::Duration>,
 }
+
+/// Longest wait for a TCP (and TLS) connection to the server.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,15 +89,32 @@ impl Client {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
             project_id: project_id.into(),
+            timeout: None,
         })
     }
 
     /// Idle pooled connections are dropped before the server's default `--idle-timeout` (60 s)
-    /// closes them, so a request is never sent on a connection the server is closing.
+    /// closes them, so a request is never sent on a connection the server is closing. A
+    /// connection not established within [`CONNECT_TIMEOUT`] fails the request.
     fn http_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .connect_timeout(CONNECT_TIMEOUT)
+    }
+
+    /// The same client, failing a request whose answer has not wholly arrived within `timeout`
+    /// (a server that accepts and never answers would otherwise be waited for forever).
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        Client {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// The longest wait for an answer, if one is set.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
     }
 
     /// The same client, verifying `https://` servers against the PEM CA certificates in `pem`
@@ -180,6 +202,9 @@ impl Client {
             .header("Authorization", auth);
         for (k, v) in headers.iter().filter(|(k, _)| *k != "Host") {
             req = req.header(*k, *v);
+        }
+        if let Some(t) = self.timeout {
+            req = req.timeout(t);
         }
         let resp = req.body(body).send().await?;
         Ok(RawResponse {

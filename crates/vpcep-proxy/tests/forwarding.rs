@@ -28,7 +28,7 @@ async fn start_endpoint(
     e.tcp_proxy = tcp_proxy.into();
     e.vni = 0x00AB_CDEF;
     dp.push(snapshot(1, vec![e]));
-    let report = dp.applied(1).await.unwrap();
+    let report = applied(&dp, 1).await;
     assert!(report.endpoints[0].ok, "{report:?}");
     (dp, format!("{ENDPOINT_IP}:{port}").parse().unwrap())
 }
@@ -238,7 +238,7 @@ async fn v1_option_sends_the_text_header() {
 async fn open_sends_the_header_and_warns_about_toa() {
     let backend = Backend::start(BACKEND_IP, Mode::ProxyThenEcho).await;
     let (dp, ep) = start_endpoint(opts(), "open", &backend).await;
-    let report = dp.applied(1).await.unwrap();
+    let report = applied(&dp, 1).await;
     assert!(report.endpoints[0].ok);
     assert!(report.endpoints[0]
         .error
@@ -255,7 +255,7 @@ async fn open_sends_the_header_and_warns_about_toa() {
 async fn toa_open_forwards_plain_and_reports_ok_with_the_toa_note() {
     let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
     let (dp, ep) = start_endpoint(opts(), "toa_open", &backend).await;
-    let report = dp.applied(1).await.unwrap();
+    let report = applied(&dp, 1).await;
     assert!(report.endpoints[0].ok);
     assert_eq!(
         report.endpoints[0].error.as_deref(),
@@ -281,7 +281,7 @@ async fn whitelist_refuses_other_sources_and_counts_them() {
     e.whitelist_enabled = true;
     e.whitelist = vec!["127.0.0.8/30".into(), "127.0.0.20".into()];
     dp.push(snapshot(1, vec![e]));
-    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
 
     for src in ["127.0.0.9", "127.0.0.20"] {
         let mut c = connect_from(src, ep).await.unwrap();
@@ -322,7 +322,7 @@ async fn unreachable_backend_closes_the_client_and_is_counted() {
             format!("{BACKEND_IP}:{dead}").parse().unwrap(),
         )],
     ));
-    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
     let mut c = TcpStream::connect((ENDPOINT_IP, port)).await.unwrap();
     assert!(is_closed_by_peer(&mut c).await);
     assert!(
@@ -362,7 +362,7 @@ async fn a_backend_that_speaks_first_gets_the_header_without_waiting_for_the_cli
     let mut e = spec("ep-1", ENDPOINT_IP, port, backend_addr);
     e.tcp_proxy = "proxy_open".into();
     dp.push(snapshot(1, vec![e]));
-    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
     let mut c = TcpStream::connect((ENDPOINT_IP, port)).await.unwrap();
     let mut greeting = [0u8; 11];
     tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut greeting))

@@ -106,7 +106,7 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
         server_port: 8080,
     }];
     dp.push(snapshot(1, vec![e]));
-    let report = dp.applied(1).await.unwrap();
+    let report = applied(&dp, 1).await;
     assert!(report.endpoints[0].ok, "{report:?}");
 
     // Routing inside the consumer VPC reaches the decoy, not the provider.
@@ -149,7 +149,7 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     // Removing the endpoint closes the listener inside the consumer namespace.
     drop(c);
     dp.push(snapshot(2, vec![]));
-    dp.applied(2).await.unwrap();
+    applied(&dp, 2).await;
     assert!(pool
         .connect(Some(&consumer), endpoint, false)
         .await

@@ -91,7 +91,7 @@ async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new
     let dp = DataPlane::start(opts());
     let open = spec("ep-1", ENDPOINT_IP, port, backend.addr);
     dp.push(snapshot(1, vec![open.clone()]));
-    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
     let mut established = connect_from("127.0.0.1", endpoint_addr(port))
         .await
         .unwrap();
@@ -104,7 +104,7 @@ async fn changing_the_whitelist_keeps_established_connections_and_applies_to_new
     closed.whitelist_enabled = true;
     closed.whitelist = vec!["127.0.0.50/32".into()];
     dp.push(snapshot(2, vec![closed]));
-    assert!(dp.applied(2).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 2).await.endpoints[0].ok);
 
     assert_eq!(
         roundtrip(&mut established, b"after").await.unwrap(),
@@ -134,7 +134,7 @@ async fn changing_the_backend_keeps_established_connections_and_routes_new_ones(
     let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
     dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, old.addr)]));
-    assert!(dp.applied(1).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
     let mut established = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut established, b"one").await.unwrap(), b"one");
 
@@ -142,7 +142,7 @@ async fn changing_the_backend_keeps_established_connections_and_routes_new_ones(
     let mut moved = spec("ep-1", ENDPOINT_IP, port, new.addr);
     moved.tcp_proxy = "proxy_open".into();
     dp.push(snapshot(2, vec![moved]));
-    assert!(dp.applied(2).await.unwrap().endpoints[0].ok);
+    assert!(applied(&dp, 2).await.endpoints[0].ok);
 
     assert_eq!(roundtrip(&mut established, b"two").await.unwrap(), b"two");
     let mut fresh = TcpStream::connect(endpoint_addr(port)).await.unwrap();
@@ -165,14 +165,14 @@ async fn unchanged_listeners_are_not_rebound_when_other_endpoints_change() {
     let dp = DataPlane::start(opts());
     let a = spec("ep-a", ENDPOINT_IP, p1, backend.addr);
     dp.push(snapshot(1, vec![a.clone()]));
-    dp.applied(1).await.unwrap();
+    applied(&dp, 1).await;
     let mut c = TcpStream::connect(endpoint_addr(p1)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"a").await.unwrap(), b"a");
     dp.push(snapshot(
         2,
         vec![a.clone(), spec("ep-b", "127.0.0.3", p2, backend.addr)],
     ));
-    let r = dp.applied(2).await.unwrap();
+    let r = applied(&dp, 2).await;
     assert!(r.endpoints.iter().all(|e| e.ok), "{r:?}");
     assert_eq!(roundtrip(&mut c, b"still").await.unwrap(), b"still");
     let mut b = TcpStream::connect(("127.0.0.3", p2)).await.unwrap();
@@ -195,7 +195,7 @@ async fn a_bind_failure_is_reported_with_its_reason() {
             spec("ep-good", ENDPOINT_IP, good_port, backend.addr),
         ],
     ));
-    let r = dp.applied(7).await.unwrap();
+    let r = applied(&dp, 7).await;
     assert_eq!(r.version, 7);
     assert_eq!(r.agent_id, "test-agent");
     assert_eq!(r.endpoints[0].endpoint_id, "ep-bad");
@@ -219,7 +219,7 @@ async fn a_port_taken_by_another_process_is_reported_and_retried() {
         1,
         vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
     ));
-    let r = dp.applied(1).await.unwrap();
+    let r = applied(&dp, 1).await;
     assert_eq!(
         r.endpoints[0].error.as_deref(),
         Some(format!("cannot listen on {ENDPOINT_IP}:{port}: Address already in use").as_str())
@@ -247,7 +247,7 @@ async fn shutdown_waits_for_a_busy_connection_to_finish() {
         1,
         vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
     ));
-    dp.applied(1).await.unwrap();
+    applied(&dp, 1).await;
     let mut c = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"start").await.unwrap(), b"start");
 
@@ -267,7 +267,10 @@ async fn shutdown_waits_for_a_busy_connection_to_finish() {
     assert!(!shutdown.is_finished());
     c.shutdown().await.unwrap();
     let mut rest = Vec::new();
-    c.read_to_end(&mut rest).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest))
+        .await
+        .expect("the proxy closes the drained connection")
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), shutdown)
         .await
         .unwrap()
@@ -287,7 +290,7 @@ async fn shutdown_aborts_idle_connections_at_the_drain_deadline() {
         1,
         vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
     ));
-    dp.applied(1).await.unwrap();
+    applied(&dp, 1).await;
     let mut c = TcpStream::connect(endpoint_addr(port)).await.unwrap();
     assert_eq!(roundtrip(&mut c, b"idle").await.unwrap(), b"idle");
     let started = Instant::now();

@@ -145,7 +145,7 @@ async fn agent_follows_the_control_plane_and_survives_its_outage() {
 
     // 3. The control plane goes away: traffic keeps flowing.
     let _ = stop_cp.send(());
-    let _ = cp_task.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), cp_task).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         roundtrip(&mut c, b"during outage").await.unwrap(),
@@ -175,7 +175,7 @@ async fn agent_follows_the_control_plane_and_survives_its_outage() {
         .unwrap()
         .unwrap();
     let _ = stop_cp.send(());
-    let _ = cp_task.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), cp_task).await;
 }
 
 fn snapshot_of(version: u64, endpoints: Vec<vpcep_proxy::EndpointSpec>) -> Snapshot {

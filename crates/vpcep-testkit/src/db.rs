@@ -103,15 +103,18 @@ impl TestDb {
         db
     }
 
-    /// Drops the PostgreSQL schema (no-op for SQLite).
+    /// Drops the PostgreSQL schema (no-op for SQLite). A schema still locked by a session
+    /// left in a transaction is left behind after 10 s rather than waited for.
     pub async fn cleanup(self) {
         if let Some(schema) = &self.schema {
             use sqlx::{Connection, Executor};
-            if let Ok(mut conn) = sqlx::AnyConnection::connect(&postgres_base_url()).await {
-                let _ = conn
-                    .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-                    .await;
-            }
+            let drop = async {
+                let mut conn = sqlx::AnyConnection::connect(&postgres_base_url()).await?;
+                conn.execute("SET lock_timeout = '10s'").await?;
+                conn.execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                    .await
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), drop).await;
         }
     }
 

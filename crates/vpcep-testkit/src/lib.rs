@@ -37,3 +37,21 @@ pub mod nodes;
 pub mod process;
 #[cfg(feature = "app")]
 pub mod server;
+
+/// A plain HTTP client for tests: every answer within [`wait::REQUEST_TIMEOUT`], so a server
+/// that accepts and never answers fails the test instead of hanging it.
+#[cfg(feature = "app")]
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(wait::REQUEST_TIMEOUT)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A signed client for tests, with [`wait::REQUEST_TIMEOUT`] per answer.
+#[cfg(feature = "app")]
+pub fn client(base_url: &str, ak: &str, sk: &str, project_id: &str) -> vpcep_client::Client {
+    vpcep_client::Client::new(base_url, ak, sk, project_id)
+        .expect("a client")
+        .with_timeout(wait::REQUEST_TIMEOUT)
+}

@@ -154,7 +154,11 @@ impl Process {
     /// Waits until `/health` answers 200; panics with the log after `timeout` or if the
     /// process exits.
     pub async fn wait_healthy(&mut self, timeout: Duration) {
-        let http = reqwest::Client::new();
+        // A listener bound before the server serves accepts and does not answer yet.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("an HTTP client");
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(r) = http.get(format!("{}/health", self.url)).send().await {
@@ -253,7 +257,7 @@ pub fn ports_of(v: &Value) -> Vec<(u16, u16)> {
 impl Api {
     pub fn new(url: &str, t: AccountSpec) -> Api {
         Api {
-            client: Client::new(url, t.access_key, t.secret_key, t.project()).expect("client"),
+            client: crate::client(url, t.access_key, t.secret_key, t.project()),
         }
     }
 

@@ -129,7 +129,12 @@ pub async fn healthy(mut child: Child, base: &str) -> Child {
         child.assert_running();
         let url = url.clone();
         async move {
-            match reqwest::get(&url).await {
+            // A listener bound before the server serves accepts and does not answer yet.
+            let probe = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client");
+            match probe.get(&url).send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
                 Err(e) => Err(e.to_string()),
@@ -138,6 +143,51 @@ pub async fn healthy(mut child: Child, base: &str) -> Child {
     })
     .await;
     child
+}
+
+/// Runs `cmd` (stdin closed) to its end and answers its output. One still running after
+/// `deadline` is killed and fails the test, with what it printed, instead of hanging the suite.
+pub fn output_within(mut cmd: std::process::Command, deadline: Duration) -> std::process::Output {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    // Read while it runs: a full pipe would stop it.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let end = std::time::Instant::now() + deadline;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} still running after {deadline:?}; it printed: {}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 impl Drop for Child {

@@ -7,8 +7,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// How long background transitions may take in tests before they count as stuck.
 pub const SETTLE: Duration = Duration::from_secs(10);
 
+/// Longest a test's HTTP client waits for one answer: past the server's own 504 (30 s) and an
+/// agent's long poll, so only a server that never answers hits it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Polls `check` every 20 ms until it answers `Ok`, and returns that value. Panics after
-/// `timeout` with the last `Err` (the state observed), so a failure says what was seen.
+/// `timeout` with the last `Err` (the state observed), so a failure says what was seen; a
+/// check still running at the deadline (a server that never answers) panics then too.
 pub async fn eventually<T, E, F, Fut>(timeout: Duration, mut check: F) -> T
 where
     E: std::fmt::Debug,
@@ -17,14 +22,23 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => {
+        match within(deadline, check()).await {
+            Some(Ok(v)) => return v,
+            Some(Err(last)) if Instant::now() >= deadline => {
                 panic!("condition not met within {timeout:?}; last observed: {last:?}")
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Some(Err(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            None => panic!("condition not met within {timeout:?}: the check did not answer"),
         }
     }
+}
+
+/// `f`'s output, or `None` when `deadline` (at least a second from now) passes first.
+async fn within<T>(deadline: Instant, f: impl Future<Output = T>) -> Option<T> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    tokio::time::timeout(left, f).await.ok()
 }
 
 /// A port that was free on `127.0.0.1` a moment ago.
@@ -64,8 +78,9 @@ pub async fn next_millisecond() {
     }
 }
 
-/// Polls `check` every 20 ms until it answers `true` or `timeout` passes; answers whether it
-/// held (for tests that assert it themselves, or that expect it not to happen).
+/// Polls `check` every 20 ms until it answers `true` or `timeout` passes (a check still running
+/// then counts as `false`); answers whether it held (for tests that assert it themselves, or
+/// that expect it not to happen).
 pub async fn holds_within<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -73,7 +88,7 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        if check().await {
+        if within(deadline, check()).await == Some(true) {
             return true;
         }
         if Instant::now() >= deadline {

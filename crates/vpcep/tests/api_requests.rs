@@ -183,21 +183,27 @@ async fn chunked_body_over_one_mebibyte_is_refused_with_413(app: &mut TestApp) {
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-Sdk-Date: {date}\r\nAuthorization: {auth}\r\n\
          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    let chunk = vec![b'x'; 64 * 1024];
-    // 17 chunks of 64 KiB: one more than the limit. The server may answer and stop reading
-    // before all of it is written, so write errors are expected and ignored.
-    for _ in 0..17 {
-        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-        framed.extend_from_slice(&chunk);
-        framed.extend_from_slice(b"\r\n");
-        if stream.write_all(&framed).await.is_err() {
-            break;
+    let exchange = async {
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        let chunk = vec![b'x'; 64 * 1024];
+        // 17 chunks of 64 KiB: one more than the limit. The server may answer and stop reading
+        // before all of it is written, so write errors are expected and ignored.
+        for _ in 0..17 {
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(&chunk);
+            framed.extend_from_slice(b"\r\n");
+            if stream.write_all(&framed).await.is_err() {
+                break;
+            }
         }
-    }
-    let _ = stream.write_all(b"0\r\n\r\n").await;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        answer
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .expect("the server answers and closes within 30 s");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(

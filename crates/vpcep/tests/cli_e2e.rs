@@ -18,6 +18,8 @@ const PARTNER_AK: &str = "AKCLIPARTNER00000001";
 const PARTNER_SK: &str = "cli-partner-secret";
 /// The data plane's grant for this test (its own loopback ranges).
 const DATAPLANE_CIDRS: &str = "127.212.0.0/14";
+/// Longest a client command may take before the test fails (the CLI's own --timeout is 60 s).
+const COMMAND_DEADLINE: Duration = Duration::from_secs(90);
 
 /// A scratch user: a working directory and a HOME with its own config directory.
 struct User {
@@ -59,7 +61,7 @@ impl User {
 
     /// Runs a client command from the HOME directory (not where the server's data is).
     fn run(&self, args: &[&str]) -> Output {
-        self.command(&self.home, args).output().unwrap()
+        output_within(self.command(&self.home, args))
     }
 
     /// Runs a client command that must succeed; answers its stdout, trimmed.
@@ -136,6 +138,9 @@ impl Server {
         let addr = self.url.trim_start_matches("http://").to_string();
         loop {
             if let Ok(mut s) = TcpStream::connect(&addr) {
+                // Whatever answers there must answer soon (or be retried until the deadline).
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
                 let _ =
                     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                 let mut buf = String::new();
@@ -167,9 +172,23 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the server saw (each answered request is logged with its latency).
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- vpcep serve at {} (last 60 log lines) ----", self.url);
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `cmd` to its end within [`COMMAND_DEADLINE`] and answers its output.
+fn output_within(cmd: Command) -> Output {
+    vpcep_testkit::process::output_within(cmd, COMMAND_DEADLINE)
 }
 
 fn free_addr() -> String {
@@ -210,14 +229,12 @@ fn two_accounts_build_connect_carry_bytes_and_tear_down_with_the_cli_only() {
     );
 
     // A second server on the same address is refused, naming the address.
-    let busy = user
-        .command(&user.work, &["serve", "--listen", &listen, "--database"])
-        .arg(format!(
-            "sqlite://{}",
-            user.work.join("other/db.sqlite").display()
-        ))
-        .output()
-        .unwrap();
+    let mut busy = user.command(&user.work, &["serve", "--listen", &listen, "--database"]);
+    busy.arg(format!(
+        "sqlite://{}",
+        user.work.join("other/db.sqlite").display()
+    ));
+    let busy = output_within(busy);
     assert!(!busy.status.success());
     let busy = String::from_utf8_lossy(&busy.stderr);
     assert!(busy.contains(&listen) && busy.contains("in use"), "{busy}");
@@ -240,13 +257,10 @@ fn two_accounts_build_connect_carry_bytes_and_tear_down_with_the_cli_only() {
         partner.replace(PARTNER_AK, &tenant_ak),
     )
     .unwrap();
-    let clash = user
-        .command(
-            &user.work,
-            &["serve", "--listen", &listen, "--accounts", "clash.toml"],
-        )
-        .output()
-        .unwrap();
+    let clash = output_within(user.command(
+        &user.work,
+        &["serve", "--listen", &listen, "--accounts", "clash.toml"],
+    ));
     assert!(!clash.status.success());
     let clash = String::from_utf8_lossy(&clash.stderr);
     assert!(
@@ -467,6 +481,20 @@ fn two_accounts_build_connect_carry_bytes_and_tear_down_with_the_cli_only() {
         "{unreachable}"
     );
     assert_eq!(user.run(&["vpc", "frobnicate"]).status.code(), Some(2));
+    // A server that accepts and never answers: the command gives up after --timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let hung = user.fails(
+        &["vpc", "list", "--endpoint", &silent_url, "--timeout", "1"],
+        2,
+    );
+    assert!(
+        hung.contains(&silent_url) && hung.contains("no answer within 1 s"),
+        "{hung}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{hung}");
+    drop(silent);
     user.fails(
         &[
             "service",

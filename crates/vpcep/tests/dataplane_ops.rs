@@ -355,9 +355,12 @@ async fn a_server_restart_refuses_no_connection() {
     let api_probe = {
         let (failures, url) = (api_failures.clone(), format!("{base}/health"));
         let stop = probe.stop.clone();
+        let http = vpcep_testkit::http();
         tokio::spawn(async move {
             while !stop.is_cancelled() {
-                if !reqwest::get(&url)
+                if !http
+                    .get(&url)
+                    .send()
                     .await
                     .is_ok_and(|r| r.status().is_success())
                 {

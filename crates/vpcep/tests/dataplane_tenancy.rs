@@ -379,7 +379,9 @@ async fn the_open_metrics_name_no_endpoint_and_operators_read_the_data_planes() 
 
     let (st, body) = api.send(Method::GET, "/agent/v1/metrics", None).await;
     assert_eq!((st, error_code(&body)), (403, "EndPoint.0004"), "{body}");
-    let anonymous = reqwest::get(format!("{}/agent/v1/metrics", plane.base_url))
+    let anonymous = vpcep_testkit::http()
+        .get(format!("{}/agent/v1/metrics", plane.base_url))
+        .send()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);

@@ -143,7 +143,7 @@ impl Server {
     }
 
     fn client(&self) -> Client {
-        Client::new(&self.url(), "AKACME", "acme-sk", PROJECT).unwrap()
+        vpcep_testkit::client(&self.url(), "AKACME", "acme-sk", PROJECT)
     }
 
     fn signal(&self, sig: &str) {
@@ -191,12 +191,21 @@ async fn closed_after(s: &mut TcpStream, limit: Duration) -> Duration {
     let started = Instant::now();
     let mut buf = [0u8; 4096];
     loop {
-        match tokio::time::timeout(limit, s.read(&mut buf)).await {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
             Ok(Ok(_)) => continue,
             Err(_) => panic!("the connection is still open after {limit:?}"),
         }
     }
+}
+
+/// One read of what the server sent, which must come within 10 s.
+async fn read_some(s: &mut TcpStream, buf: &mut [u8]) -> usize {
+    tokio::time::timeout(Duration::from_secs(10), s.read(buf))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read")
 }
 
 /// Sends a raw request and reads the response head and body (`Connection: close` asked).
@@ -428,13 +437,13 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
         .await
         .unwrap();
     let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).await.unwrap();
+    let n = read_some(&mut s, &mut buf).await;
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // Kept alive for a second request ...
     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let n = s.read(&mut buf).await.unwrap();
+    let n = read_some(&mut s, &mut buf).await;
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // ... then closed once idle for the idle timeout (well before the header timeout).
     let after = closed_after(&mut s, Duration::from_secs(4)).await;
@@ -607,7 +616,7 @@ async fn a_spent_body_budget_answers_503_with_retry_after() {
     assert_eq!(list_services(&c).await, Ok(200));
     slow.write_all(&body[1000..]).await.unwrap();
     let mut answer = [0u8; 64];
-    let n = slow.read(&mut answer).await.unwrap();
+    let n = read_some(&mut slow, &mut answer).await;
     assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 400"));
     let r = c
         .send_raw(
@@ -833,7 +842,7 @@ async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
         if let Some(ca) = ca {
             c.args(["--ca-cert", ca]);
         }
-        c.output().unwrap()
+        vpcep_testkit::process::output_within(c, Duration::from_secs(90))
     };
     let ok = cli(Some(&ca_path));
     assert!(
@@ -886,7 +895,7 @@ async fn the_cli_and_the_agent_verify_an_https_control_plane_with_ca_cert() {
 async fn sighup_reloads_the_accounts_file_and_keeps_the_previous_one_when_broken() {
     let server = Server::start(&[], None).ready().await;
     let acme = server.client();
-    let second = Client::new(&server.url(), "AKSECOND", "second-sk", PROJECT).unwrap();
+    let second = vpcep_testkit::client(&server.url(), "AKSECOND", "second-sk", PROJECT);
     assert_eq!(list_services(&acme).await, Ok(200));
     assert_eq!(list_services(&second).await, Ok(401));
 

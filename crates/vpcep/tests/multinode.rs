@@ -417,7 +417,12 @@ async fn race_reconcilers(
         let status = status.to_string();
         set.spawn(async move {
             let mut moved = 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
             loop {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "rows still {status} after 120 s of reconciler passes"
+                );
                 let n = vpcep_control::reconciler::reconcile_once(&ctx)
                     .await
                     .unwrap_or_else(|e| panic!("reconciler pass failed: {e}"));
@@ -587,7 +592,7 @@ async fn serve_binaries_without_accounts_started_at_once_share_one_default_accou
         field("secret_key"),
     );
     for p in &procs {
-        let client = vpcep_client::Client::new(&p.url, &ak, &sk, &project).expect("client");
+        let client = vpcep_testkit::client(&p.url, &ak, &sk, &project);
         let r = client
             .send_raw(Method::GET, "/v1/{project_id}/vpc-endpoint-services", None)
             .await

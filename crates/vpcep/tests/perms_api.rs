@@ -60,8 +60,8 @@ async fn seed(app: &TestApp) -> Seeded {
     let backend = make_backend(&app.ctx().store, PROJECT).await;
     let foreign = make_backend(&app.ctx().store, OTHER_PROJECT).await;
     let base = app.base_url.clone();
-    let acme = Client::new(&base, "AKACME", "acme-sk", PROJECT).unwrap();
-    let other = Client::new(&base, "AKOTHER", "other-sk", OTHER_PROJECT).unwrap();
+    let acme = vpcep_testkit::client(&base, "AKACME", "acme-sk", PROJECT);
+    let other = vpcep_testkit::client(&base, "AKOTHER", "other-sk", OTHER_PROJECT);
     let created: Value = acme
         .call(
             Method::POST,

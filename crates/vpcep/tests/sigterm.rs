@@ -55,7 +55,7 @@ async fn sigterm_finishes_in_flight_requests_and_the_reconciler_resumes_after_re
     let dir = tempfile::tempdir().unwrap();
     write_accounts(dir.path(), &[BIG_ACME]);
     let (mut child, url) = serve(dir.path(), "1h").await;
-    let c = Client::new(&url, "AKACME", "acme-sk", PROJECT).unwrap();
+    let c = vpcep_testkit::client(&url, "AKACME", "acme-sk", PROJECT);
     let vpc = post(
         &c,
         "/v1/{project_id}/vpcs",

@@ -203,13 +203,13 @@ async fn a_second_process_cannot_open_the_database_of_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let (app, db) = app_in(dir.path()).await;
     app.owner().vpc_ok("10.100.0.0/16").await;
-    let out = Command::new(env!("CARGO_BIN_EXE_vpcep"))
+    let mut second = Command::new(env!("CARGO_BIN_EXE_vpcep"));
+    second
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(format!("sqlite://{}", db.display()))
         .current_dir(dir.path())
-        .env("VPCEP_CONFIG", dir.path().join("client-config.toml"))
-        .output()
-        .unwrap();
+        .env("VPCEP_CONFIG", dir.path().join("client-config.toml"));
+    let out = vpcep_testkit::process::output_within(second, Duration::from_secs(60));
     assert!(!out.status.success(), "the second server must not start");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

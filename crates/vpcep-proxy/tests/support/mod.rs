@@ -165,3 +165,11 @@ pub async fn is_closed_by_peer(s: &mut TcpStream) -> bool {
 /// Polls until the condition is true or the timeout passes; answers whether it held.
 #[allow(unused_imports)]
 pub use vpcep_testkit::wait::holds_within as eventually;
+
+/// The report of `version` (or a later one), which must come within 10 s.
+pub async fn applied(dp: &vpcep_proxy::DataPlane, version: u64) -> Arc<vpcep_proxy::AgentReport> {
+    tokio::time::timeout(Duration::from_secs(10), dp.applied(version))
+        .await
+        .unwrap_or_else(|_| panic!("snapshot {version} not applied within 10 s"))
+        .expect("the data plane is running")
+}

@@ -29,7 +29,6 @@ use crate::db::TestDb;
 use crate::server::Server;
 use std::time::Duration;
 use vpcep::server::ServeConfig;
-use vpcep_client::Client;
 
 /// Runs each listed `async fn name(app: &mut TestApp)` of the file as `sqlite::name` and
 /// `postgres::name`: starts a [`TestApp`] on that backend, runs the test, then shuts the app
@@ -346,13 +345,12 @@ impl TestApp {
         Tenant {
             account,
             project_id,
-            client: Client::new(
+            client: crate::client(
                 &self.base_url,
                 account.access_key,
                 account.secret_key,
                 project_id,
-            )
-            .expect("client"),
+            ),
             networks: self.networks.clone(),
         }
     }
@@ -389,7 +387,7 @@ impl TestApp {
 
     /// An unsigned `GET` of `path` (e.g. `/health`).
     pub async fn get_unsigned(&self, path: &str) -> Resp {
-        let resp = reqwest::Client::new()
+        let resp = crate::http()
             .get(format!("{}{path}", self.base_url))
             .send()
             .await

@@ -151,7 +151,7 @@ impl HandSigned {
             format!("{}{}?{query}", self.base_url, self.path)
         };
         let method = Method::from_bytes(self.method.as_bytes()).expect("method");
-        let mut req = reqwest::Client::new()
+        let mut req = crate::http()
             .request(method, url)
             .header("Content-Type", content_type)
             .header("X-Project-Id", &self.project_id)

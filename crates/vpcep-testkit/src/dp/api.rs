@@ -16,26 +16,24 @@ impl Api {
     /// The tenant's client of the server at `base_url`.
     pub fn tenant(base_url: &str) -> Api {
         Api {
-            client: Client::new(
+            client: crate::client(
                 base_url,
                 TENANT.access_key,
                 TENANT.secret_key,
                 TENANT.project(),
-            )
-            .expect("client"),
+            ),
         }
     }
 
     /// The client of another tenant ([`VICTIM`], [`ATTACKER`]) of the server at `base_url`.
     pub fn of(base_url: &str, account: AccountSpec) -> Api {
         Api {
-            client: Client::new(
+            client: crate::client(
                 base_url,
                 account.access_key,
                 account.secret_key,
                 account.project(),
-            )
-            .expect("client"),
+            ),
         }
     }
 

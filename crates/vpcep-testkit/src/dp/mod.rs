@@ -23,7 +23,6 @@ use crate::db::TestDb;
 use reqwest::Method;
 use std::time::Duration;
 use vpcep::server::ServeConfig;
-use vpcep_client::Client;
 
 /// The tenant that owns the services, the VPCs and the endpoints.
 pub const TENANT: AccountSpec = AccountSpec {
@@ -227,7 +226,9 @@ impl Plane {
 
     /// The Prometheus text of `/metrics` (no signature).
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base_url))
+        crate::http()
+            .get(format!("{}/metrics", self.base_url))
+            .send()
             .await
             .expect("GET /metrics")
             .text()
@@ -237,7 +238,7 @@ impl Plane {
 
     /// The in-process data plane's per-endpoint counters (`GET /agent/v1/metrics`, operator).
     pub async fn dataplane_metrics(&self) -> String {
-        let op = Client::new(&self.base_url, OPERATOR_AK, OPERATOR_SK, "").expect("client");
+        let op = crate::client(&self.base_url, OPERATOR_AK, OPERATOR_SK, "");
         let r = op
             .send_raw(Method::GET, "/agent/v1/metrics", None)
             .await

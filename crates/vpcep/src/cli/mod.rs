@@ -23,6 +23,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 use vpcep_client::Client;
 use vpcep_control::accounts::AccountsFile;
 
@@ -109,6 +110,16 @@ pub struct ClientOpts {
         global = true
     )]
     pub output: Output,
+    /// Seconds to wait for each answer before giving up with an error (the server itself
+    /// answers 504 after 30 s).
+    #[arg(
+        long,
+        env = "VPCEP_TIMEOUT",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub timeout: u64,
 }
 
 /// Credentials and server after flags, environment, profile and account file.
@@ -1594,6 +1605,12 @@ async fn send(
         .await
         .map_err(|e| {
             let root = match &e {
+                vpcep_client::ClientError::Http(h) if h.is_timeout() && !h.is_connect() => {
+                    return CliError::usage(format!(
+                        "{method} {url}: no answer within {} s; the server accepted the connection but did not answer (raise --timeout, or check the server's log)",
+                        client.timeout().unwrap_or_default().as_secs()
+                    ));
+                }
                 vpcep_client::ClientError::Http(h) => {
                     let mut cause: &dyn std::error::Error = h;
                     while let Some(next) = cause.source() {
@@ -1835,7 +1852,9 @@ pub async fn run(cmd: ClientCommand) -> CliResult<()> {
         return profile_command(&conn, cmd);
     }
     let who = conn.creds.resolve(conn.endpoint.as_deref(), false)?;
-    let client = who.client()?;
+    let client = who
+        .client()?
+        .with_timeout(Duration::from_secs(conn.timeout));
     if let ClientCommand::Whoami { .. } = cmd {
         // Any signed call checks the keys; the quotas are every account's to read.
         call_ok(&client, Method::GET, &format!("{P}/quotas"), None).await?;
