@@ -93,11 +93,18 @@ impl DataPlane {
     /// successor on `socket` (see [`crate::handover`]); [`DataPlane::retired`] resolves once
     /// one took them over. Once the data plane stops, the socket is closed and its file removed:
     /// a successor started then binds anew.
-    pub fn offer_handover(&self, socket: HandoverSocket, extra: Vec<(String, OwnedFd)>) {
+    ///
+    /// The `extra` sockets stay open (and offered) until [`OfferedSockets::withdraw`].
+    pub fn offer_handover(
+        &self,
+        socket: HandoverSocket,
+        extra: Vec<(String, OwnedFd)>,
+    ) -> OfferedSockets {
         let commands = self.commands.clone();
         let retired = self.retired.clone();
         let stop = self.stop.clone();
-        let extra = Arc::new(extra);
+        let offered = OfferedSockets(Arc::new(std::sync::Mutex::new(extra)));
+        let extra = offered.clone();
         tokio::spawn(async move {
             let offer = || {
                 let commands = commands.clone();
@@ -106,7 +113,7 @@ impl DataPlane {
                     let (tx, rx) = oneshot::channel();
                     commands.send(Command::Offer(tx)).await.ok()?;
                     let mut offer = rx.await.ok()??;
-                    for (name, fd) in extra.iter() {
+                    for (name, fd) in extra.0.lock().expect("offered sockets").iter() {
                         offer.extra.push((name.clone(), fd.try_clone().ok()?));
                     }
                     Some(offer)
@@ -126,6 +133,7 @@ impl DataPlane {
                 _ = stop.cancelled() => drop(socket),
             }
         });
+        offered
     }
 
     /// Resolves once a successor took the listening sockets over: this process should stop
@@ -225,4 +233,17 @@ async fn supervise(
         }
     }
     supervisor.shutdown().await;
+}
+
+/// The process's own sockets offered to a successor beside the data plane's (e.g. its API's
+/// listener), held open for it until withdrawn.
+#[derive(Clone)]
+pub struct OfferedSockets(Arc<std::sync::Mutex<Vec<(String, OwnedFd)>>>);
+
+impl OfferedSockets {
+    /// Closes them and offers them no more (the process stopped using them: a copy kept open
+    /// would go on queueing connections nobody accepts).
+    pub fn withdraw(&self) {
+        self.0.lock().expect("offered sockets").clear();
+    }
 }

@@ -39,7 +39,7 @@ pub mod proxy_protocol;
 pub mod supervisor;
 mod sync;
 
-pub use agent::DataPlane;
+pub use agent::{DataPlane, OfferedSockets};
 pub use config::{CopyMode, KernelPathMode, ListenerKey, ProxyOptions, ProxyVersion, TcpProxy};
 pub use metrics::{EndpointStats, StatsRegistry};
 pub use supervisor::Supervisor;

@@ -423,6 +423,7 @@ impl ControlPlane {
             .with_rate_limit(self.rate_limit)
             .with_body_budget(self.max_buffered_bytes);
         let mut retired = None;
+        let mut offered = None;
         let agent = match dp {
             Some(dp) => {
                 if let Some(path) = self
@@ -433,7 +434,8 @@ impl ControlPlane {
                     let api = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
                     let socket = vpcep_proxy::handover::bind(path)
                         .with_context(|| format!("handover socket {}", path.display()))?;
-                    dp.offer_handover(socket, vec![(HANDOVER_API.to_string(), api)]);
+                    offered =
+                        Some(dp.offer_handover(socket, vec![(HANDOVER_API.to_string(), api)]));
                     retired = Some(dp.retired());
                 }
                 let stats = dp.stats().clone();
@@ -453,6 +455,12 @@ impl ControlPlane {
                     _ = retired => tracing::info!("a successor took the listening sockets over; stopping"),
                 },
                 None => shutdown.await,
+            }
+            // The API's socket closes as the accept loop ends, not once requests and the data
+            // plane have drained: a copy kept for a successor would go on taking connections
+            // into a backlog nobody accepts from.
+            if let Some(offered) = offered {
+                offered.withdraw();
             }
         };
         let dns = match &self.dns {
@@ -604,9 +612,12 @@ async fn run_in_process_agent(
                 Ok(snapshot) if Some(snapshot.version) != applied => {
                     let version = snapshot.version;
                     dp.push(snapshot);
-                    // Wait until this version is applied, so its report is the one recorded.
-                    let _ = dp.applied(version).await;
-                    applied = Some(version);
+                    // Wait until this version is applied, so its report is the one recorded
+                    // (a stop does not wait for it).
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = dp.applied(version) => applied = Some(version),
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -493,3 +493,78 @@ async fn sigterm_drains_for_the_drain_timeout_and_exits_when_connections_finish(
     assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
     c.cleanup().await;
 }
+
+/// The finding (review): with `--with-agent`, a copy of the API's listening socket, kept to
+/// offer a successor, stayed open until the data plane stopped, after every request had
+/// drained; connections made meanwhile were taken into a backlog nobody accepted from, and
+/// their clients waited. Here a signed request still sending its body holds the stop: a new
+/// connection is refused at once, and the slow request is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_refuses_new_api_connections_while_requests_drain() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_tracing();
+    let c = Cluster::new(Db::Sqlite).await.unwrap();
+    let listen = listen_addr();
+    let handover = c.path("stopping.sock");
+    let mut server = c
+        .serve(
+            "stopping serve",
+            &listen,
+            &["--with-agent", "--handover-socket", handover.as_str()],
+        )
+        .await;
+
+    let path = format!("/v1/{}/vpcs", TENANT.project());
+    let body = br#"{"vpc": {"cidr": "10.0.0.0/16"}}"#;
+    let date = vpcep_sign::format_sdk_date(vpcep_testkit::wait::unix_now());
+    let parts = vpcep_sign::RequestParts {
+        method: "POST",
+        raw_path: &path,
+        raw_query: "",
+        body,
+    };
+    let auth = vpcep_sign::sign(
+        TENANT.access_key,
+        TENANT.secret_key,
+        &parts,
+        &[("Host", listen.as_str()), ("X-Sdk-Date", date.as_str())],
+    );
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {listen}\r\nX-Sdk-Date: {date}\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut slow = tokio::net::TcpStream::connect(&listen).await.unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    server.terminate();
+    eventually(SETTLE, || async {
+        match tokio::net::TcpStream::connect(&listen).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(()),
+            Ok(_) => Err("a new connection was taken in".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    assert!(
+        server
+            .exited_within(Duration::from_millis(100))
+            .await
+            .is_none(),
+        "the slow request holds the stop"
+    );
+
+    slow.write_all(&body[5..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer))
+        .await
+        .expect("the slow request is answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let exit = server.exited_within(Duration::from_secs(15)).await;
+    assert!(exit.is_some_and(|s| s.success()), "{exit:?}");
+    c.cleanup().await;
+}
