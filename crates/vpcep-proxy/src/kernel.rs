@@ -531,6 +531,15 @@ fn vpcep_tables() -> Result<Vec<String>, String> {
 }
 
 /// `vpcep_<pid>_<tag>` → (pid, tag).
+/// Whether process `pid`, having created its table with tag `pick`, must give it up: another
+/// process with a lower pid has a table with the same tag among `tables`.
+fn yields_tag(pid: u32, pick: u32, tables: &[String]) -> bool {
+    tables
+        .iter()
+        .filter_map(|name| parse_table_name(name))
+        .any(|(other, tag)| tag == pick && other < pid)
+}
+
 fn parse_table_name(name: &str) -> Option<(u32, u32)> {
     let rest = name.strip_prefix(TABLE_PREFIX)?;
     let (pid, tag) = rest.split_once('_')?;
@@ -836,18 +845,18 @@ impl Drop for KernelPath {
 impl KernelPath {
     /// Creates this data plane's (empty) table, after removing those of processes that are
     /// gone. Fails where nftables cannot be used (no `nft`, no CAP_NET_ADMIN).
+    ///
+    /// The tag is unique on the host: within this process [`START`] serializes the picks; two
+    /// processes that picked the same one at the same moment both see it afterwards, and the
+    /// one with the higher pid picks again (a shared tag would make each table reset the
+    /// other's connections).
     pub(crate) fn start() -> Result<KernelPath, String> {
         let _one = START.lock().unwrap_or_else(|e| e.into_inner());
-        let used = remove_stale_tables()?;
-        let free: Vec<u32> = (1..=255u32).filter(|t| !used.contains(t)).collect();
-        if free.is_empty() {
-            return Err("255 vpcep tables on this host already".into());
-        }
-        let local = NEXT_LOCAL.fetch_add(1, Ordering::Relaxed) as usize;
-        let pick = free[(std::process::id() as usize + local * 37) % free.len()];
-        let table = format!("{TABLE_PREFIX}{}_{pick:02x}", std::process::id());
+        let pid = std::process::id();
+        let (table, pick) = (0..8)
+            .find_map(|_| Self::claim_tag(pid).transpose())
+            .unwrap_or_else(|| Err("no vpcep table tag stayed free after 8 tries".into()))?;
         let tag = pick << 24;
-        apply_json(&ruleset(&table, tag, &[], true))?;
         Ok(KernelPath {
             counters: Arc::new(Mutex::new(Counters {
                 table: table.clone(),
@@ -863,6 +872,25 @@ impl KernelPath {
             listeners: Vec::new(),
             removed: false,
         })
+    }
+
+    /// Creates an empty table with a tag no other live table had; `None` when another process
+    /// with a lower pid created one with the same tag at the same time (this one is removed).
+    fn claim_tag(pid: u32) -> Result<Option<(String, u32)>, String> {
+        let used = remove_stale_tables()?;
+        let free: Vec<u32> = (1..=255u32).filter(|t| !used.contains(t)).collect();
+        if free.is_empty() {
+            return Err("255 vpcep tables on this host already".into());
+        }
+        let local = NEXT_LOCAL.fetch_add(1, Ordering::Relaxed) as usize;
+        let pick = free[(pid as usize + local * 37) % free.len()];
+        let table = format!("{TABLE_PREFIX}{pid}_{pick:02x}");
+        apply_json(&ruleset(&table, pick << 24, &[], true))?;
+        if yields_tag(pid, pick, &vpcep_tables()?) {
+            let _ = nft(&["delete", "table", "inet", &table], None);
+            return Ok(None);
+        }
+        Ok(Some((table, pick)))
     }
 
     /// The table's name.
@@ -1296,5 +1324,15 @@ ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.2 sport=400
     fn table_names_carry_pid_and_tag() {
         assert_eq!(parse_table_name("vpcep_1234_0a"), Some((1234, 10)));
         assert_eq!(parse_table_name("vpcep_x"), None);
+    }
+
+    #[test]
+    fn of_two_processes_that_picked_one_tag_the_higher_pid_picks_again() {
+        let tables = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let both = tables(&["vpcep_100_0a", "vpcep_200_0a", "vpcep_300_0b"]);
+        assert!(yields_tag(200, 0x0a, &both));
+        assert!(!yields_tag(100, 0x0a, &both), "the lower pid keeps it");
+        assert!(!yields_tag(300, 0x0b, &both), "a tag of its own");
+        assert!(!yields_tag(200, 0x0a, &tables(&["vpcep_200_0a", "other"])));
     }
 }

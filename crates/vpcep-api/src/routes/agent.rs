@@ -114,10 +114,13 @@ pub(crate) async fn metrics(
     _op: Operator,
 ) -> HttpResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    match &app.dataplane_metrics {
+    match app.dataplane_metrics.clone() {
+        // Rendering reads the kernel path's counters with `nft`: off the async workers.
         Some(render) => Ok((
             [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            render(),
+            tokio::task::spawn_blocking(move || render())
+                .await
+                .map_err(|_| HttpError::new(ErrorCode::System, "rendering the metrics failed"))?,
         )
             .into_response()),
         None => Err(HttpError::new(
