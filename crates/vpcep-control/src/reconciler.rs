@@ -15,13 +15,34 @@ use vpcep_store::DataplaneGate;
 const BATCH: u32 = 256;
 /// Longest sleep between passes when nothing wakes the loop (other nodes' work, delays).
 const MAX_IDLE: Duration = Duration::from_millis(200);
+/// After a look for address claims to settle found none, the loop's passes skip that look for
+/// this long. The look reads every resource still waiting for an address another VPC holds,
+/// and every create wakes the loop: without the pause a tenant's blocked resources (within its
+/// quotas) would be read again for each create of any tenant.
+const SETTLE_PAUSE: Duration = Duration::from_millis(250);
 
 /// One pass over every kind of transition; answers how many resources moved.
 pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
+    Ok(pass(ctx, true).await?.moved)
+}
+
+/// What one pass did.
+struct Pass {
+    /// Resources that finished a transition.
+    moved: u64,
+    /// Resources that got their address (`None`: claims were not looked at).
+    settled: Option<u64>,
+}
+
+/// One pass; `settle`: whether it also settles address claims.
+async fn pass(ctx: &Ctx, settle: bool) -> Result<Pass, vpcep_store::StoreError> {
     let now = now_millis();
     let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
     // Addresses first: a service or endpoint is judged on what its VPC holds.
-    ctx.store.settle_claims(BATCH).await?;
+    let settled = match settle {
+        true => Some(ctx.store.settle_claims(BATCH).await?),
+        false => None,
+    };
     let created = if ctx.dataplane {
         let ttl = i64::try_from(ctx.agent_grace.as_millis()).unwrap_or(i64::MAX);
         let gate = DataplaneGate {
@@ -47,7 +68,10 @@ pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
         .await?
         .map_or(0, |t| (cutoff - t).max(0));
     metrics::gauge!("vpcep_reconciler_lag_seconds").set(lag_ms as f64 / 1000.0);
-    Ok(created + deleted)
+    Ok(Pass {
+        moved: created + deleted,
+        settled,
+    })
 }
 
 /// How often the agents' metrics are refreshed.
@@ -81,6 +105,7 @@ pub async fn export_agent_metrics(ctx: &Ctx) -> Result<(), vpcep_store::StoreErr
 /// after a short idle wait. Store errors are logged and retried on the next pass.
 pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     let mut agent_metrics_at = tokio::time::Instant::now();
+    let mut settle_at = tokio::time::Instant::now();
     loop {
         if ctx.dataplane && tokio::time::Instant::now() >= agent_metrics_at {
             agent_metrics_at = tokio::time::Instant::now() + AGENT_METRICS_EVERY;
@@ -88,8 +113,14 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                 tracing::warn!(error = %e, "cannot read the agents' state for metrics");
             }
         }
-        let moved = match reconcile_once(&ctx).await {
-            Ok(n) => n,
+        let settle = tokio::time::Instant::now() >= settle_at;
+        let moved = match pass(&ctx, settle).await {
+            Ok(p) => {
+                if p.settled == Some(0) {
+                    settle_at = tokio::time::Instant::now() + SETTLE_PAUSE;
+                }
+                p.moved
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reconciler pass failed; retrying");
                 0

@@ -427,3 +427,61 @@ async fn after_a_restart_an_endpoint_that_cannot_listen_is_failed_until_it_can()
     tokio::time::sleep(Duration::from_millis(10)).await;
     plane.shutdown().await;
 }
+
+/// Without a data plane, an endpoint on an address another VPC holds is stored but never
+/// served (its snapshot entry says why). Its reconciler looks for such waiters less often when
+/// none can move (every create wakes it): the waiter still takes the address over by itself
+/// once the owner's endpoint is gone, with no request of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_endpoint_takes_the_address_over_once_its_owner_is_gone() {
+    init_tracing();
+    let plane = Plane::start(PlaneOptions::default()).await;
+    let owner = Api::of(&plane.base_url, VICTIM);
+    let waiter = Api::of(&plane.base_url, ATTACKER);
+    let (o_svc, _) = owner.published("127.88", false).await;
+    let (w_svc, _) = waiter.published("127.89", false).await;
+    let (ov, os) = owner
+        .vpc_with_subnet("consumer", "127.88.0.0/16", "127.88.1.0/24")
+        .await;
+    let (wv, ws) = waiter
+        .vpc_with_subnet("consumer", "127.88.0.0/16", "127.88.1.0/24")
+        .await;
+    let first = id_of(&owner.endpoint(&o_svc, &ov, &os, "127.88.1.20", None).await);
+    owner.wait_endpoint(&first, "accepted").await;
+    let second = id_of(&waiter.endpoint(&w_svc, &wv, &ws, "127.88.1.20", None).await);
+    waiter.wait_endpoint(&second, "accepted").await;
+
+    let operator = vpcep_testkit::client(&plane.base_url, OPERATOR_AK, OPERATOR_SK, "");
+    let refused = |id: String| {
+        let operator = operator.clone();
+        async move {
+            let r = operator
+                .send_raw(Method::GET, "/agent/v1/snapshot", None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let v = r.json();
+            let ep = v["endpoints"]
+                .as_array()
+                .and_then(|eps| eps.iter().find(|e| e["endpoint_id"] == id.as_str()))
+                .cloned()
+                .ok_or_else(|| format!("{id} is not in the snapshot: {v}"))?;
+            Ok::<_, String>(ep["refused"].as_str().map(str::to_string))
+        }
+    };
+    let why = refused(second.clone()).await.unwrap().expect("refused");
+    assert!(why.contains("held by another VPC"), "{why}");
+    assert_eq!(refused(first.clone()).await.unwrap(), None);
+
+    owner.delete_endpoint(&first).await;
+    eventually(SETTLE, || {
+        let probe = refused(second.clone());
+        async move {
+            match probe.await? {
+                None => Ok(()),
+                Some(why) => Err(why),
+            }
+        }
+    })
+    .await;
+    plane.shutdown().await;
+}
