@@ -39,9 +39,10 @@ async fn pass(ctx: &Ctx, settle: bool) -> Result<Pass, vpcep_store::StoreError> 
     let now = now_millis();
     let cutoff = now - i64::try_from(ctx.provisioning_delay.as_millis()).unwrap_or(i64::MAX);
     // Addresses first: a service or endpoint is judged on what its VPC holds.
-    let settled = match settle {
-        true => Some(ctx.store.settle_claims(BATCH).await?),
-        false => None,
+    let settled = if settle {
+        Some(ctx.store.settle_claims(BATCH).await?)
+    } else {
+        None
     };
     let created = if ctx.dataplane {
         let ttl = i64::try_from(ctx.agent_grace.as_millis()).unwrap_or(i64::MAX);

@@ -530,7 +530,6 @@ fn vpcep_tables() -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// `vpcep_<pid>_<tag>` → (pid, tag).
 /// Whether process `pid`, having created its table with tag `pick`, must give it up: another
 /// process with a lower pid has a table with the same tag among `tables`.
 fn yields_tag(pid: u32, pick: u32, tables: &[String]) -> bool {
@@ -540,6 +539,7 @@ fn yields_tag(pid: u32, pick: u32, tables: &[String]) -> bool {
         .any(|(other, tag)| tag == pick && other < pid)
 }
 
+/// `vpcep_<pid>_<tag>` → (pid, tag).
 fn parse_table_name(name: &str) -> Option<(u32, u32)> {
     let rest = name.strip_prefix(TABLE_PREFIX)?;
     let (pid, tag) = rest.split_once('_')?;
