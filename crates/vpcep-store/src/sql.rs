@@ -16,17 +16,17 @@
 //!   The commit's `fdatasync` of the WAL is not on the writer's path: a syncer thread beside
 //!   it syncs the WAL and only then answers the callers of every batch committed before the
 //!   sync began (group commit: every acknowledged write is durable, one sync serves many
-//!   batches, and the writer runs the next batch while the disk flushes the last). Another connection may read a committed write a moment before it is
-//!   durable, as from any database whose commit is still being flushed; a write that depends on
-//!   it commits later in the same WAL, so it is never acknowledged before what it read. A failed
-//!   sync answers its callers with the error and faults the store (as the file guard does):
-//!   nothing is acknowledged until a restart, because what reached the disk is unknown. A
-//!   write call is an async function like any other store code; on the writer thread
-//!   its future is driven with `block_on`, which never waits since SQLite statements complete
-//!   synchronously. WAL checkpoints run on a checkpointer thread beside the writer (`PASSIVE`,
-//!   at most every 50 ms), so that copying pages into the database file and syncing it do not
-//!   delay commits; the writer checkpoints the remaining frames itself only when the WAL has
-//!   grown long, so that it can start over.
+//!   batches, and the writer runs the next batch while the disk flushes the last). Another
+//!   connection may read a committed write a moment before it is durable, as from any database
+//!   whose commit is still being flushed; a write that depends on it commits later in the same
+//!   WAL, so it is never acknowledged before what it read. A failed sync answers its callers
+//!   with the error and faults the store (as the file guard does): nothing is acknowledged until
+//!   a restart, because what reached the disk is unknown. A write call is an async function like
+//!   any other store code; on the writer thread its future is driven with `block_on`, which
+//!   never waits since SQLite statements complete synchronously. WAL checkpoints run on a
+//!   checkpointer thread beside the writer (`PASSIVE`, at most every 50 ms), so that copying
+//!   pages into the database file and syncing it do not delay commits; the writer checkpoints
+//!   the remaining frames itself only when the WAL has grown long, so that it can start over.
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
 //!   control-plane nodes can share the database.
 //!

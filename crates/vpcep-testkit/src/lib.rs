@@ -42,8 +42,15 @@ pub mod server;
 /// that accepts and never answers fails the test instead of hanging it.
 #[cfg(feature = "app")]
 pub fn http() -> reqwest::Client {
+    http_within(wait::REQUEST_TIMEOUT)
+}
+
+/// A plain HTTP client whose every answer must come within `timeout` (e.g. a health probe: a
+/// listener bound before its server serves accepts and does not answer yet).
+#[cfg(feature = "app")]
+pub fn http_within(timeout: std::time::Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(wait::REQUEST_TIMEOUT)
+        .timeout(timeout)
         .build()
         .expect("an HTTP client")
 }

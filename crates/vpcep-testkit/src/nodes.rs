@@ -154,11 +154,7 @@ impl Process {
     /// Waits until `/health` answers 200; panics with the log after `timeout` or if the
     /// process exits.
     pub async fn wait_healthy(&mut self, timeout: Duration) {
-        // A listener bound before the server serves accepts and does not answer yet.
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("an HTTP client");
+        let http = crate::http_within(Duration::from_secs(2));
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(r) = http.get(format!("{}/health", self.url)).send().await {

@@ -125,16 +125,12 @@ impl Child {
 /// Waits until `child` (a `vpcep serve`) answers `GET {base}/health`.
 pub async fn healthy(mut child: Child, base: &str) -> Child {
     let url = format!("{base}/health");
+    let probe = crate::http_within(Duration::from_secs(2));
     eventually(SETTLE, || {
         child.assert_running();
-        let url = url.clone();
+        let request = probe.get(&url);
         async move {
-            // A listener bound before the server serves accepts and does not answer yet.
-            let probe = reqwest::Client::builder()
-                .timeout(Duration::from_secs(2))
-                .build()
-                .expect("an HTTP client");
-            match probe.get(&url).send().await {
+            match request.send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
                 Err(e) => Err(e.to_string()),

@@ -48,6 +48,18 @@ async fn refusal(store: &SqlStore, endpoint: Uuid) -> Option<String> {
         .refused
 }
 
+/// The store on `url` with claims enforced, as with a data plane.
+async fn enforced_store(url: &str) -> Arc<SqlStore> {
+    open_store_with(
+        url,
+        StoreOptions {
+            enforce_claims: true,
+            ..StoreOptions::default()
+        },
+    )
+    .await
+}
+
 /// Every data-plane address has one owner per address space, decided by the store: two tenants'
 /// VPCs of the same CIDR in the host's space cannot both hold an address (the first does; with
 /// claims enforced a second is EndPoint.2042 / 3046 and writes nothing, and allocation steers
@@ -56,14 +68,7 @@ async fn refusal(store: &SqlStore, endpoint: Uuid) -> Option<String> {
 /// last resource goes, the oldest waiter takes the address over.
 pub async fn address_claims_have_one_owner(url: &str) {
     let plain = open_store(url).await;
-    let enforced = open_store_with(
-        url,
-        StoreOptions {
-            enforce_claims: true,
-            ..StoreOptions::default()
-        },
-    )
-    .await;
+    let enforced = enforced_store(url).await;
     let store = &*enforced;
     let svc = available_service(store, P1, false).await;
     let (v1, s1) = network_in(store, P1, "127.61.0.0/16", None).await;
@@ -206,14 +211,7 @@ pub async fn address_claims_have_one_owner(url: &str) {
 /// Concurrent claims of one address from many VPCs of one space (e.g. through several nodes):
 /// exactly one create succeeds.
 pub async fn concurrent_claims_admit_one(url: &str) {
-    let store = open_store_with(
-        url,
-        StoreOptions {
-            enforce_claims: true,
-            ..StoreOptions::default()
-        },
-    )
-    .await;
+    let store = enforced_store(url).await;
     let svc = available_service(&store, P1, false).await;
     let mut nets = Vec::new();
     for _ in 0..6 {
@@ -246,14 +244,7 @@ pub async fn concurrent_claims_admit_one(url: &str) {
 /// nodes) all share its claim: on PostgreSQL the first claim's insert makes the others' wait,
 /// and they then take a reference on it instead of being refused as another VPC would be.
 pub async fn concurrent_claims_of_one_vpc_share_the_address(url: &str) {
-    let store = open_store_with(
-        url,
-        StoreOptions {
-            enforce_claims: true,
-            ..StoreOptions::default()
-        },
-    )
-    .await;
+    let store = enforced_store(url).await;
     let port = make_backend(&store, P1).await;
     let tasks: Vec<_> = (0..8u16)
         .map(|i| {
