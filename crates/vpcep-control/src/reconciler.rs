@@ -15,10 +15,12 @@ use vpcep_store::DataplaneGate;
 const BATCH: u32 = 256;
 /// Longest sleep between passes when nothing wakes the loop (other nodes' work, delays).
 const MAX_IDLE: Duration = Duration::from_millis(200);
-/// After a look for address claims to settle found none, the loop's passes skip that look for
-/// this long. The look reads every resource still waiting for an address another VPC holds,
-/// and every create wakes the loop: without the pause a tenant's blocked resources (within its
-/// quotas) would be read again for each create of any tenant.
+/// After a look for address claims to settle found none, the loop's passes skip that look until
+/// a claim is freed somewhere (the store's `claims_freed` counter moves), and for at least this
+/// long. The look reads every resource still waiting for an address another VPC holds, and
+/// every create wakes the loop: without this a tenant's blocked resources (within its quotas)
+/// would be read again for each create of any tenant, and with the pause alone still four times
+/// a second.
 const SETTLE_PAUSE: Duration = Duration::from_millis(250);
 
 /// One pass over every kind of transition; answers how many resources moved.
@@ -107,6 +109,8 @@ pub async fn export_agent_metrics(ctx: &Ctx) -> Result<(), vpcep_store::StoreErr
 pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     let mut agent_metrics_at = tokio::time::Instant::now();
     let mut settle_at = tokio::time::Instant::now();
+    // `claims_freed` as read before the last look that settled nothing.
+    let mut quiet: Option<i64> = None;
     loop {
         if ctx.dataplane && tokio::time::Instant::now() >= agent_metrics_at {
             agent_metrics_at = tokio::time::Instant::now() + AGENT_METRICS_EVERY;
@@ -114,11 +118,28 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                 tracing::warn!(error = %e, "cannot read the agents' state for metrics");
             }
         }
-        let settle = tokio::time::Instant::now() >= settle_at;
+        // Read before the look, so that a claim freed while it runs moves the counter past it.
+        let freed = if tokio::time::Instant::now() >= settle_at {
+            match ctx.store.claims_freed().await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the freed-claims counter");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let settle = freed.is_some() && freed != quiet;
         let moved = match pass(&ctx, settle).await {
             Ok(p) => {
-                if p.settled == Some(0) {
-                    settle_at = tokio::time::Instant::now() + SETTLE_PAUSE;
+                match p.settled {
+                    Some(0) => {
+                        settle_at = tokio::time::Instant::now() + SETTLE_PAUSE;
+                        quiet = freed;
+                    }
+                    Some(_) => quiet = None,
+                    None => {}
                 }
                 p.moved
             }

@@ -6,7 +6,7 @@
 //! its VPC the owner (a primary key, so concurrent claims through any number of nodes cannot both
 //! win); later resources of the same VPC share the claim (`refs`), resources of other VPCs do not
 //! get it and are never served. The owner keeps the address until its last resource is gone;
-//! then [`SqlStore::claims_settle`] gives it to the oldest resource waiting for it.
+//! then [`SqlStore::settle_claims`] gives it to the oldest resource waiting for it.
 
 use crate::conn::{add_or_insert, query, query_scalar, Conn, Row};
 use crate::sql::SqlStore;
@@ -44,7 +44,8 @@ pub(crate) async fn claim(
     Ok(add_or_insert(c, add_ref, insert).await?)
 }
 
-/// Gives back one reference of `vpc_id` on `(space, ip)`; the claim goes with its last reference.
+/// Gives back one reference of `vpc_id` on `(space, ip)`; the claim goes with its last reference,
+/// and then the `claims_freed` counter moves (see [`SqlStore::claims_freed`]).
 pub(crate) async fn release(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -> StoreResult<()> {
     query("UPDATE address_claims SET refs = refs - 1 WHERE space = $1 AND ip = $2 AND vpc_id = $3")
         .bind(space)
@@ -52,11 +53,16 @@ pub(crate) async fn release(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -
         .bind(vpc_id)
         .execute(&mut *c)
         .await?;
-    query("DELETE FROM address_claims WHERE space = $1 AND ip = $2 AND refs <= 0")
+    let freed = query("DELETE FROM address_claims WHERE space = $1 AND ip = $2 AND refs <= 0")
         .bind(space)
         .bind(ip)
         .execute(&mut *c)
         .await?;
+    if freed.rows_affected() > 0 {
+        query("UPDATE counters SET value = value + 1 WHERE name = 'claims_freed'")
+            .execute(&mut *c)
+            .await?;
+    }
     Ok(())
 }
 
@@ -191,6 +197,19 @@ fn stored_ip(s: &str) -> StoreResult<Ipv4Addr> {
 }
 
 impl SqlStore {
+    /// How many address claims have been freed so far (a counter in the store, so every node
+    /// sees every node's). Resources waiting for an address another VPC holds can only get it
+    /// after this moves: a [`SqlStore::settle_claims`] that settled nothing need not run again
+    /// until then, however many such resources there are.
+    pub async fn claims_freed(&self) -> StoreResult<i64> {
+        let mut r = self.reader().await?;
+        Ok(
+            query_scalar("SELECT value FROM counters WHERE name = 'claims_freed'")
+                .fetch_one(&mut r)
+                .await?,
+        )
+    }
+
     /// Settles address claims (see the `claims` module): resources stored before claims
     /// existed are evaluated, and addresses whose owner is gone go to the oldest resource
     /// waiting for them. Answers how many resources now hold their address.

@@ -243,6 +243,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "port keyed claims",
         include_str!("../migrations/sqlite/0009_port_keyed_claims.sql"),
     ),
+    (
+        10,
+        "claims freed",
+        include_str!("../migrations/sqlite/0010_claims_freed.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its

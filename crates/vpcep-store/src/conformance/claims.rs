@@ -74,6 +74,7 @@ pub async fn address_claims_have_one_owner(url: &str) {
     let (v1, s1) = network_in(store, P1, "127.61.0.0/16", None).await;
     let (v2, s2) = network_in(store, P2, "127.61.0.0/16", None).await;
     let x = "127.61.0.10";
+    let freed = store.claims_freed().await.unwrap();
 
     // The first claimant holds the address.
     let first = store
@@ -190,7 +191,10 @@ pub async fn address_claims_have_one_owner(url: &str) {
     backend.ip = None;
     store.create_service(&backend, 100).await.unwrap();
 
-    // The owner's last resource goes: the oldest waiter (the squatter) takes the address over.
+    // Claims taken, shared and refused free nothing: the reconciler need not look for waiters.
+    assert_eq!(store.claims_freed().await.unwrap(), freed);
+    // The owner's last resource goes: the claim is freed (the counter the reconciler watches
+    // moves), and the oldest waiter (the squatter) takes the address over.
     store
         .modify_endpoint(
             P1,
@@ -204,6 +208,7 @@ pub async fn address_claims_have_one_owner(url: &str) {
         .await
         .unwrap();
     store.complete_deletions(i64::MAX, 100).await.unwrap();
+    assert_eq!(store.claims_freed().await.unwrap(), freed + 1);
     assert!(store.settle_claims(100).await.unwrap() >= 1);
     assert_eq!(refusal(store, squatter.id).await, None);
 }
