@@ -7,6 +7,7 @@
 use crate::Ctx;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use vpcep_domain::time::now_millis;
 use vpcep_store::DataplaneGate;
@@ -22,6 +23,9 @@ const MAX_IDLE: Duration = Duration::from_millis(200);
 /// would be read again for each create of any tenant, and with the pause alone still four times
 /// a second.
 const SETTLE_PAUSE: Duration = Duration::from_millis(250);
+/// The look runs at least this often even when no claim was freed: a node of an older version
+/// (during a rolling upgrade) frees claims without moving the counter.
+const SETTLE_ANYWAY: Duration = Duration::from_secs(60);
 
 /// One pass over every kind of transition; answers how many resources moved.
 pub async fn reconcile_once(ctx: &Ctx) -> Result<u64, vpcep_store::StoreError> {
@@ -104,22 +108,53 @@ pub async fn export_agent_metrics(ctx: &Ctx) -> Result<(), vpcep_store::StoreErr
     Ok(())
 }
 
+/// When the reconciler looks for resources waiting on an address (see [`SETTLE_PAUSE`]).
+#[derive(Debug, Default)]
+struct SettleGate {
+    /// The last look that settled nothing: when it ran, and `claims_freed` as read before it.
+    quiet: Option<(Instant, i64)>,
+}
+
+impl SettleGate {
+    /// Within the pause after a fruitless look (no need to read the counter).
+    fn paused(&self, now: Instant) -> bool {
+        self.quiet
+            .is_some_and(|(at, _)| now.saturating_duration_since(at) < SETTLE_PAUSE)
+    }
+
+    /// Whether to look now, `freed` being the counter read just before.
+    fn due(&self, now: Instant, freed: i64) -> bool {
+        match self.quiet {
+            None => true,
+            Some((at, n)) => {
+                let since = now.saturating_duration_since(at);
+                since >= SETTLE_PAUSE && (freed != n || since >= SETTLE_ANYWAY)
+            }
+        }
+    }
+
+    /// A look ran after reading `freed`, and `settled` resources got their address.
+    fn looked(&mut self, now: Instant, freed: i64, settled: u64) {
+        self.quiet = (settled == 0).then_some((now, freed));
+    }
+}
+
 /// Runs passes until `shutdown` fires: again at once after a full batch, else when woken or
 /// after a short idle wait. Store errors are logged and retried on the next pass.
 pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
-    let mut agent_metrics_at = tokio::time::Instant::now();
-    let mut settle_at = tokio::time::Instant::now();
-    // `claims_freed` as read before the last look that settled nothing.
-    let mut quiet: Option<i64> = None;
+    let mut agent_metrics_at = Instant::now();
+    let mut settle = SettleGate::default();
     loop {
-        if ctx.dataplane && tokio::time::Instant::now() >= agent_metrics_at {
-            agent_metrics_at = tokio::time::Instant::now() + AGENT_METRICS_EVERY;
+        if ctx.dataplane && Instant::now() >= agent_metrics_at {
+            agent_metrics_at = Instant::now() + AGENT_METRICS_EVERY;
             if let Err(e) = export_agent_metrics(&ctx).await {
                 tracing::warn!(error = %e, "cannot read the agents' state for metrics");
             }
         }
         // Read before the look, so that a claim freed while it runs moves the counter past it.
-        let freed = if tokio::time::Instant::now() >= settle_at {
+        let freed = if settle.paused(Instant::now()) {
+            None
+        } else {
             match ctx.store.claims_freed().await {
                 Ok(n) => Some(n),
                 Err(e) => {
@@ -127,19 +162,12 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                     None
                 }
             }
-        } else {
-            None
         };
-        let settle = freed.is_some() && freed != quiet;
-        let moved = match pass(&ctx, settle).await {
+        let look = freed.is_some_and(|n| settle.due(Instant::now(), n));
+        let moved = match pass(&ctx, look).await {
             Ok(p) => {
-                match p.settled {
-                    Some(0) => {
-                        settle_at = tokio::time::Instant::now() + SETTLE_PAUSE;
-                        quiet = freed;
-                    }
-                    Some(_) => quiet = None,
-                    None => {}
+                if let (Some(n), Some(settled)) = (freed, p.settled) {
+                    settle.looked(Instant::now(), n, settled);
                 }
                 p.moved
             }
@@ -163,5 +191,38 @@ pub async fn run(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             _ = ctx.reconciler_wake.notified() => {}
             _ = tokio::time::sleep(idle) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_look_for_waiting_resources_runs_again_only_once_a_claim_is_freed() {
+        let t0 = Instant::now();
+        let mut g = SettleGate::default();
+        assert!(!g.paused(t0) && g.due(t0, 7), "the first pass looks");
+        g.looked(t0, 7, 0);
+        let later = t0 + SETTLE_PAUSE;
+        assert!(
+            g.paused(t0 + SETTLE_PAUSE / 2),
+            "paused after a fruitless look"
+        );
+        assert!(
+            !g.due(t0 + SETTLE_PAUSE / 2, 8),
+            "even if a claim was freed meanwhile"
+        );
+        assert!(!g.paused(later));
+        assert!(!g.due(later, 7), "nothing freed: no look");
+        assert!(!g.due(t0 + SETTLE_ANYWAY / 2, 7));
+        assert!(g.due(later, 8), "a claim was freed: look");
+        assert!(
+            g.due(t0 + SETTLE_ANYWAY, 7),
+            "and at least every SETTLE_ANYWAY"
+        );
+        // A look that settled something looks again on the next pass.
+        g.looked(later, 8, 3);
+        assert!(!g.paused(later) && g.due(later, 8));
     }
 }
