@@ -8,7 +8,7 @@
 //! get it and are never served. The owner keeps the address until its last resource is gone;
 //! then [`SqlStore::settle_claims`] gives it to the oldest resource waiting for it.
 
-use crate::conn::{add_or_insert, query, query_scalar, Conn, Row};
+use crate::conn::{add_or_insert, counter, increment, query, query_scalar, Conn, Row};
 use crate::sql::SqlStore;
 use crate::{StoreError, StoreResult};
 use ipnet::Ipv4Net;
@@ -59,9 +59,7 @@ pub(crate) async fn release(c: &mut Conn, space: &str, ip: &str, vpc_id: &str) -
         .execute(&mut *c)
         .await?;
     if freed.rows_affected() > 0 {
-        query("UPDATE counters SET value = value + 1 WHERE name = 'claims_freed'")
-            .execute(&mut *c)
-            .await?;
+        increment(c, "claims_freed").await?;
     }
     Ok(())
 }
@@ -203,11 +201,7 @@ impl SqlStore {
     /// until then, however many such resources there are.
     pub async fn claims_freed(&self) -> StoreResult<i64> {
         let mut r = self.reader().await?;
-        Ok(
-            query_scalar("SELECT value FROM counters WHERE name = 'claims_freed'")
-                .fetch_one(&mut r)
-                .await?,
-        )
+        Ok(counter(&mut r, "claims_freed").await?)
     }
 
     /// Settles address claims (see the `claims` module): resources stored before claims

@@ -431,6 +431,23 @@ pub(crate) async fn add_or_insert<'q>(
     Ok(add().execute(c).await?.rows_affected() == 1)
 }
 
+/// The value of the named counter (a row of `counters`: `dataplane_version`, `marker_id`,
+/// `claims_freed`).
+pub(crate) async fn counter(c: &mut Conn, name: &str) -> Result<i64, DbError> {
+    query_scalar("SELECT value FROM counters WHERE name = $1")
+        .bind(name)
+        .fetch_one(c)
+        .await
+}
+
+/// Adds one to the named counter inside the caller's transaction; answers the new value.
+pub(crate) async fn increment(c: &mut Conn, name: &str) -> Result<i64, DbError> {
+    query_scalar("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
+        .bind(name)
+        .fetch_one(c)
+        .await
+}
+
 /// A statement whose rows are read as their first column.
 pub(crate) fn query_scalar<O: FromCol>(sql: &str) -> QueryScalar<'_, O> {
     QueryScalar {

@@ -5,7 +5,7 @@
 //! grows and a changed version means a changed desired state.
 
 use crate::claims::space_of_key;
-use crate::conn::{query, query_scalar, Conn};
+use crate::conn::{counter, increment, query, query_scalar, Conn};
 use crate::query::Where;
 use crate::sql::SqlStore;
 use crate::StoreResult;
@@ -16,11 +16,7 @@ use vpcep_domain::dataplane::{
 
 /// Bumps the desired-state version inside the caller's transaction; answers the new version.
 pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
-    let v: i64 = query_scalar(
-        "UPDATE counters SET value = value + 1 WHERE name = 'dataplane_version' RETURNING value",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let v = increment(conn, "dataplane_version").await?;
     Ok(v.max(0) as u64)
 }
 
@@ -53,9 +49,7 @@ pub(crate) async fn publish_endpoints(
 }
 
 async fn version(conn: &mut Conn) -> StoreResult<u64> {
-    let v: i64 = query_scalar("SELECT value FROM counters WHERE name = 'dataplane_version'")
-        .fetch_one(&mut *conn)
-        .await?;
+    let v = counter(conn, "dataplane_version").await?;
     Ok(v.max(0) as u64)
 }
 

@@ -7,7 +7,7 @@
 //! ports, under the subnet's row lock.
 
 use crate::claims;
-use crate::conn::{query, query_scalar, Conn, Row};
+use crate::conn::{increment, query, Conn, Row};
 use crate::network::{allocate_ip, owned, release_ips};
 use crate::query::Where;
 use crate::record::{self, fetch, int, json, opt_text, parsed, text, to_json, Record, Value};
@@ -282,11 +282,7 @@ async fn check_routetables(c: &mut Conn, ep: &Endpoint) -> StoreResult<()> {
 }
 
 async fn next_marker(conn: &mut Conn) -> StoreResult<u32> {
-    let v: i64 = query_scalar(
-        "UPDATE counters SET value = value + 1 WHERE name = 'marker_id' RETURNING value",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let v = increment(conn, "marker_id").await?;
     u32::try_from(v).map_err(|_| StoreError::internal("marker_id space exhausted"))
 }
 
