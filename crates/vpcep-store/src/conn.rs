@@ -1,15 +1,16 @@
 //! The one connection interface all store SQL goes through, over two drivers: rusqlite for
 //! SQLite (statements run synchronously on the calling thread, prepared once per connection and
-//! cached) and `sqlx::Any` for PostgreSQL.
+//! cached) and sqlx's PostgreSQL driver (not `sqlx::Any`, whose copy of every row into its own
+//! value type was a third of the server's CPU in a list on PostgreSQL).
 //!
 //! Queries are built like sqlx's ([`query`], [`query_scalar`], `.bind(..)`, `.fetch_all(conn)`)
 //! and use `$n` placeholders on both backends: on SQLite `$n` is a named parameter, bound by
 //! its number. Rows come back as [`Row`], read by column name.
 
 use rusqlite::types::{FromSql, ToSql, ToSqlOutput, ValueRef};
-use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Row as _, Transaction};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::{Postgres, Row as _, Transaction};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -99,10 +100,10 @@ impl ToSql for Value {
 }
 
 /// Binds values in order to a sqlx query.
-fn bind_any<'q>(
-    mut q: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
+fn bind_pg<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
     values: &'q [Value],
-) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     for v in values {
         q = match v {
             Value::Text(s) => q.bind(s.as_str()),
@@ -204,9 +205,60 @@ impl From<rusqlite::Error> for crate::StoreError {
     }
 }
 
-/// A column type rows can be read as, on either driver.
-pub(crate) trait FromCol: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any> {}
-impl<T: FromSql + for<'r> sqlx::Decode<'r, Any> + sqlx::Type<Any>> FromCol for T {}
+/// A column type rows can be read as, on either driver: integers (read from any integer
+/// column, as SQLite does) and text.
+pub(crate) trait FromCol: FromSql + Sized {
+    /// The value of column `col` of a PostgreSQL row.
+    fn from_pg<I: sqlx::ColumnIndex<PgRow> + Copy>(
+        row: &PgRow,
+        col: I,
+    ) -> Result<Self, sqlx::Error>;
+}
+
+/// An integer column of a PostgreSQL row, whatever its width: the tables' columns are
+/// `bigint`, but a literal such as `0 AS endpoint_count` is an `int4` (which `sqlx::Any` used
+/// to widen).
+fn pg_int<I: sqlx::ColumnIndex<PgRow> + Copy>(
+    row: &PgRow,
+    col: I,
+) -> Result<Option<i64>, sqlx::Error> {
+    row.try_get::<Option<i64>, _>(col)
+        .or_else(|e| match row.try_get::<Option<i32>, _>(col) {
+            Ok(n) => Ok(n.map(i64::from)),
+            Err(_) => Err(e),
+        })
+}
+
+impl FromCol for i64 {
+    fn from_pg<I: sqlx::ColumnIndex<PgRow> + Copy>(
+        row: &PgRow,
+        col: I,
+    ) -> Result<Self, sqlx::Error> {
+        pg_int(row, col)?.ok_or_else(|| sqlx::Error::Decode("an integer column is NULL".into()))
+    }
+}
+impl FromCol for Option<i64> {
+    fn from_pg<I: sqlx::ColumnIndex<PgRow> + Copy>(
+        row: &PgRow,
+        col: I,
+    ) -> Result<Self, sqlx::Error> {
+        pg_int(row, col)
+    }
+}
+/// Text columns decode as themselves.
+macro_rules! text_from_pg {
+    ($($t:ty),*) => {$(
+        impl FromCol for $t {
+            fn from_pg<I: sqlx::ColumnIndex<PgRow> + Copy>(
+                row: &PgRow,
+                col: I,
+            ) -> Result<Self, sqlx::Error> {
+                row.try_get(col)
+            }
+        }
+    )*};
+}
+text_from_pg!(String, Option<String>);
 
 /// A result row.
 pub(crate) enum Row {
@@ -217,7 +269,7 @@ pub(crate) enum Row {
         /// were selected, so that lookup usually matches at once.
         next: std::sync::atomic::AtomicUsize,
     },
-    Any(AnyRow),
+    Pg(PgRow),
 }
 
 impl Row {
@@ -225,7 +277,7 @@ impl Row {
     pub(crate) fn try_get<T: FromCol, C: AsRef<str>>(&self, col: C) -> Result<T, DbError> {
         let col = col.as_ref();
         match self {
-            Row::Any(row) => Ok(row.try_get::<T, _>(col)?),
+            Row::Pg(row) => Ok(T::from_pg(row, col)?),
             Row::Sqlite { .. } => T::column_result(ValueRef::from(self.sqlite_value(col)?))
                 .map_err(|e| DbError::Usage(format!("column {col:?}: {e}"))),
         }
@@ -236,7 +288,7 @@ impl Row {
     pub(crate) fn try_get_str<C: AsRef<str>>(&self, col: C) -> Result<&str, DbError> {
         let col = col.as_ref();
         match self {
-            Row::Any(row) => Ok(row.try_get::<&str, _>(col)?),
+            Row::Pg(row) => Ok(row.try_get::<&str, _>(col)?),
             Row::Sqlite { .. } => match self.sqlite_value(col)? {
                 rusqlite::types::Value::Text(s) => Ok(s),
                 other => Err(DbError::Usage(format!(
@@ -255,14 +307,14 @@ impl Row {
                 values,
                 next,
             } => Ok(&values[column_index(names, col, next)?]),
-            Row::Any(_) => Err(DbError::Usage("not a SQLite row".into())),
+            Row::Pg(_) => Err(DbError::Usage("not a SQLite row".into())),
         }
     }
 
     /// The value of the first column.
     fn first<T: FromCol>(&self) -> Result<T, DbError> {
         match self {
-            Row::Any(row) => Ok(row.try_get::<T, _>(0)?),
+            Row::Pg(row) => Ok(T::from_pg(row, 0)?),
             Row::Sqlite { values, .. } => {
                 let v = values
                     .first()
@@ -303,12 +355,12 @@ impl Done {
 /// transaction).
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Pg(PoolConnection<Any>),
-    PgTx(Transaction<'static, Any>),
+    Pg(PoolConnection<Postgres>),
+    PgTx(Transaction<'static, Postgres>),
 }
 
 impl Conn {
-    fn any(&mut self) -> &mut AnyConnection {
+    fn pg(&mut self) -> &mut PgConnection {
         match self {
             Conn::Pg(c) => c,
             Conn::PgTx(t) => t,
@@ -473,8 +525,8 @@ impl<'q> Query<'q> {
         match c {
             Conn::Sqlite(c) => Ok(Done(sqlite_execute(c, self.sql, &self.args)?)),
             other => {
-                let r = bind_any(sqlx::query(self.sql), &self.args)
-                    .execute(other.any())
+                let r = bind_pg(sqlx::query(self.sql), &self.args)
+                    .execute(other.pg())
                     .await?;
                 Ok(Done(r.rows_affected()))
             }
@@ -484,11 +536,11 @@ impl<'q> Query<'q> {
     pub(crate) async fn fetch_all(self, c: &mut Conn) -> Result<Vec<Row>, DbError> {
         match c {
             Conn::Sqlite(c) => sqlite_rows(c, self.sql, &self.args, None),
-            other => Ok(bind_any(sqlx::query(self.sql), &self.args)
-                .fetch_all(other.any())
+            other => Ok(bind_pg(sqlx::query(self.sql), &self.args)
+                .fetch_all(other.pg())
                 .await?
                 .into_iter()
-                .map(Row::Any)
+                .map(Row::Pg)
                 .collect()),
         }
     }
@@ -496,10 +548,10 @@ impl<'q> Query<'q> {
     pub(crate) async fn fetch_optional(self, c: &mut Conn) -> Result<Option<Row>, DbError> {
         match c {
             Conn::Sqlite(c) => Ok(sqlite_rows(c, self.sql, &self.args, Some(1))?.pop()),
-            other => Ok(bind_any(sqlx::query(self.sql), &self.args)
-                .fetch_optional(other.any())
+            other => Ok(bind_pg(sqlx::query(self.sql), &self.args)
+                .fetch_optional(other.pg())
                 .await?
-                .map(Row::Any)),
+                .map(Row::Pg)),
         }
     }
 

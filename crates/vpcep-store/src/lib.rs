@@ -15,7 +15,7 @@
 //!   commit; PostgreSQL: a transaction per call on a pool), the read connections, `backend`,
 //!   `health` and `close`.
 //! - `conn`: the connection interface all store SQL is written against: rusqlite for SQLite,
-//!   `sqlx::Any` for PostgreSQL, `$n` placeholders on both, owned rows read by column name.
+//!   sqlx's PostgreSQL driver, `$n` placeholders on both, owned rows read by column name.
 //! - `query` and `record`: `WHERE` clauses and pages; rows as typed records.
 //! - `guard`: the SQLite store's watch over its database file and WAL (removed, replaced or
 //!   truncated under the running store: a lasting [`StoreError::Fault`]).

@@ -4,7 +4,7 @@
 //!
 //! SQLite is driven through rusqlite: a statement is a plain function call on the thread that
 //! runs it (prepared once per connection and cached), not a round trip to a driver thread.
-//! PostgreSQL goes through a `sqlx::Any` pool.
+//! PostgreSQL goes through a sqlx `PgPool`.
 //!
 //! Writes:
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
@@ -47,8 +47,8 @@ use crate::conn::Conn;
 use crate::guard::FileGuard;
 use crate::StoreResult;
 use futures::future::BoxFuture;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::ConnectOptions;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -140,7 +140,7 @@ enum Backend {
         closing: Arc<AtomicBool>,
         ended: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     },
-    Postgres(AnyPool),
+    Postgres(PgPool),
 }
 
 /// The SQL store. Cheap to share behind an `Arc`.
@@ -336,9 +336,8 @@ fn sqlite_migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 /// start at once.
 pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        sqlx::any::install_default_drivers();
-        let connect = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-        let pool = AnyPoolOptions::new()
+        let connect = PgConnectOptions::from_str(url)?.disable_statement_logging();
+        let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(connect)
