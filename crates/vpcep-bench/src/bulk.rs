@@ -109,8 +109,8 @@ pub async fn grow_sqlite(
             .await
             .context("claiming their ports")?;
         sqlx::query(
-            "UPDATE project_usage SET used = used + $1 \
-             WHERE project_id = $2 AND resource = 'endpoint_service'",
+            "UPDATE usage_slots SET used = used + $1 \
+             WHERE project_id = $2 AND resource = 'endpoint_service' AND slot = 0",
         )
         .bind(added as i64)
         .bind(project)

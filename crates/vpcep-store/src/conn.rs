@@ -360,6 +360,11 @@ pub(crate) enum Conn {
 }
 
 impl Conn {
+    /// Whether this is a PostgreSQL connection.
+    pub(crate) fn is_postgres(&self) -> bool {
+        !matches!(self, Conn::Sqlite(_))
+    }
+
     fn pg(&mut self) -> &mut PgConnection {
         match self {
             Conn::Pg(c) => c,

@@ -17,7 +17,7 @@ use crate::{
     ConnectionFilter, ConnectionMutation, ConnectionOutcome, DataplaneGate, EndpointCheck,
     EndpointFilter, EndpointMutation, StoreError, StoreResult, USAGE_ENDPOINT,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use uuid::Uuid;
 use vpcep_domain::dataplane::AddressSpace;
@@ -756,7 +756,9 @@ impl SqlStore {
              ORDER BY status_at LIMIT {limit}{lock}) RETURNING id, project_id, vpc_id, ip, addr_space, addr_held"
         );
         let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
-        let mut per_project: HashMap<String, i64> = HashMap::new();
+        // Released in project order, as by every deletion pass: two passes on two nodes never
+        // wait for each other's counters.
+        let mut per_project: BTreeMap<String, i64> = BTreeMap::new();
         for row in &gone {
             let id: String = row.try_get("id")?;
             release_ips(c, &id).await?;

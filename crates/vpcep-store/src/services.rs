@@ -11,7 +11,7 @@ use crate::{
     DataplaneGate, ServiceFilter, ServiceLookup, ServiceMutation, ServiceScope, StoreError,
     StoreResult, USAGE_ENDPOINT_SERVICE,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 use vpcep_domain::endpoint::EndpointStatus;
 use vpcep_domain::list::Page;
@@ -698,7 +698,9 @@ pub(crate) async fn remove_deleted_services(
          RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
     );
     let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
-    let mut per_project: HashMap<String, i64> = HashMap::new();
+    // Released in project order, as by every deletion pass: two passes on two nodes never
+    // wait for each other's counters.
+    let mut per_project: BTreeMap<String, i64> = BTreeMap::new();
     for row in &gone {
         let id: String = row.try_get("id")?;
         release_ports(c, &id).await?;

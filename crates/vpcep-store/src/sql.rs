@@ -248,6 +248,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "claims freed",
         include_str!("../migrations/sqlite/0010_claims_freed.sql"),
     ),
+    (
+        11,
+        "usage slots",
+        include_str!("../migrations/sqlite/0011_usage_slots.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
@@ -985,6 +990,9 @@ mod tests {
             )
             .unwrap();
         }
+        // The table 0007 ran against (0011 renamed it).
+        conn.execute("ALTER TABLE usage_slots RENAME TO project_usage", [])
+            .unwrap();
         conn.execute(
             "INSERT INTO project_usage (project_id, resource, used) VALUES ('a', 'vpc', 99)",
             [],

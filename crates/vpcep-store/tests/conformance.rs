@@ -70,6 +70,7 @@ checks!(services {
 checks!(usage {
     quota_usage_counts_per_project(store),
     network_quotas_hold_under_concurrency(arc),
+    quotas_hold_when_changed_under_concurrency(arc),
 });
 
 checks!(network {

@@ -460,7 +460,8 @@ impl Stored {
             );
         }
         for r in sqlx::query(
-            "SELECT project_id, used FROM project_usage WHERE resource = 'endpoint_service'",
+            "SELECT project_id, CAST(SUM(used) AS BIGINT) AS used FROM usage_slots \
+             WHERE resource = 'endpoint_service' GROUP BY project_id",
         )
         .fetch_all(&mut conn)
         .await

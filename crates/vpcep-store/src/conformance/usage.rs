@@ -135,3 +135,56 @@ pub async fn network_quotas_hold_under_concurrency(store: Arc<SqlStore>) {
     );
     assert_eq!(store.project_usage(P2, USAGE_VPC).await.unwrap(), 1);
 }
+
+/// Creates `n` VPCs of project `p` at once with quota `quota` (CIDRs `10.<base + i>.0.0/16`);
+/// answers how many were created.
+async fn create_vpcs_at_once(
+    store: &Arc<SqlStore>,
+    p: &'static str,
+    base: u8,
+    n: u8,
+    quota: u64,
+) -> usize {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let store = store.clone();
+        let vpc = sample_vpc(p, &format!("10.{}.0.0/16", base + i));
+        tasks.push(tokio::spawn(
+            async move { store.create_vpc(&vpc, quota).await },
+        ));
+    }
+    count_created(tasks).await
+}
+
+/// A quota holds exactly when it is raised or lowered between concurrent creates, and units
+/// given back are taken again, never more than the quota (on PostgreSQL a project's usage is
+/// spread over slots, each with its share of the quota, shared out again when the quota
+/// changes or a slot runs out: see `usage.rs`).
+pub async fn quotas_hold_when_changed_under_concurrency(store: Arc<SqlStore>) {
+    let usage =
+        |store: Arc<SqlStore>| async move { store.project_usage(P1, USAGE_VPC).await.unwrap() };
+    assert_eq!(create_vpcs_at_once(&store, P1, 0, 30, 20).await, 20);
+    assert_eq!(usage(store.clone()).await, 20);
+    // Raised: exactly the difference more.
+    assert_eq!(create_vpcs_at_once(&store, P1, 30, 30, 27).await, 7);
+    assert_eq!(usage(store.clone()).await, 27);
+    // Lowered below the usage: nothing more, and nothing lost.
+    assert_eq!(create_vpcs_at_once(&store, P1, 60, 10, 25).await, 0);
+    assert_eq!(usage(store.clone()).await, 27);
+    // Units given back (6) are taken again up to the lowered quota (25), no further.
+    let vpcs = store.list_vpcs(P1, None, 100, None).await.unwrap();
+    assert_eq!(vpcs.len(), 27);
+    for v in &vpcs[..6] {
+        store.delete_vpc(P1, v.id).await.unwrap();
+    }
+    assert_eq!(usage(store.clone()).await, 21);
+    assert_eq!(create_vpcs_at_once(&store, P1, 70, 20, 25).await, 4);
+    assert_eq!(usage(store.clone()).await, 25);
+    assert_eq!(
+        store.list_vpcs(P1, None, 100, None).await.unwrap().len(),
+        25
+    );
+    // Another project is counted on its own.
+    assert_eq!(create_vpcs_at_once(&store, P2, 0, 5, 3).await, 3);
+    assert_eq!(store.project_usage(P2, USAGE_VPC).await.unwrap(), 3);
+}
