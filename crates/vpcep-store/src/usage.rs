@@ -144,24 +144,18 @@ async fn take_pg(conn: &mut Conn, project_id: &str, resource: &str, quota: u64) 
         return Err(exceeded(resource, quota as u64));
     }
     // Slot s gets room / PG_SLOTS, and one more while s < room % PG_SLOTS: slot 0 gets at
-    // least one, which this take uses.
+    // least one, which this take uses in the same statement (`cap` is computed from the count
+    // before it).
     query(&format!(
         "UPDATE usage_slots SET quota = $3, cap = used + $4 / {PG_SLOTS} \
-         + CASE WHEN slot < $4 % {PG_SLOTS} THEN 1 ELSE 0 END \
+         + CASE WHEN slot < $4 % {PG_SLOTS} THEN 1 ELSE 0 END, \
+         used = used + CASE WHEN slot = 0 THEN 1 ELSE 0 END \
          WHERE project_id = $1 AND resource = $2"
     ))
     .bind(project_id)
     .bind(resource)
     .bind(quota)
     .bind(room)
-    .execute(&mut *conn)
-    .await?;
-    query(
-        "UPDATE usage_slots SET used = used + 1 \
-         WHERE project_id = $1 AND resource = $2 AND slot = 0",
-    )
-    .bind(project_id)
-    .bind(resource)
     .execute(&mut *conn)
     .await?;
     Ok(())
