@@ -3,7 +3,9 @@
 # send-proxy-v2, with and without splicing) vs direct to the backend, side by side on this
 # machine, plus agent and HAProxy memory per idle connection; and the agent's kernel fast path
 # (tcp_proxy close, nftables NAT: `agent-kernel`), run only while it is measured so that the
-# conntrack it turns on does not slow the other paths.
+# conntrack it turns on does not slow the other paths. The connection test also runs the agent and
+# HAProxy at one thread each (`agent-1thread`, `haproxy-1thread`): on a small machine the
+# load tool and the backend share the cores, and a proxy's thread count moves its conn/s.
 #
 #   bench/dataplane/run.sh
 #
@@ -73,10 +75,10 @@ tcp_out_segs() {
   awk '/^Tcp:/ { if (!col) { for (i = 1; i <= NF; i++) if ($i == "OutSegs") col = i } else print $col }' /proc/net/snmp
 }
 
-haproxy_cfg() { # PORT SPLICE(0|1); splicing needs pipes (maxpipes = maxconn/4), so fewer conns
+haproxy_cfg() { # PORT SPLICE(0|1) [THREADS]; splicing needs pipes (maxpipes = maxconn/4), so fewer conns
   cat <<CFG
 global
-  nbthread $(nproc)
+  nbthread ${3:-$(nproc)}
   maxconn $( [ "$2" = 1 ] && echo $(( (NOFILE - 200) * 10 / 26 )) || echo $(( (NOFILE - 100) / 2 )) )
 defaults
   mode tcp
@@ -100,6 +102,11 @@ start agent_user "$AG" 127.0.0.2:19002 127.0.0.4:19000 proxy_open userspace
 haproxy_cfg 19003 0 > "$T/h.cfg"; haproxy_cfg 19004 1 > "$T/hs.cfg"
 start haproxy haproxy -db -f "$T/h.cfg"; wait_port 127.0.0.3:19003
 start haproxy_splice haproxy -db -f "$T/hs.cfg"; wait_port 127.0.0.3:19004
+# The same two at one thread each (connection test only): the load tool and the backend share
+# these cores, so a proxy's thread count moves its conn/s.
+start agent_1t env TOKIO_WORKER_THREADS=1 "$AG" 127.0.0.2:19006 127.0.0.4:19000 proxy_open splice
+haproxy_cfg 19007 0 1 > "$T/h1.cfg"
+start haproxy_1t haproxy -db -f "$T/h1.cfg"; wait_port 127.0.0.3:19007
 
 declare -A PROC=(
   [direct]=""
@@ -108,6 +115,8 @@ declare -A PROC=(
   [agent-userspace]=$PID_agent_user
   [haproxy]=$PID_haproxy
   [haproxy-splice]=$PID_haproxy_splice
+  [agent-1thread]=$PID_agent_1t
+  [haproxy-1thread]=$PID_haproxy_1t
 )
 declare -A TARGET=(
   [direct]=127.0.0.4:19000
@@ -116,8 +125,11 @@ declare -A TARGET=(
   [agent-userspace]=127.0.0.2:19002
   [haproxy]=127.0.0.3:19003
   [haproxy-splice]=127.0.0.3:19004
+  [agent-1thread]=127.0.0.2:19006
+  [haproxy-1thread]=127.0.0.3:19007
 )
 ORDER=(direct agent-kernel agent-splice agent-userspace haproxy haproxy-splice)
+CPS_ORDER=("${ORDER[@]}" agent-1thread haproxy-1thread)
 
 # The kernel path's agent runs only while its path is measured (with its table loaded, every
 # connection on the host is tracked by conntrack, which would slow the other paths too).
@@ -157,7 +169,7 @@ done
 
 echo "== new connections/s: concurrency $CPS_CONC, ${CPS_SECS}s each, $CPS_REPS reps (median)"
 for rep in $(seq "$CPS_REPS"); do
-  for n in "${ORDER[@]}"; do
+  for n in "${CPS_ORDER[@]}"; do
     if [ "$n" = agent-kernel ]; then kernel_up; fi
     c0=$(cpu_s "${PROC[$n]}")
     s0=$(tcp_out_segs)
@@ -178,6 +190,7 @@ for rep in $(seq "$CPS_REPS"); do
 done
 
 stop "$PID_agent_splice"; stop "$PID_agent_user"; stop "$PID_haproxy"; stop "$PID_haproxy_splice"
+stop "$PID_agent_1t"; stop "$PID_haproxy_1t"
 
 echo "== memory: $IDLE_CONNS idle connections, RSS delta of a fresh proxy process"
 idle_mem() { # NAME ADDR PID
@@ -209,13 +222,13 @@ for line in open(sys.argv[1]):
 med = {k: statistics.median(v) for k, v in vals.items()}
 def g(n, m): return med.get((n, m))
 def r(a, b): return f"{a / b:.2f}x" if a is not None and b else "-"
-rows = ["direct", "agent-kernel", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice"]
-best_h = lambda m: max(x for x in (g("haproxy", m), g("haproxy-splice", m)) if x is not None)
+rows = ["direct", "agent-kernel", "agent-splice", "agent-userspace", "haproxy", "haproxy-splice", "agent-1thread", "haproxy-1thread"]
+best_h = lambda m: max(x for x in (g("haproxy", m), g("haproxy-splice", m), g("haproxy-1thread", m)) if x is not None)
 print(f"| {'path':<15} | {'GB/s':>6} | {'proxy CPU s/GB':>14} | {'conn/s':>7} | {'proxy CPU ms/1k conn':>20} | {'TCP segs/conn':>13} | {'bytes/idle conn':>15} | {'GB/s vs direct':>14} | {'GB/s vs best HAProxy':>20} | {'conn/s vs best HAProxy':>22} |")
 print("|" + "|".join("-" * (w + 2) for w in (15, 6, 14, 7, 20, 13, 15, 14, 20, 22)) + "|")
 for n in rows:
     gb, cps, mem, cpu, cpuc, segs = g(n, "gbps"), g(n, "cps"), g(n, "mem"), g(n, "cpu"), g(n, "cpuconn"), g(n, "segs")
-    print(f"| {n:<15} | {gb or 0:>6.2f} | {(f'{cpu:.3f}' if cpu is not None else '-'):>14} | {cps or 0:>7.0f} | {(f'{cpuc:.1f}' if cpuc is not None else '-'):>20} | {(f'{segs:.1f}' if segs is not None else '-'):>13} | {(f'{mem:.0f}' if mem else '-'):>15} | "
+    print(f"| {n:<15} | {(f'{gb:.2f}' if gb is not None else '-'):>6} | {(f'{cpu:.3f}' if cpu is not None else '-'):>14} | {cps or 0:>7.0f} | {(f'{cpuc:.1f}' if cpuc is not None else '-'):>20} | {(f'{segs:.1f}' if segs is not None else '-'):>13} | {(f'{mem:.0f}' if mem else '-'):>15} | "
           f"{r(gb, g('direct', 'gbps')):>14} | {r(gb, best_h('gbps')):>20} | {r(cps, best_h('cps')):>22} |")
 def verdict(name, ratio, target):
     print(f"{name}: {ratio:.2f} (target >= {target}) {'met' if ratio >= target else 'missed'}")
@@ -236,6 +249,10 @@ if c_ is not None:
     verdict("conn/s (user-space path) vs best HAProxy", c_ / best_h("cps"), 1.2)
     sa, sh = g("agent-splice", "segs"), min(x for x in (g("haproxy", "segs"), g("haproxy-splice", "segs")) if x is not None)
     print(f"  TCP segments per connection, agent {sa:.1f} vs HAProxy {sh:.1f}: {sa / sh:.2f}")
+a1, h1 = g("agent-1thread", "cps"), g("haproxy-1thread", "cps")
+if a1 and h1:
+    print(f"  at one thread each (agent TOKIO_WORKER_THREADS=1, HAProxy nbthread 1): agent {a1:.0f} vs HAProxy {h1:.0f}: {a1 / h1:.2f}x;"
+          f" agent at one thread vs best HAProxy: {a1 / best_h('cps'):.2f}x")
 PY
 echo "(medians; memory measured with the agent in splice mode and HAProxy without splicing;"
 echo " agent-kernel: tcp_proxy close on the nftables path, its agent process idle, so no proxy CPU)"
