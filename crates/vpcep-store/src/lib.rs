@@ -74,6 +74,12 @@ pub enum StoreError {
     /// The database is busy or unreachable; the client may retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL ended the transaction because it collided with another one (deadlock
+    /// `40P01`, serialization failure `40001`): nothing was written, and running it again may
+    /// succeed. The store runs such calls again itself where it can (see
+    /// `SqlStore::write_retryable`); otherwise it is answered as [`StoreError::Unavailable`] is.
+    #[error("store conflict: {0}")]
+    Conflict(String),
     /// The database's disk is full: nothing was written. Writes succeed again once space is
     /// freed (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`).
     #[error("storage full: {0}")]
@@ -107,6 +113,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %m, "store unavailable");
                 ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
             }
+            StoreError::Conflict(m) => {
+                tracing::warn!(error = %m, "store conflict");
+                ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
+            }
             StoreError::Full(m) => {
                 tracing::error!(error = %m, "storage full");
                 metrics::counter!("vpcep_store_failures_total", "kind" => "full").increment(1);
@@ -138,12 +148,13 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db)
-                if matches!(
-                    db.code().as_deref(),
-                    Some("40001") | Some("40P01") | Some("5") | Some("6")
-                ) =>
+                if matches!(db.code().as_deref(), Some("40001") | Some("40P01")) =>
             {
-                // serialization failure, deadlock (PostgreSQL); SQLITE_BUSY, SQLITE_LOCKED
+                // PostgreSQL serialization failure, deadlock
+                StoreError::Conflict(e.to_string())
+            }
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5") | Some("6")) => {
+                // SQLITE_BUSY, SQLITE_LOCKED
                 StoreError::Unavailable(e.to_string())
             }
             sqlx::Error::Database(db) if db.code().as_deref() == Some("53100") => {

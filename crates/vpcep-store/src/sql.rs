@@ -885,7 +885,9 @@ impl SqlStore {
     /// [`SqlStore::write`] for a call that may run more than once, each time from the state it
     /// first ran on (a pure function of its captures and what it reads): on SQLite such calls
     /// run without a savepoint of their own, and run again if a failure rolls the batch back
-    /// (see `Writer::commit_batch`).
+    /// (see `Writer::commit_batch`); on PostgreSQL they run again (up to
+    /// `PG_CONFLICT_RETRIES` times) when PostgreSQL ended their transaction in a conflict with
+    /// another one (deadlock, serialization failure), which other calls answer as busy.
     pub(crate) async fn write_retryable<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -917,19 +919,20 @@ impl SqlStore {
     {
         match &self.backend {
             Backend::Postgres(pool) => {
-                let mut c = Conn::PgTx(pool.begin().await?);
-                let result = f(&mut c).await;
-                if let Conn::PgTx(tx) = c {
-                    match &result {
-                        Ok(_) => tx.commit().await?,
-                        // Rolled back before the caller hears of the failure: a dropped
-                        // transaction is only rolled back when its connection is next used, and
-                        // until then keeps the row locks it took (a reconciler pass skipping
-                        // locked rows would skip them).
-                        Err(_) => tx.rollback().await?,
+                let mut attempt = 0;
+                loop {
+                    match pg_write_once(pool, &mut f).await {
+                        Err(crate::StoreError::Conflict(e))
+                            if retryable && attempt < PG_CONFLICT_RETRIES =>
+                        {
+                            attempt += 1;
+                            metrics::counter!("vpcep_store_conflict_retries_total").increment(1);
+                            tracing::debug!(attempt, error = %e, "transaction conflict: running it again");
+                            tokio::time::sleep(conflict_backoff(attempt)).await;
+                        }
+                        result => return result,
                     }
                 }
-                result
             }
             Backend::Sqlite { writer, guard, .. } => {
                 guard.state()?;
@@ -967,6 +970,37 @@ impl SqlStore {
             }
         }
     }
+}
+
+/// How many times a retryable write call runs again after PostgreSQL ended its transaction in
+/// a conflict with another one ([`crate::StoreError::Conflict`]).
+const PG_CONFLICT_RETRIES: u32 = 3;
+
+/// The pause before the `attempt`th run again: a few milliseconds, growing, with jitter so that
+/// the transactions that collided do not collide again in step.
+fn conflict_backoff(attempt: u32) -> Duration {
+    let jitter = uuid::Uuid::new_v4().as_u128() % 1000;
+    Duration::from_micros(u64::from(attempt) * 2000 + jitter as u64)
+}
+
+/// Runs `f` once in its own PostgreSQL transaction: committed when it succeeds, rolled back
+/// when it fails.
+async fn pg_write_once<T, F>(pool: &PgPool, f: &mut F) -> StoreResult<T>
+where
+    F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, StoreResult<T>>,
+{
+    let mut c = Conn::PgTx(pool.begin().await?);
+    let result = f(&mut c).await;
+    if let Conn::PgTx(tx) = c {
+        match &result {
+            Ok(_) => tx.commit().await?,
+            // Rolled back before the caller hears of the failure: a dropped transaction is only
+            // rolled back when its connection is next used, and until then keeps the row locks
+            // it took (a reconciler pass skipping locked rows would skip them).
+            Err(_) => tx.rollback().await?,
+        }
+    }
+    result
 }
 
 #[cfg(test)]
@@ -1119,6 +1153,101 @@ mod tests {
         let ran: Vec<usize> = runs.iter().map(|n| n.load(Ordering::SeqCst)).collect();
         // Call 2 failed after writing: call 1, before it, ran again; the others once.
         assert_eq!(ran[1..], [2, 1, 1, 1, 1, 1, 1]);
+    }
+
+    /// Two PostgreSQL transactions that lock two rows in opposite orders deadlock, and
+    /// PostgreSQL ends one of them (`40P01`). A retryable call that loses runs again and
+    /// succeeds once the other has committed; a call that cannot run again is answered busy
+    /// (503), with nothing of it written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_deadlocked_retryable_write_runs_again_on_postgres() {
+        use crate::conn::query;
+        use std::sync::atomic::AtomicUsize;
+        use vpcep_testkit::db::{Backend, TestDb};
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            return;
+        };
+        let store = super::open(&db.url, super::StoreOptions::default())
+            .await
+            .unwrap();
+        let setup = "CREATE TABLE deadlock_probe (k BIGINT PRIMARY KEY, n BIGINT NOT NULL);                      INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)";
+        for sql in setup.split("; ") {
+            store
+                .write(move |c| {
+                    Box::pin(
+                        async move { query(sql).execute(c).await.map(|_| ()).map_err(Into::into) },
+                    )
+                })
+                .await
+                .unwrap();
+        }
+        // Locks row `first`, waits until the other call holds its first row, then locks `second`.
+        fn locking(
+            first: i64,
+            second: i64,
+            runs: Arc<AtomicUsize>,
+        ) -> impl for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, StoreResult<()>> + Send + 'static
+        {
+            move |c| {
+                let runs = runs.clone();
+                Box::pin(async move {
+                    let run = runs.fetch_add(1, Ordering::SeqCst);
+                    let bump = "UPDATE deadlock_probe SET n = n + 1 WHERE k = $1";
+                    query(bump).bind(first).execute(c).await?;
+                    if run < 2 {
+                        // Only the first two runs (one per call) wait for each other.
+                        query("SELECT pg_sleep(0.3)").fetch_all(c).await?;
+                    }
+                    query(bump).bind(second).execute(c).await?;
+                    Ok(())
+                })
+            }
+        }
+        let count = || async {
+            let mut r = store.reader().await.unwrap();
+            query_scalar_i64(&mut r, "SELECT CAST(SUM(n) AS BIGINT) FROM deadlock_probe").await
+        };
+
+        // Both retryable: both succeed, one of them after running again.
+        let runs = Arc::new(AtomicUsize::new(0));
+        let a = store.write_retryable(locking(1, 2, runs.clone()));
+        let b = store.write_retryable(locking(2, 1, runs.clone()));
+        let (a, b) = tokio::join!(a, b);
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "the loser ran again, once");
+        assert_eq!(count().await, 4, "each call's two updates, once");
+
+        // One call that cannot run again: when it loses, its caller hears busy and nothing of
+        // it stays; when the retryable one loses, it runs again. Either way the retryable one
+        // succeeds.
+        let runs = Arc::new(AtomicUsize::new(0));
+        let once = locking(1, 2, runs.clone());
+        let a = store.write(move |c| once(c));
+        let b = store.write_retryable(locking(2, 1, runs.clone()));
+        let (a, b) = tokio::join!(a, b);
+        assert!(b.is_ok(), "{b:?}");
+        match a {
+            Ok(()) => {
+                assert_eq!(runs.load(Ordering::SeqCst), 3);
+                assert_eq!(count().await, 8);
+            }
+            Err(e) => {
+                assert!(matches!(e, crate::StoreError::Conflict(_)), "{e:?}");
+                let api = vpcep_domain::ApiError::from(e);
+                assert_eq!(api.code, vpcep_domain::ErrorCode::Unavailable);
+                assert_eq!(runs.load(Ordering::SeqCst), 2);
+                assert_eq!(count().await, 6, "nothing of the failed call");
+            }
+        }
+        drop(store);
+        db.cleanup().await;
+    }
+
+    async fn query_scalar_i64(c: &mut Conn, sql: &str) -> i64 {
+        crate::conn::query_scalar::<i64>(sql)
+            .fetch_one(c)
+            .await
+            .unwrap()
     }
 
     /// Every file in `migrations/sqlite` is in [`super::SQLITE_MIGRATIONS`], in order.
