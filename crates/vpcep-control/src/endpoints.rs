@@ -88,7 +88,7 @@ pub async fn create_endpoint(
     let operators = ctx.accounts.operator_domains().to_vec();
     let caller_domain = caller.account.domain_id.clone();
     let port_ip = new.port_ip;
-    let check = Box::new(move |svc: &EndpointService, entries: &[String]| {
+    let check = std::sync::Arc::new(move |svc: &EndpointService, entries: &[String]| {
         let allowed = permits(
             entries,
             &svc.domain_id,
@@ -141,12 +141,17 @@ async fn modify(
     ctx: &Ctx,
     caller: &Caller,
     id: &str,
-    mutate: impl FnOnce(&mut Endpoint) -> ApiResult<()> + Send + 'static,
+    mutate: impl Fn(&mut Endpoint) -> ApiResult<()> + Send + Sync + 'static,
 ) -> ApiResult<Endpoint> {
     let uuid = endpoint_id(id)?;
     Ok(ctx
         .store
-        .modify_endpoint(&caller.project_id, uuid, now_millis(), Box::new(mutate))
+        .modify_endpoint(
+            &caller.project_id,
+            uuid,
+            now_millis(),
+            std::sync::Arc::new(mutate),
+        )
         .await?)
 }
 
@@ -171,8 +176,8 @@ pub async fn update_whitelist(
                 "whitelist applies to interface endpoints only",
             ));
         }
-        if let Some(w) = whitelist {
-            e.whitelist = w;
+        if let Some(w) = &whitelist {
+            e.whitelist = w.clone();
         }
         if let Some(on) = enable {
             e.enable_whitelist = on;
@@ -242,8 +247,8 @@ pub async fn update_policy(
     };
     modify(ctx, caller, id, move |e| {
         e.status.ensure_modifiable()?;
-        e.policy_statement = statement;
-        e.policy_document = document;
+        e.policy_statement = statement.clone();
+        e.policy_document = document.clone();
         Ok(())
     })
     .await
@@ -286,7 +291,7 @@ pub async fn update_routetables(
                 "Interface endpoints have no route tables; routetables apply to gateway endpoints",
             ));
         }
-        e.routetables = parsed;
+        e.routetables = parsed.clone();
         Ok(())
     })
     .await

@@ -109,7 +109,7 @@ pub async fn update_vpc(
             &caller.project_id,
             uuid,
             now_millis(),
-            Box::new(move |v, subnets| {
+            std::sync::Arc::new(move |v, subnets| {
                 patch.apply_to(v);
                 check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),
@@ -186,7 +186,7 @@ pub async fn update_subnet(
             &caller.project_id,
             uuid,
             now_millis(),
-            Box::new(move |s| {
+            std::sync::Arc::new(move |s| {
                 if s.vpc_id != vpc {
                     return Err(ApiError::new(
                         ErrorCode::SubnetMissing,
@@ -320,7 +320,7 @@ pub async fn update_port(
             &caller.project_id,
             uuid,
             now_millis(),
-            Box::new(move |p| {
+            std::sync::Arc::new(move |p| {
                 patch.apply_to(p);
                 Ok(())
             }),

@@ -164,12 +164,17 @@ async fn modify(
     ctx: &Ctx,
     caller: &Caller,
     id: &str,
-    mutate: impl FnOnce(&mut EndpointService) -> ApiResult<()> + Send + 'static,
+    mutate: impl Fn(&mut EndpointService) -> ApiResult<()> + Send + Sync + 'static,
 ) -> ApiResult<EndpointService> {
     let uuid = path_id(KIND, id)?;
     Ok(ctx
         .store
-        .modify_service(&caller.project_id, uuid, now_millis(), Box::new(mutate))
+        .modify_service(
+            &caller.project_id,
+            uuid,
+            now_millis(),
+            std::sync::Arc::new(mutate),
+        )
         .await?)
 }
 
@@ -204,7 +209,7 @@ pub async fn rename_service(
     let s = modify(ctx, caller, id, move |s| {
         s.status.ensure_modifiable()?;
         s.full_name = EndpointService::full_name(&region, short.as_deref(), s.id);
-        s.short_name = short;
+        s.short_name = short.clone();
         Ok(())
     })
     .await?;
@@ -264,7 +269,7 @@ pub async fn add_server_resources(
     }
     modify(ctx, caller, id, move |s| {
         s.status.ensure_modifiable()?;
-        merge_server_resources(&mut s.server_resources, new)
+        merge_server_resources(&mut s.server_resources, new.clone())
     })
     .await?;
     Ok(())

@@ -32,7 +32,7 @@ pub async fn tag_action(
             &caller.project_id,
             kind,
             id,
-            Box::new(move |tags| change.apply(tags)),
+            std::sync::Arc::new(move |tags| change.apply(tags)),
         )
         .await?)
 }

@@ -220,7 +220,7 @@ impl SqlStore {
         if pending == 0 {
             return Ok(0);
         }
-        self.write(move |c| {
+        self.write_retryable(move |c| {
             Box::pin(async move {
                 let mut settled = 0;
                 let endpoints = query(&format!("{ENDPOINTS_WAITING} ORDER BY e.seq LIMIT {limit}"))

@@ -279,7 +279,9 @@ impl SqlStore {
     /// Records what an agent realized (replacing its previous report).
     pub async fn record_agent_report(&self, report: &AgentReport, now: i64) -> StoreResult<()> {
         let report = report.clone();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let report = report.clone();
             Box::pin(async move {
                 query(
                     "INSERT INTO agents (agent_id, version, reported_at) VALUES ($1, $2, $3) \

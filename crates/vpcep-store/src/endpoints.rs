@@ -300,8 +300,10 @@ impl SqlStore {
         let dataplane = self.enforce_claims;
         let share = self.dialect.for_share();
         let update = self.dialect.for_update();
-        let mut ep = endpoint.clone();
-        self.write(move |c| {
+        let ep = endpoint.clone();
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (check, mut ep) = (check.clone(), ep.clone());
             Box::pin(async move {
                 let sid = ep.service_id.to_string();
                 let mut w = Where::default();
@@ -426,7 +428,9 @@ impl SqlStore {
     ) -> StoreResult<Endpoint> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (mutate, project_id) = (mutate.clone(), project_id.clone());
             Box::pin(async move {
                 let old = fetch_endpoint(c, &owned(&project_id, id), lock)
                     .await?
@@ -498,7 +502,9 @@ impl SqlStore {
         let lock = self.dialect.for_update();
         let share = self.dialect.for_share();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (ids, mutate, project_id) = (ids.clone(), mutate.clone(), project_id.clone());
             Box::pin(async move {
                 // Share-locked: a concurrent delete of the service (which row-locks it and counts
                 // its connections) either sees an acceptance or makes it find the service deleting.

@@ -76,8 +76,9 @@ pub enum StoreError {
     Unavailable(String),
     /// PostgreSQL ended the transaction because it collided with another one (deadlock
     /// `40P01`, serialization failure `40001`): nothing was written, and running it again may
-    /// succeed. The store runs such calls again itself where it can (see
-    /// `SqlStore::write_retryable`); otherwise it is answered as [`StoreError::Unavailable`] is.
+    /// succeed. The store runs the call again itself, up to 3 times
+    /// (`SqlStore::write_retryable`); past that it is answered as [`StoreError::Unavailable`]
+    /// is.
     #[error("store conflict: {0}")]
     Conflict(String),
     /// The database's disk is full: nothing was written. Writes succeed again once space is
@@ -239,14 +240,14 @@ pub enum ServiceLookup {
 /// A change to a stored service, decided by pure domain code inside the store's transaction.
 /// It may refuse the change with an [`ApiError`]; returning without touching the service writes
 /// nothing.
-pub type ServiceMutation = Box<dyn FnOnce(&mut EndpointService) -> ApiResult<()> + Send>;
+pub type ServiceMutation = Arc<dyn Fn(&mut EndpointService) -> ApiResult<()> + Send + Sync>;
 
 /// A change to a stored VPC, given the VPC's subnets (for CIDR checks).
-pub type VpcMutation = Box<dyn FnOnce(&mut Vpc, &[Subnet]) -> ApiResult<()> + Send>;
+pub type VpcMutation = Arc<dyn Fn(&mut Vpc, &[Subnet]) -> ApiResult<()> + Send + Sync>;
 /// A change to a stored subnet.
-pub type SubnetMutation = Box<dyn FnOnce(&mut Subnet) -> ApiResult<()> + Send>;
+pub type SubnetMutation = Arc<dyn Fn(&mut Subnet) -> ApiResult<()> + Send + Sync>;
 /// A change to a stored port.
-pub type PortMutation = Box<dyn FnOnce(&mut Port) -> ApiResult<()> + Send>;
+pub type PortMutation = Arc<dyn Fn(&mut Port) -> ApiResult<()> + Send + Sync>;
 
 /// Filters of the port list (`list_ports`). A filter given several values matches any
 /// of them (`?id=a&id=b`); filters combine with AND.
@@ -283,13 +284,13 @@ pub const USAGE_PORT: &str = "port";
 
 /// The checks an endpoint create runs against its target service and the service's permission
 /// entries, inside the create's transaction (decided by pure domain code).
-pub type EndpointCheck = Box<dyn FnOnce(&EndpointService, &[String]) -> ApiResult<()> + Send>;
+pub type EndpointCheck = Arc<dyn Fn(&EndpointService, &[String]) -> ApiResult<()> + Send + Sync>;
 /// A change to a stored endpoint.
-pub type EndpointMutation = Box<dyn FnOnce(&mut Endpoint) -> ApiResult<()> + Send>;
+pub type EndpointMutation = Arc<dyn Fn(&mut Endpoint) -> ApiResult<()> + Send + Sync>;
 /// A change applied to each of several connections.
 pub type ConnectionMutation = Arc<dyn Fn(&mut Endpoint) -> ApiResult<()> + Send + Sync>;
 /// A change to the tags of one resource.
-pub type TagMutation = Box<dyn FnOnce(&mut Vec<Tag>) -> ApiResult<()> + Send>;
+pub type TagMutation = Arc<dyn Fn(&mut Vec<Tag>) -> ApiResult<()> + Send + Sync>;
 
 /// Filters of the consumer's endpoint list (`list_endpoints`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use crate::usage;
 use crate::{PortFilter, PortMutation, StoreError, StoreResult, SubnetMutation, VpcMutation};
 use crate::{USAGE_PORT, USAGE_SUBNET, USAGE_VPC};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use uuid::Uuid;
 use vpcep_domain::network::port::{NewPort, Port};
 use vpcep_domain::network::subnet::{
@@ -226,7 +227,7 @@ impl Record for Port {
 
 /// A change to a network record, given the subnets of a VPC when the record names one.
 pub(crate) type NetworkMutation<R> =
-    Box<dyn FnOnce(&mut R, &[Subnet]) -> vpcep_domain::ApiResult<()> + Send>;
+    Arc<dyn Fn(&mut R, &[Subnet]) -> vpcep_domain::ApiResult<()> + Send + Sync>;
 
 /// One address allocated in a subnet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,7 +448,9 @@ impl SqlStore {
     /// holds `quota` VPCs 409 VPC.0114 (counted in [`USAGE_VPC`]).
     pub async fn create_vpc(&self, vpc: &Vpc, quota: u64) -> StoreResult<()> {
         let vpc = vpc.clone();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let vpc = vpc.clone();
             Box::pin(async move {
                 match record::insert(c, &vpc).await {
                     Ok(()) => {}
@@ -522,7 +525,7 @@ impl SqlStore {
             now,
             missing,
             |_: &Subnet| None,
-            Box::new(move |s, _| mutate(s)),
+            Arc::new(move |s, _| mutate(s)),
         )
         .await
     }
@@ -563,7 +566,7 @@ impl SqlStore {
             now,
             port_missing,
             |_: &Port| None,
-            Box::new(move |p, _| mutate(p)),
+            Arc::new(move |p, _| mutate(p)),
         )
         .await
     }
@@ -627,7 +630,9 @@ impl SqlStore {
     ) -> StoreResult<R> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (mutate, project_id) = (mutate.clone(), project_id.clone());
             Box::pin(async move {
                 let old: R = fetch(c, &owned(&project_id, id), lock)
                     .await?
@@ -652,7 +657,9 @@ impl SqlStore {
     pub async fn delete_vpc(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let project_id = project_id.clone();
             Box::pin(async move {
                 let _: Vpc = fetch(c, &owned(&project_id, id), lock)
                     .await?
@@ -694,7 +701,9 @@ impl SqlStore {
     pub async fn create_subnet(&self, subnet: &Subnet, quota: u64) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let subnet = subnet.clone();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let subnet = subnet.clone();
             Box::pin(async move {
                 let vpc: Vpc = fetch(c, &owned(&subnet.project_id, subnet.vpc_id), lock)
                     .await?
@@ -714,7 +723,9 @@ impl SqlStore {
     pub async fn delete_subnet(&self, project_id: &str, vpc_id: Uuid, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let project_id = project_id.clone();
             Box::pin(async move {
                 let s: Subnet = fetch(c, &owned(&project_id, id), lock).await?.ok_or_else(|| subnet_missing(id))?;
                 if s.vpc_id != vpc_id {
@@ -751,7 +762,9 @@ impl SqlStore {
     ) -> StoreResult<Port> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (mac, new, project_id) = (mac.clone(), new.clone(), project_id.clone());
             Box::pin(async move {
                 let subnet: Subnet = fetch(c, &owned(&project_id, new.network_id), lock)
                     .await?
@@ -797,7 +810,9 @@ impl SqlStore {
     pub async fn delete_port(&self, project_id: &str, id: Uuid) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let project_id = project_id.clone();
             Box::pin(async move {
                 let _: Port = fetch(c, &owned(&project_id, id), lock)
                     .await?

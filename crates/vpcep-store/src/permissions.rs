@@ -315,7 +315,9 @@ impl SqlStore {
     ) -> StoreResult<Vec<Permission>> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (change, project_id) = (change.clone(), project_id.clone());
             Box::pin(async move {
                 find_service(c, &project_id, service_id, lock).await?;
                 apply(c, service_id, now, change).await

@@ -476,7 +476,9 @@ async fn recount_endpoints(conn: &mut Conn, service: &mut EndpointService) -> St
 impl SqlStore {
     /// Stores `toml` as the default account unless one is stored already; answers the stored one.
     pub async fn default_account(&self, toml: String) -> StoreResult<String> {
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let toml = toml.clone();
             Box::pin(async move {
                 query("INSERT INTO default_account (singleton, toml) VALUES (1, $1) ON CONFLICT DO NOTHING")
                     .bind(&toml)
@@ -610,7 +612,9 @@ impl SqlStore {
         let share = self.dialect == crate::sql::Dialect::Postgres;
         let enforce = self.enforce_claims;
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (mutate, project_id) = (mutate.clone(), project_id.clone());
             Box::pin(async move {
                 let sid = id.to_string();
                 let Some(old) = fetch_service(

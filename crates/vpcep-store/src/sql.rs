@@ -10,9 +10,9 @@
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
 //!   queue up on a channel; the thread takes whatever is queued (up to `max_batch` calls), runs
 //!   it in one `BEGIN IMMEDIATE` transaction and commits once. A failing call rolls back only
-//!   itself: calls that may run again (creates, the reconciler's transitions) run first without
-//!   a savepoint, and a failure after writes rolls the transaction back and runs the calls
-//!   before it again; the other calls run inside a SAVEPOINT each (see `Writer::commit_batch`).
+//!   itself: calls that may run again (all of the store's) run first without a savepoint, and a
+//!   failure after writes rolls the transaction back and runs the calls before it again; the
+//!   calls after it run inside a SAVEPOINT each (see `Writer::commit_batch`).
 //!   The commit's `fdatasync` of the WAL is not on the writer's path: a syncer thread beside
 //!   it syncs the WAL and only then answers the callers of every batch committed before the
 //!   sync began (group commit: every acknowledged write is durable, one sync serves many
@@ -28,7 +28,8 @@
 //!   pages into the database file and syncing it do not delay commits; the writer checkpoints
 //!   the remaining frames itself only when the WAL has grown long, so that it can start over.
 //! - **PostgreSQL** runs each write call in its own transaction on the pool, so any number of
-//!   control-plane nodes can share the database.
+//!   control-plane nodes can share the database. A call whose transaction PostgreSQL ended in a
+//!   conflict with another one (deadlock, serialization failure) runs again, a few times.
 //!
 //! SQLite's files: no connection memory-maps anything (no `mmap_size`, and the `unix-excl` VFS
 //! keeps the WAL index in process memory rather than in a mapped `-shm` file), so a file that
@@ -868,7 +869,12 @@ impl SqlStore {
         }
     }
 
-    /// Runs `f` as one transaction and answers its result once the transaction is durable.
+    /// Runs `f`, a call that cannot run again, as one transaction and answers its result once
+    /// the transaction is durable. The store's own calls all may run again
+    /// ([`SqlStore::write_retryable`]); this one is for the tests of the writer's path for calls
+    /// that may not (each in a savepoint of its own on SQLite; a conflict answered busy on
+    /// PostgreSQL).
+    #[cfg(test)]
     pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -882,8 +888,10 @@ impl SqlStore {
         .await
     }
 
-    /// [`SqlStore::write`] for a call that may run more than once, each time from the state it
-    /// first ran on (a pure function of its captures and what it reads): on SQLite such calls
+    /// Runs `f` as one transaction and answers its result once the transaction is durable. `f`
+    /// may run more than once, each time from the state it first ran on (a pure function of its
+    /// captures and what it reads; what it moves into its future it clones for each run), and
+    /// its result is the last run's: on SQLite such calls
     /// run without a savepoint of their own, and run again if a failure rolls the batch back
     /// (see `Writer::commit_batch`); on PostgreSQL they run again (up to
     /// `PG_CONFLICT_RETRIES` times) when PostgreSQL ended their transaction in a conflict with

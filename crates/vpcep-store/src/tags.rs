@@ -93,7 +93,9 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let lock = self.dialect.for_update();
         let project_id = project_id.to_string();
-        self.write(move |c| {
+        self.write_retryable(move |c| {
+            // Cloned for each run: the call may run again (see `write_retryable`).
+            let (change, project_id) = (change.clone(), project_id.clone());
             Box::pin(async move {
                 let table = match kind {
                     ResourceKind::EndpointService => "endpoint_services",

@@ -200,7 +200,7 @@ pub async fn address_claims_have_one_owner(url: &str) {
             P1,
             first.id,
             40,
-            Box::new(|e| {
+            std::sync::Arc::new(|e| {
                 e.status = EndpointStatus::Deleting;
                 Ok(())
             }),

@@ -121,13 +121,13 @@ pub async fn endpoint_lifecycle(store: &SqlStore) {
         .unwrap();
     assert_eq!((n, mine.len()), (2, 2));
     store
-        .modify_endpoint(P2, e.id, 40, Box::new(Endpoint::begin_delete))
+        .modify_endpoint(P2, e.id, 40, std::sync::Arc::new(Endpoint::begin_delete))
         .await
         .unwrap();
     assert_eq!(
         code_of(
             store
-                .modify_endpoint(P2, e.id, 41, Box::new(Endpoint::begin_delete))
+                .modify_endpoint(P2, e.id, 41, std::sync::Arc::new(Endpoint::begin_delete))
                 .await
                 .unwrap_err()
         ),
@@ -159,7 +159,7 @@ pub async fn endpoint_creates_are_all_or_nothing(store: Arc<SqlStore>) {
             &sample_endpoint(P2, &svc, c.vpc_id, c.subnet_id, 1),
             None,
             10,
-            Box::new(|_, _| {
+            std::sync::Arc::new(|_, _| {
                 Err(vpcep_domain::ApiError::new(
                     ErrorCode::NoConnectPermission,
                     "no",

@@ -32,7 +32,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
             P1,
             other.id,
             9,
-            Box::new(|v, _| {
+            std::sync::Arc::new(|v, _| {
                 v.name = "prod".into();
                 Ok(())
             }),
@@ -82,7 +82,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
             P1,
             a.id,
             9,
-            Box::new(|v, subnets| {
+            std::sync::Arc::new(|v, subnets| {
                 v.cidr = "10.0.0.0/22".parse().unwrap();
                 vpcep_domain::network::vpc::check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),
@@ -95,7 +95,7 @@ pub async fn vpcs_round_trip_and_guard_deletion(store: &SqlStore) {
             P1,
             a.id,
             9,
-            Box::new(|v, subnets| {
+            std::sync::Arc::new(|v, subnets| {
                 v.cidr = "10.0.0.0/8".parse().unwrap();
                 vpcep_domain::network::vpc::check_vpc_cidr_holds_subnets(v.cidr, subnets)
             }),

@@ -265,7 +265,7 @@ pub async fn modify_is_transactional(store: &SqlStore) {
             P1,
             a.id,
             5,
-            Box::new(|s| {
+            std::sync::Arc::new(|s| {
                 s.description = "x".into();
                 Err(vpcep_domain::ApiError::param("no"))
             }),
@@ -278,7 +278,7 @@ pub async fn modify_is_transactional(store: &SqlStore) {
             P1,
             a.id,
             5,
-            Box::new(|s| {
+            std::sync::Arc::new(|s| {
                 s.ports = ports(&[(81, 9999)]);
                 s.description = "y".into();
                 Ok(())
@@ -307,7 +307,7 @@ pub async fn modify_is_transactional(store: &SqlStore) {
             P1,
             a.id,
             7,
-            Box::new(|s| {
+            std::sync::Arc::new(|s| {
                 s.ports = ports(&[(90, 9090), (91, 9090)]);
                 Ok(())
             }),
@@ -319,14 +319,14 @@ pub async fn modify_is_transactional(store: &SqlStore) {
     assert_eq!(
         code_of(
             store
-                .modify_service(P2, a.id, 8, Box::new(|_| Ok(())))
+                .modify_service(P2, a.id, 8, std::sync::Arc::new(|_| Ok(())))
                 .await
                 .unwrap_err()
         ),
         ErrorCode::NotFound
     );
     let unchanged = store
-        .modify_service(P1, b.id, 9, Box::new(|_| Ok(())))
+        .modify_service(P1, b.id, 9, std::sync::Arc::new(|_| Ok(())))
         .await
         .unwrap();
     assert_eq!(unchanged.updated_at, 2, "a no-op does not touch updated_at");
@@ -421,7 +421,7 @@ pub async fn services_check_their_backend(store: &SqlStore) {
             P1,
             s.id,
             5,
-            Box::new(move |s| {
+            std::sync::Arc::new(move |s| {
                 s.port_id = vm.port_id;
                 Ok(())
             }),
@@ -452,8 +452,8 @@ pub async fn server_resources_round_trip(store: &SqlStore) {
             P1,
             s.id,
             50,
-            Box::new(move |s| {
-                s.server_resources = r;
+            std::sync::Arc::new(move |s| {
+                s.server_resources = r.clone();
                 s.supported_editions = vec!["basic".into(), "profession".into()];
                 Ok(())
             }),

@@ -10,7 +10,7 @@ use vpcep_domain::ErrorCode;
 pub async fn tags_change_and_query(store: &SqlStore) {
     let svc = available_service(store, P1, false).await;
     let add = |k: &'static str| -> crate::TagMutation {
-        Box::new(move |t: &mut Vec<Tag>| {
+        std::sync::Arc::new(move |t: &mut Vec<Tag>| {
             t.push(Tag {
                 key: k.into(),
                 value: "1".into(),
@@ -32,7 +32,7 @@ pub async fn tags_change_and_query(store: &SqlStore) {
             P1,
             ResourceKind::EndpointService,
             svc.id,
-            Box::new(|t: &mut Vec<Tag>| {
+            std::sync::Arc::new(|t: &mut Vec<Tag>| {
                 t.clear();
                 Err(vpcep_domain::ApiError::new(ErrorCode::TagTooMany, "no"))
             }),
