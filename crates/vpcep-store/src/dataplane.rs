@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use vpcep_domain::dataplane::{
     AddressPolicy, AddressSpace, AgentReport, EndpointSpec, PortPair, Snapshot,
 };
+use vpcep_domain::service::EndpointService;
 
 /// Bumps the desired-state version inside the caller's transaction; answers the new version.
 pub(crate) async fn bump_version(conn: &mut Conn) -> StoreResult<u64> {
@@ -46,6 +47,22 @@ pub(crate) async fn publish_endpoints(
             .await?;
     }
     Ok(())
+}
+
+/// Whether a change of a service changes what agents serve: the service fields [`SERVED`] and
+/// the backend claims read (status, approval, `tcp_proxy`, ports, backend `port_id` and `ip`,
+/// type). A change of anything else (description, name, policy, editions, server resources)
+/// leaves the data plane's version alone: agents have nothing to fetch, and on PostgreSQL a
+/// bump holds the one version row until its commit is flushed, so such changes of all tenants
+/// would wait for each other.
+pub(crate) fn service_change_moves_dataplane(old: &EndpointService, new: &EndpointService) -> bool {
+    old.status != new.status
+        || old.approval_enabled != new.approval_enabled
+        || old.tcp_proxy != new.tcp_proxy
+        || old.ports != new.ports
+        || old.port_id != new.port_id
+        || old.ip != new.ip
+        || old.service_type != new.service_type
 }
 
 async fn version(conn: &mut Conn) -> StoreResult<u64> {

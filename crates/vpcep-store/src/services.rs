@@ -645,7 +645,9 @@ impl SqlStore {
                     claim_ports(c, new.id, new.port_id, &new.ports).await?;
                 }
                 update_service_row(c, &new, new.status != old.status).await?;
-                crate::dataplane::bump_version(c).await?;
+                if crate::dataplane::service_change_moves_dataplane(&old, &new) {
+                    crate::dataplane::bump_version(c).await?;
+                }
                 Ok(new)
             })
         })

@@ -65,6 +65,7 @@ checks!(services {
     default_account_first_wins(store),
     services_check_their_backend(store),
     server_resources_round_trip(store),
+    service_changes_move_the_dataplane_version_when_served(store),
 });
 
 checks!(usage {

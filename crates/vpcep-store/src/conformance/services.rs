@@ -332,6 +332,69 @@ pub async fn modify_is_transactional(store: &SqlStore) {
     assert_eq!(unchanged.updated_at, 2, "a no-op does not touch updated_at");
 }
 
+/// A service change moves the data plane's version (agents then fetch a new snapshot) exactly
+/// when it changes what agents serve: ports, `tcp_proxy`, approval; not a description or a
+/// name, and not a no-op.
+pub async fn service_changes_move_the_dataplane_version_when_served(store: &SqlStore) {
+    let port = make_backend(store, P1).await;
+    let a = sample_service(P1, &port, &[(80, 8080)], 1);
+    store.create_service(&a, 100).await.unwrap();
+    let cases: [(&str, crate::ServiceMutation, bool); 6] = [
+        (
+            "description",
+            Arc::new(|s| {
+                s.description = "x".into();
+                Ok(())
+            }),
+            false,
+        ),
+        (
+            "name",
+            Arc::new(|s| {
+                s.short_name = Some("renamed".into());
+                Ok(())
+            }),
+            false,
+        ),
+        ("no-op", Arc::new(|_| Ok(())), false),
+        (
+            "ports",
+            Arc::new(|s| {
+                s.ports = ports(&[(81, 8081)]);
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "approval",
+            Arc::new(|s| {
+                s.approval_enabled = !s.approval_enabled;
+                Ok(())
+            }),
+            true,
+        ),
+        (
+            "tcp_proxy",
+            Arc::new(|s| {
+                s.tcp_proxy = TcpProxy::ProxyOpen;
+                Ok(())
+            }),
+            true,
+        ),
+    ];
+    for (what, change, moves) in cases {
+        let before = store.dataplane_version().await.unwrap();
+        store.modify_service(P1, a.id, 5, change).await.unwrap();
+        let after = store.dataplane_version().await.unwrap();
+        assert_eq!(after > before, moves, "{what}: version {before} -> {after}");
+    }
+    let s = store.get_service(P1, a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (s.description.as_str(), s.short_name.as_deref()),
+        ("x", Some("renamed"))
+    );
+}
+
 /// The reconciler's transitions: due `creating` services become `available`, due `deleting`
 /// ones disappear with their claims, tags and usage; nothing moves before its time.
 pub async fn transitions_complete_when_due(store: &SqlStore) {
