@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use vpcep_domain::dataplane::{
     AddressPolicy, AddressSpace, AgentReport, EndpointSpec, PortPair, Snapshot,
 };
+use vpcep_domain::endpoint::Endpoint;
 use vpcep_domain::service::EndpointService;
 
 /// Bumps the desired-state version inside the caller's transaction; answers the new version.
@@ -63,6 +64,22 @@ pub(crate) fn service_change_moves_dataplane(old: &EndpointService, new: &Endpoi
         || old.port_id != new.port_id
         || old.ip != new.ip
         || old.service_type != new.service_type
+}
+
+/// Whether a change of an endpoint changes what agents serve: the endpoint fields [`SERVED`]
+/// reads (status, approval, address, whitelist, service, VPC, marker). A description, policy,
+/// route table, specification or DNS change leaves the version (and the endpoint's
+/// `desired_version`, so whether it counts as realized) alone.
+pub(crate) fn endpoint_change_moves_dataplane(old: &Endpoint, new: &Endpoint) -> bool {
+    old.status != new.status
+        || old.approved != new.approved
+        || old.ip != new.ip
+        || old.whitelist != new.whitelist
+        || old.enable_whitelist != new.enable_whitelist
+        || old.service_id != new.service_id
+        || old.service_type != new.service_type
+        || old.vpc_id != new.vpc_id
+        || old.marker_id != new.marker_id
 }
 
 async fn version(conn: &mut Conn) -> StoreResult<u64> {

@@ -443,7 +443,9 @@ impl SqlStore {
                 if new != old {
                     new.updated_at = now;
                     update_endpoint(c, &new, new.status != old.status).await?;
-                    crate::dataplane::publish_endpoint(c, new.id).await?;
+                    if crate::dataplane::endpoint_change_moves_dataplane(&old, &new) {
+                        crate::dataplane::publish_endpoint(c, new.id).await?;
+                    }
                 }
                 Ok(new)
             })

@@ -83,6 +83,7 @@ checks!(network {
 checks!(endpoints {
     endpoint_lifecycle(store),
     endpoint_creates_are_all_or_nothing(arc),
+    endpoint_changes_move_the_dataplane_version_when_served(store),
 });
 
 checks!(tags {

@@ -243,3 +243,52 @@ pub async fn endpoint_creates_are_all_or_nothing(store: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(n, 4);
 }
+
+/// An endpoint change moves the data plane's version exactly when it changes what agents
+/// serve: its whitelist or its status; not its description or its policy.
+pub async fn endpoint_changes_move_the_dataplane_version_when_served(store: &SqlStore) {
+    let svc = available_service(store, P1, false).await;
+    let consumer = make_backend_with(store, P2, "10.5.0.0/16", "compute:az").await;
+    let e = sample_endpoint(P2, &svc, consumer.vpc_id, consumer.subnet_id, 10);
+    store.create_endpoint(&e, None, 10, allow()).await.unwrap();
+    let cases: [(&str, crate::EndpointMutation, bool); 5] = [
+        (
+            "description",
+            Arc::new(|e| {
+                e.description = "x".into();
+                Ok(())
+            }),
+            false,
+        ),
+        (
+            "policy",
+            Arc::new(|e| {
+                e.policy_statement = Some(serde_json::json!([{"Effect": "Allow"}]));
+                Ok(())
+            }),
+            false,
+        ),
+        ("no-op", Arc::new(|_| Ok(())), false),
+        (
+            "whitelist",
+            Arc::new(|e| {
+                e.whitelist = vec!["10.9.0.0/24".into()];
+                e.enable_whitelist = true;
+                Ok(())
+            }),
+            true,
+        ),
+        ("delete", Arc::new(Endpoint::begin_delete), true),
+    ];
+    for (what, change, moves) in cases {
+        let before = store.dataplane_version().await.unwrap();
+        store.modify_endpoint(P2, e.id, 5, change).await.unwrap();
+        let after = store.dataplane_version().await.unwrap();
+        assert_eq!(after > before, moves, "{what}: version {before} -> {after}");
+    }
+    let got = store.get_endpoint(P2, e.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.description.as_str(), got.policy_statement.is_some()),
+        ("x", true)
+    );
+}
