@@ -1178,8 +1178,11 @@ mod tests {
         let store = super::open(&db.url, super::StoreOptions::default())
             .await
             .unwrap();
-        let setup = "CREATE TABLE deadlock_probe (k BIGINT PRIMARY KEY, n BIGINT NOT NULL);                      INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)";
-        for sql in setup.split("; ") {
+        let setup = [
+            "CREATE TABLE deadlock_probe (k BIGINT PRIMARY KEY, n BIGINT NOT NULL)",
+            "INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)",
+        ];
+        for sql in setup {
             store
                 .write(move |c| {
                     Box::pin(
