@@ -63,6 +63,12 @@ impl Ctx {
     pub fn wake_reconciler(&self) {
         self.reconciler_wake.notify_one();
     }
+
+    /// Whether a new service's `creating` ends as soon as it is stored: no provisioning delay,
+    /// and no data plane whose agents it waits for (see `reconciler`).
+    pub fn creation_completes_at_once(&self) -> bool {
+        self.provisioning_delay.is_zero() && !self.dataplane
+    }
 }
 
 /// The authenticated caller of a project-scoped operation.

@@ -42,7 +42,7 @@ pub async fn create_service(
     }
     let id = new_id();
     let now = now_millis();
-    let service = EndpointService {
+    let mut service = EndpointService {
         id,
         project_id: caller.project_id.clone(),
         domain_id: caller.account.domain_id.clone(),
@@ -74,10 +74,21 @@ pub async fn create_service(
         connection_count: 0,
         endpoint_count: 0,
     };
+    // With nothing to wait for, the reconciler would make the service available moments later
+    // in a second write of its row: it is stored available at once instead. The answer says
+    // `creating`, as the API's create does; the next read shows `available`.
+    let at_once = ctx.creation_completes_at_once();
+    if at_once {
+        service.status = ServiceStatus::Available;
+    }
     ctx.store
         .create_service(&service, caller.account.quotas.endpoint_service)
         .await?;
-    ctx.wake_reconciler();
+    if at_once {
+        service.status = ServiceStatus::Creating;
+    } else {
+        ctx.wake_reconciler();
+    }
     Ok(service)
 }
 

@@ -141,6 +141,9 @@ async fn create_answers_the_service_with_documented_defaults(app: &mut TestApp) 
     ] {
         assert_eq!(shown[key], s[key], "{key}");
     }
+    // With no provisioning delay and no data plane there is nothing to wait for: the service
+    // was stored available, so the first read shows it (no reconciler pass in between).
+    assert_eq!(shown["status"], "available", "{shown}");
     // Optional extras: `ip` is echoed, `vip_port_id` and unknown fields are ignored.
     let mut extras = with(owner.service().await, "ip", json!("10.0.0.7"));
     extras["vip_port_id"] = json!(uuid());
