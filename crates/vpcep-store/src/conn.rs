@@ -398,20 +398,27 @@ fn sqlite_prepare<'c>(
     Ok(st)
 }
 
-/// `sql` with each `$n` placeholder written `?n` (SQLite's numbered parameter).
+/// `sql` with each `$n` placeholder written `?n` (SQLite's numbered parameter). Runs for every
+/// statement a SQLite connection runs: it jumps from `$` to `$` and copies the text between.
 fn positional(sql: &str) -> std::borrow::Cow<'_, str> {
     let b = sql.as_bytes();
-    let is_placeholder = |i: usize| b[i] == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit);
-    if !(0..b.len()).any(is_placeholder) {
-        return sql.into();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for (i, _) in sql.match_indices('$') {
+        if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            let o = out.get_or_insert_with(|| String::with_capacity(sql.len()));
+            o.push_str(&sql[copied..i]);
+            o.push('?');
+            copied = i + 1;
+        }
     }
-    // Only the ASCII `$` before a digit changes, so the bytes stay UTF-8.
-    let out: Vec<u8> = (0..b.len())
-        .map(|i| if is_placeholder(i) { b'?' } else { b[i] })
-        .collect();
-    String::from_utf8(out)
-        .expect("replacing an ASCII byte keeps UTF-8")
-        .into()
+    match out {
+        None => sql.into(),
+        Some(mut o) => {
+            o.push_str(&sql[copied..]);
+            o.into()
+        }
+    }
 }
 
 /// Runs `sql` and collects up to `limit` rows (all rows are stepped through only without a limit;
