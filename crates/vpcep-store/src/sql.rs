@@ -185,9 +185,8 @@ const SQLITE_WRITER_PRAGMAS: &str =
 /// the last into the database file and syncs that file, and the WAL syncs that acknowledge
 /// commits queue behind that sync on the disk: fewer, larger checkpoints copy a page changed by
 /// many commits once and sync the file less often. (`vpcep-bench` create-service at 32 clients,
-/// alternated: 15,700 / 16,618 creates/s and p99 5.4 / 5.1 ms at 50 ms; 17,778 / 17,102 and
-/// 3.5 / 3.5 ms at 500 ms; 17,930 / 18,092 at 1 s, whose largest checkpoints held commits up to
-/// 20 ms.)
+/// 5 alternated pairs: p99 4.6-5.8 ms at 50 ms, 3.3-3.5 ms at 500 ms, creates/s the same within
+/// the noise; at 1 s the largest checkpoints held commits up to 20 ms.)
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// WAL length (frames, 4 KiB each) past which the writer checkpoints itself, so that the WAL
