@@ -120,6 +120,8 @@ for label in dict.fromkeys(l for l, _ in by):
     if len(lists) >= 2:
         (n0, r0), (n1, r1) = lists[0], lists[-1]
         checks.append((f"{label}: list p50 @{n1:,} / @{n0:,}", r1["p50_ms"], r0["p50_ms"], "<=", 1.5))
+        # Issue 17's absolute figure: twice the 2,022 list/s measured at 10^6 when it was filed.
+        checks.append((f"{label}: list req/s @{n1:,} (absolute)", r1["rate"], 1, ">=", 4044))
 print()
 print(f"{'ratio':<44}{'measured':>10}{'target':>10}")
 for label, a, b, op, target in checks:
@@ -127,7 +129,9 @@ for label, a, b, op, target in checks:
         continue
     v = a / b
     ok = v >= target if op == ">=" else v <= target
-    print(f"{label:<44}{v:>10.3f}{op + ' ' + str(target):>10}  {'met' if ok else 'MISSED'}")
+    # The targets are the default store's; PostgreSQL's figures are reported beside them.
+    verdict = "(reported)" if label.startswith("postgres") else ("met" if ok else "MISSED")
+    print(f"{label:<44}{v:>10.3f}{op + ' ' + str(target):>10}  {verdict}")
 errors = sum(r["errors"] for r in rows)
 if errors:
     print(f"\n{errors} requests failed (see the messages above)")
