@@ -110,12 +110,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Api(a) => a,
-            StoreError::Unavailable(m) => {
-                tracing::warn!(error = %m, "store unavailable");
-                ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
-            }
-            StoreError::Conflict(m) => {
-                tracing::warn!(error = %m, "store conflict");
+            // The error's own text says which ("store unavailable: ..." or "store conflict: ...").
+            busy @ (StoreError::Unavailable(_) | StoreError::Conflict(_)) => {
+                tracing::warn!(error = %busy, "store busy");
                 ApiError::new(ErrorCode::Unavailable, "The service is busy. Please retry.")
             }
             StoreError::Full(m) => {
