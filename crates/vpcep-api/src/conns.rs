@@ -70,6 +70,9 @@ pub(crate) struct Conn {
     linger: AtomicBool,
     /// Stop after the requests in progress (hyper's graceful shutdown).
     pub(crate) drain: CancellationToken,
+    /// The server is stopping (shared by every connection of the table): HTTP/1 answers say
+    /// `Connection: close`.
+    stopping: Arc<AtomicBool>,
     /// Wakes the watchdog when a deadline moved earlier (a head started after an idle time).
     rearm: Notify,
     /// Milliseconds taken off the header timeout of this connection (up to a fifth of it), so
@@ -94,6 +97,13 @@ impl Conn {
         if !self.doomed.swap(true, Ordering::Relaxed) {
             self.kill.cancel();
         }
+    }
+
+    /// The server is stopping: an HTTP/1 answer should close its connection once written, so
+    /// that a keep-alive client learns of the stop from an answer, not from a close that can
+    /// cross its next request on the wire.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     /// A request was answered with its body (perhaps) unread: linger before closing.
@@ -234,6 +244,8 @@ pub(crate) struct Table {
     pub(crate) freed: Notify,
     deadlines: Deadlines,
     epoch: Instant,
+    /// See [`Conn::stopping`].
+    stopping: Arc<AtomicBool>,
 }
 
 /// Removes its connection from the table when the connection's task ends.
@@ -259,6 +271,7 @@ impl Table {
             freed: Notify::new(),
             deadlines,
             epoch: Instant::now(),
+            stopping: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -288,6 +301,7 @@ impl Table {
             draining: AtomicBool::new(false),
             linger: AtomicBool::new(false),
             drain: CancellationToken::new(),
+            stopping: self.stopping.clone(),
             rearm: Notify::new(),
             header_jitter,
             deadlines: self.deadlines,
@@ -356,6 +370,18 @@ impl Table {
         };
         Self::kill(&victims, CloseReason::Shed);
         doomed + victims.len()
+    }
+
+    /// The first step of a graceful stop: from now on HTTP/1 answers close their connections
+    /// ([`Conn::stopping`]), and HTTP/2 connections drain at once (their GOAWAY tells clients
+    /// which requests were taken, so nothing is lost on the wire).
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for c in self.lock().values() {
+            if c.h2.load(Ordering::Relaxed) {
+                c.start_drain();
+            }
+        }
     }
 
     /// Tells every connection to finish its requests and close (a graceful stop).

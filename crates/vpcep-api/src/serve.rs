@@ -176,8 +176,17 @@ impl AcceptErrors {
     }
 }
 
-/// How long a stopping server keeps serving connections that have not sent a request yet,
-/// before it closes the idle ones: requests already on their way are answered, not reset.
+/// How long a stopping server goes on serving HTTP/1 connections, each answer closing its
+/// connection, before it closes the ones still idle (or the table empties first):
+/// - a connection accepted a moment ago has usually sent its request already, unread yet, which
+///   hyper's graceful close would drop as idle;
+/// - closing an idle keep-alive connection can cross the client's next request on the wire (the
+///   client then sees a reset, not an answer). A client that sends a request within the grace
+///   gets its answer with `Connection: close` instead, and takes its next request to a new
+///   connection (the successor's, after a handover).
+///
+/// Short, because a successor that took this server's sockets over waits for this server to
+/// release a SQLite database before it serves the API (new connections wait in the backlog).
 const STOP_GRACE: Duration = Duration::from_millis(250);
 
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` resolves, then
@@ -234,17 +243,19 @@ pub async fn serve(
         });
     }
     drop(listener);
-    // A connection accepted a moment ago has usually sent its request already, unread yet:
-    // hyper's graceful close would drop it as idle. Let such requests start first.
-    tokio::time::sleep(STOP_GRACE).await;
-    table.drain_all();
-    let drained = async {
+    table.stop();
+    let emptied = || async {
         while table.len() > 0 {
             table.freed.notified().await;
         }
     };
     tokio::select! {
-        _ = drained => tracing::info!("all connections finished"),
+        _ = emptied() => {}
+        _ = tokio::time::sleep(STOP_GRACE) => {}
+    }
+    table.drain_all();
+    tokio::select! {
+        _ = emptied() => tracing::info!("all connections finished"),
         _ = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("drain deadline passed; closing the remaining connections"),
     }
     table.kill_all();
@@ -286,20 +297,28 @@ async fn serve_http<S: Stream>(
         let guard = conn.begin();
         let app = app.clone();
         let conn = conn.clone();
+        let h1 = req.version() < http::Version::HTTP_2;
         // An HTTP/1 error answer may leave the body unread (401 before the body, 413).
-        let body_may_be_unread = req.version() < http::Version::HTTP_2
+        let body_may_be_unread = h1
             && (req.headers().contains_key(http::header::TRANSFER_ENCODING)
                 || req
                     .headers()
                     .get(http::header::CONTENT_LENGTH)
                     .is_some_and(|v| v.as_bytes() != b"0"));
         async move {
-            let resp = app
+            let mut resp = app
                 .oneshot(req.map(Body::new))
                 .await
                 .unwrap_or_else(|never: Infallible| match never {});
             if body_may_be_unread && resp.status().as_u16() >= 400 {
                 conn.set_linger();
+            }
+            if h1 && conn.stopping() {
+                // hyper closes the connection once this answer is written.
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
             // The connection stays busy until the response body is written (or dropped).
             Ok::<_, Infallible>(resp.map(|b| {

@@ -453,6 +453,73 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
     );
 }
 
+/// The finding (CI): a keep-alive client polling a server that was told to stop had its idle
+/// connection closed while its next request was on the wire, and saw a reset instead of an
+/// answer. Now a stopping server first answers such requests with `Connection: close` (the
+/// client goes to a new connection, the successor's after a handover), and closes only the
+/// connections that stay idle through the grace; with none left, it exits at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_answers_keep_alive_requests_with_connection_close() {
+    let mut server = Server::start(&[], None).ready().await;
+    let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut polling = TcpStream::connect(server.addr()).await.unwrap();
+    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
+    let mut buf = [0u8; 1024];
+    for s in [&mut polling, &mut idle] {
+        s.write_all(health).await.unwrap();
+        let n = read_some(s, &mut buf).await;
+        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(!head.contains("connection: close"), "kept alive: {head}");
+    }
+
+    // The poller goes on every 10 ms, well within the grace: each request is answered, until
+    // an answer says `Connection: close`, after which the server closes (no reset).
+    server.signal("TERM");
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no closing answer"
+        );
+        polling.write_all(health).await.unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"}") {
+            let n = read_some(&mut polling, &mut buf).await;
+            assert!(n > 0, "closed under a request: {answer:?}");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        if answer.contains("connection: close") {
+            assert_eq!(
+                read_some(&mut polling, &mut buf).await,
+                0,
+                "closed after it"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The connection that stayed idle is closed at the end of the grace, and the server exits.
+    let after = closed_after(&mut idle, Duration::from_secs(5)).await;
+    assert!(after >= Duration::from_millis(150), "closed at {after:?}");
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the server did not exit: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}: {}", server.log());
+}
+
 /// Opens `n` connections at once, each sending `head` and then `body_len` bytes, and returns
 /// the statuses answered.
 async fn flood_bodies(addr: &str, n: usize, head: String, body_len: usize) -> Vec<u16> {
