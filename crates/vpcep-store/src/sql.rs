@@ -689,6 +689,7 @@ fn sqlite_syncer(
     while let Ok(first) = batches.recv() {
         let mut ready = vec![first];
         ready.extend(batches.try_iter());
+        let started = std::time::Instant::now();
         let outcome = guard.state().and_then(|()| {
             wal.sync_data().or_else(|e| {
                 guard.fail(format!(
@@ -697,6 +698,7 @@ fn sqlite_syncer(
                 ))
             })
         });
+        metrics::histogram!("vpcep_store_sync_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("vpcep_store_sync_batches").record(ready.len() as f64);
         for deliver in ready.into_iter().flatten() {
             deliver(outcome.clone());
