@@ -11,7 +11,8 @@
 #
 # Env: CONNS (parallel uploads, 4), BYTES_PER_CONN (1 GiB), REPS (5), CPS_CONC (64),
 #      CPS_SECS (5), CPS_REPS (3), IDLE_CONNS (9000: a proxy holds two sockets per connection, and this
-#      sandbox caps open files at 20000 even for root).
+#      sandbox caps open files at 20000 even for root), AGENT_BIN (the agent binary to measure,
+#      e.g. an older build for an A/B; default: the example this script builds).
 # Every address is on loopback; the load tool shares the cores with the proxies, so it runs
 # single-threaded. Needs root only to install haproxy and raise limits.
 set -euo pipefail
@@ -35,7 +36,7 @@ fi
 echo "== building (release)"
 cargo build --release -q -p vpcep-proxy --examples
 LG=target/release/examples/dataplane-loadgen
-AG=target/release/examples/dataplane-bench-agent
+AG="${AGENT_BIN:-target/release/examples/dataplane-bench-agent}"
 
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE="$(ulimit -n)"
