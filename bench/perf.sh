@@ -102,9 +102,18 @@ by = {}
 for r in rows:
     name = r["scenario"] + (f" @{r['stored']:,}" if r["scenario"] == "list-services" else "")
     by[(r["label"], name)] = r
-print(f"{'config':<12}{'scenario':<26}{'conns':>6}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+# CPU columns (measured window, whole machine): busy CPU per request of everything but the
+# load generator (the server, or moto, and the kernel's work for it), the load generator's own,
+# and the machine's idle share.
+def servers_us(r):
+    m, b = r.get("machine_cpu_us_per_req"), r.get("bench_cpu_us_per_req")
+    return None if m is None or b is None else max(m - b, 0.0)
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+print(f"{'config':<12}{'scenario':<26}{'conns':>6}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'server us/req':>15}{'bench us/req':>14}{'idle %':>8}")
 for (label, name), r in by.items():
-    print(f"{label:<12}{name:<26}{r['connections']:>6}{r['rate']:>11.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
+    print(f"{label:<12}{name:<26}{r['connections']:>6}{r['rate']:>11.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}"
+          f"{fmt(servers_us(r), '.1f'):>15}{fmt(r.get('bench_cpu_us_per_req'), '.1f'):>14}{fmt(r.get('idle_pct'), '.0f'):>8}")
 
 def get(label, name, key):
     r = by.get((label, name))
@@ -132,6 +141,20 @@ for label, a, b, op, target in checks:
     # The targets are the default store's; PostgreSQL's figures are reported beside them.
     verdict = "(reported)" if label.startswith("postgres") else ("met" if ok else "MISSED")
     print(f"{label:<44}{v:>10.3f}{op + ' ' + str(target):>10}  {verdict}")
+# What limits create: a machine with idle CPU left is waiting on the clients' round trips
+# (each durable create waits for a WAL sync); the rate the machine would make fully busy at
+# the measured CPU per create is its CPU-bound ceiling.
+import os
+cores = os.cpu_count() or 1
+print()
+for label in dict.fromkeys(l for l, _ in by):
+    c = by.get((label, "create-service"))
+    if not c or c.get("machine_cpu_us_per_req") is None:
+        continue
+    ceiling = cores * 1e6 / c["machine_cpu_us_per_req"]
+    print(f"{label}: create at {c['connections']} clients: {c['rate']:.0f}/s with {c['idle_pct']:.0f}% of the machine idle;"
+          f" {servers_us(c):.1f} us of server CPU per create ({c['machine_cpu_us_per_req']:.1f} with the load generator);"
+          f" fully busy at that cost: {ceiling:.0f}/s")
 errors = sum(r["errors"] for r in rows)
 if errors:
     print(f"\n{errors} requests failed (see the messages above)")

@@ -70,6 +70,12 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/d
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # CPU seconds (user+system) a process has used so far.
 cpu_s() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' "/proc/$1/stat" || echo 0; }
+# The same, as "user system".
+cpu_us() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f %.2f", $14/hz, $15/hz}' "/proc/$1/stat" || echo "0 0"; }
+# CPU seconds the whole machine has spent busy and idle so far, as "busy idle".
+machine_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f %.2f", ($2+$3+$4+$7+$8+$9)/hz, ($5+$6)/hz}' /proc/stat
+}
 # TCP segments this host has sent so far (all of them are on loopback here): per connection, a
 # figure of the kernel work a path causes that does not move with the VM's noise.
 tcp_out_segs() {
@@ -172,19 +178,31 @@ echo "== new connections/s: concurrency $CPS_CONC, ${CPS_SECS}s each, $CPS_REPS 
 for rep in $(seq "$CPS_REPS"); do
   for n in "${CPS_ORDER[@]}"; do
     if [ "$n" = agent-kernel ]; then kernel_up; fi
-    c0=$(cpu_s "${PROC[$n]}")
+    read -r u0 k0 <<<"$(cpu_us "${PROC[$n]}")"
+    read -r m0 i0 <<<"$(machine_cpu)"
     s0=$(tcp_out_segs)
     line=$("$LG" cps "${TARGET[$n]}" "$CPS_CONC" "$CPS_SECS")
     s1=$(tcp_out_segs)
-    c1=$(cpu_s "${PROC[$n]}")
+    read -r m1 i1 <<<"$(machine_cpu)"
+    read -r u1 k1 <<<"$(cpu_us "${PROC[$n]}")"
     v=$(sed -E 's/.*conns_per_sec=([0-9]+).*/\1/' <<<"$line")
     count=$(sed -E 's/.*conns=([0-9]+) .*/\1/' <<<"$line")
-    cpuk=$(python3 -c "print(f'{($c1 - $c0) * 1000 / max($count, 1) * 1000:.1f}')")
+    # Per 1,000 connections: the proxy's CPU (user, kernel), the whole machine's busy CPU
+    # (load tool, backend, proxy and the kernel's TCP work for all of them), and its idle share.
+    read -r cpuk cpuu cpus mach idle <<<"$(python3 -c "
+k = 1e6 / max($count, 1)
+print(f'{($u1 - $u0 + $k1 - $k0) * k:.1f} {($u1 - $u0) * k:.1f} {($k1 - $k0) * k:.1f} {($m1 - $m0) * k:.1f} {100 * ($i1 - $i0) / max($m1 - $m0 + $i1 - $i0, 0.01):.0f}')")"
     segs=$(python3 -c "print(f'{($s1 - $s0) / max($count, 1):.1f}')")
-    echo "   rep $rep $n: $line, proxy CPU ${cpuk} ms/1k conns, ${segs} TCP segments/conn"
+    echo "   rep $rep $n: $line, proxy CPU ${cpuk} ms/1k conns (user $cpuu, kernel $cpus), machine busy ${mach} ms/1k conns (${idle}% idle), ${segs} TCP segments/conn"
     echo -e "$n\tcps\t$v" >> "$T/results.tsv"
     echo -e "$n\tsegs\t$segs" >> "$T/results.tsv"
-    [ -n "${PROC[$n]}" ] && echo -e "$n\tcpuconn\t$cpuk" >> "$T/results.tsv"
+    echo -e "$n\tmachconn\t$mach" >> "$T/results.tsv"
+    echo -e "$n\tidle\t$idle" >> "$T/results.tsv"
+    if [ -n "${PROC[$n]}" ]; then
+      echo -e "$n\tcpuconn\t$cpuk" >> "$T/results.tsv"
+      echo -e "$n\tcpuuser\t$cpuu" >> "$T/results.tsv"
+      echo -e "$n\tcpukern\t$cpus" >> "$T/results.tsv"
+    fi
     if [ "$n" = agent-kernel ]; then kernel_down; fi
     sleep 1
   done
@@ -250,6 +268,19 @@ if c_ is not None:
     verdict("conn/s (user-space path) vs best HAProxy", c_ / best_h("cps"), 1.2)
     sa, sh = g("agent-splice", "segs"), min(x for x in (g("haproxy", "segs"), g("haproxy-splice", "segs")) if x is not None)
     print(f"  TCP segments per connection, agent {sa:.1f} vs HAProxy {sh:.1f}: {sa / sh:.2f}")
+    # What limits it: with the machine busy, conn/s follows the whole machine's CPU per
+    # connection. The agent's share that 1.2x the best HAProxy would leave it: the best HAProxy
+    # run's machine CPU per connection / 1.2, less what everything but the agent used per
+    # connection in the agent's run.
+    hb = max(("haproxy", "haproxy-splice", "haproxy-1thread"), key=lambda n: g(n, "cps") or 0)
+    ma, mh, pa, ph = g("agent-splice", "machconn"), g(hb, "machconn"), g("agent-splice", "cpuconn"), g(hb, "cpuconn")
+    if None not in (ma, mh, pa, ph):
+        budget = mh / 1.2 - (ma - pa)
+        print(f"  CPU per 1,000 connections: agent {pa:.1f} ms (user {g('agent-splice', 'cpuuser'):.1f}, kernel {g('agent-splice', 'cpukern'):.1f}),"
+              f" {hb} {ph:.1f} ms (user {g(hb, 'cpuuser'):.1f}, kernel {g(hb, 'cpukern'):.1f});"
+              f" whole machine {ma:.1f} vs {mh:.1f} ms ({g('agent-splice', 'idle'):.0f}% vs {g(hb, 'idle'):.0f}% idle)")
+        print(f"  for 1.2x {hb}'s conn/s the agent could use at most {budget:.1f} ms of CPU per 1,000 connections"
+              f" (everything else unchanged); its kernel time alone is {g('agent-splice', 'cpukern'):.1f}")
 a1, h1 = g("agent-1thread", "cps"), g("haproxy-1thread", "cps")
 if a1 and h1:
     print(f"  at one thread each (agent TOKIO_WORKER_THREADS=1, HAProxy nbthread 1): agent {a1:.0f} vs HAProxy {h1:.0f}: {a1 / h1:.2f}x;"

@@ -233,6 +233,8 @@ pub struct Report {
     pub max_ms: f64,
     /// The first error seen, for the log.
     pub first_error: Option<String>,
+    /// Where the machine's CPU went during the measured window (Linux only).
+    pub cpu: Option<crate::cpu::Usage>,
 }
 
 impl Report {
@@ -249,6 +251,9 @@ impl Report {
             "p50_ms": (self.p50_ms * 1000.0).round() / 1000.0,
             "p99_ms": (self.p99_ms * 1000.0).round() / 1000.0,
             "max_ms": (self.max_ms * 1000.0).round() / 1000.0,
+            "machine_cpu_us_per_req": self.cpu.map(|c| (c.machine_us * 10.0).round() / 10.0),
+            "bench_cpu_us_per_req": self.cpu.map(|c| (c.bench_us * 10.0).round() / 10.0),
+            "idle_pct": self.cpu.map(|c| c.idle_pct.round()),
         })
     }
 }
@@ -446,6 +451,13 @@ pub async fn run(plan: Arc<Plan>, scenario: Scenario, stored: Option<u64>) -> Re
     for i in 0..plan.connections {
         tasks.spawn(drive(plan.clone(), scenario, i, measure_from, end));
     }
+    // The CPU counters at both ends of the measured window.
+    let cpu = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let from = crate::cpu::sample();
+        tokio::time::sleep_until(end.into()).await;
+        from.zip(crate::cpu::sample())
+    });
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
@@ -462,6 +474,11 @@ pub async fn run(plan: Arc<Plan>, scenario: Scenario, stored: Option<u64>) -> Re
         .saturating_duration_since(measure_from);
     all.sort_unstable();
     let requests = all.len() as u64;
+    let cpu = cpu
+        .await
+        .ok()
+        .flatten()
+        .and_then(|(from, to)| crate::cpu::Usage::between(from, to, requests));
     Report {
         scenario,
         stored,
@@ -473,5 +490,6 @@ pub async fn run(plan: Arc<Plan>, scenario: Scenario, stored: Option<u64>) -> Re
         p99_ms: percentile_ms(&all, 0.99),
         max_ms: percentile_ms(&all, 1.0),
         first_error,
+        cpu,
     }
 }

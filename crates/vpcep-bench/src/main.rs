@@ -28,6 +28,7 @@
 //!   one measured setup; `resilience/traffic.rs`: traffic through an endpoint).
 
 mod bulk;
+mod cpu;
 mod http;
 mod load;
 mod resilience;
@@ -182,7 +183,7 @@ fn server_bin(args: &Args) -> anyhow::Result<PathBuf> {
 
 fn print_table(label: &str, reports: &[Report]) {
     println!(
-        "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>13} {:>12} {:>6}",
         "config",
         "scenario",
         "stored",
@@ -192,11 +193,16 @@ fn print_table(label: &str, reports: &[Report]) {
         "rate/s",
         "p50 ms",
         "p99 ms",
-        "max ms"
+        "max ms",
+        "server us/req",
+        "bench us/req",
+        "idle %"
     );
     for r in reports {
+        let cpu =
+            |f: fn(&cpu::Usage) -> f64| r.cpu.map(|c| format!("{:.1}", f(&c))).unwrap_or_default();
         println!(
-            "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<16} {:<15} {:>8} {:>5} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>13} {:>12} {:>6}",
             label,
             r.scenario.name(),
             r.stored.map(|n| n.to_string()).unwrap_or_default(),
@@ -206,7 +212,10 @@ fn print_table(label: &str, reports: &[Report]) {
             r.rate,
             r.p50_ms,
             r.p99_ms,
-            r.max_ms
+            r.max_ms,
+            cpu(cpu::Usage::servers_us),
+            cpu(|c| c.bench_us),
+            r.cpu.map(|c| format!("{:.0}", c.idle_pct)).unwrap_or_default()
         );
     }
 }
