@@ -226,8 +226,11 @@ async fn claim_ports(
     Ok(())
 }
 
-async fn release_ports(conn: &mut Conn, service_id: &str) -> StoreResult<()> {
-    query("DELETE FROM service_port_claims WHERE service_id = $1")
+/// Releases the claims a service holds on its `port_id`: a range of the claims' primary key
+/// (which starts with `port_id`), so no index on `service_id` is kept up for it.
+async fn release_ports(conn: &mut Conn, port_id: &str, service_id: &str) -> StoreResult<()> {
+    query("DELETE FROM service_port_claims WHERE port_id = $1 AND service_id = $2")
+        .bind(port_id)
         .bind(service_id)
         .execute(&mut *conn)
         .await?;
@@ -641,7 +644,7 @@ impl SqlStore {
                     }
                 }
                 if new.ports != old.ports || new.port_id != old.port_id {
-                    release_ports(c, &sid).await?;
+                    release_ports(c, &old.port_id.to_string(), &sid).await?;
                     claim_ports(c, new.id, new.port_id, &new.ports).await?;
                 }
                 update_service_row(c, &new, new.status != old.status).await?;
@@ -701,7 +704,7 @@ pub(crate) async fn remove_deleted_services(
     let sql = format!(
         "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
          WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
-         RETURNING id, project_id, vpc_id, backend_space, backend_ip, backend_held"
+         RETURNING id, project_id, port_id, vpc_id, backend_space, backend_ip, backend_held"
     );
     let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
     // Released in project order, as by every deletion pass: two passes on two nodes never
@@ -709,7 +712,7 @@ pub(crate) async fn remove_deleted_services(
     let mut per_project: BTreeMap<String, i64> = BTreeMap::new();
     for row in &gone {
         let id: String = row.try_get("id")?;
-        release_ports(c, &id).await?;
+        release_ports(c, row.try_get_str("port_id")?, &id).await?;
         claims::release_held(c, row, "backend_held", "backend_space", "backend_ip").await?;
         tags::delete_tags(c, TAG_TYPE_SERVICE, &id).await?;
         crate::permissions::delete_service_permissions(c, &id).await?;

@@ -259,6 +259,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "usage slots",
         include_str!("../migrations/sqlite/0011_usage_slots.sql"),
     ),
+    (
+        12,
+        "claims released by port",
+        include_str!("../migrations/sqlite/0012_claims_released_by_port.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its

@@ -405,8 +405,11 @@ pub async fn transitions_complete_when_due(store: &SqlStore) {
         value: "v".into(),
     }];
     store.create_service(&s, 100).await.unwrap();
+    // A neighbour on the same port_id, whose claims the deletion below must leave alone.
+    let neighbour = sample_service(P1, &port, &[(81, 8081)], 100);
+    store.create_service(&neighbour, 100).await.unwrap();
     assert_eq!(store.complete_creations(99, 150, 100).await.unwrap(), 0);
-    assert_eq!(store.complete_creations(100, 150, 100).await.unwrap(), 1);
+    assert_eq!(store.complete_creations(100, 150, 100).await.unwrap(), 2);
     let got = store.get_service(P1, s.id).await.unwrap().unwrap();
     assert_eq!(
         (got.status, got.updated_at),
@@ -417,11 +420,21 @@ pub async fn transitions_complete_when_due(store: &SqlStore) {
     assert!(store.get_service(P1, s.id).await.unwrap().is_some());
     assert_eq!(store.complete_deletions(200, 100).await.unwrap(), 1);
     assert!(store.get_service(P1, s.id).await.unwrap().is_none());
-    assert_eq!(total(store, P1).await, 0);
+    assert_eq!(total(store, P1).await, 1);
+    // The deleted service's ports are free; the neighbour's are still held.
     store
         .create_service(&sample_service(P1, &port, &[(80, 8080)], 300), 100)
         .await
         .unwrap();
+    assert_eq!(
+        code_of(
+            store
+                .create_service(&sample_service(P1, &port, &[(81, 9999)], 301), 100)
+                .await
+                .unwrap_err()
+        ),
+        ErrorCode::PortConflict
+    );
 }
 
 /// The first default account stored wins; later calls get it back.
