@@ -541,8 +541,14 @@ impl SqlStore {
                 w.eq("id", id.to_string());
                 fetch_service(&mut c, &w, "").await
             }
+            // Found by the id the name ends with (the table's unique key; no index on the
+            // names is kept up for this one lookup), then matched whole.
             ServiceLookup::FullName(name) => {
+                let Some(id) = EndpointService::id_in_full_name(name) else {
+                    return Ok(None);
+                };
                 let mut w = Where::default();
+                w.eq("id", id.to_string());
                 w.eq("full_name", name.clone());
                 fetch_service(&mut c, &w, "").await
             }

@@ -264,6 +264,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "claims released by port",
         include_str!("../migrations/sqlite/0012_claims_released_by_port.sql"),
     ),
+    (
+        13,
+        "names found by id",
+        include_str!("../migrations/sqlite/0013_names_found_by_id.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its

@@ -188,6 +188,14 @@ impl EndpointService {
             _ => format!("{region}.{id}"),
         }
     }
+
+    /// The id a full name ends with (see [`EndpointService::full_name`]); `None` when it ends
+    /// with no id, so that no service has that name. A service found by this id has the name
+    /// only if its stored full name is equal.
+    pub fn id_in_full_name(full_name: &str) -> Option<Uuid> {
+        let (_, id) = full_name.rsplit_once('.')?;
+        Uuid::try_parse(id).ok()
+    }
 }
 
 /// A validated create request (`create_endpoint_service`). Who creates it (project, domain) comes
@@ -826,6 +834,24 @@ mod tests {
                 .len(),
             200
         );
+    }
+
+    #[test]
+    fn the_id_is_read_back_from_a_full_name() {
+        let id = Uuid::new_v4();
+        for short in [Some("web"), Some("a.b"), None] {
+            let name = EndpointService::full_name("local-1", short, id);
+            assert_eq!(EndpointService::id_in_full_name(&name), Some(id));
+        }
+        for no_id in [
+            "",
+            "local-1",
+            "local-1.web",
+            "local-1.web.not-a-uuid",
+            &format!("{id}"),
+        ] {
+            assert_eq!(EndpointService::id_in_full_name(no_id), None, "{no_id}");
+        }
     }
 
     #[test]

@@ -59,6 +59,21 @@ pub async fn service_round_trip(store: &SqlStore) {
         .await
         .unwrap()
         .is_none());
+    // A name is matched whole: its id with another name, another id, or no id find nothing.
+    let other_region = s.full_name.replacen("local-1", "local-2", 1);
+    let other_id = s
+        .full_name
+        .replace(&s.id.to_string(), &Uuid::new_v4().to_string());
+    for name in [other_region, other_id, "local-1.svc".to_string()] {
+        assert!(
+            store
+                .find_service(&ServiceLookup::FullName(name.clone()))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+    }
 }
 
 /// Services on one `port_id` may not repeat a client or a server port; other port_ids may.
