@@ -534,25 +534,22 @@ impl SqlStore {
         &self,
         lookup: &ServiceLookup,
     ) -> StoreResult<Option<EndpointService>> {
-        let mut c = self.reader().await?;
-        match lookup {
-            ServiceLookup::Id(id) => {
-                let mut w = Where::default();
-                w.eq("id", id.to_string());
-                fetch_service(&mut c, &w, "").await
-            }
-            // Found by the id the name ends with (the table's unique key; no index on the
-            // names is kept up for this one lookup), then matched whole.
-            ServiceLookup::FullName(name) => {
-                let Some(id) = EndpointService::id_in_full_name(name) else {
-                    return Ok(None);
-                };
-                let mut w = Where::default();
-                w.eq("id", id.to_string());
-                w.eq("full_name", name.clone());
-                fetch_service(&mut c, &w, "").await
-            }
+        // Both by the id (the table's unique key): a full name ends with its service's id, and
+        // is then matched whole (no index on the names is kept up for this one lookup).
+        let (id, name) = match lookup {
+            ServiceLookup::Id(id) => (*id, None),
+            ServiceLookup::FullName(name) => match EndpointService::id_in_full_name(name) {
+                Some(id) => (id, Some(name)),
+                None => return Ok(None),
+            },
+        };
+        let mut w = Where::default();
+        w.eq("id", id.to_string());
+        if let Some(name) = name {
+            w.eq("full_name", name.clone());
         }
+        let mut c = self.reader().await?;
+        fetch_service(&mut c, &w, "").await
     }
 
     /// A page of services and the total matching the filter.
