@@ -60,6 +60,10 @@ pub(crate) struct Conn {
     h2: AtomicBool,
     /// The first bytes have been seen (the protocol is decided).
     sniffed: AtomicBool,
+    /// The connection's task has run: whatever the client had sent by then was read. Until
+    /// then a connection without a request is not known to have sent nothing (see
+    /// [`Table::shed`]).
+    polled: AtomicBool,
     /// Close now (drop the connection).
     pub(crate) kill: CancellationToken,
     /// `kill` was cancelled (an atomic: the sweeper reads it for every connection, often).
@@ -90,6 +94,11 @@ impl Conn {
 
     fn is_doomed(&self) -> bool {
         self.doomed.load(Ordering::Relaxed)
+    }
+
+    /// The connection's task runs (called at its start, before the first read).
+    pub(crate) fn polled(&self) {
+        self.polled.store(true, Ordering::Relaxed);
     }
 
     /// Closes the connection now.
@@ -296,6 +305,7 @@ impl Table {
             in_flight: AtomicU32::new(0),
             h2: AtomicBool::new(false),
             sniffed: AtomicBool::new(false),
+            polled: AtomicBool::new(false),
             kill: CancellationToken::new(),
             doomed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -335,9 +345,16 @@ impl Table {
     }
 
     /// Makes room for `want` more connections below `max`: closes connections that are not
-    /// handling a request, those that never completed a request head first, then the longest
-    /// idle. Returns how many are on their way out (closed now or earlier); 0 means every
-    /// connection is busy.
+    /// handling a request, oldest first in each class:
+    /// 1. those whose task has run and that have not completed a request head;
+    /// 2. those accepted whose task has not run yet: their request may be waiting unread. When
+    ///    the accept loop outruns the connections' tasks (a flood on a loaded machine), an
+    ///    honest client's new connection would otherwise be shed as "no request" with its
+    ///    request in the socket buffer;
+    /// 3. the longest idle.
+    ///
+    /// Returns how many are on their way out (closed now or earlier); 0 means every connection
+    /// is busy.
     pub(crate) fn shed(&self, max: usize, want: usize) -> usize {
         let (victims, doomed) = {
             let conns = self.lock();
@@ -351,8 +368,9 @@ impl Table {
                 .filter(|c| !c.is_doomed())
                 .filter_map(|c| {
                     let class = match c.phase.load(Ordering::Acquire) {
+                        AWAITING_FIRST if !c.polled.load(Ordering::Relaxed) => 1,
                         AWAITING_FIRST | READING_HEAD => 0,
-                        IDLE if c.in_flight.load(Ordering::Acquire) == 0 => 1,
+                        IDLE if c.in_flight.load(Ordering::Acquire) == 0 => 2,
                         _ => return None,
                     };
                     Some((class, c.since.load(Ordering::Relaxed), c))
@@ -546,14 +564,22 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let (idle_new, _r3) = t.register();
         drop(idle_new.begin());
-        let (fresh, _r4) = t.register();
-        assert_eq!(t.shed(4, 1), 1);
-        assert!(fresh.kill.is_cancelled());
-        assert_eq!(t.shed(4, 2), 2, "the doomed one counts; one more goes");
+        let (unread, _r4) = t.register();
+        std::thread::sleep(Duration::from_millis(5));
+        let (silent, _r5) = t.register();
+        silent.polled();
+        assert_eq!(t.shed(5, 1), 1);
+        assert!(
+            silent.kill.is_cancelled() && !unread.kill.is_cancelled(),
+            "one that was read and sent nothing goes before an older one not read yet"
+        );
+        assert_eq!(t.shed(5, 2), 2, "the doomed one counts; one more goes");
+        assert!(unread.kill.is_cancelled());
+        assert_eq!(t.shed(5, 3), 3);
         assert!(idle_old.kill.is_cancelled() && !idle_new.kill.is_cancelled());
-        assert_eq!(t.shed(2, 2), 3);
+        assert_eq!(t.shed(2, 3), 4);
         assert!(!busy.kill.is_cancelled(), "a busy connection is never shed");
-        assert_eq!(t.shed(1, 4), 3, "nothing left to shed");
+        assert_eq!(t.shed(1, 5), 4, "nothing left to shed");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   never reads) loses its connection.
 //!
 //! At most [`HttpLimits::max_connections`] are open: when the table is full, the accept loop
-//! first closes connections that never sent a request (oldest first), then the longest idle
+//! first closes connections that never sent a request (oldest first; those whose request may
+//! be waiting unread, their task not run yet, after those seen silent), then the longest idle
 //! ones, so a client that sends a request is served; when every connection is busy it waits for
 //! one to finish. Accept errors (out of file descriptors) shed idle connections and back off
 //! (10 ms doubling to 1 s) instead of spinning, and are logged at most once per 10 s.
@@ -234,6 +235,7 @@ pub async fn serve(
         let tls = tls.as_ref().map(|t| t.acceptor());
         let (builder, app) = (builder.clone(), app.clone());
         tokio::spawn(async move {
+            conn.polled();
             let kill = conn.kill.clone();
             tokio::select! {
                 _ = kill.cancelled() => {}
