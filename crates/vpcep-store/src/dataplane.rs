@@ -173,7 +173,8 @@ impl SqlStore {
         let mut oldest: Option<i64> = None;
         for table in ["endpoint_services", "endpoints"] {
             let sql = format!(
-                "SELECT MIN(status_at) FROM {table} WHERE status IN ('creating', 'deleting')"
+                "SELECT MIN(status_at) FROM {table} WHERE {}",
+                crate::services::IN_TRANSITION
             );
             let t: Option<i64> = query_scalar(&sql).fetch_one(&mut c).await?;
             oldest = match (oldest, t) {

@@ -25,6 +25,28 @@ use vpcep_domain::{ApiError, ErrorCode};
 /// `resource_type` of services in `resource_tags`.
 pub(crate) const TAG_TYPE_SERVICE: &str = "endpoint_service";
 
+/// The condition of the reconciler's partial index on services (migration 0014): a query on
+/// that index repeats it, as SQLite uses a partial index only for a WHERE clause that contains
+/// its condition as written.
+pub(crate) const IN_TRANSITION: &str = "status IN ('creating', 'deleting')";
+
+/// `cols` of the services in `status` (`creating` or `deleting`) since the SQL parameter
+/// `cutoff` or earlier, `and` any further condition, oldest first, at most `limit`, locked with
+/// `lock`: a query the reconciler's partial index serves.
+pub(crate) fn due_services(
+    cols: &str,
+    status: &str,
+    cutoff: &str,
+    and: &str,
+    limit: u32,
+    lock: &str,
+) -> String {
+    format!(
+        "SELECT {cols} FROM endpoint_services WHERE status = '{status}' AND {IN_TRANSITION} \
+         AND status_at <= {cutoff}{and} ORDER BY status_at LIMIT {limit}{lock}"
+    )
+}
+
 const SERVICE_COLS: &str = "id, project_id, domain_id, short_name, full_name, port_id, vpc_id, \
     server_type, service_type, approval_enabled, status, tcp_proxy, ports, description, ip, \
     ip_version, snat_network_id, enable_policy, supported_editions, error_code, error_message, \
@@ -350,10 +372,13 @@ async fn fail_refused_backends(
     limit: u32,
     gate: &DataplaneGate,
 ) -> StoreResult<u64> {
-    let rows = query(&format!(
-        "SELECT id, ip, backend_space, backend_ip, backend_held FROM endpoint_services \
-         WHERE status = 'creating' AND status_at <= $1 AND service_type = 'interface' \
-         ORDER BY status_at LIMIT {limit}{lock}"
+    let rows = query(&due_services(
+        "id, ip, backend_space, backend_ip, backend_held",
+        "creating",
+        "$1",
+        " AND service_type = 'interface'",
+        limit,
+        lock,
     ))
     .bind(cutoff)
     .fetch_all(&mut *c)
@@ -685,8 +710,8 @@ pub(crate) async fn complete_service_creations(
     };
     let sql = format!(
         "UPDATE endpoint_services SET status = 'available', updated_at = $1, status_at = $1 \
-         WHERE id IN (SELECT id FROM endpoint_services WHERE status = 'creating' AND status_at <= $2 \
-         ORDER BY status_at LIMIT {limit}{lock}){live}"
+         WHERE id IN ({}){live}",
+        due_services("id", "creating", "$2", "", limit, lock)
     );
     let mut q = query(&sql).bind(now).bind(cutoff);
     if let Some(t) = alive {
@@ -705,9 +730,9 @@ pub(crate) async fn remove_deleted_services(
     limit: u32,
 ) -> StoreResult<u64> {
     let sql = format!(
-        "DELETE FROM endpoint_services WHERE id IN (SELECT id FROM endpoint_services \
-         WHERE status = 'deleting' AND status_at <= $1 ORDER BY status_at LIMIT {limit}{lock}) \
-         RETURNING id, project_id, port_id, vpc_id, backend_space, backend_ip, backend_held"
+        "DELETE FROM endpoint_services WHERE id IN ({}) \
+         RETURNING id, project_id, port_id, vpc_id, backend_space, backend_ip, backend_held",
+        due_services("id", "deleting", "$1", "", limit, lock)
     );
     let gone = query(&sql).bind(cutoff).fetch_all(&mut *c).await?;
     // Released in project order, as by every deletion pass: two passes on two nodes never

@@ -269,6 +269,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "names found by id",
         include_str!("../migrations/sqlite/0013_names_found_by_id.sql"),
     ),
+    (
+        14,
+        "services in transition",
+        include_str!("../migrations/sqlite/0014_services_in_transition.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
@@ -1068,6 +1073,41 @@ mod tests {
             .unwrap()
         };
         assert_eq!((used("a"), used("b")), (3, 1));
+    }
+
+    /// The reconciler's queries on services are served by its partial index (migration 0014):
+    /// SQLite would scan the table for a query that does not repeat the index's condition.
+    #[test]
+    fn the_reconcilers_service_queries_use_the_partial_index() {
+        use crate::services::{due_services, IN_TRANSITION};
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::sqlite_connect(&dir.path().join("p.db"), true).unwrap();
+        super::sqlite_migrate(&conn).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = st.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        for sql in [
+            due_services("id", "creating", "0", "", 10, ""),
+            due_services(
+                "id, ip",
+                "creating",
+                "0",
+                " AND service_type = 'interface'",
+                10,
+                "",
+            ),
+            due_services("id", "deleting", "0", "", 10, ""),
+            format!("SELECT MIN(status_at) FROM endpoint_services WHERE {IN_TRANSITION}"),
+        ] {
+            let p = plan(&sql);
+            assert!(p.contains("endpoint_services_transition_idx"), "{sql}: {p}");
+        }
+        // Without the condition repeated, the index is not used.
+        let p =
+            plan("SELECT id FROM endpoint_services WHERE status = 'creating' ORDER BY status_at");
+        assert!(!p.contains("endpoint_services_transition_idx"), "{p}");
     }
 
     /// Names a write call's type (closures do not infer a signature generic over lifetimes).
