@@ -81,7 +81,8 @@ pub async fn grow_sqlite(
     );
     let insert_claims = format!(
         "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) {generated} \
-         SELECT g.pid, 'TCP', side.v, g.p, g.nid FROM g, \
+         SELECT unhex(replace(g.pid, '-', '')), 'TCP', side.v, g.p, unhex(replace(g.nid, '-', '')) \
+         FROM g, \
          (SELECT 'client' AS v UNION ALL SELECT 'server') side"
     );
     let now_ms = std::time::SystemTime::now()

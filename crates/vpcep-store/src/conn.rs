@@ -21,6 +21,18 @@ pub(crate) enum Value {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL).
+    Bytes(Vec<u8>),
+}
+
+/// A UUID stored as its 16 bytes rather than its 36-character text (see migration 0015).
+pub(crate) fn id_bytes(id: Uuid) -> Value {
+    Value::Bytes(id.as_bytes().to_vec())
+}
+
+/// The text form of a UUID stored as 16 bytes (`?` when the bytes are not one).
+pub(crate) fn id_text(bytes: &[u8]) -> String {
+    Uuid::from_slice(bytes).map_or_else(|_| "?".into(), |u| u.to_string())
 }
 
 impl From<String> for Value {
@@ -95,6 +107,7 @@ impl ToSql for Value {
             }
             Value::OptText(None) => ToSqlOutput::Borrowed(ValueRef::Null),
             Value::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -109,6 +122,7 @@ fn bind_pg<'q>(
             Value::Text(s) => q.bind(s.as_str()),
             Value::OptText(s) => q.bind(s.as_deref()),
             Value::Int(n) => q.bind(*n),
+            Value::Bytes(b) => q.bind(b.as_slice()),
         };
     }
     q
@@ -245,7 +259,7 @@ impl FromCol for Option<i64> {
         pg_int(row, col)
     }
 }
-/// Text columns decode as themselves.
+/// Text and byte columns decode as themselves.
 macro_rules! text_from_pg {
     ($($t:ty),*) => {$(
         impl FromCol for $t {
@@ -258,7 +272,7 @@ macro_rules! text_from_pg {
         }
     )*};
 }
-text_from_pg!(String, Option<String>);
+text_from_pg!(String, Option<String>, Vec<u8>);
 
 /// A result row.
 pub(crate) enum Row {

@@ -818,12 +818,15 @@ impl SqlStore {
                     .await?
                     .ok_or_else(|| port_missing(id))?;
                 // Every service holds claims on its port (see migration 0009).
-                let users: Vec<String> = query_scalar(
+                let users: Vec<String> = query_scalar::<Vec<u8>>(
                     "SELECT DISTINCT service_id FROM service_port_claims WHERE port_id = $1 LIMIT 5",
                 )
-                .bind(id.to_string())
+                .bind(crate::conn::id_bytes(id))
                 .fetch_all(&mut *c)
-                .await?;
+                .await?
+                .iter()
+                .map(|b| crate::conn::id_text(b))
+                .collect();
                 if !users.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::PortInUse,

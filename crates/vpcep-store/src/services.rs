@@ -2,7 +2,7 @@
 //! service steps of the reconciler's passes (run by `transitions`).
 
 use crate::claims;
-use crate::conn::{query, query_scalar, Conn, Row};
+use crate::conn::{id_bytes, id_text, query, query_scalar, Conn, Row};
 use crate::network::backend_of;
 use crate::query::{limit_offset, order_by, placeholders, Where};
 use crate::sql::SqlStore;
@@ -198,7 +198,8 @@ fn port_conflict(side: &str, port: i64, protocol: &str, other: &str, port_id: Uu
 
 /// Claims the service's ports on its `port_id`. A port another service holds is EndPoint.3044;
 /// the primary key makes this hold under concurrent transactions (on PostgreSQL a conflicting
-/// insert waits for the other transaction, then does nothing).
+/// insert waits for the other transaction, then does nothing). Ids are stored as their 16
+/// bytes (migration 0015).
 ///
 /// One single-row statement per claim: SQLite writes a multi-row insert (or one with
 /// `RETURNING`) through a statement journal, a copy of every page it changes, which cost more
@@ -209,18 +210,16 @@ async fn claim_ports(
     port_id: Uuid,
     ports: &[PortMapping],
 ) -> StoreResult<()> {
-    let sid = service_id.to_string();
-    let pid = port_id.to_string();
     for (protocol, side, port) in claims_of(ports) {
         let inserted = query(
             "INSERT INTO service_port_claims (port_id, protocol, side, port, service_id) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
-        .bind(&pid)
+        .bind(id_bytes(port_id))
         .bind(protocol)
         .bind(side)
         .bind(i64::from(port))
-        .bind(&sid)
+        .bind(id_bytes(service_id))
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -228,10 +227,10 @@ async fn claim_ports(
             continue;
         }
         // Name the service that holds it, for a readable error.
-        let holder: Option<String> = query_scalar(
+        let holder: Option<Vec<u8>> = query_scalar(
             "SELECT service_id FROM service_port_claims WHERE port_id = $1 AND protocol = $2 AND side = $3 AND port = $4",
         )
-        .bind(&pid)
+        .bind(id_bytes(port_id))
         .bind(protocol)
         .bind(side)
         .bind(i64::from(port))
@@ -241,7 +240,7 @@ async fn claim_ports(
             side,
             i64::from(port),
             protocol,
-            holder.as_deref().unwrap_or("created concurrently"),
+            &holder.map_or_else(|| "created concurrently".into(), |h| id_text(&h)),
             port_id,
         ));
     }
@@ -250,10 +249,10 @@ async fn claim_ports(
 
 /// Releases the claims a service holds on its `port_id`: a range of the claims' primary key
 /// (which starts with `port_id`), so no index on `service_id` is kept up for it.
-async fn release_ports(conn: &mut Conn, port_id: &str, service_id: &str) -> StoreResult<()> {
+async fn release_ports(conn: &mut Conn, port_id: Uuid, service_id: Uuid) -> StoreResult<()> {
     query("DELETE FROM service_port_claims WHERE port_id = $1 AND service_id = $2")
-        .bind(port_id)
-        .bind(service_id)
+        .bind(id_bytes(port_id))
+        .bind(id_bytes(service_id))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -672,7 +671,7 @@ impl SqlStore {
                     }
                 }
                 if new.ports != old.ports || new.port_id != old.port_id {
-                    release_ports(c, &old.port_id.to_string(), &sid).await?;
+                    release_ports(c, old.port_id, old.id).await?;
                     claim_ports(c, new.id, new.port_id, &new.ports).await?;
                 }
                 update_service_row(c, &new, new.status != old.status).await?;
@@ -740,7 +739,12 @@ pub(crate) async fn remove_deleted_services(
     let mut per_project: BTreeMap<String, i64> = BTreeMap::new();
     for row in &gone {
         let id: String = row.try_get("id")?;
-        release_ports(c, row.try_get_str("port_id")?, &id).await?;
+        release_ports(
+            c,
+            parse_stored_uuid("port_id", row.try_get_str("port_id")?)?,
+            parse_stored_uuid("id", &id)?,
+        )
+        .await?;
         claims::release_held(c, row, "backend_held", "backend_space", "backend_ip").await?;
         tags::delete_tags(c, TAG_TYPE_SERVICE, &id).await?;
         crate::permissions::delete_service_permissions(c, &id).await?;

@@ -274,6 +274,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "services in transition",
         include_str!("../migrations/sqlite/0014_services_in_transition.sql"),
     ),
+    (
+        15,
+        "claims by id bytes",
+        include_str!("../migrations/sqlite/0015_claims_by_id_bytes.sql"),
+    ),
 ];
 
 /// The database file of a `sqlite://path` URL (query parameters are ignored); creates its
@@ -1073,6 +1078,72 @@ mod tests {
             .unwrap()
         };
         assert_eq!((used("a"), used("b")), (3, 1));
+    }
+
+    /// Migration 0015 turns the claims' text ids into their 16 bytes, keeps every claim, and
+    /// from then on refuses a text id (which SQLite would store, and which would never conflict
+    /// with the same id as bytes).
+    #[test]
+    fn claims_migration_stores_ids_as_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::sqlite_connect(&dir.path().join("c.db"), true).unwrap();
+        super::sqlite_migrate(&conn).unwrap();
+        // The table as 0009 made it, with text ids.
+        conn.execute_batch(
+            "DROP TABLE service_port_claims; \
+             CREATE TABLE service_port_claims (port_id TEXT NOT NULL, protocol TEXT NOT NULL, \
+             side TEXT NOT NULL, port BIGINT NOT NULL, service_id TEXT NOT NULL, \
+             CONSTRAINT service_port_claims_pkey PRIMARY KEY (port_id, protocol, port, side)) \
+             WITHOUT ROWID;",
+        )
+        .unwrap();
+        let (port, service) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        for (side, p) in [("client", 80), ("server", 8080)] {
+            conn.execute(
+                "INSERT INTO service_port_claims VALUES (?1, 'TCP', ?2, ?3, ?4)",
+                rusqlite::params![port.to_string(), side, p, service.to_string()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(include_str!(
+            "../migrations/sqlite/0015_claims_by_id_bytes.sql"
+        ))
+        .unwrap();
+        let rows: Vec<(Vec<u8>, String, i64, Vec<u8>)> = conn
+            .prepare(
+                "SELECT port_id, side, port, service_id FROM service_port_claims ORDER BY port",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let (p, s) = (port.as_bytes().to_vec(), service.as_bytes().to_vec());
+        assert_eq!(
+            rows,
+            vec![
+                (p.clone(), "client".into(), 80, s.clone()),
+                (p.clone(), "server".into(), 8080, s.clone())
+            ]
+        );
+        let text = conn.execute(
+            "INSERT INTO service_port_claims VALUES (?1, 'TCP', 'client', 81, ?2)",
+            rusqlite::params![port.to_string(), service.to_string()],
+        );
+        assert!(text.is_err(), "a text id was stored: {text:?}");
+        // A claim that is not a UUID stops the migration instead of changing.
+        conn.execute_batch(
+            "DROP TABLE service_port_claims; \
+             CREATE TABLE service_port_claims (port_id TEXT NOT NULL, protocol TEXT NOT NULL, \
+             side TEXT NOT NULL, port BIGINT NOT NULL, service_id TEXT NOT NULL); \
+             INSERT INTO service_port_claims VALUES ('not-a-uuid', 'TCP', 'client', 1, 'x');",
+        )
+        .unwrap();
+        assert!(conn
+            .execute_batch(include_str!(
+                "../migrations/sqlite/0015_claims_by_id_bytes.sql"
+            ))
+            .is_err());
     }
 
     /// The reconciler's queries on services are served by its partial index (migration 0014):

@@ -443,11 +443,14 @@ impl Stored {
                 ),
             );
         }
-        for r in
-            sqlx::query("SELECT port_id, protocol, side, port, service_id FROM service_port_claims")
-                .fetch_all(&mut conn)
-                .await
-                .expect("read claims")
+        // Claims keep their ids as 16 bytes (migration 0015): read back as UUID text.
+        for r in sqlx::query(
+            "SELECT encode(port_id, 'hex')::uuid::text AS port_id, protocol, side, port, \
+             encode(service_id, 'hex')::uuid::text AS service_id FROM service_port_claims",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read claims")
         {
             out.claims.insert(
                 (

@@ -146,16 +146,18 @@ async fn deleting_service_accepts_a_second_delete_and_refuses_changes(app: &mut 
     owner.rename(&id, "late").await.err(400, "EndPoint.3045");
     let (ids, total) = owner.list_ids("status=deleting").await;
     assert_eq!((ids, total), (vec![id.clone()], 1));
-    // Until it is gone it keeps its ports.
-    owner
+    // Until it is gone it keeps its ports; both refusals name it (claims keep ids as bytes).
+    let msg = owner
         .create(&service_on(&backing, &[(80, 8080)]))
         .await
         .err(400, "EndPoint.3044");
+    assert!(msg.contains(&id), "{msg}");
     // ...and its port cannot be deleted.
-    owner
+    let msg = owner
         .delete_port(&backing.port_id)
         .await
         .err(409, "VPC.0710");
+    assert!(msg.contains(&id), "{msg}");
 }
 
 async fn deleted_service_frees_its_ports(app: &mut TestApp) {
