@@ -444,22 +444,25 @@ impl Stored {
             );
         }
         // Claims keep their ids as 16 bytes (migration 0015): read back as UUID text.
-        for r in sqlx::query(
-            "SELECT encode(port_id, 'hex')::uuid::text AS port_id, protocol, side, port, \
-             encode(service_id, 'hex')::uuid::text AS service_id FROM service_port_claims",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("read claims")
+        let id = |r: &sqlx::any::AnyRow, col: &str| -> String {
+            let bytes: Vec<u8> = r.get(col);
+            uuid::Uuid::from_slice(&bytes)
+                .map_or_else(|_| format!("not a UUID: {bytes:?}"), |u| u.to_string())
+        };
+        for r in
+            sqlx::query("SELECT port_id, protocol, side, port, service_id FROM service_port_claims")
+                .fetch_all(&mut conn)
+                .await
+                .expect("read claims")
         {
             out.claims.insert(
                 (
-                    r.get("port_id"),
+                    id(&r, "port_id"),
                     r.get("protocol"),
                     r.get("side"),
                     r.get("port"),
                 ),
-                r.get("service_id"),
+                id(&r, "service_id"),
             );
         }
         for r in sqlx::query(
