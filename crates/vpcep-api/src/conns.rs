@@ -97,7 +97,7 @@ impl Conn {
     }
 
     /// The connection's task runs (called at its start, before the first read).
-    pub(crate) fn polled(&self) {
+    pub(crate) fn mark_polled(&self) {
         self.polled.store(true, Ordering::Relaxed);
     }
 
@@ -567,7 +567,7 @@ mod tests {
         let (unread, _r4) = t.register();
         std::thread::sleep(Duration::from_millis(5));
         let (silent, _r5) = t.register();
-        silent.polled();
+        silent.mark_polled();
         assert_eq!(t.shed(5, 1), 1);
         assert!(
             silent.kill.is_cancelled() && !unread.kill.is_cancelled(),

@@ -235,7 +235,7 @@ pub async fn serve(
         let tls = tls.as_ref().map(|t| t.acceptor());
         let (builder, app) = (builder.clone(), app.clone());
         tokio::spawn(async move {
-            conn.polled();
+            conn.mark_polled();
             let kill = conn.kill.clone();
             tokio::select! {
                 _ = kill.cancelled() => {}
