@@ -163,6 +163,9 @@ pub struct ProxyOptions {
     pub export_metrics: bool,
     /// Whether eligible endpoints take the kernel path.
     pub kernel_path: KernelPathMode,
+    /// Accept threads: each has its own listening socket of every listener and serves the
+    /// connections it accepts (default: [`crate::workers::default_threads`]).
+    pub threads: usize,
 }
 
 impl Default for ProxyOptions {
@@ -182,6 +185,7 @@ impl Default for ProxyOptions {
             handover_socket: None,
             export_metrics: true,
             kernel_path: KernelPathMode::Off,
+            threads: crate::workers::default_threads(),
         }
     }
 }

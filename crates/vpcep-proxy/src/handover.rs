@@ -47,7 +47,8 @@ const MAX_HEADER: usize = 64 * 1024 * 1024;
 pub struct Header {
     /// The desired state it was serving (the successor serves it until its own first poll).
     pub snapshot: Snapshot,
-    /// The data plane's listeners, in the order of the descriptors.
+    /// The data plane's listeners, in the order of the descriptors; a listener served by
+    /// several sockets is named once per socket.
     pub listeners: Vec<WireKey>,
     /// Other listening sockets of the process by name (e.g. `api` for the control plane's),
     /// after the listeners.
@@ -86,8 +87,9 @@ impl From<WireKey> for ListenerKey {
 pub struct Inherited {
     /// The snapshot it was serving.
     pub snapshot: Snapshot,
-    /// Its data-plane listening sockets.
-    pub listeners: HashMap<ListenerKey, std::net::TcpListener>,
+    /// Its data-plane listening sockets: one or more per listener (side by side with
+    /// `SO_REUSEPORT`).
+    pub listeners: HashMap<ListenerKey, Vec<std::net::TcpListener>>,
     /// Its other listening sockets, by name.
     pub extra: HashMap<String, std::net::TcpListener>,
     conn: UnixStream,
@@ -105,7 +107,7 @@ impl Inherited {
 pub struct Offer {
     /// The snapshot being served.
     pub snapshot: Snapshot,
-    /// Duplicates of the listening sockets.
+    /// Duplicates of the listening sockets (a listener's key once per socket).
     pub listeners: Vec<(ListenerKey, OwnedFd)>,
     /// Other listening sockets, by name.
     pub extra: Vec<(String, OwnedFd)>,
@@ -210,12 +212,13 @@ pub fn take_over(path: &Path) -> io::Result<Option<Inherited>> {
         fds.extend(got);
     }
     let mut fds = fds.into_iter().map(std::net::TcpListener::from);
-    let listeners = header
-        .listeners
-        .into_iter()
-        .map(ListenerKey::from)
-        .zip(fds.by_ref())
-        .collect();
+    let mut listeners: HashMap<ListenerKey, Vec<std::net::TcpListener>> = HashMap::new();
+    for (key, fd) in header.listeners.into_iter().zip(fds.by_ref()) {
+        listeners
+            .entry(ListenerKey::from(key))
+            .or_default()
+            .push(fd);
+    }
     let extra = header.extra.into_iter().zip(fds).collect();
     Ok(Some(Inherited {
         snapshot: header.snapshot,

@@ -38,6 +38,7 @@ pub mod netns;
 pub mod proxy_protocol;
 pub mod supervisor;
 mod sync;
+pub mod workers;
 
 pub use agent::{DataPlane, OfferedSockets};
 pub use config::{CopyMode, KernelPathMode, ListenerKey, ProxyOptions, ProxyVersion, TcpProxy};

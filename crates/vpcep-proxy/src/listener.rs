@@ -1,8 +1,8 @@
-//! A running listener: the socket, its accept loop, the atomically swappable config that new
+//! A running listener: its sockets and their accept loops, the atomically swappable config that new
 //! connections take, and the connection tasks it spawned.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use crate::config::{ListenerKey, ProxyOptions};
 use crate::connection::{self, Route};
 use crate::copy::CopySettings;
 use crate::netns::NetnsPool;
+use crate::workers::Workers;
 
 /// What every listener and connection shares.
 #[derive(Debug)]
@@ -24,11 +25,25 @@ pub(crate) struct Shared {
     pub opts: ProxyOptions,
     pub copy: CopySettings,
     pub netns: NetnsPool,
+    /// The accept threads; `None` if they could not be started (then the runtime that
+    /// applies snapshots accepts too).
+    pub workers: Option<Workers>,
 }
 
 impl Shared {
     pub(crate) fn new(opts: ProxyOptions) -> Self {
+        let workers = match Workers::start(opts.threads) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(
+                    "cannot start {} accept threads ({e}): accepting on the main runtime",
+                    opts.threads
+                );
+                None
+            }
+        };
         Shared {
+            workers,
             copy: CopySettings {
                 mode: opts.copy_mode,
                 pipe_bytes: opts.pipe_bytes,
@@ -45,17 +60,17 @@ impl Shared {
 pub(crate) struct RunningListener {
     /// The config new connections take; a swap never touches accepted connections.
     route: Arc<ArcSwap<Route>>,
-    /// Cancelled to stop accepting; the accept task then drops (closes) the socket.
+    /// Cancelled to stop accepting; the accept tasks then drop (close) their sockets.
     stop: CancellationToken,
     /// Cancelled to end the connections still open after the drain deadline.
     abort: CancellationToken,
-    /// One accept loop per runtime worker, all on the one socket.
+    /// One accept loop per listening socket.
     accept_tasks: Vec<JoinHandle<()>>,
     /// Connection tasks, so a drain can wait for them.
     conns: TaskTracker,
-    /// A duplicate of the listening socket, for a successor to take over
+    /// Duplicates of the listening sockets, for a successor to take over
     /// ([`crate::handover`]); closed with the listener.
-    socket: OwnedFd,
+    sockets: Vec<OwnedFd>,
 }
 
 /// The error text of a bind failure, without the `(os error N)` suffix.
@@ -69,68 +84,91 @@ fn bind_error(key: &ListenerKey, e: &io::Error) -> String {
 }
 
 impl RunningListener {
-    /// Binds `key` (or serves `adopted`, a socket a predecessor bound for it) and starts
+    /// Binds `key` (or serves `adopted`, the sockets a predecessor bound for it) and starts
     /// accepting.
+    ///
+    /// One listening socket per accept thread ([`Workers`]), side by side with `SO_REUSEPORT`,
+    /// each with its own accept loop on its thread: the kernel spreads new connections over
+    /// the sockets, no two loops wait on (and race for) one accept queue, and a connection is
+    /// served where it was accepted. Sockets handed over are all served, however many (closing
+    /// one would reset the connections in its queue), spread over the threads; if they are
+    /// fewer than the threads, more are bound beside them.
     pub(crate) async fn start(
         key: &ListenerKey,
         route: Arc<Route>,
         shared: Arc<Shared>,
-        adopted: Option<std::net::TcpListener>,
+        adopted: Vec<std::net::TcpListener>,
     ) -> Result<Self, String> {
-        let listener = match adopted {
-            Some(l) => l
-                .set_nonblocking(true)
-                .and_then(|()| TcpListener::from_std(l))
-                .map_err(|e| format!("cannot serve the socket handed over for {key}: {e}"))?,
-            None => shared
-                .netns
-                .bind(key.netns.as_deref(), key.addr, shared.opts.backlog)
-                .await
-                .map_err(|e| bind_error(key, &e))?,
+        let current = [tokio::runtime::Handle::current()];
+        let runtimes = match &shared.workers {
+            Some(w) => w.handles(),
+            None => &current,
         };
-        let socket = listener
-            .as_fd()
-            .try_clone_to_owned()
+        let mut listeners = Vec::with_capacity(runtimes.len().max(adopted.len()));
+        for l in adopted {
+            l.set_nonblocking(true)
+                .map_err(|e| format!("cannot serve the socket handed over for {key}: {e}"))?;
+            listeners.push(l);
+        }
+        while listeners.len() < runtimes.len() {
+            // The siblings take the first socket's address: the same port when the key asks
+            // for any (port 0).
+            let addr = match listeners.first() {
+                Some(l) => l.local_addr().map_err(|e| bind_error(key, &e))?,
+                None => key.addr,
+            };
+            let l = shared
+                .netns
+                .bind_std(key.netns.as_deref(), addr, shared.opts.backlog)
+                .await
+                .map_err(|e| bind_error(key, &e))?;
+            listeners.push(l);
+        }
+        let sockets = listeners
+            .iter()
+            .map(|l| l.try_clone().map(OwnedFd::from))
+            .collect::<io::Result<Vec<_>>>()
             .map_err(|e| bind_error(key, &e))?;
         let route = Arc::new(ArcSwap::new(route));
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
         let conns = TaskTracker::new();
-        // As many accept loops as the runtime has workers: under a burst of connections every
-        // worker accepts (each connection's task then starts on the worker that accepted it),
-        // instead of one loop feeding them all. One socket, so a handover passes one socket
-        // and no accept queue is split.
-        let listener = Arc::new(listener);
-        let loops = tokio::runtime::Handle::current()
-            .metrics()
-            .num_workers()
-            .max(1);
-        let accept_tasks = (0..loops)
-            .map(|_| {
-                tokio::spawn(accept_loop(
-                    listener.clone(),
-                    key.clone(),
-                    route.clone(),
-                    shared.clone(),
-                    stop.clone(),
-                    abort.clone(),
-                    conns.clone(),
-                ))
+        // Each registered with its thread's own reactor (all of them before any loop starts, so
+        // that a failure leaves nothing running).
+        let listeners = listeners
+            .into_iter()
+            .zip(runtimes.iter().cycle())
+            .map(|(l, rt)| {
+                let _in = rt.enter();
+                TcpListener::from_std(l).map(|l| (l, rt))
             })
-            .collect();
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|e| bind_error(key, &e))?;
+        let mut accept_tasks = Vec::with_capacity(listeners.len());
+        for (listener, rt) in listeners {
+            accept_tasks.push(rt.spawn(accept_loop(
+                listener,
+                key.clone(),
+                route.clone(),
+                shared.clone(),
+                stop.clone(),
+                abort.clone(),
+                conns.clone(),
+            )));
+        }
         Ok(RunningListener {
             route,
             stop,
             abort,
             accept_tasks,
             conns,
-            socket,
+            sockets,
         })
     }
 
-    /// Another descriptor of the listening socket (for a successor).
-    pub(crate) fn dup_socket(&self) -> io::Result<OwnedFd> {
-        self.socket.try_clone()
+    /// Other descriptors of the listening sockets (for a successor).
+    pub(crate) fn dup_sockets(&self) -> io::Result<Vec<OwnedFd>> {
+        self.sockets.iter().map(OwnedFd::try_clone).collect()
     }
 
     /// The config new connections use.
@@ -143,16 +181,21 @@ impl RunningListener {
         self.route.store(route);
     }
 
-    /// Stops accepting and closes the socket (returns once it is closed), then lets the open
+    /// Stops accepting and closes the sockets (returns once they are closed), then lets the open
     /// connections run until they end or `deadline` passes. The returned future finishes when
     /// every connection is gone.
-    pub(crate) async fn close(self, deadline: Duration) -> impl std::future::Future<Output = ()> {
+    pub(crate) async fn close(
+        mut self,
+        deadline: Duration,
+    ) -> impl std::future::Future<Output = ()> {
         self.stop.cancel();
-        for task in self.accept_tasks {
+        for task in std::mem::take(&mut self.accept_tasks) {
             let _ = task.await;
         }
-        drop(self.socket);
-        let (conns, abort) = (self.conns, self.abort);
+        self.sockets.clear();
+        // Ours to cancel at the deadline now, not when `self` drops below.
+        let abort = std::mem::take(&mut self.abort);
+        let conns = self.conns.clone();
         conns.close();
         async move {
             if tokio::time::timeout(deadline, conns.wait()).await.is_err() {
@@ -167,8 +210,17 @@ impl RunningListener {
     }
 }
 
+/// A listener dropped without [`RunningListener::close`] (its runtime going away) stops at once:
+/// its accept loops and connections run on the accept threads, which outlive it.
+impl Drop for RunningListener {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.abort.cancel();
+    }
+}
+
 async fn accept_loop(
-    listener: Arc<TcpListener>,
+    listener: TcpListener,
     key: ListenerKey,
     route: Arc<ArcSwap<Route>>,
     shared: Arc<Shared>,

@@ -104,21 +104,29 @@ impl NetnsPool {
     }
 
     /// A listening socket on `addr` in `netns` (or the agent's own namespace), with
-    /// `TCP_NODELAY` (inherited by accepted connections).
+    /// `SO_REUSEPORT` and `TCP_NODELAY` (inherited by accepted connections), registered with
+    /// the current runtime.
     pub async fn bind(
         &self,
         netns: Option<&str>,
         addr: SocketAddr,
         backlog: u32,
     ) -> io::Result<TcpListener> {
-        let std = match netns {
-            None => listen_socket(addr, backlog)?,
-            Some(ns) => {
-                self.run_in(ns, move || listen_socket(addr, backlog))
-                    .await?
-            }
-        };
-        TcpListener::from_std(std)
+        TcpListener::from_std(self.bind_std(netns, addr, backlog).await?)
+    }
+
+    /// [`NetnsPool::bind`], not registered with any runtime (non-blocking): for the caller to
+    /// register with the runtime that will accept on it.
+    pub async fn bind_std(
+        &self,
+        netns: Option<&str>,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> io::Result<std::net::TcpListener> {
+        match netns {
+            None => listen_socket(addr, backlog),
+            Some(ns) => self.run_in(ns, move || listen_socket(addr, backlog)).await,
+        }
     }
 
     /// A connected stream to `addr` from `netns` (or the agent's own namespace), with

@@ -32,7 +32,7 @@ pub struct Supervisor {
     failing: HashMap<ListenerKey, String>,
     /// Listening sockets a predecessor handed over, served by the next [`Supervisor::apply`]
     /// instead of binding anew.
-    adopted: HashMap<ListenerKey, std::net::TcpListener>,
+    adopted: HashMap<ListenerKey, Vec<std::net::TcpListener>>,
     stats: StatsRegistry,
     /// Drains of closed listeners, so shutdown can wait for them too.
     drains: TaskTracker,
@@ -180,16 +180,17 @@ impl Supervisor {
 
     /// Serves these sockets (handed over by a predecessor, see [`crate::handover`]) for their
     /// keys in the next [`Supervisor::apply`], instead of binding anew.
-    pub fn adopt(&mut self, sockets: HashMap<ListenerKey, std::net::TcpListener>) {
+    pub fn adopt(&mut self, sockets: HashMap<ListenerKey, Vec<std::net::TcpListener>>) {
         self.adopted = sockets;
     }
 
     /// Duplicates of the listening sockets, for a successor (see [`crate::handover`]).
     pub fn dup_sockets(&self) -> std::io::Result<Vec<(ListenerKey, std::os::fd::OwnedFd)>> {
-        self.listeners
-            .iter()
-            .map(|(k, l)| Ok((k.clone(), l.dup_socket()?)))
-            .collect()
+        let mut out = Vec::new();
+        for (k, l) in &self.listeners {
+            out.extend(l.dup_sockets()?.into_iter().map(|fd| (k.clone(), fd)));
+        }
+        Ok(out)
     }
 
     /// The listeners currently accepting, sorted.
@@ -257,7 +258,7 @@ impl Supervisor {
                 cfg: cfg.clone(),
                 metrics: self.stats.endpoint(&cfg.endpoint_id),
             });
-            let adopted = self.adopted.remove(key);
+            let adopted = self.adopted.remove(key).unwrap_or_default();
             match RunningListener::start(key, route, self.shared.clone(), adopted).await {
                 Ok(l) => {
                     info!(listener = %key, endpoint_id = %cfg.endpoint_id, backend = %cfg.backend, "listening");

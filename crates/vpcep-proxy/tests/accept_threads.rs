@@ -1,0 +1,212 @@
+//! Accept threads and the handover of their sockets: every accept thread has its own listening
+//! socket of each listener (`SO_REUSEPORT`), and a successor serves every socket it inherits,
+//! however many threads either side runs.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::*;
+use vpcep_proxy::handover;
+use vpcep_proxy::{DataPlane, ListenerKey, ProxyOptions};
+
+const ENDPOINT_IP: &str = "127.0.0.2";
+
+fn with_threads(threads: usize) -> ProxyOptions {
+    ProxyOptions { threads, ..opts() }
+}
+
+/// The sockets of this network namespace listening on `addr` (`/proc/net/tcp`, state `0A`).
+fn listening_sockets(addr: SocketAddr) -> usize {
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        panic!("IPv4 only")
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(ip.octets()),
+        addr.port()
+    );
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+/// The kernel's identity of a socket descriptor (`socket:[inode]`).
+fn socket_identity(l: &std::net::TcpListener) -> String {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd()))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn handover_path(port: u16) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("vpcep-handover-test-{}-{port}", std::process::id()))
+        .join("h.sock")
+}
+
+/// Every one of `n` fresh connections (each from its own source port, so the kernel spreads
+/// them over the listening sockets) carries an echo.
+async fn all_served(dst: SocketAddr, n: usize) {
+    for i in 0..n {
+        let mut s = connect_from("127.0.0.9", dst)
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let echo = roundtrip(&mut s, b"ping")
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        assert_eq!(echo, b"ping");
+    }
+}
+
+/// A data plane with `threads` accept threads serving one endpoint, offering its sockets at
+/// the handover path.
+async fn predecessor(threads: usize, backend: &Backend) -> (DataPlane, SocketAddr, PathBuf) {
+    init_tracing();
+    let port = free_port(ENDPOINT_IP);
+    let dp = DataPlane::start(with_threads(threads));
+    dp.push(snapshot(
+        1,
+        vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+    ));
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
+    let path = handover_path(port);
+    let _offered = dp.offer_handover(handover::bind(&path).unwrap(), Vec::new());
+    (dp, format!("{ENDPOINT_IP}:{port}").parse().unwrap(), path)
+}
+
+/// Takes the sockets offered at `path` over with a data plane of `threads` threads; the
+/// predecessor then retires and shuts down.
+async fn take_over(path: PathBuf, threads: usize, old: DataPlane) -> (DataPlane, usize) {
+    let inherited = tokio::task::spawn_blocking(move || handover::take_over(&path))
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the predecessor offers its sockets");
+    let handed: usize = inherited.listeners.values().map(Vec::len).sum();
+    let new = DataPlane::start_inheriting(with_threads(threads), inherited)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), old.retired())
+        .await
+        .expect("the predecessor retires once the successor serves");
+    old.shutdown().await;
+    (new, handed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_accept_thread_listens_on_its_own_socket() {
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let (dp, ep, path) = predecessor(3, &backend).await;
+    assert_eq!(listening_sockets(ep), 3, "one socket per accept thread");
+    all_served(ep, 200).await;
+
+    // The three are distinct sockets (not descriptors of one), and all are offered.
+    let inherited = tokio::task::spawn_blocking(move || handover::take_over(&path))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let key = ListenerKey {
+        netns: None,
+        addr: ep,
+    };
+    let mut ids: Vec<String> = inherited.listeners[&key]
+        .iter()
+        .map(socket_identity)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    // Not taken over (no DONE): the predecessor goes on serving.
+    drop(inherited);
+    all_served(ep, 50).await;
+    dp.shutdown().await;
+    assert_eq!(listening_sockets(ep), 0, "shutdown closes every socket");
+}
+
+/// A successor with fewer threads than its predecessor had sockets serves them all: a socket
+/// left unserved would hold the connections the kernel hashes to it, and one closed would
+/// reset those in its queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_with_fewer_threads_serves_every_socket_it_inherits() {
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let (old, ep, path) = predecessor(3, &backend).await;
+    let (new, handed) = take_over(path, 1, old).await;
+    assert_eq!(handed, 3);
+    assert_eq!(
+        listening_sockets(ep),
+        3,
+        "the successor keeps all three open"
+    );
+    all_served(ep, 200).await;
+    new.shutdown().await;
+    assert_eq!(listening_sockets(ep), 0);
+}
+
+/// A successor with more threads than sockets inherited binds more beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_with_more_threads_binds_more_sockets_beside_the_inherited_one() {
+    let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
+    let (old, ep, path) = predecessor(1, &backend).await;
+    assert_eq!(listening_sockets(ep), 1);
+    let (new, handed) = take_over(path, 3, old).await;
+    assert_eq!(handed, 1);
+    assert_eq!(listening_sockets(ep), 3);
+    all_served(ep, 200).await;
+    new.shutdown().await;
+    assert_eq!(listening_sockets(ep), 0);
+}
+
+/// The accept threads outlive the runtime that started the data plane: when that runtime goes
+/// away without a shutdown (a test's runtime, a panic), its listeners still close and their
+/// connections end.
+#[test]
+fn listeners_close_when_the_runtime_that_started_them_is_dropped() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ep, mut conn) = rt.block_on(async {
+        let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
+        let port = free_port(ENDPOINT_IP);
+        let dp = DataPlane::start(with_threads(2));
+        dp.push(snapshot(
+            1,
+            vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+        ));
+        assert!(applied(&dp, 1).await.endpoints[0].ok);
+        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+        let mut conn = connect_from("127.0.0.9", ep).await.unwrap();
+        assert_eq!(roundtrip(&mut conn, b"ping").await.unwrap(), b"ping");
+        std::mem::forget(dp);
+        (ep, conn.into_std().unwrap())
+    });
+    assert_eq!(listening_sockets(ep), 2);
+    drop(rt);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while listening_sockets(ep) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(listening_sockets(ep), 0, "the listeners closed");
+    // The open connection was ended too (EOF or reset, not a hang).
+    use std::io::Read;
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 8];
+    match conn.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection is still open: {other:?}"),
+    }
+}
