@@ -14,7 +14,10 @@
 //! # Layout
 //! - [`config`]: snapshot → validated per-listener configs ([`config::plan`]), options;
 //! - [`supervisor`]: diffs listeners by key, starts/updates/closes them, builds the report;
-//! - `listener`: one bound socket, its accept loops (one per runtime worker) and swappable config;
+//! - `listener`: one listener's sockets (one per accept thread, `SO_REUSEPORT`), their accept
+//!   loops and its swappable config;
+//! - [`workers`]: the accept threads, a single-threaded runtime each, that serve the
+//!   connections they accept;
 //! - `connection`: whitelist → backend connect → PROXY header → copy;
 //! - `copy`: `splice(2)` or buffered bidirectional copy with half-close;
 //! - [`proxy_protocol`]: v1/v2 headers and the TLV numbers;
