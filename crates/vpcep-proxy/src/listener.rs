@@ -2,7 +2,7 @@
 //! connections take, and the connection tasks it spawned.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +60,8 @@ impl Shared {
 pub(crate) struct RunningListener {
     /// The config new connections take; a swap never touches accepted connections.
     route: Arc<ArcSwap<Route>>,
-    /// Cancelled to stop accepting; the accept tasks then drop (close) their sockets.
+    /// Cancelled to stop accepting; each socket closes once its accept task and this listener
+    /// let go of it.
     stop: CancellationToken,
     /// Cancelled to end the connections still open after the drain deadline.
     abort: CancellationToken,
@@ -68,9 +69,9 @@ pub(crate) struct RunningListener {
     accept_tasks: Vec<JoinHandle<()>>,
     /// Connection tasks, so a drain can wait for them.
     conns: TaskTracker,
-    /// Duplicates of the listening sockets, for a successor to take over
-    /// ([`crate::handover`]); closed with the listener.
-    sockets: Vec<OwnedFd>,
+    /// The listening sockets, shared with their accept loops: a successor takes duplicates
+    /// over ([`crate::handover`]); closed with the listener.
+    sockets: Vec<Arc<TcpListener>>,
 }
 
 /// The error text of a bind failure, without the `(os error N)` suffix.
@@ -117,18 +118,27 @@ impl RunningListener {
                 Some(l) => l.local_addr().map_err(|e| bind_error(key, &e))?,
                 None => key.addr,
             };
-            let l = shared
+            match shared
                 .netns
                 .bind_std(key.netns.as_deref(), addr, shared.opts.backlog)
                 .await
-                .map_err(|e| bind_error(key, &e))?;
-            listeners.push(l);
+            {
+                Ok(l) => listeners.push(l),
+                Err(e) if listeners.is_empty() => return Err(bind_error(key, &e)),
+                // A sibling is an optimization: with the descriptors short (EMFILE), the
+                // listener is served by the sockets it has.
+                Err(e) => {
+                    warn!(
+                        listener = %key,
+                        "{}; serving it with {} of {} sockets",
+                        bind_error(key, &e),
+                        listeners.len(),
+                        runtimes.len()
+                    );
+                    break;
+                }
+            }
         }
-        let sockets = listeners
-            .iter()
-            .map(|l| l.try_clone().map(OwnedFd::from))
-            .collect::<io::Result<Vec<_>>>()
-            .map_err(|e| bind_error(key, &e))?;
         let route = Arc::new(ArcSwap::new(route));
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
@@ -145,7 +155,10 @@ impl RunningListener {
             .collect::<io::Result<Vec<_>>>()
             .map_err(|e| bind_error(key, &e))?;
         let mut accept_tasks = Vec::with_capacity(listeners.len());
+        let mut sockets = Vec::with_capacity(listeners.len());
         for (listener, rt) in listeners {
+            let listener = Arc::new(listener);
+            sockets.push(listener.clone());
             accept_tasks.push(rt.spawn(accept_loop(
                 listener,
                 key.clone(),
@@ -168,7 +181,10 @@ impl RunningListener {
 
     /// Other descriptors of the listening sockets (for a successor).
     pub(crate) fn dup_sockets(&self) -> io::Result<Vec<OwnedFd>> {
-        self.sockets.iter().map(OwnedFd::try_clone).collect()
+        self.sockets
+            .iter()
+            .map(|l| l.as_fd().try_clone_to_owned())
+            .collect()
     }
 
     /// The config new connections use.
@@ -220,7 +236,7 @@ impl Drop for RunningListener {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     key: ListenerKey,
     route: Arc<ArcSwap<Route>>,
     shared: Arc<Shared>,

@@ -10,34 +10,9 @@ use std::time::Duration;
 
 use support::*;
 use vpcep_proxy::handover;
-use vpcep_proxy::{DataPlane, ListenerKey, ProxyOptions};
+use vpcep_proxy::{DataPlane, ListenerKey};
 
 const ENDPOINT_IP: &str = "127.0.0.2";
-
-fn with_threads(threads: usize) -> ProxyOptions {
-    ProxyOptions { threads, ..opts() }
-}
-
-/// The sockets of this network namespace listening on `addr` (`/proc/net/tcp`, state `0A`).
-fn listening_sockets(addr: SocketAddr) -> usize {
-    let std::net::IpAddr::V4(ip) = addr.ip() else {
-        panic!("IPv4 only")
-    };
-    let local = format!(
-        "{:08X}:{:04X}",
-        u32::from_le_bytes(ip.octets()),
-        addr.port()
-    );
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")
-        })
-        .count()
-}
 
 /// The kernel's identity of a socket descriptor (`socket:[inode]`).
 fn socket_identity(l: &std::net::TcpListener) -> String {
@@ -52,20 +27,6 @@ fn handover_path(port: u16) -> PathBuf {
     std::env::temp_dir()
         .join(format!("vpcep-handover-test-{}-{port}", std::process::id()))
         .join("h.sock")
-}
-
-/// Every one of `n` fresh connections (each from its own source port, so the kernel spreads
-/// them over the listening sockets) carries an echo.
-async fn all_served(dst: SocketAddr, n: usize) {
-    for i in 0..n {
-        let mut s = connect_from("127.0.0.9", dst)
-            .await
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        let echo = roundtrip(&mut s, b"ping")
-            .await
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        assert_eq!(echo, b"ping");
-    }
 }
 
 /// A data plane with `threads` accept threads serving one endpoint, offering its sockets at

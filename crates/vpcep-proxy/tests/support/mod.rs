@@ -173,3 +173,43 @@ pub async fn applied(dp: &vpcep_proxy::DataPlane, version: u64) -> Arc<vpcep_pro
         .unwrap_or_else(|_| panic!("snapshot {version} not applied within 10 s"))
         .expect("the data plane is running")
 }
+
+/// [`opts`] with `threads` accept threads.
+pub fn with_threads(threads: usize) -> ProxyOptions {
+    ProxyOptions { threads, ..opts() }
+}
+
+/// The sockets of this network namespace listening on `addr` (`/proc/net/tcp`, state `0A`).
+pub fn listening_sockets(addr: SocketAddr) -> usize {
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        panic!("IPv4 only")
+    };
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(ip.octets()),
+        addr.port()
+    );
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A")
+        })
+        .count()
+}
+
+/// Every one of `n` fresh connections (each from its own source port, so the kernel spreads
+/// them over the listening sockets) carries an echo.
+pub async fn all_served(dst: SocketAddr, n: usize) {
+    for i in 0..n {
+        let mut s = connect_from("127.0.0.9", dst)
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let echo = roundtrip(&mut s, b"ping")
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        assert_eq!(echo, b"ping");
+    }
+}
