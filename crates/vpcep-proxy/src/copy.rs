@@ -250,6 +250,10 @@ async fn splice_one_way(
             }
         }
         m.bytes(dir, n as u64);
+        // `try_io` does not count against tokio's budget: a connection whose peers keep up
+        // would never yield, and its accept thread (a single-threaded runtime) would serve
+        // nothing else. Every chunk counts, so it yields now and then.
+        tokio::task::consume_budget().await;
     }
 }
 
@@ -278,5 +282,7 @@ async fn buffer_one_way(
         }
         write_all(dst, &buf).await?;
         m.bytes(dir, n as u64);
+        // As in `splice_one_way`: yield now and then to the thread's other tasks.
+        tokio::task::consume_budget().await;
     }
 }

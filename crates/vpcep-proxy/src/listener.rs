@@ -144,16 +144,29 @@ impl RunningListener {
         let abort = CancellationToken::new();
         let conns = TaskTracker::new();
         // Each registered with its thread's own reactor (all of them before any loop starts, so
-        // that a failure leaves nothing running).
-        let listeners = listeners
-            .into_iter()
-            .zip(runtimes.iter().cycle())
-            .map(|(l, rt)| {
-                let _in = rt.enter();
-                TcpListener::from_std(l).map(|l| (l, rt))
-            })
-            .collect::<io::Result<Vec<_>>>()
-            .map_err(|e| bind_error(key, &e))?;
+        // that a failure leaves nothing running). A socket that cannot be registered is closed
+        // and the listener served by the others, as long as one is left.
+        let total = listeners.len();
+        let mut registered = Vec::with_capacity(total);
+        let mut last_error = None;
+        for (l, rt) in listeners.into_iter().zip(runtimes.iter().cycle()) {
+            let _in = rt.enter();
+            match TcpListener::from_std(l) {
+                Ok(l) => registered.push((l, rt)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if let Some(e) = last_error {
+            if registered.is_empty() {
+                return Err(bind_error(key, &e));
+            }
+            warn!(
+                listener = %key,
+                "cannot serve {} of its {total} sockets ({e}); serving it with the others",
+                total - registered.len()
+            );
+        }
+        let listeners = registered;
         let mut accept_tasks = Vec::with_capacity(listeners.len());
         let mut sockets = Vec::with_capacity(listeners.len());
         for (listener, rt) in listeners {
@@ -214,12 +227,14 @@ impl RunningListener {
         let conns = self.conns.clone();
         conns.close();
         async move {
+            // Dropped before the deadline (its runtime going away), it ends them too.
+            let abort = abort.drop_guard();
             if tokio::time::timeout(deadline, conns.wait()).await.is_err() {
                 debug!(
                     "drain deadline passed with {} connections open: aborting them",
                     conns.len()
                 );
-                abort.cancel();
+                abort.disarm().cancel();
                 conns.wait().await;
             }
         }

@@ -29,20 +29,38 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `n` threads (at least one).
+    /// Starts `n` threads (at least one). Each builds its runtime on itself (a runtime must not
+    /// be dropped inside another's context, as a failed start would otherwise do).
     pub(crate) fn start(n: usize) -> io::Result<Workers> {
         let stop = CancellationToken::new();
+        // Until every thread is up: a failure stops those already started.
+        let guard = stop.clone().drop_guard();
         let mut handles = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            handles.push(rt.handle().clone());
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("vpcep-accept-{i}"))
-                .spawn(move || rt.block_on(stop.cancelled()))?;
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(stop.cancelled());
+                })?;
+            handles.push(
+                rx.recv()
+                    .map_err(|_| io::Error::other("accept thread died"))??,
+            );
         }
+        guard.disarm();
         Ok(Workers { handles, stop })
     }
 

@@ -171,3 +171,117 @@ fn listeners_close_when_the_runtime_that_started_them_is_dropped() {
         other => panic!("the connection is still open: {other:?}"),
     }
 }
+
+/// On a one-thread data plane, new connections are served while a client streams into a
+/// backend that takes everything at once. (The copy loops also count against tokio's budget, so
+/// that a connection whose source never runs dry still yields its thread; on loopback TCP's
+/// flow control drains the source often enough that this test passes without that too.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bulk_transfer_does_not_starve_its_accept_thread() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for mode in [
+        vpcep_proxy::CopyMode::Splice,
+        vpcep_proxy::CopyMode::Userspace,
+    ] {
+        // The backend: the first connection is the bulk one, read and discarded as fast as it
+        // comes; later ones are echoed.
+        let l = tokio::net::TcpListener::bind((BACKEND_IP, 0))
+            .await
+            .unwrap();
+        let backend = l.local_addr().unwrap();
+        let received = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        tokio::spawn(async move {
+            let (mut sink, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 20];
+                while let Ok(n @ 1..) = sink.read(&mut buf).await {
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        let port = free_port(ENDPOINT_IP);
+        // Small chunks: the copy reads its source far slower than the client fills it, so it
+        // always finds data waiting (with the backend always able to take it).
+        let dp = DataPlane::start(vpcep_proxy::ProxyOptions {
+            copy_mode: mode,
+            pipe_bytes: Some(4096),
+            buffer_bytes: 1024,
+            ..with_threads(1)
+        });
+        dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend)]));
+        assert!(applied(&dp, 1).await.endpoints[0].ok);
+        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+
+        let mut bulk = connect_from("127.0.0.9", ep).await.unwrap();
+        let writer = tokio::spawn(async move {
+            let chunk = vec![7u8; 1 << 20];
+            while bulk.write_all(&chunk).await.is_ok() {}
+        });
+        let flowing = eventually(Duration::from_secs(5), || {
+            let received = received.clone();
+            async move { received.load(Ordering::Relaxed) > 1 << 20 }
+        })
+        .await;
+        assert!(flowing, "{mode:?}: the bulk transfer runs");
+
+        // Each within 5 s (connect, then the echo): starved, they would wait for the bulk
+        // transfer to end, which it does not.
+        all_served(ep, 20).await;
+        writer.abort();
+        dp.shutdown().await;
+    }
+}
+
+/// A drain cut short (the runtime that waits for the deadline goes away) ends the drained
+/// connections at once instead of leaving them on the accept threads for good.
+#[test]
+fn connections_draining_when_their_runtime_is_dropped_are_ended() {
+    // The backend lives on a runtime of its own, so that it stays up throughout.
+    let outer = tokio::runtime::Runtime::new().unwrap();
+    let backend = outer.block_on(Backend::start(BACKEND_IP, Mode::Echo));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut conn = rt.block_on(async {
+        let port = free_port(ENDPOINT_IP);
+        let dp = DataPlane::start(vpcep_proxy::ProxyOptions {
+            drain_timeout: Duration::from_secs(120),
+            ..with_threads(1)
+        });
+        dp.push(snapshot(
+            1,
+            vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
+        ));
+        assert!(applied(&dp, 1).await.endpoints[0].ok);
+        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+        let mut conn = connect_from("127.0.0.9", ep).await.unwrap();
+        assert_eq!(roundtrip(&mut conn, b"ping").await.unwrap(), b"ping");
+        // The endpoint goes: its listener closes and the connection drains (for 120 s).
+        dp.push(snapshot(2, vec![]));
+        applied(&dp, 2).await;
+        assert_eq!(roundtrip(&mut conn, b"still").await.unwrap(), b"still");
+        std::mem::forget(dp);
+        conn.into_std().unwrap()
+    });
+    drop(rt);
+    use std::io::Read;
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 8];
+    match conn.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the drained connection is still open: {other:?}"),
+    }
+    drop(outer);
+}
