@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::*;
 use vpcep_proxy::handover;
-use vpcep_proxy::{DataPlane, ListenerKey};
+use vpcep_proxy::{CopyMode, DataPlane, ListenerKey, ProxyOptions};
 
 const ENDPOINT_IP: &str = "127.0.0.2";
 
@@ -29,20 +29,36 @@ fn handover_path(port: u16) -> PathBuf {
         .join("h.sock")
 }
 
+/// A data plane with `opts` serving one endpoint (snapshot 1) that forwards to `backend`.
+async fn serving(opts: ProxyOptions, backend: SocketAddr) -> (DataPlane, SocketAddr) {
+    init_tracing();
+    let port = free_port(ENDPOINT_IP);
+    let dp = DataPlane::start(opts);
+    dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend)]));
+    assert!(applied(&dp, 1).await.endpoints[0].ok);
+    (dp, format!("{ENDPOINT_IP}:{port}").parse().unwrap())
+}
+
+/// The peer ended `conn` (EOF or reset) within 5 s, rather than leaving it open.
+fn assert_ended(mut conn: std::net::TcpStream) {
+    use std::io::Read;
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 8];
+    match conn.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection is still open: {other:?}"),
+    }
+}
+
 /// A data plane with `threads` accept threads serving one endpoint, offering its sockets at
 /// the handover path.
 async fn predecessor(threads: usize, backend: &Backend) -> (DataPlane, SocketAddr, PathBuf) {
-    init_tracing();
-    let port = free_port(ENDPOINT_IP);
-    let dp = DataPlane::start(with_threads(threads));
-    dp.push(snapshot(
-        1,
-        vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
-    ));
-    assert!(applied(&dp, 1).await.endpoints[0].ok);
-    let path = handover_path(port);
+    let (dp, ep) = serving(with_threads(threads), backend.addr).await;
+    let path = handover_path(ep.port());
     let _offered = dp.offer_handover(handover::bind(&path).unwrap(), Vec::new());
-    (dp, format!("{ENDPOINT_IP}:{port}").parse().unwrap(), path)
+    (dp, ep, path)
 }
 
 /// Takes the sockets offered at `path` over with a data plane of `threads` threads; the
@@ -138,16 +154,9 @@ fn listeners_close_when_the_runtime_that_started_them_is_dropped() {
         .enable_all()
         .build()
         .unwrap();
-    let (ep, mut conn) = rt.block_on(async {
+    let (ep, conn) = rt.block_on(async {
         let backend = Backend::start(BACKEND_IP, Mode::Echo).await;
-        let port = free_port(ENDPOINT_IP);
-        let dp = DataPlane::start(with_threads(2));
-        dp.push(snapshot(
-            1,
-            vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
-        ));
-        assert!(applied(&dp, 1).await.endpoints[0].ok);
-        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+        let (dp, ep) = serving(with_threads(2), backend.addr).await;
         let mut conn = connect_from("127.0.0.9", ep).await.unwrap();
         assert_eq!(roundtrip(&mut conn, b"ping").await.unwrap(), b"ping");
         std::mem::forget(dp);
@@ -161,15 +170,7 @@ fn listeners_close_when_the_runtime_that_started_them_is_dropped() {
     }
     assert_eq!(listening_sockets(ep), 0, "the listeners closed");
     // The open connection was ended too (EOF or reset, not a hang).
-    use std::io::Read;
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 8];
-    match conn.read(&mut buf) {
-        Ok(0) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("the connection is still open: {other:?}"),
-    }
+    assert_ended(conn);
 }
 
 /// On a one-thread data plane, new connections are served while a client streams into a
@@ -207,18 +208,18 @@ async fn a_bulk_transfer_does_not_starve_its_accept_thread() {
                 });
             }
         });
-        let port = free_port(ENDPOINT_IP);
         // Small chunks: the copy reads its source far slower than the client fills it, so it
         // always finds data waiting (with the backend always able to take it).
-        let dp = DataPlane::start(vpcep_proxy::ProxyOptions {
-            copy_mode: mode,
-            pipe_bytes: Some(4096),
-            buffer_bytes: 1024,
-            ..with_threads(1)
-        });
-        dp.push(snapshot(1, vec![spec("ep-1", ENDPOINT_IP, port, backend)]));
-        assert!(applied(&dp, 1).await.endpoints[0].ok);
-        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+        let (dp, ep) = serving(
+            ProxyOptions {
+                copy_mode: mode,
+                pipe_bytes: Some(4096),
+                buffer_bytes: 1024,
+                ..with_threads(1)
+            },
+            backend,
+        )
+        .await;
 
         let mut bulk = connect_from("127.0.0.9", ep).await.unwrap();
         let writer = tokio::spawn(async move {
@@ -252,18 +253,15 @@ fn connections_draining_when_their_runtime_is_dropped_are_ended() {
         .enable_all()
         .build()
         .unwrap();
-    let mut conn = rt.block_on(async {
-        let port = free_port(ENDPOINT_IP);
-        let dp = DataPlane::start(vpcep_proxy::ProxyOptions {
-            drain_timeout: Duration::from_secs(120),
-            ..with_threads(1)
-        });
-        dp.push(snapshot(
-            1,
-            vec![spec("ep-1", ENDPOINT_IP, port, backend.addr)],
-        ));
-        assert!(applied(&dp, 1).await.endpoints[0].ok);
-        let ep: SocketAddr = format!("{ENDPOINT_IP}:{port}").parse().unwrap();
+    let conn = rt.block_on(async {
+        let (dp, ep) = serving(
+            ProxyOptions {
+                drain_timeout: Duration::from_secs(120),
+                ..with_threads(1)
+            },
+            backend.addr,
+        )
+        .await;
         let mut conn = connect_from("127.0.0.9", ep).await.unwrap();
         assert_eq!(roundtrip(&mut conn, b"ping").await.unwrap(), b"ping");
         // The endpoint goes: its listener closes and the connection drains (for 120 s).
@@ -274,14 +272,6 @@ fn connections_draining_when_their_runtime_is_dropped_are_ended() {
         conn.into_std().unwrap()
     });
     drop(rt);
-    use std::io::Read;
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 8];
-    match conn.read(&mut buf) {
-        Ok(0) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-        other => panic!("the drained connection is still open: {other:?}"),
-    }
+    assert_ended(conn);
     drop(outer);
 }
