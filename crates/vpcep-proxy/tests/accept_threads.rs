@@ -181,10 +181,7 @@ fn listeners_close_when_the_runtime_that_started_them_is_dropped() {
 async fn a_bulk_transfer_does_not_starve_its_accept_thread() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    for mode in [
-        vpcep_proxy::CopyMode::Splice,
-        vpcep_proxy::CopyMode::Userspace,
-    ] {
+    for mode in [CopyMode::Splice, CopyMode::Userspace] {
         // The backend: the first connection is the bulk one, read and discarded as fast as it
         // comes; later ones are echoed.
         let l = tokio::net::TcpListener::bind((BACKEND_IP, 0))
