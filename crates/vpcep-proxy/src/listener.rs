@@ -1,5 +1,5 @@
-//! A running listener: its sockets and their accept loops, the atomically swappable config that new
-//! connections take, and the connection tasks it spawned.
+//! A running listener: its sockets and their accept loops, the atomically swappable config
+//! that new connections take, and the connection tasks it spawned.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -143,34 +143,25 @@ impl RunningListener {
         let stop = CancellationToken::new();
         let abort = CancellationToken::new();
         let conns = TaskTracker::new();
-        // Each registered with its thread's own reactor (all of them before any loop starts, so
-        // that a failure leaves nothing running). A socket that cannot be registered is closed
-        // and the listener served by the others, as long as one is left.
+        // Each registered with its thread's own reactor and accepted on there. A socket that
+        // cannot be registered is closed and the listener served by the others; with none left,
+        // nothing was started.
         let total = listeners.len();
-        let mut registered = Vec::with_capacity(total);
+        let mut accept_tasks = Vec::with_capacity(total);
+        let mut sockets = Vec::with_capacity(total);
         let mut last_error = None;
         for (l, rt) in listeners.into_iter().zip(runtimes.iter().cycle()) {
-            let _in = rt.enter();
-            match TcpListener::from_std(l) {
-                Ok(l) => registered.push((l, rt)),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        if let Some(e) = last_error {
-            if registered.is_empty() {
-                return Err(bind_error(key, &e));
-            }
-            warn!(
-                listener = %key,
-                "cannot serve {} of its {total} sockets ({e}); serving it with the others",
-                total - registered.len()
-            );
-        }
-        let listeners = registered;
-        let mut accept_tasks = Vec::with_capacity(listeners.len());
-        let mut sockets = Vec::with_capacity(listeners.len());
-        for (listener, rt) in listeners {
-            let listener = Arc::new(listener);
+            let registered = {
+                let _in = rt.enter();
+                TcpListener::from_std(l)
+            };
+            let listener = match registered {
+                Ok(l) => Arc::new(l),
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
             sockets.push(listener.clone());
             accept_tasks.push(rt.spawn(accept_loop(
                 listener,
@@ -181,6 +172,16 @@ impl RunningListener {
                 abort.clone(),
                 conns.clone(),
             )));
+        }
+        if let Some(e) = last_error {
+            if sockets.is_empty() {
+                return Err(bind_error(key, &e));
+            }
+            warn!(
+                listener = %key,
+                "cannot serve {} of its {total} sockets ({e}); serving it with the others",
+                total - sockets.len()
+            );
         }
         Ok(RunningListener {
             route,
