@@ -3,6 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,12 @@ pub(crate) struct Shared {
     /// The accept threads; `None` if they could not be started (then the runtime that
     /// applies snapshots accepts too).
     pub workers: Option<Workers>,
+    /// Listening sockets held beyond each listener's first (its siblings, see
+    /// [`RunningListener::start`]).
+    extra_sockets: AtomicUsize,
+    /// Most of those at once: a quarter of the open-file limit, so that listeners with many
+    /// threads leave the descriptors to connections (a tenant's endpoints cannot take them all).
+    extra_budget: usize,
 }
 
 impl Shared {
@@ -42,8 +49,12 @@ impl Shared {
                 None
             }
         };
+        let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(1024, |(soft, _)| soft);
         Shared {
             workers,
+            extra_sockets: AtomicUsize::new(0),
+            extra_budget: usize::try_from(nofile / 4).unwrap_or(usize::MAX),
             copy: CopySettings {
                 mode: opts.copy_mode,
                 pipe_bytes: opts.pipe_bytes,
@@ -52,6 +63,52 @@ impl Shared {
             opts,
             netns: NetnsPool::new(),
         }
+    }
+}
+
+/// A listener's share of [`Shared::extra_sockets`], given back when dropped.
+#[derive(Debug)]
+struct ExtraSockets {
+    shared: Arc<Shared>,
+    held: usize,
+}
+
+impl ExtraSockets {
+    fn new(shared: Arc<Shared>) -> Self {
+        ExtraSockets { shared, held: 0 }
+    }
+
+    /// Takes one more if the budget has room.
+    fn try_take(&mut self) -> bool {
+        let taken = self
+            .shared
+            .extra_sockets
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.shared.extra_budget).then_some(n + 1)
+            })
+            .is_ok();
+        self.held += usize::from(taken);
+        taken
+    }
+
+    /// Holds exactly `n` (sockets already open, e.g. handed over, count whatever the budget).
+    fn hold(&mut self, n: usize) {
+        if n > self.held {
+            self.shared
+                .extra_sockets
+                .fetch_add(n - self.held, Ordering::Relaxed);
+        } else {
+            self.shared
+                .extra_sockets
+                .fetch_sub(self.held - n, Ordering::Relaxed);
+        }
+        self.held = n;
+    }
+}
+
+impl Drop for ExtraSockets {
+    fn drop(&mut self) {
+        self.hold(0);
     }
 }
 
@@ -72,6 +129,8 @@ pub(crate) struct RunningListener {
     /// The listening sockets, shared with their accept loops: a successor takes duplicates
     /// over ([`crate::handover`]); closed with the listener.
     sockets: Vec<Arc<TcpListener>>,
+    /// All but the first of them, counted against the data plane's budget.
+    _extra: ExtraSockets,
 }
 
 /// The error text of a bind failure, without the `(os error N)` suffix.
@@ -105,6 +164,8 @@ impl RunningListener {
             Some(w) => w.handles(),
             None => &current,
         };
+        let mut extra = ExtraSockets::new(shared.clone());
+        extra.hold(adopted.len().saturating_sub(1));
         let mut listeners = Vec::with_capacity(runtimes.len().max(adopted.len()));
         for l in adopted {
             l.set_nonblocking(true)
@@ -112,6 +173,16 @@ impl RunningListener {
             listeners.push(l);
         }
         while listeners.len() < runtimes.len() {
+            if !listeners.is_empty() && !extra.try_take() {
+                debug!(
+                    listener = %key,
+                    "the data plane holds {} extra listening sockets: serving it with {} of {}",
+                    shared.extra_budget,
+                    listeners.len(),
+                    runtimes.len()
+                );
+                break;
+            }
             // The siblings take the first socket's address: the same port when the key asks
             // for any (port 0).
             let addr = match listeners.first() {
@@ -173,6 +244,7 @@ impl RunningListener {
                 conns.clone(),
             )));
         }
+        extra.hold(sockets.len().saturating_sub(1));
         if let Some(e) = last_error {
             if sockets.is_empty() {
                 return Err(bind_error(key, &e));
@@ -190,6 +262,7 @@ impl RunningListener {
             accept_tasks,
             conns,
             sockets,
+            _extra: extra,
         })
     }
 

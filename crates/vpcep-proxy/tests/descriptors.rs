@@ -12,25 +12,6 @@ use vpcep_proxy::DataPlane;
 
 const ENDPOINT_IP: &str = "127.0.0.2";
 
-/// The open-file limit that leaves exactly `free` descriptor numbers unused.
-fn limit_leaving(free: u64) -> u64 {
-    // Not the listing's own descriptor (of the directory `/proc/<pid>/fd`), closed again after.
-    let used: Vec<u64> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let target = std::fs::read_link(e.path()).ok()?;
-            if target.ends_with("fd") && target.starts_with("/proc") {
-                return None;
-            }
-            e.file_name().to_str()?.parse().ok()
-        })
-        .collect();
-    (1..)
-        .find(|&limit| limit - used.iter().filter(|&&fd| fd < limit).count() as u64 == free)
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_short_of_descriptors_starts_with_the_sockets_it_gets() {
     init_tracing();

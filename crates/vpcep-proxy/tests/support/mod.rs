@@ -213,3 +213,22 @@ pub async fn all_served(dst: SocketAddr, n: usize) {
         assert_eq!(echo, b"ping");
     }
 }
+
+/// The open-file limit that leaves exactly `free` descriptor numbers unused.
+pub fn limit_leaving(free: u64) -> u64 {
+    // Not the listing's own descriptor (of the directory `/proc/<pid>/fd`), closed again after.
+    let used: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            if target.ends_with("fd") && target.starts_with("/proc") {
+                return None;
+            }
+            e.file_name().to_str()?.parse().ok()
+        })
+        .collect();
+    (1..)
+        .find(|&limit| limit - used.iter().filter(|&&fd| fd < limit).count() as u64 == free)
+        .unwrap()
+}
