@@ -8,15 +8,17 @@
 //!
 //! Writes:
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
-//!   queue up on a channel; the thread takes whatever is queued (up to `max_batch` calls), runs
-//!   it in one `BEGIN IMMEDIATE` transaction and commits once. A failing call rolls back only
-//!   itself: calls that may run again (all of the store's) run first without a savepoint, and a
-//!   failure after writes rolls the transaction back and runs the calls before it again; the
-//!   calls after it run inside a SAVEPOINT each (see `Writer::commit_batch`).
+//!   queue up on a channel; the thread runs each as it takes it, in one `BEGIN IMMEDIATE`
+//!   transaction, and commits once no call is queued and the last commit's sync is done (or
+//!   `max_batch` calls are in). A failing call rolls back only itself: calls that may run
+//!   again (all of the store's) run without a savepoint, and a failure after writes rolls the
+//!   transaction back and runs the calls before it again; the calls after it run inside a
+//!   SAVEPOINT each (see `Writer::run_call`).
 //!   The commit's `fdatasync` of the WAL is not on the writer's path: a syncer thread beside
-//!   it syncs the WAL and only then answers the callers of every batch committed before the
-//!   sync began (group commit: every acknowledged write is durable, one sync serves many
-//!   batches, and the writer runs the next batch while the disk flushes the last). Another
+//!   it syncs the WAL and only then answers the callers of every transaction committed before
+//!   the sync began (group commit: every acknowledged write is durable, and the writer runs
+//!   the calls that arrive during a sync in the next transaction, which commits as the sync
+//!   ends: one commit per sync, and a page the calls share is written once). Another
 //!   connection may read a committed write a moment before it is durable, as from any database
 //!   whose commit is still being flushed; a write that depends on it commits later in the same
 //!   WAL, so it is never acknowledged before what it read. A failed sync answers its callers
@@ -52,7 +54,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -126,15 +128,29 @@ type Run = Box<dyn for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, StoreResult<()>>
 struct Job {
     run: Run,
     /// Whether `run` may run again after what it wrote was rolled back (its result then comes
-    /// from the last run). Such calls run without a savepoint (see [`Writer::commit_batch`]);
+    /// from the last run). Such calls run without a savepoint (see [`Writer::run_call`]);
     /// the others run in a savepoint each.
     retryable: bool,
     deliver: Deliver,
 }
 
+/// What the SQLite writer thread is sent.
+enum ToWriter {
+    Call(Job),
+    /// Look again at the syncer and the end flag (the syncer finished; the store closes).
+    Wake,
+}
+
+/// The writer's open transaction: the calls that ran in it, and whether retryable calls may
+/// still run without a savepoint (see [`Writer::run_call`]).
+struct OpenTx {
+    calls: Vec<Job>,
+    optimistic: bool,
+}
+
 enum Backend {
     Sqlite {
-        writer: mpsc::Sender<Job>,
+        writer: mpsc::Sender<ToWriter>,
         readers: ReadPool,
         guard: Arc<FileGuard>,
         /// The writer's end flag and end signal (see [`SqlStore::close`]).
@@ -429,15 +445,22 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
     let wal = std::fs::File::open(guard.wal_path()).map_err(|e| {
         crate::StoreError::internal(format!("cannot open {}: {e}", guard.wal_path().display()))
     })?;
+    let (tx, rx) = mpsc::channel(opts.max_batch * 4);
+    let in_sync = Arc::new(AtomicUsize::new(0));
     let (synced, to_sync) = std::sync::mpsc::channel();
     let syncer = std::thread::Builder::new()
         .name("vpcep-sqlite-sync".into())
         .spawn({
-            let guard = guard.clone();
-            move || sqlite_syncer(wal, to_sync, guard)
+            let syncer = Syncer {
+                wal,
+                guard: guard.clone(),
+                in_sync: in_sync.clone(),
+                // Weak: the writer ends when the store's own senders are gone.
+                writer: tx.downgrade(),
+            };
+            move || syncer.run(to_sync)
         })
         .map_err(thread_error)?;
-    let (tx, rx) = mpsc::channel(opts.max_batch * 4);
     let max_batch = opts.max_batch.max(1);
     let closing = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
@@ -448,6 +471,7 @@ pub async fn open(url: &str, opts: StoreOptions) -> StoreResult<Arc<SqlStore>> {
         wal_frames,
         guard: guard.clone(),
         synced: Some((synced, syncer)),
+        in_sync,
         closing: closing.clone(),
         ended: Some(ended_tx),
     };
@@ -532,70 +556,68 @@ struct Writer {
         std::sync::mpsc::Sender<Vec<Deliver>>,
         std::thread::JoinHandle<()>,
     )>,
-    /// Set by [`SqlStore::close`]: the writer ends after the batch it is on.
+    /// Committed transactions handed to the syncer and not yet answered.
+    in_sync: Arc<AtomicUsize>,
+    /// Set by [`SqlStore::close`]: the writer ends after the transaction it is on.
     closing: Arc<AtomicBool>,
     /// Told when the writer ends (its connection, and so the database file, closed).
     ended: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Writer {
-    /// Group commit of queued write calls (see the module docs), until the store is dropped.
-    /// After each commit it checks the database files ([`FileGuard`]) before answering, and
-    /// nudges the checkpointer (without waiting).
+    /// Group commit of queued write calls (see the module docs), until the store is dropped or
+    /// closed. Each call runs as soon as it is taken, in the transaction that is open (begun by
+    /// the first call after a commit). The transaction commits once no call is queued and the
+    /// syncer is idle, or once it holds `max_batch` calls: a commit made while the syncer is
+    /// busy would wait for the sync after that one anyway, so the calls that arrive meanwhile
+    /// join it, and a sync's worth of calls writes each page it changes once instead of once
+    /// per commit. With the syncer idle (a lone caller), a call commits at once.
     ///
-    /// A storage failure (disk full, I/O error) may make SQLite roll back the whole transaction
-    /// inside a call: then the calls of the batch that ran are answered with that failure (their
-    /// changes are gone), and the calls not yet run move to the next batch.
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
+    /// After each commit it checks the database files ([`FileGuard`]) before answering, and
+    /// nudges the checkpointer (without waiting). A storage failure (disk full, I/O error) may
+    /// make SQLite roll back the whole transaction inside a call: then every call of the
+    /// transaction is answered with that failure (their changes are gone).
+    fn run(mut self, mut rx: mpsc::Receiver<ToWriter>) {
+        let mut tx = OpenTx {
+            calls: Vec::with_capacity(self.max_batch),
+            optimistic: true,
+        };
+        let mut disconnected = false;
         loop {
-            if batch.is_empty() {
-                match rx.blocking_recv() {
-                    Some(first) => batch.push(first),
-                    None => break,
-                }
-            }
-            while batch.len() < self.max_batch {
+            while tx.calls.len() < self.max_batch {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            metrics::histogram!("vpcep_store_commit_batch_size").record(batch.len() as f64);
-            let (ran, outcome) = self.commit_batch(&mut batch);
-            let outcome = outcome.and_then(|()| self.guard.check());
-            if let Err(e) = &outcome {
-                tracing::error!(error = %e, "sqlite group commit failed; rolling back the batch");
-                if !sqlite_of(&self.conn).is_autocommit() {
-                    let _ = control(&self.conn, "ROLLBACK");
-                }
-            }
-            // The calls that did not run stay in `batch` for the next one.
-            let delivers: Vec<Deliver> = batch.drain(..ran).map(|job| job.deliver).collect();
-            let _ = self.committed.try_send(());
-            match (outcome, &self.synced) {
-                (Ok(()), Some((synced, _))) => {
-                    if let Err(unsent) = synced.send(delivers) {
-                        for deliver in unsent.0 {
-                            deliver(Err(crate::StoreError::Unavailable(
-                                "the syncer has stopped".into(),
-                            )));
-                        }
-                    }
-                }
-                (outcome, _) => {
-                    for deliver in delivers {
-                        deliver(outcome.clone());
+                    Ok(ToWriter::Call(job)) => self.run_call(&mut tx, job),
+                    Ok(ToWriter::Wake) => {}
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
                     }
                 }
             }
-            // After answering, so that this batch's callers do not wait for it.
-            self.restart_wal();
-            if self.closing.load(Ordering::SeqCst) {
+            let closing = disconnected || self.closing.load(Ordering::SeqCst);
+            if !tx.calls.is_empty()
+                && (closing || tx.calls.len() >= self.max_batch || !self.syncing())
+            {
+                self.commit(&mut tx);
+                // After answering, so that this transaction's callers do not wait for it.
+                self.restart_wal();
+                if closing {
+                    break;
+                }
+                continue;
+            }
+            if closing {
                 break;
             }
+            // Wait for a call, or for the syncer to finish the sync in flight (it wakes us).
+            match rx.blocking_recv() {
+                Some(ToWriter::Call(job)) => self.run_call(&mut tx, job),
+                Some(ToWriter::Wake) => {}
+                None => disconnected = true,
+            }
         }
-        // Every committed batch is answered (synced) before the store counts as closed.
+        // Every committed transaction is answered (synced) before the store counts as closed.
         if let Some((synced, syncer)) = self.synced.take() {
             drop(synced);
             let _ = syncer.join();
@@ -605,42 +627,81 @@ impl Writer {
         }
     }
 
-    /// Runs `batch` in one transaction and commits; answers how many of its calls ran (from
-    /// the front: the others were not run, because the transaction could not go on) and the
-    /// outcome.
-    ///
-    /// A call fails alone: what it wrote is rolled back and the others commit. Retryable calls
-    /// go first and run without a savepoint (a savepoint copies every page a call writes to the
-    /// statement journal, and a savepoint spanning several calls makes each statement's release
-    /// walk that journal). A retryable call that fails having written nothing costs nothing
-    /// more. One that fails having written rows rolls the transaction back: the calls before it
-    /// run again and every call after it runs in a savepoint of its own (as the other calls
-    /// always do), so a call runs at most twice and a failed call leaves nothing written.
-    fn commit_batch(&mut self, batch: &mut [Job]) -> (usize, StoreResult<()>) {
-        // Calls of one batch are concurrent (no caller waits for another), so any order is one
-        // the callers could have seen.
-        batch.sort_by_key(|job| !job.retryable);
-        // A transaction that cannot begin fails the whole batch (rather than retrying it at
-        // once, forever).
-        if let Err(e) = control(&self.conn, "BEGIN IMMEDIATE") {
-            return (batch.len(), Err(e.into()));
+    /// Whether a committed transaction waits for (or is in) a sync.
+    fn syncing(&self) -> bool {
+        self.in_sync.load(Ordering::SeqCst) > 0
+    }
+
+    /// Runs `job` in the open transaction (beginning one if none is open). A call fails alone:
+    /// what it wrote is rolled back and the others stay. Retryable calls run without a
+    /// savepoint while no other kind has run in the transaction (a savepoint copies every page
+    /// a call writes to the statement journal, and a savepoint spanning several calls makes
+    /// each statement's release walk that journal). A retryable call that fails having written
+    /// nothing costs nothing more. One that fails having written rows rolls the transaction
+    /// back: the calls before it run again, each in a savepoint, and every call after it runs
+    /// in a savepoint of its own (as the other calls always do), so a call runs at most twice
+    /// and a failed call leaves nothing written. When the transaction cannot go on, all of its
+    /// calls are answered with the failure.
+    fn run_call(&mut self, tx: &mut OpenTx, job: Job) {
+        if tx.calls.is_empty() {
+            if let Err(e) = control(&self.conn, "BEGIN IMMEDIATE") {
+                (job.deliver)(Err(e.into()));
+                return;
+            }
+            tx.optimistic = true;
         }
-        let mut optimistic = true;
-        for i in 0..batch.len() {
-            let step = if optimistic && batch[i].retryable {
-                self.run_unguarded(batch, i)
-                    .map(|undone| optimistic = !undone)
-            } else {
-                self.run_alone(&mut batch[i])
-            };
-            if let Err(e) = step {
-                return (i + 1, Err(e));
+        tx.calls.push(job);
+        let i = tx.calls.len() - 1;
+        let step = if tx.optimistic && tx.calls[i].retryable {
+            self.run_unguarded(&mut tx.calls, i)
+                .map(|undone| tx.optimistic &= !undone)
+        } else {
+            tx.optimistic = false;
+            self.run_alone(&mut tx.calls[i])
+        };
+        if let Err(e) = step {
+            self.finish(tx, Err(e));
+        }
+    }
+
+    /// Commits the open transaction and hands its callers to the syncer.
+    fn commit(&mut self, tx: &mut OpenTx) {
+        metrics::histogram!("vpcep_store_commit_batch_size").record(tx.calls.len() as f64);
+        let outcome = control(&self.conn, "COMMIT").map_err(Into::into);
+        self.finish(tx, outcome);
+    }
+
+    /// Ends the open transaction with `outcome` (checked against the database files when it
+    /// committed): a failure rolls back what is left of it and answers its callers; a commit
+    /// goes to the syncer, which answers them once it is durable.
+    fn finish(&mut self, tx: &mut OpenTx, outcome: StoreResult<()>) {
+        let outcome = outcome.and_then(|()| self.guard.check());
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "sqlite group commit failed; rolling back the transaction");
+            if !sqlite_of(&self.conn).is_autocommit() {
+                let _ = control(&self.conn, "ROLLBACK");
             }
         }
-        (
-            batch.len(),
-            control(&self.conn, "COMMIT").map_err(Into::into),
-        )
+        let delivers: Vec<Deliver> = tx.calls.drain(..).map(|job| job.deliver).collect();
+        let _ = self.committed.try_send(());
+        match (outcome, &self.synced) {
+            (Ok(()), Some((synced, _))) => {
+                self.in_sync.fetch_add(1, Ordering::SeqCst);
+                if let Err(unsent) = synced.send(delivers) {
+                    self.in_sync.fetch_sub(1, Ordering::SeqCst);
+                    for deliver in unsent.0 {
+                        deliver(Err(crate::StoreError::Unavailable(
+                            "the syncer has stopped".into(),
+                        )));
+                    }
+                }
+            }
+            (outcome, _) => {
+                for deliver in delivers {
+                    deliver(outcome.clone());
+                }
+            }
+        }
     }
 
     /// Runs retryable call `i` without a savepoint. When it fails having written rows, the
@@ -699,29 +760,44 @@ impl Writer {
     }
 }
 
-/// The syncer thread (see the module docs): takes every committed batch queued so far, syncs the
-/// WAL once, then answers them all. A failed sync faults the store for good.
-fn sqlite_syncer(
+/// The syncer thread (see the module docs).
+struct Syncer {
     wal: std::fs::File,
-    batches: std::sync::mpsc::Receiver<Vec<Deliver>>,
     guard: Arc<FileGuard>,
-) {
-    while let Ok(first) = batches.recv() {
-        let mut ready = vec![first];
-        ready.extend(batches.try_iter());
-        let started = std::time::Instant::now();
-        let outcome = guard.state().and_then(|()| {
-            wal.sync_data().or_else(|e| {
-                guard.fail(format!(
-                    "syncing {} failed ({e}): commits may not have reached the disk",
-                    guard.wal_path().display()
-                ))
-            })
-        });
-        metrics::histogram!("vpcep_store_sync_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("vpcep_store_sync_batches").record(ready.len() as f64);
-        for deliver in ready.into_iter().flatten() {
-            deliver(outcome.clone());
+    /// Shared with the writer: committed transactions not yet answered.
+    in_sync: Arc<AtomicUsize>,
+    writer: mpsc::WeakSender<ToWriter>,
+}
+
+impl Syncer {
+    /// Takes every committed transaction queued so far, syncs the WAL once, then answers them
+    /// all and, once none is left, wakes the writer (which holds its next transaction open
+    /// while a sync is in flight). A failed sync faults the store for good.
+    fn run(self, batches: std::sync::mpsc::Receiver<Vec<Deliver>>) {
+        while let Ok(first) = batches.recv() {
+            let mut ready = vec![first];
+            ready.extend(batches.try_iter());
+            let started = std::time::Instant::now();
+            let outcome = self.guard.state().and_then(|()| {
+                self.wal.sync_data().or_else(|e| {
+                    self.guard.fail(format!(
+                        "syncing {} failed ({e}): commits may not have reached the disk",
+                        self.guard.wal_path().display()
+                    ))
+                })
+            });
+            metrics::histogram!("vpcep_store_sync_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("vpcep_store_sync_batches").record(ready.len() as f64);
+            let taken = ready.len();
+            for deliver in ready.into_iter().flatten() {
+                deliver(outcome.clone());
+            }
+            if self.in_sync.fetch_sub(taken, Ordering::SeqCst) == taken {
+                // A full queue means the writer has calls to take and will look again.
+                if let Some(writer) = self.writer.upgrade() {
+                    let _ = writer.try_send(ToWriter::Wake);
+                }
+            }
         }
     }
 }
@@ -848,13 +924,8 @@ impl SqlStore {
                 closing.store(true, Ordering::SeqCst);
                 readers.closed.store(true, Ordering::SeqCst);
                 readers.idle.lock().expect("read pool lock").clear();
-                // Wake the writer if it waits for work: an empty call ends its last batch.
-                let wake = Job {
-                    run: Box::new(|_| Box::pin(async { Ok(()) })),
-                    retryable: true,
-                    deliver: Box::new(|_| {}),
-                };
-                let _ = writer.send(wake).await;
+                // Wake the writer if it waits for work: it commits what it holds and ends.
+                let _ = writer.send(ToWriter::Wake).await;
                 let ended = ended.lock().expect("writer end lock").take();
                 if let Some(ended) = ended {
                     let _ = ended.await;
@@ -920,7 +991,7 @@ impl SqlStore {
     /// captures and what it reads; what it moves into its future it clones for each run), and
     /// its result is the last run's: on SQLite such calls
     /// run without a savepoint of their own, and run again if a failure rolls the batch back
-    /// (see `Writer::commit_batch`); on PostgreSQL they run again (up to
+    /// (see `Writer::run_call`); on PostgreSQL they run again (up to
     /// `PG_CONFLICT_RETRIES` times) when PostgreSQL ended their transaction in a conflict with
     /// another one (deadlock, serialization failure), which other calls answer as busy.
     pub(crate) async fn write_retryable<T, F>(&self, f: F) -> StoreResult<T>
@@ -997,7 +1068,7 @@ impl SqlStore {
                     }),
                 };
                 writer
-                    .send(job)
+                    .send(ToWriter::Call(job))
                     .await
                     .map_err(|_| crate::StoreError::Unavailable("the writer has stopped".into()))?;
                 rx.await
@@ -1189,10 +1260,10 @@ mod tests {
         f
     }
 
-    /// One batch of the SQLite writer mixing calls that run again (retryable) with calls that
-    /// cannot, some failing after they wrote and some before: every caller gets its own
+    /// One transaction of the SQLite writer mixing calls that run again (retryable) with calls
+    /// that cannot, some failing after they wrote and some before: every caller gets its own
     /// outcome, exactly the succeeded calls' rows are committed, and a retryable call runs a
-    /// second time only when a failure after writes rolled the batch back before it.
+    /// second time only when a failure after writes rolled the transaction back before it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_batch_commits_its_succeeded_calls_and_nothing_of_its_failed_ones() {
         use crate::conn::{query, query_scalar};
@@ -1216,14 +1287,18 @@ mod tests {
             .await
             .unwrap();
         let failed = || crate::StoreError::internal("refused");
-        // Holds the writer so that every call below joins one batch.
+        // Holds the writer (on its first run) so that every call below joins its transaction.
+        let held = Arc::new(AtomicBool::new(false));
         let hold = tokio::spawn({
             let store = store.clone();
             async move {
                 store
-                    .write(|_| {
-                        Box::pin(async {
-                            std::thread::sleep(Duration::from_millis(400));
+                    .write_retryable(move |_| {
+                        let first = !held.swap(true, Ordering::SeqCst);
+                        Box::pin(async move {
+                            if first {
+                                std::thread::sleep(Duration::from_millis(400));
+                            }
                             Ok(())
                         })
                     })
@@ -1289,6 +1364,70 @@ mod tests {
         let ran: Vec<usize> = runs.iter().map(|n| n.load(Ordering::SeqCst)).collect();
         // Call 2 failed after writing: call 1, before it, ran again; the others once.
         assert_eq!(ran[1..], [2, 1, 1, 1, 1, 1, 1]);
+    }
+
+    /// Rounds of callers writing at once, so that calls arrive while a sync is in flight: the
+    /// writer holds them in its open transaction until the syncer wakes it. Every call is
+    /// answered and every row is there. Without the wake-up, a round whose last calls wait in
+    /// the open transaction is never answered (no later call comes to wake the writer).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn calls_arriving_during_syncs_are_all_committed_and_answered() {
+        use crate::conn::{query, query_scalar};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = super::open(&url, super::StoreOptions::default())
+            .await
+            .unwrap();
+        store
+            .write_retryable(|c| {
+                Box::pin(async move {
+                    query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+                        .execute(c)
+                        .await
+                        .map(|_| ())
+                        .map_err(Into::into)
+                })
+            })
+            .await
+            .unwrap();
+        let insert = |store: &Arc<SqlStore>, k: i64| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write_retryable(move |c| {
+                        Box::pin(async move {
+                            query("INSERT INTO t (k) VALUES ($1)")
+                                .bind(k)
+                                .execute(c)
+                                .await
+                                .map(|_| ())
+                                .map_err(Into::into)
+                        })
+                    })
+                    .await
+            })
+        };
+        let (rounds, callers) = (300i64, 8i64);
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            for round in 0..rounds {
+                let calls: Vec<_> = (0..callers)
+                    .map(|i| insert(&store, round * callers + i))
+                    .collect();
+                for call in calls {
+                    call.await.unwrap().unwrap();
+                }
+            }
+        })
+        .await
+        .expect("every write call is answered");
+        let mut r = store.reader().await.unwrap();
+        let n: i64 = query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut r)
+            .await
+            .unwrap();
+        assert_eq!(n, rounds * callers);
+        drop(r);
+        store.close().await;
     }
 
     /// Two PostgreSQL transactions that lock two rows in opposite orders deadlock, and
