@@ -41,17 +41,44 @@ pub(crate) async fn serve(
         return;
     }
     let _active = route.metrics.opened();
-    let connect = shared.netns.connect(
-        cfg.backend_netns.as_deref(),
-        cfg.backend,
-        cfg.tcp_proxy.sends_proxy_header(),
-    );
-    let backend = tokio::select! {
+    let header = cfg.tcp_proxy.sends_proxy_header();
+    // Connect failures count as an unreachable backend; a header that cannot be made (the
+    // client's first read failed) ends the connection without.
+    let connect = async {
+        let connecting = shared
+            .netns
+            .connect(cfg.backend_netns.as_deref(), cfg.backend, header)
+            .await
+            .map_err(Failure::Connect)?;
+        if !header {
+            let backend = connecting.established(false).await;
+            return Ok((backend.map_err(Failure::Connect)?, None));
+        }
+        // The header and the client's first bytes leave now if the connection is already up;
+        // else once it is, with what more the client sent meanwhile.
+        let (mut first, mut client_bytes) =
+            first_segment(cfg, &shared, &client, peer, local).map_err(Failure::Header)?;
+        let sent = connecting.send_now(&first).map_err(Failure::Connect)?;
+        let backend = connecting
+            .established(sent > 0)
+            .await
+            .map_err(Failure::Connect)?;
+        if sent == 0 {
+            client_bytes += copy::read_append(&client, &mut first, FIRST_BYTES - client_bytes)
+                .map_err(Failure::Header)?;
+        }
+        Ok((backend, Some((first, sent, client_bytes))))
+    };
+    let (backend, first) = tokio::select! {
         r = tokio::time::timeout(shared.opts.connect_timeout, connect) => match r {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
+            Ok(Ok(c)) => c,
+            Ok(Err(Failure::Connect(e))) => {
                 route.metrics.refused(RefuseReason::BackendUnreachable);
                 debug!(endpoint_id = %cfg.endpoint_id, backend = %cfg.backend, "backend connect failed: {e}");
+                return;
+            }
+            Ok(Err(Failure::Header(e))) => {
+                debug!(endpoint_id = %cfg.endpoint_id, "making the PROXY header failed: {e}");
                 return;
             }
             Err(_) => {
@@ -63,32 +90,11 @@ pub(crate) async fn serve(
         _ = abort.cancelled() => return,
     };
     let mut backend = backend;
-    if cfg.tcp_proxy.sends_proxy_header() {
-        let destination = match local {
-            Some(a) => a,
-            None => client.local_addr().unwrap_or(peer),
-        };
-        let header = match shared.opts.proxy_version {
-            ProxyVersion::V1 => Ok(proxy_protocol::encode_v1(peer, destination)),
-            ProxyVersion::V2 => proxy_protocol::encode_v2(&proxy_protocol::HeaderFields {
-                source: peer,
-                destination,
-                endpoint_id: &cfg.endpoint_id,
-                marker_id: cfg.marker_id,
-                vni: cfg.tcp_proxy.sends_vni().then_some(cfg.vni),
-            }),
-        };
-        let written = match header {
-            Ok(h) => match with_first_bytes(h, &client) {
-                Ok((h, n)) => {
-                    route.metrics.bytes(Direction::ClientToBackend, n as u64);
-                    backend.write_all(&h).await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
+    if let Some((first, sent, client_bytes)) = first {
+        route
+            .metrics
+            .bytes(Direction::ClientToBackend, client_bytes as u64);
+        if let Err(e) = backend.write_all(&first[sent..]).await {
             debug!(endpoint_id = %cfg.endpoint_id, "writing the PROXY header failed: {e}");
             return;
         }
@@ -105,14 +111,41 @@ pub(crate) async fn serve(
     }
 }
 
+/// Why a connection ended before its copy began.
+enum Failure {
+    Connect(std::io::Error),
+    Header(std::io::Error),
+}
+
 /// Most client bytes sent in the same write as the PROXY header.
 const FIRST_BYTES: usize = 4096;
 
-/// `header` followed by whatever the client has sent already (without waiting: a protocol where
-/// the server speaks first sends nothing yet), and how many client bytes that is. One write
-/// then carries both, so the backend gets one segment and one wake-up instead of two. An end
-/// of stream read here is read again by the copy that follows.
-fn with_first_bytes(mut header: Vec<u8>, client: &TcpStream) -> std::io::Result<(Vec<u8>, usize)> {
+/// The backend's first segment: the PROXY header followed by whatever the client has sent
+/// already (without waiting: a protocol where the server speaks first sends nothing yet), and
+/// how many client bytes that is. One write then carries both, so the backend gets one segment
+/// and one wake-up instead of two. An end of stream read here is read again by the copy that
+/// follows.
+fn first_segment(
+    cfg: &ListenerConfig,
+    shared: &Shared,
+    client: &TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) -> std::io::Result<(Vec<u8>, usize)> {
+    let destination = match local {
+        Some(a) => a,
+        None => client.local_addr().unwrap_or(peer),
+    };
+    let mut header = match shared.opts.proxy_version {
+        ProxyVersion::V1 => proxy_protocol::encode_v1(peer, destination),
+        ProxyVersion::V2 => proxy_protocol::encode_v2(&proxy_protocol::HeaderFields {
+            source: peer,
+            destination,
+            endpoint_id: &cfg.endpoint_id,
+            marker_id: cfg.marker_id,
+            vni: cfg.tcp_proxy.sends_vni().then_some(cfg.vni),
+        })?,
+    };
     header.reserve(FIRST_BYTES);
     let n = copy::read_append(client, &mut header, FIRST_BYTES)?;
     Ok((header, n))

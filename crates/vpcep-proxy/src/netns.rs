@@ -17,7 +17,7 @@ use std::sync::{mpsc, Mutex};
 
 use nix::sched::{setns, CloneFlags};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 /// Where `ip netns` keeps its namespaces.
@@ -129,9 +129,9 @@ impl NetnsPool {
         }
     }
 
-    /// A connected stream to `addr` from `netns` (or the agent's own namespace), with
-    /// `TCP_NODELAY`. Only socket creation hops to the namespace thread; the connect itself is
-    /// asynchronous on the runtime.
+    /// Starts a connection to `addr` from `netns` (or the agent's own namespace), with
+    /// `TCP_NODELAY`: `connect` is issued and not waited for (see [`Connecting`]). Only socket
+    /// creation hops to the namespace thread.
     ///
     /// `sends_first`: the caller writes as soon as the connection is up, so the handshake's
     /// last ACK is left to ride on that first segment (`TCP_QUICKACK` off before connect)
@@ -141,24 +141,56 @@ impl NetnsPool {
         netns: Option<&str>,
         addr: SocketAddr,
         sends_first: bool,
-    ) -> io::Result<TcpStream> {
+    ) -> io::Result<Connecting> {
         let socket = match netns {
-            None => {
-                if addr.is_ipv4() {
-                    TcpSocket::new_v4()?
-                } else {
-                    TcpSocket::new_v6()?
-                }
-            }
-            Some(ns) => {
-                TcpSocket::from_std_stream(self.run_in(ns, move || stream_socket(addr)).await?)
-            }
+            None => stream_socket(addr)?,
+            Some(ns) => self.run_in(ns, move || stream_socket(addr)).await?,
         };
-        socket.set_nodelay(true)?;
+        socket.set_tcp_nodelay(true)?;
         if sends_first {
-            socket2::SockRef::from(&socket).set_tcp_quickack(false)?;
+            socket.set_tcp_quickack(false)?;
         }
-        socket.connect(addr).await
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Connecting { socket })
+    }
+}
+
+/// A non-blocking socket whose `connect` is under way, not yet registered with a runtime.
+#[derive(Debug)]
+pub struct Connecting {
+    socket: Socket,
+}
+
+impl Connecting {
+    /// Sends `data` if the connection is already up, without waiting: how many bytes went, `0`
+    /// while the handshake is still under way. To a backend on this host (loopback, or a
+    /// namespace linked to this one) the handshake has completed by the time `connect`
+    /// returns, so the first bytes leave at once, and the connection costs no wait for
+    /// writability (a reactor round). An error here is the connect's own (refused,
+    /// unreachable).
+    pub fn send_now(&self, data: &[u8]) -> io::Result<usize> {
+        match self.socket.send(data) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Registers the socket with the current runtime and, unless `connected` (a send went
+    /// through), waits for the handshake's end: the connect's error, if it failed.
+    pub async fn established(self, connected: bool) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_std(self.socket.into())?;
+        if !connected {
+            stream.writable().await?;
+            if let Some(e) = stream.take_error()? {
+                return Err(e);
+            }
+        }
+        Ok(stream)
     }
 }
 
@@ -208,10 +240,12 @@ fn listen_socket(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpList
     Ok(s.into())
 }
 
-fn stream_socket(addr: SocketAddr) -> io::Result<std::net::TcpStream> {
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_nonblocking(true)?;
-    Ok(s.into())
+fn stream_socket(addr: SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )
 }
 
 #[cfg(test)]

@@ -307,34 +307,47 @@ async fn whitelist_refuses_other_sources_and_counts_them() {
     dp.shutdown().await;
 }
 
+/// With and without a PROXY header: with one, the refusal shows at the header's first send
+/// (made without waiting for the handshake), and counts all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_backend_closes_the_client_and_is_counted() {
     init_tracing();
     let dead = free_port(BACKEND_IP);
-    let port = free_port(ENDPOINT_IP);
     let dp = DataPlane::start(opts());
-    dp.push(snapshot(
-        1,
-        vec![spec(
-            "ep-dead",
-            ENDPOINT_IP,
-            port,
-            format!("{BACKEND_IP}:{dead}").parse().unwrap(),
-        )],
-    ));
-    assert!(applied(&dp, 1).await.endpoints[0].ok);
-    let mut c = TcpStream::connect((ENDPOINT_IP, port)).await.unwrap();
-    assert!(is_closed_by_peer(&mut c).await);
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            dp.stats()
-                .get("ep-dead")
-                .unwrap()
-                .refused_backend_unreachable
-                == 1
+    let modes = ["close", "proxy_open"];
+    let ports: Vec<u16> = modes.iter().map(|_| free_port(ENDPOINT_IP)).collect();
+    let specs = modes
+        .iter()
+        .zip(&ports)
+        .map(|(mode, &port)| {
+            let mut s = spec(
+                &format!("ep-dead-{mode}"),
+                ENDPOINT_IP,
+                port,
+                format!("{BACKEND_IP}:{dead}").parse().unwrap(),
+            );
+            s.tcp_proxy = (*mode).into();
+            s
         })
-        .await
-    );
+        .collect();
+    dp.push(snapshot(1, specs));
+    assert!(applied(&dp, 1).await.endpoints.iter().all(|e| e.ok));
+    for (mode, port) in modes.iter().zip(&ports) {
+        let mut c = TcpStream::connect((ENDPOINT_IP, *port)).await.unwrap();
+        let _ = c.write_all(b"hello").await;
+        assert!(is_closed_by_peer(&mut c).await, "{mode}");
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                dp.stats()
+                    .get(&format!("ep-dead-{mode}"))
+                    .unwrap()
+                    .refused_backend_unreachable
+                    == 1
+            })
+            .await,
+            "{mode}"
+        );
+    }
     dp.shutdown().await;
 }
 

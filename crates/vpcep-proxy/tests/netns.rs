@@ -113,6 +113,9 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     let mut direct = pool
         .connect(Some(&consumer), backend_addr, false)
         .await
+        .unwrap()
+        .established(false)
+        .await
         .unwrap();
     let mut got = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), direct.read_to_end(&mut got))
@@ -125,6 +128,9 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     let endpoint: SocketAddr = "10.0.0.100:80".parse().unwrap();
     let mut c = pool
         .connect(Some(&consumer), endpoint, false)
+        .await
+        .unwrap()
+        .established(false)
         .await
         .unwrap();
     assert_eq!(
@@ -150,10 +156,124 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     drop(c);
     dp.push(snapshot(2, vec![]));
     applied(&dp, 2).await;
-    assert!(pool
-        .connect(Some(&consumer), endpoint, false)
+    let refused = async {
+        pool.connect(Some(&consumer), endpoint, false)
+            .await?
+            .established(false)
+            .await
+    };
+    assert!(refused.await.is_err());
+    dp.shutdown().await;
+    drop(guard);
+}
+
+/// Runs `nft` inside namespace `ns` with `args`.
+fn nft_in(ns: &str, args: &str) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args.split(' '))
+        .output()
+        .map_err(|e| format!("nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "nft {args}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A backend whose handshake does not complete within `connect` (its first SYN is dropped, as
+/// on a lossy or distant network): the agent's send right after `connect` finds the connection
+/// not yet up and waits for it. The backend then gets the PROXY header and, after it, every
+/// byte the client sent during the wait. Needs root and `nft`; SKIPPED otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes() {
+    init_tracing();
+    let id = std::process::id();
+    let ns = format!("vpcep-s{id}");
+    let mut guard = Namespaces {
+        names: vec![],
+        host_links: vec![],
+    };
+    if let Err(e) = ip(&["netns", "add", &ns]) {
+        println!("SKIPPED a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes: cannot create network namespaces ({e})");
+        return;
+    }
+    let _ = ip(&["netns", "del", &ns]);
+    // The backend in namespace `ns`, linked by a veth pair to the VPC namespace `vpc` the
+    // agent connects from.
+    let vpc_ns = format!("vpcep-v{id}");
+    for n in [&ns, &vpc_ns] {
+        ip(&["netns", "add", n]).unwrap();
+        guard.names.push(n.clone());
+        ip(&["-n", n, "link", "set", "lo", "up"]).unwrap();
+    }
+    let (a, b) = (format!("vsa{id}"), format!("vsb{id}"));
+    ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]).unwrap();
+    ip(&["link", "set", &a, "netns", &vpc_ns]).unwrap();
+    ip(&["link", "set", &b, "netns", &ns]).unwrap();
+    ip(&["-n", &vpc_ns, "addr", "add", "10.77.0.1/24", "dev", &a]).unwrap();
+    ip(&["-n", &ns, "addr", "add", "10.77.0.2/24", "dev", &b]).unwrap();
+    ip(&["-n", &vpc_ns, "link", "set", &a, "up"]).unwrap();
+    ip(&["-n", &ns, "link", "set", &b, "up"]).unwrap();
+    if let Err(e) = nft_in(&ns, "add table inet slow") {
+        println!("SKIPPED a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes: {e}");
+        return;
+    }
+    let pool = NetnsPool::new();
+    let backend_addr: SocketAddr = "10.77.0.2:8080".parse().unwrap();
+    let backend = Backend::serve(
+        pool.bind(Some(&ns), backend_addr, 64).await.unwrap(),
+        Mode::ProxyThenEcho,
+    );
+    // The endpoint on the host's loopback.
+    const ENDPOINT_IP: &str = "127.0.0.2";
+    let port = free_port(ENDPOINT_IP);
+    let dp = DataPlane::start(opts());
+    let mut e = spec("ep-slow", ENDPOINT_IP, port, backend_addr);
+    e.backend_netns = Some(vpc_ns.clone());
+    e.tcp_proxy = "proxy_open".into();
+    dp.push(snapshot(1, vec![e]));
+    let report = applied(&dp, 1).await;
+    assert!(report.endpoints[0].ok, "{report:?}");
+
+    // Drop SYNs to the backend: the agent's connect stays under way (SYN_SENT).
+    nft_in(
+        &ns,
+        "add chain inet slow in { type filter hook input priority 0 ; }",
+    )
+    .unwrap();
+    nft_in(
+        &ns,
+        "add rule inet slow in tcp dport 8080 tcp flags syn drop",
+    )
+    .unwrap();
+    let mut c = tokio::net::TcpStream::connect((ENDPOINT_IP, port))
         .await
-        .is_err());
+        .unwrap();
+    c.write_all(b"early ").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.write_all(b"bytes").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(backend.accepted(), 0, "the handshake is still held back");
+    // The SYN's retransmission (after 1 s) gets through.
+    nft_in(&ns, "flush chain inet slow in").unwrap();
+    let mut got = vec![0u8; b"early bytes".len()];
+    tokio::time::timeout(Duration::from_secs(10), c.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"early bytes");
+    let raw = backend.headers.lock().unwrap()[0].clone();
+    match v2::Header::try_from(&raw[..]).unwrap().addresses {
+        v2::Addresses::IPv4(a) => assert_eq!(
+            SocketAddr::from((a.source_address, a.source_port)),
+            c.local_addr().unwrap()
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
     dp.shutdown().await;
     drop(guard);
 }
