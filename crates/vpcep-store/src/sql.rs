@@ -788,15 +788,17 @@ impl Syncer {
             });
             metrics::histogram!("vpcep_store_sync_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("vpcep_store_sync_batches").record(ready.len() as f64);
+            // The writer first: its next commit (writing the WAL frames) then overlaps these
+            // callers' answers instead of waiting for them.
             let taken = ready.len();
-            for deliver in ready.into_iter().flatten() {
-                deliver(outcome.clone());
-            }
             if self.in_sync.fetch_sub(taken, Ordering::SeqCst) == taken {
                 // A full queue means the writer has calls to take and will look again.
                 if let Some(writer) = self.writer.upgrade() {
                     let _ = writer.try_send(ToWriter::Wake);
                 }
+            }
+            for deliver in ready.into_iter().flatten() {
+                deliver(outcome.clone());
             }
         }
     }
