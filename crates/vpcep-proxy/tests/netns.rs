@@ -167,21 +167,11 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     drop(guard);
 }
 
-/// Runs `nft` inside namespace `ns` with `args`.
+/// Runs `nft` inside namespace `ns` with `args` (split at spaces).
 fn nft_in(ns: &str, args: &str) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft"])
-        .args(args.split(' '))
-        .output()
-        .map_err(|e| format!("nft: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "nft {args}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    let mut argv = vec!["netns", "exec", ns, "nft"];
+    argv.extend(args.split(' '));
+    vpcep_testkit::net::run("ip", &argv)
 }
 
 /// A backend whose handshake does not complete within `connect` (its first SYN is dropped, as

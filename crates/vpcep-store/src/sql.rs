@@ -1262,6 +1262,28 @@ mod tests {
         f
     }
 
+    /// A SQLite store in a temporary directory, with a table `t (k INTEGER PRIMARY KEY)`.
+    async fn store_with_table() -> (tempfile::TempDir, Arc<SqlStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = super::open(&url, super::StoreOptions::default())
+            .await
+            .unwrap();
+        store
+            .write_retryable(|c| {
+                Box::pin(async move {
+                    crate::conn::query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+                        .execute(c)
+                        .await
+                        .map(|_| ())
+                        .map_err(Into::into)
+                })
+            })
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     /// One transaction of the SQLite writer mixing calls that run again (retryable) with calls
     /// that cannot, some failing after they wrote and some before: every caller gets its own
     /// outcome, exactly the succeeded calls' rows are committed, and a retryable call runs a
@@ -1271,23 +1293,7 @@ mod tests {
         use crate::conn::{query, query_scalar};
         use std::sync::atomic::AtomicUsize;
         use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let store = super::open(&url, super::StoreOptions::default())
-            .await
-            .unwrap();
-        store
-            .write(|c| {
-                Box::pin(async move {
-                    query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
-                        .execute(c)
-                        .await
-                        .map(|_| ())
-                        .map_err(Into::into)
-                })
-            })
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_table().await;
         let failed = || crate::StoreError::internal("refused");
         // Holds the writer (on its first run) so that every call below joins its transaction.
         let held = Arc::new(AtomicBool::new(false));
@@ -1375,23 +1381,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn calls_arriving_during_syncs_are_all_committed_and_answered() {
         use crate::conn::{query, query_scalar};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let store = super::open(&url, super::StoreOptions::default())
-            .await
-            .unwrap();
-        store
-            .write_retryable(|c| {
-                Box::pin(async move {
-                    query("CREATE TABLE t (k INTEGER PRIMARY KEY)")
-                        .execute(c)
-                        .await
-                        .map(|_| ())
-                        .map_err(Into::into)
-                })
-            })
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_table().await;
         let insert = |store: &Arc<SqlStore>, k: i64| {
             let store = store.clone();
             tokio::spawn(async move {

@@ -219,15 +219,20 @@ impl Drop for Namespaces {
 }
 
 pub fn ip(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
+    run("ip", args)
+}
+
+/// Runs `program` with `args`; its stderr is the error when it fails.
+pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new(program)
         .args(args)
         .output()
-        .map_err(|e| format!("ip: {e}"))?;
+        .map_err(|e| format!("{program}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "ip {}: {}",
+            "{program} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
