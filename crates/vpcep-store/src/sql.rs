@@ -584,7 +584,18 @@ impl Writer {
         };
         let mut disconnected = false;
         loop {
+            // With the syncer idle, the transaction takes the calls queued when that was seen and
+            // commits: calls that keep arriving meanwhile go to the next one (run during the
+            // sync) instead of putting the commit off.
+            let mut queued: Option<usize> = None;
             while tx.calls.len() < self.max_batch {
+                if !tx.calls.is_empty() && !self.syncing() {
+                    let left = queued.get_or_insert_with(|| rx.len());
+                    if *left == 0 {
+                        break;
+                    }
+                    *left -= 1;
+                }
                 match rx.try_recv() {
                     Ok(ToWriter::Call(job)) => self.run_call(&mut tx, job),
                     Ok(ToWriter::Wake) => {}
@@ -770,9 +781,10 @@ struct Syncer {
 }
 
 impl Syncer {
-    /// Takes every committed transaction queued so far, syncs the WAL once, then answers them
-    /// all and, once none is left, wakes the writer (which holds its next transaction open
-    /// while a sync is in flight). A failed sync faults the store for good.
+    /// Takes every committed transaction queued so far and syncs the WAL once. Then, once no
+    /// committed transaction is left, it wakes the writer (which holds its next transaction
+    /// open while a sync is in flight), and answers the synced callers. A failed sync faults
+    /// the store for good.
     fn run(self, batches: std::sync::mpsc::Receiver<Vec<Deliver>>) {
         while let Ok(first) = batches.recv() {
             let mut ready = vec![first];
