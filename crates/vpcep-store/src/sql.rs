@@ -9,8 +9,8 @@
 //! Writes:
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
 //!   queue up on a channel; the thread runs each as it takes it, in one `BEGIN IMMEDIATE`
-//!   transaction, and commits once no call is queued and the last commit's sync is done (or
-//!   `max_batch` calls are in). A failing call rolls back only itself: calls that may run
+//!   transaction, and commits once the last commit's sync is done and the calls queued at that
+//!   moment have run (or `max_batch` calls are in). A failing call rolls back only itself: calls that may run
 //!   again (all of the store's) run without a savepoint, and a failure after writes rolls the
 //!   transaction back and runs the calls before it again; the calls after it run inside a
 //!   SAVEPOINT each (see `Writer::run_call`).
@@ -567,11 +567,11 @@ struct Writer {
 impl Writer {
     /// Group commit of queued write calls (see the module docs), until the store is dropped or
     /// closed. Each call runs as soon as it is taken, in the transaction that is open (begun by
-    /// the first call after a commit). The transaction commits once no call is queued and the
-    /// syncer is idle, or once it holds `max_batch` calls: a commit made while the syncer is
-    /// busy would wait for the sync after that one anyway, so the calls that arrive meanwhile
-    /// join it, and a sync's worth of calls writes each page it changes once instead of once
-    /// per commit. With the syncer idle (a lone caller), a call commits at once.
+    /// the first call after a commit). The transaction commits once the syncer is idle and the
+    /// calls queued then have run, or once it holds `max_batch` calls. A commit made while the
+    /// syncer is busy would wait for the sync after that one anyway, so the calls that arrive
+    /// meanwhile join it, and a sync's worth of calls writes each page it changes once instead
+    /// of once per commit. With the syncer idle (a lone caller), a call commits at once.
     ///
     /// After each commit it checks the database files ([`FileGuard`]) before answering, and
     /// nudges the checkpointer (without waiting). A storage failure (disk full, I/O error) may
