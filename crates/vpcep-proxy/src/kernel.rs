@@ -581,6 +581,16 @@ pub struct Tracked {
     pub state: String,
 }
 
+impl Tracked {
+    /// Whether the connection is over (`TIME_WAIT`, `CLOSE`): it carries nothing more, and its
+    /// addresses and ports may already belong to a new connection (a client may reuse a port
+    /// in `TIME_WAIT`, as Linux allows on loopback), which another table may have translated.
+    /// Every other state is open, a handshake under way and a half-closed connection included.
+    pub fn is_over(&self) -> bool {
+        matches!(self.state.as_str(), "TIME_WAIT" | "CLOSE")
+    }
+}
+
 /// Parses `/proc/net/nf_conntrack` lines of TCP entries.
 pub fn parse_conntrack(text: &str) -> Vec<Tracked> {
     text.lines()
@@ -627,7 +637,9 @@ pub fn narrows(before: &[KernelListener], after: &[KernelListener]) -> bool {
         })
 }
 
-/// The entries of `tag` whose (mark, client address) `live` no longer admits.
+/// The open entries of `tag` whose (mark, client address) `live` no longer admits. An entry of
+/// a connection that is over is left alone: destroying the sockets of its addresses and ports
+/// could hit a new connection that reuses them.
 pub fn to_cut<'a>(
     tracked: &'a [Tracked],
     tag: u32,
@@ -635,7 +647,7 @@ pub fn to_cut<'a>(
 ) -> Vec<&'a Tracked> {
     tracked
         .iter()
-        .filter(|t| t.mark & TAG_MASK == tag)
+        .filter(|t| t.mark & TAG_MASK == tag && !t.is_over())
         .filter(|t| match live.get(&t.mark) {
             None => true,
             Some(None) => false,
@@ -1012,11 +1024,12 @@ impl KernelPath {
         }
     }
 
-    /// Open connections of this table (not yet closing).
+    /// Open connections of this table: a drain waits for them, half-closed ones included (one
+    /// side has sent FIN, the other may still be sending).
     fn open_connections(&self) -> usize {
         read_conntrack()
             .iter()
-            .filter(|t| t.mark & TAG_MASK == self.tag && t.state == "ESTABLISHED")
+            .filter(|t| t.mark & TAG_MASK == self.tag && !t.is_over())
             .count()
     }
 
@@ -1257,9 +1270,13 @@ ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.9 sport=400
 ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.1 sport=40003 dport=8080 src=127.16.0.2 dst=127.0.0.1 sport=9000 dport=40003 [ASSURED] mark=134217729 zone=0 use=2
 ipv4     2 udp      17 29 src=127.0.0.1 dst=127.0.0.53 sport=1 dport=53 src=127.0.0.53 dst=127.0.0.1 sport=53 dport=1 mark=117440513 zone=0 use=2
 ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.2 sport=40004 dport=8080 src=127.16.0.2 dst=127.0.0.1 sport=9000 dport=40004 [ASSURED] mark=117440514 zone=0 use=2
+ipv4     2 tcp      6 120 TIME_WAIT src=127.0.0.60 dst=127.16.0.1 sport=40005 dport=8080 src=127.16.0.2 dst=127.0.0.1 sport=9000 dport=40005 [ASSURED] mark=117440513 zone=0 use=2
+ipv4     2 tcp      6 120 FIN_WAIT src=127.0.0.60 dst=127.16.0.1 sport=40006 dport=8080 src=127.16.0.2 dst=127.0.0.1 sport=9000 dport=40006 [ASSURED] mark=117440513 zone=0 use=2
+ipv4     2 tcp      6 10 CLOSE src=127.0.0.50 dst=127.16.0.2 sport=40007 dport=8080 src=127.16.0.2 dst=127.0.0.1 sport=9000 dport=40007 [ASSURED] mark=117440514 zone=0 use=2
 ";
         let t = parse_conntrack(text);
-        assert_eq!(t.len(), 5, "tcp only");
+        assert_eq!(t.len(), 8, "tcp only");
+        assert!(t[5].is_over() && t[7].is_over() && !t[6].is_over());
         assert_eq!(t[0].original.0, "127.0.0.50:40000".parse().unwrap());
         assert_eq!(
             t[0].reply,
@@ -1274,9 +1291,10 @@ ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.50 dst=127.16.0.2 sport=400
             .iter()
             .map(|t| t.original.0.port())
             .collect();
-        // 40001: source no longer admitted; 40004: its listener is gone; 40002 is not
-        // translated, 40003 belongs to another table.
-        assert_eq!(cut, vec![40001, 40004]);
+        // 40001: source no longer admitted; 40004: its listener is gone; 40006: half-closed,
+        // source no longer admitted. 40002 is not translated, 40003 belongs to another table,
+        // 40005 and 40007 are over (their ports may be reused by new connections).
+        assert_eq!(cut, vec![40001, 40004, 40006]);
     }
 
     #[test]
