@@ -69,7 +69,7 @@ pub(crate) async fn serve(
         }
         Ok((backend, Some((first, sent, client_bytes))))
     };
-    let (backend, first) = tokio::select! {
+    let (mut backend, first) = tokio::select! {
         r = tokio::time::timeout(shared.opts.connect_timeout, connect) => match r {
             Ok(Ok(c)) => c,
             Ok(Err(Failure::Connect(e))) => {
@@ -89,7 +89,6 @@ pub(crate) async fn serve(
         },
         _ = abort.cancelled() => return,
     };
-    let mut backend = backend;
     if let Some((first, sent, client_bytes)) = first {
         route
             .metrics

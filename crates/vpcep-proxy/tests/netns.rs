@@ -58,6 +58,17 @@ fn vpc(guard: &mut Namespaces, ns: &str, link: &str, addrs: &[&str]) -> Result<(
     Ok(())
 }
 
+/// Whether this process may create network namespaces (tried with `probe`); prints SKIPPED for
+/// `test` if not.
+fn namespaces_allowed(test: &str, probe: &str) -> bool {
+    if let Err(e) = ip(&["netns", "add", probe]) {
+        println!("SKIPPED {test}: cannot create network namespaces ({e})");
+        return false;
+    }
+    let _ = ip(&["netns", "del", probe]);
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
     init_tracing();
@@ -67,11 +78,12 @@ async fn endpoint_bridges_two_namespaces_with_the_same_subnet() {
         names: vec![],
         host_links: vec![],
     };
-    if let Err(e) = ip(&["netns", "add", &consumer]) {
-        println!("SKIPPED endpoint_bridges_two_namespaces_with_the_same_subnet: cannot create network namespaces ({e})");
+    if !namespaces_allowed(
+        "endpoint_bridges_two_namespaces_with_the_same_subnet",
+        &consumer,
+    ) {
         return;
     }
-    let _ = ip(&["netns", "del", &consumer]);
     vpc(
         &mut guard,
         &consumer,
@@ -183,22 +195,18 @@ async fn a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes() {
     init_tracing();
     let id = std::process::id();
     let ns = format!("vpcep-s{id}");
-    let mut guard = Namespaces {
-        names: vec![],
-        host_links: vec![],
-    };
-    if let Err(e) = ip(&["netns", "add", &ns]) {
-        println!("SKIPPED a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes: cannot create network namespaces ({e})");
+    if !namespaces_allowed(
+        "a_slow_backend_handshake_still_gets_the_header_and_the_first_bytes",
+        &ns,
+    ) {
         return;
     }
-    let _ = ip(&["netns", "del", &ns]);
-    // The backend in namespace `ns`, linked by a veth pair to the VPC namespace `vpc` the
-    // agent connects from.
+    // The backend in namespace `ns`, linked by a veth pair to the VPC namespace `vpc_ns` the
+    // agent connects from (the pair goes with the namespaces).
     let vpc_ns = format!("vpcep-v{id}");
+    let mut guard = vpcep_testkit::net::Namespaces(vec![]);
     for n in [&ns, &vpc_ns] {
-        ip(&["netns", "add", n]).unwrap();
-        guard.names.push(n.clone());
-        ip(&["-n", n, "link", "set", "lo", "up"]).unwrap();
+        vpcep_testkit::net::namespace(&mut guard, n, &[]).unwrap();
     }
     let (a, b) = (format!("vsa{id}"), format!("vsb{id}"));
     ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]).unwrap();

@@ -10,10 +10,10 @@
 //! - **SQLite** has one writer connection owned by a dedicated OS thread. Concurrent write calls
 //!   queue up on a channel; the thread runs each as it takes it, in one `BEGIN IMMEDIATE`
 //!   transaction, and commits once the last commit's sync is done and the calls queued at that
-//!   moment have run (or `max_batch` calls are in). A failing call rolls back only itself: calls that may run
-//!   again (all of the store's) run without a savepoint, and a failure after writes rolls the
-//!   transaction back and runs the calls before it again; the calls after it run inside a
-//!   SAVEPOINT each (see `Writer::run_call`).
+//!   moment have run (or `max_batch` calls are in). A failing call rolls back only itself:
+//!   calls that may run again (all of the store's) run without a savepoint, and a failure
+//!   after writes rolls the transaction back and runs the calls before it again; the calls
+//!   after it run inside a SAVEPOINT each (see `Writer::run_call`).
 //!   The commit's `fdatasync` of the WAL is not on the writer's path: a syncer thread beside
 //!   it syncs the WAL and only then answers the callers of every transaction committed before
 //!   the sync began (group commit: every acknowledged write is durable, and the writer runs
