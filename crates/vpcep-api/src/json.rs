@@ -2,7 +2,7 @@
 //! in one object, and an object wherever the API expects an object (serde's derived structs
 //! would also take an array, filling fields in order: `{"vpc": ["10.0.0.0/16", "x"]}` or a body
 //! `[false]`). The body is parsed into a [`Value`] first (which checks the first three rules),
-//! then the wire type is read from that value through [`Strict`], which refuses anything but an
+//! then the wire type is read from that value through `Strict`, which refuses anything but an
 //! object for a struct or a map.
 
 use serde::de::value::{MapDeserializer, SeqDeserializer};

@@ -3,7 +3,7 @@
 //! It is generated from the code: each handler's `#[utoipa::path]` (path, method, parameters,
 //! request body, success and operation-specific error responses) and the wire types' `ToSchema`
 //! derives. What every signed route shares is added here from the route tables themselves
-//! ([`crate::routes`]): the `SDK-HMAC-SHA256` security requirement and the error responses the
+//! (`crate::routes`): the `SDK-HMAC-SHA256` security requirement and the error responses the
 //! middleware and extractors can answer (400/401/403/404/413/429/5xx), so an operation cannot
 //! lose them by omission. A test checks that every registered route is documented.
 

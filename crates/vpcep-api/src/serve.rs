@@ -2,7 +2,7 @@
 //! slow or hostile clients from holding resources, and a graceful stop (no new connections,
 //! in-flight requests finish, then a deadline).
 //!
-//! Every connection is in a table ([`crate::conns`]) and has a watchdog (a timer of its own,
+//! Every connection is in a table (`crate::conns`) and has a watchdog (a timer of its own,
 //! so a flood that expires at once is closed as it arrived, with no periodic scan):
 //! - a connection that has not sent a complete request head within
 //!   [`HttpLimits::header_timeout`] of connecting is closed (before its first byte, during a

@@ -1,4 +1,4 @@
-//! Applies snapshots: diffs the running listeners against a snapshot's [`Plan`](crate::config::Plan) by
+//! Applies snapshots: diffs the running listeners against a snapshot's [`Plan`] by
 //! [`ListenerKey`] and
 //! - closes listeners no longer wanted (new connections are refused at once; open ones drain
 //!   up to [`ProxyOptions::drain_timeout`](crate::ProxyOptions::drain_timeout)),

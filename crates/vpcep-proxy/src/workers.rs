@@ -1,6 +1,6 @@
 //! The data plane's accept threads: one single-threaded tokio runtime per thread, each serving
 //! its own listening socket of every listener (`SO_REUSEPORT` side by side, see
-//! [`crate::listener`]). A connection lives its whole life on the thread that accepted it:
+//! `crate::listener`). A connection lives its whole life on the thread that accepted it:
 //! its accept, backend connect, PROXY header and copy never wait for another thread's wake-up,
 //! as HAProxy's threads work.
 

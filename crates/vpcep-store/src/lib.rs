@@ -30,7 +30,7 @@
 //! - `claims`: one owner per data-plane address of an address space.
 //! - `dataplane`: the data plane's versioned desired state and the agents' reports.
 //! - `dns`: what private DNS serves.
-//! - [`conformance`] (feature `conformance`): behaviour every backend must show, one module per
+//! - `conformance` (feature `conformance`): behaviour every backend must show, one module per
 //!   resource (each check runs on a fresh database of the test kit, `vpcep_testkit::db`).
 
 mod claims;

@@ -25,7 +25,7 @@ impl Api {
         }
     }
 
-    /// The client of another tenant ([`VICTIM`], [`ATTACKER`]) of the server at `base_url`.
+    /// The client of another tenant ([`VICTIM`](super::VICTIM), [`ATTACKER`](super::ATTACKER)) of the server at `base_url`.
     pub fn of(base_url: &str, account: AccountSpec) -> Api {
         Api {
             client: crate::client(
