@@ -320,7 +320,7 @@ impl Cell {
 /// A result row.
 pub(crate) enum Row {
     /// A SQLite row, read off its statement: every column's text and bytes in one buffer, so
-    /// that a row costs two allocations whatever its columns (a page of 100 services is 2,400
+    /// that a row costs two allocations whatever its columns (a page of 100 services is 2,600
     /// values).
     Sqlite {
         names: Arc<[String]>,
