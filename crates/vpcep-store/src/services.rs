@@ -162,11 +162,15 @@ fn service_from_row(row: &Row) -> StoreResult<EndpointService> {
 }
 
 /// Fills `tags` of the given services from `resource_tags`.
-async fn attach_tags(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
+async fn attach_tags<'a>(
+    conn: &mut Conn,
+    services: impl IntoIterator<Item = &'a mut EndpointService>,
+) -> StoreResult<()> {
+    let services: Vec<&mut EndpointService> = services.into_iter().collect();
     let ids: Vec<String> = services.iter().map(|s| s.id.to_string()).collect();
     let mut tags = tags::load_tags(conn, TAG_TYPE_SERVICE, &ids).await?;
-    for s in services {
-        s.tags = tags.remove(&s.id.to_string()).unwrap_or_default();
+    for (s, id) in services.into_iter().zip(&ids) {
+        s.tags = tags.remove(id).unwrap_or_default();
     }
     Ok(())
 }
@@ -449,9 +453,18 @@ async fn update_service_row(
     Ok(())
 }
 
-/// Fills the tags and endpoint counts of services read from rows.
-async fn attach_all(conn: &mut Conn, services: &mut [EndpointService]) -> StoreResult<()> {
-    attach_tags(conn, services).await
+/// Fills what the rows of services did not hold: the tags of those that have some
+/// (`has_tags`, by position; see [`tags::has_tags_col`]).
+async fn attach_all(
+    conn: &mut Conn,
+    services: &mut [EndpointService],
+    has_tags: &[bool],
+) -> StoreResult<()> {
+    let tagged = services
+        .iter_mut()
+        .zip(has_tags)
+        .filter_map(|(s, &tagged)| tagged.then_some(s));
+    attach_tags(conn, tagged).await
 }
 
 /// The first service matching `w` (with an optional lock clause), complete.
@@ -479,10 +492,14 @@ pub(crate) async fn fetch_service(
     if !lock.is_empty() {
         recount_endpoints(conn, &mut s[0]).await?;
     }
-    attach_all(conn, &mut s).await?;
+    attach_all(conn, &mut s, &[true]).await?;
     let [s] = s;
     Ok(Some(s))
 }
+
+/// Whether a listed service has tags (see [`tags::has_tags_col`]).
+static HAS_TAGS_COL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| tags::has_tags_col(TAG_TYPE_SERVICE, "endpoint_services"));
 
 /// Re-reads the counts of [`ENDPOINT_COUNT_COLS`] for one service in a statement of its own
 /// (for a locking read, after its lock).
@@ -615,17 +632,20 @@ impl SqlStore {
             return Ok((Vec::new(), total));
         }
         let sql = format!(
-            "SELECT {SERVICE_COLS}, {} FROM endpoint_services WHERE {where_sql} {} {}",
+            "SELECT {SERVICE_COLS}, {}, {} FROM endpoint_services WHERE {where_sql} {} {}",
             *ENDPOINT_COUNT_COLS,
+            *HAS_TAGS_COL,
             order_by(page),
             limit_offset(page)
         );
         let rows = w.bind(query(&sql)).fetch_all(&mut c).await?;
-        let mut services = rows
-            .iter()
-            .map(service_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        attach_all(&mut c, &mut services).await?;
+        let mut services = Vec::with_capacity(rows.len());
+        let mut has_tags = Vec::with_capacity(rows.len());
+        for row in &rows {
+            services.push(service_from_row(row)?);
+            has_tags.push(row.try_get::<i64, _>("has_tags")? != 0);
+        }
+        attach_all(&mut c, &mut services, &has_tags).await?;
         Ok((services, total))
     }
 

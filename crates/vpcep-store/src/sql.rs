@@ -1236,14 +1236,8 @@ mod tests {
     #[test]
     fn the_reconcilers_service_queries_use_the_partial_index() {
         use crate::services::{due_services, IN_TRANSITION};
-        let dir = tempfile::tempdir().unwrap();
-        let conn = super::sqlite_connect(&dir.path().join("p.db"), true).unwrap();
-        super::sqlite_migrate(&conn).unwrap();
-        let plan = |sql: &str| -> String {
-            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let rows = st.query_map([], |r| r.get::<_, String>(3)).unwrap();
-            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
-        };
+        let (_dir, conn) = migrated_sqlite();
+        let plan = |sql: &str| plan_of(&conn, sql);
         for sql in [
             due_services("id", "creating", "0", "", 10, ""),
             due_services(
@@ -1264,6 +1258,34 @@ mod tests {
         let p =
             plan("SELECT id FROM endpoint_services WHERE status = 'creating' ORDER BY status_at");
         assert!(!p.contains("endpoint_services_transition_idx"), "{p}");
+    }
+
+    /// A listed service's `has_tags` is a probe of the tags' primary key, not a scan of the
+    /// tags (which a page would pay for once per row).
+    #[test]
+    fn has_tags_probes_the_tags_primary_key() {
+        let (_dir, conn) = migrated_sqlite();
+        let col = crate::tags::has_tags_col(crate::services::TAG_TYPE_SERVICE, "endpoint_services");
+        let p = plan_of(&conn, &format!("SELECT id, {col} FROM endpoint_services"));
+        assert!(
+            p.contains("SEARCH t USING") && p.contains("resource_type=? AND resource_id=?"),
+            "{p}"
+        );
+    }
+
+    /// A migrated SQLite database in a temporary directory (kept while the guard lives).
+    fn migrated_sqlite() -> (tempfile::TempDir, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::sqlite_connect(&dir.path().join("p.db"), true).unwrap();
+        super::sqlite_migrate(&conn).unwrap();
+        (dir, conn)
+    }
+
+    /// SQLite's plan for `sql`, its steps joined by "; ".
+    fn plan_of(conn: &rusqlite::Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = st.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
     }
 
     /// Names a write call's type (closures do not infer a signature generic over lifetimes).

@@ -10,6 +10,17 @@ use uuid::Uuid;
 use vpcep_domain::tag::{ResourceKind, Tag};
 use vpcep_domain::ApiError;
 
+/// A column `has_tags` for a statement over `table`: 1 when its row (by `id`) has tags of
+/// `resource_type`, else 0. One probe of the tags' primary key per row, so that a page loads
+/// the tags of only the rows that have some, and a page without tags runs no second statement
+/// (binding each of its ids). `resource_type` is one of the crate's constants.
+pub(crate) fn has_tags_col(resource_type: &'static str, table: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM resource_tags t WHERE t.resource_type = \
+         '{resource_type}' AND t.resource_id = {table}.id) THEN 1 ELSE 0 END AS has_tags"
+    )
+}
+
 /// Loads the tags of the given resources, sorted by key.
 pub(crate) async fn load_tags(
     conn: &mut Conn,

@@ -191,6 +191,7 @@ pub async fn list_pages_sorts_and_filters(store: &SqlStore) {
         if i == 5 {
             s.status = ServiceStatus::Available;
         }
+        s.tags = tags_of(i);
         store.create_service(&s, 100).await.unwrap();
         ids.push(s.id);
     }
@@ -206,6 +207,14 @@ pub async fn list_pages_sorts_and_filters(store: &SqlStore) {
         async move { store.list_services(&scope, &f, &p).await.unwrap() }
     };
     let idlist = |v: &[EndpointService]| v.iter().map(|s| s.id).collect::<Vec<_>>();
+    // Each listed service has its own tags, sorted, and one without has none.
+    let (p, _) = list(none.clone(), page(10, 0, SortDir::Asc)).await;
+    assert_eq!(idlist(&p), ids);
+    for (i, s) in (0..7u16).zip(&p) {
+        let mut want = tags_of(i);
+        want.sort();
+        assert_eq!(s.tags, want, "service {i}");
+    }
     let (p, n) = list(none.clone(), page(3, 0, SortDir::Desc)).await;
     assert_eq!((idlist(&p), n), (vec![ids[6], ids[5], ids[4]], 7));
     let (p, _) = list(none.clone(), page(3, 6, SortDir::Desc)).await;
@@ -265,6 +274,19 @@ pub async fn list_pages_sorts_and_filters(store: &SqlStore) {
     };
     assert_eq!(by_domain(vec![D1.into()]).await, 7);
     assert_eq!(by_domain(vec![]).await, 0);
+}
+
+/// The tags `list_pages_sorts_and_filters` gives its `i`-th service: none for most.
+fn tags_of(i: u16) -> Vec<Tag> {
+    let tag = |key: &str, value: &str| Tag {
+        key: key.into(),
+        value: value.into(),
+    };
+    match i {
+        1 => vec![tag("b", "2"), tag("a", "1")],
+        4 => vec![tag("x", "")],
+        _ => Vec::new(),
+    }
 }
 
 /// `modify_service` writes what the mutation decided, in one transaction: a refused mutation
