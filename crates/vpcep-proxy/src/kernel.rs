@@ -589,6 +589,12 @@ impl Tracked {
     pub fn is_over(&self) -> bool {
         matches!(self.state.as_str(), "TIME_WAIT" | "CLOSE")
     }
+
+    /// Whether this is an open connection (see [`Tracked::is_over`]) translated by the table
+    /// tagged `tag`.
+    pub fn is_open_in(&self, tag: u32) -> bool {
+        self.mark & TAG_MASK == tag && !self.is_over()
+    }
 }
 
 /// Parses `/proc/net/nf_conntrack` lines of TCP entries.
@@ -647,7 +653,7 @@ pub fn to_cut<'a>(
 ) -> Vec<&'a Tracked> {
     tracked
         .iter()
-        .filter(|t| t.mark & TAG_MASK == tag && !t.is_over())
+        .filter(|t| t.is_open_in(tag))
         .filter(|t| match live.get(&t.mark) {
             None => true,
             Some(None) => false,
@@ -1029,7 +1035,7 @@ impl KernelPath {
     fn open_connections(&self) -> usize {
         read_conntrack()
             .iter()
-            .filter(|t| t.mark & TAG_MASK == self.tag && !t.is_over())
+            .filter(|t| t.is_open_in(self.tag))
             .count()
     }
 
